@@ -1,0 +1,9 @@
+//! jicofo: a Jitsi Meet conference focus.
+//!
+//! Layers, bottom up: `xml` (framing, parsing, writing; no I/O), `jid`, `xmpp`
+//! (stream negotiation, SASL and the component handshake as state machines),
+//! `net` (the only module that touches sockets: one mio event loop), and the focus
+//! logic above it, which runs on plain threads and talks to `net` through channels.
+
+pub mod jid;
+pub mod xml;

@@ -1,0 +1,2 @@
+//! The `jicofo` binary.
+fn main() {}

@@ -1,0 +1,165 @@
+//! The owned XML element tree every layer above the framer works with.
+//!
+//! An [`Element`] has a resolved namespace (`ns`, never a prefix), a local name,
+//! attributes in document order and child nodes. Attribute names are stored as
+//! written without namespace resolution except for the `xml:` prefix, which is kept
+//! literally (`xml:lang`). Namespace declarations (`xmlns`, `xmlns:p`) are never
+//! stored as attributes: the serializer re-creates them from `ns`.
+
+use std::fmt;
+
+/// A child of an element: another element or character data (unescaped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    Element(Element),
+    Text(String),
+}
+
+/// An owned XML element with its namespace resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Element {
+    pub name: String,
+    pub ns: String,
+    pub attrs: Vec<(String, String)>,
+    pub children: Vec<Node>,
+}
+
+impl Element {
+    /// A new empty element `name` in namespace `ns`.
+    pub fn new(name: &str, ns: &str) -> Element {
+        Element { name: name.to_string(), ns: ns.to_string(), attrs: Vec::new(), children: Vec::new() }
+    }
+
+    /// Builder: set attribute `name` (replacing an earlier value).
+    pub fn attr(mut self, name: &str, value: impl Into<String>) -> Element {
+        self.set_attr(name, value);
+        self
+    }
+
+    /// Builder: set attribute `name` only when `value` is `Some`.
+    pub fn attr_opt(mut self, name: &str, value: Option<impl Into<String>>) -> Element {
+        if let Some(v) = value {
+            self.set_attr(name, v);
+        }
+        self
+    }
+
+    /// Builder: append a child element.
+    pub fn child(mut self, child: Element) -> Element {
+        self.children.push(Node::Element(child));
+        self
+    }
+
+    /// Builder: append child elements.
+    pub fn children(mut self, children: impl IntoIterator<Item = Element>) -> Element {
+        self.children.extend(children.into_iter().map(Node::Element));
+        self
+    }
+
+    /// Builder: append character data.
+    pub fn text(mut self, text: impl Into<String>) -> Element {
+        self.children.push(Node::Text(text.into()));
+        self
+    }
+
+    /// The value of attribute `name`, if present.
+    pub fn get_attr(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Set attribute `name`, replacing an earlier value in place.
+    pub fn set_attr(&mut self, name: &str, value: impl Into<String>) {
+        let value = value.into();
+        if let Some(slot) = self.attrs.iter_mut().find(|(k, _)| k == name) {
+            slot.1 = value;
+        } else {
+            self.attrs.push((name.to_string(), value));
+        }
+    }
+
+    /// Remove attribute `name`, returning its value.
+    pub fn remove_attr(&mut self, name: &str) -> Option<String> {
+        let pos = self.attrs.iter().position(|(k, _)| k == name)?;
+        Some(self.attrs.remove(pos).1)
+    }
+
+    /// True when this element is `name` in namespace `ns`.
+    pub fn is(&self, name: &str, ns: &str) -> bool {
+        self.name == name && self.ns == ns
+    }
+
+    /// Child elements in order.
+    pub fn elements(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter_map(|n| match n {
+            Node::Element(e) => Some(e),
+            Node::Text(_) => None,
+        })
+    }
+
+    /// Mutable child elements in order.
+    pub fn elements_mut(&mut self) -> impl Iterator<Item = &mut Element> {
+        self.children.iter_mut().filter_map(|n| match n {
+            Node::Element(e) => Some(e),
+            Node::Text(_) => None,
+        })
+    }
+
+    /// The first child element named `name` in namespace `ns`.
+    pub fn get_child(&self, name: &str, ns: &str) -> Option<&Element> {
+        self.elements().find(|e| e.is(name, ns))
+    }
+
+    /// The first child element named `name` in namespace `ns`, mutably.
+    pub fn get_child_mut(&mut self, name: &str, ns: &str) -> Option<&mut Element> {
+        self.elements_mut().find(|e| e.is(name, ns))
+    }
+
+    /// All child elements named `name` in namespace `ns`.
+    pub fn children_named<'a>(&'a self, name: &'a str, ns: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.elements().filter(move |e| e.is(name, ns))
+    }
+
+    /// The first child element, whatever its name.
+    pub fn first_element(&self) -> Option<&Element> {
+        self.elements().next()
+    }
+
+    /// Remove every child element named `name` in `ns`; returns how many were removed.
+    pub fn remove_children(&mut self, name: &str, ns: &str) -> usize {
+        let before = self.children.len();
+        self.children.retain(|n| !matches!(n, Node::Element(e) if e.is(name, ns)));
+        before - self.children.len()
+    }
+
+    /// The concatenated character data directly inside this element.
+    pub fn text_content(&self) -> String {
+        let mut s = String::new();
+        for n in &self.children {
+            if let Node::Text(t) = n {
+                s.push_str(t);
+            }
+        }
+        s
+    }
+
+    /// Serialize as a standalone fragment (the element declares its own namespace).
+    pub fn to_xml(&self) -> String {
+        let mut out = String::new();
+        crate::xml::write::write_element(&mut out, self, "");
+        out
+    }
+
+    /// Serialize for a stream whose default namespace is `stream_ns` (no `xmlns`
+    /// attribute on the top element when it is in that namespace).
+    pub fn to_xml_in(&self, stream_ns: &str) -> String {
+        let mut out = String::new();
+        crate::xml::write::write_element(&mut out, self, stream_ns);
+        out
+    }
+}
+
+impl fmt::Display for Element {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_xml())
+    }
+}
