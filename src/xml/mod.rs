@@ -5,6 +5,7 @@
 //! scope) into an owned [`Element`]; `write` turns an `Element` back into text.
 
 pub mod element;
+pub mod framer;
 pub mod write;
 
 pub use element::{Element, Node};
