@@ -5,5 +5,6 @@
 //! `net` (the only module that touches sockets: one mio event loop), and the focus
 //! logic above it, which runs on plain threads and talks to `net` through channels.
 
+pub mod config;
 pub mod jid;
 pub mod xml;

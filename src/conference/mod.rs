@@ -1,0 +1,727 @@
+//! One conference, run as plain blocking code on its own thread.
+//!
+//! The thread owns the room's state. It reads [`Inbox`] messages (stanzas for the
+//! room, forwarded conference requests, connection changes) from its [`Env`] and
+//! sends stanzas through it. A request that needs an answer is sent with a deadline
+//! and waited for; anything unrelated that arrives meanwhile is kept and replayed in
+//! order afterwards. Time comes from the `Env`, so tests run a whole conference on
+//! simulated time with no sockets and no sleeps.
+//!
+//! ```text
+//!   start ──join MUC──▶ Joining ──self presence, config form──▶ Running ──▶ Ended
+//!                          │ (error / no answer)                   │ room empty, nobody
+//!                          └──────────────────────────────▶ Ended ◀┘ came, destroyed,
+//!                                                                    owner lost, shutdown
+//! ```
+
+pub mod env;
+pub mod muc;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use parking_lot::Mutex;
+
+use crate::focus::auth::Sessions;
+use crate::focus::request::ConferenceReply;
+use crate::jid::Jid;
+use crate::net::ConnId;
+use crate::xml::{ns, Element};
+use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
+
+use muc::{Affiliation, OccupantPresence, Role};
+
+/// No participant joined this long after creation: the conference ends.
+pub const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// Deadline of a request the conference waits for.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Deadline of a participant's disco#info.
+pub const DISCO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Features assumed when a participant's disco fails (§4).
+pub const DEFAULT_FEATURES: &[&str] =
+    &["urn:xmpp:jingle:apps:rtp:audio", "urn:xmpp:jingle:apps:rtp:video", "urn:xmpp:jingle:transports:dtls-sctp:1"];
+
+/// A message for a conference thread.
+#[derive(Debug)]
+pub enum Inbox {
+    /// A stanza from the client connection about this room (presence, IQ, IQ answer).
+    Stanza(Element),
+    /// A conference request to answer once the focus is in the room.
+    Request(PendingReply),
+    /// The client connection went down (`false`) or came back (`true`).
+    Connection(bool),
+    /// End the conference now (process shutdown).
+    Shutdown,
+}
+
+/// A conference request waiting for its answer.
+#[derive(Debug, Clone)]
+pub struct PendingReply {
+    /// Connection to answer on.
+    pub conn: ConnId,
+    /// The request IQ (its id/from/to shape the answer; from/to already swapped for proxies).
+    pub iq: Element,
+    /// The `<conference>` answer without `ready`.
+    pub reply: ConferenceReply,
+}
+
+/// The world as a conference thread sees it.
+pub trait Env: Send {
+    /// Send a stanza on `conn`.
+    fn send(&mut self, conn: ConnId, el: Element);
+    /// The current time.
+    fn now(&self) -> Instant;
+    /// The next message, or `None` once `deadline` has passed with nothing received.
+    fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox>;
+}
+
+/// What all conferences share (read-mostly).
+pub struct Shared {
+    /// The client connection.
+    pub client: ConnId,
+    /// MUC nick of the focus (its user name).
+    pub nick: String,
+    /// Bare JID of the focus user (`focus@auth.meet.test`).
+    pub focus_jid: String,
+    /// Secure-domain sessions, when `--auth_domain` is set.
+    pub sessions: Option<Arc<Mutex<Sessions>>>,
+    /// disco#info features by XEP-0115 `ver`.
+    pub caps_cache: Mutex<HashMap<String, Vec<String>>>,
+}
+
+/// Why a conference ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    NobodyJoined,
+    RoomEmpty,
+    RoomDestroyed,
+    NotOwner,
+    JoinFailed,
+    Shutdown,
+}
+
+/// A participant in the room (not the focus).
+#[derive(Debug, Clone)]
+pub struct Occupant {
+    pub nick: String,
+    pub real_jid: Option<Jid>,
+    pub affiliation: Affiliation,
+    pub role: Role,
+    pub stats_id: Option<String>,
+    pub region: Option<String>,
+    pub audio_muted: bool,
+    pub video_muted: bool,
+    pub features: Option<Vec<String>>,
+    pub joined_at: Instant,
+    /// Not seen since the last rejoin (dropped when the rejoin completes).
+    stale: bool,
+}
+
+impl Occupant {
+    /// Owner or moderator rights (§3.3 mapping).
+    pub fn is_moderator(&self) -> bool {
+        matches!(self.affiliation, Affiliation::Owner | Affiliation::Admin) || self.role == Role::Moderator
+    }
+
+    fn has_feature(&self, f: &str) -> bool {
+        self.features.as_ref().is_some_and(|fs| fs.iter().any(|x| x == f))
+    }
+
+    /// Jibri and Jigasi are not eligible for ownership and are never muted.
+    pub fn is_jibri_or_jigasi(&self) -> bool {
+        self.has_feature("http://jitsi.org/protocol/jibri") || self.has_feature("http://jitsi.org/protocol/jigasi")
+    }
+}
+
+/// What a pending IQ of ours was for.
+#[derive(Debug, Clone)]
+enum PendingIq {
+    Disco { nick: String, ver: Option<String> },
+    Affiliation { nick: String },
+}
+
+/// Parameters of a new conference.
+pub struct Params {
+    pub id: u64,
+    pub room: Jid,
+    pub shared: Arc<Shared>,
+    pub start_audio_muted: Option<i64>,
+    pub start_video_muted: Option<i64>,
+}
+
+/// The conference state machine.
+pub struct Conference<E: Env> {
+    env: E,
+    id: u64,
+    room: Jid,
+    shared: Arc<Shared>,
+    next_iq: u64,
+    deferred: VecDeque<Inbox>,
+    joined: bool,
+    connected: bool,
+    occupants: Vec<Occupant>,
+    waiting: Vec<PendingReply>,
+    start_deadline: Option<Instant>,
+    owner: Option<String>,
+    pending: HashMap<String, (PendingIq, Instant)>,
+    meeting_id: String,
+    created_ms: u128,
+    pub start_audio_muted: Option<i64>,
+    pub start_video_muted: Option<i64>,
+    ended: Option<EndReason>,
+    ever_joined: bool,
+}
+
+impl<E: Env> Conference<E> {
+    pub fn new(env: E, p: Params) -> Conference<E> {
+        let now = env.now();
+        Conference {
+            env,
+            id: p.id,
+            room: p.room,
+            shared: p.shared,
+            next_iq: 0,
+            deferred: VecDeque::new(),
+            joined: false,
+            connected: true,
+            occupants: Vec::new(),
+            waiting: Vec::new(),
+            start_deadline: Some(now + START_TIMEOUT),
+            owner: None,
+            pending: HashMap::new(),
+            meeting_id: crate::focus::auth::new_uuid(),
+            created_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0),
+            start_audio_muted: p.start_audio_muted,
+            start_video_muted: p.start_video_muted,
+            ended: None,
+            ever_joined: false,
+        }
+    }
+
+    /// The room.
+    pub fn room(&self) -> &Jid {
+        &self.room
+    }
+
+    /// Participants in join order.
+    pub fn occupants(&self) -> &[Occupant] {
+        &self.occupants
+    }
+
+    /// The meeting id (from the room form, else a random UUID).
+    pub fn meeting_id(&self) -> &str {
+        &self.meeting_id
+    }
+
+    fn new_id(&mut self) -> String {
+        self.next_iq += 1;
+        format!("c{}-{}", self.id, self.next_iq)
+    }
+
+    fn send(&mut self, el: Element) {
+        let c = self.shared.client;
+        self.env.send(c, el);
+    }
+
+    /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
+    fn request(&mut self, mut iq: Element, timeout: Duration) -> Option<Element> {
+        let id = self.new_id();
+        iq.set_attr("id", id.clone());
+        self.send(iq);
+        let deadline = self.env.now() + timeout;
+        loop {
+            match self.env.recv(Some(deadline)) {
+                None => return None,
+                Some(Inbox::Stanza(el)) if el.name == "iq" && el.get_attr("id") == Some(id.as_str()) => return Some(el),
+                Some(other) => self.deferred.push_back(other),
+            }
+        }
+    }
+
+    fn next_message(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
+        if let Some(m) = self.deferred.pop_front() {
+            return Some(m);
+        }
+        self.env.recv(deadline)
+    }
+
+    /// Run until the conference ends; the room is left before returning.
+    pub fn run(&mut self) -> EndReason {
+        info!("conference {}: starting", self.room);
+        if !self.join() {
+            self.end(EndReason::JoinFailed);
+        }
+        while self.ended.is_none() {
+            let deadline = self.next_deadline();
+            match self.next_message(deadline) {
+                None => self.on_timer(),
+                Some(m) => {
+                    self.handle(m);
+                    if deadline.is_some_and(|d| self.env.now() >= d) {
+                        self.on_timer();
+                    }
+                }
+            }
+        }
+        let reason = self.ended.unwrap_or(EndReason::Shutdown);
+        self.finish(reason);
+        reason
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut d = self.start_deadline;
+        for (_, t) in self.pending.values() {
+            d = Some(d.map_or(*t, |x| x.min(*t)));
+        }
+        d
+    }
+
+    fn end(&mut self, reason: EndReason) {
+        if self.ended.is_none() {
+            self.ended = Some(reason);
+        }
+    }
+
+    /// Leave the room and answer whoever still waits.
+    fn finish(&mut self, reason: EndReason) {
+        let ready = false;
+        for w in std::mem::take(&mut self.waiting) {
+            self.answer(w, ready);
+        }
+        if self.joined && self.connected && reason != EndReason::RoomDestroyed {
+            let leave = muc::leave_presence(&self.room, &self.shared.nick);
+            self.send(leave);
+        }
+        self.joined = false;
+        info!(
+            "conference {}: ended ({:?}), {} participants at the end",
+            self.room,
+            reason,
+            self.occupants.len()
+        );
+    }
+
+    fn answer(&mut self, w: PendingReply, ready: bool) {
+        let mut reply = w.reply.clone();
+        reply.ready = ready;
+        let iq = iq_result(&w.iq).child(reply.to_element());
+        self.env.send(w.conn, iq);
+    }
+
+    /// Join the room, configure it and check ownership. False when that failed.
+    fn join(&mut self) -> bool {
+        let nick = self.shared.nick.clone();
+        let presence = muc::join_presence(&self.room, &nick);
+        self.send(presence);
+        let deadline = self.env.now() + REPLY_TIMEOUT;
+        let me = self.room.with_resource(&nick).to_string();
+        // Wait for our own presence (or an error about our join).
+        let own = loop {
+            match self.env.recv(Some(deadline)) {
+                None => {
+                    warn!("conference {}: no answer to the MUC join", self.room);
+                    return false;
+                }
+                Some(Inbox::Stanza(el)) if el.name == "presence" && el.get_attr("from") == Some(me.as_str()) => {
+                    if el.get_attr("type") == Some("error") {
+                        let cond = crate::xmpp::stanza::parse_error(&el).map(|e| e.condition_str().to_string());
+                        warn!("conference {}: MUC join refused: {}", self.room, cond.unwrap_or_default());
+                        return false;
+                    }
+                    match OccupantPresence::parse(&el) {
+                        Some(p) if p.available => break p,
+                        _ => continue,
+                    }
+                }
+                Some(Inbox::Shutdown) => {
+                    self.deferred.push_back(Inbox::Shutdown);
+                    return false;
+                }
+                Some(other) => self.deferred.push_back(other),
+            }
+        };
+        self.joined = true;
+        // Configure the room (also unlocks a new, locked room) and read its meeting id.
+        if let Some(form) = self.request(muc::owner_form_get(&self.room), REPLY_TIMEOUT) {
+            if let Some(q) = form.get_child("query", ns::MUC_OWNER) {
+                if let Some(mid) = muc::form_value(q, "muc#roominfo_meetingId").filter(|m| !m.is_empty()) {
+                    self.meeting_id = mid;
+                }
+            }
+        }
+        match self.request(muc::owner_form_submit(&self.room), REPLY_TIMEOUT) {
+            Some(r) if r.get_attr("type") == Some("result") => {}
+            Some(r) => warn!("conference {}: room configuration refused: {:?}", self.room, r.to_xml()),
+            None => warn!("conference {}: room configuration not answered", self.room),
+        }
+        if own.affiliation != Affiliation::Owner {
+            warn!("conference {}: the focus is not owner ({:?}); make the focus user a Prosody admin", self.room, own.affiliation);
+            self.end(EndReason::NotOwner);
+            return true;
+        }
+        self.publish_presence();
+        for w in std::mem::take(&mut self.waiting) {
+            self.answer(w, true);
+        }
+        info!("conference {}: focus joined as owner (meeting id {})", self.room, self.meeting_id);
+        true
+    }
+
+    /// The focus's presence extensions (§3.2), sent as an update.
+    fn publish_presence(&mut self) {
+        let local = self.room.local().unwrap_or_default().to_string();
+        let prop = |k: &str, v: String| Element::new("property", ns::FOCUS).attr("key", k).attr("value", v);
+        let p = Element::new("presence", ns::CLIENT)
+            .attr("to", self.room.with_resource(&self.shared.nick).to_string())
+            .child(muc::focus_caps())
+            .child(Element::new("etherpad", "http://jitsi.org/jitmeet/etherpad").text(local))
+            .child(
+                Element::new("conference-properties", ns::FOCUS)
+                    .child(prop("created-ms", self.created_ms.to_string()))
+                    .child(prop("support-terminate-restart", "true".into()))
+                    .child(prop("bridge-count", "0".into())),
+            )
+            .child(
+                Element::new("versions", ns::JITMEET)
+                    .child(Element::new("component", ns::JITMEET).attr("name", "focus").text(env!("CARGO_PKG_VERSION"))),
+            );
+        self.send(p);
+    }
+
+    fn on_timer(&mut self) {
+        let now = self.env.now();
+        if self.start_deadline.is_some_and(|d| now >= d) {
+            self.start_deadline = None;
+            if self.occupants.is_empty() {
+                info!("conference {}: nobody joined within {} s", self.room, START_TIMEOUT.as_secs());
+                self.end(EndReason::NobodyJoined);
+            }
+        }
+        let expired: Vec<String> = self.pending.iter().filter(|(_, (_, t))| now >= *t).map(|(k, _)| k.clone()).collect();
+        for id in expired {
+            if let Some((what, _)) = self.pending.remove(&id) {
+                self.pending_failed(what);
+            }
+        }
+    }
+
+    fn handle(&mut self, m: Inbox) {
+        match m {
+            Inbox::Shutdown => self.end(EndReason::Shutdown),
+            Inbox::Connection(false) => {
+                info!("conference {}: XMPP connection lost; keeping the conference", self.room);
+                self.connected = false;
+                self.joined = false;
+            }
+            Inbox::Connection(true) => {
+                if !self.connected {
+                    self.connected = true;
+                    info!("conference {}: XMPP connection back; rejoining", self.room);
+                    for o in &mut self.occupants {
+                        o.stale = true;
+                    }
+                    if !self.join() {
+                        self.end(EndReason::JoinFailed);
+                    }
+                    let before = self.occupants.len();
+                    self.occupants.retain(|o| !o.stale);
+                    if self.occupants.len() != before && self.occupants.is_empty() && self.ever_joined {
+                        self.end(EndReason::RoomEmpty);
+                    }
+                }
+            }
+            Inbox::Request(w) => {
+                if self.occupants.is_empty() {
+                    self.start_deadline = Some(self.env.now() + START_TIMEOUT);
+                }
+                if self.joined {
+                    self.answer(w, true);
+                } else {
+                    self.waiting.push(w);
+                }
+            }
+            Inbox::Stanza(el) => match el.name.as_str() {
+                "presence" => self.on_presence(el),
+                "iq" => self.on_iq(el),
+                _ => {}
+            },
+        }
+    }
+
+    fn on_presence(&mut self, el: Element) {
+        let Some(p) = OccupantPresence::parse(&el) else { return };
+        if p.nick == self.shared.nick {
+            if !p.available {
+                if p.destroyed {
+                    info!("conference {}: room destroyed", self.room);
+                    self.joined = false;
+                    self.end(EndReason::RoomDestroyed);
+                } else if self.connected {
+                    info!("conference {}: the focus was removed from the room", self.room);
+                    self.joined = false;
+                    self.end(EndReason::NotOwner);
+                }
+            } else if p.affiliation != Affiliation::Owner && p.is_self() {
+                info!("conference {}: the focus lost ownership", self.room);
+                self.end(EndReason::NotOwner);
+            }
+            return;
+        }
+        if !p.available {
+            self.on_leave(&p);
+            return;
+        }
+        let now = self.env.now();
+        if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == p.nick) {
+            o.stale = false;
+            o.affiliation = p.affiliation;
+            o.role = p.role;
+            if p.real_jid.is_some() {
+                o.real_jid = p.real_jid.clone();
+            }
+            o.stats_id = p.stats_id.clone().or(o.stats_id.take());
+            o.region = p.region.clone().or(o.region.take());
+            if let Some(a) = p.audio_muted {
+                o.audio_muted = a;
+            }
+            if let Some(v) = p.video_muted {
+                o.video_muted = v;
+            }
+            return;
+        }
+        let occupant = Occupant {
+            nick: p.nick.clone(),
+            real_jid: p.real_jid.clone(),
+            affiliation: p.affiliation,
+            role: p.role,
+            stats_id: p.stats_id.clone(),
+            region: p.region.clone(),
+            audio_muted: p.audio_muted.unwrap_or(false),
+            video_muted: p.video_muted.unwrap_or(false),
+            features: None,
+            joined_at: now,
+            stale: false,
+        };
+        info!(
+            "conference {}: {} joined ({})",
+            self.room,
+            p.nick,
+            p.real_jid.as_ref().map(|j| j.to_string()).unwrap_or_else(|| "real JID hidden".into())
+        );
+        self.occupants.push(occupant);
+        self.ever_joined = true;
+        self.start_deadline = None;
+        self.discover_features(&p);
+        self.update_owners();
+    }
+
+    fn on_leave(&mut self, p: &OccupantPresence) {
+        let Some(pos) = self.occupants.iter().position(|o| o.nick == p.nick) else { return };
+        let o = self.occupants.remove(pos);
+        let kicked = p.statuses.contains(&307);
+        info!("conference {}: {} {}", self.room, o.nick, if kicked { "was kicked" } else { "left" });
+        if self.owner.as_deref() == Some(o.nick.as_str()) {
+            self.owner = None;
+        }
+        if self.occupants.is_empty() {
+            self.end(EndReason::RoomEmpty);
+            return;
+        }
+        self.update_owners();
+    }
+
+    /// Disco the participant's features, from the caps cache when its `ver` is known.
+    fn discover_features(&mut self, p: &OccupantPresence) {
+        if let Some((_, ver)) = &p.caps {
+            if let Some(f) = self.shared.caps_cache.lock().get(ver).cloned() {
+                if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == p.nick) {
+                    o.features = Some(f);
+                }
+                return;
+            }
+        }
+        let id = self.new_id();
+        let node = p.caps.as_ref().map(|(n, v)| format!("{}#{}", n, v));
+        let iq = Element::new("iq", ns::CLIENT)
+            .attr("type", "get")
+            .attr("id", id.clone())
+            .attr("to", self.room.with_resource(&p.nick).to_string())
+            .child(Element::new("query", ns::DISCO_INFO).attr_opt("node", node));
+        let deadline = self.env.now() + DISCO_TIMEOUT;
+        self.pending.insert(
+            id,
+            (PendingIq::Disco { nick: p.nick.clone(), ver: p.caps.as_ref().map(|c| c.1.clone()) }, deadline),
+        );
+        self.send(iq);
+    }
+
+    fn pending_failed(&mut self, what: PendingIq) {
+        match what {
+            PendingIq::Disco { nick, .. } => {
+                debug!("conference {}: disco of {} failed; default features", self.room, nick);
+                if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
+                    o.features = Some(DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect());
+                }
+            }
+            PendingIq::Affiliation { nick } => {
+                warn!("conference {}: granting owner to {} failed", self.room, nick);
+                if self.owner.as_deref() == Some(nick.as_str()) {
+                    self.owner = None;
+                }
+            }
+        }
+    }
+
+    /// Keep the room's owners as §3.3 says.
+    fn update_owners(&mut self) {
+        if let Some(sessions) = self.shared.sessions.clone() {
+            // Secure domain: every authenticated participant is an owner.
+            let grants: Vec<(String, Jid)> = {
+                let s = sessions.lock();
+                self.occupants
+                    .iter()
+                    .filter(|o| o.affiliation != Affiliation::Owner)
+                    .filter_map(|o| o.real_jid.clone().filter(|j| s.is_authenticated(j)).map(|j| (o.nick.clone(), j)))
+                    .collect()
+            };
+            for (nick, jid) in grants {
+                self.grant_owner(&nick, &jid);
+            }
+            return;
+        }
+        if self.owner.as_ref().is_some_and(|n| self.occupants.iter().any(|o| &o.nick == n)) {
+            return;
+        }
+        if let Some(o) = self.occupants.iter().find(|o| o.affiliation == Affiliation::Owner && !o.is_jibri_or_jigasi()) {
+            self.owner = Some(o.nick.clone());
+            return;
+        }
+        let candidate = self
+            .occupants
+            .iter()
+            .find(|o| !o.is_jibri_or_jigasi() && o.real_jid.is_some())
+            .map(|o| (o.nick.clone(), o.real_jid.clone().unwrap()));
+        if let Some((nick, jid)) = candidate {
+            self.owner = Some(nick.clone());
+            self.grant_owner(&nick, &jid);
+        }
+    }
+
+    fn grant_owner(&mut self, nick: &str, jid: &Jid) {
+        info!("conference {}: granting owner to {} ({})", self.room, nick, jid.bare());
+        let id = self.new_id();
+        let iq = muc::set_affiliation(&self.room, jid, "owner").attr("id", id.clone());
+        let deadline = self.env.now() + REPLY_TIMEOUT;
+        self.pending.insert(id, (PendingIq::Affiliation { nick: nick.to_string() }, deadline));
+        self.send(iq);
+    }
+
+    fn on_iq(&mut self, el: Element) {
+        match el.get_attr("type") {
+            Some("result") | Some("error") => {
+                let Some(id) = el.get_attr("id") else { return };
+                let Some((what, _)) = self.pending.remove(id) else {
+                    debug!("conference {}: answer to unknown request {}", self.room, id);
+                    return;
+                };
+                if el.get_attr("type") == Some("error") {
+                    self.pending_failed(what);
+                    return;
+                }
+                if let PendingIq::Disco { nick, ver } = what {
+                    let features: Vec<String> = el
+                        .get_child("query", ns::DISCO_INFO)
+                        .map(|q| {
+                            q.children_named("feature", ns::DISCO_INFO)
+                                .filter_map(|f| f.get_attr("var").map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if let Some(v) = ver {
+                        self.shared.caps_cache.lock().insert(v, features.clone());
+                    }
+                    if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
+                        o.features = Some(features);
+                    }
+                }
+            }
+            Some("get") | Some("set") => self.on_request(el),
+            _ => {}
+        }
+    }
+
+    fn on_request(&mut self, el: Element) {
+        let mute = el.elements().find(|c| {
+            c.name == "mute" && (c.ns == ns::AUDIO_MUTE || c.ns == ns::VIDEO_MUTE || c.ns == ns::DESKTOP_MUTE)
+        });
+        if let Some(m) = mute.cloned() {
+            let reply = self.on_mute(&el, &m);
+            self.send(reply);
+            return;
+        }
+        if el.get_child("query", ns::DISCO_INFO).is_some() && el.get_attr("type") == Some("get") {
+            let node = el.get_child("query", ns::DISCO_INFO).and_then(|q| q.get_attr("node"));
+            let r = iq_result(&el).child(crate::focus::disco::info_query(node));
+            self.send(r);
+            return;
+        }
+        if el.get_child("ping", ns::PING).is_some() {
+            let r = iq_result(&el);
+            self.send(r);
+            return;
+        }
+        let r = iq_error(&el, ErrorCondition::ServiceUnavailable, None);
+        self.send(r);
+    }
+
+    /// A mute request (§6.1). Returns the answer for the requester.
+    fn on_mute(&mut self, iq: &Element, m: &Element) -> Element {
+        let from_nick = iq.get_attr("from").and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
+        let target_nick = m.get_attr("jid").and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
+        let value = match m.text_content().trim() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        };
+        let (Some(from_nick), Some(target_nick), Some(mute)) = (from_nick, target_nick, value) else {
+            return iq_error(iq, ErrorCondition::BadRequest, Some("mute needs a target jid and true or false"));
+        };
+        let Some(requester) = self.occupants.iter().find(|o| o.nick == from_nick).cloned() else {
+            return iq_error(iq, ErrorCondition::Forbidden, Some("only participants may mute"));
+        };
+        let Some(target) = self.occupants.iter().find(|o| o.nick == target_nick).cloned() else {
+            return iq_error(iq, ErrorCondition::ItemNotFound, Some("no such participant"));
+        };
+        let own = requester.nick == target.nick;
+        if !own && !mute {
+            return iq_error(iq, ErrorCondition::NotAllowed, Some("nobody may unmute someone else"));
+        }
+        if !own && !requester.is_moderator() {
+            return iq_error(iq, ErrorCondition::Forbidden, Some("only moderators may mute others"));
+        }
+        if target.is_jibri_or_jigasi() && !own {
+            return iq_error(iq, ErrorCondition::NotAllowed, Some("Jibri and Jigasi are never muted"));
+        }
+        if !own {
+            let id = self.new_id();
+            let fwd = Element::new("iq", ns::CLIENT)
+                .attr("type", "set")
+                .attr("id", id)
+                .attr("to", self.room.with_resource(&target.nick).to_string())
+                .child(
+                    Element::new("mute", &m.ns)
+                        .attr("actor", self.room.with_resource(&requester.nick).to_string())
+                        .text(if mute { "true" } else { "false" }),
+                );
+            info!("conference {}: {} mutes {} ({})", self.room, requester.nick, target.nick, m.ns);
+            self.send(fwd);
+        }
+        iq_result(iq)
+    }
+}

@@ -1,0 +1,493 @@
+//! The focus: the [`Router`] that runs on the event loop thread and the service-level
+//! IQs it answers itself (disco, ping, the conference request, login-url, logout).
+//!
+//! Routing, never blocking:
+//! - IQ answers whose id is `c<conf>-<n>` go to conference `<conf>`;
+//! - stanzas from a room with a conference (presence, IQs from occupants) go to it;
+//! - conference requests start a conference thread or are forwarded to the running one;
+//! - an IQ request nobody handles gets `service-unavailable`.
+//!
+//! A conference's inbox is a bounded channel; when it is full the sender of an IQ gets
+//! `resource-constraint` (type wait). The route of a conference is removed only when its
+//! thread reports `Ended`; whatever is still in its inbox is then replayed: a conference
+//! request that raced with the end starts a fresh conference.
+
+pub mod auth;
+pub mod disco;
+pub mod request;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
+use log::{debug, info, warn};
+use parking_lot::Mutex;
+
+use crate::conference::env::{spawn as spawn_conference, Control, INBOX_CAPACITY};
+use crate::conference::{Inbox, Params, PendingReply, Shared};
+use crate::config::Config;
+use crate::jid::Jid;
+use crate::net::{ConnId, NetHandle, Outbox, Router};
+use crate::xml::{ns, Element};
+use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
+
+use auth::{AuthResult, Sessions};
+use request::{ConferenceReply, ConferenceRequest};
+
+/// The component connection.
+pub const COMPONENT: ConnId = ConnId(0);
+/// The client connection.
+pub const CLIENT: ConnId = ConnId(1);
+
+/// Capacity of the control channel from conference threads.
+const CONTROL_CAPACITY: usize = 65536;
+
+struct Route {
+    id: u64,
+    tx: Sender<Inbox>,
+    rx: Receiver<Inbox>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Counters the operations API reads.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub conferences_created: u64,
+    pub component_up: bool,
+    pub client_up: bool,
+}
+
+/// The focus router.
+pub struct FocusRouter {
+    cfg: Arc<Config>,
+    net: NetHandle,
+    shared: Arc<Shared>,
+    component_jid: String,
+    client_jid: Option<Jid>,
+    client_up: bool,
+    rooms: HashMap<Jid, Route>,
+    by_id: HashMap<u64, Jid>,
+    next_id: u64,
+    control_rx: Receiver<Control>,
+    control_tx: Sender<Control>,
+    finished: Vec<JoinHandle<()>>,
+    stopping: bool,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl FocusRouter {
+    /// A router for `cfg`; `net` is the handle of the loop it will run on.
+    pub fn new(cfg: Arc<Config>, net: NetHandle) -> FocusRouter {
+        let (control_tx, control_rx) = bounded(CONTROL_CAPACITY);
+        let sessions = cfg.auth_domain.as_deref().map(|d| Arc::new(Mutex::new(Sessions::new(d))));
+        let shared = Arc::new(Shared {
+            client: CLIENT,
+            nick: cfg.user_name.clone(),
+            focus_jid: cfg.focus_bare_jid(),
+            sessions,
+            caps_cache: Mutex::new(HashMap::new()),
+        });
+        FocusRouter {
+            component_jid: cfg.component_jid(),
+            cfg,
+            net,
+            shared,
+            client_jid: None,
+            client_up: false,
+            rooms: HashMap::new(),
+            by_id: HashMap::new(),
+            next_id: 0,
+            control_rx,
+            control_tx,
+            finished: Vec::new(),
+            stopping: false,
+            stats: Arc::new(Mutex::new(Stats::default())),
+        }
+    }
+
+    /// Shared counters.
+    pub fn stats(&self) -> Arc<Mutex<Stats>> {
+        self.stats.clone()
+    }
+
+    /// Number of running conferences.
+    pub fn conference_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    fn is_for_us(&self, to: Option<&str>) -> bool {
+        let Some(to) = to else { return true };
+        let Ok(j) = Jid::parse(to) else { return false };
+        if j.to_string() == self.component_jid || j.domain() == self.component_jid && j.local().is_none() {
+            return true;
+        }
+        j.bare().to_string() == self.shared.focus_jid
+    }
+
+    fn on_iq_request(&mut self, conn: ConnId, iq: Element, now: Instant, out: &mut Outbox) {
+        // IQs from occupants of a room we manage go to that room's conference.
+        if conn == CLIENT {
+            if let Some(room) = iq.get_attr("from").and_then(|f| Jid::parse(f).ok()).map(|j| j.bare()) {
+                if self.rooms.contains_key(&room) {
+                    return self.forward(conn, &room, Inbox::Stanza(iq), out);
+                }
+            }
+        }
+        if !self.is_for_us(iq.get_attr("to")) {
+            out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None));
+            return;
+        }
+        let Some(payload) = iq.first_element().cloned() else {
+            out.send(conn, iq_error(&iq, ErrorCondition::BadRequest, Some("empty IQ")));
+            return;
+        };
+        let typ = iq.get_attr("type").unwrap_or("");
+        match (typ, payload.name.as_str(), payload.ns.as_str()) {
+            ("get", "query", ns::DISCO_INFO) => {
+                out.send(conn, iq_result(&iq).child(disco::info_query(payload.get_attr("node"))));
+            }
+            ("get", "ping", ns::PING) => out.send(conn, iq_result(&iq)),
+            ("set", "conference", ns::FOCUS) => self.on_conference_request(conn, iq, &payload, now, out),
+            ("get", "login-url", ns::FOCUS) => self.on_login_url(conn, &iq, &payload, out),
+            ("set", "logout", ns::FOCUS) => self.on_logout(conn, &iq, &payload, out),
+            _ => out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None)),
+        }
+    }
+
+    /// The real sender: the resource of `focus.<domain>/<full JID>` for client_proxy.
+    fn real_sender(&self, iq: &Element) -> Option<Jid> {
+        let from = Jid::parse(iq.get_attr("from")?).ok()?;
+        if from.local().is_none() && from.domain() == self.component_jid {
+            if let Some(inner) = from.resource().and_then(|r| Jid::parse(r).ok()) {
+                return Some(inner);
+            }
+        }
+        Some(from)
+    }
+
+    fn on_conference_request(&mut self, conn: ConnId, iq: Element, conf: &Element, now: Instant, out: &mut Outbox) {
+        let req = match ConferenceRequest::parse(conf) {
+            Ok(r) => r,
+            Err(e) => {
+                out.send(conn, iq_error(&iq, ErrorCondition::BadRequest, Some(&e.to_string())));
+                return;
+            }
+        };
+        let exists = self.rooms.contains_key(&req.room);
+        if self.stopping && !exists {
+            let mut err = iq_error(&iq, ErrorCondition::ServiceUnavailable, None);
+            if let Some(e) = err.get_child_mut("error", ns::CLIENT).or(None) {
+                e.children.push(crate::xml::Node::Element(Element::new("graceful-shutdown", ns::COLIBRI)));
+            }
+            out.send(conn, err);
+            return;
+        }
+        let sender = self.real_sender(&iq);
+        let mut reply = ConferenceReply {
+            room: req.room.to_string(),
+            ready: false,
+            focus_jid: self.shared.focus_jid.clone(),
+            ..Default::default()
+        };
+        if let Some(sessions) = &self.shared.sessions {
+            let Some(sender) = sender else {
+                out.send(conn, iq_error(&iq, ErrorCondition::BadRequest, Some("no sender")));
+                return;
+            };
+            let res = sessions.lock().authenticate(&sender, req.session_id.as_deref(), req.machine_uid.as_deref(), now);
+            match res {
+                AuthResult::InvalidSession => {
+                    let err = crate::xmpp::stanza::iq_error_with(
+                        &iq,
+                        ErrorCondition::NotAcceptable,
+                        Some("invalid session"),
+                        vec![Element::new("session-invalid", ns::FOCUS)],
+                    );
+                    out.send(conn, err);
+                    return;
+                }
+                AuthResult::MachineUidMismatch => {
+                    out.send(conn, iq_error(&iq, ErrorCondition::NotAcceptable, Some("machine UID mismatch or empty")));
+                    return;
+                }
+                AuthResult::MissingMachineUid => {
+                    let t = "Missing mandatory attribute 'machine-uid'";
+                    out.send(conn, iq_error(&iq, ErrorCondition::NotAcceptable, Some(t)));
+                    return;
+                }
+                AuthResult::Guest => {
+                    if !exists {
+                        out.send(conn, iq_error(&iq, ErrorCondition::NotAuthorized, Some("not authorized user domain")));
+                        return;
+                    }
+                }
+                AuthResult::Authenticated { identity, session_id } => {
+                    reply.identity = Some(identity.to_string());
+                    reply.session_id = Some(session_id);
+                }
+            }
+            reply.properties.push(("authentication".into(), "true".into()));
+            reply.properties.push(("externalAuth".into(), "false".into()));
+        } else {
+            reply.properties.push(("authentication".into(), "false".into()));
+        }
+        let pending = PendingReply { conn, iq: iq.clone(), reply };
+        if !exists {
+            if let Err(e) = self.start_conference(&req, None) {
+                warn!("cannot start a conference thread for {}: {}", req.room, e);
+                out.send(conn, iq_error(&iq, ErrorCondition::ResourceConstraint, Some("cannot start a conference")));
+                return;
+            }
+        }
+        self.forward(conn, &req.room.clone(), Inbox::Request(pending), out);
+    }
+
+    fn start_conference(&mut self, req: &ConferenceRequest, previous: Option<JoinHandle<()>>) -> std::io::Result<()> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let (tx, rx) = bounded(INBOX_CAPACITY);
+        let params = Params {
+            id,
+            room: req.room.clone(),
+            shared: self.shared.clone(),
+            start_audio_muted: req.int_property("startAudioMuted"),
+            start_video_muted: req.int_property("startVideoMuted"),
+        };
+        let handle = spawn_conference(params, self.net.clone(), rx.clone(), self.control_tx.clone(), previous)?;
+        if !self.client_up {
+            let _ = tx.try_send(Inbox::Connection(false));
+        }
+        info!("conference {}: created (thread conf-{})", req.room, id);
+        self.stats.lock().conferences_created += 1;
+        self.rooms.insert(req.room.clone(), Route { id, tx, rx, handle: Some(handle) });
+        self.by_id.insert(id, req.room.clone());
+        Ok(())
+    }
+
+    /// Hand `msg` to the conference of `room` without blocking.
+    fn forward(&mut self, conn: ConnId, room: &Jid, msg: Inbox, out: &mut Outbox) {
+        let Some(route) = self.rooms.get(room) else { return };
+        match route.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(m)) | Err(TrySendError::Disconnected(m)) => {
+                warn!("conference {}: inbox full, refusing a message", room);
+                let iq = match m {
+                    Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => Some(el),
+                    Inbox::Request(p) => Some(p.iq),
+                    _ => None,
+                };
+                if let Some(iq) = iq {
+                    out.send(conn, iq_error(&iq, ErrorCondition::ResourceConstraint, Some("the conference is busy")));
+                }
+            }
+        }
+    }
+
+    fn on_login_url(&mut self, conn: ConnId, iq: &Element, el: &Element, out: &mut Outbox) {
+        if self.shared.sessions.is_none() {
+            out.send(conn, iq_error(iq, ErrorCondition::ServiceUnavailable, None));
+            return;
+        }
+        let Some(room) = el.get_attr("room").and_then(|r| request::parse_room(r).ok()) else {
+            out.send(conn, iq_error(iq, ErrorCondition::NotAcceptable, Some("missing or invalid 'room'")));
+            return;
+        };
+        if el.get_attr("machine-uid").is_none_or(|m| m.trim().is_empty()) {
+            out.send(conn, iq_error(iq, ErrorCondition::BadRequest, Some("missing mandatory attribute 'machineUID'")));
+            return;
+        }
+        let url = format!("./{}?login=true", room.local().unwrap_or_default());
+        let enc: String = url
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => (b as char).to_string(),
+                b' ' => "+".to_string(),
+                _ => format!("%{:02X}", b),
+            })
+            .collect();
+        out.send(conn, iq_result(iq).child(Element::new("login-url", ns::FOCUS).attr("url", enc)));
+    }
+
+    fn on_logout(&mut self, conn: ConnId, iq: &Element, el: &Element, out: &mut Outbox) {
+        let Some(sessions) = &self.shared.sessions else {
+            out.send(conn, iq_error(iq, ErrorCondition::ServiceUnavailable, None));
+            return;
+        };
+        let sid = el.get_attr("session-id").unwrap_or("");
+        if sessions.lock().logout(sid) {
+            out.send(conn, iq_result(iq).child(Element::new("logout", ns::FOCUS)));
+        } else {
+            let err = crate::xmpp::stanza::iq_error_with(
+                iq,
+                ErrorCondition::NotAcceptable,
+                Some("invalid session"),
+                vec![Element::new("session-invalid", ns::FOCUS)],
+            );
+            out.send(conn, err);
+        }
+    }
+
+    fn route_by_id(&self, id: &str) -> Option<Jid> {
+        let rest = id.strip_prefix('c')?;
+        let n: u64 = rest.split('-').next()?.parse().ok()?;
+        self.by_id.get(&n).cloned()
+    }
+
+    fn on_control(&mut self, c: Control, out: &mut Outbox) {
+        match c {
+            Control::Ended { id, reason } => {
+                let Some(room) = self.by_id.remove(&id) else { return };
+                let Some(mut route) = self.rooms.remove(&room) else { return };
+                if route.id != id {
+                    self.rooms.insert(room.clone(), route);
+                    return;
+                }
+                debug!("conference {}: thread ended ({:?})", room, reason);
+                let handle = route.handle.take();
+                // Replay what raced with the end: a request starts a fresh conference.
+                let mut leftovers = Vec::new();
+                while let Ok(m) = route.rx.try_recv() {
+                    leftovers.push(m);
+                }
+                drop(route);
+                let mut previous = handle;
+                for m in leftovers {
+                    match m {
+                        Inbox::Request(p) => {
+                            if !self.rooms.contains_key(&room) && !self.stopping {
+                                let conf = p.iq.get_child("conference", ns::FOCUS).cloned();
+                                let req = conf.and_then(|c| ConferenceRequest::parse(&c).ok());
+                                if let Some(req) = req {
+                                    info!("conference {}: request arrived while ending; starting fresh", room);
+                                    if self.start_conference(&req, previous.take()).is_err() {
+                                        out.send(p.conn, iq_error(&p.iq, ErrorCondition::ResourceConstraint, None));
+                                        continue;
+                                    }
+                                }
+                            }
+                            let conn = p.conn;
+                            self.forward(conn, &room, Inbox::Request(p), out);
+                        }
+                        Inbox::Stanza(el) if self.rooms.contains_key(&room) => {
+                            self.forward(CLIENT, &room, Inbox::Stanza(el), out)
+                        }
+                        Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => {
+                            out.send(CLIENT, iq_error(&el, ErrorCondition::ItemNotFound, Some("the conference has ended")));
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(h) = previous {
+                    self.finished.push(h);
+                }
+            }
+            Control::Shutdown => {
+                self.stopping = true;
+                for r in self.rooms.values() {
+                    let _ = r.tx.try_send(Inbox::Shutdown);
+                }
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.finished.len() {
+            if self.finished[i].is_finished() {
+                let h = self.finished.swap_remove(i);
+                let _ = h.join();
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The sender of control messages (main uses it to ask for a shutdown).
+    pub fn control(&self) -> Sender<Control> {
+        self.control_tx.clone()
+    }
+}
+
+impl Router for FocusRouter {
+    fn connected(&mut self, conn: ConnId, jid: &Jid, out: &mut Outbox) {
+        let _ = out;
+        if conn == CLIENT {
+            self.client_jid = Some(jid.clone());
+            self.client_up = true;
+            self.stats.lock().client_up = true;
+            for r in self.rooms.values() {
+                let _ = r.tx.try_send(Inbox::Connection(true));
+            }
+        } else {
+            self.stats.lock().component_up = true;
+        }
+    }
+
+    fn disconnected(&mut self, conn: ConnId, _reason: &str, _out: &mut Outbox) {
+        if conn == CLIENT {
+            self.client_up = false;
+            self.stats.lock().client_up = false;
+            for r in self.rooms.values() {
+                let _ = r.tx.try_send(Inbox::Connection(false));
+            }
+        } else {
+            self.stats.lock().component_up = false;
+        }
+    }
+
+    fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox) {
+        let now = Instant::now();
+        match el.name.as_str() {
+            "iq" => match el.get_attr("type") {
+                Some("get") | Some("set") => self.on_iq_request(conn, el, now, out),
+                Some("result") | Some("error") => {
+                    if let Some(room) = el.get_attr("id").and_then(|id| self.route_by_id(id)) {
+                        self.forward(conn, &room, Inbox::Stanza(el), out);
+                    } else {
+                        debug!("answer to an unknown request: {:?}", el.get_attr("id"));
+                    }
+                }
+                _ => out.send(conn, iq_error(&el, ErrorCondition::BadRequest, Some("IQ without a valid type"))),
+            },
+            "presence" => {
+                if let Some(room) = el.get_attr("from").and_then(|f| Jid::parse(f).ok()).map(|j| j.bare()) {
+                    if self.rooms.contains_key(&room) {
+                        self.forward(conn, &room, Inbox::Stanza(el), out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn tick(&mut self, _now: Instant, out: &mut Outbox) {
+        loop {
+            match self.control_rx.try_recv() {
+                Ok(c) => self.on_control(c, out),
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        self.reap();
+    }
+
+    fn shutting_down(&mut self, _out: &mut Outbox) {
+        self.stopping = true;
+        for r in self.rooms.values() {
+            let _ = r.tx.try_send(Inbox::Shutdown);
+        }
+    }
+}
+
+impl Drop for FocusRouter {
+    fn drop(&mut self) {
+        // Closing the inboxes ends every conference thread; then join them all.
+        let mut handles: Vec<JoinHandle<()>> = self.rooms.drain().filter_map(|(_, mut r)| r.handle.take()).collect();
+        handles.append(&mut self.finished);
+        for h in handles {
+            let _ = h.join();
+        }
+        let _ = &self.cfg;
+    }
+}

@@ -1,0 +1,603 @@
+//! One XMPP connection owned by the event loop: socket, TLS, framer, negotiation,
+//! write queue, keepalive and reconnect.
+//!
+//! ```text
+//!            backoff elapsed                 TCP up            negotiator Ready
+//!  ┌──────┐ ───────────────▶ ┌────────────┐ ───────▶ ┌───────────┐ ───────▶ ┌───────┐
+//!  │ Idle │                  │ Connecting │          │Negotiating│          │ Ready │
+//!  └──────┘ ◀─────────────── └────────────┘ ◀─────── └───────────┘ ◀─────── └───────┘
+//!       ▲        any failure: close socket, tell the router, wait the backoff     │
+//!       └─────────────────────────────────────────────────────────────────────────┘
+//! ```
+//! STARTTLS happens inside `Negotiating`: the plain socket is wrapped in a native-tls
+//! stream (its handshake runs over the same non-blocking socket) and the stream restarts.
+
+use std::io::{self, Read, Write};
+use std::net::ToSocketAddrs;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector, TlsStream};
+
+use super::{tls, Backoff, ConnId, ConnSpec, Negotiation, Outbox, Router};
+use crate::jid::Jid;
+use crate::xml::framer::{Frame, Framer, DEFAULT_MAX_STANZA};
+use crate::xml::{ns, parse, Element};
+use crate::xmpp::c2s::ClientNegotiator;
+use crate::xmpp::component::ComponentNegotiator;
+use crate::xmpp::stanza::{iq_error, ErrorCondition};
+use crate::xmpp::Action;
+
+/// Past this many unsent bytes the peer is not reading: the connection is dropped.
+const MAX_WRITE_QUEUE: usize = 64 * 1024 * 1024;
+
+enum Sock {
+    None,
+    Plain(TcpStream),
+    Handshake(MidHandshakeTlsStream<TcpStream>),
+    Tls(TlsStream<TcpStream>),
+}
+
+impl Sock {
+    fn tcp_mut(&mut self) -> Option<&mut TcpStream> {
+        match self {
+            Sock::None => None,
+            Sock::Plain(s) => Some(s),
+            Sock::Handshake(m) => Some(m.get_mut()),
+            Sock::Tls(t) => Some(t.get_mut()),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sock::Plain(s) => s.read(buf),
+            Sock::Tls(t) => t.read(buf),
+            _ => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sock::Plain(s) => s.write(buf),
+            Sock::Tls(t) => t.write(buf),
+            _ => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+enum Negotiator {
+    Client(ClientNegotiator),
+    Component(ComponentNegotiator),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Idle,
+    Connecting,
+    Negotiating,
+    Ready,
+    Closed,
+}
+
+pub(crate) struct Conn {
+    pub id: ConnId,
+    spec: ConnSpec,
+    token: Token,
+    state: State,
+    sock: Sock,
+    framer: Framer,
+    neg: Option<Negotiator>,
+    stream_ns: &'static str,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    backoff: Backoff,
+    attempt: u32,
+    retry_at: Option<Instant>,
+    last_rx: Instant,
+    next_ping: Option<Instant>,
+    ping_seq: u64,
+    jid: Option<Jid>,
+    connector: Option<TlsConnector>,
+    last_failure: Option<String>,
+    /// Set once `shutdown` has written the stream end.
+    closing: bool,
+}
+
+impl Conn {
+    pub fn new(id: ConnId, spec: ConnSpec, token: Token, now: Instant) -> Conn {
+        let stream_ns = match spec.negotiation {
+            Negotiation::Component { .. } => ns::COMPONENT,
+            Negotiation::Client(_) => ns::CLIENT,
+        };
+        Conn {
+            id,
+            spec,
+            token,
+            state: State::Idle,
+            sock: Sock::None,
+            framer: Framer::new(DEFAULT_MAX_STANZA),
+            neg: None,
+            stream_ns,
+            wbuf: Vec::new(),
+            wpos: 0,
+            backoff: Backoff::new(),
+            attempt: 0,
+            retry_at: Some(now),
+            last_rx: now,
+            next_ping: None,
+            ping_seq: 0,
+            jid: None,
+            connector: None,
+            last_failure: None,
+            closing: false,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.state == State::Ready
+    }
+
+    pub fn has_pending_output(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+
+    /// The earliest instant this connection needs a timer call.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Idle => self.retry_at,
+            State::Connecting | State::Negotiating => Some(self.last_rx + Duration::from_secs(15)),
+            State::Ready => {
+                let dead = self.last_rx + self.spec.keepalive * 3;
+                Some(self.next_ping.map_or(dead, |p| p.min(dead)))
+            }
+            State::Closed => None,
+        }
+    }
+
+    /// Timers: reconnect after the backoff, keepalive pings, dead-peer and stuck-negotiation detection.
+    pub fn on_timer(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        match self.state {
+            State::Idle => {
+                if self.retry_at.is_some_and(|t| t <= now) {
+                    self.retry_at = None;
+                    self.start_connect(registry, now, router, out);
+                }
+            }
+            State::Connecting | State::Negotiating => {
+                if now >= self.last_rx + Duration::from_secs(15) {
+                    self.fail(registry, now, "no answer from the server for 15 s while connecting".into(), router, out);
+                }
+            }
+            State::Ready => {
+                if now >= self.last_rx + self.spec.keepalive * 3 {
+                    let reason = format!("peer silent for {} s, keepalive pings unanswered", (self.spec.keepalive * 3).as_secs());
+                    self.fail(registry, now, reason, router, out);
+                    return;
+                }
+                if self.next_ping.is_some_and(|p| p <= now) {
+                    self.ping_seq += 1;
+                    let to = self.jid.as_ref().map(|j| j.domain().to_string()).unwrap_or_default();
+                    let ping = Element::new("iq", self.stream_ns)
+                        .attr("type", "get")
+                        .attr("id", format!("ka-{}", self.ping_seq))
+                        .attr("to", to)
+                        .child(Element::new("ping", ns::PING));
+                    self.queue_element(ping);
+                    self.next_ping = Some(now + self.spec.keepalive);
+                    self.flush(registry, now, router, out);
+                }
+            }
+            State::Closed => {}
+        }
+    }
+
+    fn start_connect(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        self.attempt += 1;
+        info!(
+            "{}: connecting to {}:{} (attempt {})",
+            self.spec.name, self.spec.host, self.spec.port, self.attempt
+        );
+        let addr = match (self.spec.host.as_str(), self.spec.port).to_socket_addrs() {
+            Ok(mut it) => match it.next() {
+                Some(a) => a,
+                None => {
+                    let r = format!("host {} has no address (check --host)", self.spec.host);
+                    return self.fail(registry, now, r, router, out);
+                }
+            },
+            Err(e) => {
+                let r = format!("cannot resolve host {}: {} (check --host)", self.spec.host, e);
+                return self.fail(registry, now, r, router, out);
+            }
+        };
+        let mut stream = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => return self.fail(registry, now, format!("connect to {} failed: {}", addr, e), router, out),
+        };
+        if let Err(e) = registry.register(&mut stream, self.token, Interest::READABLE | Interest::WRITABLE) {
+            return self.fail(registry, now, format!("cannot register socket: {}", e), router, out);
+        }
+        let _ = stream.set_nodelay(true);
+        self.sock = Sock::Plain(stream);
+        self.state = State::Connecting;
+        self.last_rx = now;
+        self.framer = Framer::new(DEFAULT_MAX_STANZA);
+        self.wbuf.clear();
+        self.wpos = 0;
+    }
+
+    /// Readiness on this connection's socket.
+    pub fn on_ready(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        if self.state == State::Connecting {
+            let connected = match &mut self.sock {
+                Sock::Plain(s) => match s.take_error() {
+                    Ok(Some(e)) | Err(e) => Err(e),
+                    Ok(None) => match s.peer_addr() {
+                        Ok(_) => Ok(true),
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+                        Err(e) => Err(e),
+                    },
+                },
+                _ => Ok(false),
+            };
+            match connected {
+                Ok(true) => self.begin_negotiation(registry, now, router, out),
+                Ok(false) => return,
+                Err(e) => {
+                    let r = format!("connect to {}:{} failed: {}", self.spec.host, self.spec.port, e);
+                    return self.fail(registry, now, r, router, out);
+                }
+            }
+        }
+        if let Sock::Handshake(_) = self.sock {
+            self.continue_tls(registry, now, router, out);
+        }
+        if matches!(self.state, State::Negotiating | State::Ready) {
+            self.read_all(registry, now, router, out);
+        }
+        if matches!(self.state, State::Negotiating | State::Ready) {
+            self.flush(registry, now, router, out);
+        }
+    }
+
+    fn begin_negotiation(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        self.state = State::Negotiating;
+        self.last_rx = now;
+        let (neg, actions) = match &self.spec.negotiation {
+            Negotiation::Component { jid, secret } => {
+                let mut n = ComponentNegotiator::new(jid.clone(), secret.clone());
+                let a = n.start();
+                (Negotiator::Component(n), a)
+            }
+            Negotiation::Client(cfg) => {
+                let mut n = ClientNegotiator::new(cfg.clone());
+                let a = n.start();
+                (Negotiator::Client(n), a)
+            }
+        };
+        self.neg = Some(neg);
+        self.apply_actions(actions, registry, now, router, out);
+    }
+
+    fn apply_actions(&mut self, actions: Vec<Action>, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        for a in actions {
+            if self.state == State::Idle {
+                return;
+            }
+            match a {
+                Action::Send(text) => {
+                    debug!("{} -> (negotiation, {} bytes)", self.spec.name, text.len());
+                    self.wbuf.extend_from_slice(text.as_bytes());
+                }
+                Action::ResetStream => self.framer.reset(),
+                Action::StartTls => {
+                    self.flush(registry, now, router, out);
+                    self.start_tls(registry, now, router, out);
+                }
+                Action::Ready { jid } => {
+                    info!("{}: connected as {}", self.spec.name, jid);
+                    self.state = State::Ready;
+                    self.neg = None;
+                    self.backoff.reset();
+                    self.attempt = 0;
+                    self.last_failure = None;
+                    self.next_ping = Some(now + self.spec.keepalive);
+                    self.jid = Some(jid.clone());
+                    router.connected(self.id, &jid, out);
+                }
+            }
+        }
+    }
+
+    fn start_tls(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        let connector = match &self.connector {
+            Some(c) => c.clone(),
+            None => match tls::connector(&self.spec.tls) {
+                Ok(c) => {
+                    self.connector = Some(c.clone());
+                    c
+                }
+                Err(e) => return self.fail(registry, now, e.to_string(), router, out),
+            },
+        };
+        let domain = match &self.spec.negotiation {
+            Negotiation::Client(c) => c.domain.clone(),
+            Negotiation::Component { jid, .. } => jid.clone(),
+        };
+        let tcp = match std::mem::replace(&mut self.sock, Sock::None) {
+            Sock::Plain(s) => s,
+            other => {
+                self.sock = other;
+                return self.fail(registry, now, "STARTTLS on a stream that is not plain".into(), router, out);
+            }
+        };
+        self.framer.reset();
+        match connector.connect(&domain, tcp) {
+            Ok(t) => {
+                self.sock = Sock::Tls(t);
+                self.tls_established(registry, now, router, out);
+            }
+            Err(HandshakeError::WouldBlock(mid)) => self.sock = Sock::Handshake(mid),
+            Err(HandshakeError::Failure(e)) => {
+                self.fail(registry, now, tls::handshake_error(e.to_string()).to_string(), router, out)
+            }
+        }
+    }
+
+    fn continue_tls(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        let mid = match std::mem::replace(&mut self.sock, Sock::None) {
+            Sock::Handshake(m) => m,
+            other => {
+                self.sock = other;
+                return;
+            }
+        };
+        match mid.handshake() {
+            Ok(t) => {
+                self.sock = Sock::Tls(t);
+                self.tls_established(registry, now, router, out);
+            }
+            Err(HandshakeError::WouldBlock(mid)) => self.sock = Sock::Handshake(mid),
+            Err(HandshakeError::Failure(e)) => {
+                self.fail(registry, now, tls::handshake_error(e.to_string()).to_string(), router, out)
+            }
+        }
+    }
+
+    fn tls_established(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        debug!("{}: TLS established", self.spec.name);
+        let actions = match &mut self.neg {
+            Some(Negotiator::Client(n)) => n.on_tls_established(),
+            _ => Vec::new(),
+        };
+        self.apply_actions(actions, registry, now, router, out);
+        self.flush(registry, now, router, out);
+    }
+
+    fn read_all(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            if !matches!(self.state, State::Negotiating | State::Ready) || matches!(self.sock, Sock::Handshake(_)) {
+                return;
+            }
+            match self.sock.read(&mut buf) {
+                Ok(0) => return self.fail(registry, now, "the server closed the connection".into(), router, out),
+                Ok(n) => {
+                    self.last_rx = now;
+                    self.framer.feed(&buf[..n]);
+                    self.process_frames(registry, now, router, out);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(registry, now, format!("read failed: {}", e), router, out),
+            }
+        }
+    }
+
+    fn process_frames(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        loop {
+            if !matches!(self.state, State::Negotiating | State::Ready) {
+                return;
+            }
+            let frame = match self.framer.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(e) => {
+                    let cond = e.condition();
+                    let text = crate::xmpp::stanza::stream_error(cond, Some(&e.to_string()));
+                    self.wbuf.extend_from_slice(text.as_bytes());
+                    self.flush(registry, now, router, out);
+                    return self.fail(registry, now, format!("stream error sent ({}): {}", cond, e), router, out);
+                }
+            };
+            match frame {
+                Frame::StreamHeader(h) => {
+                    let res = match &mut self.neg {
+                        Some(Negotiator::Client(n)) => n.on_stream_header(&h).map_err(|e| e.to_string()),
+                        Some(Negotiator::Component(n)) => n.on_stream_header(&h).map_err(|e| e.to_string()),
+                        None => Ok(Vec::new()),
+                    };
+                    match res {
+                        Ok(actions) => self.apply_actions(actions, registry, now, router, out),
+                        Err(e) => return self.fail(registry, now, e, router, out),
+                    }
+                }
+                Frame::StreamEnd => {
+                    return self.fail(registry, now, "the server closed the stream".into(), router, out);
+                }
+                Frame::Stanza(text) => {
+                    let header = self.framer.header().cloned().unwrap_or_default();
+                    let el = match parse::parse_stanza(&text, &header) {
+                        Ok(el) => el,
+                        Err(e) => {
+                            let t = crate::xmpp::stanza::stream_error("not-well-formed", None);
+                            self.wbuf.extend_from_slice(t.as_bytes());
+                            self.flush(registry, now, router, out);
+                            return self.fail(registry, now, format!("unparsable stanza: {}", e), router, out);
+                        }
+                    };
+                    if self.state == State::Negotiating {
+                        debug!("{} <- <{}> (negotiation)", self.spec.name, el.name);
+                        let res = match &mut self.neg {
+                            Some(Negotiator::Client(n)) => n.on_element(&el).map_err(|e| e.to_string()),
+                            Some(Negotiator::Component(n)) => n.on_element(&el).map_err(|e| e.to_string()),
+                            None => Ok(Vec::new()),
+                        };
+                        match res {
+                            Ok(actions) => self.apply_actions(actions, registry, now, router, out),
+                            Err(e) => return self.fail(registry, now, e, router, out),
+                        }
+                        continue;
+                    }
+                    if log::log_enabled!(log::Level::Debug) {
+                        debug!("{} <- {}", self.spec.name, text);
+                    }
+                    if el.is("error", ns::STREAM) {
+                        let cond = el.elements().find(|c| c.ns == ns::STREAMS && c.name != "text").map(|c| c.name.clone());
+                        let txt = el.get_child("text", ns::STREAMS).map(|t| t.text_content());
+                        let reason = format!(
+                            "stream error from the server: {}{}",
+                            cond.unwrap_or_else(|| "unknown".into()),
+                            txt.map(|t| format!(" ({})", t)).unwrap_or_default()
+                        );
+                        return self.fail(registry, now, reason, router, out);
+                    }
+                    if el.name == "iq"
+                        && matches!(el.get_attr("type"), Some("result") | Some("error"))
+                        && el.get_attr("id").is_some_and(|id| id.starts_with("ka-"))
+                    {
+                        continue; // keepalive answer; any reply proves the peer alive
+                    }
+                    router.stanza(self.id, el, out);
+                }
+            }
+        }
+    }
+
+    /// Queue a stanza from above. While the connection is not ready, an IQ request is
+    /// answered locally with an error so that its sender does not wait for nothing.
+    pub fn send_stanza(&mut self, el: Element, router: &mut dyn Router, out: &mut Outbox) {
+        if self.state != State::Ready || self.closing {
+            if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) {
+                debug!("{}: not connected, failing IQ {:?}", self.spec.name, el.get_attr("id"));
+                let mut err = iq_error(&el, ErrorCondition::ServiceUnavailable, Some("the focus is not connected to the XMPP server"));
+                // The error comes "from" the addressee, back to the sender.
+                err.set_attr("from", el.get_attr("to").unwrap_or_default().to_string());
+                match el.get_attr("from") {
+                    Some(f) => err.set_attr("to", f.to_string()),
+                    None => {
+                        err.remove_attr("to");
+                    }
+                }
+                router.stanza(self.id, err, out);
+            } else {
+                debug!("{}: not connected, dropping <{}>", self.spec.name, el.name);
+            }
+            return;
+        }
+        self.queue_element(el);
+    }
+
+    fn queue_element(&mut self, mut el: Element) {
+        if self.stream_ns == ns::COMPONENT && el.get_attr("from").is_none() {
+            if let Some(j) = &self.jid {
+                el.set_attr("from", j.to_string());
+            }
+        }
+        let text = el.to_xml_in(self.stream_ns);
+        if log::log_enabled!(log::Level::Debug) {
+            debug!("{} -> {}", self.spec.name, text);
+        }
+        self.wbuf.extend_from_slice(text.as_bytes());
+    }
+
+    /// Write as much of the queue as the socket takes.
+    pub fn flush(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        while self.wpos < self.wbuf.len() {
+            if matches!(self.sock, Sock::Handshake(_) | Sock::None) || self.state == State::Connecting {
+                break;
+            }
+            match self.sock.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return self.fail(registry, now, "write returned 0".into(), router, out),
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(registry, now, format!("write failed: {}", e), router, out),
+            }
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        } else if self.wpos > 1 << 20 {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
+        if self.wbuf.len() - self.wpos > MAX_WRITE_QUEUE {
+            self.fail(registry, now, "the server is not reading (write queue over 64 MiB)".into(), router, out);
+        }
+    }
+
+    fn close_socket(&mut self, registry: &Registry) {
+        if let Some(tcp) = self.sock.tcp_mut() {
+            let _ = registry.deregister(tcp);
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
+        self.sock = Sock::None;
+        self.neg = None;
+        self.wbuf.clear();
+        self.wpos = 0;
+    }
+
+    fn fail(&mut self, registry: &Registry, now: Instant, reason: String, router: &mut dyn Router, out: &mut Outbox) {
+        let was_ready = self.state == State::Ready;
+        self.close_socket(registry);
+        self.jid = None;
+        self.next_ping = None;
+        if self.closing {
+            self.state = State::Closed;
+            return;
+        }
+        self.state = State::Idle;
+        let delay = self.backoff.next_delay();
+        self.retry_at = Some(now + delay);
+        if self.last_failure.as_deref() == Some(reason.as_str()) {
+            warn!("{}: still failing: {}; retrying in {:.1} s", self.spec.name, reason, delay.as_secs_f64());
+        } else {
+            error!("{}: {}; retrying in {:.1} s", self.spec.name, reason, delay.as_secs_f64());
+            self.last_failure = Some(reason.clone());
+        }
+        if was_ready || self.attempt == 1 {
+            router.disconnected(self.id, &reason, out);
+        }
+    }
+
+    /// Begin a clean close: stream end written, socket closed once flushed.
+    pub fn shutdown(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
+        self.closing = true;
+        if self.state == State::Ready {
+            self.wbuf.extend_from_slice(b"</stream:stream>");
+            self.flush(registry, now, router, out);
+        }
+        if !self.has_pending_output() {
+            self.close_socket(registry);
+            self.state = State::Closed;
+        }
+    }
+
+    /// True when closing has finished (or the connection was never up).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed || (self.closing && !matches!(self.state, State::Ready | State::Negotiating))
+    }
+
+    /// Close now, whatever is left unsent.
+    pub fn force_close(&mut self, registry: &Registry) {
+        self.close_socket(registry);
+        self.state = State::Closed;
+    }
+}

@@ -1,0 +1,197 @@
+//! The network layer: the only code that touches sockets.
+//!
+//! One mio event loop thread ([`event_loop`]) owns every XMPP connection: it connects,
+//! negotiates (STARTTLS with native-tls, SASL, bind, or the XEP-0114 handshake),
+//! frames and parses incoming stanzas and hands each one to a [`Router`] on the loop
+//! thread. The router must never block: it answers by pushing stanzas into an
+//! [`Outbox`], and forwards work to other threads over bounded channels. Other
+//! threads send stanzas through a cloneable [`NetHandle`] (bounded channel + mio
+//! `Waker`). Lost connections come back with exponential backoff (0.5 s doubling
+//! to 30 s); keepalive pings notice a dead peer.
+//!
+//! ```text
+//!  conference threads ──NetHandle──▶ ┌────────────┐ ──bytes──▶ Prosody
+//!                                    │ event loop │
+//!  Router::stanza() ◀── Element ──── └────────────┘ ◀──bytes── Prosody
+//! ```
+
+mod conn;
+pub mod event_loop;
+pub mod tls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::jid::Jid;
+use crate::xml::Element;
+use crate::xmpp::c2s::ClientConfig;
+
+pub use event_loop::{spawn, EventLoop};
+
+/// Which connection of the loop (index into the specs given to [`spawn`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub usize);
+
+/// How a connection authenticates.
+#[derive(Clone, Debug)]
+pub enum Negotiation {
+    /// XEP-0114 external component.
+    Component { jid: String, secret: String },
+    /// RFC 6120 client.
+    Client(ClientConfig),
+}
+
+/// TLS settings for a client connection.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// A PEM certificate (or CA) trusted besides the system store.
+    pub ca_file: Option<PathBuf>,
+    /// No certificate or host name verification at all.
+    pub insecure: bool,
+}
+
+/// One connection the loop keeps up.
+#[derive(Clone, Debug)]
+pub struct ConnSpec {
+    /// Name in log lines (`component`, `client`).
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub negotiation: Negotiation,
+    pub tls: TlsOptions,
+    /// Interval of keepalive pings; the peer is dead after three silent intervals.
+    pub keepalive: Duration,
+}
+
+/// Stanzas the router wants sent, collected while it runs on the loop thread.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub(crate) items: Vec<(ConnId, Element)>,
+}
+
+impl Outbox {
+    /// Queue `el` on `conn`.
+    pub fn send(&mut self, conn: ConnId, el: Element) {
+        self.items.push((conn, el));
+    }
+
+    /// Take everything queued (tests use this).
+    pub fn drain(&mut self) -> Vec<(ConnId, Element)> {
+        std::mem::take(&mut self.items)
+    }
+}
+
+/// The layer above the network, called on the event loop thread. Never blocks.
+pub trait Router: Send {
+    /// `conn` finished negotiation as `jid`.
+    fn connected(&mut self, conn: ConnId, jid: &Jid, out: &mut Outbox);
+    /// `conn` was lost (or failed to come up); it will be retried.
+    fn disconnected(&mut self, conn: ConnId, reason: &str, out: &mut Outbox);
+    /// A stanza arrived on `conn`.
+    fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox);
+    /// Called once per loop turn (after a wake-up or a stanza): lets the router serve
+    /// its own control channel, e.g. threads that ended. Never blocks.
+    fn tick(&mut self, _now: std::time::Instant, _out: &mut Outbox) {}
+    /// The earliest instant the router wants `tick` called even without traffic.
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+    /// The loop is about to stop (after [`NetHandle::shutdown`]); last stanzas may be queued.
+    fn shutting_down(&mut self, _out: &mut Outbox) {}
+}
+
+pub(crate) enum Cmd {
+    Send(ConnId, Element),
+    Shutdown,
+}
+
+/// Why a stanza could not be handed to the loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// The loop has stopped.
+    Closed,
+}
+
+/// A cloneable handle other threads use to send stanzas.
+#[derive(Clone)]
+pub struct NetHandle {
+    pub(crate) tx: Sender<Cmd>,
+    pub(crate) waker: Arc<mio::Waker>,
+}
+
+impl NetHandle {
+    /// Queue `el` for `conn`; blocks only while the loop's command queue is full.
+    pub fn send(&self, conn: ConnId, el: Element) -> Result<(), SendError> {
+        match self.tx.try_send(Cmd::Send(conn, el)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(cmd)) => {
+                let _ = self.waker.wake();
+                self.tx.send(cmd).map_err(|_| SendError::Closed)?;
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(SendError::Closed),
+        }
+        let _ = self.waker.wake();
+        Ok(())
+    }
+
+    /// Wake the loop so the router's `tick` runs soon.
+    pub fn wake(&self) {
+        let _ = self.waker.wake();
+    }
+
+    /// Ask the loop to close every stream cleanly and stop.
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(Cmd::Shutdown);
+        let _ = self.waker.wake();
+    }
+}
+
+/// Backoff for reconnects: 0.5 s doubling to 30 s.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub const MIN: Duration = Duration::from_millis(500);
+    pub const MAX: Duration = Duration::from_secs(30);
+
+    pub fn new() -> Backoff {
+        Backoff { next: Self::MIN }
+    }
+
+    /// The delay before the next attempt; doubles the one after.
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        d
+    }
+
+    /// A connection came up: start again from the minimum.
+    pub fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_thirty_seconds() {
+        let mut b = Backoff::new();
+        let got: Vec<u64> = (0..9).map(|_| b.next_delay().as_millis() as u64).collect();
+        assert_eq!(got, vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_millis(500));
+    }
+}
