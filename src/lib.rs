@@ -7,3 +7,4 @@
 
 pub mod jid;
 pub mod xml;
+pub mod xmpp;
