@@ -3,6 +3,8 @@
 //! threads or clocks here.
 //!
 //! * [`sasl`], [`handshake`]: the authentication computations.
+//! * [`stanza`]: IQ replies, stanza and stream errors.
 
 pub mod handshake;
 pub mod sasl;
+pub mod stanza;
