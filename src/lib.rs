@@ -8,3 +8,4 @@
 pub mod config;
 pub mod jid;
 pub mod xml;
+pub mod xmpp;

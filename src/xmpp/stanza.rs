@@ -1,0 +1,578 @@
+//! Small stanza helpers used by every layer above the network: IQ types, IQ
+//! result / error replies (RFC 6120 §8.3), parsing of stanza errors, and stream
+//! errors (RFC 6120 §4.9) for closing a stream.
+//!
+//! Replies are built in the namespace of the request (`jabber:client` or
+//! `jabber:component:accept`), with `to`/`from` swapped from the request. Error
+//! replies never echo the request payload (RFC 6120 makes that optional, and it
+//! would reflect attacker-chosen XML back).
+
+use std::fmt;
+
+use crate::xml::{ns, Element};
+
+/// The `type` of an `<iq/>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IqType {
+    Get,
+    Set,
+    Result,
+    Error,
+}
+
+impl IqType {
+    /// Parse the attribute value (exact, lower case as RFC 6120 defines it).
+    pub fn parse(s: &str) -> Option<IqType> {
+        match s {
+            "get" => Some(IqType::Get),
+            "set" => Some(IqType::Set),
+            "result" => Some(IqType::Result),
+            "error" => Some(IqType::Error),
+            _ => None,
+        }
+    }
+
+    /// The type of `iq` (None when it is absent or not one of the four).
+    pub fn of(iq: &Element) -> Option<IqType> {
+        iq.get_attr("type").and_then(IqType::parse)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IqType::Get => "get",
+            IqType::Set => "set",
+            IqType::Result => "result",
+            IqType::Error => "error",
+        }
+    }
+
+    /// True for `get` and `set` (requests that must be answered).
+    pub fn is_request(self) -> bool {
+        matches!(self, IqType::Get | IqType::Set)
+    }
+}
+
+impl fmt::Display for IqType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `type` attribute of a stanza `<error/>` (RFC 6120 §8.3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorType {
+    Auth,
+    Cancel,
+    Continue,
+    Modify,
+    Wait,
+}
+
+impl ErrorType {
+    pub fn parse(s: &str) -> Option<ErrorType> {
+        match s {
+            "auth" => Some(ErrorType::Auth),
+            "cancel" => Some(ErrorType::Cancel),
+            "continue" => Some(ErrorType::Continue),
+            "modify" => Some(ErrorType::Modify),
+            "wait" => Some(ErrorType::Wait),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::Auth => "auth",
+            ErrorType::Cancel => "cancel",
+            ErrorType::Continue => "continue",
+            ErrorType::Modify => "modify",
+            ErrorType::Wait => "wait",
+        }
+    }
+}
+
+impl fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The defined stanza error conditions of RFC 6120 §8.3.3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCondition {
+    BadRequest,
+    Conflict,
+    FeatureNotImplemented,
+    Forbidden,
+    Gone,
+    InternalServerError,
+    ItemNotFound,
+    JidMalformed,
+    NotAcceptable,
+    NotAllowed,
+    NotAuthorized,
+    PolicyViolation,
+    RecipientUnavailable,
+    Redirect,
+    RegistrationRequired,
+    RemoteServerNotFound,
+    RemoteServerTimeout,
+    ResourceConstraint,
+    ServiceUnavailable,
+    SubscriptionRequired,
+    UndefinedCondition,
+    UnexpectedRequest,
+}
+
+impl ErrorCondition {
+    /// Every condition, in RFC order.
+    pub const ALL: [ErrorCondition; 22] = [
+        ErrorCondition::BadRequest,
+        ErrorCondition::Conflict,
+        ErrorCondition::FeatureNotImplemented,
+        ErrorCondition::Forbidden,
+        ErrorCondition::Gone,
+        ErrorCondition::InternalServerError,
+        ErrorCondition::ItemNotFound,
+        ErrorCondition::JidMalformed,
+        ErrorCondition::NotAcceptable,
+        ErrorCondition::NotAllowed,
+        ErrorCondition::NotAuthorized,
+        ErrorCondition::PolicyViolation,
+        ErrorCondition::RecipientUnavailable,
+        ErrorCondition::Redirect,
+        ErrorCondition::RegistrationRequired,
+        ErrorCondition::RemoteServerNotFound,
+        ErrorCondition::RemoteServerTimeout,
+        ErrorCondition::ResourceConstraint,
+        ErrorCondition::ServiceUnavailable,
+        ErrorCondition::SubscriptionRequired,
+        ErrorCondition::UndefinedCondition,
+        ErrorCondition::UnexpectedRequest,
+    ];
+
+    /// The element name (`item-not-found`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCondition::BadRequest => "bad-request",
+            ErrorCondition::Conflict => "conflict",
+            ErrorCondition::FeatureNotImplemented => "feature-not-implemented",
+            ErrorCondition::Forbidden => "forbidden",
+            ErrorCondition::Gone => "gone",
+            ErrorCondition::InternalServerError => "internal-server-error",
+            ErrorCondition::ItemNotFound => "item-not-found",
+            ErrorCondition::JidMalformed => "jid-malformed",
+            ErrorCondition::NotAcceptable => "not-acceptable",
+            ErrorCondition::NotAllowed => "not-allowed",
+            ErrorCondition::NotAuthorized => "not-authorized",
+            ErrorCondition::PolicyViolation => "policy-violation",
+            ErrorCondition::RecipientUnavailable => "recipient-unavailable",
+            ErrorCondition::Redirect => "redirect",
+            ErrorCondition::RegistrationRequired => "registration-required",
+            ErrorCondition::RemoteServerNotFound => "remote-server-not-found",
+            ErrorCondition::RemoteServerTimeout => "remote-server-timeout",
+            ErrorCondition::ResourceConstraint => "resource-constraint",
+            ErrorCondition::ServiceUnavailable => "service-unavailable",
+            ErrorCondition::SubscriptionRequired => "subscription-required",
+            ErrorCondition::UndefinedCondition => "undefined-condition",
+            ErrorCondition::UnexpectedRequest => "unexpected-request",
+        }
+    }
+
+    /// The condition named `s`, if RFC 6120 defines it.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(s: &str) -> Option<ErrorCondition> {
+        ErrorCondition::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+
+    /// The error type RFC 6120 §8.3.3 uses with this condition.
+    pub fn default_type(self) -> ErrorType {
+        use ErrorCondition::*;
+        match self {
+            BadRequest | JidMalformed | NotAcceptable | PolicyViolation | Redirect => ErrorType::Modify,
+            Forbidden | NotAuthorized | RegistrationRequired | SubscriptionRequired => ErrorType::Auth,
+            RecipientUnavailable | RemoteServerTimeout | ResourceConstraint | UnexpectedRequest => ErrorType::Wait,
+            Conflict
+            | FeatureNotImplemented
+            | Gone
+            | InternalServerError
+            | ItemNotFound
+            | NotAllowed
+            | RemoteServerNotFound
+            | ServiceUnavailable
+            | UndefinedCondition => ErrorType::Cancel,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An IQ `result` answering `req`: same namespace and id, `to`/`from` swapped.
+pub fn iq_result(req: &Element) -> Element {
+    reply_iq(req, IqType::Result)
+}
+
+fn reply_iq(req: &Element, ty: IqType) -> Element {
+    Element::new("iq", &req.ns)
+        .attr("type", ty.as_str())
+        .attr("id", req.get_attr("id").unwrap_or(""))
+        .attr_opt("to", req.get_attr("from"))
+        .attr_opt("from", req.get_attr("to"))
+}
+
+/// An IQ `error` answering `req` with `condition` (default type) and optional text.
+pub fn iq_error(req: &Element, condition: ErrorCondition, text: Option<&str>) -> Element {
+    let mut b = ErrorReply::new(condition);
+    if let Some(t) = text {
+        b = b.text(t);
+    }
+    b.reply_to(req)
+}
+
+/// Builder for a stanza `<error/>` and for error replies carrying it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorReply {
+    condition: ErrorCondition,
+    error_type: ErrorType,
+    text: Option<String>,
+    extra: Vec<Element>,
+}
+
+impl ErrorReply {
+    /// `condition` with its RFC 6120 default type, no text, no extra children.
+    pub fn new(condition: ErrorCondition) -> ErrorReply {
+        ErrorReply { condition, error_type: condition.default_type(), text: None, extra: Vec::new() }
+    }
+
+    /// Override the error type.
+    pub fn error_type(mut self, t: ErrorType) -> ErrorReply {
+        self.error_type = t;
+        self
+    }
+
+    /// Add a human-readable `<text xml:lang='en'>`.
+    pub fn text(mut self, text: &str) -> ErrorReply {
+        self.text = Some(text.to_string());
+        self
+    }
+
+    /// Add an application-specific child (e.g. `<session-invalid xmlns='http://jitsi.org/protocol/focus'/>`).
+    pub fn extra(mut self, el: Element) -> ErrorReply {
+        self.extra.push(el);
+        self
+    }
+
+    /// The `<error/>` element alone, in namespace `stanza_ns`.
+    pub fn to_element(&self, stanza_ns: &str) -> Element {
+        let mut err = Element::new("error", stanza_ns)
+            .attr("type", self.error_type.as_str())
+            .child(Element::new(self.condition.as_str(), ns::STANZAS));
+        if let Some(t) = &self.text {
+            err = err.child(Element::new("text", ns::STANZAS).attr("xml:lang", "en").text(t.clone()));
+        }
+        err.children(self.extra.iter().cloned())
+    }
+
+    /// An IQ error answering `req` (payload not echoed).
+    pub fn reply_to(&self, req: &Element) -> Element {
+        reply_iq(req, IqType::Error).child(self.to_element(&req.ns))
+    }
+}
+
+/// A stanza error as received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StanzaError {
+    /// The defined condition; `UndefinedCondition` when the condition element is
+    /// missing or not one RFC 6120 defines (see `condition_name` for the raw name).
+    pub condition: ErrorCondition,
+    /// The condition element's name as received ("" when there was none).
+    pub condition_name: String,
+    /// The `type` attribute as received ("" when absent).
+    pub error_type: String,
+    /// The `<text/>`, if any.
+    pub text: Option<String>,
+    /// Other children of `<error/>` (application-specific conditions, e.g. a
+    /// colibri2 `<error reason=…/>`).
+    pub extra: Vec<Element>,
+}
+
+impl fmt::Display for StanzaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = if self.condition_name.is_empty() { "no condition" } else { &self.condition_name };
+        write!(f, "{}", name)?;
+        if !self.error_type.is_empty() {
+            write!(f, " (type {})", self.error_type)?;
+        }
+        if let Some(t) = &self.text {
+            write!(f, ": {}", t)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `<error/>` of an error stanza (IQ, message or presence with
+/// `type='error'`); None when `stanza` is not of type error or has no `<error/>`.
+pub fn parse_error(stanza: &Element) -> Option<StanzaError> {
+    if stanza.get_attr("type") != Some("error") {
+        return None;
+    }
+    let err = stanza.elements().find(|e| e.name == "error" && e.ns == stanza.ns)?;
+    let mut condition_name = String::new();
+    let mut text = None;
+    let mut extra = Vec::new();
+    for child in err.elements() {
+        if child.ns == ns::STANZAS {
+            if child.name == "text" {
+                if text.is_none() {
+                    text = Some(child.text_content());
+                }
+            } else if condition_name.is_empty() {
+                condition_name = child.name.clone();
+            } else {
+                extra.push(child.clone());
+            }
+        } else {
+            extra.push(child.clone());
+        }
+    }
+    Some(StanzaError {
+        condition: ErrorCondition::from_str(&condition_name).unwrap_or(ErrorCondition::UndefinedCondition),
+        condition_name,
+        error_type: err.get_attr("type").unwrap_or("").to_string(),
+        text,
+        extra,
+    })
+}
+
+/// A stream error as received (`<stream:error/>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamErrorInfo {
+    /// The condition element's name ("undefined-condition" when there was none).
+    pub condition: String,
+    pub text: Option<String>,
+}
+
+impl fmt::Display for StreamErrorInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.text {
+            Some(t) => write!(f, "{} ({})", self.condition, t),
+            None => f.write_str(&self.condition),
+        }
+    }
+}
+
+/// Parse `el` if it is a `<stream:error/>`.
+pub fn parse_stream_error(el: &Element) -> Option<StreamErrorInfo> {
+    if !el.is("error", ns::STREAM) {
+        return None;
+    }
+    let mut condition = None;
+    let mut text = None;
+    for child in el.elements().filter(|c| c.ns == ns::STREAMS) {
+        if child.name == "text" {
+            if text.is_none() {
+                text = Some(child.text_content());
+            }
+        } else if condition.is_none() {
+            condition = Some(child.name.clone());
+        }
+    }
+    Some(StreamErrorInfo { condition: condition.unwrap_or_else(|| "undefined-condition".to_string()), text })
+}
+
+/// A serialized `<stream:error/>` followed by `</stream:stream>`, for closing a
+/// stream whose header declared the `stream` prefix. `condition` is an RFC 6120
+/// §4.9.3 name (`not-well-formed`, `policy-violation`, `system-shutdown`, …).
+pub fn stream_error(condition: &str, text: Option<&str>) -> String {
+    let mut out = String::from("<stream:error>");
+    out.push_str(&Element::new(condition, ns::STREAMS).to_xml());
+    if let Some(t) = text {
+        out.push_str(&Element::new("text", ns::STREAMS).attr("xml:lang", "en").text(t).to_xml());
+    }
+    out.push_str("</stream:error></stream:stream>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get_req() -> Element {
+        Element::new("iq", ns::CLIENT)
+            .attr("type", "get")
+            .attr("id", "abc")
+            .attr("from", "user@meet.test/res")
+            .attr("to", "focus.meet.test")
+            .child(Element::new("query", ns::DISCO_INFO))
+    }
+
+    #[test]
+    fn iq_type_round_trip() {
+        for t in [IqType::Get, IqType::Set, IqType::Result, IqType::Error] {
+            assert_eq!(IqType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(IqType::parse("GET"), None);
+        assert_eq!(IqType::parse(""), None);
+        assert_eq!(IqType::of(&get_req()), Some(IqType::Get));
+        assert_eq!(IqType::of(&Element::new("iq", ns::CLIENT)), None);
+        assert!(IqType::Set.is_request() && !IqType::Result.is_request());
+    }
+
+    #[test]
+    fn result_swaps_addresses() {
+        let r = iq_result(&get_req());
+        assert_eq!(
+            r.to_xml_in(ns::CLIENT),
+            "<iq type='result' id='abc' to='user@meet.test/res' from='focus.meet.test'/>"
+        );
+        // No from/to on the request: none on the reply.
+        let bare = Element::new("iq", ns::COMPONENT).attr("type", "set").attr("id", "1");
+        assert_eq!(iq_result(&bare).to_xml_in(ns::COMPONENT), "<iq type='result' id='1'/>");
+    }
+
+    #[test]
+    fn error_reply_shape() {
+        let e = iq_error(&get_req(), ErrorCondition::ItemNotFound, Some("no such room"));
+        assert_eq!(
+            e.to_xml_in(ns::CLIENT),
+            "<iq type='error' id='abc' to='user@meet.test/res' from='focus.meet.test'>\
+             <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>no such room</text></error></iq>"
+        );
+        // Payload not echoed.
+        assert!(e.get_child("query", ns::DISCO_INFO).is_none());
+        let e = iq_error(&get_req(), ErrorCondition::BadRequest, None);
+        assert_eq!(
+            e.to_xml_in(ns::CLIENT),
+            "<iq type='error' id='abc' to='user@meet.test/res' from='focus.meet.test'>\
+             <error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+        );
+    }
+
+    #[test]
+    fn error_builder_extra_and_type() {
+        let e = ErrorReply::new(ErrorCondition::NotAcceptable)
+            .error_type(ErrorType::Cancel)
+            .text("session expired")
+            .extra(Element::new("session-invalid", ns::FOCUS))
+            .reply_to(&get_req());
+        let parsed = parse_error(&e).unwrap();
+        assert_eq!(parsed.condition, ErrorCondition::NotAcceptable);
+        assert_eq!(parsed.error_type, "cancel");
+        assert_eq!(parsed.text.as_deref(), Some("session expired"));
+        assert_eq!(parsed.extra, vec![Element::new("session-invalid", ns::FOCUS)]);
+        assert!(e.to_xml_in(ns::CLIENT).contains("<session-invalid xmlns='http://jitsi.org/protocol/focus'/>"));
+    }
+
+    #[test]
+    fn default_types_follow_rfc6120() {
+        use ErrorCondition::*;
+        let expect = [
+            (BadRequest, "modify"),
+            (NotAcceptable, "modify"),
+            (NotAuthorized, "auth"),
+            (Forbidden, "auth"),
+            (ItemNotFound, "cancel"),
+            (ServiceUnavailable, "cancel"),
+            (FeatureNotImplemented, "cancel"),
+            (InternalServerError, "cancel"),
+            (ResourceConstraint, "wait"),
+            (Conflict, "cancel"),
+            (NotAllowed, "cancel"),
+            (RemoteServerTimeout, "wait"),
+            (UnexpectedRequest, "wait"),
+            (PolicyViolation, "modify"),
+            (UndefinedCondition, "cancel"),
+            (JidMalformed, "modify"),
+            (RegistrationRequired, "auth"),
+            (SubscriptionRequired, "auth"),
+            (RecipientUnavailable, "wait"),
+            (Gone, "cancel"),
+            (Redirect, "modify"),
+            (RemoteServerNotFound, "cancel"),
+        ];
+        assert_eq!(expect.len(), ErrorCondition::ALL.len());
+        for (c, t) in expect {
+            assert_eq!(c.default_type().as_str(), t, "{}", c);
+        }
+    }
+
+    #[test]
+    fn condition_names_round_trip() {
+        for c in ErrorCondition::ALL {
+            assert_eq!(ErrorCondition::from_str(c.as_str()), Some(c));
+        }
+        assert_eq!(ErrorCondition::from_str("Item-Not-Found"), None);
+        assert_eq!(ErrorCondition::from_str("text"), None);
+        for t in ["auth", "cancel", "continue", "modify", "wait"] {
+            assert_eq!(ErrorType::parse(t).unwrap().as_str(), t);
+        }
+        assert_eq!(ErrorType::parse("boom"), None);
+    }
+
+    #[test]
+    fn parse_error_with_colibri2_reason_and_unknown_condition() {
+        let iq = Element::new("iq", ns::CLIENT).attr("type", "error").attr("id", "x").child(
+            Element::new("error", ns::CLIENT)
+                .attr("type", "cancel")
+                .child(Element::new("item-not-found", ns::STANZAS))
+                .child(Element::new("error", ns::COLIBRI2).attr("reason", "CONFERENCE_NOT_FOUND")),
+        );
+        let e = parse_error(&iq).unwrap();
+        assert_eq!(e.condition, ErrorCondition::ItemNotFound);
+        assert_eq!(e.condition_name, "item-not-found");
+        assert_eq!(e.text, None);
+        assert_eq!(e.extra.len(), 1);
+        assert_eq!(e.extra[0].get_attr("reason"), Some("CONFERENCE_NOT_FOUND"));
+        assert_eq!(e.to_string(), "item-not-found (type cancel)");
+
+        let iq = Element::new("iq", ns::CLIENT).attr("type", "error").child(
+            Element::new("error", ns::CLIENT)
+                .child(Element::new("text", ns::STANZAS).text("why"))
+                .child(Element::new("made-up", ns::STANZAS)),
+        );
+        let e = parse_error(&iq).unwrap();
+        assert_eq!(e.condition, ErrorCondition::UndefinedCondition);
+        assert_eq!(e.condition_name, "made-up");
+        assert_eq!(e.error_type, "");
+        assert_eq!(e.text.as_deref(), Some("why"));
+
+        // Empty <error/>, missing <error/>, not an error.
+        let iq = Element::new("iq", ns::CLIENT).attr("type", "error").child(Element::new("error", ns::CLIENT));
+        assert_eq!(parse_error(&iq).unwrap().condition_name, "");
+        assert_eq!(parse_error(&Element::new("iq", ns::CLIENT).attr("type", "error")), None);
+        assert_eq!(parse_error(&iq_result(&get_req())), None);
+    }
+
+    #[test]
+    fn stream_error_text() {
+        assert_eq!(
+            stream_error("policy-violation", Some("stanza too big & <bad>")),
+            "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>stanza too big &amp; &lt;bad&gt;</text>\
+             </stream:error></stream:stream>"
+        );
+        assert_eq!(
+            stream_error("system-shutdown", None),
+            "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+        );
+    }
+
+    #[test]
+    fn parse_stream_errors() {
+        let el = Element::new("error", ns::STREAM)
+            .child(Element::new("host-unknown", ns::STREAMS))
+            .child(Element::new("text", ns::STREAMS).text("no such host"));
+        let e = parse_stream_error(&el).unwrap();
+        assert_eq!(e.condition, "host-unknown");
+        assert_eq!(e.text.as_deref(), Some("no such host"));
+        assert_eq!(e.to_string(), "host-unknown (no such host)");
+        let e = parse_stream_error(&Element::new("error", ns::STREAM)).unwrap();
+        assert_eq!(e.condition, "undefined-condition");
+        assert_eq!(parse_stream_error(&Element::new("error", ns::CLIENT)), None);
+    }
+}
