@@ -5,7 +5,10 @@
 //! `net` (the only module that touches sockets: one mio event loop), and the focus
 //! logic above it, which runs on plain threads and talks to `net` through channels.
 
+pub mod conference;
 pub mod config;
+pub mod focus;
 pub mod jid;
+pub mod net;
 pub mod xml;
 pub mod xmpp;

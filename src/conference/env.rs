@@ -20,6 +20,8 @@ pub const INBOX_CAPACITY: usize = 4096;
 pub enum Control {
     /// The conference thread `id` is about to return (its last message).
     Ended { id: u64, reason: EndReason },
+    /// Stop taking conferences and end every running one (graceful shutdown).
+    Shutdown,
 }
 
 /// The real environment: sends through the event loop, reads a channel, system time.

@@ -330,7 +330,7 @@ impl<E: Env> Conference<E> {
                 }
                 Some(Inbox::Stanza(el)) if el.name == "presence" && el.get_attr("from") == Some(me.as_str()) => {
                     if el.get_attr("type") == Some("error") {
-                        let cond = crate::xmpp::stanza::parse_error(&el).map(|e| e.condition_str().to_string());
+                        let cond = crate::xmpp::stanza::parse_error(&el).map(|e| e.condition_name);
                         warn!("conference {}: MUC join refused: {}", self.room, cond.unwrap_or_default());
                         return false;
                     }

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
 use crate::xml::{ns, Element};
-use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
+use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
 
 use auth::{AuthResult, Sessions};
 use request::{ConferenceReply, ConferenceRequest};
@@ -177,10 +177,9 @@ impl FocusRouter {
         };
         let exists = self.rooms.contains_key(&req.room);
         if self.stopping && !exists {
-            let mut err = iq_error(&iq, ErrorCondition::ServiceUnavailable, None);
-            if let Some(e) = err.get_child_mut("error", ns::CLIENT).or(None) {
-                e.children.push(crate::xml::Node::Element(Element::new("graceful-shutdown", ns::COLIBRI)));
-            }
+            let err = ErrorReply::new(ErrorCondition::ServiceUnavailable)
+                .extra(Element::new("graceful-shutdown", ns::COLIBRI))
+                .reply_to(&iq);
             out.send(conn, err);
             return;
         }
@@ -199,12 +198,10 @@ impl FocusRouter {
             let res = sessions.lock().authenticate(&sender, req.session_id.as_deref(), req.machine_uid.as_deref(), now);
             match res {
                 AuthResult::InvalidSession => {
-                    let err = crate::xmpp::stanza::iq_error_with(
-                        &iq,
-                        ErrorCondition::NotAcceptable,
-                        Some("invalid session"),
-                        vec![Element::new("session-invalid", ns::FOCUS)],
-                    );
+                    let err = ErrorReply::new(ErrorCondition::NotAcceptable)
+                        .text("invalid session")
+                        .extra(Element::new("session-invalid", ns::FOCUS))
+                        .reply_to(&iq);
                     out.send(conn, err);
                     return;
                 }
@@ -319,12 +316,10 @@ impl FocusRouter {
         if sessions.lock().logout(sid) {
             out.send(conn, iq_result(iq).child(Element::new("logout", ns::FOCUS)));
         } else {
-            let err = crate::xmpp::stanza::iq_error_with(
-                iq,
-                ErrorCondition::NotAcceptable,
-                Some("invalid session"),
-                vec![Element::new("session-invalid", ns::FOCUS)],
-            );
+            let err = ErrorReply::new(ErrorCondition::NotAcceptable)
+                .text("invalid session")
+                .extra(Element::new("session-invalid", ns::FOCUS))
+                .reply_to(iq);
             out.send(conn, err);
         }
     }
