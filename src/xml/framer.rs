@@ -683,7 +683,7 @@ fn decode_attr(raw: &str) -> Result<String, FramerError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \

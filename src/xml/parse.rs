@@ -203,3 +203,186 @@ fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool) -> Result<Element, 
     }
     result.ok_or_else(|| ParseError::NotOneElement("no element".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::framer::{Frame, Framer};
+    use crate::xml::ns;
+
+    fn client_header() -> StreamHeader {
+        StreamHeader {
+            attrs: vec![("id".into(), "abc".into())],
+            default_ns: ns::CLIENT.into(),
+            prefixes: vec![("stream".into(), ns::STREAM.into())],
+        }
+    }
+
+    fn captures() -> Vec<(String, String)> {
+        crate::xml::framer::tests::captures()
+    }
+
+    #[test]
+    fn every_capture_parses_and_round_trips() {
+        let h = client_header();
+        for (name, text) in captures() {
+            let el = parse_stanza(&text, &h).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(el.ns, ns::CLIENT, "{name}");
+            assert!(["iq", "presence", "message"].contains(&el.name.as_str()), "{name}");
+            assert!(el.get_attr("xmlns").is_none());
+            let again = parse_stanza(&el.to_xml_in(ns::CLIENT), &h).unwrap();
+            assert_eq!(again, el, "{name}: round trip");
+            // As a fragment (with the fixture's leading comment) it is the same tree.
+            let file = std::fs::read_to_string(format!(
+                "{}/tests/fixtures/captures/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            assert_eq!(parse_fragment(&file).unwrap(), el, "{name}: fragment");
+            assert_eq!(parse_fragment(&el.to_xml()).unwrap(), el, "{name}: fragment round trip");
+        }
+    }
+
+    #[test]
+    fn namespaces_resolve_from_stream_and_children() {
+        let h = client_header();
+        let text = captures().into_iter().find(|(n, _)| n == "dist-muc-join-presence.xml").unwrap().1;
+        let p = parse_stanza(&text, &h).unwrap();
+        assert!(p.is("presence", ns::CLIENT));
+        assert_eq!(p.get_attr("to"), Some("room1@conference.meet.test/fc4ea35c"));
+        assert!(p.get_child("x", ns::MUC).is_some());
+        // Unqualified child inherits jabber:client; text kept.
+        assert_eq!(p.get_child("stats-id", ns::CLIENT).unwrap().text_content(), "Kiara-tRL");
+        assert_eq!(p.get_child("videomuted", ns::VIDEO_MUTE).unwrap().text_content(), "false");
+        let c = p.get_child("c", ns::CAPS).unwrap();
+        assert_eq!(c.attrs[0], ("hash".to_string(), "sha-1".to_string()));
+        // Whitespace-only text between elements dropped.
+        assert!(p.children.iter().all(|n| matches!(n, Node::Element(_))));
+
+        // A stanza without xmlns inherits the stream's default namespace.
+        let iq = parse_stanza("<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>", &h).unwrap();
+        assert!(iq.is("iq", ns::CLIENT));
+        assert!(iq.get_child("ping", ns::PING).is_some());
+        let comp = StreamHeader { default_ns: ns::COMPONENT.into(), ..client_header() };
+        assert!(parse_stanza("<iq/>", &comp).unwrap().is("iq", ns::COMPONENT));
+        // Fragment: no namespace in scope.
+        assert_eq!(parse_fragment("<iq/>").unwrap().ns, "");
+    }
+
+    #[test]
+    fn stream_prefixes_resolve() {
+        let h = StreamHeader {
+            prefixes: vec![("stream".into(), ns::STREAM.into()), ("j".into(), "urn:j".into())],
+            ..client_header()
+        };
+        let f = parse_stanza(
+            "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms><j:x j:a='1'/></stream:features>",
+            &h,
+        )
+        .unwrap();
+        assert!(f.is("features", ns::STREAM));
+        let m = f.get_child("mechanisms", ns::SASL).unwrap();
+        assert_eq!(m.get_child("mechanism", ns::SASL).unwrap().text_content(), "PLAIN");
+        let x = f.get_child("x", "urn:j").unwrap();
+        assert_eq!(x.attrs, vec![("j:a".to_string(), "1".to_string())]);
+        let e = parse_stanza(
+            "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+            &h,
+        )
+        .unwrap();
+        assert!(e.is("error", ns::STREAM));
+        // An undeclared prefix is an error.
+        assert!(matches!(parse_stanza("<q:iq/>", &h), Err(ParseError::Syntax(_))));
+    }
+
+    #[test]
+    fn escapes_decoded() {
+        let h = client_header();
+        let m = parse_stanza(
+            "<message id='a&amp;b&apos;c&quot;&lt;&gt;' xml:lang='en'><body>x &amp; y &lt;z&gt; &apos;q&apos; &#x1F389; &#233;<![CDATA[ <raw> & ]]></body></message>",
+            &h,
+        )
+        .unwrap();
+        assert_eq!(m.get_attr("id"), Some("a&b'c\"<>"));
+        assert_eq!(m.get_attr("xml:lang"), Some("en"));
+        let body = m.get_child("body", ns::CLIENT).unwrap();
+        assert_eq!(body.children.len(), 1, "text merged: {:?}", body.children);
+        assert_eq!(body.text_content(), "x & y <z> 'q' 🎉 é <raw> & ");
+        let again = parse_stanza(&m.to_xml_in(ns::CLIENT), &h).unwrap();
+        assert_eq!(again, m);
+    }
+
+    #[test]
+    fn whitespace_rules() {
+        let h = client_header();
+        let m = parse_stanza("<message>\n  <body>  two  spaces \n</body>\n  <subject> </subject><x>a <b>c</b> d</x>\n</message>", &h).unwrap();
+        assert_eq!(m.children.len(), 3);
+        assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text_content(), "  two  spaces \n");
+        assert_eq!(m.get_child("subject", ns::CLIENT).unwrap().text_content(), " ");
+        let x = m.get_child("x", ns::CLIENT).unwrap();
+        assert_eq!(x.children.len(), 3);
+        assert_eq!(x.children[0], Node::Text("a ".into()));
+    }
+
+    #[test]
+    fn refusals() {
+        let h = client_header();
+        for bad in [
+            "<iq><!-- c --></iq>",
+            "<iq><?pi x?></iq>",
+            "<iq/><!-- c -->",
+        ] {
+            assert!(matches!(parse_stanza(bad, &h), Err(ParseError::Restricted(_))), "{bad}");
+        }
+        for bad in [
+            "",
+            "text",
+            "<iq/><iq/>",
+            "<iq/>x",
+            "<iq>",
+            "<iq></message>",
+            "</w><w>",
+            "<iq/></w><w>",
+            "<iq a='1' a='2'/>",
+            "<iq>&foo;</iq>",
+            "<!DOCTYPE x><iq/>",
+        ] {
+            let r = parse_stanza(bad, &h);
+            assert!(r.is_err(), "{bad}: {r:?}");
+            assert_eq!(r.unwrap_err().condition(), "not-well-formed", "{bad}");
+        }
+        assert!(matches!(
+            parse_fragment("<!DOCTYPE x [<!ENTITY e 'boom'>]><x>&e;</x>"),
+            Err(ParseError::Restricted(_) | ParseError::Syntax(_))
+        ));
+        assert!(matches!(parse_fragment("<?pi x?><x/>"), Err(ParseError::Restricted(_))));
+        assert!(matches!(parse_fragment("<x/><!-- after -->"), Err(ParseError::Restricted(_))));
+        assert!(matches!(parse_fragment("<x><!-- in --></x>"), Err(ParseError::Restricted(_))));
+        assert!(parse_fragment("<?xml version='1.0'?><!-- before --><x/>").is_ok());
+        assert!(ParseError::Syntax("x".into()).to_string().contains("malformed"));
+    }
+
+    #[test]
+    fn framer_then_parser() {
+        let mut stream = String::from(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='abc' from='meet.test' version='1.0'>",
+        );
+        let caps = captures();
+        for (_, s) in &caps {
+            stream.push_str(s);
+            stream.push('\n');
+        }
+        stream.push_str("</stream:stream>");
+        let mut f = Framer::new(crate::xml::framer::DEFAULT_MAX_STANZA);
+        f.feed(stream.as_bytes());
+        let mut n = 0;
+        while let Some(fr) = f.next_frame().unwrap() {
+            if let Frame::Stanza(s) = fr {
+                let el = parse_stanza(&s, f.header().unwrap()).unwrap();
+                assert_eq!(el.ns, ns::CLIENT);
+                n += 1;
+            }
+        }
+        assert_eq!(n, caps.len());
+    }
+}
