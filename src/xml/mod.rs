@@ -6,9 +6,12 @@
 
 pub mod element;
 pub mod framer;
+pub mod parse;
 pub mod write;
 
 pub use element::{Element, Node};
+pub use framer::{Frame, Framer, FramerError, StreamHeader, DEFAULT_MAX_STANZA};
+pub use parse::{parse_fragment, parse_stanza, ParseError};
 
 /// Namespaces used throughout the crate.
 pub mod ns {

@@ -1,0 +1,388 @@
+//! The stanza parser: one framed stanza (or a standalone fragment) to an owned
+//! [`Element`], using xml-rs on an in-memory slice (never a socket).
+//!
+//! [`parse_stanza`] parses a stanza cut out of a stream by the framer. Such a stanza
+//! usually has no `xmlns` of its own and relies on the stream's declarations, so the
+//! text is read as the only child of a synthetic wrapper element that re-declares the
+//! stream header's default namespace and prefixes: the reader sees
+//! `<w xmlns='…' xmlns:stream='…'>` + stanza + `</w>` through a chained `Read`, and
+//! the wrapper's single child becomes the result. Anything but exactly one element
+//! (other text than whitespace, a second element, markup closing the wrapper) is an
+//! error.
+//!
+//! [`parse_fragment`] parses a standalone element with no namespace in scope besides
+//! its own declarations. Comments *before* the root element are skipped (so the
+//! captured fixtures, which start with a comment, parse as they are); comments
+//! anywhere else, processing instructions and DTDs are refused (RFC 6120 §11.1).
+//!
+//! Tree conventions (see `element.rs`): `ns` is the resolved namespace, `name` the
+//! local name; attributes keep document order, prefixed ones are stored as
+//! `prefix:local` (`xml:lang`), namespace declarations are never attributes. Adjacent
+//! character data (text, references, CDATA) is merged into one text node; an element
+//! that has child elements loses its whitespace-only text nodes (indentation), while
+//! a text-only element keeps its text exactly, whitespace included.
+
+use std::fmt;
+use std::io::Read;
+
+use xml::reader::{EventReader, ParserConfig, ParserConfig2, XmlEvent};
+
+use super::element::{Element, Node};
+use super::framer::StreamHeader;
+use super::write::escape_attr;
+
+/// Why a stanza could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// The text is not well-formed or not namespace-well-formed (xml-rs's message).
+    Syntax(String),
+    /// A comment, processing instruction or DTD (RFC 6120 §11.1).
+    Restricted(String),
+    /// The text is not exactly one element.
+    NotOneElement(String),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Syntax(m) => write!(f, "malformed XML: {m}"),
+            ParseError::Restricted(m) => write!(f, "restricted XML: {m}"),
+            ParseError::NotOneElement(m) => write!(f, "not a single element: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl ParseError {
+    /// The RFC 6120 stream error condition this maps to.
+    pub fn condition(&self) -> &'static str {
+        match self {
+            ParseError::Restricted(_) => "restricted-xml",
+            _ => "not-well-formed",
+        }
+    }
+}
+
+/// The xml-rs configuration: keep whitespace, report it as characters, merge
+/// character data and CDATA, report comments (so they can be refused), one root.
+fn config() -> ParserConfig2 {
+    ParserConfig::new()
+        .trim_whitespace(false)
+        .whitespace_to_characters(true)
+        .cdata_to_characters(true)
+        .coalesce_characters(true)
+        .ignore_comments(false)
+        .ignore_root_level_whitespace(true)
+        .ignore_end_of_stream(false)
+        .replace_unknown_entity_references(false)
+        .allow_multiple_root_elements(false)
+        .max_entity_expansion_length(0)
+        .max_entity_expansion_depth(0)
+}
+
+/// Parse one stanza framed from a stream whose header is `header`: the stream's
+/// default namespace and prefixes are in scope.
+pub fn parse_stanza(text: &str, header: &StreamHeader) -> Result<Element, ParseError> {
+    let mut open = String::with_capacity(64);
+    open.push_str("<w");
+    if !header.default_ns.is_empty() {
+        open.push_str(" xmlns='");
+        escape_attr(&mut open, &header.default_ns);
+        open.push('\'');
+    }
+    for (prefix, ns) in &header.prefixes {
+        if prefix == "xml" || prefix == "xmlns" || ns.is_empty() {
+            continue;
+        }
+        open.push_str(" xmlns:");
+        open.push_str(prefix);
+        open.push_str("='");
+        escape_attr(&mut open, ns);
+        open.push('\'');
+    }
+    open.push('>');
+    let source = open.as_bytes().chain(text.as_bytes()).chain(&b"</w>"[..]);
+    build(config().create_reader(source), true)
+}
+
+/// Parse a standalone element (only its own namespace declarations are in scope).
+/// Comments before the root element are skipped.
+pub fn parse_fragment(text: &str) -> Result<Element, ParseError> {
+    build(config().create_reader(text.as_bytes()), false)
+}
+
+fn syntax(e: xml::reader::Error) -> ParseError {
+    ParseError::Syntax(e.to_string())
+}
+
+/// Drive the reader and build the tree. With `wrapped`, the document element is the
+/// synthetic wrapper and the result is its only child element.
+fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool) -> Result<Element, ParseError> {
+    let mut stack: Vec<Element> = Vec::new();
+    let mut result: Option<Element> = None;
+    let mut in_wrapper = false;
+    let mut wrapper_closed = false;
+    loop {
+        match reader.next().map_err(syntax)? {
+            XmlEvent::StartDocument { .. } => {}
+            XmlEvent::EndDocument => break,
+            XmlEvent::ProcessingInstruction { name, .. } => {
+                return Err(ParseError::Restricted(format!("processing instruction '{name}'")));
+            }
+            XmlEvent::Comment(_) => {
+                if in_wrapper || !stack.is_empty() || result.is_some() || wrapper_closed {
+                    return Err(ParseError::Restricted("comment".into()));
+                }
+            }
+            XmlEvent::StartElement { name, attributes, .. } => {
+                if reader.doctype().is_some() {
+                    return Err(ParseError::Restricted("DTD".into()));
+                }
+                if wrapped && !in_wrapper {
+                    if wrapper_closed {
+                        return Err(ParseError::NotOneElement("markup after the stanza".into()));
+                    }
+                    in_wrapper = true;
+                    continue;
+                }
+                if stack.is_empty() && result.is_some() {
+                    return Err(ParseError::NotOneElement("more than one element".into()));
+                }
+                let mut el = Element {
+                    name: name.local_name,
+                    ns: name.namespace.unwrap_or_default(),
+                    attrs: Vec::with_capacity(attributes.len()),
+                    children: Vec::new(),
+                };
+                for a in attributes {
+                    let key = match a.name.prefix.as_deref() {
+                        Some("xmlns") => continue,
+                        Some(p) => format!("{p}:{}", a.name.local_name),
+                        None if a.name.local_name == "xmlns" => continue,
+                        None => a.name.local_name,
+                    };
+                    el.attrs.push((key, a.value));
+                }
+                stack.push(el);
+            }
+            XmlEvent::EndElement { .. } => match stack.pop() {
+                Some(mut el) => {
+                    if el.children.iter().any(|n| matches!(n, Node::Element(_))) {
+                        el.children.retain(|n| match n {
+                            Node::Text(t) => !t.chars().all(char::is_whitespace),
+                            Node::Element(_) => true,
+                        });
+                    }
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(Node::Element(el)),
+                        None => result = Some(el),
+                    }
+                }
+                None => {
+                    // The wrapper itself closes.
+                    in_wrapper = false;
+                    wrapper_closed = true;
+                }
+            },
+            XmlEvent::Characters(t) | XmlEvent::Whitespace(t) | XmlEvent::CData(t) => match stack.last_mut() {
+                Some(el) => match el.children.last_mut() {
+                    Some(Node::Text(prev)) => prev.push_str(&t),
+                    _ => el.children.push(Node::Text(t)),
+                },
+                None => {
+                    if !t.chars().all(char::is_whitespace) {
+                        return Err(ParseError::NotOneElement("text outside the element".into()));
+                    }
+                }
+            },
+        }
+    }
+    if wrapped && !wrapper_closed {
+        return Err(ParseError::Syntax("unexpected end of input".into()));
+    }
+    result.ok_or_else(|| ParseError::NotOneElement("no element".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::framer::{Frame, Framer};
+    use crate::xml::ns;
+
+    fn client_header() -> StreamHeader {
+        StreamHeader {
+            attrs: vec![("id".into(), "abc".into())],
+            default_ns: ns::CLIENT.into(),
+            prefixes: vec![("stream".into(), ns::STREAM.into())],
+        }
+    }
+
+    fn captures() -> Vec<(String, String)> {
+        crate::xml::framer::tests::captures()
+    }
+
+    #[test]
+    fn every_capture_parses_and_round_trips() {
+        let h = client_header();
+        for (name, text) in captures() {
+            let el = parse_stanza(&text, &h).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(el.ns, ns::CLIENT, "{name}");
+            assert!(["iq", "presence", "message"].contains(&el.name.as_str()), "{name}");
+            assert!(el.get_attr("xmlns").is_none());
+            let again = parse_stanza(&el.to_xml_in(ns::CLIENT), &h).unwrap();
+            assert_eq!(again, el, "{name}: round trip");
+            // As a fragment (with the fixture's leading comment) it is the same tree.
+            let file = std::fs::read_to_string(format!(
+                "{}/tests/fixtures/captures/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            assert_eq!(parse_fragment(&file).unwrap(), el, "{name}: fragment");
+            assert_eq!(parse_fragment(&el.to_xml()).unwrap(), el, "{name}: fragment round trip");
+        }
+    }
+
+    #[test]
+    fn namespaces_resolve_from_stream_and_children() {
+        let h = client_header();
+        let text = captures().into_iter().find(|(n, _)| n == "dist-muc-join-presence.xml").unwrap().1;
+        let p = parse_stanza(&text, &h).unwrap();
+        assert!(p.is("presence", ns::CLIENT));
+        assert_eq!(p.get_attr("to"), Some("room1@conference.meet.test/fc4ea35c"));
+        assert!(p.get_child("x", ns::MUC).is_some());
+        // Unqualified child inherits jabber:client; text kept.
+        assert_eq!(p.get_child("stats-id", ns::CLIENT).unwrap().text_content(), "Kiara-tRL");
+        assert_eq!(p.get_child("videomuted", ns::VIDEO_MUTE).unwrap().text_content(), "false");
+        let c = p.get_child("c", ns::CAPS).unwrap();
+        assert_eq!(c.attrs[0], ("hash".to_string(), "sha-1".to_string()));
+        // Whitespace-only text between elements dropped.
+        assert!(p.children.iter().all(|n| matches!(n, Node::Element(_))));
+
+        // A stanza without xmlns inherits the stream's default namespace.
+        let iq = parse_stanza("<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>", &h).unwrap();
+        assert!(iq.is("iq", ns::CLIENT));
+        assert!(iq.get_child("ping", ns::PING).is_some());
+        let comp = StreamHeader { default_ns: ns::COMPONENT.into(), ..client_header() };
+        assert!(parse_stanza("<iq/>", &comp).unwrap().is("iq", ns::COMPONENT));
+        // Fragment: no namespace in scope.
+        assert_eq!(parse_fragment("<iq/>").unwrap().ns, "");
+    }
+
+    #[test]
+    fn stream_prefixes_resolve() {
+        let h = StreamHeader {
+            prefixes: vec![("stream".into(), ns::STREAM.into()), ("j".into(), "urn:j".into())],
+            ..client_header()
+        };
+        let f = parse_stanza(
+            "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms><j:x j:a='1'/></stream:features>",
+            &h,
+        )
+        .unwrap();
+        assert!(f.is("features", ns::STREAM));
+        let m = f.get_child("mechanisms", ns::SASL).unwrap();
+        assert_eq!(m.get_child("mechanism", ns::SASL).unwrap().text_content(), "PLAIN");
+        let x = f.get_child("x", "urn:j").unwrap();
+        assert_eq!(x.attrs, vec![("j:a".to_string(), "1".to_string())]);
+        let e = parse_stanza(
+            "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+            &h,
+        )
+        .unwrap();
+        assert!(e.is("error", ns::STREAM));
+        // An undeclared prefix is an error.
+        assert!(matches!(parse_stanza("<q:iq/>", &h), Err(ParseError::Syntax(_))));
+    }
+
+    #[test]
+    fn escapes_decoded() {
+        let h = client_header();
+        let m = parse_stanza(
+            "<message id='a&amp;b&apos;c&quot;&lt;&gt;' xml:lang='en'><body>x &amp; y &lt;z&gt; &apos;q&apos; &#x1F389; &#233;<![CDATA[ <raw> & ]]></body></message>",
+            &h,
+        )
+        .unwrap();
+        assert_eq!(m.get_attr("id"), Some("a&b'c\"<>"));
+        assert_eq!(m.get_attr("xml:lang"), Some("en"));
+        let body = m.get_child("body", ns::CLIENT).unwrap();
+        assert_eq!(body.children.len(), 1, "text merged: {:?}", body.children);
+        assert_eq!(body.text_content(), "x & y <z> 'q' 🎉 é <raw> & ");
+        let again = parse_stanza(&m.to_xml_in(ns::CLIENT), &h).unwrap();
+        assert_eq!(again, m);
+    }
+
+    #[test]
+    fn whitespace_rules() {
+        let h = client_header();
+        let m = parse_stanza("<message>\n  <body>  two  spaces \n</body>\n  <subject> </subject><x>a <b>c</b> d</x>\n</message>", &h).unwrap();
+        assert_eq!(m.children.len(), 3);
+        assert_eq!(m.get_child("body", ns::CLIENT).unwrap().text_content(), "  two  spaces \n");
+        assert_eq!(m.get_child("subject", ns::CLIENT).unwrap().text_content(), " ");
+        let x = m.get_child("x", ns::CLIENT).unwrap();
+        assert_eq!(x.children.len(), 3);
+        assert_eq!(x.children[0], Node::Text("a ".into()));
+    }
+
+    #[test]
+    fn refusals() {
+        let h = client_header();
+        for bad in [
+            "<iq><!-- c --></iq>",
+            "<iq><?pi x?></iq>",
+            "<iq/><!-- c -->",
+        ] {
+            assert!(matches!(parse_stanza(bad, &h), Err(ParseError::Restricted(_))), "{bad}");
+        }
+        for bad in [
+            "",
+            "text",
+            "<iq/><iq/>",
+            "<iq/>x",
+            "<iq>",
+            "<iq></message>",
+            "</w><w>",
+            "<iq/></w><w>",
+            "<iq a='1' a='2'/>",
+            "<iq>&foo;</iq>",
+            "<!DOCTYPE x><iq/>",
+        ] {
+            let r = parse_stanza(bad, &h);
+            assert!(r.is_err(), "{bad}: {r:?}");
+            assert_eq!(r.unwrap_err().condition(), "not-well-formed", "{bad}");
+        }
+        assert!(matches!(
+            parse_fragment("<!DOCTYPE x [<!ENTITY e 'boom'>]><x>&e;</x>"),
+            Err(ParseError::Restricted(_) | ParseError::Syntax(_))
+        ));
+        assert!(matches!(parse_fragment("<?pi x?><x/>"), Err(ParseError::Restricted(_))));
+        assert!(matches!(parse_fragment("<x/><!-- after -->"), Err(ParseError::Restricted(_))));
+        assert!(matches!(parse_fragment("<x><!-- in --></x>"), Err(ParseError::Restricted(_))));
+        assert!(parse_fragment("<?xml version='1.0'?><!-- before --><x/>").is_ok());
+        assert!(ParseError::Syntax("x".into()).to_string().contains("malformed"));
+    }
+
+    #[test]
+    fn framer_then_parser() {
+        let mut stream = String::from(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='abc' from='meet.test' version='1.0'>",
+        );
+        let caps = captures();
+        for (_, s) in &caps {
+            stream.push_str(s);
+            stream.push('\n');
+        }
+        stream.push_str("</stream:stream>");
+        let mut f = Framer::new(crate::xml::framer::DEFAULT_MAX_STANZA);
+        f.feed(stream.as_bytes());
+        let mut n = 0;
+        while let Some(fr) = f.next_frame().unwrap() {
+            if let Frame::Stanza(s) = fr {
+                let el = parse_stanza(&s, f.header().unwrap()).unwrap();
+                assert_eq!(el.ns, ns::CLIENT);
+                n += 1;
+            }
+        }
+        assert_eq!(n, caps.len());
+    }
+}
