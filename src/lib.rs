@@ -5,6 +5,7 @@
 //! `net` (the only module that touches sockets: one mio event loop), and the focus
 //! logic above it, which runs on plain threads and talks to `net` through channels.
 
+pub mod app;
 pub mod conference;
 pub mod config;
 pub mod focus;

@@ -16,6 +16,9 @@
 
 pub mod env;
 pub mod muc;
+pub mod sim;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -118,6 +121,8 @@ pub struct Occupant {
     pub joined_at: Instant,
     /// Not seen since the last rejoin (dropped when the rejoin completes).
     stale: bool,
+    /// The focus asked the MUC to make this participant an owner.
+    owner_requested: bool,
 }
 
 impl Occupant {
@@ -290,9 +295,15 @@ impl<E: Env> Conference<E> {
 
     /// Leave the room and answer whoever still waits.
     fn finish(&mut self, reason: EndReason) {
-        let ready = false;
-        for w in std::mem::take(&mut self.waiting) {
-            self.answer(w, ready);
+        let mut waiting = std::mem::take(&mut self.waiting);
+        for m in std::mem::take(&mut self.deferred) {
+            if let Inbox::Request(w) = m {
+                waiting.push(w);
+            }
+        }
+        // Not ready: the client asks again and gets a fresh conference.
+        for w in waiting {
+            self.answer(w, false);
         }
         if self.joined && self.connected && reason != EndReason::RoomDestroyed {
             let leave = muc::leave_presence(&self.room, &self.shared.nick);
@@ -327,6 +338,10 @@ impl<E: Env> Conference<E> {
                 None => {
                     warn!("conference {}: no answer to the MUC join", self.room);
                     return false;
+                }
+                Some(Inbox::Stanza(el)) if el.name == "presence" && el.get_attr("from") != Some(me.as_str()) => {
+                    // Occupants the MUC lists before our own presence.
+                    self.on_presence(el);
                 }
                 Some(Inbox::Stanza(el)) if el.name == "presence" && el.get_attr("from") == Some(me.as_str()) => {
                     if el.get_attr("type") == Some("error") {
@@ -418,14 +433,15 @@ impl<E: Env> Conference<E> {
                 info!("conference {}: XMPP connection lost; keeping the conference", self.room);
                 self.connected = false;
                 self.joined = false;
+                // Whoever the MUC does not list again after the rejoin has left meanwhile.
+                for o in &mut self.occupants {
+                    o.stale = true;
+                }
             }
             Inbox::Connection(true) => {
                 if !self.connected {
                     self.connected = true;
                     info!("conference {}: XMPP connection back; rejoining", self.room);
-                    for o in &mut self.occupants {
-                        o.stale = true;
-                    }
                     if !self.join() {
                         self.end(EndReason::JoinFailed);
                     }
@@ -507,6 +523,7 @@ impl<E: Env> Conference<E> {
             features: None,
             joined_at: now,
             stale: false,
+            owner_requested: false,
         };
         info!(
             "conference {}: {} joined ({})",
@@ -571,6 +588,9 @@ impl<E: Env> Conference<E> {
             }
             PendingIq::Affiliation { nick } => {
                 warn!("conference {}: granting owner to {} failed", self.room, nick);
+                if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
+                    o.owner_requested = false;
+                }
                 if self.owner.as_deref() == Some(nick.as_str()) {
                     self.owner = None;
                 }
@@ -586,7 +606,7 @@ impl<E: Env> Conference<E> {
                 let s = sessions.lock();
                 self.occupants
                     .iter()
-                    .filter(|o| o.affiliation != Affiliation::Owner)
+                    .filter(|o| o.affiliation != Affiliation::Owner && !o.owner_requested)
                     .filter_map(|o| o.real_jid.clone().filter(|j| s.is_authenticated(j)).map(|j| (o.nick.clone(), j)))
                     .collect()
             };
@@ -614,6 +634,9 @@ impl<E: Env> Conference<E> {
     }
 
     fn grant_owner(&mut self, nick: &str, jid: &Jid) {
+        if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
+            o.owner_requested = true;
+        }
         info!("conference {}: granting owner to {} ({})", self.room, nick, jid.bare());
         let id = self.new_id();
         let iq = muc::set_affiliation(&self.room, jid, "owner").attr("id", id.clone());

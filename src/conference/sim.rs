@@ -1,0 +1,147 @@
+//! A simulated [`Env`] for tests: scripted, timed inbox messages, a fake MUC service
+//! that answers the focus's requests, and a clock that jumps to the next event.
+//! No threads, sockets or sleeps: a conference runs to its end in microseconds.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::{Env, Inbox};
+use crate::jid::Jid;
+use crate::net::ConnId;
+use crate::xml::{ns, Element};
+use crate::xmpp::stanza::iq_result;
+
+/// Answers a stanza the conference sent; returns the stanzas to deliver back.
+pub type Responder = Box<dyn FnMut(&Element) -> Vec<Element> + Send>;
+
+/// The simulated environment.
+pub struct SimEnv {
+    now: Instant,
+    start: Instant,
+    /// Scripted messages and when they arrive.
+    script: Vec<(Instant, Inbox)>,
+    /// Messages produced by the responder, delivered before the script's next item.
+    replies: VecDeque<Inbox>,
+    /// Everything the conference sent, with the time it was sent.
+    pub sent: Vec<(Duration, ConnId, Element)>,
+    responder: Responder,
+}
+
+impl SimEnv {
+    pub fn new(responder: Responder) -> SimEnv {
+        let now = Instant::now();
+        SimEnv { now, start: now, script: Vec::new(), replies: VecDeque::new(), sent: Vec::new(), responder }
+    }
+
+    /// Deliver `msg` at `at` after the start.
+    pub fn at(&mut self, at: Duration, msg: Inbox) {
+        let t = self.start + at;
+        let pos = self.script.iter().position(|(x, _)| *x > t).unwrap_or(self.script.len());
+        self.script.insert(pos, (t, msg));
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// Stanzas sent so far matching `f`.
+    pub fn sent_matching<F: Fn(&Element) -> bool>(&self, f: F) -> Vec<&Element> {
+        self.sent.iter().map(|(_, _, e)| e).filter(|e| f(e)).collect()
+    }
+}
+
+impl Env for SimEnv {
+    fn send(&mut self, conn: ConnId, el: Element) {
+        self.sent.push((self.now - self.start, conn, el.clone()));
+        for r in (self.responder)(&el) {
+            self.replies.push_back(Inbox::Stanza(r));
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
+        if let Some(m) = self.replies.pop_front() {
+            return Some(m);
+        }
+        match (self.script.first().map(|(t, _)| *t), deadline) {
+            (Some(t), Some(d)) if t > d => {
+                self.now = self.now.max(d);
+                None
+            }
+            (Some(_), _) => {
+                let (t, m) = self.script.remove(0);
+                self.now = self.now.max(t);
+                Some(m)
+            }
+            (None, Some(d)) => {
+                self.now = self.now.max(d);
+                None
+            }
+            (None, None) => Some(Inbox::Shutdown),
+        }
+    }
+}
+
+/// A fake MUC service for room `room`: answers the focus's join (as owner), the
+/// owner form, affiliation changes and participants' disco.
+pub fn muc_responder(room: Jid, focus_real: Jid) -> Responder {
+    Box::new(move |el: &Element| {
+        let mut out = Vec::new();
+        match el.name.as_str() {
+            "presence" if el.get_child("x", ns::MUC).is_some() => {
+                let to = el.get_attr("to").unwrap_or_default().to_string();
+                out.push(
+                    Element::new("presence", ns::CLIENT).attr("from", to).child(
+                        Element::new("x", ns::MUC_USER)
+                            .child(
+                                Element::new("item", ns::MUC_USER)
+                                    .attr("jid", focus_real.to_string())
+                                    .attr("affiliation", "owner")
+                                    .attr("role", "moderator"),
+                            )
+                            .child(Element::new("status", ns::MUC_USER).attr("code", "110"))
+                            .child(Element::new("status", ns::MUC_USER).attr("code", "201")),
+                    ),
+                );
+            }
+            "iq" if el.get_attr("to") == Some(room.to_string().as_str()) => {
+                let mut r = iq_result(el);
+                r.set_attr("from", room.to_string());
+                if el.get_attr("type") == Some("get") && el.get_child("query", ns::MUC_OWNER).is_some() {
+                    r = r.child(Element::new("query", ns::MUC_OWNER).child(Element::new("x", ns::DATA).attr("type", "form")));
+                }
+                out.push(r);
+            }
+            "iq" if el.get_child("query", ns::DISCO_INFO).is_some() => {
+                let mut q = Element::new("query", ns::DISCO_INFO);
+                for f in ["urn:xmpp:jingle:apps:rtp:audio", "urn:xmpp:jingle:apps:rtp:video"] {
+                    q = q.child(Element::new("feature", ns::DISCO_INFO).attr("var", f));
+                }
+                out.push(iq_result(el).child(q));
+            }
+            _ => {}
+        }
+        out
+    })
+}
+
+/// The presence the MUC sends when `nick` (real JID `jid`) joins `room`.
+pub fn occupant_presence(room: &Jid, nick: &str, jid: &str, affiliation: &str, role: &str) -> Element {
+    Element::new("presence", ns::CLIENT).attr("from", room.with_resource(nick).to_string()).child(
+        Element::new("x", ns::MUC_USER).child(
+            Element::new("item", ns::MUC_USER).attr("jid", jid).attr("affiliation", affiliation).attr("role", role),
+        ),
+    )
+}
+
+/// The presence the MUC sends when `nick` leaves `room`.
+pub fn occupant_leave(room: &Jid, nick: &str) -> Element {
+    Element::new("presence", ns::CLIENT)
+        .attr("from", room.with_resource(nick).to_string())
+        .attr("type", "unavailable")
+        .child(Element::new("x", ns::MUC_USER).child(Element::new("item", ns::MUC_USER).attr("affiliation", "none").attr("role", "none")))
+}

@@ -1,0 +1,207 @@
+//! Conference logic on simulated time: no sockets, no threads, no sleeps.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::sim::{muc_responder, occupant_leave, occupant_presence, SimEnv};
+use super::*;
+use crate::focus::request::ConferenceReply;
+use crate::xmpp::stanza::parse_error;
+
+const CLIENT: ConnId = ConnId(1);
+const COMPONENT: ConnId = ConnId(0);
+
+fn room() -> Jid {
+    Jid::parse("room1@conference.meet.test").unwrap()
+}
+
+fn shared(sessions: Option<Sessions>) -> Arc<Shared> {
+    Arc::new(Shared {
+        client: CLIENT,
+        nick: "focus".into(),
+        focus_jid: "focus@auth.meet.test".into(),
+        sessions: sessions.map(|s| Arc::new(Mutex::new(s))),
+        caps_cache: Mutex::new(HashMap::new()),
+    })
+}
+
+fn conference(env: SimEnv, sessions: Option<Sessions>) -> Conference<SimEnv> {
+    Conference::new(
+        env,
+        Params { id: 7, room: room(), shared: shared(sessions), start_audio_muted: None, start_video_muted: None },
+    )
+}
+
+fn env() -> SimEnv {
+    SimEnv::new(muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()))
+}
+
+fn request() -> Inbox {
+    let iq = Element::new("iq", ns::COMPONENT)
+        .attr("type", "set")
+        .attr("id", "req1")
+        .attr("from", "u1@meet.test/r")
+        .attr("to", "focus.meet.test")
+        .child(Element::new("conference", ns::FOCUS).attr("room", room().to_string()));
+    Inbox::Request(PendingReply {
+        conn: COMPONENT,
+        iq,
+        reply: ConferenceReply { room: room().to_string(), focus_jid: "focus@auth.meet.test".into(), ..Default::default() },
+    })
+}
+
+fn affiliation_grants(env: &SimEnv) -> Vec<String> {
+    env.sent_matching(|e| e.get_child("query", ns::MUC_ADMIN).is_some())
+        .iter()
+        .map(|e| {
+            let item = e.get_child("query", ns::MUC_ADMIN).unwrap().get_child("item", ns::MUC_ADMIN).unwrap();
+            item.get_attr("jid").unwrap().to_string()
+        })
+        .collect()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn replies_ready_after_joining_as_owner_then_ends_when_nobody_comes() {
+    let mut e = env();
+    e.at(ms(0), request());
+    let mut c = conference(e, None);
+    assert_eq!(c.run(), EndReason::NobodyJoined);
+    let env = &c.env;
+    // Join presence, owner form get + submit (whois=anyone), presence update, reply.
+    let join = env.sent_matching(|e| e.name == "presence" && e.get_child("x", ns::MUC).is_some());
+    assert_eq!(join.len(), 1);
+    assert_eq!(join[0].get_attr("to"), Some("room1@conference.meet.test/focus"));
+    let submit = env.sent_matching(|e| e.get_attr("type") == Some("set") && e.get_child("query", ns::MUC_OWNER).is_some());
+    assert_eq!(submit.len(), 1);
+    let q = submit[0].get_child("query", ns::MUC_OWNER).unwrap();
+    assert_eq!(muc::form_value(q, "muc#roomconfig_whois").as_deref(), Some("anyone"));
+    let replies = env.sent_matching(|e| e.get_attr("id") == Some("req1"));
+    assert_eq!(replies.len(), 1);
+    let conf = replies[0].get_child("conference", ns::FOCUS).unwrap();
+    assert_eq!(conf.get_attr("ready"), Some("true"));
+    assert_eq!(conf.get_attr("focusjid"), Some("focus@auth.meet.test"));
+    assert_eq!(replies[0].get_attr("to"), Some("u1@meet.test/r"));
+    // Ended after the 15 s start timeout and left the room.
+    assert!(env.elapsed() >= START_TIMEOUT && env.elapsed() < START_TIMEOUT + ms(100));
+    let leave = env.sent_matching(|e| e.name == "presence" && e.get_attr("type") == Some("unavailable"));
+    assert_eq!(leave.len(), 1);
+}
+
+#[test]
+fn first_participant_is_made_owner_and_the_next_inherits() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "alice", "a@meet.test/1", "none", "participant")));
+    e.at(ms(200), Inbox::Stanza(occupant_presence(&r, "bob", "b@meet.test/1", "none", "participant")));
+    e.at(ms(300), Inbox::Stanza(occupant_presence(&r, "carol", "c@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "alice")));
+    e.at(ms(2000), Inbox::Stanza(occupant_leave(&r, "bob")));
+    e.at(ms(3000), Inbox::Stanza(occupant_leave(&r, "carol")));
+    let mut c = conference(e, None);
+    assert_eq!(c.run(), EndReason::RoomEmpty);
+    assert_eq!(affiliation_grants(&c.env), vec!["a@meet.test", "b@meet.test", "c@meet.test"]);
+    assert_eq!(c.env.elapsed(), ms(3000));
+}
+
+#[test]
+fn an_existing_owner_is_remembered_not_replaced() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "alice", "a@meet.test/1", "owner", "moderator")));
+    e.at(ms(200), Inbox::Stanza(occupant_presence(&r, "bob", "b@meet.test/1", "none", "participant")));
+    e.at(ms(300), Inbox::Shutdown);
+    let mut c = conference(e, None);
+    assert_eq!(c.run(), EndReason::Shutdown);
+    assert!(affiliation_grants(&c.env).is_empty());
+}
+
+#[test]
+fn secure_domain_makes_every_authenticated_participant_owner() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "u1", "user1@meet.test/x", "none", "participant")));
+    e.at(ms(200), Inbox::Stanza(occupant_presence(&r, "g1", "anon@guest.meet.test/x", "none", "participant")));
+    e.at(ms(300), Inbox::Stanza(occupant_presence(&r, "u2", "user2@meet.test/y", "none", "participant")));
+    e.at(ms(400), Inbox::Shutdown);
+    let mut c = conference(e, Some(Sessions::new("meet.test")));
+    c.run();
+    assert_eq!(affiliation_grants(&c.env), vec!["user1@meet.test", "user2@meet.test"]);
+}
+
+fn mute_iq(from: &str, target: &str, value: &str) -> Inbox {
+    Inbox::Stanza(
+        Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", format!("m-{}-{}", from, value))
+            .attr("from", room().with_resource(from).to_string())
+            .attr("to", room().with_resource("focus").to_string())
+            .child(Element::new("mute", ns::AUDIO_MUTE).attr("jid", room().with_resource(target).to_string()).text(value)),
+    )
+}
+
+#[test]
+fn mute_rules() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "mod", "m@meet.test/1", "owner", "moderator")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
+    e.at(ms(30), mute_iq("p", "mod", "true")); // non-moderator mutes another: forbidden
+    e.at(ms(40), mute_iq("mod", "p", "true")); // moderator mutes: ok, forwarded with actor
+    e.at(ms(50), mute_iq("mod", "p", "false")); // unmuting someone else: never
+    e.at(ms(60), mute_iq("p", "p", "false")); // self: ok
+    e.at(ms(70), Inbox::Shutdown);
+    let mut c = conference(e, None);
+    c.run();
+    let answer = |id: &str| c.env.sent_matching(|e| e.get_attr("id") == Some(id)).first().map(|e| (*e).clone()).unwrap();
+    let forbidden = answer("m-p-true");
+    assert_eq!(parse_error(&forbidden).unwrap().condition_name, "forbidden");
+    assert_eq!(answer("m-mod-true").get_attr("type"), Some("result"));
+    assert_eq!(parse_error(&answer("m-mod-false")).unwrap().condition_name, "not-allowed");
+    assert_eq!(answer("m-p-false").get_attr("type"), Some("result"));
+    let fwd = c.env.sent_matching(|e| e.get_child("mute", ns::AUDIO_MUTE).is_some() && e.get_attr("to") == Some("room1@conference.meet.test/p"));
+    assert_eq!(fwd.len(), 1);
+    assert_eq!(fwd[0].get_child("mute", ns::AUDIO_MUTE).unwrap().get_attr("actor"), Some("room1@conference.meet.test/mod"));
+}
+
+#[test]
+fn a_lost_connection_keeps_the_conference_and_rejoins() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Connection(false));
+    // While down nothing ends the conference; after the reconnect the MUC replays occupants.
+    // The MUC lists the occupants still there (only "a": "b" left meanwhile) before our own presence.
+    e.at(ms(30_000), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
+    e.at(ms(30_000), Inbox::Connection(true));
+    e.at(ms(31_000), Inbox::Stanza(occupant_leave(&r, "a")));
+    e.at(ms(32_000), Inbox::Shutdown);
+    let mut c = conference(e, None);
+    assert_eq!(c.run(), EndReason::RoomEmpty);
+    assert_eq!(c.env.elapsed(), ms(31_000));
+    let joins = c.env.sent_matching(|e| e.name == "presence" && e.get_child("x", ns::MUC).is_some());
+    assert_eq!(joins.len(), 2, "rejoined after the reconnect");
+}
+
+#[test]
+fn requests_wait_while_joining_and_are_all_answered() {
+    let mut e = SimEnv::new(Box::new(|_| Vec::new())); // a MUC that never answers
+    e.at(ms(0), request());
+    let mut c = conference(e, None);
+    assert_eq!(c.run(), EndReason::JoinFailed);
+    let replies = c.env.sent_matching(|e| e.get_attr("id") == Some("req1"));
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].get_child("conference", ns::FOCUS).unwrap().get_attr("ready"), Some("false"));
+}
