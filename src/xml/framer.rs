@@ -642,7 +642,7 @@ fn parse_header(tag: &[u8]) -> Result<(StreamHeader, String), FramerError> {
 fn decode_attr(raw: &str) -> Result<String, FramerError> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
-    while let Some(i) = rest.find(|c: char| c == '&' || c == '<' || c == '\t' || c == '\n' || c == '\r') {
+    while let Some(i) = rest.find(['&', '<', '\t', '\n', '\r']) {
         out.push_str(&rest[..i]);
         let c = rest.as_bytes()[i];
         if c == b'<' {
@@ -664,9 +664,9 @@ fn decode_attr(raw: &str) -> Result<String, FramerError> {
             "quot" => '"',
             _ => {
                 let code = if let Some(hex) = ent.strip_prefix("#x") {
-                    u32::from_str_radix(hex, 16).ok()
+                    u32::from_str_radix(hex, 16).ok().filter(|_| hex.bytes().all(|b| b.is_ascii_hexdigit()))
                 } else if let Some(dec) = ent.strip_prefix('#') {
-                    dec.parse::<u32>().ok()
+                    dec.parse::<u32>().ok().filter(|_| dec.bytes().all(|b| b.is_ascii_digit()))
                 } else {
                     return Err(nwf("undefined entity reference"));
                 };
@@ -884,6 +884,8 @@ pub(crate) mod tests {
             "<stream xmlns='http://etherx.jabber.org/streams'>".to_string(),
             "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>".to_string(),
             "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' a='&foo;'>".to_string(),
+            "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' a='&#x+41;'>".to_string(),
+            "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' a='&#0;'>".to_string(),
             "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' a='1' a='2'>".to_string(),
             "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' a=1>".to_string(),
             "junk".to_string(),
@@ -921,7 +923,7 @@ pub(crate) mod tests {
         let over = format!("{head}{}{tail}", "a".repeat(cap + 1 - head.len() - tail.len()));
         assert_eq!(over.len(), cap + 1);
 
-        let data = stream_of(&[exact.clone()]);
+        let data = stream_of(std::slice::from_ref(&exact));
         let (frames, err) = run(cap, &[data.as_bytes()]);
         assert_eq!(err, None);
         assert_eq!(frames[1], Frame::Stanza(exact));

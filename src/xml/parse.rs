@@ -20,7 +20,8 @@
 //! `prefix:local` (`xml:lang`), namespace declarations are never attributes. Adjacent
 //! character data (text, references, CDATA) is merged into one text node; an element
 //! that has child elements loses its whitespace-only text nodes (indentation), while
-//! a text-only element keeps its text exactly, whitespace included.
+//! a text-only element keeps its text exactly, whitespace included. Nesting deeper
+//! than [`MAX_DEPTH`] is refused.
 
 use std::fmt;
 use std::io::Read;
@@ -40,7 +41,13 @@ pub enum ParseError {
     Restricted(String),
     /// The text is not exactly one element.
     NotOneElement(String),
+    /// Elements nested deeper than [`MAX_DEPTH`].
+    TooDeep,
 }
+
+/// The deepest element nesting accepted. `Element` is dropped, compared and
+/// serialized recursively, so a hostile stanza of `<a><a><a>…` must not reach it.
+pub const MAX_DEPTH: usize = 256;
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,6 +55,7 @@ impl fmt::Display for ParseError {
             ParseError::Syntax(m) => write!(f, "malformed XML: {m}"),
             ParseError::Restricted(m) => write!(f, "restricted XML: {m}"),
             ParseError::NotOneElement(m) => write!(f, "not a single element: {m}"),
+            ParseError::TooDeep => write!(f, "elements nested deeper than {MAX_DEPTH}"),
         }
     }
 }
@@ -59,6 +67,7 @@ impl ParseError {
     pub fn condition(&self) -> &'static str {
         match self {
             ParseError::Restricted(_) => "restricted-xml",
+            ParseError::TooDeep => "policy-violation",
             _ => "not-well-formed",
         }
     }
@@ -145,6 +154,9 @@ fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool) -> Result<Element, 
                     }
                     in_wrapper = true;
                     continue;
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(ParseError::TooDeep);
                 }
                 if stack.is_empty() && result.is_some() {
                     return Err(ParseError::NotOneElement("more than one element".into()));
@@ -360,6 +372,13 @@ mod tests {
         assert!(matches!(parse_fragment("<x><!-- in --></x>"), Err(ParseError::Restricted(_))));
         assert!(parse_fragment("<?xml version='1.0'?><!-- before --><x/>").is_ok());
         assert!(ParseError::Syntax("x".into()).to_string().contains("malformed"));
+        // Deep nesting is refused before it can overflow the stack in Drop.
+        let deep = format!("{}{}", "<a>".repeat(100_000), "</a>".repeat(100_000));
+        assert_eq!(parse_stanza(&deep, &h), Err(ParseError::TooDeep));
+        assert_eq!(parse_fragment(&deep), Err(ParseError::TooDeep));
+        let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert!(parse_fragment(&ok).is_ok());
+        assert_eq!(ParseError::TooDeep.condition(), "policy-violation");
     }
 
     #[test]
