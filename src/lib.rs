@@ -6,6 +6,8 @@
 //! logic above it, which runs on plain threads and talks to `net` through channels.
 
 pub mod app;
+pub mod bridge;
+pub mod colibri2;
 pub mod conference;
 pub mod config;
 pub mod focus;
