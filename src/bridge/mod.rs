@@ -124,7 +124,6 @@ pub struct Bridges {
     bridges: HashMap<Jid, Bridge>,
     next_check: HashMap<Jid, Instant>,
     pending: HashMap<String, HealthCheck>,
-    seq: u64,
 }
 
 impl Bridges {

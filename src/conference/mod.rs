@@ -56,6 +56,8 @@ pub enum Inbox {
     Request(PendingReply),
     /// The client connection went down (`false`) or came back (`true`).
     Connection(bool),
+    /// A bridge came up or went down.
+    Bridge(crate::bridge::BridgeEvent),
     /// End the conference now (process shutdown).
     Shutdown,
 }
@@ -93,6 +95,8 @@ pub struct Shared {
     pub sessions: Option<Arc<Mutex<Sessions>>>,
     /// disco#info features by XEP-0115 `ver`.
     pub caps_cache: Mutex<HashMap<String, Vec<String>>>,
+    /// The bridges of the brewery.
+    pub bridges: Arc<Mutex<crate::bridge::Bridges>>,
 }
 
 /// Why a conference ended.
@@ -429,6 +433,7 @@ impl<E: Env> Conference<E> {
     fn handle(&mut self, m: Inbox) {
         match m {
             Inbox::Shutdown => self.end(EndReason::Shutdown),
+            Inbox::Bridge(ev) => self.on_bridge_event(ev),
             Inbox::Connection(false) => {
                 info!("conference {}: XMPP connection lost; keeping the conference", self.room);
                 self.connected = false;
@@ -468,6 +473,10 @@ impl<E: Env> Conference<E> {
                 _ => {}
             },
         }
+    }
+
+    fn on_bridge_event(&mut self, ev: crate::bridge::BridgeEvent) {
+        debug!("conference {}: {:?}", self.room, ev);
     }
 
     fn on_presence(&mut self, el: Element) {

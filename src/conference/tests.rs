@@ -25,6 +25,7 @@ fn shared(sessions: Option<Sessions>) -> Arc<Shared> {
         focus_jid: "focus@auth.meet.test".into(),
         sessions: sessions.map(|s| Arc::new(Mutex::new(s))),
         caps_cache: Mutex::new(HashMap::new()),
+        bridges: Arc::new(Mutex::new(crate::bridge::Bridges::new())),
     })
 }
 

@@ -33,6 +33,7 @@ use crate::net::{ConnId, NetHandle, Outbox, Router};
 use crate::xml::{ns, Element};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
 
+use crate::bridge::{BridgeEvent, Bridges};
 use auth::{AuthResult, Sessions};
 use request::{ConferenceReply, ConferenceRequest};
 
@@ -75,6 +76,7 @@ pub struct FocusRouter {
     finished: Vec<JoinHandle<()>>,
     stopping: bool,
     stats: Arc<Mutex<Stats>>,
+    health_seq: u64,
 }
 
 impl FocusRouter {
@@ -88,6 +90,7 @@ impl FocusRouter {
             focus_jid: cfg.focus_bare_jid(),
             sessions,
             caps_cache: Mutex::new(HashMap::new()),
+            bridges: Arc::new(Mutex::new(Bridges::new())),
         });
         FocusRouter {
             component_jid: cfg.component_jid(),
@@ -104,6 +107,7 @@ impl FocusRouter {
             finished: Vec::new(),
             stopping: false,
             stats: Arc::new(Mutex::new(Stats::default())),
+            health_seq: 0,
         }
     }
 
@@ -399,6 +403,25 @@ impl FocusRouter {
         }
     }
 
+    /// The bridges (shared with conferences and the operations API).
+    pub fn bridges(&self) -> Arc<Mutex<Bridges>> {
+        self.shared.bridges.clone()
+    }
+
+    fn broadcast_bridge_events(&mut self, events: Vec<BridgeEvent>) {
+        for ev in events {
+            for r in self.rooms.values() {
+                let _ = r.tx.try_send(Inbox::Bridge(ev.clone()));
+            }
+        }
+    }
+
+    fn brewery_join(&self) -> Element {
+        Element::new("presence", ns::CLIENT)
+            .attr("to", self.cfg.bridge_muc.with_resource(&self.shared.nick).to_string())
+            .child(Element::new("x", ns::MUC))
+    }
+
     /// The sender of control messages (main uses it to ask for a shutdown).
     pub fn control(&self) -> Sender<Control> {
         self.control_tx.clone()
@@ -407,8 +430,9 @@ impl FocusRouter {
 
 impl Router for FocusRouter {
     fn connected(&mut self, conn: ConnId, jid: &Jid, out: &mut Outbox) {
-        let _ = out;
         if conn == CLIENT {
+            info!("joining the bridge brewery {}", self.cfg.bridge_muc);
+            out.send(CLIENT, self.brewery_join());
             self.client_jid = Some(jid.clone());
             self.client_up = true;
             self.stats.lock().client_up = true;
@@ -424,6 +448,9 @@ impl Router for FocusRouter {
         if conn == CLIENT {
             self.client_up = false;
             self.stats.lock().client_up = false;
+            // The brewery is rejoined (and the bridge list rebuilt) after the reconnect;
+            // conferences keep their bridge sessions meanwhile.
+            let _ = self.shared.bridges.lock().clear();
             for r in self.rooms.values() {
                 let _ = r.tx.try_send(Inbox::Connection(false));
             }
@@ -438,7 +465,11 @@ impl Router for FocusRouter {
             "iq" => match el.get_attr("type") {
                 Some("get") | Some("set") => self.on_iq_request(conn, el, now, out),
                 Some("result") | Some("error") => {
-                    if let Some(room) = el.get_attr("id").and_then(|id| self.route_by_id(id)) {
+                    let id = el.get_attr("id").unwrap_or_default().to_string();
+                    if conn == CLIENT && self.shared.bridges.lock().is_health_id(&id) {
+                        let events = self.shared.bridges.lock().on_health_answer(&el, now);
+                        self.broadcast_bridge_events(events);
+                    } else if let Some(room) = self.route_by_id(&id) {
                         self.forward(conn, &room, Inbox::Stanza(el), out);
                     } else {
                         debug!("answer to an unknown request: {:?}", el.get_attr("id"));
@@ -448,7 +479,15 @@ impl Router for FocusRouter {
             },
             "presence" => {
                 if let Some(room) = el.get_attr("from").and_then(|f| Jid::parse(f).ok()).map(|j| j.bare()) {
-                    if self.rooms.contains_key(&room) {
+                    if conn == CLIENT && room == self.cfg.bridge_muc {
+                        if el.get_attr("type") == Some("error") {
+                            let cond = crate::xmpp::stanza::parse_error(&el).map(|e| e.condition_name);
+                            warn!("cannot join the brewery {}: {}", room, cond.unwrap_or_default());
+                            return;
+                        }
+                        let events = self.shared.bridges.lock().on_presence(&el, &self.shared.nick, now);
+                        self.broadcast_bridge_events(events);
+                    } else if self.rooms.contains_key(&room) {
                         self.forward(conn, &room, Inbox::Stanza(el), out);
                     }
                 }
@@ -457,7 +496,26 @@ impl Router for FocusRouter {
         }
     }
 
-    fn tick(&mut self, _now: Instant, out: &mut Outbox) {
+    fn next_deadline(&self) -> Option<Instant> {
+        if self.client_up {
+            self.shared.bridges.lock().next_deadline()
+        } else {
+            None
+        }
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Outbox) {
+        if self.client_up {
+            let seq = &mut self.health_seq;
+            let (checks, events) = self.shared.bridges.lock().tick(now, || {
+                *seq += 1;
+                format!("h{}", seq)
+            });
+            for c in checks {
+                out.send(CLIENT, c);
+            }
+            self.broadcast_bridge_events(events);
+        }
         loop {
             match self.control_rx.try_recv() {
                 Ok(c) => self.on_control(c, out),

@@ -135,14 +135,6 @@ impl Conn {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.spec.name
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.state == State::Ready
-    }
-
     pub fn has_pending_output(&self) -> bool {
         self.wpos < self.wbuf.len()
     }
