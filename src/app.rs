@@ -104,6 +104,25 @@ fn run(cfg: Config) -> i32 {
     };
     let router = FocusRouter::new(cfg.clone(), net.clone());
     let control = router.control();
+    let metrics = router.metrics();
+    let rest = if cfg.rest_port != 0 {
+        let api = crate::rest::Api {
+            metrics: metrics.clone(),
+            bridges: router.bridges(),
+            control: control.clone(),
+            net: net.clone(),
+            focus_jid: cfg.focus_bare_jid(),
+        };
+        match crate::rest::RestServer::start(std::net::SocketAddr::new(cfg.rest_bind, cfg.rest_port), api) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                error!("{}", e);
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
     let net_thread = match event_loop.spawn(connection_specs(&cfg), Box::new(router)) {
         Ok(j) => j,
         Err(e) => {
@@ -125,8 +144,14 @@ fn run(cfg: Config) -> i32 {
     });
     let _ = control.send(Control::Shutdown);
     net.wake();
-    // Give conferences time to leave their rooms, then close the streams.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Conferences leave their rooms; then the streams are closed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while metrics.current().0 > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Some(r) = rest {
+        r.stop();
+    }
     net.shutdown();
     let _ = net_thread.join();
     handle.close();

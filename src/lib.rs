@@ -12,6 +12,8 @@ pub mod conference;
 pub mod config;
 pub mod focus;
 pub mod jid;
+pub mod metrics;
 pub mod net;
+pub mod rest;
 pub mod xml;
 pub mod xmpp;

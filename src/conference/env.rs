@@ -22,6 +22,8 @@ pub enum Control {
     Ended { id: u64, reason: EndReason },
     /// Stop taking conferences and end every running one (graceful shutdown).
     Shutdown,
+    /// A conference request from the HTTP API; the answer IQ goes to `reply`.
+    Http { iq: Element, reply: Sender<Element> },
 }
 
 /// The real environment: sends through the event loop, reads a channel, system time.

@@ -62,11 +62,20 @@ pub enum Inbox {
     Shutdown,
 }
 
+/// Where the answer to a conference request goes.
+#[derive(Debug, Clone)]
+pub enum ReplyTarget {
+    /// Back over this XMPP connection.
+    Xmpp(ConnId),
+    /// To the HTTP API thread waiting on this channel.
+    Channel(crossbeam_channel::Sender<Element>),
+}
+
 /// A conference request waiting for its answer.
 #[derive(Debug, Clone)]
 pub struct PendingReply {
-    /// Connection to answer on.
-    pub conn: ConnId,
+    /// Where to answer.
+    pub target: ReplyTarget,
     /// The request IQ (its id/from/to shape the answer; from/to already swapped for proxies).
     pub iq: Element,
     /// The `<conference>` answer without `ready`.
@@ -97,6 +106,8 @@ pub struct Shared {
     pub caps_cache: Mutex<HashMap<String, Vec<String>>>,
     /// The bridges of the brewery.
     pub bridges: Arc<Mutex<crate::bridge::Bridges>>,
+    /// Counters for the operations API.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Why a conference ended.
@@ -326,7 +337,12 @@ impl<E: Env> Conference<E> {
         let mut reply = w.reply.clone();
         reply.ready = ready;
         let iq = iq_result(&w.iq).child(reply.to_element());
-        self.env.send(w.conn, iq);
+        match w.target {
+            ReplyTarget::Xmpp(conn) => self.env.send(conn, iq),
+            ReplyTarget::Channel(tx) => {
+                let _ = tx.try_send(iq);
+            }
+        }
     }
 
     /// Join the room, configure it and check ownership. False when that failed.
@@ -458,6 +474,9 @@ impl<E: Env> Conference<E> {
                 }
             }
             Inbox::Request(w) => {
+                if self.shared.sessions.is_some() {
+                    self.update_owners();
+                }
                 if self.occupants.is_empty() {
                     self.start_deadline = Some(self.env.now() + START_TIMEOUT);
                 }
@@ -541,6 +560,8 @@ impl<E: Env> Conference<E> {
             p.real_jid.as_ref().map(|j| j.to_string()).unwrap_or_else(|| "real JID hidden".into())
         );
         self.occupants.push(occupant);
+        self.shared.metrics.participant_joined();
+        self.shared.metrics.set_size(self.id, self.occupants.len());
         self.ever_joined = true;
         self.start_deadline = None;
         self.discover_features(&p);
@@ -550,6 +571,7 @@ impl<E: Env> Conference<E> {
     fn on_leave(&mut self, p: &OccupantPresence) {
         let Some(pos) = self.occupants.iter().position(|o| o.nick == p.nick) else { return };
         let o = self.occupants.remove(pos);
+        self.shared.metrics.set_size(self.id, self.occupants.len());
         let kicked = p.statuses.contains(&307);
         info!("conference {}: {} {}", self.room, o.nick, if kicked { "was kicked" } else { "left" });
         if self.owner.as_deref() == Some(o.nick.as_str()) {

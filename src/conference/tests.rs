@@ -26,6 +26,7 @@ fn shared(sessions: Option<Sessions>) -> Arc<Shared> {
         sessions: sessions.map(|s| Arc::new(Mutex::new(s))),
         caps_cache: Mutex::new(HashMap::new()),
         bridges: Arc::new(Mutex::new(crate::bridge::Bridges::new())),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
     })
 }
 
@@ -48,7 +49,7 @@ fn request() -> Inbox {
         .attr("to", "focus.meet.test")
         .child(Element::new("conference", ns::FOCUS).attr("room", room().to_string()));
     Inbox::Request(PendingReply {
-        conn: COMPONENT,
+        target: ReplyTarget::Xmpp(COMPONENT),
         iq,
         reply: ConferenceReply { room: room().to_string(), focus_jid: "focus@auth.meet.test".into(), ..Default::default() },
     })

@@ -34,6 +34,9 @@ use crate::xml::{ns, Element};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
 
 use crate::bridge::{BridgeEvent, Bridges};
+use crate::conference::ReplyTarget;
+use crate::metrics::Metrics;
+use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
 use request::{ConferenceReply, ConferenceRequest};
 
@@ -52,14 +55,6 @@ struct Route {
     handle: Option<JoinHandle<()>>,
 }
 
-/// Counters the operations API reads.
-#[derive(Debug, Default, Clone)]
-pub struct Stats {
-    pub conferences_created: u64,
-    pub component_up: bool,
-    pub client_up: bool,
-}
-
 /// The focus router.
 pub struct FocusRouter {
     cfg: Arc<Config>,
@@ -75,7 +70,6 @@ pub struct FocusRouter {
     control_tx: Sender<Control>,
     finished: Vec<JoinHandle<()>>,
     stopping: bool,
-    stats: Arc<Mutex<Stats>>,
     health_seq: u64,
 }
 
@@ -91,6 +85,7 @@ impl FocusRouter {
             sessions,
             caps_cache: Mutex::new(HashMap::new()),
             bridges: Arc::new(Mutex::new(Bridges::new())),
+            metrics: Arc::new(Metrics::new()),
         });
         FocusRouter {
             component_jid: cfg.component_jid(),
@@ -106,14 +101,13 @@ impl FocusRouter {
             control_tx,
             finished: Vec::new(),
             stopping: false,
-            stats: Arc::new(Mutex::new(Stats::default())),
             health_seq: 0,
         }
     }
 
     /// Shared counters.
-    pub fn stats(&self) -> Arc<Mutex<Stats>> {
-        self.stats.clone()
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
     }
 
     /// Number of running conferences.
@@ -153,7 +147,9 @@ impl FocusRouter {
                 out.send(conn, iq_result(&iq).child(disco::info_query(payload.get_attr("node"))));
             }
             ("get", "ping", ns::PING) => out.send(conn, iq_result(&iq)),
-            ("set", "conference", ns::FOCUS) => self.on_conference_request(conn, iq, &payload, now, out),
+            ("set", "conference", ns::FOCUS) => {
+                self.on_conference_request(ReplyTarget::Xmpp(conn), iq, &payload, now, out)
+            }
             ("get", "login-url", ns::FOCUS) => self.on_login_url(conn, &iq, &payload, out),
             ("set", "logout", ns::FOCUS) => self.on_logout(conn, &iq, &payload, out),
             _ => out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None)),
@@ -171,11 +167,11 @@ impl FocusRouter {
         Some(from)
     }
 
-    fn on_conference_request(&mut self, conn: ConnId, iq: Element, conf: &Element, now: Instant, out: &mut Outbox) {
+    fn on_conference_request(&mut self, target: ReplyTarget, iq: Element, conf: &Element, now: Instant, out: &mut Outbox) {
         let req = match ConferenceRequest::parse(conf) {
             Ok(r) => r,
             Err(e) => {
-                out.send(conn, iq_error(&iq, ErrorCondition::BadRequest, Some(&e.to_string())));
+                send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some(&e.to_string())));
                 return;
             }
         };
@@ -184,7 +180,7 @@ impl FocusRouter {
             let err = ErrorReply::new(ErrorCondition::ServiceUnavailable)
                 .extra(Element::new("graceful-shutdown", ns::COLIBRI))
                 .reply_to(&iq);
-            out.send(conn, err);
+            send_reply(&target, out, err);
             return;
         }
         let sender = self.real_sender(&iq);
@@ -196,7 +192,7 @@ impl FocusRouter {
         };
         if let Some(sessions) = &self.shared.sessions {
             let Some(sender) = sender else {
-                out.send(conn, iq_error(&iq, ErrorCondition::BadRequest, Some("no sender")));
+                send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some("no sender")));
                 return;
             };
             let res = sessions.lock().authenticate(&sender, req.session_id.as_deref(), req.machine_uid.as_deref(), now);
@@ -206,21 +202,21 @@ impl FocusRouter {
                         .text("invalid session")
                         .extra(Element::new("session-invalid", ns::FOCUS))
                         .reply_to(&iq);
-                    out.send(conn, err);
+                    send_reply(&target, out, err);
                     return;
                 }
                 AuthResult::MachineUidMismatch => {
-                    out.send(conn, iq_error(&iq, ErrorCondition::NotAcceptable, Some("machine UID mismatch or empty")));
+                    send_reply(&target, out, iq_error(&iq, ErrorCondition::NotAcceptable, Some("machine UID mismatch or empty")));
                     return;
                 }
                 AuthResult::MissingMachineUid => {
                     let t = "Missing mandatory attribute 'machine-uid'";
-                    out.send(conn, iq_error(&iq, ErrorCondition::NotAcceptable, Some(t)));
+                    send_reply(&target, out, iq_error(&iq, ErrorCondition::NotAcceptable, Some(t)));
                     return;
                 }
                 AuthResult::Guest => {
                     if !exists {
-                        out.send(conn, iq_error(&iq, ErrorCondition::NotAuthorized, Some("not authorized user domain")));
+                        send_reply(&target, out, iq_error(&iq, ErrorCondition::NotAuthorized, Some("not authorized user domain")));
                         return;
                     }
                 }
@@ -234,15 +230,15 @@ impl FocusRouter {
         } else {
             reply.properties.push(("authentication".into(), "false".into()));
         }
-        let pending = PendingReply { conn, iq: iq.clone(), reply };
+        let pending = PendingReply { target: target.clone(), iq: iq.clone(), reply };
         if !exists {
             if let Err(e) = self.start_conference(&req, None) {
                 warn!("cannot start a conference thread for {}: {}", req.room, e);
-                out.send(conn, iq_error(&iq, ErrorCondition::ResourceConstraint, Some("cannot start a conference")));
+                send_reply(&target, out, iq_error(&iq, ErrorCondition::ResourceConstraint, Some("cannot start a conference")));
                 return;
             }
         }
-        self.forward(conn, &req.room.clone(), Inbox::Request(pending), out);
+        self.forward(CLIENT, &req.room.clone(), Inbox::Request(pending), out);
     }
 
     fn start_conference(&mut self, req: &ConferenceRequest, previous: Option<JoinHandle<()>>) -> std::io::Result<()> {
@@ -261,7 +257,7 @@ impl FocusRouter {
             let _ = tx.try_send(Inbox::Connection(false));
         }
         info!("conference {}: created (thread conf-{})", req.room, id);
-        self.stats.lock().conferences_created += 1;
+        self.shared.metrics.conference_started(id);
         self.rooms.insert(req.room.clone(), Route { id, tx, rx, handle: Some(handle) });
         self.by_id.insert(id, req.room.clone());
         Ok(())
@@ -274,13 +270,13 @@ impl FocusRouter {
             Ok(()) => {}
             Err(TrySendError::Full(m)) | Err(TrySendError::Disconnected(m)) => {
                 warn!("conference {}: inbox full, refusing a message", room);
-                let iq = match m {
-                    Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => Some(el),
-                    Inbox::Request(p) => Some(p.iq),
-                    _ => None,
-                };
-                if let Some(iq) = iq {
-                    out.send(conn, iq_error(&iq, ErrorCondition::ResourceConstraint, Some("the conference is busy")));
+                let busy = |iq: &Element| iq_error(iq, ErrorCondition::ResourceConstraint, Some("the conference is busy"));
+                match m {
+                    Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => {
+                        out.send(conn, busy(&el))
+                    }
+                    Inbox::Request(p) => send_reply(&p.target, out, busy(&p.iq)),
+                    _ => {}
                 }
             }
         }
@@ -344,6 +340,7 @@ impl FocusRouter {
                     return;
                 }
                 debug!("conference {}: thread ended ({:?})", room, reason);
+                self.shared.metrics.conference_ended(id);
                 let handle = route.handle.take();
                 // Replay what raced with the end: a request starts a fresh conference.
                 let mut leftovers = Vec::new();
@@ -361,13 +358,12 @@ impl FocusRouter {
                                 if let Some(req) = req {
                                     info!("conference {}: request arrived while ending; starting fresh", room);
                                     if self.start_conference(&req, previous.take()).is_err() {
-                                        out.send(p.conn, iq_error(&p.iq, ErrorCondition::ResourceConstraint, None));
+                                        send_reply(&p.target, out, iq_error(&p.iq, ErrorCondition::ResourceConstraint, None));
                                         continue;
                                     }
                                 }
                             }
-                            let conn = p.conn;
-                            self.forward(conn, &room, Inbox::Request(p), out);
+                            self.forward(CLIENT, &room, Inbox::Request(p), out);
                         }
                         Inbox::Stanza(el) if self.rooms.contains_key(&room) => {
                             self.forward(CLIENT, &room, Inbox::Stanza(el), out)
@@ -381,6 +377,10 @@ impl FocusRouter {
                 if let Some(h) = previous {
                     self.finished.push(h);
                 }
+            }
+            Control::Http { iq, reply } => {
+                let conf = iq.get_child("conference", ns::FOCUS).cloned().unwrap_or_else(|| Element::new("conference", ns::FOCUS));
+                self.on_conference_request(ReplyTarget::Channel(reply), iq, &conf, Instant::now(), out);
             }
             Control::Shutdown => {
                 self.stopping = true;
@@ -428,6 +428,16 @@ impl FocusRouter {
     }
 }
 
+/// Send `el` where `target` says.
+fn send_reply(target: &ReplyTarget, out: &mut Outbox, el: Element) {
+    match target {
+        ReplyTarget::Xmpp(conn) => out.send(*conn, el),
+        ReplyTarget::Channel(tx) => {
+            let _ = tx.try_send(el);
+        }
+    }
+}
+
 impl Router for FocusRouter {
     fn connected(&mut self, conn: ConnId, jid: &Jid, out: &mut Outbox) {
         if conn == CLIENT {
@@ -435,19 +445,19 @@ impl Router for FocusRouter {
             out.send(CLIENT, self.brewery_join());
             self.client_jid = Some(jid.clone());
             self.client_up = true;
-            self.stats.lock().client_up = true;
+            self.shared.metrics.client_up.store(true, Ordering::Relaxed);
             for r in self.rooms.values() {
                 let _ = r.tx.try_send(Inbox::Connection(true));
             }
         } else {
-            self.stats.lock().component_up = true;
+            self.shared.metrics.component_up.store(true, Ordering::Relaxed);
         }
     }
 
     fn disconnected(&mut self, conn: ConnId, _reason: &str, _out: &mut Outbox) {
         if conn == CLIENT {
             self.client_up = false;
-            self.stats.lock().client_up = false;
+            self.shared.metrics.client_up.store(false, Ordering::Relaxed);
             // The brewery is rejoined (and the bridge list rebuilt) after the reconnect;
             // conferences keep their bridge sessions meanwhile.
             let _ = self.shared.bridges.lock().clear();
@@ -455,7 +465,7 @@ impl Router for FocusRouter {
                 let _ = r.tx.try_send(Inbox::Connection(false));
             }
         } else {
-            self.stats.lock().component_up = false;
+            self.shared.metrics.component_up.store(false, Ordering::Relaxed);
         }
     }
 
