@@ -275,7 +275,8 @@ mod tests {
         assert_eq!(c.user_port, 5222);
         assert_eq!(c.user_password, None);
         assert_eq!(c.component_jid(), "focus.meet.test");
-        assert_eq!(c.bridge_muc.to_string(), "JvbBrewery@internal.auth.meet.test");
+        // Room names compare case-insensitively; Prosody reports them lower-cased.
+        assert_eq!(c.bridge_muc.to_string(), "jvbbrewery@internal.auth.meet.test");
         assert_eq!(c.rest_port, 8888);
     }
 

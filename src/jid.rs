@@ -3,7 +3,8 @@
 //! `Jid` keeps the three parts separately; `Display` gives the canonical text. Parsing
 //! splits the resource at the first `/` and the local part at the last `@` before it
 //! (so `room@conference.x/focus` and proxy resources such as
-//! `focus.x/user@guest.x/abc` both work). Domains are lower-cased; no stringprep.
+//! `focus.x/user@guest.x/abc` both work). Local parts and domains are lower-cased
+//! (as nodeprep/nameprep would); resources are kept as they are; no other stringprep.
 
 use std::fmt;
 use std::str::FromStr;
@@ -92,7 +93,8 @@ impl Jid {
             }
         }
         Ok(Jid {
-            local: local.map(str::to_string),
+            // Local parts compare case-insensitively (Prosody lower-cases room names).
+            local: local.map(|l| l.to_lowercase()),
             domain: domain.trim_end_matches('.').to_ascii_lowercase(),
             resource: resource.map(str::to_string),
         })
