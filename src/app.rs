@@ -44,8 +44,9 @@ pub fn connection_specs(cfg: &Config) -> Vec<ConnSpec> {
     ]
 }
 
-fn init_logging() {
-    let env = env_logger::Env::default().default_filter_or("info");
+fn init_logging(check: bool) {
+    // --check prints its own report; only warnings and errors are logged meanwhile.
+    let env = env_logger::Env::default().default_filter_or(if check { "off" } else { "info" });
     let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
 }
 
@@ -59,12 +60,13 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    init_logging();
+    init_logging(matches!(cmd, Command::Check(_)));
     match cmd {
         Command::Print(text) => {
             println!("{}", text);
             0
         }
+        Command::Check(cfg) => crate::check::run(&cfg),
         Command::Run(cfg) => run(cfg),
     }
 }

@@ -18,6 +18,8 @@ use crate::jid::Jid;
 pub enum Command {
     /// Run the focus.
     Run(Config),
+    /// Check the deployment and exit.
+    Check(Config),
     /// Print this text and exit 0 (`--help`, `--version`).
     Print(String),
 }
@@ -101,6 +103,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ("auth_domain", "DOMAIN", "secure domain: only users authenticated on DOMAIN may create rooms"),
     ("rest_port", "PORT", "HTTP API port, 0 turns it off (default 8888)"),
     ("rest_bind", "ADDR", "HTTP API address (default 127.0.0.1)"),
+    ("check", "", "check the deployment (Prosody, secret, login, MUC, brewery) and exit"),
     ("help", "", "print this help and exit"),
     ("version", "", "print the version and exit"),
 ];
@@ -245,7 +248,11 @@ where
         rest_port,
         rest_bind,
     };
-    Ok(Command::Run(cfg))
+    if m.opt_present("check") {
+        Ok(Command::Check(cfg))
+    } else {
+        Ok(Command::Run(cfg))
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod bridge;
+pub mod check;
 pub mod colibri2;
 pub mod conference;
 pub mod config;
