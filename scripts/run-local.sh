@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# scripts/run-local.sh — a complete local deployment on 127.0.0.1, for trying jicofo:
+# a private Prosody laid out like a Jitsi single host (scripts/prosody.sh), a bridge
+# SIMULATOR (jvb-sim: a test/demo tool that answers Colibri2 like a videobridge but
+# carries no media), and jicofo itself. Everything runs in the background and stays up.
+#
+# Usage:
+#   scripts/run-local.sh            build, start everything, print what to point a client at
+#   scripts/run-local.sh --stop     stop what it started (by pid)
+#   scripts/run-local.sh --status   show what is running
+#
+# State, logs and pids live in $LOCAL_DIR (default <repo>/tmp/local).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dir="${LOCAL_DIR:-$repo/tmp/local}"
+mkdir -p "$dir"
+
+stop_pid() { # name pidfile
+  local f="$2"
+  [ -f "$f" ] || return 0
+  local pid; pid="$(cat "$f")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    echo "run-local: stopped $1 (pid $pid)"
+  fi
+  rm -f "$f"
+}
+
+case "${1:-start}" in
+  --stop|stop)
+    stop_pid jicofo "$dir/jicofo.pid"
+    stop_pid jvb-sim "$dir/jvb-sim.pid"
+    "$repo/scripts/prosody.sh" stop "$dir/prosody" >/dev/null || true
+    echo "run-local: stopped"
+    exit 0 ;;
+  --status|status)
+    for n in jicofo jvb-sim; do
+      if [ -f "$dir/$n.pid" ] && kill -0 "$(cat "$dir/$n.pid")" 2>/dev/null; then echo "$n: running (pid $(cat "$dir/$n.pid"))"; else echo "$n: stopped"; fi
+    done
+    "$repo/scripts/prosody.sh" status "$dir/prosody" >/dev/null && echo "prosody: running" || echo "prosody: stopped"
+    exit 0 ;;
+  --help|-h) sed -n '2,13p' "$0"; exit 0 ;;
+  start|"") ;;
+  *) echo "run-local: unknown argument $1 (use --stop, --status)" >&2; exit 2 ;;
+esac
+
+command -v cargo >/dev/null || { echo "run-local: cargo is required" >&2; exit 1; }
+echo "run-local: building (release)..."
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bins
+bin="${CARGO_TARGET_DIR:-$repo/target}/release"
+
+"$repo/scripts/prosody.sh" start "$dir/prosody" > "$dir/prosody.env"
+# shellcheck disable=SC1091
+. "$dir/prosody.env"
+
+if ! { [ -f "$dir/jvb-sim.pid" ] && kill -0 "$(cat "$dir/jvb-sim.pid")" 2>/dev/null; }; then
+  JVB_PASSWORD="$JVB_PASSWORD" nohup "$bin/jvb-sim" --host 127.0.0.1 --port "$C2S_PORT" --domain "$XMPP_AUTH_DOMAIN" \
+    --brewery "$BREWERY_JID" --nick jvb1 --ws-domain "127.0.0.1:$HTTP_PORT" --tls_ca_file "$CA_FILE" \
+    --record "$dir/jvb-sim.jsonl" </dev/null >"$dir/jvb-sim.log" 2>&1 &
+  echo $! > "$dir/jvb-sim.pid"
+fi
+
+if ! { [ -f "$dir/jicofo.pid" ] && kill -0 "$(cat "$dir/jicofo.pid")" 2>/dev/null; }; then
+  JICOFO_SECRET="$FOCUS_SECRET" JICOFO_AUTH_PASSWORD="$FOCUS_PASSWORD" RUST_LOG="${RUST_LOG:-info}" \
+    nohup "$bin/jicofo" --domain="$XMPP_DOMAIN" --host=127.0.0.1 --port="$COMPONENT_PORT" \
+    --user_port="$C2S_PORT" --tls_ca_file="$CA_FILE" --rest_port="${REST_PORT:-8888}" \
+    </dev/null >"$dir/jicofo.log" 2>&1 &
+  echo $! > "$dir/jicofo.pid"
+fi
+
+# Wait until jicofo reports healthy (both connections up and a bridge in the brewery).
+ok=""
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:${REST_PORT:-8888}/about/health" >/dev/null 2>&1; then ok=1; break; fi
+  sleep 0.2
+done
+if [ -z "$ok" ]; then
+  echo "run-local: jicofo did not become healthy; see $dir/jicofo.log and $dir/jvb-sim.log" >&2
+  tail -5 "$dir/jicofo.log" >&2 || true
+  exit 1
+fi
+
+cat <<EOF
+run-local: running (logs in $dir)
+  Prosody     c2s 127.0.0.1:$C2S_PORT   component 127.0.0.1:$COMPONENT_PORT   http 127.0.0.1:$HTTP_PORT
+  jicofo      pid $(cat "$dir/jicofo.pid")   REST http://127.0.0.1:${REST_PORT:-8888}/stats
+  jvb-sim     pid $(cat "$dir/jvb-sim.pid")   (bridge simulator, no media)
+Point a Jitsi Meet client (lib-jitsi-meet) at:
+  hosts.domain = '$XMPP_DOMAIN'
+  hosts.muc    = '$XMPP_MUC_DOMAIN'
+  hosts.focus  = '$FOCUS_COMPONENT'
+  serviceUrl   = '$WEBSOCKET_URL'   (or BOSH: $BOSH_URL)
+Stop with: scripts/run-local.sh --stop
+EOF
