@@ -13,6 +13,7 @@ pub mod conference;
 pub mod config;
 pub mod focus;
 pub mod jid;
+pub mod media;
 pub mod metrics;
 pub mod net;
 pub mod rest;
