@@ -121,12 +121,19 @@ pick_port() { # prints a port in 20000-31999 (below Linux's ephemeral range) tha
 
 random_secret() { openssl rand -hex 16; }
 
+alive() { # pid → 0 when the process exists and is not a zombie (pid 1 may not reap orphans)
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state="$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" || return 0
+    [ "$state" != Z ]
+}
+
 running_pid() { # prints the pid when the instance in DIR runs
     local pid
     [ -f "$PIDFILE" ] || return 1
     pid="$(tr -dc 0-9 <"$PIDFILE")"
     [ -n "$pid" ] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
+    alive "$pid" || return 1
     # make sure the pid is our prosody (pids get reused)
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$CONFIG" || return 1
     echo "$pid"
@@ -368,7 +375,7 @@ print_env() { cat "$ENVFILE"; }
 wait_ready() { # $1 = pid; 0 ready, 1 failed, 2 port bind failure
     local pid="$1" deadline=$((SECONDS + 15)) p ok
     while [ "$SECONDS" -lt "$deadline" ]; do
-        kill -0 "$pid" 2>/dev/null || return 1
+        alive "$pid" || return 1
         grep -q "Failed to open server port" "$LOGFILE" 2>/dev/null && return 2
         ok=1
         for p in "$C2S_PORT" "$COMPONENT_PORT" "$HTTP_PORT"; do
@@ -388,13 +395,13 @@ stop_pid() {
     local pid="$1" i
     kill -TERM "$pid" 2>/dev/null || return 0
     for i in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
+        alive "$pid" || return 0
         sleep 0.1
     done
     log "prosody (pid $pid) did not stop after SIGTERM; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
     for i in $(seq 1 20); do
-        kill -0 "$pid" 2>/dev/null || return 0
+        alive "$pid" || return 0
         sleep 0.1
     done
 }
