@@ -56,6 +56,8 @@
 #     which holds the same pid as the one this script records.
 #   * A port that cannot be bound is only logged ("Failed to open server port"), Prosody keeps
 #     running; start treats that as a failure (and retries with other ports if it picked them).
+#   * Concurrent starts (parallel tests) serialise port picking and binding on
+#     ${TMPDIR:-/tmp}/jicofo-prosody-ports.lock (flock; the fd is closed for prosody).
 #   * s2s would bind the default 5269; it is disabled (modules_disabled = { "s2s" }).
 #   * http requests whose Host header is not a VirtualHost (127.0.0.1:PORT) are routed to
 #     http_default_host = D.
@@ -63,13 +65,21 @@
 #     STARTTLS; it is set to false on VirtualHost D only, so anonymous clients may use plain c2s,
 #     and websocket/bosh are considered secure (consider_*_secure).
 #
-# Verified (see scripts/check-prosody.py, standard library only):
-#   XEP-0114 handshake for focus.D with sha1(stream id + secret); STARTTLS on auth.D and D with the
-#   cert validating against CA_FILE (also `openssl s_client -starttls xmpp -xmpphost auth.D
-#   -CAfile $CA_FILE` → "Verify return code: 0 (ok)"); SCRAM-SHA-1 and PLAIN offered after TLS on
-#   auth.D and SCRAM-SHA-1 login of focus works; ANONYMOUS offered and working over plain c2s on D;
-#   ws://127.0.0.1:HTTP_PORT/xmpp-websocket answers an upgrade with 101; focus is owner of a
-#   conference room it creates.
+# Verified on Debian 12 / prosody 0.12.3 (scripts/check-prosody.py DIR, standard library only):
+#   * component port: XEP-0114 handshake for focus.D with sha1(stream id + FOCUS_SECRET) accepted,
+#     a wrong secret refused ("Given token does not match calculated token")
+#   * c2s auth.D: <starttls><required/></starttls>, no SASL before TLS; the certificate validates
+#     against CA_FILE for auth.D (`openssl s_client -starttls xmpp -xmpphost auth.D -connect
+#     127.0.0.1:$C2S_PORT -CAfile $CA_FILE -verify_hostname auth.D` → "Verify return code: 0 (ok)",
+#     TLSv1.3); after TLS: SCRAM-SHA-1 and PLAIN (no -PLUS: TLS 1.3 has no tls-unique);
+#     focus logs in with SCRAM-SHA-1, user1 with PLAIN
+#   * c2s D: STARTTLS optional (and valid for D); ANONYMOUS offered and working over plain c2s
+#   * MUC: the focus (admin) gets affiliation owner in a room it creates; the room is not locked
+#     (an anonymous user joins before any configuration); in the brewery the real jid of jvb is
+#     visible to the focus
+#   * ws://127.0.0.1:HTTP_PORT/xmpp-websocket → "HTTP/1.1 101 Switching Protocols" (with any
+#     Origin, CORS headers echo it) and offers ANONYMOUS; BOSH /http-bind creates a session
+#   * restart on the same ports; concurrent starts of 5 instances get distinct ports
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -88,8 +98,15 @@ cmd="${1:-}"
 [ -n "$cmd" ] || usage
 shift || true
 DIR="${1:-${PROSODY_DIR:-$REPO_ROOT/tmp/prosody}}"
-mkdir -p "$DIR"
-DIR="$(cd "$DIR" && pwd)"
+[ "$cmd" != start ] || mkdir -p "$DIR"
+if [ -d "$DIR" ]; then
+    DIR="$(cd "$DIR" && pwd)"
+elif [ "$cmd" = stop ] || [ "$cmd" = status ] || [ "$cmd" = env ]; then
+    log "no instance directory $DIR"
+    [ "$cmd" = stop ] && exit 0
+    [ "$cmd" = status ] && exit 3
+    exit 1
+fi
 
 CONFIG="$DIR/prosody.cfg.lua"
 STATE="$DIR/state"
