@@ -15,6 +15,7 @@
 //! ```
 
 pub mod env;
+pub mod media;
 pub mod muc;
 pub mod sim;
 #[cfg(test)]
@@ -108,6 +109,8 @@ pub struct Shared {
     pub bridges: Arc<Mutex<crate::bridge::Bridges>>,
     /// Counters for the operations API.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The focus's full client JID once bound (`focus@auth.meet.test/focus`).
+    pub focus_full: Mutex<Option<String>>,
 }
 
 /// Why a conference ended.
@@ -161,6 +164,8 @@ impl Occupant {
 enum PendingIq {
     Disco { nick: String, ver: Option<String> },
     Affiliation { nick: String },
+    Initiate { nick: String, sid: String },
+    ColibriUpdate { nick: String },
 }
 
 /// Parameters of a new conference.
@@ -193,6 +198,7 @@ pub struct Conference<E: Env> {
     pub start_video_muted: Option<i64>,
     ended: Option<EndReason>,
     ever_joined: bool,
+    pub(crate) media: media::MediaState,
 }
 
 impl<E: Env> Conference<E> {
@@ -221,6 +227,7 @@ impl<E: Env> Conference<E> {
             start_video_muted: p.start_video_muted,
             ended: None,
             ever_joined: false,
+            media: media::MediaState::default(),
         }
     }
 
@@ -296,6 +303,9 @@ impl<E: Env> Conference<E> {
 
     fn next_deadline(&self) -> Option<Instant> {
         let mut d = self.start_deadline;
+        if let Some(t) = self.media_deadline() {
+            d = Some(d.map_or(t, |x| x.min(t)));
+        }
         for (_, t) in self.pending.values() {
             d = Some(d.map_or(*t, |x| x.min(*t)));
         }
@@ -310,6 +320,7 @@ impl<E: Env> Conference<E> {
 
     /// Leave the room and answer whoever still waits.
     fn finish(&mut self, reason: EndReason) {
+        self.media_stop();
         let mut waiting = std::mem::take(&mut self.waiting);
         for m in std::mem::take(&mut self.deferred) {
             if let Inbox::Request(w) = m {
@@ -405,11 +416,12 @@ impl<E: Env> Conference<E> {
             self.answer(w, true);
         }
         info!("conference {}: focus joined as owner (meeting id {})", self.room, self.meeting_id);
+        self.maybe_invite();
         true
     }
 
     /// The focus's presence extensions (§3.2), sent as an update.
-    fn publish_presence(&mut self) {
+    pub(crate) fn publish_presence(&mut self) {
         let local = self.room.local().unwrap_or_default().to_string();
         let prop = |k: &str, v: String| Element::new("property", ns::FOCUS).attr("key", k).attr("value", v);
         let p = Element::new("presence", ns::CLIENT)
@@ -420,13 +432,19 @@ impl<E: Env> Conference<E> {
                 Element::new("conference-properties", ns::FOCUS)
                     .child(prop("created-ms", self.created_ms.to_string()))
                     .child(prop("support-terminate-restart", "true".into()))
-                    .child(prop("bridge-count", "0".into())),
+                    .child(prop("bridge-count", self.bridge_count().to_string())),
             )
             .child(
                 Element::new("versions", ns::JITMEET)
                     .child(Element::new("component", ns::JITMEET).attr("name", "focus").text(env!("CARGO_PKG_VERSION"))),
             );
-        self.send(p);
+        let p = match self.bridge_presence_extension() {
+            Some(b) => p.child(b),
+            None => p,
+        };
+        if self.joined {
+            self.send(p);
+        }
     }
 
     fn on_timer(&mut self) {
@@ -441,15 +459,16 @@ impl<E: Env> Conference<E> {
         let expired: Vec<String> = self.pending.iter().filter(|(_, (_, t))| now >= *t).map(|(k, _)| k.clone()).collect();
         for id in expired {
             if let Some((what, _)) = self.pending.remove(&id) {
-                self.pending_failed(what);
+                self.pending_answered(what, None);
             }
         }
+        self.media_timer();
     }
 
     fn handle(&mut self, m: Inbox) {
         match m {
             Inbox::Shutdown => self.end(EndReason::Shutdown),
-            Inbox::Bridge(ev) => self.on_bridge_event(ev),
+            Inbox::Bridge(ev) => self.media_bridge_event(ev),
             Inbox::Connection(false) => {
                 info!("conference {}: XMPP connection lost; keeping the conference", self.room);
                 self.connected = false;
@@ -492,10 +511,6 @@ impl<E: Env> Conference<E> {
                 _ => {}
             },
         }
-    }
-
-    fn on_bridge_event(&mut self, ev: crate::bridge::BridgeEvent) {
-        debug!("conference {}: {:?}", self.room, ev);
     }
 
     fn on_presence(&mut self, el: Element) {
@@ -566,6 +581,7 @@ impl<E: Env> Conference<E> {
         self.start_deadline = None;
         self.discover_features(&p);
         self.update_owners();
+        self.maybe_invite();
     }
 
     fn on_leave(&mut self, p: &OccupantPresence) {
@@ -577,6 +593,7 @@ impl<E: Env> Conference<E> {
         if self.owner.as_deref() == Some(o.nick.as_str()) {
             self.owner = None;
         }
+        self.media_participant_left(&o.nick);
         if self.occupants.is_empty() {
             self.end(EndReason::RoomEmpty);
             return;
@@ -609,23 +626,46 @@ impl<E: Env> Conference<E> {
         self.send(iq);
     }
 
-    fn pending_failed(&mut self, what: PendingIq) {
+    /// An answer (or, with `None`, the deadline) for one of our pending requests.
+    fn pending_answered(&mut self, what: PendingIq, answer: Option<&Element>) {
+        let ok = answer.is_some_and(|a| a.get_attr("type") == Some("result"));
         match what {
-            PendingIq::Disco { nick, .. } => {
-                debug!("conference {}: disco of {} failed; default features", self.room, nick);
+            PendingIq::Disco { nick, ver } => {
+                let features: Vec<String> = match answer.filter(|_| ok).and_then(|a| a.get_child("query", ns::DISCO_INFO)) {
+                    Some(q) => {
+                        let f: Vec<String> = q
+                            .children_named("feature", ns::DISCO_INFO)
+                            .filter_map(|f| f.get_attr("var").map(str::to_string))
+                            .collect();
+                        if let Some(v) = ver {
+                            self.shared.caps_cache.lock().insert(v, f.clone());
+                        }
+                        f
+                    }
+                    None => {
+                        debug!("conference {}: disco of {} failed; default features", self.room, nick);
+                        DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect()
+                    }
+                };
                 if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
-                    o.features = Some(DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect());
+                    o.features = Some(features);
                 }
+                self.update_owners();
+                self.maybe_invite();
             }
             PendingIq::Affiliation { nick } => {
-                warn!("conference {}: granting owner to {} failed", self.room, nick);
-                if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
-                    o.owner_requested = false;
-                }
-                if self.owner.as_deref() == Some(nick.as_str()) {
-                    self.owner = None;
+                if !ok {
+                    warn!("conference {}: granting owner to {} failed", self.room, nick);
+                    if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
+                        o.owner_requested = false;
+                    }
+                    if self.owner.as_deref() == Some(nick.as_str()) {
+                        self.owner = None;
+                    }
                 }
             }
+            PendingIq::Initiate { nick, sid } => self.on_initiate_answer(&nick, &sid, answer),
+            PendingIq::ColibriUpdate { nick } => self.on_colibri_update_answer(&nick, answer),
         }
     }
 
@@ -684,26 +724,7 @@ impl<E: Env> Conference<E> {
                     debug!("conference {}: answer to unknown request {}", self.room, id);
                     return;
                 };
-                if el.get_attr("type") == Some("error") {
-                    self.pending_failed(what);
-                    return;
-                }
-                if let PendingIq::Disco { nick, ver } = what {
-                    let features: Vec<String> = el
-                        .get_child("query", ns::DISCO_INFO)
-                        .map(|q| {
-                            q.children_named("feature", ns::DISCO_INFO)
-                                .filter_map(|f| f.get_attr("var").map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    if let Some(v) = ver {
-                        self.shared.caps_cache.lock().insert(v, features.clone());
-                    }
-                    if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
-                        o.features = Some(features);
-                    }
-                }
+                self.pending_answered(what, Some(&el));
             }
             Some("get") | Some("set") => self.on_request(el),
             _ => {}
@@ -717,6 +738,10 @@ impl<E: Env> Conference<E> {
         if let Some(m) = mute.cloned() {
             let reply = self.on_mute(&el, &m);
             self.send(reply);
+            return;
+        }
+        if el.get_child("jingle", ns::JINGLE).is_some() && el.get_attr("type") == Some("set") {
+            self.on_jingle(&el);
             return;
         }
         if el.get_child("query", ns::DISCO_INFO).is_some() && el.get_attr("type") == Some("get") {
@@ -775,6 +800,12 @@ impl<E: Env> Conference<E> {
                 );
             info!("conference {}: {} mutes {} ({})", self.room, requester.nick, target.nick, m.ns);
             self.send(fwd);
+        }
+        // The bridge enforces a moderator's mute and lifts it when the participant
+        // unmutes itself (desktop sharing is video on the bridge).
+        let media = if m.ns == ns::AUDIO_MUTE { "audio" } else { "video" };
+        if !own || !mute {
+            self.bridge_force_mute(&target.nick, media, mute);
         }
         iq_result(iq)
     }

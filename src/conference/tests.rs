@@ -27,6 +27,7 @@ fn shared(sessions: Option<Sessions>) -> Arc<Shared> {
         caps_cache: Mutex::new(HashMap::new()),
         bridges: Arc::new(Mutex::new(crate::bridge::Bridges::new())),
         metrics: Arc::new(crate::metrics::Metrics::new()),
+        focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
     })
 }
 

@@ -86,6 +86,7 @@ impl FocusRouter {
             caps_cache: Mutex::new(HashMap::new()),
             bridges: Arc::new(Mutex::new(Bridges::new())),
             metrics: Arc::new(Metrics::new()),
+            focus_full: Mutex::new(None),
         });
         FocusRouter {
             component_jid: cfg.component_jid(),
@@ -444,6 +445,7 @@ impl Router for FocusRouter {
             info!("joining the bridge brewery {}", self.cfg.bridge_muc);
             out.send(CLIENT, self.brewery_join());
             self.client_jid = Some(jid.clone());
+            *self.shared.focus_full.lock() = Some(jid.to_string());
             self.client_up = true;
             self.shared.metrics.client_up.store(true, Ordering::Relaxed);
             for r in self.rooms.values() {

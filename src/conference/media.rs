@@ -1,0 +1,776 @@
+//! The media side of a conference: bridge allocation (Colibri2), Jingle sessions with
+//! the participants, source signaling, restarts and bridge failover.
+//!
+//! ```text
+//!  ≥2 participants ──select bridge──▶ allocate endpoint (wait ≤15 s) ──▶ session-initiate
+//!        ▲                                   │ error: react (§1.9)           │
+//!        │                                   ▼                               ▼
+//!  bridge up / restart / move ◀──── session dropped              session-accept ──▶ Active
+//!                                                                  (sources → bridge, others)
+//! ```
+//! Source changes reach the other participants in batches: a receiver's queue is
+//! flushed [`signaling_window`] after its first queued change (netting adds against
+//! removes), so a burst of joins costs one source-add per receiver, not one per source.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+
+use super::{Conference, Env, PendingIq};
+use crate::bridge::BridgeEvent;
+use crate::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
+use crate::jid::Jid;
+use crate::media::codecs::{colibri_media, has_data_content, offer_contents, Features};
+use crate::media::jingle::{self as jingle, JingleAction, JingleRequest, Offer};
+use crate::media::sources::{ConferenceSources, EndpointSources, BRIDGE_OWNER};
+use crate::metrics::Metrics;
+use crate::xml::{ns, Element};
+use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
+
+/// Participants needed before anyone is invited.
+pub const MIN_PARTICIPANTS: usize = 2;
+/// A lone participant's session ends after this.
+pub const SINGLE_PARTICIPANT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Restart requests: at least this far apart…
+pub const RESTART_MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// …and at most this many per minute.
+pub const RESTART_MAX_PER_MINUTE: usize = 5;
+
+/// The batching window of source signaling for a conference of `size` participants.
+pub fn signaling_window(size: usize) -> Duration {
+    match size {
+        0..=9 => Duration::from_millis(20),
+        10..=49 => Duration::from_millis(100),
+        _ => Duration::from_millis(300),
+    }
+}
+
+/// The conference's session on its bridge.
+#[derive(Debug, Clone)]
+pub(crate) struct ColibriSession {
+    pub bridge: Jid,
+    /// Signaled to clients as `<bridge-session id>`.
+    pub id: String,
+    /// `create` was sent.
+    pub created: bool,
+    pub endpoints: HashSet<String>,
+    pub feedback: Option<EndpointSources>,
+    pub region: Option<String>,
+}
+
+/// A participant's Jingle session.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub sid: String,
+    pub active: bool,
+    pub bridge_session_id: String,
+    pub features: Features,
+}
+
+/// Source changes waiting to be signaled to one receiver.
+#[derive(Debug, Default)]
+pub(crate) struct PendingSignal {
+    add: ConferenceSources,
+    remove: ConferenceSources,
+    due: Option<Instant>,
+}
+
+/// Media state of a conference.
+#[derive(Debug, Default)]
+pub(crate) struct MediaState {
+    pub colibri: Option<ColibriSession>,
+    /// Accepted sources of the participants (the bridge's are in `colibri.feedback`).
+    pub sources: ConferenceSources,
+    pub sessions: HashMap<String, Session>,
+    pub signals: HashMap<String, PendingSignal>,
+    pub restarts: HashMap<String, VecDeque<Instant>>,
+    /// Invites that failed for a reason retrying will not fix.
+    pub failed: HashSet<String>,
+    pub single_deadline: Option<Instant>,
+    pub bridge_not_available: bool,
+    /// Re-invite rounds caused by session removals, to stop a failing loop.
+    pub removals: u32,
+    /// Bridge force-mute state (audio, video) per participant.
+    pub force_muted: HashMap<String, (bool, bool)>,
+}
+
+fn remove_ssrcs(set: &mut EndpointSources, ssrcs: &HashSet<u32>) {
+    set.sources.retain(|s| !ssrcs.contains(&s.ssrc));
+    set.groups.retain(|g| !g.ssrcs.iter().any(|x| ssrcs.contains(x)));
+}
+
+impl PendingSignal {
+    fn queue_add(&mut self, owner: &str, delta: &EndpointSources) {
+        let ssrcs: HashSet<u32> = delta.sources.iter().map(|s| s.ssrc).collect();
+        // A removal of the same sources not yet signaled cancels out.
+        let mut rem = self.remove.get(owner).cloned().unwrap_or_default();
+        let before = rem.sources.len();
+        remove_ssrcs(&mut rem, &ssrcs);
+        let cancelled = before - rem.sources.len();
+        self.remove.insert(owner, rem);
+        if cancelled < ssrcs.len() {
+            self.add.merge(&ConferenceSources::single(owner, delta.clone()));
+        }
+    }
+
+    fn queue_remove(&mut self, owner: &str, removed: &EndpointSources) {
+        let ssrcs: HashSet<u32> = removed.sources.iter().map(|s| s.ssrc).collect();
+        let mut add = self.add.get(owner).cloned().unwrap_or_default();
+        let pending: HashSet<u32> = add.sources.iter().map(|s| s.ssrc).filter(|s| ssrcs.contains(s)).collect();
+        remove_ssrcs(&mut add, &pending);
+        self.add.insert(owner, add);
+        let mut rest = removed.clone();
+        remove_ssrcs(&mut rest, &pending);
+        if !rest.sources.is_empty() {
+            self.remove.merge(&ConferenceSources::single(owner, rest));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+impl<E: Env> Conference<E> {
+    fn focus_full(&self) -> String {
+        self.shared.focus_full.lock().clone().unwrap_or_else(|| format!("{}/{}", self.shared.focus_jid, self.shared.nick))
+    }
+
+    fn occupant_jid(&self, nick: &str) -> String {
+        self.room.with_resource(nick).to_string()
+    }
+
+    /// The next media timer.
+    pub(crate) fn media_deadline(&self) -> Option<Instant> {
+        let mut d = self.media.single_deadline;
+        for s in self.media.signals.values() {
+            if let Some(t) = s.due {
+                d = Some(d.map_or(t, |x| x.min(t)));
+            }
+        }
+        d
+    }
+
+    /// Media timers: batched signaling and the single-participant timeout.
+    pub(crate) fn media_timer(&mut self) {
+        let now = self.env.now();
+        let due: Vec<String> =
+            self.media.signals.iter().filter(|(_, s)| s.due.is_some_and(|t| now >= t)).map(|(k, _)| k.clone()).collect();
+        for nick in due {
+            self.flush_signals(&nick);
+        }
+        if self.media.single_deadline.is_some_and(|t| now >= t) {
+            self.media.single_deadline = None;
+            if self.occupants.len() == 1 {
+                let nick = self.occupants[0].nick.clone();
+                if self.media.sessions.contains_key(&nick) {
+                    info!("conference {}: {} alone for {} s; ending its session", self.room, nick, SINGLE_PARTICIPANT_TIMEOUT.as_secs());
+                    self.terminate_session(&nick, Some(("expired", "Idle session timeout")), false);
+                }
+            }
+        }
+    }
+
+    /// Invite everyone who can be invited now.
+    pub(crate) fn maybe_invite(&mut self) {
+        if !self.joined || self.ended.is_some() || self.occupants.len() < MIN_PARTICIPANTS {
+            return;
+        }
+        self.media.single_deadline = None;
+        let todo: Vec<String> = self
+            .occupants
+            .iter()
+            .filter(|o| o.features.is_some() && !self.media.sessions.contains_key(&o.nick) && !self.media.failed.contains(&o.nick))
+            .map(|o| o.nick.clone())
+            .collect();
+        for nick in todo {
+            if self.ended.is_some() || !self.occupants.iter().any(|o| o.nick == nick) {
+                continue;
+            }
+            if self.media.sessions.contains_key(&nick) {
+                continue;
+            }
+            if !self.invite(&nick) {
+                break;
+            }
+        }
+    }
+
+    fn set_bridge_not_available(&mut self, v: bool) {
+        if self.media.bridge_not_available != v {
+            self.media.bridge_not_available = v;
+            if v {
+                warn!("conference {}: no bridge available; participants wait", self.room);
+            }
+            self.publish_presence();
+        }
+    }
+
+    /// Allocate `nick` on the bridge and send it an offer. False when no bridge can be
+    /// used right now (the caller stops inviting).
+    fn invite(&mut self, nick: &str) -> bool {
+        let now = self.env.now();
+        let Some(occ) = self.occupants.iter().find(|o| o.nick == nick).cloned() else { return true };
+        let current = self.media.colibri.as_ref().map(|c| c.bridge.clone());
+        let selected = self.shared.bridges.lock().select(now, current.as_ref(), occ.region.as_deref(), &[]);
+        let Some(bridge) = selected else {
+            self.set_bridge_not_available(true);
+            return false;
+        };
+        self.set_bridge_not_available(false);
+        if current.as_ref() != Some(&bridge) {
+            if current.is_some() {
+                self.drop_colibri(true);
+            }
+            let region = self.shared.bridges.lock().get(&bridge).and_then(|b| b.region.clone());
+            info!("conference {}: using bridge {}", self.room, bridge);
+            self.media.colibri = Some(ColibriSession {
+                bridge: bridge.clone(),
+                id: crate::focus::auth::new_uuid(),
+                created: false,
+                endpoints: HashSet::new(),
+                feedback: None,
+                region,
+            });
+            self.publish_presence();
+        }
+        let features = Features::from_vars(occ.features.as_deref().unwrap_or(&[]));
+        let contents = offer_contents(&features);
+        let mut caps = vec!["source-names".to_string()];
+        if features.ssrc_rewriting {
+            caps.push("ssrc-rewriting".to_string());
+        }
+        let colibri = self.media.colibri.as_mut().expect("set above");
+        let create = !colibri.created;
+        colibri.created = true;
+        let req = ConferenceModify {
+            meeting_id: self.meeting_id.clone(),
+            name: Some(self.room.to_string()),
+            create,
+            rtcstats_enabled: None,
+            expire: false,
+            endpoints: vec![EndpointRequest {
+                id: nick.to_string(),
+                create: true,
+                stats_id: occ.stats_id.clone(),
+                media: colibri_media(&contents),
+                sctp: has_data_content(&contents),
+                capabilities: caps,
+                ..Default::default()
+            }],
+        };
+        let id = self.new_id();
+        let answer = self.request(req.to_iq(&bridge, &id), super::REPLY_TIMEOUT);
+        let answer = match parse_answer(answer.as_ref(), true) {
+            Ok(a) => a,
+            Err(e) => {
+                Metrics::inc(&self.shared.metrics.colibri_errors);
+                warn!("conference {}: allocating {} on {} failed: {}", self.room, nick, bridge, e);
+                match e.reaction {
+                    Reaction::FailInvite | Reaction::UnknownEndpoint(_) => {
+                        self.media.failed.insert(nick.to_string());
+                        return true;
+                    }
+                    Reaction::BridgeFailed => {
+                        let ev = self.shared.bridges.lock().mark_failed(&bridge, now);
+                        let _ = ev;
+                    }
+                    Reaction::GracefulShutdown => {
+                        if let Some(b) = self.shared.bridges.lock().get(&bridge).cloned() {
+                            let _ = b; // presence will say so too; avoid it meanwhile
+                        }
+                        let _ = self.shared.bridges.lock().mark_failed(&bridge, now);
+                    }
+                    Reaction::RemoveSession => {}
+                }
+                self.remove_session_and_reinvite();
+                return false;
+            }
+        };
+        let Some(ep) = answer.endpoint(nick).cloned() else {
+            self.media.failed.insert(nick.to_string());
+            return true;
+        };
+        let (Some(transport), true) = (ep.transport.clone(), !has_data_content(&contents) || ep.sctp_port.is_some()) else {
+            warn!("conference {}: bridge answer for {} lacks a transport", self.room, nick);
+            self.media.failed.insert(nick.to_string());
+            return true;
+        };
+        self.shared.bridges.lock().endpoint_added(&bridge, now);
+        let colibri = self.media.colibri.as_mut().expect("set above");
+        colibri.endpoints.insert(nick.to_string());
+        if colibri.feedback.is_none() {
+            if let Some(s) = &answer.sources {
+                colibri.feedback = EndpointSources::bridge_feedback(s).ok();
+            }
+        }
+        let bridge_session_id = colibri.id.clone();
+        let region = colibri.region.clone();
+        let mut all = if features.ssrc_rewriting { ConferenceSources::new() } else { self.media.sources.without(nick) };
+        if let Some(fb) = &colibri.feedback {
+            all.insert(BRIDGE_OWNER, fb.clone());
+        }
+        let index = self.occupants.iter().position(|o| o.nick == nick).unwrap_or(0) as i64;
+        let start_muted = (
+            self.start_audio_muted.is_some_and(|n| index >= n),
+            self.start_video_muted.is_some_and(|n| index >= n),
+        );
+        let offer = Offer {
+            contents,
+            bridge_transport: transport,
+            sctp_port: ep.sctp_port,
+            sources: all.filtered(features.audio, features.video, true),
+            json: features.json_sources,
+            start_muted,
+            bridge_session_id: bridge_session_id.clone(),
+            region,
+        };
+        let sid = jingle::new_sid();
+        let id = self.new_id();
+        let si = offer.session_initiate(&self.focus_full(), &self.occupant_jid(nick), &sid, &id);
+        let deadline = self.env.now() + super::REPLY_TIMEOUT;
+        self.pending.insert(id, (PendingIq::Initiate { nick: nick.to_string(), sid: sid.clone() }, deadline));
+        self.send(si);
+        info!("conference {}: invited {} (bridge {}, sid {})", self.room, nick, bridge, sid);
+        self.media.sessions.insert(nick.to_string(), Session { sid, active: false, bridge_session_id, features });
+        // Whatever was queued for an earlier session of this receiver is in the offer.
+        self.media.signals.remove(nick);
+        true
+    }
+
+    /// Drop the colibri session (expire it on the bridge when `expire`).
+    fn drop_colibri(&mut self, expire: bool) {
+        if let Some(c) = self.media.colibri.take() {
+            if expire && c.created {
+                let req = ConferenceModify { meeting_id: self.meeting_id.clone(), expire: true, ..Default::default() };
+                let id = self.new_id();
+                self.send(req.to_iq(&c.bridge, &id));
+            }
+        }
+    }
+
+    /// The session on the bridge is unusable: drop it and re-invite everyone.
+    fn remove_session_and_reinvite(&mut self) {
+        self.media.removals += 1;
+        self.drop_colibri(true);
+        let nicks: Vec<String> = self.media.sessions.keys().cloned().collect();
+        for nick in &nicks {
+            self.terminate_session(nick, Some(("success", "moving")), true);
+            Metrics::inc(&self.shared.metrics.participants_moved);
+        }
+        if self.media.removals > 5 {
+            warn!("conference {}: bridge sessions keep failing; waiting for a bridge event", self.room);
+            return;
+        }
+        self.maybe_invite();
+    }
+
+    /// End `nick`'s session: Jingle `reason` (if any) to the client, sources removed
+    /// and signaled to the others (unless the whole bridge is being replaced),
+    /// endpoint expired.
+    pub(crate) fn terminate_session(&mut self, nick: &str, reason: Option<(&str, &str)>, moving_all: bool) {
+        let Some(s) = self.media.sessions.remove(nick) else { return };
+        if let Some((r, text)) = reason {
+            let id = self.new_id();
+            let st = jingle::session_terminate(&self.focus_full(), &self.occupant_jid(nick), &s.sid, &id, r, Some(text));
+            self.send(st);
+        }
+        self.media.signals.remove(nick);
+        if let Some(removed) = self.media.sources.remove_owner(nick) {
+            if !moving_all {
+                self.queue_signal(nick, &removed, false);
+            }
+        }
+        if !moving_all {
+            self.expire_endpoint(nick);
+        }
+    }
+
+    /// Expire `nick`'s endpoint; the conference itself when it was the last one.
+    fn expire_endpoint(&mut self, nick: &str) {
+        let Some(c) = self.media.colibri.as_mut() else { return };
+        if !c.endpoints.remove(nick) {
+            return;
+        }
+        if c.endpoints.is_empty() {
+            debug!("conference {}: last endpoint gone; expiring the bridge conference", self.room);
+            self.drop_colibri(true);
+            return;
+        }
+        let bridge = c.bridge.clone();
+        let req = ConferenceModify {
+            meeting_id: self.meeting_id.clone(),
+            endpoints: vec![EndpointRequest { id: nick.to_string(), expire: true, ..Default::default() }],
+            ..Default::default()
+        };
+        let id = self.new_id();
+        self.send(req.to_iq(&bridge, &id));
+    }
+
+    /// A participant left the room: its session ends locally (no Jingle, no source-remove).
+    pub(crate) fn media_participant_left(&mut self, nick: &str) {
+        self.media.failed.remove(nick);
+        self.media.restarts.remove(nick);
+        self.media.force_muted.remove(nick);
+        for sig in self.media.signals.values_mut() {
+            sig.add.remove_owner(nick);
+            sig.remove.remove_owner(nick);
+        }
+        if self.media.sessions.remove(nick).is_some() {
+            self.media.sources.remove_owner(nick);
+            self.media.signals.remove(nick);
+            self.expire_endpoint(nick);
+        }
+        if self.occupants.len() == 1 && self.media.sessions.contains_key(&self.occupants[0].nick) {
+            self.media.single_deadline = Some(self.env.now() + SINGLE_PARTICIPANT_TIMEOUT);
+        }
+    }
+
+    /// Queue a source change by `owner` for every other participant with a session.
+    fn queue_signal(&mut self, owner: &str, delta: &EndpointSources, add: bool) {
+        if delta.sources.is_empty() {
+            return;
+        }
+        let window = signaling_window(self.occupants.len());
+        let now = self.env.now();
+        let receivers: Vec<String> = self
+            .media
+            .sessions
+            .iter()
+            .filter(|(n, s)| n.as_str() != owner && !s.features.ssrc_rewriting)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for r in receivers {
+            let active = self.media.sessions.get(&r).is_some_and(|s| s.active);
+            let sig = self.media.signals.entry(r).or_default();
+            if add {
+                sig.queue_add(owner, delta);
+            } else {
+                sig.queue_remove(owner, delta);
+            }
+            if active && sig.due.is_none() {
+                sig.due = Some(now + window);
+            }
+        }
+    }
+
+    /// Send `nick` its queued source-remove then source-add.
+    fn flush_signals(&mut self, nick: &str) {
+        let Some(session) = self.media.sessions.get(nick).cloned() else {
+            self.media.signals.remove(nick);
+            return;
+        };
+        if !session.active {
+            if let Some(s) = self.media.signals.get_mut(nick) {
+                s.due = None;
+            }
+            return;
+        }
+        let Some(sig) = self.media.signals.remove(nick) else { return };
+        if sig.is_empty() {
+            return;
+        }
+        let f = session.features;
+        let from = self.focus_full();
+        let to = self.occupant_jid(nick);
+        let remove = sig.remove.filtered(f.audio, f.video, true);
+        if !remove.is_empty() {
+            let id = self.new_id();
+            self.send(jingle::source_remove(&from, &to, &session.sid, &id, &remove, f.json_sources));
+        }
+        let add = sig.add.filtered(f.audio, f.video, true);
+        if !add.is_empty() {
+            let id = self.new_id();
+            self.send(jingle::source_add(&from, &to, &session.sid, &id, &add, f.json_sources));
+        }
+    }
+
+    fn colibri_update(&mut self, nick: &str, transport: Option<Element>, sources: bool, last_n: Option<u32>) {
+        let Some(c) = self.media.colibri.as_ref() else { return };
+        if !c.endpoints.contains(nick) {
+            return;
+        }
+        let bridge = c.bridge.clone();
+        let stats_id = self.occupants.iter().find(|o| o.nick == nick).and_then(|o| o.stats_id.clone());
+        let srcs = if sources {
+            Some(self.media.sources.get(nick).cloned().unwrap_or_default().to_colibri2(nick))
+        } else {
+            None
+        };
+        if transport.is_none() && srcs.is_none() && last_n.is_none() {
+            return;
+        }
+        let req = ConferenceModify {
+            meeting_id: self.meeting_id.clone(),
+            endpoints: vec![EndpointRequest {
+                id: nick.to_string(),
+                stats_id,
+                transport,
+                sources: srcs,
+                initial_last_n: last_n,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let id = self.new_id();
+        let deadline = self.env.now() + super::REPLY_TIMEOUT;
+        self.pending.insert(id.clone(), (PendingIq::ColibriUpdate { nick: nick.to_string() }, deadline));
+        self.send(req.to_iq(&bridge, &id));
+    }
+
+    /// The answer to a fire-and-forget colibri update.
+    pub(crate) fn on_colibri_update_answer(&mut self, nick: &str, answer: Option<&Element>) {
+        let Some(answer) = answer else {
+            debug!("conference {}: colibri update for {} unanswered", self.room, nick);
+            return;
+        };
+        if let Err(e) = parse_answer(Some(answer), false) {
+            Metrics::inc(&self.shared.metrics.colibri_errors);
+            warn!("conference {}: colibri update for {} failed: {}", self.room, nick, e);
+            match e.reaction {
+                Reaction::UnknownEndpoint(id) => {
+                    if let Some(c) = self.media.colibri.as_mut() {
+                        c.endpoints.remove(&id);
+                    }
+                    self.terminate_session(&id, Some(("success", "moving")), false);
+                    self.maybe_invite();
+                }
+                _ => self.remove_session_and_reinvite(),
+            }
+        }
+    }
+
+    /// The answer to a session-initiate.
+    pub(crate) fn on_initiate_answer(&mut self, nick: &str, sid: &str, answer: Option<&Element>) {
+        if answer.is_none_or(|a| a.get_attr("type") == Some("result")) {
+            return; // a timeout counts as success: the session stays pending
+        }
+        if self.media.sessions.get(nick).is_none_or(|s| s.sid != sid) {
+            return;
+        }
+        Metrics::inc(&self.shared.metrics.jingle_errors);
+        warn!("conference {}: {} refused the offer", self.room, nick);
+        self.terminate_session(nick, Some(("general-error", "jingle session failed")), false);
+        self.media.failed.insert(nick.to_string());
+    }
+
+    /// A bridge came up or went down.
+    pub(crate) fn media_bridge_event(&mut self, ev: BridgeEvent) {
+        match ev {
+            BridgeEvent::Down(jid) => {
+                if self.media.colibri.as_ref().is_some_and(|c| c.bridge == jid) {
+                    info!("conference {}: bridge {} is gone; moving {} participants", self.room, jid, self.media.sessions.len());
+                    self.media.removals = 0;
+                    self.media.colibri = None;
+                    let nicks: Vec<String> = self.media.sessions.keys().cloned().collect();
+                    for nick in &nicks {
+                        self.terminate_session(nick, Some(("success", "moving")), true);
+                        Metrics::inc(&self.shared.metrics.participants_moved);
+                    }
+                    self.maybe_invite();
+                }
+            }
+            BridgeEvent::Up(_) => {
+                self.media.removals = 0;
+                if self.media.bridge_not_available || self.media.colibri.is_none() {
+                    self.maybe_invite();
+                }
+            }
+        }
+    }
+
+    /// A Jingle IQ from an occupant. Always answered.
+    pub(crate) fn on_jingle(&mut self, iq: &Element) {
+        if let Some(reply) = self.handle_jingle(iq) {
+            if reply.get_attr("type") == Some("error") {
+                Metrics::inc(&self.shared.metrics.jingle_errors);
+            }
+            self.send(reply);
+        }
+    }
+
+    /// Handle a Jingle request; the answer, or `None` when it was already sent (it
+    /// must precede a new offer).
+    fn handle_jingle(&mut self, iq: &Element) -> Option<Element> {
+        let req = match JingleRequest::parse(iq) {
+            Ok(r) => r,
+            Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string()))),
+        };
+        let Some(nick) = self.media.sessions.iter().find(|(_, s)| s.sid == req.sid).map(|(n, _)| n.clone()) else {
+            return Some(iq_error(iq, ErrorCondition::BadRequest, Some("unknown Jingle session")));
+        };
+        let from_nick = iq.get_attr("from").and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
+        if from_nick.as_deref() != Some(nick.as_str()) {
+            return Some(iq_error(iq, ErrorCondition::Forbidden, Some("not your Jingle session")));
+        }
+        Some(match req.action {
+            JingleAction::SessionAccept | JingleAction::TransportAccept => {
+                if let Some(s) = self.media.sessions.get_mut(&nick) {
+                    s.active = true;
+                }
+                let sources = match req.sources() {
+                    Ok(s) => s,
+                    Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(e.text()))),
+                };
+                let accepted = if sources.is_empty() {
+                    EndpointSources::default()
+                } else {
+                    match self.media.sources.try_add(&nick, sources) {
+                        Ok(d) => d,
+                        Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(e.text()))),
+                    }
+                };
+                let transport = jingle::first_ice_transport(&req.contents);
+                let last_n = jingle::initial_last_n(&req.contents);
+                self.colibri_update(&nick, transport, true, last_n);
+                self.queue_signal(&nick, &accepted, true);
+                // What was queued for this participant while it was pending goes now.
+                if let Some(sig) = self.media.signals.get_mut(&nick) {
+                    sig.due = Some(self.env.now());
+                }
+                self.flush_signals(&nick);
+                info!("conference {}: {} accepted ({} sources)", self.room, nick, accepted.sources.len());
+                iq_result(iq)
+            }
+            JingleAction::TransportInfo => match jingle::first_ice_transport(&req.contents) {
+                Some(t) => {
+                    self.colibri_update(&nick, Some(t), false, None);
+                    iq_result(iq)
+                }
+                None => iq_error(iq, ErrorCondition::BadRequest, Some("missing transport")),
+            },
+            JingleAction::SourceAdd => {
+                let sources = match req.sources() {
+                    Ok(s) => s,
+                    Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(e.text()))),
+                };
+                if sources.is_empty() {
+                    return Some(iq_result(iq));
+                }
+                match self.media.sources.try_add(&nick, sources) {
+                    Ok(delta) => {
+                        self.colibri_update(&nick, None, true, None);
+                        self.queue_signal(&nick, &delta, true);
+                        iq_result(iq)
+                    }
+                    Err(e) => iq_error(iq, ErrorCondition::BadRequest, Some(e.text())),
+                }
+            }
+            JingleAction::SourceRemove => {
+                let sources = match req.sources() {
+                    Ok(s) => s,
+                    Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(e.text()))),
+                };
+                if sources.is_empty() {
+                    return Some(iq_result(iq));
+                }
+                match self.media.sources.try_remove(&nick, &sources) {
+                    Ok(removed) => {
+                        if !removed.is_empty() {
+                            self.colibri_update(&nick, None, true, None);
+                            self.queue_signal(&nick, &removed, false);
+                        }
+                        iq_result(iq)
+                    }
+                    Err(e) => iq_error(iq, ErrorCondition::BadRequest, Some(e.text())),
+                }
+            }
+            JingleAction::SessionTerminate => {
+                let current = self.media.sessions.get(&nick).map(|s| s.bridge_session_id.clone());
+                let bs = req.bridge_session.clone();
+                let given = bs.as_ref().and_then(|b| b.id.clone());
+                if given != current {
+                    return Some(iq_error(iq, ErrorCondition::ItemNotFound, Some("bridge session id does not match")));
+                }
+                let restart = bs.is_some_and(|b| b.restart);
+                let allowed = restart && self.restart_allowed(&nick);
+                info!("conference {}: {} terminated its session (restart: {})", self.room, nick, restart);
+                self.terminate_session(&nick, None, false);
+                if restart && !allowed {
+                    return Some(ErrorReply::new(ErrorCondition::ResourceConstraint).text("rate-limited").reply_to(iq));
+                }
+                if allowed {
+                    self.send(iq_result(iq));
+                    self.maybe_invite();
+                    // The result was sent before the new offer.
+                    return None;
+                }
+                iq_result(iq)
+            }
+            JingleAction::SessionInfo => {
+                let failed = req.ice_state.as_deref() == Some("failed");
+                let current = self.media.sessions.get(&nick).map(|s| s.bridge_session_id.clone());
+                let matches = req.bridge_session.as_ref().and_then(|b| b.id.clone()) == current;
+                if failed && matches && self.restart_allowed(&nick) {
+                    self.send(iq_result(iq));
+                    self.terminate_session(&nick, Some(("success", "moving")), false);
+                    self.maybe_invite();
+                    return None;
+                }
+                iq_result(iq)
+            }
+            JingleAction::TransportReject => iq_result(iq),
+            _ => iq_error(iq, ErrorCondition::FeatureNotImplemented, Some("Unsupported 'action'")),
+        })
+    }
+
+    /// Count a restart request against the rate limit; false when over it.
+    fn restart_allowed(&mut self, nick: &str) -> bool {
+        let now = self.env.now();
+        let q = self.media.restarts.entry(nick.to_string()).or_default();
+        while q.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
+            q.pop_front();
+        }
+        if q.back().is_some_and(|t| now.duration_since(*t) < RESTART_MIN_INTERVAL) || q.len() >= RESTART_MAX_PER_MINUTE {
+            return false;
+        }
+        q.push_back(now);
+        true
+    }
+
+    /// End every session and the bridge conference (the conference is ending).
+    pub(crate) fn media_stop(&mut self) {
+        self.media.sessions.clear();
+        self.media.signals.clear();
+        self.drop_colibri(true);
+    }
+
+    /// Bridge force-mute of `nick` for `media` ("audio"/"video"): on for a moderator
+    /// mute, off when the participant unmutes itself. Every request states the
+    /// endpoint's complete state (media.md §1.7).
+    pub(crate) fn bridge_force_mute(&mut self, nick: &str, media: &str, muted: bool) {
+        let Some(c) = self.media.colibri.as_ref() else { return };
+        if !c.endpoints.contains(nick) {
+            return;
+        }
+        let bridge = c.bridge.clone();
+        let state = self.media.force_muted.entry(nick.to_string()).or_default();
+        let before = *state;
+        match media {
+            "audio" => state.0 = muted,
+            _ => state.1 = muted,
+        }
+        if *state == before {
+            return;
+        }
+        let st = *state;
+        let req = ConferenceModify {
+            meeting_id: self.meeting_id.clone(),
+            endpoints: vec![EndpointRequest { id: nick.to_string(), force_mute: Some(st), ..Default::default() }],
+            ..Default::default()
+        };
+        let id = self.new_id();
+        self.send(req.to_iq(&bridge, &id));
+    }
+
+    /// The `<bridgeNotAvailable/>` extension when it applies.
+    pub(crate) fn bridge_presence_extension(&self) -> Option<Element> {
+        self.media.bridge_not_available.then(|| Element::new("bridgeNotAvailable", ns::FOCUS))
+    }
+
+    /// Bridges in use (for `bridge-count`).
+    pub(crate) fn bridge_count(&self) -> usize {
+        usize::from(self.media.colibri.is_some())
+    }
+}
