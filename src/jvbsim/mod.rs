@@ -175,8 +175,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// Open `path` for appending (created if missing).
     pub fn create(path: &Path) -> std::io::Result<Recorder> {
-        Ok(Recorder { file: File::create(path)? })
+        Ok(Recorder { file: std::fs::OpenOptions::new().create(true).append(true).open(path)? })
     }
 
     /// Append one record.
