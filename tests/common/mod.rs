@@ -1,0 +1,4 @@
+//! Shared helpers for integration tests (each test binary declares `mod common;`).
+#![allow(dead_code)]
+
+pub mod prosody;
