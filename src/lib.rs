@@ -4,6 +4,10 @@
 //! (stream negotiation, SASL and the component handshake as state machines),
 //! `net` (the only module that touches sockets: one mio event loop), and the focus
 //! logic above it, which runs on plain threads and talks to `net` through channels.
+//!
+//! `jvbsim` is not part of the focus: it is a Jitsi Videobridge *simulator* for tests
+//! and demos (brewery presence, Colibri2 and health answers, no media), run by the
+//! `jvb-sim` binary.
 
 pub mod app;
 pub mod bridge;
@@ -13,6 +17,7 @@ pub mod conference;
 pub mod config;
 pub mod focus;
 pub mod jid;
+pub mod jvbsim;
 pub mod media;
 pub mod metrics;
 pub mod net;
