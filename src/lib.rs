@@ -10,6 +10,7 @@ pub mod conference;
 pub mod config;
 pub mod focus;
 pub mod jid;
+pub mod media;
 pub mod net;
 pub mod xml;
 pub mod xmpp;

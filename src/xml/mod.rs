@@ -43,4 +43,13 @@ pub mod ns {
     pub const AUDIO_MUTE: &str = "http://jitsi.org/jitmeet/audio";
     pub const VIDEO_MUTE: &str = "http://jitsi.org/jitmeet/video";
     pub const DESKTOP_MUTE: &str = "http://jitsi.org/jitmeet/desktop";
+    pub const START_MUTED: &str = "http://jitsi.org/jitmeet/start-muted";
+    pub const RTP: &str = "urn:xmpp:jingle:apps:rtp:1";
+    pub const RTCP_FB: &str = "urn:xmpp:jingle:apps:rtp:rtcp-fb:0";
+    pub const RTP_HDREXT: &str = "urn:xmpp:jingle:apps:rtp:rtp-hdrext:0";
+    pub const SSMA: &str = "urn:xmpp:jingle:apps:rtp:ssma:0";
+    pub const ICE_UDP: &str = "urn:xmpp:jingle:transports:ice-udp:1";
+    pub const DTLS: &str = "urn:xmpp:jingle:apps:dtls:0";
+    pub const DTLS_SCTP: &str = "urn:xmpp:jingle:transports:dtls-sctp:1";
+    pub const GROUPING: &str = "urn:xmpp:jingle:apps:grouping:0";
 }
