@@ -5,5 +5,13 @@
 //! conference logic feeds parsed stanzas in and sends the returned elements out.
 
 pub mod codecs;
+pub mod jingle;
+pub mod sources;
 
 pub use codecs::{colibri_media, offer_contents, Features};
+pub use jingle::{
+    first_ice_transport, initial_last_n, new_sid, session_terminate, source_add, source_remove, BridgeSession,
+    JingleAction, JingleError, JingleRequest, Offer,
+};
+pub use sources::{ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SsrcGroup};
+

@@ -1,0 +1,381 @@
+//! Jingle stanzas, sans-IO: parsing what clients send (§3) and building what jicofo
+//! sends: the offer (session-initiate / transport-replace, §2.1–§2.4), source-add /
+//! source-remove (§3.7), transport-info (§3.6) and session-terminate (§4.2, §4.3).
+//!
+//! Builders return complete `<iq type='set'>` elements in `jabber:client`; callers
+//! serialize them with `to_xml_in(ns::CLIENT)`.
+
+use std::fmt;
+
+use crate::xml::{ns, Element, Node};
+
+use super::sources::{ConferenceSources, EndpointSources, MediaType, SourceError};
+
+/// A Jingle action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JingleAction {
+    SessionInitiate,
+    SessionAccept,
+    SessionInfo,
+    SessionTerminate,
+    TransportInfo,
+    TransportAccept,
+    TransportReject,
+    TransportReplace,
+    /// `source-add` (also the legacy `addsource`).
+    SourceAdd,
+    /// `source-remove` (also the legacy `removesource`).
+    SourceRemove,
+    /// Anything else (content-*, description-info, …): unsupported.
+    Other(String),
+}
+
+impl JingleAction {
+    /// Parse an `action` attribute value.
+    pub fn parse(s: &str) -> JingleAction {
+        match s {
+            "session-initiate" => JingleAction::SessionInitiate,
+            "session-accept" => JingleAction::SessionAccept,
+            "session-info" => JingleAction::SessionInfo,
+            "session-terminate" => JingleAction::SessionTerminate,
+            "transport-info" => JingleAction::TransportInfo,
+            "transport-accept" => JingleAction::TransportAccept,
+            "transport-reject" => JingleAction::TransportReject,
+            "transport-replace" => JingleAction::TransportReplace,
+            "source-add" | "addsource" => JingleAction::SourceAdd,
+            "source-remove" | "removesource" => JingleAction::SourceRemove,
+            other => JingleAction::Other(other.to_string()),
+        }
+    }
+
+    /// The canonical wire spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            JingleAction::SessionInitiate => "session-initiate",
+            JingleAction::SessionAccept => "session-accept",
+            JingleAction::SessionInfo => "session-info",
+            JingleAction::SessionTerminate => "session-terminate",
+            JingleAction::TransportInfo => "transport-info",
+            JingleAction::TransportAccept => "transport-accept",
+            JingleAction::TransportReject => "transport-reject",
+            JingleAction::TransportReplace => "transport-replace",
+            JingleAction::SourceAdd => "source-add",
+            JingleAction::SourceRemove => "source-remove",
+            JingleAction::Other(s) => s,
+        }
+    }
+}
+
+/// A malformed Jingle request; always answered with `bad-request` and this text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JingleError(pub String);
+
+impl JingleError {
+    /// The stanza error condition to answer with.
+    pub fn condition(&self) -> &'static str {
+        "bad-request"
+    }
+}
+
+impl fmt::Display for JingleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for JingleError {}
+
+/// `<bridge-session xmlns='http://jitsi.org/protocol/focus' id restart ice-restart>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeSession {
+    pub id: Option<String>,
+    pub restart: bool,
+    pub ice_restart: bool,
+}
+
+/// A Jingle IQ received from a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JingleRequest {
+    pub action: JingleAction,
+    pub sid: String,
+    pub initiator: Option<String>,
+    pub responder: Option<String>,
+    /// The `<content>` children, verbatim.
+    pub contents: Vec<Element>,
+    /// The text of `<json-message xmlns='http://jitsi.org/jitmeet'>`.
+    pub json_sources: Option<String>,
+    pub bridge_session: Option<BridgeSession>,
+    /// `<reason>`: the condition element's name and the optional `<text>`.
+    pub reason: Option<(String, Option<String>)>,
+    /// `<ice-state xmlns='http://jitsi.org/protocol/focus'>` text.
+    pub ice_state: Option<String>,
+}
+
+fn is_true(v: Option<&str>) -> bool {
+    v.map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false)
+}
+
+impl JingleRequest {
+    /// Parse an IQ holding `<jingle xmlns='urn:xmpp:jingle:1'>`.
+    pub fn parse(iq: &Element) -> Result<JingleRequest, JingleError> {
+        let jingle = iq.get_child("jingle", ns::JINGLE).ok_or_else(|| JingleError("Missing 'jingle'".into()))?;
+        JingleRequest::from_jingle(jingle)
+    }
+
+    /// Parse the `<jingle>` element itself.
+    pub fn from_jingle(jingle: &Element) -> Result<JingleRequest, JingleError> {
+        let action = jingle.get_attr("action").ok_or_else(|| JingleError("Missing 'action'".into()))?;
+        let sid = jingle.get_attr("sid").ok_or_else(|| JingleError("Missing 'sid'".into()))?;
+        let reason = jingle.get_child("reason", ns::JINGLE).map(|r| {
+            let cond = r.elements().find(|e| e.name != "text").map(|e| e.name.clone()).unwrap_or_default();
+            let text = r.elements().find(|e| e.name == "text").map(|t| t.text_content());
+            (cond, text)
+        });
+        Ok(JingleRequest {
+            action: JingleAction::parse(action),
+            sid: sid.to_string(),
+            initiator: jingle.get_attr("initiator").map(str::to_string),
+            responder: jingle.get_attr("responder").map(str::to_string),
+            contents: jingle.children_named("content", ns::JINGLE).cloned().collect(),
+            json_sources: jingle.get_child("json-message", ns::JITMEET).map(|j| j.text_content()),
+            bridge_session: jingle.get_child("bridge-session", ns::FOCUS).map(|b| BridgeSession {
+                id: b.get_attr("id").map(str::to_string),
+                restart: is_true(b.get_attr("restart")),
+                ice_restart: is_true(b.get_attr("ice-restart")),
+            }),
+            reason,
+            ice_state: jingle.get_child("ice-state", ns::FOCUS).map(|e| e.text_content().trim().to_string()),
+        })
+    }
+
+    /// The sources the request carries: those in its contents, plus (if present) every
+    /// owner's sources from a json-message merged in.
+    pub fn sources(&self) -> Result<EndpointSources, SourceError> {
+        let mut set = EndpointSources::from_jingle_contents(&self.contents)?;
+        if let Some(j) = &self.json_sources {
+            let conf = ConferenceSources::from_json(j)?;
+            for (_, s) in conf.iter() {
+                for x in &s.sources {
+                    if !set.sources.contains(x) {
+                        set.sources.push(x.clone());
+                    }
+                }
+                for g in &s.groups {
+                    if !set.groups.contains(g) {
+                        set.groups.push(g.clone());
+                    }
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// The first ICE-UDP `<transport>` among `contents`, copied verbatim with
+/// `<rtcp-mux/>` added if it was missing (§1.5, §3.3).
+pub fn first_ice_transport(contents: &[Element]) -> Option<Element> {
+    let mut t = contents.iter().find_map(|c| c.get_child("transport", ns::ICE_UDP))?.clone();
+    if t.get_child("rtcp-mux", ns::ICE_UDP).is_none() {
+        t.children.push(Node::Element(Element::new("rtcp-mux", ns::ICE_UDP)));
+    }
+    Some(t)
+}
+
+/// `<initial-last-n xmlns='jitsi:colibri2' value>` from a content (the video one in
+/// practice); `None` if absent or not a number.
+pub fn initial_last_n(contents: &[Element]) -> Option<u32> {
+    let mut ordered: Vec<&Element> = contents.iter().filter(|c| c.get_attr("name") == Some("video")).collect();
+    ordered.extend(contents.iter().filter(|c| c.get_attr("name") != Some("video")));
+    ordered
+        .into_iter()
+        .find_map(|c| c.get_child("initial-last-n", ns::COLIBRI2))
+        .and_then(|e| e.get_attr("value"))
+        .and_then(|v| v.trim().parse::<u32>().ok())
+}
+
+/// A new Jingle session id: a random 64-bit number in lower-case base 32.
+pub fn new_sid() -> String {
+    let mut n: u64 = rand::random();
+    if n == 0 {
+        return "0".into();
+    }
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuv";
+    let mut out = Vec::new();
+    while n > 0 {
+        out.push(DIGITS[(n % 32) as usize]);
+        n /= 32;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn iq_set(from: &str, to: &str, id: &str, jingle: Element) -> Element {
+    Element::new("iq", ns::CLIENT)
+        .attr("type", "set")
+        .attr("id", id)
+        .attr("from", from)
+        .attr("to", to)
+        .child(jingle)
+}
+
+/// The offer for one participant, assembled after the colibri2 allocation (§2.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// The contents from [`super::codecs::offer_contents`] (no transport).
+    pub contents: Vec<Element>,
+    /// The ICE `<transport>` from the bridge's colibri2 answer.
+    pub bridge_transport: Element,
+    /// The bridge's SCTP port (the data content's sctpmap number).
+    pub sctp_port: Option<u16>,
+    /// The sources to announce, already filtered for this receiver.
+    pub sources: ConferenceSources,
+    /// The receiver takes JSON-encoded sources.
+    pub json: bool,
+    /// Start muted (audio, video).
+    pub start_muted: (bool, bool),
+    /// The Colibri2 session id (`<bridge-session id>`).
+    pub bridge_session_id: String,
+    /// The bridge's region (`<bridge-session region>`).
+    pub region: Option<String>,
+}
+
+impl Offer {
+    /// The contents with transport, rtcp-mux and (non-JSON) sources. Non-JSON
+    /// receivers get only the audio and video contents (the §2.4 quirk).
+    pub fn jingle_contents(&self) -> Vec<Element> {
+        let mut out = Vec::new();
+        for c in &self.contents {
+            let name = c.get_attr("name").unwrap_or("").to_string();
+            if !self.json && name != "audio" && name != "video" {
+                continue;
+            }
+            let mut c = c.clone();
+            if let Some(d) = c.get_child_mut("description", ns::RTP) {
+                if d.get_child("rtcp-mux", ns::RTP).is_none() {
+                    d.children.push(Node::Element(Element::new("rtcp-mux", ns::RTP)));
+                }
+                if !self.json {
+                    let media = d.get_attr("media").and_then(MediaType::parse).or_else(|| MediaType::parse(&name));
+                    if let Some(m) = media {
+                        d.children.extend(self.sources.jingle_elements(m).into_iter().map(Node::Element));
+                    }
+                }
+            }
+            c.remove_children("transport", ns::ICE_UDP);
+            let mut t = self.bridge_transport.clone();
+            if name == "data" {
+                if let Some(port) = self.sctp_port {
+                    let map = Element::new("sctpmap", ns::DTLS_SCTP)
+                        .attr("number", port.to_string())
+                        .attr("protocol", "webrtc-datachannel")
+                        .attr("streams", "1024");
+                    let pos = t
+                        .children
+                        .iter()
+                        .position(|n| matches!(n, Node::Element(e) if e.name == "candidate"))
+                        .unwrap_or(t.children.len());
+                    t.children.insert(pos, Node::Element(map));
+                }
+            }
+            c.children.push(Node::Element(t));
+            out.push(c);
+        }
+        out
+    }
+
+    /// The `<jingle>` element for `action` (session-initiate or transport-replace).
+    fn jingle(&self, action: &str, initiator: &str, sid: &str) -> Element {
+        let contents = self.jingle_contents();
+        let group = Element::new("group", ns::GROUPING).attr("semantics", "BUNDLE").children(
+            contents
+                .iter()
+                .filter_map(|c| c.get_attr("name"))
+                .map(|n| Element::new("content", ns::GROUPING).attr("name", n)),
+        );
+        let mut j = Element::new("jingle", ns::JINGLE)
+            .attr("action", action)
+            .attr("initiator", initiator)
+            .attr("sid", sid)
+            .children(contents)
+            .child(group);
+        let (audio, video) = self.start_muted;
+        if audio || video {
+            j = j.child(
+                Element::new("startmuted", ns::START_MUTED)
+                    .attr("audio", audio.to_string())
+                    .attr("video", video.to_string()),
+            );
+        }
+        j = j.child(
+            Element::new("bridge-session", ns::FOCUS)
+                .attr("id", self.bridge_session_id.as_str())
+                .attr_opt("region", self.region.as_deref()),
+        );
+        if self.json {
+            j = j.child(Element::new("json-message", ns::JITMEET).text(self.sources.to_json()));
+        }
+        j
+    }
+
+    /// The session-initiate IQ (§2.2). `from` is jicofo's full JID (also the
+    /// `initiator`), `to` the participant's occupant JID.
+    pub fn session_initiate(&self, from: &str, to: &str, sid: &str, id: &str) -> Element {
+        iq_set(from, to, id, self.jingle("session-initiate", from, sid))
+    }
+
+    /// The transport-replace IQ (§4.2, ReplaceTransport): the same offer.
+    pub fn transport_replace(&self, from: &str, to: &str, sid: &str, id: &str) -> Element {
+        iq_set(from, to, id, self.jingle("transport-replace", from, sid))
+    }
+}
+
+/// source-add / source-remove body: `action` and `sid` only; JSON receivers get a
+/// json-message, others one content per media type with a description (§3.7).
+fn source_iq(action: &str, from: &str, to: &str, sid: &str, id: &str, sources: &ConferenceSources, json: bool) -> Element {
+    let mut j = Element::new("jingle", ns::JINGLE).attr("action", action).attr("sid", sid);
+    if json {
+        j = j.child(Element::new("json-message", ns::JITMEET).text(sources.to_json()));
+    } else {
+        for m in [MediaType::Audio, MediaType::Video] {
+            if !sources.has_media(m) {
+                continue;
+            }
+            let d = Element::new("description", ns::RTP).attr("media", m.as_str()).children(sources.jingle_elements(m));
+            j = j.child(Element::new("content", ns::JINGLE).attr("name", m.as_str()).child(d));
+        }
+    }
+    iq_set(from, to, id, j)
+}
+
+/// A source-add IQ to a receiver.
+pub fn source_add(from: &str, to: &str, sid: &str, id: &str, sources: &ConferenceSources, json: bool) -> Element {
+    source_iq("source-add", from, to, sid, id, sources, json)
+}
+
+/// A source-remove IQ to a receiver.
+pub fn source_remove(from: &str, to: &str, sid: &str, id: &str, sources: &ConferenceSources, json: bool) -> Element {
+    source_iq("source-remove", from, to, sid, id, sources, json)
+}
+
+/// A transport-info IQ carrying a new bridge transport (in-place ICE restart, §3.6).
+pub fn transport_info(from: &str, to: &str, sid: &str, id: &str, content_name: &str, transport: &Element) -> Element {
+    let content = Element::new("content", ns::JINGLE)
+        .attr("creator", "initiator")
+        .attr("name", content_name)
+        .child(transport.clone());
+    iq_set(from, to, id, Element::new("jingle", ns::JINGLE).attr("action", "transport-info").attr("sid", sid).child(content))
+}
+
+/// A session-terminate IQ with `<reason><{reason}/><text>…</text></reason>` (§4.3).
+pub fn session_terminate(from: &str, to: &str, sid: &str, id: &str, reason: &str, text: Option<&str>) -> Element {
+    let mut r = Element::new("reason", ns::JINGLE).child(Element::new(reason, ns::JINGLE));
+    if let Some(t) = text {
+        r = r.child(Element::new("text", ns::JINGLE).text(t));
+    }
+    iq_set(
+        from,
+        to,
+        id,
+        Element::new("jingle", ns::JINGLE).attr("action", "session-terminate").attr("sid", sid).child(r),
+    )
+}

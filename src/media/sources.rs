@@ -1,0 +1,884 @@
+//! Media sources: the per-endpoint source sets, the conference source map with
+//! jicofo's validation rules, per-receiver filtering and the three wire encodings.
+//!
+//! - Parsing: Jingle contents (session-accept, source-add, source-remove; §3.2, §3.4),
+//!   the JSON `json-message` encoding (§2.4) and colibri2 `<sources>` (§1.3, §1.5).
+//! - Validation: [`ConferenceSources::try_add`] / [`ConferenceSources::try_remove`]
+//!   implement §3.5 all-or-nothing (the map is untouched on failure).
+//! - Filtering: [`ConferenceSources::filtered`] drops media types a receiver lacks and
+//!   strips simulcast (§2.4).
+//! - Encoding: Jingle ssma elements for descriptions, the JSON object, and colibri2
+//!   `<sources>` with one `<media-source>` per source name.
+//!
+//! Nothing here panics on hostile input: malformed SSRCs, unknown media or semantics
+//! and missing attributes become [`SourceError`]s.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+
+use serde_json::{json, Map, Value};
+
+use crate::xml::{ns, Element};
+
+/// The owner under which the bridge's feedback sources are stored.
+pub const BRIDGE_OWNER: &str = "jvb";
+/// The msid jicofo gives the bridge's audio feedback source.
+pub const BRIDGE_AUDIO_MSID: &str = "mixedmslabel mixedlabelaudio0";
+/// The msid jicofo gives the bridge's video feedback source.
+pub const BRIDGE_VIDEO_MSID: &str = "mixedmslabel mixedlabelvideo0";
+/// `jicofo.conference.max-ssrcs-per-user` default.
+pub const DEFAULT_MAX_SSRCS: usize = 20;
+/// `jicofo.conference.max-ssrc-groups-per-user` default.
+pub const DEFAULT_MAX_GROUPS: usize = 20;
+
+/// The media type of a source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MediaType {
+    Audio,
+    Video,
+}
+
+impl MediaType {
+    /// `audio` / `video`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Audio => "audio",
+            MediaType::Video => "video",
+        }
+    }
+
+    /// Parse `audio` / `video` (case-insensitive).
+    pub fn parse(s: &str) -> Option<MediaType> {
+        if s.eq_ignore_ascii_case("audio") {
+            Some(MediaType::Audio)
+        } else if s.eq_ignore_ascii_case("video") {
+            Some(MediaType::Video)
+        } else {
+            None
+        }
+    }
+
+    /// The letter used in default source names (`<endpoint>-a0`, `<endpoint>-v0`).
+    fn letter(self) -> char {
+        match self {
+            MediaType::Audio => 'a',
+            MediaType::Video => 'v',
+        }
+    }
+}
+
+/// One RTP source (SSRC) with the attributes jicofo keeps.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Source {
+    pub ssrc: u32,
+    pub media: MediaType,
+    pub name: Option<String>,
+    pub msid: Option<String>,
+    /// `camera` or `desktop` when known.
+    pub video_type: Option<String>,
+}
+
+impl Source {
+    /// A source with only an SSRC and a media type.
+    pub fn new(ssrc: u32, media: MediaType) -> Source {
+        Source { ssrc, media, name: None, msid: None, video_type: None }
+    }
+
+    /// Builder: set the source name.
+    pub fn with_name(mut self, name: &str) -> Source {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// Builder: set the msid.
+    pub fn with_msid(mut self, msid: &str) -> Source {
+        self.msid = Some(msid.to_string());
+        self
+    }
+
+    /// Builder: set the video type.
+    pub fn with_video_type(mut self, video_type: &str) -> Source {
+        self.video_type = Some(video_type.to_string());
+        self
+    }
+
+    /// The Jingle ssma encoding with owner and msid (§2.4).
+    pub fn to_jingle(&self, owner: &str) -> Element {
+        let mut e = Element::new("source", ns::SSMA)
+            .attr("ssrc", self.ssrc.to_string())
+            .attr_opt("name", self.name.as_deref())
+            .attr_opt("videoType", self.video_type.as_deref())
+            .child(Element::new("ssrc-info", ns::JITMEET).attr("owner", owner));
+        if let Some(msid) = &self.msid {
+            e = e.child(Element::new("parameter", ns::RTP).attr("name", "msid").attr("value", msid.as_str()));
+        }
+        e
+    }
+
+    /// The colibri2 encoding: ssrc, name, videoType; no msid, no owner (§1.5).
+    pub fn to_colibri2(&self) -> Element {
+        Element::new("source", ns::SSMA)
+            .attr("ssrc", self.ssrc.to_string())
+            .attr_opt("name", self.name.as_deref())
+            .attr_opt("videoType", self.video_type.as_deref())
+    }
+}
+
+/// The semantics of an ssrc-group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Semantics {
+    /// Simulcast.
+    Sim,
+    /// Flow identification (RTX pairing).
+    Fid,
+}
+
+impl Semantics {
+    /// `SIM` / `FID`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Semantics::Sim => "SIM",
+            Semantics::Fid => "FID",
+        }
+    }
+
+    /// Parse case-insensitively; anything else is unsupported.
+    pub fn parse(s: &str) -> Option<Semantics> {
+        if s.eq_ignore_ascii_case("sim") {
+            Some(Semantics::Sim)
+        } else if s.eq_ignore_ascii_case("fid") {
+            Some(Semantics::Fid)
+        } else {
+            None
+        }
+    }
+
+    fn json_letter(self) -> &'static str {
+        match self {
+            Semantics::Sim => "s",
+            Semantics::Fid => "f",
+        }
+    }
+}
+
+/// An ssrc-group (SIM or FID) of one media type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SsrcGroup {
+    pub semantics: Semantics,
+    pub media: MediaType,
+    pub ssrcs: Vec<u32>,
+}
+
+impl SsrcGroup {
+    /// A group.
+    pub fn new(semantics: Semantics, media: MediaType, ssrcs: Vec<u32>) -> SsrcGroup {
+        SsrcGroup { semantics, media, ssrcs }
+    }
+
+    /// The ssma `<ssrc-group semantics>` element.
+    pub fn to_element(&self) -> Element {
+        Element::new("ssrc-group", ns::SSMA)
+            .attr("semantics", self.semantics.as_str())
+            .children(self.ssrcs.iter().map(|s| Element::new("source", ns::SSMA).attr("ssrc", s.to_string())))
+    }
+}
+
+/// Why sources could not be parsed, added or removed. `Display` gives the text for
+/// the `bad-request` error reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceError {
+    /// Malformed input (parse stage).
+    Parse(String),
+    /// A validation rule of §3.5 failed.
+    Invalid(String),
+}
+
+impl SourceError {
+    fn parse(s: impl Into<String>) -> SourceError {
+        SourceError::Parse(s.into())
+    }
+    fn invalid(s: impl Into<String>) -> SourceError {
+        SourceError::Invalid(s.into())
+    }
+    /// The message text.
+    pub fn text(&self) -> &str {
+        match self {
+            SourceError::Parse(s) | SourceError::Invalid(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// The sources and groups of one endpoint (or of the bridge).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointSources {
+    pub sources: Vec<Source>,
+    pub groups: Vec<SsrcGroup>,
+}
+
+/// Parse an SSRC attribute value: a decimal number fitting 32 bits.
+fn parse_ssrc(v: Option<&str>) -> Result<u32, SourceError> {
+    let v = v.ok_or_else(|| SourceError::parse("Missing 'ssrc'"))?;
+    let t = v.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SourceError::parse(format!("Invalid SSRC: {v}")));
+    }
+    t.parse::<u32>().map_err(|_| SourceError::parse(format!("Invalid SSRC: {v}")))
+}
+
+/// The `<parameter name='msid' value>` of a `<source>` (ssma or rtp namespace).
+fn source_msid(src: &Element) -> Option<String> {
+    src.elements()
+        .filter(|p| p.name == "parameter" && (p.ns == ns::SSMA || p.ns == ns::RTP))
+        .find(|p| p.get_attr("name") == Some("msid"))
+        .and_then(|p| p.get_attr("value"))
+        .map(str::to_string)
+}
+
+/// Parse one `<source>` element (ssma) of media `media`.
+fn parse_source(src: &Element, media: MediaType) -> Result<Source, SourceError> {
+    Ok(Source {
+        ssrc: parse_ssrc(src.get_attr("ssrc"))?,
+        media,
+        name: src.get_attr("name").map(str::to_string),
+        msid: source_msid(src),
+        video_type: src.get_attr("videoType").map(str::to_string),
+    })
+}
+
+/// Parse one `<ssrc-group>` element.
+fn parse_group(g: &Element, media: MediaType) -> Result<SsrcGroup, SourceError> {
+    let sem = g.get_attr("semantics").ok_or_else(|| SourceError::parse("Missing ssrc-group 'semantics'"))?;
+    let semantics =
+        Semantics::parse(sem).ok_or_else(|| SourceError::parse(format!("Unsupported ssrc-group semantics: {sem}")))?;
+    let mut ssrcs = Vec::new();
+    for s in g.elements().filter(|e| e.name == "source") {
+        ssrcs.push(parse_ssrc(s.get_attr("ssrc"))?);
+    }
+    Ok(SsrcGroup { semantics, media, ssrcs })
+}
+
+impl EndpointSources {
+    /// An empty set.
+    pub fn new() -> EndpointSources {
+        EndpointSources::default()
+    }
+
+    /// True when there are neither sources nor groups.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty() && self.groups.is_empty()
+    }
+
+    /// Parse the sources of Jingle contents (session-accept, transport-accept,
+    /// source-add, source-remove; §3.2 step 2). Media type = the description's
+    /// `media` or the content name; `<source>`s are taken from the description and
+    /// from the content itself, groups from the description. Contents without
+    /// sources/groups, and `data`/`application` contents, are skipped.
+    pub fn from_jingle_contents(contents: &[Element]) -> Result<EndpointSources, SourceError> {
+        let mut out = EndpointSources::new();
+        for c in contents {
+            let desc = c.get_child("description", ns::RTP);
+            let mut srcs: Vec<&Element> = c.children_named("source", ns::SSMA).collect();
+            let mut groups: Vec<&Element> = Vec::new();
+            if let Some(d) = desc {
+                srcs.extend(d.children_named("source", ns::SSMA));
+                groups.extend(d.children_named("ssrc-group", ns::SSMA));
+            }
+            if srcs.is_empty() && groups.is_empty() {
+                continue;
+            }
+            let media_name = desc.and_then(|d| d.get_attr("media")).or_else(|| c.get_attr("name")).unwrap_or("");
+            if media_name == "data" || media_name == "application" {
+                continue;
+            }
+            let media = MediaType::parse(media_name)
+                .ok_or_else(|| SourceError::parse(format!("Unknown media type: {media_name}")))?;
+            for s in srcs {
+                let s = parse_source(s, media)?;
+                if !out.sources.contains(&s) {
+                    out.sources.push(s);
+                }
+            }
+            for g in groups {
+                let g = parse_group(g, media)?;
+                if !out.groups.contains(&g) {
+                    out.groups.push(g);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Parse a colibri2 `<sources>` element: `<media-source type>` children holding
+    /// ssma `<source>`s and `<ssrc-group>`s (no msids on this wire).
+    pub fn from_colibri2(sources: &Element) -> Result<EndpointSources, SourceError> {
+        let mut out = EndpointSources::new();
+        for ms in sources.elements().filter(|e| e.name == "media-source") {
+            let t = ms.get_attr("type").ok_or_else(|| SourceError::parse("Missing media-source 'type'"))?;
+            let media = MediaType::parse(t).ok_or_else(|| SourceError::parse(format!("Unknown media type: {t}")))?;
+            for s in ms.children_named("source", ns::SSMA) {
+                let s = parse_source(s, media)?;
+                if !out.sources.contains(&s) {
+                    out.sources.push(s);
+                }
+            }
+            for g in ms.children_named("ssrc-group", ns::SSMA) {
+                let g = parse_group(g, media)?;
+                if !out.groups.contains(&g) {
+                    out.groups.push(g);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The bridge's feedback sources from a `conference-modified` `<sources>`, with
+    /// jicofo's fixed msids (§1.3). Store them under [`BRIDGE_OWNER`].
+    pub fn bridge_feedback(sources: &Element) -> Result<EndpointSources, SourceError> {
+        let mut set = EndpointSources::from_colibri2(sources)?;
+        for s in &mut set.sources {
+            s.msid = Some(
+                match s.media {
+                    MediaType::Audio => BRIDGE_AUDIO_MSID,
+                    MediaType::Video => BRIDGE_VIDEO_MSID,
+                }
+                .to_string(),
+            );
+        }
+        Ok(set)
+    }
+
+    /// The source with SSRC `ssrc`.
+    pub fn source(&self, ssrc: u32) -> Option<&Source> {
+        self.sources.iter().find(|s| s.ssrc == ssrc)
+    }
+
+    /// Only the sources and groups of the given media types.
+    pub fn filter_media(&self, audio: bool, video: bool) -> EndpointSources {
+        let keep = |m: MediaType| match m {
+            MediaType::Audio => audio,
+            MediaType::Video => video,
+        };
+        EndpointSources {
+            sources: self.sources.iter().filter(|s| keep(s.media)).cloned().collect(),
+            groups: self.groups.iter().filter(|g| keep(g.media)).cloned().collect(),
+        }
+    }
+
+    /// Simulcast stripped (§2.4): every SIM group is removed, its first SSRC (and that
+    /// SSRC's FID partner) kept, the other layers and their FID groups dropped.
+    pub fn strip_simulcast(&self) -> EndpointSources {
+        let mut dropped: HashSet<u32> = HashSet::new();
+        for g in self.groups.iter().filter(|g| g.semantics == Semantics::Sim) {
+            dropped.extend(g.ssrcs.iter().skip(1));
+        }
+        // FID partners of dropped layers go too.
+        let mut partners = Vec::new();
+        for g in self.groups.iter().filter(|g| g.semantics == Semantics::Fid) {
+            if g.ssrcs.iter().any(|s| dropped.contains(s)) {
+                partners.extend(g.ssrcs.iter().copied());
+            }
+        }
+        dropped.extend(partners);
+        EndpointSources {
+            sources: self.sources.iter().filter(|s| !dropped.contains(&s.ssrc)).cloned().collect(),
+            groups: self
+                .groups
+                .iter()
+                .filter(|g| g.semantics != Semantics::Sim && !g.ssrcs.iter().any(|s| dropped.contains(s)))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The ssma `<source>`s then `<ssrc-group>`s of media `media`, for a Jingle
+    /// `<description>` (§2.4), tagged with `owner`.
+    pub fn jingle_elements(&self, owner: &str, media: MediaType) -> Vec<Element> {
+        let mut out: Vec<Element> =
+            self.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner)).collect();
+        out.extend(self.groups.iter().filter(|g| g.media == media).map(SsrcGroup::to_element));
+        out
+    }
+
+    /// The JSON per-owner array `[VIDEO_SOURCES, VIDEO_GROUPS, AUDIO_SOURCES, AUDIO_GROUPS?]`.
+    pub fn to_json_value(&self) -> Value {
+        let sources = |m: MediaType| {
+            Value::Array(
+                self.sources
+                    .iter()
+                    .filter(|s| s.media == m)
+                    .map(|s| {
+                        let mut o = Map::new();
+                        o.insert("s".into(), json!(s.ssrc));
+                        if let Some(n) = &s.name {
+                            o.insert("n".into(), json!(n));
+                        }
+                        if let Some(msid) = &s.msid {
+                            o.insert("m".into(), json!(msid));
+                        }
+                        if s.video_type.as_deref() == Some("desktop") {
+                            o.insert("v".into(), json!("d"));
+                        }
+                        Value::Object(o)
+                    })
+                    .collect(),
+            )
+        };
+        let groups = |m: MediaType| -> Vec<Value> {
+            self.groups
+                .iter()
+                .filter(|g| g.media == m)
+                .map(|g| {
+                    let mut a = vec![json!(g.semantics.json_letter())];
+                    a.extend(g.ssrcs.iter().map(|s| json!(s)));
+                    Value::Array(a)
+                })
+                .collect()
+        };
+        let mut arr = vec![sources(MediaType::Video), Value::Array(groups(MediaType::Video)), sources(MediaType::Audio)];
+        let ag = groups(MediaType::Audio);
+        if !ag.is_empty() {
+            arr.push(Value::Array(ag));
+        }
+        Value::Array(arr)
+    }
+
+    /// Parse the JSON per-owner array (see [`EndpointSources::to_json_value`]).
+    pub fn from_json_value(v: &Value) -> Result<EndpointSources, SourceError> {
+        let arr = v.as_array().ok_or_else(|| SourceError::parse("Invalid JSON sources: owner entry is not an array"))?;
+        let mut out = EndpointSources::new();
+        let layout = [(0, MediaType::Video, false), (1, MediaType::Video, true), (2, MediaType::Audio, false), (3, MediaType::Audio, true)];
+        for (idx, media, is_group) in layout {
+            let Some(item) = arr.get(idx) else { continue };
+            let list = item.as_array().ok_or_else(|| SourceError::parse("Invalid JSON sources: expected an array"))?;
+            for e in list {
+                if is_group {
+                    out.groups.push(json_group(e, media)?);
+                } else {
+                    out.sources.push(json_source(e, media)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The colibri2 `<sources>` for endpoint `endpoint_id` (§1.5): one `<media-source
+    /// type id>` per source name (default `<endpoint>-a0` / `-v0`), sources without
+    /// msid, each group in the media-source of its first SSRC's source.
+    pub fn to_colibri2(&self, endpoint_id: &str) -> Element {
+        // (media, id) in order of first appearance.
+        let mut keys: Vec<(MediaType, String)> = Vec::new();
+        let key_of = |s: &Source| {
+            (s.media, s.name.clone().unwrap_or_else(|| format!("{endpoint_id}-{}0", s.media.letter())))
+        };
+        for s in &self.sources {
+            let k = key_of(s);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let mut media_sources: Vec<Element> = keys
+            .iter()
+            .map(|(m, id)| Element::new("media-source", ns::COLIBRI2).attr("type", m.as_str()).attr("id", id.as_str()))
+            .collect();
+        for s in &self.sources {
+            let k = key_of(s);
+            if let Some(i) = keys.iter().position(|x| *x == k) {
+                media_sources[i].children.push(crate::xml::Node::Element(s.to_colibri2()));
+            }
+        }
+        for g in &self.groups {
+            let owner = g.ssrcs.first().and_then(|f| self.source(*f)).map(key_of);
+            if let Some(i) = owner.and_then(|k| keys.iter().position(|x| *x == k)) {
+                media_sources[i].children.push(crate::xml::Node::Element(g.to_element()));
+            }
+        }
+        Element::new("sources", ns::COLIBRI2).children(media_sources)
+    }
+
+    /// Check the internal consistency rules of §3.5 (FID size, msid presence and
+    /// agreement in groups, one msid per extended group within a media type).
+    pub fn validate(&self) -> Result<(), SourceError> {
+        let by_ssrc: HashMap<u32, &Source> = self.sources.iter().map(|s| (s.ssrc, s)).collect();
+        for g in &self.groups {
+            if g.semantics == Semantics::Fid && g.ssrcs.len() != 2 {
+                return Err(SourceError::invalid(format!(
+                    "Invalid FID group. A FID group must contain exactly 2 SSRCs: {:?}",
+                    g.ssrcs
+                )));
+            }
+            let mut group_msid: Option<&str> = None;
+            for ssrc in &g.ssrcs {
+                let src = by_ssrc.get(ssrc).ok_or_else(|| {
+                    SourceError::invalid(format!(
+                        "An SSRC group contains an SSRC which has not been signaled as a source: {ssrc}"
+                    ))
+                })?;
+                let msid = src.msid.as_deref().ok_or_else(|| {
+                    SourceError::invalid(format!("Required source parameter 'msid' is not present for SSRC {ssrc}"))
+                })?;
+                match group_msid {
+                    None => group_msid = Some(msid),
+                    Some(m) if m != msid => {
+                        return Err(SourceError::invalid(format!(
+                            "SSRC group contains sources with different MSIDs: {:?}",
+                            g.ssrcs
+                        )))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Extended groups per media type: SIM + FID partners, lone FID, ungrouped sources.
+        for media in [MediaType::Audio, MediaType::Video] {
+            let groups: Vec<&SsrcGroup> = self.groups.iter().filter(|g| g.media == media).collect();
+            let mut covered: HashSet<u32> = HashSet::new();
+            let mut units: Vec<u32> = Vec::new(); // a representative SSRC per extended group
+            for g in groups.iter().filter(|g| g.semantics == Semantics::Sim) {
+                if let Some(f) = g.ssrcs.first() {
+                    if covered.contains(f) {
+                        continue;
+                    }
+                    units.push(*f);
+                }
+                covered.extend(g.ssrcs.iter().copied());
+                for fid in groups.iter().filter(|x| x.semantics == Semantics::Fid) {
+                    if fid.ssrcs.iter().any(|s| g.ssrcs.contains(s)) {
+                        covered.extend(fid.ssrcs.iter().copied());
+                    }
+                }
+            }
+            for g in groups.iter().filter(|g| g.semantics == Semantics::Fid) {
+                if g.ssrcs.iter().any(|s| covered.contains(s)) {
+                    continue;
+                }
+                if let Some(f) = g.ssrcs.first() {
+                    units.push(*f);
+                }
+                covered.extend(g.ssrcs.iter().copied());
+            }
+            for s in self.sources.iter().filter(|s| s.media == media) {
+                if !covered.contains(&s.ssrc) && s.msid.is_some() {
+                    units.push(s.ssrc);
+                }
+            }
+            let mut seen: HashSet<&str> = HashSet::new();
+            for u in units {
+                if let Some(msid) = by_ssrc.get(&u).and_then(|s| s.msid.as_deref()) {
+                    if !seen.insert(msid) {
+                        return Err(SourceError::invalid(format!(
+                            "MSID {msid} is used by more than one source group of the endpoint"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn json_source(v: &Value, media: MediaType) -> Result<Source, SourceError> {
+    let o = v.as_object().ok_or_else(|| SourceError::parse("Invalid JSON source: not an object"))?;
+    let ssrc = o
+        .get("s")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| SourceError::parse("Invalid SSRC in JSON source"))?;
+    let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+    Ok(Source {
+        ssrc,
+        media,
+        name: text("n"),
+        msid: text("m"),
+        // Only desktop is marked; receivers assume camera for other video sources.
+        video_type: match (media, o.get("v").and_then(Value::as_str)) {
+            (MediaType::Video, Some("d")) => Some("desktop".to_string()),
+            (MediaType::Video, _) => Some("camera".to_string()),
+            _ => None,
+        },
+    })
+}
+
+fn json_group(v: &Value, media: MediaType) -> Result<SsrcGroup, SourceError> {
+    let a = v.as_array().ok_or_else(|| SourceError::parse("Invalid JSON group: not an array"))?;
+    let sem = a.first().and_then(Value::as_str).ok_or_else(|| SourceError::parse("Invalid JSON group semantics"))?;
+    let semantics = match sem {
+        "s" => Semantics::Sim,
+        "f" => Semantics::Fid,
+        other => Semantics::parse(other)
+            .ok_or_else(|| SourceError::parse(format!("Unsupported ssrc-group semantics: {other}")))?,
+    };
+    let mut ssrcs = Vec::new();
+    for x in &a[1..] {
+        ssrcs.push(
+            x.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| SourceError::parse("Invalid SSRC in JSON group"))?,
+        );
+    }
+    Ok(SsrcGroup { semantics, media, ssrcs })
+}
+
+/// Per-endpoint limits of the validating map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceLimits {
+    pub max_ssrcs: usize,
+    pub max_groups: usize,
+}
+
+impl Default for SourceLimits {
+    fn default() -> SourceLimits {
+        SourceLimits { max_ssrcs: DEFAULT_MAX_SSRCS, max_groups: DEFAULT_MAX_GROUPS }
+    }
+}
+
+/// The conference's sources: owner (endpoint id or [`BRIDGE_OWNER`]) → its set.
+/// Owners with an empty set are not kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConferenceSources {
+    owners: BTreeMap<String, EndpointSources>,
+    limits: SourceLimits,
+}
+
+impl ConferenceSources {
+    /// An empty map with the default limits (20 SSRCs, 20 groups per endpoint).
+    pub fn new() -> ConferenceSources {
+        ConferenceSources::default()
+    }
+
+    /// An empty map with explicit limits.
+    pub fn with_limits(limits: SourceLimits) -> ConferenceSources {
+        ConferenceSources { owners: BTreeMap::new(), limits }
+    }
+
+    /// A map holding exactly one owner's set (no validation).
+    pub fn single(owner: &str, set: EndpointSources) -> ConferenceSources {
+        let mut m = ConferenceSources::new();
+        m.insert(owner, set);
+        m
+    }
+
+    /// Replace `owner`'s set without validation (bridge feedback sources, deltas).
+    pub fn insert(&mut self, owner: &str, set: EndpointSources) {
+        if set.is_empty() {
+            self.owners.remove(owner);
+        } else {
+            self.owners.insert(owner.to_string(), set);
+        }
+    }
+
+    /// `owner`'s set.
+    pub fn get(&self, owner: &str) -> Option<&EndpointSources> {
+        self.owners.get(owner)
+    }
+
+    /// Owners and sets, ordered by owner.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &EndpointSources)> {
+        self.owners.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// True when no owner has sources.
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+
+    /// Remove an owner entirely, returning its set (no validation).
+    pub fn remove_owner(&mut self, owner: &str) -> Option<EndpointSources> {
+        self.owners.remove(owner)
+    }
+
+    /// A copy without `owner` (a receiver never gets its own sources).
+    pub fn without(&self, owner: &str) -> ConferenceSources {
+        let mut c = self.clone();
+        c.owners.remove(owner);
+        c
+    }
+
+    /// Merge `other` into this map without validation (set union per owner).
+    pub fn merge(&mut self, other: &ConferenceSources) {
+        for (owner, set) in &other.owners {
+            let e = self.owners.entry(owner.clone()).or_default();
+            for s in &set.sources {
+                if !e.sources.contains(s) {
+                    e.sources.push(s.clone());
+                }
+            }
+            for g in &set.groups {
+                if !e.groups.contains(g) {
+                    e.groups.push(g.clone());
+                }
+            }
+        }
+        self.owners.retain(|_, v| !v.is_empty());
+    }
+
+    /// Filtered for a receiver (§2.4): only the media types it supports, simulcast
+    /// stripped when `strip_simulcast`; owners left empty are dropped.
+    pub fn filtered(&self, audio: bool, video: bool, strip_simulcast: bool) -> ConferenceSources {
+        let mut out = ConferenceSources::with_limits(self.limits);
+        for (owner, set) in &self.owners {
+            let mut s = set.filter_media(audio, video);
+            if strip_simulcast {
+                s = s.strip_simulcast();
+            }
+            out.insert(owner, s);
+        }
+        out
+    }
+
+    /// Validate and add `add` for `owner` (§3.5), all-or-nothing. Returns the
+    /// accepted delta (sources plus the groups that were not empty or duplicates).
+    pub fn try_add(&mut self, owner: &str, add: EndpointSources) -> Result<EndpointSources, SourceError> {
+        let limits = self.limits;
+        let existing = self.owners.get(owner).cloned().unwrap_or_default();
+        let mut used: HashSet<u32> = self.owners.values().flat_map(|e| e.sources.iter().map(|s| s.ssrc)).collect();
+        let foreign_msids: HashSet<&str> = self
+            .owners
+            .iter()
+            .filter(|(o, _)| o.as_str() != owner)
+            .flat_map(|(_, e)| e.sources.iter().filter_map(|s| s.msid.as_deref()))
+            .collect();
+        let mut accepted = EndpointSources::new();
+        for s in &add.sources {
+            if s.ssrc == 0 {
+                return Err(SourceError::invalid(format!("Invalid SSRC: {}", s.ssrc)));
+            }
+            if accepted.sources.contains(s) {
+                continue;
+            }
+            if !used.insert(s.ssrc) {
+                return Err(SourceError::invalid(format!("SSRC is already used: {}", s.ssrc)));
+            }
+            if let Some(m) = s.msid.as_deref() {
+                if foreign_msids.contains(m) {
+                    return Err(SourceError::invalid(format!("MSID is already used: {m}")));
+                }
+            }
+            accepted.sources.push(s.clone());
+        }
+        if existing.sources.len() + accepted.sources.len() > limits.max_ssrcs {
+            return Err(SourceError::invalid(format!("SSRC limit ({}) exceeded", limits.max_ssrcs)));
+        }
+        let all_ssrcs: HashSet<u32> =
+            existing.sources.iter().chain(accepted.sources.iter()).map(|s| s.ssrc).collect();
+        for g in &add.groups {
+            if g.ssrcs.is_empty() || existing.groups.contains(g) || accepted.groups.contains(g) {
+                continue;
+            }
+            if let Some(bad) = g.ssrcs.iter().find(|s| !all_ssrcs.contains(s)) {
+                return Err(SourceError::invalid(format!(
+                    "An SSRC group contains an SSRC which has not been signaled as a source: {bad}"
+                )));
+            }
+            accepted.groups.push(g.clone());
+        }
+        if existing.groups.len() + accepted.groups.len() > limits.max_groups {
+            return Err(SourceError::invalid(format!("ssrc-group limit ({}) exceeded", limits.max_groups)));
+        }
+        let mut result = existing;
+        result.sources.extend(accepted.sources.iter().cloned());
+        result.groups.extend(accepted.groups.iter().cloned());
+        result.validate()?;
+        self.insert(owner, result);
+        Ok(accepted)
+    }
+
+    /// Validate and remove `remove` from `owner` (§3.5), all-or-nothing. Sources are
+    /// matched by SSRC only; groups touching a removed SSRC go too. Returns what was
+    /// actually removed (the stored sources and every removed group).
+    pub fn try_remove(&mut self, owner: &str, remove: &EndpointSources) -> Result<EndpointSources, SourceError> {
+        if remove.is_empty() {
+            return Ok(EndpointSources::new());
+        }
+        let existing = self
+            .owners
+            .get(owner)
+            .ok_or_else(|| SourceError::invalid(format!("No sources exist for endpoint {owner}")))?;
+        let mut removed = EndpointSources::new();
+        let mut gone: BTreeSet<u32> = BTreeSet::new();
+        for s in &remove.sources {
+            let stored = existing.source(s.ssrc).ok_or_else(|| {
+                SourceError::invalid(format!("Source does not exist or is not owned by endpoint: {}", s.ssrc))
+            })?;
+            if gone.insert(s.ssrc) {
+                removed.sources.push(stored.clone());
+            }
+        }
+        for g in &remove.groups {
+            if g.ssrcs.is_empty() {
+                continue;
+            }
+            if !existing.groups.iter().any(|x| x.semantics == g.semantics && x.ssrcs == g.ssrcs) {
+                return Err(SourceError::invalid(format!(
+                    "Source group does not exist or is not owned by endpoint: {} {:?}",
+                    g.semantics.as_str(),
+                    g.ssrcs
+                )));
+            }
+        }
+        let mut remaining = EndpointSources::new();
+        remaining.sources = existing.sources.iter().filter(|s| !gone.contains(&s.ssrc)).cloned().collect();
+        for x in &existing.groups {
+            let listed = remove.groups.iter().any(|g| g.semantics == x.semantics && g.ssrcs == x.ssrcs);
+            if listed || x.ssrcs.iter().any(|s| gone.contains(s)) {
+                removed.groups.push(x.clone());
+            } else {
+                remaining.groups.push(x.clone());
+            }
+        }
+        remaining.validate()?;
+        self.insert(owner, remaining);
+        Ok(removed)
+    }
+
+    /// The JSON encoding `{"sources":{owner:[…]}}` (§2.4).
+    pub fn to_json(&self) -> String {
+        let mut m = Map::new();
+        for (owner, set) in &self.owners {
+            m.insert(owner.clone(), set.to_json_value());
+        }
+        let mut top = Map::new();
+        top.insert("sources".into(), Value::Object(m));
+        Value::Object(top).to_string()
+    }
+
+    /// Parse the JSON encoding (§2.4).
+    pub fn from_json(text: &str) -> Result<ConferenceSources, SourceError> {
+        let v: Value = serde_json::from_str(text).map_err(|e| SourceError::parse(format!("Invalid JSON: {e}")))?;
+        let sources = v
+            .get("sources")
+            .and_then(Value::as_object)
+            .ok_or_else(|| SourceError::parse("Invalid JSON sources: no 'sources' object"))?;
+        let mut out = ConferenceSources::new();
+        for (owner, arr) in sources {
+            out.insert(owner, EndpointSources::from_json_value(arr)?);
+        }
+        Ok(out)
+    }
+
+    /// The ssma `<source>`/`<ssrc-group>` elements of all owners for one media type,
+    /// for a Jingle `<description>`.
+    /// All owners' sources come first, then all groups.
+    pub fn jingle_elements(&self, media: MediaType) -> Vec<Element> {
+        let mut out: Vec<Element> = Vec::new();
+        for (owner, set) in &self.owners {
+            out.extend(set.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner)));
+        }
+        for set in self.owners.values() {
+            out.extend(set.groups.iter().filter(|g| g.media == media).map(SsrcGroup::to_element));
+        }
+        out
+    }
+
+    /// True when some owner has sources or groups of `media`.
+    pub fn has_media(&self, media: MediaType) -> bool {
+        self.owners.values().any(|e| e.sources.iter().any(|s| s.media == media) || e.groups.iter().any(|g| g.media == media))
+    }
+}
