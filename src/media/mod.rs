@@ -15,3 +15,5 @@ pub use jingle::{
 };
 pub use sources::{ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SsrcGroup};
 
+#[cfg(test)]
+mod tests;
