@@ -8,12 +8,14 @@ pub mod codecs;
 pub mod jingle;
 pub mod sources;
 
-pub use codecs::{colibri_media, offer_contents, Features};
+pub use codecs::{colibri_media, has_data_content, offer_contents, offer_contents_with, CodecConfig, Features};
 pub use jingle::{
-    first_ice_transport, initial_last_n, new_sid, session_terminate, source_add, source_remove, BridgeSession,
+    first_ice_transport, initial_last_n, new_sid, session_terminate, source_add, source_remove, transport_info, BridgeSession,
     JingleAction, JingleError, JingleRequest, Offer,
 };
-pub use sources::{ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SsrcGroup};
+pub use sources::{
+    ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SourceLimits, SsrcGroup, BRIDGE_OWNER,
+};
 
 #[cfg(test)]
 mod tests;

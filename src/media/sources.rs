@@ -597,8 +597,10 @@ fn json_source(v: &Value, media: MediaType) -> Result<Source, SourceError> {
         media,
         name: text("n"),
         msid: text("m"),
+        // Only desktop is marked; receivers assume camera for other video sources.
         video_type: match (media, o.get("v").and_then(Value::as_str)) {
             (MediaType::Video, Some("d")) => Some("desktop".to_string()),
+            (MediaType::Video, _) => Some("camera".to_string()),
             _ => None,
         },
     })
@@ -863,8 +865,16 @@ impl ConferenceSources {
 
     /// The ssma `<source>`/`<ssrc-group>` elements of all owners for one media type,
     /// for a Jingle `<description>`.
+    /// All owners' sources come first, then all groups.
     pub fn jingle_elements(&self, media: MediaType) -> Vec<Element> {
-        self.owners.iter().flat_map(|(owner, set)| set.jingle_elements(owner, media)).collect()
+        let mut out: Vec<Element> = Vec::new();
+        for (owner, set) in &self.owners {
+            out.extend(set.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner)));
+        }
+        for set in self.owners.values() {
+            out.extend(set.groups.iter().filter(|g| g.media == media).map(SsrcGroup::to_element));
+        }
+        out
     }
 
     /// True when some owner has sources or groups of `media`.

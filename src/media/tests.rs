@@ -1,0 +1,808 @@
+//! Tests of the media model against the captured client stanzas and media.md.
+
+use serde_json::Value;
+
+use super::codecs::{offer_contents, Features};
+use super::jingle::*;
+use super::sources::*;
+use crate::xml::{ns, parse_fragment, Element};
+
+const ACCEPT: &str = include_str!("../../tests/fixtures/captures/lyno-session-accept.xml");
+const ACCEPT_NAMES: &str = include_str!("../../tests/fixtures/captures/lyno-session-accept-source-names.xml");
+const TRANSPORT_INFO: &str = include_str!("../../tests/fixtures/captures/lyno-transport-info.xml");
+
+/// Parse a capture after stripping its leading comment.
+fn capture(text: &str) -> Element {
+    let body = match text.find("-->") {
+        Some(i) if text.trim_start().starts_with("<!--") => &text[i + 3..],
+        _ => text,
+    };
+    parse_fragment(body.trim()).expect("capture parses")
+}
+
+fn accept_request(text: &str) -> JingleRequest {
+    JingleRequest::parse(&capture(text)).expect("jingle parses")
+}
+
+fn video(ssrc: u32, msid: &str) -> Source {
+    Source::new(ssrc, MediaType::Video).with_msid(msid)
+}
+
+fn audio(ssrc: u32, msid: &str) -> Source {
+    Source::new(ssrc, MediaType::Audio).with_msid(msid)
+}
+
+fn set(sources: Vec<Source>, groups: Vec<SsrcGroup>) -> EndpointSources {
+    EndpointSources { sources, groups }
+}
+
+fn fid(a: u32, b: u32) -> SsrcGroup {
+    SsrcGroup::new(Semantics::Fid, MediaType::Video, vec![a, b])
+}
+
+fn sim(ssrcs: &[u32]) -> SsrcGroup {
+    SsrcGroup::new(Semantics::Sim, MediaType::Video, ssrcs.to_vec())
+}
+
+/// Wrap `<content>`s in a `<jingle>` and parse their sources.
+fn sources_of(xml: &str) -> Result<EndpointSources, SourceError> {
+    let j = parse_fragment(&format!("<jingle xmlns='urn:xmpp:jingle:1' action='source-add' sid='s'>{xml}</jingle>"))
+        .unwrap();
+    JingleRequest::from_jingle(&j).unwrap().sources()
+}
+
+// ---------------------------------------------------------------- parsing captures
+
+#[test]
+fn parse_captured_session_accept() {
+    let r = accept_request(ACCEPT);
+    assert_eq!(r.action, JingleAction::SessionAccept);
+    assert_eq!(r.sid, "9918c21de2c1");
+    assert_eq!(r.initiator.as_deref(), Some("room1@conference.meet.test/focus"));
+    assert_eq!(r.contents.len(), 2);
+    assert_eq!(r.json_sources, None);
+    let s = r.sources().unwrap();
+    let audio: Vec<_> = s.sources.iter().filter(|s| s.media == MediaType::Audio).collect();
+    let video: Vec<_> = s.sources.iter().filter(|s| s.media == MediaType::Video).collect();
+    assert_eq!(audio.len(), 1);
+    assert_eq!(audio[0].ssrc, 321107647);
+    assert_eq!(audio[0].msid.as_deref(), Some("19c373a4-audio-1 4f9f7271-3ebe-4084-aedc-2c3dd5238e4f-1"));
+    assert_eq!(audio[0].name, None);
+    assert_eq!(video.len(), 6);
+    assert!(video.iter().all(|v| v.msid.as_deref() == Some("19c373a4-video-1 5fd38161-6140-4446-9dcd-84cf71900afc-1")));
+    assert_eq!(s.groups.len(), 4);
+    assert_eq!(s.groups[1], sim(&[334353260, 759798554, 268296348]));
+    assert_eq!(s.groups.iter().filter(|g| g.semantics == Semantics::Fid).count(), 3);
+    assert!(s.validate().is_ok());
+
+    let t = first_ice_transport(&r.contents).unwrap();
+    assert!(t.is("transport", ns::ICE_UDP));
+    assert_eq!(t.get_attr("ufrag"), Some("WsNX"));
+    assert_eq!(t.get_attr("pwd"), Some("5ygD0p/YdaNs63bzS8KdFDhG"));
+    assert_eq!(t.get_child("fingerprint", ns::DTLS).unwrap().get_attr("setup"), Some("active"));
+    assert!(t.get_child("rtcp-mux", ns::ICE_UDP).is_some(), "rtcp-mux added");
+    assert_eq!(initial_last_n(&r.contents), None);
+}
+
+#[test]
+fn parse_captured_session_accept_with_source_names() {
+    let r = accept_request(ACCEPT_NAMES);
+    assert_eq!(r.sid, "ffda5662e9cf");
+    let s = r.sources().unwrap();
+    assert_eq!(s.sources.len(), 7);
+    assert_eq!(s.source(4263851834).unwrap().name.as_deref(), Some("d8c2803e-a0"));
+    assert!(s.sources.iter().filter(|x| x.media == MediaType::Video).all(|x| x.name.as_deref() == Some("d8c2803e-v0")));
+    assert_eq!(s.groups.len(), 4);
+    let t = first_ice_transport(&r.contents).unwrap();
+    assert_eq!(t.get_attr("ufrag"), Some("Gr7R"));
+}
+
+#[test]
+fn parse_captured_transport_info() {
+    let r = accept_request(TRANSPORT_INFO);
+    assert_eq!(r.action, JingleAction::TransportInfo);
+    assert!(r.sources().unwrap().is_empty(), "a content named '0' without sources is fine");
+    let t = first_ice_transport(&r.contents).unwrap();
+    assert_eq!(t.children_named("candidate", ns::ICE_UDP).count(), 4);
+    assert_eq!(t.children_named("rtcp-mux", ns::ICE_UDP).count(), 1);
+    // An existing rtcp-mux is not duplicated.
+    let again = first_ice_transport(&[Element::new("content", ns::JINGLE).child(t.clone())]).unwrap();
+    assert_eq!(again.children_named("rtcp-mux", ns::ICE_UDP).count(), 1);
+    assert_eq!(first_ice_transport(&[Element::new("content", ns::JINGLE)]), None);
+}
+
+#[test]
+fn parse_initial_last_n_and_session_info() {
+    let j = parse_fragment(
+        "<jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='x'>\
+         <content name='audio'/><content name='video'><initial-last-n xmlns='jitsi:colibri2' value='10'/></content>\
+         </jingle>",
+    )
+    .unwrap();
+    let r = JingleRequest::from_jingle(&j).unwrap();
+    assert_eq!(initial_last_n(&r.contents), Some(10));
+    let bad = parse_fragment(
+        "<content xmlns='urn:xmpp:jingle:1' name='video'><initial-last-n xmlns='jitsi:colibri2' value='-3'/></content>",
+    )
+    .unwrap();
+    assert_eq!(initial_last_n(&[bad]), None);
+
+    let term = parse_fragment(
+        "<iq xmlns='jabber:client' type='set'><jingle xmlns='urn:xmpp:jingle:1' action='session-terminate' sid='6rbn2k8ahd2ns'>\
+         <reason><connectivity-error/><text>ICE FAILED</text></reason>\
+         <bridge-session xmlns='http://jitsi.org/protocol/focus' id='0c9f' restart='true'/></jingle></iq>",
+    )
+    .unwrap();
+    let r = JingleRequest::parse(&term).unwrap();
+    assert_eq!(r.action, JingleAction::SessionTerminate);
+    assert_eq!(r.reason, Some(("connectivity-error".to_string(), Some("ICE FAILED".to_string()))));
+    assert_eq!(r.bridge_session, Some(BridgeSession { id: Some("0c9f".into()), restart: true, ice_restart: false }));
+
+    let info = parse_fragment(
+        "<jingle xmlns='urn:xmpp:jingle:1' action='session-info' sid='s'>\
+         <ice-state xmlns='http://jitsi.org/protocol/focus'>failed</ice-state>\
+         <bridge-session xmlns='http://jitsi.org/protocol/focus' id='b' ice-restart='true'/></jingle>",
+    )
+    .unwrap();
+    let r = JingleRequest::from_jingle(&info).unwrap();
+    assert_eq!(r.ice_state.as_deref(), Some("failed"));
+    assert!(r.bridge_session.as_ref().unwrap().ice_restart);
+}
+
+#[test]
+fn jingle_request_errors_and_actions() {
+    let no_action = parse_fragment("<jingle xmlns='urn:xmpp:jingle:1' sid='s'/>").unwrap();
+    let e = JingleRequest::from_jingle(&no_action).unwrap_err();
+    assert_eq!(e.to_string(), "Missing 'action'");
+    assert_eq!(e.condition(), "bad-request");
+    let no_sid = parse_fragment("<jingle xmlns='urn:xmpp:jingle:1' action='source-add'/>").unwrap();
+    assert_eq!(JingleRequest::from_jingle(&no_sid).unwrap_err().to_string(), "Missing 'sid'");
+    let no_jingle = parse_fragment("<iq xmlns='jabber:client' type='set'/>").unwrap();
+    assert!(JingleRequest::parse(&no_jingle).is_err());
+    assert_eq!(JingleAction::parse("addsource"), JingleAction::SourceAdd);
+    assert_eq!(JingleAction::parse("removesource"), JingleAction::SourceRemove);
+    assert_eq!(JingleAction::parse("content-add"), JingleAction::Other("content-add".into()));
+    assert_eq!(JingleAction::parse("transport-accept").as_str(), "transport-accept");
+}
+
+// ---------------------------------------------------------------- parsing edge cases
+
+#[test]
+fn parse_source_variants() {
+    // Sources as children of the content, msid in the rtp namespace, semantics lower case.
+    let s = sources_of(
+        "<content name='video'>\
+           <source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='1' videoType='desktop'>\
+             <parameter xmlns='urn:xmpp:jingle:apps:rtp:1' name='msid' value='m1'/></source>\
+           <description xmlns='urn:xmpp:jingle:apps:rtp:1'>\
+             <source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='2'><parameter name='msid' value='m1'/></source>\
+             <ssrc-group xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' semantics='fid'><source ssrc='1'/><source ssrc='2'/></ssrc-group>\
+           </description></content>\
+         <content name='data'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='application'/></content>",
+    )
+    .unwrap();
+    assert_eq!(s.sources.len(), 2);
+    assert_eq!(s.sources[0], video(1, "m1").with_video_type("desktop"));
+    assert_eq!(s.sources[1], video(2, "m1"));
+    assert_eq!(s.groups, vec![fid(1, 2)]);
+    // Description media wins over the content name.
+    let s = sources_of(
+        "<content name='x'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'>\
+         <source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='7'/></description></content>",
+    )
+    .unwrap();
+    assert_eq!(s.sources, vec![Source::new(7, MediaType::Audio)]);
+}
+
+#[test]
+fn parse_hostile_sources() {
+    let src = |ssrc: &str| {
+        format!(
+            "<content name='audio'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'>\
+             <source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' {ssrc}/></description></content>"
+        )
+    };
+    for bad in ["ssrc='abc'", "ssrc='99999999999999999999999'", "ssrc='4294967296'", "ssrc='-1'", "ssrc=''", ""] {
+        let e = sources_of(&src(bad)).unwrap_err();
+        assert!(matches!(e, SourceError::Parse(_)), "{bad}: {e}");
+    }
+    assert_eq!(sources_of(&src("ssrc='4294967295'")).unwrap().sources[0].ssrc, u32::MAX);
+    let e = sources_of(
+        "<content name='video'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='video'>\
+         <ssrc-group xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' semantics='FEC'><source ssrc='1'/></ssrc-group>\
+         </description></content>",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("semantics"), "{e}");
+    let e = sources_of(
+        "<content name='video'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='video'>\
+         <ssrc-group xmlns='urn:xmpp:jingle:apps:rtp:ssma:0'><source ssrc='1'/></ssrc-group></description></content>",
+    )
+    .unwrap_err();
+    assert!(matches!(e, SourceError::Parse(_)));
+    let e = sources_of(
+        "<content name='screen'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='screen'>\
+         <source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='1'/></description></content>",
+    )
+    .unwrap_err();
+    assert_eq!(e.to_string(), "Unknown media type: screen");
+    let e = sources_of(
+        "<content name='video'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='video'>\
+         <ssrc-group xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' semantics='SIM'><source ssrc='x'/></ssrc-group>\
+         </description></content>",
+    )
+    .unwrap_err();
+    assert!(matches!(e, SourceError::Parse(_)));
+    // Garbage JSON never panics.
+    for j in ["", "{}", "{\"sources\":1}", "{\"sources\":{\"a\":[[{\"s\":-1}]]}}", "{\"sources\":{\"a\":[[],[[\"x\",1]]]}}",
+              "{\"sources\":{\"a\":[[{\"s\":4294967296}]]}}", "{\"sources\":{\"a\":[[],[[]]]}}", "{\"sources\":{\"a\":7}}"] {
+        assert!(ConferenceSources::from_json(j).is_err(), "{j}");
+    }
+}
+
+// ---------------------------------------------------------------- validation: adding
+
+fn captured_set() -> EndpointSources {
+    accept_request(ACCEPT).sources().unwrap()
+}
+
+#[test]
+fn add_captured_sources() {
+    let mut c = ConferenceSources::new();
+    let accepted = c.try_add("a", captured_set()).unwrap();
+    assert_eq!(accepted, captured_set());
+    assert_eq!(c.get("a").unwrap().sources.len(), 7);
+    // Adding the very same sources again: SSRC is already used (same endpoint).
+    let before = c.clone();
+    let e = c.try_add("a", captured_set()).unwrap_err();
+    assert!(e.to_string().starts_with("SSRC is already used"), "{e}");
+    assert_eq!(c, before);
+}
+
+/// Asserts the add fails with a message starting with `prefix` and leaves the map alone.
+fn add_fails(c: &mut ConferenceSources, owner: &str, add: EndpointSources, prefix: &str) {
+    let before = c.clone();
+    let e = c.try_add(owner, add).unwrap_err();
+    assert!(matches!(e, SourceError::Invalid(_)));
+    assert!(e.to_string().starts_with(prefix), "expected '{prefix}', got '{e}'");
+    assert_eq!(*c, before, "failed add changed the map");
+}
+
+#[test]
+fn add_invalid_ssrc() {
+    let mut c = ConferenceSources::new();
+    add_fails(&mut c, "a", set(vec![audio(0, "m")], vec![]), "Invalid SSRC");
+    add_fails(&mut c, "a", set(vec![audio(5, "m"), audio(0, "n")], vec![]), "Invalid SSRC");
+    assert!(c.try_add("a", set(vec![audio(u32::MAX, "m"), audio(1, "n")], vec![])).is_ok());
+}
+
+#[test]
+fn add_ssrc_already_used() {
+    let mut c = ConferenceSources::new();
+    c.try_add("a", set(vec![audio(1, "ma")], vec![])).unwrap();
+    add_fails(&mut c, "b", set(vec![audio(1, "mb")], vec![]), "SSRC is already used");
+    add_fails(&mut c, "a", set(vec![audio(1, "ma")], vec![]), "SSRC is already used");
+    add_fails(&mut c, "b", set(vec![audio(2, "mb"), video(2, "mv")], vec![]), "SSRC is already used");
+    // Identical duplicates inside one request collapse.
+    let d = c.try_add("b", set(vec![audio(2, "mb"), audio(2, "mb")], vec![])).unwrap();
+    assert_eq!(d.sources.len(), 1);
+}
+
+#[test]
+fn add_msid_conflicts() {
+    let mut c = ConferenceSources::new();
+    c.try_add("a", set(vec![audio(1, "shared")], vec![])).unwrap();
+    add_fails(&mut c, "b", set(vec![audio(2, "shared")], vec![]), "MSID is already used");
+    // Audio and video of one endpoint may share an msid.
+    c.try_add("a", set(vec![video(3, "shared")], vec![])).unwrap();
+    // Two ungrouped sources with one msid within a media type are two extended groups.
+    add_fails(&mut c, "a", set(vec![audio(4, "shared")], vec![]), "MSID");
+    // Two simulcast stacks with the same msid within video.
+    let mut c = ConferenceSources::new();
+    let first = set(vec![video(10, "m"), video(11, "m"), video(12, "m")], vec![sim(&[10, 11]), fid(10, 12)]);
+    c.try_add("a", first).unwrap();
+    add_fails(&mut c, "a", set(vec![video(20, "m"), video(21, "m")], vec![fid(20, 21)]), "MSID");
+    c.try_add("a", set(vec![video(20, "n"), video(21, "n")], vec![fid(20, 21)])).unwrap();
+}
+
+#[test]
+fn add_ssrc_limit() {
+    let mut c = ConferenceSources::new();
+    let twenty: Vec<Source> = (1..=20).map(|i| Source::new(i, MediaType::Audio)).collect();
+    c.try_add("a", set(twenty[..15].to_vec(), vec![])).unwrap();
+    add_fails(&mut c, "a", set((100..106).map(|i| Source::new(i, MediaType::Audio)).collect(), vec![]), "SSRC limit (20) exceeded");
+    c.try_add("a", set(twenty[15..].to_vec(), vec![])).unwrap();
+    assert_eq!(c.get("a").unwrap().sources.len(), 20);
+    add_fails(&mut c, "a", set(vec![Source::new(500, MediaType::Video)], vec![]), "SSRC limit (20) exceeded");
+    // The limit is per endpoint.
+    c.try_add("b", set(vec![Source::new(500, MediaType::Video)], vec![])).unwrap();
+}
+
+#[test]
+fn add_group_rules() {
+    let limits = SourceLimits { max_ssrcs: 20, max_groups: 1 };
+    let mut c = ConferenceSources::with_limits(limits);
+    // Empty groups and duplicates inside the request are silently dropped.
+    let empty = SsrcGroup::new(Semantics::Sim, MediaType::Video, vec![]);
+    let d = c.try_add("a", set(vec![video(1, "m"), video(2, "m")], vec![fid(1, 2), empty.clone(), fid(1, 2)])).unwrap();
+    assert_eq!(d.groups, vec![fid(1, 2)]);
+    // A group identical to a stored one is silently dropped.
+    let d = c.try_add("a", set(vec![], vec![fid(1, 2), empty])).unwrap();
+    assert!(d.is_empty());
+    // Group referencing an SSRC that is neither stored nor added.
+    add_fails(&mut c, "a", set(vec![video(3, "n")], vec![fid(3, 99)]), "An SSRC group contains an SSRC");
+    // Group limit (existing + accepted).
+    add_fails(&mut c, "a", set(vec![], vec![sim(&[1])]), "ssrc-group limit (1) exceeded");
+    assert_eq!(c.get("a").unwrap().groups, vec![fid(1, 2)]);
+    // Under the default limit a group over already stored sources is accepted.
+    let mut c = ConferenceSources::new();
+    c.try_add("a", set(vec![video(1, "m"), video(2, "m")], vec![fid(1, 2)])).unwrap();
+    let d = c.try_add("a", set(vec![], vec![sim(&[1])])).unwrap();
+    assert_eq!(d.groups, vec![sim(&[1])]);
+    assert_eq!(c.get("a").unwrap().groups.len(), 2);
+}
+
+#[test]
+fn add_fid_must_have_two_ssrcs() {
+    let mut c = ConferenceSources::new();
+    let three = SsrcGroup::new(Semantics::Fid, MediaType::Video, vec![1, 2, 3]);
+    add_fails(&mut c, "a", set(vec![video(1, "m"), video(2, "m"), video(3, "m")], vec![three]), "Invalid FID group");
+    let one = SsrcGroup::new(Semantics::Fid, MediaType::Video, vec![1]);
+    add_fails(&mut c, "a", set(vec![video(1, "m")], vec![one]), "Invalid FID group");
+    c.try_add("a", set(vec![video(1, "m"), video(2, "m")], vec![fid(1, 2)])).unwrap();
+}
+
+#[test]
+fn add_grouped_sources_need_msid() {
+    let mut c = ConferenceSources::new();
+    let no_msid = set(vec![video(1, "m"), Source::new(2, MediaType::Video)], vec![fid(1, 2)]);
+    add_fails(&mut c, "a", no_msid, "Required source parameter 'msid'");
+    // Ungrouped sources without msid are fine.
+    c.try_add("a", set(vec![Source::new(2, MediaType::Video), Source::new(3, MediaType::Video)], vec![])).unwrap();
+}
+
+#[test]
+fn add_group_members_share_msid() {
+    let mut c = ConferenceSources::new();
+    add_fails(&mut c, "a", set(vec![video(1, "m"), video(2, "other")], vec![fid(1, 2)]), "SSRC group contains sources with different MSIDs");
+    add_fails(
+        &mut c,
+        "a",
+        set(vec![video(1, "m"), video(2, "m"), video(3, "x")], vec![sim(&[1, 2, 3])]),
+        "SSRC group contains sources with different MSIDs",
+    );
+    c.try_add("a", set(vec![video(1, "m"), video(2, "m"), video(3, "m")], vec![sim(&[1, 2, 3])])).unwrap();
+}
+
+// ---------------------------------------------------------------- validation: removing
+
+#[test]
+fn remove_semantics() {
+    let mut c = ConferenceSources::new();
+    c.try_add("a", captured_set()).unwrap();
+    c.try_add("b", set(vec![audio(42, "b-audio")], vec![])).unwrap();
+
+    // Not owned / unknown owner / unknown group: errors, map unchanged.
+    let before = c.clone();
+    assert!(c.try_remove("a", &set(vec![Source::new(42, MediaType::Audio)], vec![])).unwrap_err().to_string().starts_with("Source does not exist"));
+    assert!(c.try_remove("zz", &set(vec![Source::new(42, MediaType::Audio)], vec![])).is_err());
+    assert!(c.try_remove("a", &set(vec![], vec![fid(1, 2)])).unwrap_err().to_string().starts_with("Source group does not exist"));
+    // Removing the first simulcast layer would leave two FID stacks with one msid.
+    assert!(c.try_remove("a", &set(vec![Source::new(334353260, MediaType::Video)], vec![])).is_err());
+    assert_eq!(c, before);
+    assert!(c.try_remove("a", &EndpointSources::new()).unwrap().is_empty());
+
+    // Remove the audio source, matched by SSRC only: the stored source (with msid) comes back.
+    let r = c.try_remove("a", &set(vec![Source::new(321107647, MediaType::Audio).with_msid("ignored")], vec![])).unwrap();
+    assert_eq!(r.sources, vec![audio(321107647, "19c373a4-audio-1 4f9f7271-3ebe-4084-aedc-2c3dd5238e4f-1")]);
+    assert!(r.groups.is_empty());
+
+    // Remove all video sources: every group touching them goes too, the owner disappears.
+    let all_video: Vec<Source> = captured_set().sources.into_iter().filter(|s| s.media == MediaType::Video).collect();
+    let r = c.try_remove("a", &set(all_video.clone(), vec![])).unwrap();
+    assert_eq!(r.sources.len(), 6);
+    assert_eq!(r.groups.len(), 4);
+    assert!(c.get("a").is_none());
+    assert!(c.get("b").is_some());
+
+    // Removing only a group.
+    let mut c = ConferenceSources::new();
+    c.try_add("a", set(vec![video(1, "m"), video(2, "m")], vec![fid(1, 2), sim(&[1])])).unwrap();
+    let r = c.try_remove("a", &set(vec![], vec![sim(&[1])])).unwrap();
+    assert_eq!(r.groups, vec![sim(&[1])]);
+    assert!(r.sources.is_empty());
+    assert_eq!(c.get("a").unwrap().sources.len(), 2);
+    assert_eq!(c.get("a").unwrap().groups, vec![fid(1, 2)]);
+    // Removing the FID group alone would leave two ungrouped sources with one msid.
+    let before = c.clone();
+    assert!(c.try_remove("a", &set(vec![], vec![fid(1, 2)])).unwrap_err().to_string().starts_with("MSID"));
+    assert_eq!(c, before);
+    // Removing one SSRC of a FID pair removes the group.
+    let r = c.try_remove("a", &set(vec![Source::new(2, MediaType::Video)], vec![])).unwrap();
+    assert_eq!(r.groups, vec![fid(1, 2)]);
+    assert_eq!(c.get("a").unwrap().sources, vec![video(1, "m")]);
+    assert!(c.get("a").unwrap().groups.is_empty());
+
+    assert!(c.remove_owner("a").is_some());
+    assert!(c.remove_owner("a").is_none());
+    assert!(c.is_empty());
+}
+
+// ---------------------------------------------------------------- filtering
+
+#[test]
+fn strip_simulcast_on_capture() {
+    let s = captured_set().strip_simulcast();
+    let video_ssrcs: Vec<u32> = s.sources.iter().filter(|x| x.media == MediaType::Video).map(|x| x.ssrc).collect();
+    assert_eq!(video_ssrcs, vec![334353260, 255174283]);
+    assert_eq!(s.groups, vec![fid(334353260, 255174283)]);
+    assert_eq!(s.sources.iter().filter(|x| x.media == MediaType::Audio).count(), 1);
+
+    let mut c = ConferenceSources::new();
+    c.try_add("a", captured_set()).unwrap();
+    c.insert(BRIDGE_OWNER, set(vec![audio(9, BRIDGE_AUDIO_MSID), video(8, BRIDGE_VIDEO_MSID)], vec![]));
+    let f = c.filtered(false, true, true);
+    assert_eq!(f.get("a").unwrap().sources.len(), 2);
+    assert!(!f.has_media(MediaType::Audio));
+    let f = c.filtered(true, false, true);
+    assert_eq!(f.get("a").unwrap().sources.len(), 1);
+    assert!(f.get("a").unwrap().groups.is_empty());
+    let f = c.filtered(true, true, false);
+    assert_eq!(f.get("a").unwrap().sources.len(), 7);
+    assert!(c.filtered(false, false, true).is_empty());
+    assert!(c.without("a").get("a").is_none());
+}
+
+// ---------------------------------------------------------------- encodings
+
+fn sample_conference() -> ConferenceSources {
+    let mut c = ConferenceSources::new();
+    c.insert(BRIDGE_OWNER, set(vec![audio(2849270913, BRIDGE_AUDIO_MSID).with_name("jvb-a0"), video(1205367291, BRIDGE_VIDEO_MSID).with_name("jvb-v0")], vec![]));
+    c.try_add(
+        "a1b2c3d4",
+        set(
+            vec![
+                video(2595344399, "a1b2c3d4-video-0 7f0e").with_name("a1b2c3d4-v0").with_video_type("camera"),
+                video(2874594781, "a1b2c3d4-video-0 7f0e").with_name("a1b2c3d4-v0").with_video_type("camera"),
+                audio(1808569840, "a1b2c3d4-audio-0 91c2").with_name("a1b2c3d4-a0"),
+            ],
+            vec![fid(2595344399, 2874594781)],
+        ),
+    )
+    .unwrap();
+    c
+}
+
+#[test]
+fn json_encoding_shape() {
+    let c = sample_conference();
+    let v: Value = serde_json::from_str(&c.to_json()).unwrap();
+    let expected: Value = serde_json::from_str(
+        r#"{"sources":{"jvb":[[{"s":1205367291,"n":"jvb-v0","m":"mixedmslabel mixedlabelvideo0"}],[],[{"s":2849270913,"n":"jvb-a0","m":"mixedmslabel mixedlabelaudio0"}]],
+            "a1b2c3d4":[[{"s":2595344399,"n":"a1b2c3d4-v0","m":"a1b2c3d4-video-0 7f0e"},{"s":2874594781,"n":"a1b2c3d4-v0","m":"a1b2c3d4-video-0 7f0e"}],[["f",2595344399,2874594781]],[{"s":1808569840,"n":"a1b2c3d4-a0","m":"a1b2c3d4-audio-0 91c2"}]]}}"#,
+    )
+    .unwrap();
+    assert_eq!(v, expected);
+
+    // Desktop marker, audio groups as the fourth element, escaping, round trip.
+    let mut d = ConferenceSources::new();
+    d.insert(
+        "b",
+        set(
+            vec![video(5, "q\"uote\\").with_video_type("desktop"), audio(6, "m"), audio(7, "m")],
+            vec![sim(&[5]), SsrcGroup::new(Semantics::Fid, MediaType::Audio, vec![6, 7])],
+        ),
+    );
+    let text = d.to_json();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let b = v["sources"]["b"].as_array().unwrap();
+    assert_eq!(b.len(), 4);
+    assert_eq!(b[0][0]["v"], "d");
+    assert_eq!(b[0][0]["m"], "q\"uote\\");
+    assert_eq!(b[1][0], serde_json::json!(["s", 5]));
+    assert_eq!(b[3][0], serde_json::json!(["f", 6, 7]));
+    assert_eq!(ConferenceSources::from_json(&text).unwrap(), d);
+    // JSON order is video first; compare as sets.
+    let sorted = |e: &EndpointSources| {
+        let mut v = e.sources.clone();
+        v.sort_by_key(|s| s.ssrc);
+        v
+    };
+    let back = ConferenceSources::from_json(&c.to_json()).unwrap();
+    assert_eq!(back.get("jvb").unwrap().sources[0].video_type.as_deref(), Some("camera"));
+    for (owner, set) in c.iter().filter(|(o, _)| *o != "jvb") {
+        assert_eq!(sorted(back.get(owner).unwrap()), sorted(set), "{owner}");
+        assert_eq!(back.get(owner).unwrap().groups, set.groups);
+    }
+}
+
+#[test]
+fn jingle_source_encoding() {
+    let c = sample_conference();
+    let els = c.jingle_elements(MediaType::Video);
+    let xml: Vec<String> = els.iter().map(|e| e.to_xml()).collect();
+    assert!(xml.contains(&"<source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='2595344399' name='a1b2c3d4-v0' videoType='camera'><ssrc-info xmlns='http://jitsi.org/jitmeet' owner='a1b2c3d4'/><parameter xmlns='urn:xmpp:jingle:apps:rtp:1' name='msid' value='a1b2c3d4-video-0 7f0e'/></source>".to_string()), "{xml:?}");
+    assert!(xml.contains(&"<ssrc-group xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' semantics='FID'><source ssrc='2595344399'/><source ssrc='2874594781'/></ssrc-group>".to_string()));
+    assert!(xml.iter().any(|x| x.contains("owner='jvb'") && x.contains("1205367291")));
+    // The encoding parses back to the same sources.
+    let content = Element::new("content", ns::JINGLE)
+        .attr("name", "video")
+        .child(Element::new("description", ns::RTP).attr("media", "video").children(els));
+    let parsed = EndpointSources::from_jingle_contents(&[content]).unwrap();
+    assert_eq!(parsed.sources.len(), 3);
+    assert_eq!(parsed.source(2595344399), c.get("a1b2c3d4").unwrap().source(2595344399));
+}
+
+#[test]
+fn colibri2_sources_of_captured_answer() {
+    let named = accept_request(ACCEPT_NAMES).sources().unwrap();
+    let el = named.to_colibri2("d8c2803e");
+    assert!(el.is("sources", ns::COLIBRI2));
+    let ms: Vec<&Element> = el.children_named("media-source", ns::COLIBRI2).collect();
+    assert_eq!(ms.len(), 2);
+    assert_eq!((ms[0].get_attr("type"), ms[0].get_attr("id")), (Some("audio"), Some("d8c2803e-a0")));
+    assert_eq!((ms[1].get_attr("type"), ms[1].get_attr("id")), (Some("video"), Some("d8c2803e-v0")));
+    assert_eq!(ms[1].children_named("source", ns::SSMA).count(), 6);
+    assert_eq!(ms[1].children_named("ssrc-group", ns::SSMA).count(), 4);
+    let xml = el.to_xml();
+    assert!(!xml.contains("msid") && !xml.contains("ssrc-info"), "{xml}");
+    assert!(xml.contains("<source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='4263851834' name='d8c2803e-a0'/>"), "{xml}");
+    // Round trip through the colibri2 parser (msids are not on this wire).
+    let back = EndpointSources::from_colibri2(&el).unwrap();
+    assert_eq!(back.sources.len(), 7);
+    assert_eq!(back.groups, named.groups);
+
+    // Unnamed sources go to <endpoint>-a0 / -v0.
+    let el = captured_set().to_colibri2("ep1");
+    let ids: Vec<_> = el.elements().map(|m| m.get_attr("id").unwrap().to_string()).collect();
+    assert_eq!(ids, ["ep1-a0", "ep1-v0"]);
+    assert_eq!(EndpointSources::new().to_colibri2("ep1").to_xml(), "<sources xmlns='jitsi:colibri2'/>");
+
+    // A group goes into the media-source of its first SSRC's source.
+    let s = set(
+        vec![video(1, "m").with_name("x-v0"), video(2, "m").with_name("x-v1"), video(3, "m").with_name("x-v1")],
+        vec![fid(2, 1)],
+    );
+    let el = s.to_colibri2("x");
+    let ms: Vec<&Element> = el.elements().collect();
+    assert_eq!(ms.len(), 2);
+    assert_eq!(ms[0].children_named("ssrc-group", ns::SSMA).count(), 0);
+    assert_eq!(ms[1].children_named("ssrc-group", ns::SSMA).count(), 1);
+}
+
+#[test]
+fn bridge_feedback_sources() {
+    let el = parse_fragment(
+        "<sources xmlns='jitsi:colibri2'>\
+           <media-source type='audio' id='jvb-a0'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='2849270913' name='jvb-a0'/></media-source>\
+           <media-source type='video' id='jvb-v0'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='1205367291' name='jvb-v0'/></media-source>\
+         </sources>",
+    )
+    .unwrap();
+    let fb = EndpointSources::bridge_feedback(&el).unwrap();
+    assert_eq!(
+        fb.sources,
+        vec![
+            audio(2849270913, BRIDGE_AUDIO_MSID).with_name("jvb-a0"),
+            video(1205367291, BRIDGE_VIDEO_MSID).with_name("jvb-v0"),
+        ]
+    );
+    let bad = parse_fragment("<sources xmlns='jitsi:colibri2'><media-source type='data'/></sources>").unwrap();
+    assert!(EndpointSources::bridge_feedback(&bad).is_err());
+    let bad = parse_fragment(
+        "<sources xmlns='jitsi:colibri2'><media-source type='audio'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0'/></media-source></sources>",
+    )
+    .unwrap();
+    assert!(EndpointSources::from_colibri2(&bad).is_err());
+}
+
+// ---------------------------------------------------------------- offers and outgoing IQs
+
+const FOCUS: &str = "focus@auth.meet.example/focus";
+const OCCUPANT: &str = "room1@conference.meet.example/c3d4e5f6";
+
+fn bridge_transport() -> Element {
+    parse_fragment(
+        "<transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='4hc3m1fq0i4ct6' pwd='2v4d5vl8l5t9tbbmrs1o2v7ad'>\
+           <rtcp-mux/>\
+           <fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='actpass'>8E:2C:4A:19:7B</fingerprint>\
+           <web-socket xmlns='http://jitsi.org/protocol/colibri' url='wss://meet.example/colibri-ws/jvb1/1d2c/c3d4e5f6?pwd=6k2a'/>\
+           <candidate component='1' foundation='1' generation='0' id='53a7' network='0' priority='2130706431' protocol='udp' type='host' ip='10.0.0.12' port='10000'/>\
+         </transport>",
+    )
+    .unwrap()
+}
+
+fn json_features() -> Features {
+    Features { rtx: true, tcc: true, json_sources: true, source_names: true, ..Features::default_set() }
+}
+
+fn offer(json: bool) -> Offer {
+    let f = Features { json_sources: json, ..json_features() };
+    Offer {
+        contents: offer_contents(&f),
+        bridge_transport: bridge_transport(),
+        sctp_port: Some(5000),
+        sources: sample_conference().filtered(f.audio, f.video, true),
+        json,
+        start_muted: (true, false),
+        bridge_session_id: "0c9f3b1e-6d2a-4e7f-8b5c-1a2b3c4d5e6f".into(),
+        region: Some("eu-west-1".into()),
+    }
+}
+
+#[test]
+fn offer_for_json_client() {
+    let iq = offer(true).session_initiate(FOCUS, OCCUPANT, "6rbn2k8ahd2ns", "si-1");
+    // Serialize and reparse: what goes on the wire is well-formed.
+    let iq = parse_fragment(&iq.to_xml()).unwrap();
+    assert_eq!(iq.get_attr("type"), Some("set"));
+    assert_eq!(iq.get_attr("id"), Some("si-1"));
+    assert_eq!(iq.get_attr("from"), Some(FOCUS));
+    assert_eq!(iq.get_attr("to"), Some(OCCUPANT));
+    let j = iq.get_child("jingle", ns::JINGLE).unwrap();
+    assert_eq!(j.get_attr("action"), Some("session-initiate"));
+    assert_eq!(j.get_attr("initiator"), Some(FOCUS));
+    assert_eq!(j.get_attr("sid"), Some("6rbn2k8ahd2ns"));
+    assert_eq!(j.get_attr("responder"), None);
+
+    let contents: Vec<&Element> = j.children_named("content", ns::JINGLE).collect();
+    let names: Vec<_> = contents.iter().map(|c| c.get_attr("name").unwrap()).collect();
+    assert_eq!(names, ["audio", "video", "data"]);
+    for c in &contents {
+        assert_eq!(c.get_attr("creator"), Some("initiator"));
+        assert_eq!(c.get_attr("senders"), Some("both"));
+        let t = c.get_child("transport", ns::ICE_UDP).unwrap();
+        assert_eq!(t.get_attr("ufrag"), Some("4hc3m1fq0i4ct6"));
+        assert!(t.get_child("fingerprint", ns::DTLS).is_some());
+        assert!(t.get_child("web-socket", ns::COLIBRI).is_some());
+        assert_eq!(t.children_named("candidate", ns::ICE_UDP).count(), 1);
+        let d = c.get_child("description", ns::RTP).unwrap();
+        assert!(d.get_child("rtcp-mux", ns::RTP).is_some());
+        assert_eq!(d.children_named("source", ns::SSMA).count(), 0, "JSON clients get no sources in contents");
+    }
+    let data_t = contents[2].get_child("transport", ns::ICE_UDP).unwrap();
+    let map = data_t.get_child("sctpmap", ns::DTLS_SCTP).unwrap();
+    assert_eq!(map.get_attr("number"), Some("5000"));
+    assert_eq!(map.get_attr("protocol"), Some("webrtc-datachannel"));
+    assert_eq!(map.get_attr("streams"), Some("1024"));
+    assert!(contents[0].get_child("transport", ns::ICE_UDP).unwrap().get_child("sctpmap", ns::DTLS_SCTP).is_none());
+    assert_eq!(contents[2].get_child("description", ns::RTP).unwrap().get_attr("media"), Some("application"));
+
+    let video_pts: Vec<_> = contents[1]
+        .get_child("description", ns::RTP)
+        .unwrap()
+        .children_named("payload-type", ns::RTP)
+        .map(|p| (p.get_attr("id").unwrap().to_string(), p.get_attr("name").unwrap().to_string()))
+        .collect();
+    let expect: Vec<(String, String)> = [("41", "AV1"), ("100", "VP8"), ("107", "H264"), ("101", "VP9"), ("42", "rtx"), ("96", "rtx"), ("97", "rtx"), ("99", "rtx")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(video_pts, expect);
+
+    let group = j.get_child("group", ns::GROUPING).unwrap();
+    assert_eq!(group.get_attr("semantics"), Some("BUNDLE"));
+    let bundle: Vec<_> = group.elements().map(|c| c.get_attr("name").unwrap()).collect();
+    assert_eq!(bundle, ["audio", "video", "data"]);
+    let sm = j.get_child("startmuted", ns::START_MUTED).unwrap();
+    assert_eq!((sm.get_attr("audio"), sm.get_attr("video")), (Some("true"), Some("false")));
+    let bs = j.get_child("bridge-session", ns::FOCUS).unwrap();
+    assert_eq!(bs.get_attr("id"), Some("0c9f3b1e-6d2a-4e7f-8b5c-1a2b3c4d5e6f"));
+    assert_eq!(bs.get_attr("region"), Some("eu-west-1"));
+    let json = j.get_child("json-message", ns::JITMEET).unwrap().text_content();
+    let back = ConferenceSources::from_json(&json).unwrap();
+    assert_eq!(back.get("jvb").unwrap().sources.len(), 2);
+    assert_eq!(back.get("a1b2c3d4").unwrap().groups, vec![fid(2595344399, 2874594781)]);
+
+    // Element order under <jingle>: contents, group, startmuted, bridge-session, json-message.
+    let order: Vec<_> = j.elements().map(|e| e.name.as_str()).collect();
+    assert_eq!(order, ["content", "content", "content", "group", "startmuted", "bridge-session", "json-message"]);
+
+    // No startmuted when neither is set; no region when unknown.
+    let mut o = offer(true);
+    o.start_muted = (false, false);
+    o.region = None;
+    let j = o.session_initiate(FOCUS, OCCUPANT, "s", "i").get_child("jingle", ns::JINGLE).unwrap().clone();
+    assert!(j.get_child("startmuted", ns::START_MUTED).is_none());
+    assert_eq!(j.get_child("bridge-session", ns::FOCUS).unwrap().get_attr("region"), None);
+    let tr = o.transport_replace(FOCUS, OCCUPANT, "s", "i");
+    assert_eq!(tr.get_child("jingle", ns::JINGLE).unwrap().get_attr("action"), Some("transport-replace"));
+}
+
+#[test]
+fn offer_for_non_json_client() {
+    let iq = offer(false).session_initiate(FOCUS, OCCUPANT, "sid1", "si-2");
+    let iq = parse_fragment(&iq.to_xml()).unwrap();
+    let j = iq.get_child("jingle", ns::JINGLE).unwrap();
+    let names: Vec<_> = j.children_named("content", ns::JINGLE).map(|c| c.get_attr("name").unwrap()).collect();
+    assert_eq!(names, ["audio", "video"], "data content dropped (§2.4 quirk)");
+    let bundle: Vec<_> = j.get_child("group", ns::GROUPING).unwrap().elements().map(|c| c.get_attr("name").unwrap()).collect();
+    assert_eq!(bundle, ["audio", "video"]);
+    assert!(j.get_child("json-message", ns::JITMEET).is_none());
+    let v = j.children_named("content", ns::JINGLE).nth(1).unwrap().get_child("description", ns::RTP).unwrap();
+    // Serialization order: payload types, hdrexts, extmap-allow-mixed, rtcp-mux, sources.
+    let tail: Vec<_> = v.elements().skip_while(|e| e.name != "rtcp-mux").map(|e| e.name.as_str()).collect();
+    assert_eq!(tail, ["rtcp-mux", "source", "source", "source", "ssrc-group"]);
+    let owners: Vec<_> = v
+        .children_named("source", ns::SSMA)
+        .map(|s| s.get_child("ssrc-info", ns::JITMEET).unwrap().get_attr("owner").unwrap())
+        .collect();
+    assert_eq!(owners, ["a1b2c3d4", "a1b2c3d4", "jvb"]);
+    let msid = v.children_named("source", ns::SSMA).next().unwrap().get_child("parameter", ns::RTP).unwrap();
+    assert_eq!((msid.get_attr("name"), msid.get_attr("value")), (Some("msid"), Some("a1b2c3d4-video-0 7f0e")));
+    let a = j.children_named("content", ns::JINGLE).next().unwrap().get_child("description", ns::RTP).unwrap();
+    assert_eq!(a.children_named("source", ns::SSMA).count(), 2);
+    // Sources parse back through the client-side parser.
+    let contents: Vec<Element> = j.children_named("content", ns::JINGLE).cloned().collect();
+    assert_eq!(EndpointSources::from_jingle_contents(&contents).unwrap().sources.len(), 5);
+}
+
+#[test]
+fn source_add_and_remove_iqs() {
+    let delta = ConferenceSources::single(
+        "b2c3d4e5",
+        set(
+            vec![
+                video(3735928559, "b2c3d4e5-video-1 aa11").with_name("b2c3d4e5-v1").with_video_type("desktop"),
+                video(3735928560, "b2c3d4e5-video-1 aa11").with_name("b2c3d4e5-v1").with_video_type("desktop"),
+            ],
+            vec![fid(3735928559, 3735928560)],
+        ),
+    );
+    let iq = source_add(FOCUS, OCCUPANT, "sid", "sa-9", &delta, true);
+    let j = iq.get_child("jingle", ns::JINGLE).unwrap();
+    let attrs: Vec<_> = j.attrs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(attrs, ["action", "sid"]);
+    assert_eq!(j.get_attr("action"), Some("source-add"));
+    assert_eq!(j.elements().count(), 1);
+    let v: Value = serde_json::from_str(&j.get_child("json-message", ns::JITMEET).unwrap().text_content()).unwrap();
+    let expected: Value = serde_json::from_str(
+        r#"{"sources":{"b2c3d4e5":[[{"s":3735928559,"n":"b2c3d4e5-v1","m":"b2c3d4e5-video-1 aa11","v":"d"},{"s":3735928560,"n":"b2c3d4e5-v1","m":"b2c3d4e5-video-1 aa11","v":"d"}],[["f",3735928559,3735928560]],[]]}}"#,
+    )
+    .unwrap();
+    assert_eq!(v, expected);
+
+    let iq = source_remove(FOCUS, OCCUPANT, "sid", "sr-1", &delta, false);
+    let iq = parse_fragment(&iq.to_xml()).unwrap();
+    let j = iq.get_child("jingle", ns::JINGLE).unwrap();
+    assert_eq!(j.get_attr("action"), Some("source-remove"));
+    assert_eq!(j.get_attr("initiator"), None);
+    let contents: Vec<Element> = j.children_named("content", ns::JINGLE).cloned().collect();
+    assert_eq!(contents.len(), 1, "only media types with sources");
+    assert_eq!(contents[0].get_attr("name"), Some("video"));
+    assert_eq!(contents[0].get_child("description", ns::RTP).unwrap().get_attr("media"), Some("video"));
+    let r = JingleRequest::from_jingle(j).unwrap();
+    assert_eq!(r.sources().unwrap(), delta.get("b2c3d4e5").unwrap().clone());
+}
+
+#[test]
+fn session_terminate_and_transport_info_iqs() {
+    let iq = session_terminate(FOCUS, OCCUPANT, "6rbn2k8ahd2ns", "st-3", "success", Some("moving"));
+    assert_eq!(
+        iq.to_xml_in(ns::CLIENT),
+        format!(
+            "<iq type='set' id='st-3' from='{FOCUS}' to='{OCCUPANT}'><jingle xmlns='urn:xmpp:jingle:1' action='session-terminate' sid='6rbn2k8ahd2ns'><reason><success/><text>moving</text></reason></jingle></iq>"
+        )
+    );
+    let iq = session_terminate(FOCUS, OCCUPANT, "s", "i", "general-error", None);
+    assert!(iq.to_xml().contains("<reason><general-error/></reason>"));
+    let r = JingleRequest::parse(&session_terminate(FOCUS, OCCUPANT, "s", "i", "expired", Some("Idle session timeout"))).unwrap();
+    assert_eq!(r.reason, Some(("expired".into(), Some("Idle session timeout".into()))));
+
+    let ti = transport_info(FOCUS, OCCUPANT, "s", "i", "audio", &bridge_transport());
+    let r = JingleRequest::parse(&ti).unwrap();
+    assert_eq!(r.action, JingleAction::TransportInfo);
+    assert_eq!(first_ice_transport(&r.contents).unwrap(), bridge_transport());
+}
+
+#[test]
+fn sids_are_base32() {
+    let a = new_sid();
+    let b = new_sid();
+    assert_ne!(a, b);
+    for s in [a, b] {
+        assert!(!s.is_empty() && s.len() <= 13, "{s}");
+        assert!(s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'v').contains(&c)), "{s}");
+    }
+}
