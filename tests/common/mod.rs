@@ -3,3 +3,4 @@
 
 pub mod prosody;
 pub mod client;
+pub mod sim;
