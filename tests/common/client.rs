@@ -61,6 +61,9 @@ pub struct TestClient {
     pub jid: Jid,
     backlog: VecDeque<Element>,
     next_id: u64,
+    /// When set, disco#info requests are answered with these features.
+    pub disco_features: Option<Vec<String>>,
+    pending_keep: VecDeque<Element>,
 }
 
 impl TestClient {
@@ -74,11 +77,13 @@ impl TestClient {
             jid: Jid::parse(domain).unwrap(),
             backlog: VecDeque::new(),
             next_id: 0,
+            disco_features: None,
+            pending_keep: VecDeque::new(),
         };
         let mut neg = ClientNegotiator::new(ClientConfig {
             domain: domain.to_string(),
-            username: Some(user.to_string()),
-            password: Some(password.to_string()),
+            username: (!user.is_empty()).then(|| user.to_string()),
+            password: (!password.is_empty()).then(|| password.to_string()),
             resource: resource.to_string(),
             tls: TlsPolicy::IfOffered,
         });
@@ -120,6 +125,11 @@ impl TestClient {
             };
             actions.extend(res.unwrap_or_else(|e| panic!("test client: negotiation failed: {}", e)));
         }
+    }
+
+    /// An anonymous login (SASL ANONYMOUS) on `domain`.
+    pub fn anonymous(host: &str, port: u16, domain: &str, ca_file: &Path) -> TestClient {
+        TestClient::login(host, port, domain, "", "", "anon", ca_file)
     }
 
     fn write_raw(&mut self, text: &str) {
@@ -166,6 +176,7 @@ impl TestClient {
         if let Some(el) = self.backlog.pop_front() {
             return Some(el);
         }
+
         let deadline = Instant::now() + timeout;
         loop {
             match self.read_frame(deadline)? {
@@ -179,22 +190,66 @@ impl TestClient {
                         self.send(&r);
                         continue;
                     }
+                    if let Some(features) = &self.disco_features {
+                        if el.name == "iq" && el.get_attr("type") == Some("get") && el.get_child("query", ns::DISCO_INFO).is_some() {
+                            let mut q = Element::new("query", ns::DISCO_INFO);
+                            for f in features {
+                                q = q.child(Element::new("feature", ns::DISCO_INFO).attr("var", f.clone()));
+                            }
+                            let r = jicofo::xmpp::stanza::iq_result(&el).child(q);
+                            self.send(&r);
+                            continue;
+                        }
+                    }
                     return Some(el);
                 }
             }
         }
     }
 
-    /// Wait for the first stanza matching `pred`; others are dropped.
+    /// Put a stanza back; `next` returns put-back stanzas (in order) before reading more.
+    pub fn push_back(&mut self, el: Element) {
+        self.backlog.push_back(el);
+    }
+
+    /// Wait for the first stanza matching `pred`, looking at kept stanzas first; the
+    /// others are kept (in order) for later calls.
     pub fn wait_for(&mut self, timeout: Duration, mut pred: impl FnMut(&Element) -> bool) -> Option<Element> {
+        if let Some(pos) = self.backlog.iter().position(|el| pred(el)) {
+            return self.backlog.remove(pos);
+        }
         let deadline = Instant::now() + timeout;
+        let kept = std::mem::take(&mut self.backlog);
+        let mut found = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let el = self.next(left)?;
-            if pred(&el) {
-                return Some(el);
+            match self.next(left) {
+                Some(el) if pred(&el) => {
+                    found = Some(el);
+                    break;
+                }
+                Some(el) => self.backlog.push_back(el),
+                None => break,
+            }
+            // `next` must not return what we just kept: read only from the socket.
+            if self.backlog.len() > 10_000 {
+                self.backlog.pop_front();
+            }
+            if !self.backlog.is_empty() {
+                let tail: Vec<Element> = self.backlog.drain(..).collect();
+                self.pending_keep.extend(tail);
             }
         }
+        let mut all: VecDeque<Element> = kept;
+        all.extend(self.pending_keep.drain(..));
+        all.extend(self.backlog.drain(..));
+        self.backlog = all;
+        found
+    }
+
+    /// Drop every kept stanza.
+    pub fn clear_kept(&mut self) {
+        self.backlog.clear();
     }
 
     /// Send an IQ request (an id is set if missing) and wait for its answer.

@@ -3,4 +3,5 @@
 
 pub mod prosody;
 pub mod client;
+pub mod deploy;
 pub mod sim;
