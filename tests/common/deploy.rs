@@ -68,6 +68,12 @@ impl Deployment {
 
     /// Start jicofo with extra flags and wait until both connections are up.
     pub fn start_jicofo(&mut self, extra: &[&str]) {
+        self.spawn_jicofo(extra, &[]);
+        self.wait_up(Duration::from_secs(15));
+    }
+
+    /// Start jicofo with extra flags and environment overrides; does not wait.
+    pub fn spawn_jicofo(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         let p = &self.prosody;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_jicofo"))
@@ -84,22 +90,59 @@ impl Deployment {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .spawn()
             .expect("jicofo starts");
         self.jicofo = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
+    }
+
+    /// Wait until both connections are up and every simulator is in the brewery.
+    pub fn wait_up(&self, timeout: Duration) {
+        assert!(self.try_wait_up(timeout), "jicofo did not come up; see {}", self.log.display());
+    }
+
+    /// Like `wait_up`, false on timeout.
+    pub fn try_wait_up(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some((_, body)) = self.http("GET", "/stats", None) {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                 let up = v["xmpp"]["client_connected"] == true && v["xmpp"]["component_connected"] == true;
                 let bridges = v["bridge_selector"]["bridge_count"].as_u64().unwrap_or(0) as usize;
                 if up && bridges >= self.sims.len() {
-                    return;
+                    return true;
                 }
             }
-            assert!(Instant::now() < deadline, "jicofo did not come up; see {}", self.log.display());
+            if Instant::now() >= deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Wait until the jicofo log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.jicofo_log().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A password user of the auth domain (`user1`, `user2`, `focus`).
+    pub fn user(&self, name: &str) -> TestClient {
+        let p = &self.prosody;
+        let pw = match name {
+            "focus" => p.focus_password.clone(),
+            "jvb" => p.jvb_password.clone(),
+            other => p.user_passwords.iter().find(|(u, _)| u == other).map(|(_, pw)| pw.clone()).expect("known user"),
+        };
+        TestClient::login(p.host(), p.c2s_port, &p.auth_domain(), name, &pw, "test", &p.ca_file)
     }
 
     /// A plain HTTP/1.0 request to jicofo's API: `(status, body)`.

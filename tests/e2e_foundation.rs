@@ -1,0 +1,108 @@
+//! The foundation against a real private Prosody: both connections, disco on both
+//! JIDs, unhandled IQs, operator-facing errors, and reconnect after a Prosody restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::deploy::{Deployment, T};
+use jicofo::xml::{ns, Element};
+
+fn disco(to: &str) -> Element {
+    Element::new("iq", ns::CLIENT).attr("type", "get").attr("to", to).child(Element::new("query", ns::DISCO_INFO))
+}
+
+fn has_feature(answer: &Element, var: &str) -> bool {
+    answer
+        .get_child("query", ns::DISCO_INFO)
+        .is_some_and(|q| q.children_named("feature", ns::DISCO_INFO).any(|f| f.get_attr("var") == Some(var)))
+}
+
+#[test]
+fn both_jids_answer_disco_with_the_focus_feature_and_unknown_iqs_get_an_error() {
+    let mut d = Deployment::prepare("found-disco", &[]);
+    d.start_jicofo(&[]);
+    let mut c = d.user("user1");
+    let a = c.iq(disco("focus.meet.test"), T);
+    assert_eq!(a.get_attr("type"), Some("result"), "{}", a);
+    assert!(has_feature(&a, "http://jitsi.org/protocol/focus"), "component: {}", a);
+    let ident = a.get_child("query", ns::DISCO_INFO).unwrap().get_child("identity", ns::DISCO_INFO).unwrap();
+    assert_eq!(ident.get_attr("name"), Some("Jitsi Meet Focus"));
+    let a = c.iq(disco("focus@auth.meet.test/focus"), T);
+    assert_eq!(a.get_attr("type"), Some("result"), "{}", a);
+    assert!(has_feature(&a, "http://jitsi.org/protocol/focus"), "client JID: {}", a);
+    // An IQ nobody handles is answered with service-unavailable, on both JIDs.
+    for to in ["focus.meet.test", "focus@auth.meet.test/focus"] {
+        let q = Element::new("iq", ns::CLIENT).attr("type", "get").attr("to", to).child(Element::new("query", "urn:example:nothing"));
+        let a = c.iq(q, T);
+        assert_eq!(a.get_attr("type"), Some("error"));
+        let cond = jicofo::xmpp::stanza::parse_error(&a).unwrap().condition_name;
+        assert_eq!(cond, "service-unavailable", "{}", a);
+    }
+    // Ping on the component.
+    let ping = Element::new("iq", ns::CLIENT).attr("type", "get").attr("to", "focus.meet.test").child(Element::new("ping", ns::PING));
+    assert_eq!(c.iq(ping, T).get_attr("type"), Some("result"));
+}
+
+#[test]
+fn both_connections_come_back_after_prosody_restarts() {
+    let mut d = Deployment::prepare("found-restart", &[]);
+    d.start_jicofo(&[]);
+    d.prosody.restart();
+    let t0 = Instant::now();
+    // Wait until the restart has been noticed and both connections are back.
+    assert!(d.wait_log("connecting to", Duration::from_secs(5)));
+    let back = d.try_wait_up(Duration::from_secs(10));
+    let log = d.jicofo_log();
+    assert!(back, "connections not back after the restart:\n{}", log);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(6), "took {:?}", took);
+    // Each connection logged its reconnect attempts.
+    let attempts = log.lines().filter(|l| l.contains("client: connecting to")).count();
+    assert!(attempts >= 2, "{}", log);
+    // Still answering.
+    let mut c = d.user("user1");
+    assert_eq!(c.iq(disco("focus.meet.test"), T).get_attr("type"), Some("result"));
+}
+
+#[test]
+fn a_wrong_secret_and_a_wrong_password_name_the_flag_to_fix() {
+    let mut d = Deployment::prepare("found-wrong", &[]);
+    d.spawn_jicofo(&[], &[("JICOFO_SECRET", "not-the-secret"), ("JICOFO_AUTH_PASSWORD", "not-the-password")]);
+    assert!(
+        d.wait_log("wrong secret (check --secret / JICOFO_SECRET", T),
+        "no secret hint:\n{}",
+        d.jicofo_log()
+    );
+    assert!(d.wait_log("--user_password / JICOFO_AUTH_PASSWORD", T), "no password hint:\n{}", d.jicofo_log());
+    // An untrusted certificate names --tls_ca_file.
+    let _ = d.stop_jicofo(Duration::from_secs(5));
+    let p = &d.prosody;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo"))
+        .arg(format!("--domain={}", p.domain))
+        .arg("--host=127.0.0.1")
+        .arg(format!("--port={}", p.component_port))
+        .arg(format!("--user_port={}", p.c2s_port))
+        .arg("--check")
+        .env("JICOFO_SECRET", &p.focus_secret)
+        .env("JICOFO_AUTH_PASSWORD", &p.focus_password)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("--tls_ca_file"), "{}", text);
+}
+
+#[test]
+fn bad_command_lines_exit_2_with_one_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo")).arg("--domain=meet.test").env_remove("JICOFO_SECRET").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{}", err);
+    assert!(err.contains("JICOFO_SECRET"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo")).arg("--port=x").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo")).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--tls_ca_file"));
+}
