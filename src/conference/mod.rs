@@ -81,6 +81,8 @@ pub struct PendingReply {
     pub iq: Element,
     /// The `<conference>` answer without `ready`.
     pub reply: ConferenceReply,
+    /// The real JID of whoever asked (when known).
+    pub requester: Option<Jid>,
 }
 
 /// The world as a conference thread sees it.
@@ -199,6 +201,8 @@ pub struct Conference<E: Env> {
     ended: Option<EndReason>,
     ever_joined: bool,
     pub(crate) media: media::MediaState,
+    /// Requests not yet followed by a join, per requester: someone is about to come.
+    expected: HashMap<Jid, (u32, Instant)>,
 }
 
 impl<E: Env> Conference<E> {
@@ -228,6 +232,7 @@ impl<E: Env> Conference<E> {
             ended: None,
             ever_joined: false,
             media: media::MediaState::default(),
+            expected: HashMap::new(),
         }
     }
 
@@ -493,6 +498,11 @@ impl<E: Env> Conference<E> {
                 }
             }
             Inbox::Request(w) => {
+                if let Some(r) = &w.requester {
+                    let now = self.env.now();
+                    let e = self.expected.entry(r.clone()).or_insert((0, now));
+                    *e = (e.0 + 1, now);
+                }
                 if self.shared.sessions.is_some() {
                     self.update_owners();
                 }
@@ -575,6 +585,9 @@ impl<E: Env> Conference<E> {
             p.real_jid.as_ref().map(|j| j.to_string()).unwrap_or_else(|| "real JID hidden".into())
         );
         self.occupants.push(occupant);
+        if let Some(e) = p.real_jid.as_ref().and_then(|j| self.expected.get_mut(j)) {
+            e.0 = e.0.saturating_sub(1);
+        }
         self.shared.metrics.participant_joined();
         self.shared.metrics.set_size(self.id, self.occupants.len());
         self.ever_joined = true;
@@ -595,7 +608,17 @@ impl<E: Env> Conference<E> {
         }
         self.media_participant_left(&o.nick);
         if self.occupants.is_empty() {
-            self.end(EndReason::RoomEmpty);
+            // Someone who asked for the room after the last join is about to come:
+            // wait for them (the start timeout) instead of leaving under their feet.
+            let now = self.env.now();
+            self.expected.retain(|_, (n, t)| *n > 0 && now < *t + START_TIMEOUT);
+            match self.expected.values().map(|(_, t)| *t).max() {
+                Some(t) => {
+                    info!("conference {}: empty, but a participant is expected", self.room);
+                    self.start_deadline = Some(t + START_TIMEOUT);
+                }
+                None => self.end(EndReason::RoomEmpty),
+            }
             return;
         }
         self.update_owners();

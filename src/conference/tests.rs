@@ -46,13 +46,14 @@ fn request() -> Inbox {
     let iq = Element::new("iq", ns::COMPONENT)
         .attr("type", "set")
         .attr("id", "req1")
-        .attr("from", "u1@meet.test/r")
+        .attr("from", "a@meet.test/1")
         .attr("to", "focus.meet.test")
         .child(Element::new("conference", ns::FOCUS).attr("room", room().to_string()));
     Inbox::Request(PendingReply {
         target: ReplyTarget::Xmpp(COMPONENT),
         iq,
         reply: ConferenceReply { room: room().to_string(), focus_jid: "focus@auth.meet.test".into(), ..Default::default() },
+        requester: Some(Jid::parse("a@meet.test/1").unwrap()),
     })
 }
 
@@ -90,7 +91,7 @@ fn replies_ready_after_joining_as_owner_then_ends_when_nobody_comes() {
     let conf = replies[0].get_child("conference", ns::FOCUS).unwrap();
     assert_eq!(conf.get_attr("ready"), Some("true"));
     assert_eq!(conf.get_attr("focusjid"), Some("focus@auth.meet.test"));
-    assert_eq!(replies[0].get_attr("to"), Some("u1@meet.test/r"));
+    assert_eq!(replies[0].get_attr("to"), Some("a@meet.test/1"));
     // Ended after the 15 s start timeout and left the room.
     assert!(env.elapsed() >= START_TIMEOUT && env.elapsed() < START_TIMEOUT + ms(100));
     let leave = env.sent_matching(|e| e.name == "presence" && e.get_attr("type") == Some("unavailable"));
@@ -207,4 +208,21 @@ fn requests_wait_while_joining_and_are_all_answered() {
     let replies = c.env.sent_matching(|e| e.get_attr("id") == Some("req1"));
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].get_child("conference", ns::FOCUS).unwrap().get_attr("ready"), Some("false"));
+}
+
+#[test]
+fn an_empty_room_waits_for_someone_who_asked_and_has_not_joined_yet() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "alice", "a@meet.test/1", "none", "participant")));
+    // Alice asks again (e.g. she is reloading) before her leave is seen...
+    e.at(ms(150), request());
+    e.at(ms(200), Inbox::Stanza(occupant_leave(&r, "alice")));
+    // ...and comes back.
+    e.at(ms(900), Inbox::Stanza(occupant_presence(&r, "alice", "a@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "alice")));
+    let mut c = conference(e, None);
+    assert_eq!(c.run(), EndReason::RoomEmpty);
+    assert_eq!(c.env.elapsed(), ms(1000), "ended when she left for good");
 }

@@ -192,7 +192,7 @@ impl FocusRouter {
             ..Default::default()
         };
         if let Some(sessions) = &self.shared.sessions {
-            let Some(sender) = sender else {
+            let Some(sender) = sender.clone() else {
                 send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some("no sender")));
                 return;
             };
@@ -231,7 +231,7 @@ impl FocusRouter {
         } else {
             reply.properties.push(("authentication".into(), "false".into()));
         }
-        let pending = PendingReply { target: target.clone(), iq: iq.clone(), reply };
+        let pending = PendingReply { target: target.clone(), iq: iq.clone(), reply, requester: sender };
         if !exists {
             if let Err(e) = self.start_conference(&req, None) {
                 warn!("cannot start a conference thread for {}: {}", req.room, e);
