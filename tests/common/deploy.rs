@@ -171,6 +171,13 @@ impl Deployment {
         serde_json::from_str(&body).expect("stats JSON")
     }
 
+    /// Start another simulator after the fact.
+    pub fn add_sim(&mut self, nick: &str, args: &[&str]) {
+        let rec = self.prosody.dir.join(format!("jvb-{}.jsonl", nick));
+        let sim = Sim::start_with(&self.prosody, nick, &rec, args);
+        self.sims.push((nick.to_string(), sim));
+    }
+
     /// The simulator `nick`.
     pub fn sim(&mut self, nick: &str) -> &mut Sim {
         &mut self.sims.iter_mut().find(|(n, _)| n == nick).expect("sim").1
@@ -218,7 +225,9 @@ impl Deployment {
         let p = &self.prosody;
         let mut c = TestClient::anonymous(p.host(), p.c2s_port, &p.domain, &p.ca_file);
         c.disco_features = Some(features.iter().map(|s| s.to_string()).collect());
-        Participant { client: c, nick: nick.to_string(), room: String::new(), focus: p.focus_component(), ssrc_base: 0 }
+        // Distinct SSRCs per participant (the captured answer is reused by everyone).
+        let ssrc_base = nick.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 1_000_000 * 1000;
+        Participant { client: c, nick: nick.to_string(), room: String::new(), focus: p.focus_component(), ssrc_base }
     }
 
     /// jicofo's log so far.
