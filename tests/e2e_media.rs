@@ -111,3 +111,187 @@ fn two_participants_on_the_least_stressed_bridge() {
     assert!(d.wait_colibri("jvb2", T, |reqs| reqs.iter().any(|c| c.get_attr("expire") == Some("true"))));
     let _ = Element::new("x", ns::CLIENT);
 }
+
+fn jingle_of(el: &Element) -> &Element {
+    el.get_child("jingle", JINGLE).unwrap()
+}
+
+fn sid_of(el: &Element) -> String {
+    jingle_of(el).get_attr("sid").unwrap().to_string()
+}
+
+fn bridge_session_of(si: &Element) -> String {
+    jingle_of(si).get_child("bridge-session", ns::FOCUS).unwrap().get_attr("id").unwrap().to_string()
+}
+
+/// SSRCs a participant knows of other owners, from its offer and source-adds/removes.
+#[derive(Default)]
+struct Known {
+    ssrcs: std::collections::BTreeMap<String, String>, // ssrc -> owner
+    media: std::collections::BTreeMap<String, String>, // ssrc -> audio|video
+}
+
+impl Known {
+    fn absorb(&mut self, el: &Element) {
+        let j = jingle_of(el);
+        let add = matches!(j.get_attr("action"), Some("session-initiate") | Some("source-add"));
+        for c in j.children_named("content", JINGLE) {
+            for d in c.elements().filter(|e| e.name == "description") {
+                for s in d.elements().filter(|e| e.name == "source" && e.get_attr("ssrc").is_some()) {
+                    let ssrc = s.get_attr("ssrc").unwrap().to_string();
+                    let owner = s.elements().find(|x| x.name == "ssrc-info").and_then(|x| x.get_attr("owner")).unwrap_or("?").to_string();
+                    if add {
+                        self.media.insert(ssrc.clone(), d.get_attr("media").unwrap_or("?").to_string());
+                        self.ssrcs.insert(ssrc, owner);
+                    } else {
+                        self.ssrcs.remove(&ssrc);
+                    }
+                }
+            }
+        }
+    }
+
+    fn owners(&self) -> std::collections::BTreeSet<String> {
+        self.ssrcs.values().cloned().collect()
+    }
+}
+
+/// Read Jingle from the focus (acknowledging it) for `dur`, folding sources into `k`.
+fn pump(p: &mut Participant, k: &mut Known, dur: Duration) -> Vec<Element> {
+    let deadline = std::time::Instant::now() + dur;
+    let mut got = Vec::new();
+    while let Some(el) = p.client.wait_for(deadline.saturating_duration_since(std::time::Instant::now()), |el| {
+        el.name == "iq" && el.get_attr("type") == Some("set") && el.get_child("jingle", JINGLE).is_some()
+    }) {
+        p.client.send(&jicofo::xmpp::stanza::iq_result(&el));
+        k.absorb(&el);
+        got.push(el);
+    }
+    got
+}
+
+fn accept(p: &mut Participant, si: &Element) {
+    let acc = p.session_accept(si, "lyno-session-accept.xml");
+    let r = p.request(acc);
+    assert_eq!(r.get_attr("type"), Some("result"), "{}", r);
+}
+
+fn owners(names: &[&str]) -> std::collections::BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn three_participants_sources_restart_and_validation() {
+    let d = Deployment::start("e2e-three", &[("jvb1", &[])]);
+    let r = room(&d, "three");
+    let (mut a, _) = joined(&d, "a", "alice", &r);
+    let (mut b, _) = joined(&d, "b", "bob", &r);
+    let second_joined = std::time::Instant::now();
+    let si_a = a.expect_jingle("session-initiate", Duration::from_secs(1)).expect("alice invited within 1 s");
+    let si_b = b.expect_jingle("session-initiate", Duration::from_secs(1)).expect("bob invited within 1 s");
+    eprintln!("both invited {:?} after the second join", second_joined.elapsed());
+    let (mut ka, mut kb, mut kc) = (Known::default(), Known::default(), Known::default());
+    ka.absorb(&si_a);
+    kb.absorb(&si_b);
+    accept(&mut a, &si_a);
+    accept(&mut b, &si_b);
+    let (mut c, _) = joined(&d, "c", "carol", &r);
+    let si_c = c.expect_jingle("session-initiate", Duration::from_secs(1)).expect("carol invited within 1 s");
+    kc.absorb(&si_c);
+    accept(&mut c, &si_c);
+    pump(&mut a, &mut ka, Duration::from_millis(600));
+    pump(&mut b, &mut kb, Duration::from_millis(600));
+    pump(&mut c, &mut kc, Duration::from_millis(600));
+    // Everyone knows everyone else's sources (and the bridge's).
+    assert_eq!(ka.owners(), owners(&["bob", "carol", "jvb"]));
+    assert_eq!(kb.owners(), owners(&["alice", "carol", "jvb"]));
+    assert_eq!(kc.owners(), owners(&["alice", "bob", "jvb"]));
+
+    // Invalid sources are refused with an error and change nothing.
+    let stolen = kb.ssrcs.iter().find(|(_, o)| o.as_str() == "alice").map(|(s, _)| s.clone()).unwrap();
+    let bad = Element::new("iq", ns::CLIENT).attr("type", "set").attr("to", format!("{}/focus", r)).child(
+        Element::new("jingle", JINGLE).attr("action", "source-add").attr("sid", sid_of(&si_b)).child(
+            Element::new("content", JINGLE).attr("name", "audio").child(
+                Element::new("description", "urn:xmpp:jingle:apps:rtp:1").attr("media", "audio").child(
+                    Element::new("source", "urn:xmpp:jingle:apps:rtp:ssma:0").attr("ssrc", stolen.clone()).child(
+                        Element::new("parameter", "urn:xmpp:jingle:apps:rtp:ssma:0").attr("name", "msid").attr("value", "bob-audio-9 x"),
+                    ),
+                ),
+            ),
+        ),
+    );
+    let ans = b.request(bad);
+    let err = jicofo::xmpp::stanza::parse_error(&ans).expect("refused");
+    assert_eq!(err.condition_name, "bad-request");
+    assert!(err.text.unwrap_or_default().contains("SSRC is already used"));
+    let got = pump(&mut c, &mut kc, Duration::from_millis(400));
+    assert!(got.is_empty(), "nothing propagated after a refused source-add");
+
+    // A source-remove reaches the others.
+    let bob_audio = ka
+        .ssrcs
+        .iter()
+        .find(|(s, o)| o.as_str() == "bob" && ka.media.get(*s).map(String::as_str) == Some("audio"))
+        .map(|(s, _)| s.clone())
+        .expect("alice knows bob's audio source");
+    let rm = Element::new("iq", ns::CLIENT).attr("type", "set").attr("to", format!("{}/focus", r)).child(
+        Element::new("jingle", JINGLE).attr("action", "source-remove").attr("sid", sid_of(&si_b)).child(
+            Element::new("content", JINGLE).attr("name", "audio").child(
+                Element::new("description", "urn:xmpp:jingle:apps:rtp:1")
+                    .attr("media", "audio")
+                    .child(Element::new("source", "urn:xmpp:jingle:apps:rtp:ssma:0").attr("ssrc", bob_audio.clone())),
+            ),
+        ),
+    );
+    assert_eq!(b.request(rm).get_attr("type"), Some("result"));
+    pump(&mut a, &mut ka, Duration::from_millis(500));
+    pump(&mut c, &mut kc, Duration::from_millis(500));
+    assert!(!ka.ssrcs.contains_key(&bob_audio), "alice saw bob's source-remove");
+    assert!(!kc.ssrcs.contains_key(&bob_audio), "carol saw bob's source-remove");
+
+    // A restart request gets a fresh session.
+    let term = Element::new("iq", ns::CLIENT).attr("type", "set").attr("to", format!("{}/focus", r)).child(
+        Element::new("jingle", JINGLE)
+            .attr("action", "session-terminate")
+            .attr("sid", sid_of(&si_a))
+            .child(Element::new("reason", JINGLE).child(Element::new("connectivity-error", JINGLE)))
+            .child(Element::new("bridge-session", ns::FOCUS).attr("id", bridge_session_of(&si_a)).attr("restart", "true")),
+    );
+    assert_eq!(a.request(term).get_attr("type"), Some("result"));
+    let si_a2 = a.expect_jingle("session-initiate", T).expect("a new offer after the restart");
+    assert_ne!(sid_of(&si_a2), sid_of(&si_a));
+    // A second restart right away is rate limited.
+    let term2 = Element::new("iq", ns::CLIENT).attr("type", "set").attr("to", format!("{}/focus", r)).child(
+        Element::new("jingle", JINGLE)
+            .attr("action", "session-terminate")
+            .attr("sid", sid_of(&si_a2))
+            .child(Element::new("bridge-session", ns::FOCUS).attr("id", bridge_session_of(&si_a2)).attr("restart", "true")),
+    );
+    let ans = a.request(term2);
+    assert_eq!(jicofo::xmpp::stanza::parse_error(&ans).map(|e| e.condition_name).as_deref(), Some("resource-constraint"));
+}
+
+#[test]
+fn killing_a_bridge_moves_its_participants_to_the_other_within_15_s() {
+    let mut d = Deployment::start("e2e-failover", &[("jvb1", &["--stress", "0.1"]), ("jvb2", &["--stress", "0.3"])]);
+    let r = room(&d, "failover");
+    let (mut a, _) = joined(&d, "a", "alice", &r);
+    let (mut b, _) = joined(&d, "b", "bob", &r);
+    let (mut c, _) = joined(&d, "c", "carol", &r);
+    let mut parts = [&mut a, &mut b, &mut c];
+    for p in parts.iter_mut() {
+        let si = p.expect_jingle("session-initiate", T).expect("offer");
+        assert_eq!(Some(offer_ufrag(&si)), allocated_ufrag(&d, "jvb1", &p.nick), "on the least stressed bridge");
+        accept(p, &si);
+    }
+    d.sim("jvb1").command("crash");
+    let t0 = std::time::Instant::now();
+    for p in parts.iter_mut() {
+        let si = p.expect_jingle("session-initiate", Duration::from_secs(15)).expect("a new session on the surviving bridge");
+        assert_eq!(Some(offer_ufrag(&si)), allocated_ufrag(&d, "jvb2", &p.nick), "moved to jvb2");
+    }
+    let took = t0.elapsed();
+    eprintln!("all participants moved after {:?}", took);
+    assert!(took <= Duration::from_secs(15));
+    assert!(d.stats()["bridge_failures"]["participants_moved"].as_u64().unwrap_or(0) >= 3);
+}
