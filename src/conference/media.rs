@@ -93,6 +93,8 @@ pub(crate) struct MediaState {
     pub removals: u32,
     /// Bridge force-mute state (audio, video) per participant.
     pub force_muted: HashMap<String, (bool, bool)>,
+    /// The last bridge used (for the end-of-conference log line).
+    pub last_bridge: Option<Jid>,
 }
 
 fn remove_ssrcs(set: &mut EndpointSources, ssrcs: &HashSet<u32>) {
@@ -225,6 +227,7 @@ impl<E: Env> Conference<E> {
             }
             let region = self.shared.bridges.lock().get(&bridge).and_then(|b| b.region.clone());
             info!("conference {}: using bridge {}", self.room, bridge);
+            self.media.last_bridge = Some(bridge.clone());
             self.media.colibri = Some(ColibriSession {
                 bridge: bridge.clone(),
                 id: crate::focus::auth::new_uuid(),

@@ -203,6 +203,8 @@ pub struct Conference<E: Env> {
     pub(crate) media: media::MediaState,
     /// Requests not yet followed by a join, per requester: someone is about to come.
     expected: HashMap<Jid, (u32, Instant)>,
+    started: Instant,
+    joins: usize,
 }
 
 impl<E: Env> Conference<E> {
@@ -233,6 +235,8 @@ impl<E: Env> Conference<E> {
             ever_joined: false,
             media: media::MediaState::default(),
             expected: HashMap::new(),
+            started: now,
+            joins: 0,
         }
     }
 
@@ -342,10 +346,13 @@ impl<E: Env> Conference<E> {
         }
         self.joined = false;
         info!(
-            "conference {}: ended ({:?}), {} participants at the end",
+            "conference {}: ended ({:?}) after {} s; {} participants joined, {} at the end; bridge {}",
             self.room,
             reason,
-            self.occupants.len()
+            self.env.now().duration_since(self.started).as_secs(),
+            self.joins,
+            self.occupants.len(),
+            self.media.last_bridge.as_ref().map(|b| b.to_string()).unwrap_or_else(|| "none".into())
         );
     }
 
@@ -585,6 +592,7 @@ impl<E: Env> Conference<E> {
             p.real_jid.as_ref().map(|j| j.to_string()).unwrap_or_else(|| "real JID hidden".into())
         );
         self.occupants.push(occupant);
+        self.joins += 1;
         if let Some(e) = p.real_jid.as_ref().and_then(|j| self.expected.get_mut(j)) {
             e.0 = e.0.saturating_sub(1);
         }

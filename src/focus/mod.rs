@@ -537,8 +537,14 @@ impl Router for FocusRouter {
         self.reap();
     }
 
-    fn shutting_down(&mut self, _out: &mut Outbox) {
+    fn shutting_down(&mut self, out: &mut Outbox) {
         self.stopping = true;
+        if self.client_up {
+            let leave = Element::new("presence", ns::CLIENT)
+                .attr("to", self.cfg.bridge_muc.with_resource(&self.shared.nick).to_string())
+                .attr("type", "unavailable");
+            out.send(CLIENT, leave);
+        }
         for r in self.rooms.values() {
             let _ = r.tx.try_send(Inbox::Shutdown);
         }
