@@ -124,6 +124,8 @@ pub enum EndReason {
     NotOwner,
     JoinFailed,
     Shutdown,
+    /// An internal error (a panic) ended it; the room was left.
+    Panicked,
 }
 
 /// A participant in the room (not the focus).
