@@ -5,7 +5,6 @@
 //! accepted; the focus user logs in (certificate trusted); the conference MUC service
 //! answers disco; the brewery can be joined and how many bridges are in it.
 
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -81,16 +80,16 @@ fn request(net: &NetHandle, rx: &Receiver<Ev>, iq: Element, timeout: Duration) -
 /// Run the checks; returns the exit status.
 pub fn run(cfg: &Config) -> i32 {
     let mut r = Report { failed: false };
-    match (cfg.host.as_str(), cfg.user_port).to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(a)) => r.ok(&format!("host {} resolves to {}", cfg.host, a.ip())),
-        _ => {
+    match crate::net::resolve(&cfg.host, cfg.user_port) {
+        Ok(a) => r.ok(&format!("host {} resolves to {}", cfg.host, a.ip())),
+        Err(_) => {
             r.fail(&format!("host {} does not resolve", cfg.host), "check --host");
             return 1;
         }
     }
     for (what, port, flag) in [("component", cfg.component_port, "--port"), ("client", cfg.user_port, "--user_port")] {
-        let addr = (cfg.host.as_str(), port).to_socket_addrs().ok().and_then(|mut a| a.next());
-        match addr.map(|a| TcpStream::connect_timeout(&a, Duration::from_secs(3))) {
+        let addr = crate::net::resolve(&cfg.host, port).ok();
+        match addr.map(|a| crate::net::probe_tcp(a, Duration::from_secs(3))) {
             Some(Ok(_)) => r.ok(&format!("Prosody answers on {}:{} ({})", cfg.host, port, what)),
             Some(Err(e)) => r.fail(
                 &format!("nothing answers on {}:{} ({})", cfg.host, port, what),

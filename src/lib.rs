@@ -21,6 +21,5 @@ pub mod jvbsim;
 pub mod media;
 pub mod metrics;
 pub mod net;
-pub mod rest;
 pub mod xml;
 pub mod xmpp;

@@ -17,6 +17,7 @@
 
 mod conn;
 pub mod event_loop;
+pub mod http;
 pub mod tls;
 
 use std::path::PathBuf;
@@ -147,6 +148,20 @@ impl NetHandle {
         let _ = self.tx.send(Cmd::Shutdown);
         let _ = self.waker.wake();
     }
+}
+
+/// Resolve `host:port` to its first address.
+pub fn resolve(host: &str, port: u16) -> std::io::Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} has no address", host)))
+}
+
+/// Can a TCP connection to `addr` be opened within `timeout`? (Used by `--check`.)
+pub fn probe_tcp(addr: std::net::SocketAddr, timeout: Duration) -> std::io::Result<()> {
+    std::net::TcpStream::connect_timeout(&addr, timeout).map(|_| ())
 }
 
 /// Backoff for reconnects: 0.5 s doubling to 30 s.

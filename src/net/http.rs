@@ -1,4 +1,5 @@
-//! The HTTP API (tiny_http, one thread): health, version, stats, Prometheus metrics
+//! The HTTP API server (tiny_http, one thread; it lives in `net` because it owns a
+//! listening socket): health, version, stats, Prometheus metrics
 //! and the conference request over HTTP (focus.md §7).
 //!
 //! Conference requests are turned into the same `<conference>` IQ the XMPP path
