@@ -19,6 +19,8 @@ pub mod media;
 pub mod muc;
 pub mod sim;
 #[cfg(test)]
+mod media_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, VecDeque};

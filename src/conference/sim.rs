@@ -145,3 +145,60 @@ pub fn occupant_leave(room: &Jid, nick: &str) -> Element {
         .attr("type", "unavailable")
         .child(Element::new("x", ns::MUC_USER).child(Element::new("item", ns::MUC_USER).attr("affiliation", "none").attr("role", "none")))
 }
+
+/// A fake bridge `bridge` on top of `muc`: answers every `conference-modify` sent to it
+/// like a bridge would (a transport for each created endpoint, feedback sources on
+/// creates) and passes everything else to `muc`.
+pub fn with_bridge(bridge: Jid, mut muc: Responder) -> Responder {
+    let mut n = 0u32;
+    Box::new(move |el: &Element| {
+        let Some(cm) = el.get_child("conference-modify", ns::COLIBRI2) else { return muc(el) };
+        if el.get_attr("to") != Some(bridge.to_string().as_str()) {
+            return Vec::new();
+        }
+        let mut out = Element::new("conference-modified", ns::COLIBRI2);
+        let mut created = cm.get_attr("create") == Some("true");
+        for ep in cm.children_named("endpoint", ns::COLIBRI2) {
+            let id = ep.get_attr("id").unwrap_or_default().to_string();
+            let mut e = Element::new("endpoint", ns::COLIBRI2).attr("id", id.clone());
+            if ep.get_attr("create") == Some("true") {
+                created = true;
+                n += 1;
+                let ice = Element::new("transport", "urn:xmpp:jingle:transports:ice-udp:1")
+                    .attr("ufrag", format!("u{}", n))
+                    .attr("pwd", "pwdpwdpwdpwdpwdpwdpwdpwd")
+                    .child(Element::new("rtcp-mux", "urn:xmpp:jingle:transports:ice-udp:1"))
+                    .child(
+                        Element::new("fingerprint", "urn:xmpp:jingle:apps:dtls:0")
+                            .attr("hash", "sha-256")
+                            .attr("setup", "actpass")
+                            .text("AA:BB"),
+                    );
+                let mut t = Element::new("transport", ns::COLIBRI2).child(ice);
+                if ep.get_child("transport", ns::COLIBRI2).is_some_and(|t| t.get_child("sctp", ns::COLIBRI2).is_some()) {
+                    t = t.child(Element::new("sctp", ns::COLIBRI2).attr("port", "5000").attr("role", "server"));
+                }
+                e = e.child(t);
+            }
+            out = out.child(e);
+        }
+        if created {
+            out = out.child(
+                Element::new("sources", ns::COLIBRI2)
+                    .child(
+                        Element::new("media-source", ns::COLIBRI2).attr("type", "audio").attr("id", "jvb-a0").child(
+                            Element::new("source", "urn:xmpp:jingle:apps:rtp:ssma:0").attr("ssrc", "111").attr("name", "jvb-a0"),
+                        ),
+                    )
+                    .child(
+                        Element::new("media-source", ns::COLIBRI2).attr("type", "video").attr("id", "jvb-v0").child(
+                            Element::new("source", "urn:xmpp:jingle:apps:rtp:ssma:0").attr("ssrc", "222").attr("name", "jvb-v0"),
+                        ),
+                    ),
+            );
+        }
+        let mut r = iq_result(el).child(out);
+        r.set_attr("from", bridge.to_string());
+        vec![r]
+    })
+}

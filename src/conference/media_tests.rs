@@ -1,0 +1,194 @@
+//! Media logic on simulated time with a fake MUC and a fake bridge.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, SimEnv};
+use super::*;
+use crate::bridge::Bridges;
+use crate::focus::request::ConferenceReply;
+
+const JINGLE: &str = "urn:xmpp:jingle:1";
+
+fn room() -> Jid {
+    Jid::parse("room1@conference.meet.test").unwrap()
+}
+
+fn bridge() -> Jid {
+    Jid::parse("jvbbrewery@internal.auth.meet.test/jvb1").unwrap()
+}
+
+fn shared() -> Arc<Shared> {
+    let mut b = Bridges::new();
+    let stats = Element::new("stats", ns::COLIBRI)
+        .child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", "0.1"))
+        .child(Element::new("stat", ns::COLIBRI).attr("name", "drain").attr("value", "false"));
+    let p = Element::new("presence", ns::CLIENT).attr("from", bridge().to_string()).child(stats);
+    b.on_presence(&p, "focus", Instant::now());
+    Arc::new(Shared {
+        client: ConnId(1),
+        nick: "focus".into(),
+        focus_jid: "focus@auth.meet.test".into(),
+        sessions: None,
+        caps_cache: Mutex::new(HashMap::new()),
+        bridges: Arc::new(Mutex::new(b)),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
+        focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
+    })
+}
+
+fn env() -> SimEnv {
+    SimEnv::new(with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap())))
+}
+
+fn request() -> Inbox {
+    let iq = Element::new("iq", ns::COMPONENT).attr("type", "set").attr("id", "req").attr("from", "x@meet.test/1");
+    Inbox::Request(PendingReply { target: ReplyTarget::Xmpp(ConnId(0)), iq, reply: ConferenceReply::default(), requester: None })
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn jingle_to(env: &SimEnv, nick: &str, action: &str) -> Vec<(Duration, Element)> {
+    let to = room().with_resource(nick).to_string();
+    env.sent
+        .iter()
+        .filter(|(_, _, e)| {
+            e.get_attr("to") == Some(to.as_str()) && e.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some(action))
+        })
+        .map(|(t, _, e)| (*t, e.clone()))
+        .collect()
+}
+
+fn colibri(env: &SimEnv) -> Vec<Element> {
+    env.sent.iter().filter_map(|(_, _, e)| e.get_child("conference-modify", ns::COLIBRI2).cloned()).collect()
+}
+
+#[test]
+fn second_participant_triggers_allocation_and_offers_with_the_bridge_transport() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(500), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Shutdown);
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: Some(1), start_video_muted: None });
+    c.run();
+    let env = &c.env;
+    let a = jingle_to(env, "a", "session-initiate");
+    let b = jingle_to(env, "b", "session-initiate");
+    assert_eq!(a.len(), 1);
+    assert_eq!(b.len(), 1);
+    // Nobody was invited while alone.
+    assert!(a[0].0 >= ms(500));
+    // The first allocation created the conference; the second did not.
+    let reqs = colibri(env);
+    assert_eq!(reqs[0].get_attr("create"), Some("true"));
+    assert_eq!(reqs[1].get_attr("create"), None);
+    // The offer carries the bridge transport and start-muted for the second joiner.
+    let j = b[0].1.get_child("jingle", JINGLE).unwrap();
+    let t = j.children_named("content", JINGLE).next().unwrap().get_child("transport", "urn:xmpp:jingle:transports:ice-udp:1").unwrap();
+    assert_eq!(t.get_attr("ufrag"), Some("u2"));
+    let sm = j.get_child("startmuted", ns::START_MUTED).expect("start muted for the 2nd joiner");
+    assert_eq!(sm.get_attr("audio"), Some("true"));
+    assert!(a[0].1.get_child("jingle", JINGLE).unwrap().get_child("startmuted", ns::START_MUTED).is_none());
+    // The shutdown expired the conference on the bridge.
+    assert_eq!(reqs.last().unwrap().get_attr("expire"), Some("true"));
+}
+
+#[test]
+fn a_lone_participant_session_ends_after_20_s() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "b")));
+    e.at(ms(60_000), Inbox::Shutdown);
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let t = jingle_to(&c.env, "a", "session-terminate");
+    assert_eq!(t.len(), 1, "one session-terminate to the lone participant");
+    assert_eq!(t[0].0, ms(21_000));
+    let reason = t[0].1.get_child("jingle", JINGLE).unwrap().get_child("reason", JINGLE).unwrap();
+    assert!(reason.get_child("expired", JINGLE).is_some());
+    // b's endpoint was expired when b left, then the conference when a's session ended.
+    let reqs = colibri(&c.env);
+    assert!(reqs.iter().any(|r| r.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_attr("id") == Some("b") && e.get_attr("expire") == Some("true"))));
+    assert!(reqs.iter().any(|r| r.get_attr("expire") == Some("true")));
+}
+
+/// A client answer to a session-initiate: session-accept with one audio source.
+fn accept_for(si: &Element, ssrc: u32) -> Element {
+    let j = si.get_child("jingle", JINGLE).unwrap();
+    let to = si.get_attr("to").unwrap();
+    let nick = Jid::parse(to).unwrap().resource().unwrap().to_string();
+    Element::new("iq", ns::CLIENT)
+        .attr("type", "set")
+        .attr("id", format!("acc-{}", nick))
+        .attr("from", to)
+        .child(Element::new("jingle", JINGLE).attr("action", "session-accept").attr("sid", j.get_attr("sid").unwrap()).child(
+            Element::new("content", JINGLE).attr("name", "audio").child(
+                Element::new("description", ns::RTP).attr("media", "audio").child(
+                    Element::new("source", ns::SSMA).attr("ssrc", ssrc.to_string()).child(
+                        Element::new("parameter", ns::SSMA).attr("name", "msid").attr("value", format!("{}-audio-0 t", nick)),
+                    ),
+                ),
+            ),
+        ))
+}
+
+#[test]
+fn a_burst_of_joins_costs_one_source_add_per_receiver() {
+    let r = room();
+    // Every client accepts its offer at once.
+    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut next_ssrc = 1000;
+    let mut e = SimEnv::new(Box::new(move |el: &Element| {
+        let mut out = inner(el);
+        if el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
+            next_ssrc += 1;
+            out.push(accept_for(el, next_ssrc));
+        }
+        out
+    }));
+    e.at(ms(0), request());
+    let nicks = ["a", "b", "c", "d", "e", "f"];
+    for (i, n) in nicks.iter().enumerate() {
+        e.at(ms(10 + i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
+    }
+    e.at(ms(2000), Inbox::Shutdown);
+    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let accepted = c
+        .env
+        .sent
+        .iter()
+        .filter(|(_, _, e)| e.get_attr("id").is_some_and(|i| i.starts_with("acc-")) && e.get_attr("type") == Some("result"))
+        .count();
+    assert_eq!(accepted, nicks.len(), "every accept answered");
+    // Everyone ends up knowing the other five, in far fewer stanzas than one per source.
+    let mut adds = 0;
+    for n in nicks {
+        let mut known = std::collections::BTreeSet::new();
+        for (_, si) in jingle_to(&c.env, n, "session-initiate").iter().chain(jingle_to(&c.env, n, "source-add").iter()) {
+            for ct in si.get_child("jingle", JINGLE).unwrap().children_named("content", JINGLE) {
+                for d in ct.elements().filter(|d| d.name == "description") {
+                    for src in d.elements().filter(|x| x.name == "source") {
+                        known.insert(src.get_attr("ssrc").unwrap().to_string());
+                    }
+                }
+            }
+        }
+        known.remove("111");
+        known.remove("222");
+        assert_eq!(known.len(), nicks.len() - 1, "{} knows the others' sources: {:?}", n, known);
+        adds += jingle_to(&c.env, n, "source-add").len();
+    }
+    // One source each: 6 × 5 = 30 announcements would be sent one by one.
+    assert!(adds <= nicks.len(), "{} source-adds for 6 receivers", adds);
+}
