@@ -562,3 +562,80 @@ impl Drop for FocusRouter {
         let _ = &self.cfg;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xmpp::stanza::parse_error;
+
+    fn router(args: &[&str]) -> FocusRouter {
+        let mut a: Vec<String> = vec!["--domain=meet.test".into(), "--secret=s".into()];
+        a.extend(args.iter().map(|s| s.to_string()));
+        let cfg = match crate::config::parse(&a, |_| None).unwrap() {
+            crate::config::Command::Run(c) => c,
+            _ => unreachable!(),
+        };
+        let (_el, net) = crate::net::EventLoop::new().unwrap();
+        FocusRouter::new(Arc::new(cfg), net)
+    }
+
+    fn request(from: &str, to: &str, room: &str) -> Element {
+        Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", "c1")
+            .attr("from", from)
+            .attr("to", to)
+            .child(Element::new("conference", ns::FOCUS).attr("room", room).attr("machine-uid", "m"))
+    }
+
+    #[test]
+    fn client_proxy_requests_use_the_real_sender_and_answer_the_proxy() {
+        let mut r = router(&["--auth_domain=meet.test"]);
+        let mut out = Outbox::default();
+        // A guest behind the proxy may not create a room; the error goes back to the proxy JID.
+        let proxied = "focus.meet.test/guest@guest.meet.test/abc";
+        r.stanza(CLIENT, request(proxied, "focus@auth.meet.test/focus", "r1@conference.meet.test"), &mut out);
+        let sent = out.drain();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].1.get_attr("to"), Some(proxied));
+        assert_eq!(parse_error(&sent[0].1).unwrap().condition_name, "not-authorized");
+        // A user of the secure domain behind the proxy is authenticated from the resource.
+        let user = "focus.meet.test/user1@meet.test/xyz";
+        r.stanza(CLIENT, request(user, "focus@auth.meet.test/focus", "r1@conference.meet.test"), &mut out);
+        assert!(out.drain().is_empty(), "handed to the new conference, no error");
+        assert_eq!(r.conference_count(), 1);
+        let sessions = r.shared.sessions.clone().unwrap();
+        assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/xyz").unwrap()));
+    }
+
+    #[test]
+    fn bad_requests_and_unknown_iqs_are_answered_at_once() {
+        let mut r = router(&[]);
+        let mut out = Outbox::default();
+        r.stanza(COMPONENT, request("u@meet.test/r", "focus.meet.test", "not-a-room"), &mut out);
+        let e = out.drain().remove(0).1;
+        assert_eq!(parse_error(&e).unwrap().condition_name, "bad-request");
+        let mut no_room = request("u@meet.test/r", "focus.meet.test", "x@y");
+        no_room.get_child_mut("conference", ns::FOCUS).unwrap().remove_attr("room");
+        r.stanza(COMPONENT, no_room, &mut out);
+        let e = out.drain().remove(0).1;
+        assert_eq!(parse_error(&e).unwrap().text.as_deref(), Some("No 'room' specified."));
+        let other = Element::new("iq", ns::COMPONENT)
+            .attr("type", "get")
+            .attr("id", "q")
+            .attr("from", "u@meet.test/r")
+            .attr("to", "focus.meet.test")
+            .child(Element::new("query", "jabber:iq:nothing"));
+        r.stanza(COMPONENT, other, &mut out);
+        assert_eq!(parse_error(&out.drain()[0].1).unwrap().condition_name, "service-unavailable");
+        // login-url without a secure domain: service-unavailable.
+        let lu = Element::new("iq", ns::COMPONENT)
+            .attr("type", "get")
+            .attr("id", "l")
+            .attr("from", "u@meet.test/r")
+            .attr("to", "focus.meet.test")
+            .child(Element::new("login-url", ns::FOCUS).attr("room", "r@c.meet.test").attr("machine-uid", "m"));
+        r.stanza(COMPONENT, lu, &mut out);
+        assert_eq!(parse_error(&out.drain()[0].1).unwrap().condition_name, "service-unavailable");
+    }
+}
