@@ -45,8 +45,12 @@ pub fn connection_specs(cfg: &Config) -> Vec<ConnSpec> {
 }
 
 fn init_logging(check: bool) {
-    // --check prints its own report; only warnings and errors are logged meanwhile.
-    let env = env_logger::Env::default().default_filter_or(if check { "off" } else { "info" });
+    if check {
+        // --check prints its own report; the connection logs would only repeat it.
+        let _ = env_logger::Builder::new().filter_level(log::LevelFilter::Off).try_init();
+        return;
+    }
+    let env = env_logger::Env::default().default_filter_or("info");
     let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
 }
 

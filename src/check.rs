@@ -109,7 +109,12 @@ pub fn run(cfg: &Config) -> i32 {
             return 1;
         }
     };
-    let join = match el.spawn(connection_specs(cfg), Box::new(CheckRouter { tx })) {
+    // Log in with a resource of our own so that a running focus is not kicked out.
+    let mut specs = connection_specs(cfg);
+    if let crate::net::Negotiation::Client(c) = &mut specs[CLIENT.0].negotiation {
+        c.resource = format!("{}-check-{}", cfg.user_name, std::process::id());
+    }
+    let join = match el.spawn(specs, Box::new(CheckRouter { tx })) {
         Ok(j) => j,
         Err(e) => {
             r.fail("event loop", &e.to_string());
