@@ -130,21 +130,11 @@ mod tests {
     use crate::jid::Jid;
     use crate::xml::ns;
     use parking_lot::Mutex;
-    use std::collections::HashMap;
     use std::sync::Arc;
     use std::time::Duration;
 
     fn shared() -> Arc<Shared> {
-        Arc::new(Shared {
-            client: ConnId(1),
-            nick: "focus".into(),
-            focus_jid: "focus@auth.meet.test".into(),
-            sessions: None,
-            caps_cache: Mutex::new(HashMap::new()),
-            bridges: Arc::new(Mutex::new(crate::bridge::Bridges::new())),
-            metrics: Arc::new(crate::metrics::Metrics::new()),
-            focus_full: Mutex::new(None),
-        })
+            crate::conference::sim::test_shared(crate::bridge::Bridges::new(), None)
     }
 
     fn start(id: u64, room: &str, panic_on_mute: bool, sent: Arc<Mutex<Vec<Element>>>, control: Sender<Control>) -> JoinHandle<()> {

@@ -1,10 +1,8 @@
 //! Media logic on simulated time with a fake MUC and a fake bridge.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 
 use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, SimEnv};
 use super::*;
@@ -28,16 +26,7 @@ fn shared() -> Arc<Shared> {
         .child(Element::new("stat", ns::COLIBRI).attr("name", "drain").attr("value", "false"));
     let p = Element::new("presence", ns::CLIENT).attr("from", bridge().to_string()).child(stats);
     b.on_presence(&p, "focus", Instant::now());
-    Arc::new(Shared {
-        client: ConnId(1),
-        nick: "focus".into(),
-        focus_jid: "focus@auth.meet.test".into(),
-        sessions: None,
-        caps_cache: Mutex::new(HashMap::new()),
-        bridges: Arc::new(Mutex::new(b)),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-        focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
-    })
+    super::sim::test_shared(b, None)
 }
 
 fn env() -> SimEnv {

@@ -86,6 +86,23 @@ impl Env for SimEnv {
     }
 }
 
+/// A `Shared` for tests: focus `focus@auth.meet.test/focus` on `ConnId(1)`, these
+/// bridges and sessions.
+pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::focus::auth::Sessions>) -> std::sync::Arc<super::Shared> {
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+    Arc::new(super::Shared {
+        client: ConnId(1),
+        nick: "focus".into(),
+        focus_jid: "focus@auth.meet.test".into(),
+        sessions: sessions.map(|s| Arc::new(Mutex::new(s))),
+        caps_cache: Mutex::new(std::collections::HashMap::new()),
+        bridges: Arc::new(Mutex::new(bridges)),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
+        focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
+    })
+}
+
 /// A fake MUC service for room `room`: answers the focus's join (as owner), the
 /// owner form, affiliation changes and participants' disco.
 pub fn muc_responder(room: Jid, focus_real: Jid) -> Responder {

@@ -1,17 +1,14 @@
 //! Conference logic on simulated time: no sockets, no threads, no sleeps.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 
 use super::sim::{muc_responder, occupant_leave, occupant_presence, SimEnv};
 use super::*;
 use crate::focus::request::ConferenceReply;
 use crate::xmpp::stanza::parse_error;
 
-const CLIENT: ConnId = ConnId(1);
 const COMPONENT: ConnId = ConnId(0);
 
 fn room() -> Jid {
@@ -19,16 +16,7 @@ fn room() -> Jid {
 }
 
 fn shared(sessions: Option<Sessions>) -> Arc<Shared> {
-    Arc::new(Shared {
-        client: CLIENT,
-        nick: "focus".into(),
-        focus_jid: "focus@auth.meet.test".into(),
-        sessions: sessions.map(|s| Arc::new(Mutex::new(s))),
-        caps_cache: Mutex::new(HashMap::new()),
-        bridges: Arc::new(Mutex::new(crate::bridge::Bridges::new())),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-        focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
-    })
+    super::sim::test_shared(crate::bridge::Bridges::new(), sessions)
 }
 
 fn conference(env: SimEnv, sessions: Option<Sessions>) -> Conference<SimEnv> {

@@ -330,16 +330,8 @@ impl Conn {
             }
         };
         self.framer.reset();
-        match connector.connect(&domain, tcp) {
-            Ok(t) => {
-                self.sock = Sock::Tls(t);
-                self.tls_established(registry, now, router, out);
-            }
-            Err(HandshakeError::WouldBlock(mid)) => self.sock = Sock::Handshake(mid),
-            Err(HandshakeError::Failure(e)) => {
-                self.fail(registry, now, tls::handshake_error(e.to_string()).to_string(), router, out)
-            }
-        }
+        let res = connector.connect(&domain, tcp);
+        self.on_handshake(res, registry, now, router, out);
     }
 
     fn continue_tls(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
@@ -350,7 +342,20 @@ impl Conn {
                 return;
             }
         };
-        match mid.handshake() {
+        let res = mid.handshake();
+        self.on_handshake(res, registry, now, router, out);
+    }
+
+    /// Where a TLS handshake step left us: done, waiting for the socket, or failed.
+    fn on_handshake(
+        &mut self,
+        res: Result<TlsStream<TcpStream>, HandshakeError<TcpStream>>,
+        registry: &Registry,
+        now: Instant,
+        router: &mut dyn Router,
+        out: &mut Outbox,
+    ) {
+        match res {
             Ok(t) => {
                 self.sock = Sock::Tls(t);
                 self.tls_established(registry, now, router, out);
