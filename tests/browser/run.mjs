@@ -168,7 +168,13 @@ async function startServer() {
         }
     }
     const server = http.createServer((req, res) => {
-        const entry = files[new URL(req.url, 'http://x').pathname];
+        const pathname = new URL(req.url, 'http://x').pathname;
+        if (pathname === '/favicon.ico') {
+            res.writeHead(204).end();
+
+            return;
+        }
+        const entry = files[pathname];
         if (!entry) {
             res.writeHead(404).end();
 
@@ -229,6 +235,12 @@ function ssrcsOf(xml) {
     }
 
     return [ ...set ];
+}
+
+/** ICE candidates as "ip:port/protocol". */
+function candidatesOf(xml) {
+    return [ ...xml.matchAll(/<candidate\b[^>]*>/g) ]
+        .map(m => `${attr(m[0], 'ip')}:${attr(m[0], 'port')}/${attr(m[0], 'protocol')}`);
 }
 
 function fingerprintsOf(xml) {
@@ -468,6 +480,20 @@ async function runRound(port, dep, sourceNames) {
                 + `DTLS fingerprint and ${ssrcs.length} SSRCs in a conference-modify)`, ok,
                 `fingerprints ${fps.join(',')}; ssrcs ${ssrcs.join(',')}; endpoint elements seen: `
                 + `${colibriEndpoints(dep.record, ids[p.nick]).length}`);
+        }
+
+        // The browser's ICE candidates (transport-info) reach the bridge too.
+        for (const p of ps) {
+            const sent = jingleOf((await p.state()).stanzas)
+                .filter(x => x.dir === 'out' && x.action === 'transport-info')
+                .flatMap(x => candidatesOf(x.xml));
+            const ok = sent.length > 0 && await waitFor(`${p.nick} candidates on the bridge`, () => {
+                const onBridge = colibriEndpoints(dep.record, ids[p.nick]).flatMap(candidatesOf);
+
+                return sent.every(c => onBridge.includes(c));
+            }, 5_000);
+            check(`${tag} ${p.nick}'s ICE candidates (transport-info) reached the bridge`, ok,
+                `sent ${sent.join(' ') || 'none'}; bridge has ${colibriEndpoints(dep.record, ids[p.nick]).flatMap(candidatesOf).join(' ')}`);
         }
 
         // The third leaves: the others see USER_LEFT and drop its sources themselves (the focus sends
