@@ -14,13 +14,18 @@
 //
 // For each round (without, then with the library's sourceNameSignaling flag) three participants
 // join one room and the runner checks, each as one PASS/FAIL line:
-//   * each reaches CONFERENCE_JOINED; exactly one, the first, ends up moderator;
+//   * each reaches CONFERENCE_JOINED and sees the two others (and not the focus) as participants;
+//     exactly one, the first, ends up moderator;
 //   * each receives a session-initiate from the focus and answers with session-accept, which the
 //     focus acknowledges (iq result) and forwards to the bridge: the simulator's record holds a
 //     conference-modify for that endpoint with the DTLS fingerprint and the SSRCs of the accept;
-//   * each gets remote audio and video tracks (TRACK_ADDED) of both other participants;
-//   * when the third leaves, the other two see USER_LEFT and a source-remove from the focus, and
-//     the bridge is told to expire its endpoint.
+//   * each gets remote audio and video tracks (TRACK_ADDED) of both other participants (with the
+//     flag on, named <endpoint>-a0 / -v0); each one's ICE candidates (transport-info) reach the bridge;
+//   * when the third leaves, the other two see USER_LEFT and drop its sources (the focus sends no
+//     source-remove for an occupant who left), and the bridge is told to expire its endpoint;
+//   * no media flows, so ICE fails ~15 s in and the library asks for a restart (session-terminate
+//     restart=true): the focus re-invites each, the new session-accept is acknowledged, and the two
+//     end with each other's current sources, nothing stale, nothing of the third.
 // It ends with "N passed, M failed" and exits non-zero when anything failed.
 
 import { spawn } from 'node:child_process';
@@ -440,6 +445,15 @@ async function runRound(port, dep, sourceNames) {
                 check(`${tag} ${p.nick} remote tracks carry source names (<endpoint>-a0/-v0)`, okNames,
                     named.map(t => `${t.participant}/${t.type}=${t.sourceName}`).join(' '));
             }
+        }
+
+        // Each sees exactly the two others as participants: the focus is recognised as the focus
+        // (its occupant's real JID matches the conference answer's focusjid) and not listed.
+        for (const p of ps) {
+            const others = ps.filter(o => o !== p).map(o => ids[o.nick]).sort();
+            const seen = [ ...new Set((await p.state()).usersJoined) ].sort();
+            check(`${tag} ${p.nick} sees exactly the two others as participants (USER_JOINED), not the focus`,
+                JSON.stringify(seen) === JSON.stringify(others), `seen ${seen}; others ${others}`);
         }
 
         // Roles: exactly one moderator, the first. The grant may follow the join by a moment.
