@@ -21,11 +21,12 @@
 //     conference-modify for that endpoint with the DTLS fingerprint and the SSRCs of the accept;
 //   * each gets remote audio and video tracks (TRACK_ADDED) of both other participants (with the
 //     flag on, named <endpoint>-a0 / -v0); each one's ICE candidates (transport-info) reach the bridge;
-//   * when the third leaves, the other two see USER_LEFT and drop its sources (the focus sends no
-//     source-remove for an occupant who left), and the bridge is told to expire its endpoint;
+//   * when the moderator (the first) leaves, the other two see USER_LEFT and drop its sources (the
+//     focus sends no source-remove for an occupant who left), the bridge is told to expire its
+//     endpoint, and exactly one of the two others becomes moderator;
 //   * no media flows, so ICE fails ~15 s in and the library asks for a restart (session-terminate
 //     restart=true): the focus re-invites each, the new session-accept is acknowledged, and the two
-//     end with each other's current sources, nothing stale, nothing of the third.
+//     end with each other's current sources, nothing stale, nothing of the leaver.
 // It ends with "N passed, M failed" and exits non-zero when anything failed.
 
 import { spawn } from 'node:child_process';
@@ -46,7 +47,6 @@ const bundle = path.resolve(process.env.LJM_BUNDLE
     || path.join(repo, 'tmp', 'browser-cache', 'package', 'lib-jitsi-meet.min.js'));
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const rounds = (process.env.ROUNDS || '0,1').split(',').map(s => s.trim() === '1');
-const NICKS = [ 'p1', 'p2', 'p3' ];
 const TOTAL_TIMEOUT_MS = 240_000;
 
 fs.mkdirSync(artifacts, { recursive: true });
@@ -510,33 +510,51 @@ async function runRound(port, dep, sourceNames) {
                 `sent ${sent.join(' ') || 'none'}; bridge has ${colibriEndpoints(dep.record, ids[p.nick]).flatMap(candidatesOf).join(' ')}`);
         }
 
-        // The third leaves: the others see USER_LEFT and drop its sources themselves (the focus sends
-        // no source-remove for a participant who left the MUC, media.md §3.7); the bridge expires it.
-        const leaver = ps[2];
+        // The moderator (p1) leaves: the others see USER_LEFT and drop its sources themselves (the
+        // focus sends no source-remove for a participant who left the MUC, media.md §3.7); the bridge
+        // expires its endpoint; the focus makes one of the two others moderator (focus.md §3.3).
+        const leaver = ps[0];
+        const stay = ps.slice(1);
+        const L = leaver.nick;
         const leaverSsrcs = ownSsrcs(await leaver.state());
         await leaver.page.evaluate(() => window.leaveConference());
-        for (const p of ps.slice(0, 2)) {
+        for (const p of stay) {
             const T = await waitFor(`${p.nick} USER_LEFT`, async () => {
                 const s = await p.state();
 
-                return s.usersLeft.includes(ids.p3) ? s : null;
+                return s.usersLeft.includes(ids[L]) ? s : null;
             }, 10_000);
-            check(`${tag} ${p.nick} sees USER_LEFT for p3`, T, `usersLeft ${(await p.state()).usersLeft}`);
-            const gone = await waitFor(`${p.nick} p3 sources gone`, async () => {
+            check(`${tag} ${p.nick} sees USER_LEFT for ${L}`, T, `usersLeft ${(await p.state()).usersLeft}`);
+            const gone = await waitFor(`${p.nick} ${L} sources gone`, async () => {
                 const remote = await p.page.evaluate(() => window.remoteSsrcs());
 
                 return remote.length > 0 && leaverSsrcs.every(x => !remote.includes(x));
             }, 10_000);
-            check(`${tag} ${p.nick}'s remote description no longer has p3's ${leaverSsrcs.length} SSRCs`, gone,
-                `remote ${await p.page.evaluate(() => window.remoteSsrcs())}; p3 ${leaverSsrcs}`);
+            check(`${tag} ${p.nick}'s remote description no longer has ${L}'s ${leaverSsrcs.length} SSRCs`, gone,
+                `remote ${await p.page.evaluate(() => window.remoteSsrcs())}; ${L} ${leaverSsrcs}`);
         }
-        const expired = await waitFor('p3 expired', () => colibriEndpoints(dep.record, ids.p3)
+        const expired = await waitFor(`${L} expired`, () => colibriEndpoints(dep.record, ids[L])
             .some(e => /\sexpire=["']true["']/.test(e.slice(0, e.indexOf('>') + 1))), 10_000);
-        check(`${tag} the bridge is told to expire p3's endpoint`, expired);
+        check(`${tag} the bridge is told to expire ${L}'s endpoint`, expired);
+        let newRoles = {};
+        const elected = await waitFor('new moderator', async () => {
+            newRoles = {};
+            for (const p of stay) {
+                newRoles[p.nick] = (await p.state()).role;
+            }
+
+            return Object.values(newRoles).filter(r => r === 'moderator').length === 1;
+        }, 10_000);
+        await sleep(300);
+        for (const p of stay) {
+            newRoles[p.nick] = (await p.state()).role;
+        }
+        check(`${tag} after the moderator left, exactly one of ${stay.map(p => p.nick).join(', ')} is moderator`,
+            elected && Object.values(newRoles).filter(r => r === 'moderator').length === 1, JSON.stringify(newRoles));
 
         // No media flows (the simulator has no ICE agent), so the library's ICE fails after ~15 s and
         // it asks for a restart with session-terminate restart=true; the focus must re-invite it.
-        for (const p of ps.slice(0, 2)) {
+        for (const p of stay) {
             const restarted = await waitFor(`${p.nick} restart`, async () => {
                 const j = jingleOf((await p.state()).stanzas);
                 const term = j.find(x => x.dir === 'out' && x.action === 'session-terminate'
@@ -551,10 +569,10 @@ async function runRound(port, dep, sourceNames) {
                 + 'new session-accept acknowledged', restarted,
                 `jingle: ${jingleOf((await p.state()).stanzas).filter(x => x.action).map(x => `${x.dir}:${x.action}`).join(' ')}`);
         }
-        // After all that, p1 and p2 each have the other's current sources and no stale ones: the
+        // After all that, the two each have the other's current sources and no stale ones: the
         // audio SSRC and a video SSRC of the other's latest session-accept (the library keeps only the
-        // first simulcast layer and its RTX of a remote video), nothing of its earlier sessions, nothing of p3.
-        for (const [ p, other ] of [ [ ps[0], ps[1] ], [ ps[1], ps[0] ] ]) {
+        // first simulcast layer and its RTX of a remote video), nothing of its earlier sessions, nothing of the leaver.
+        for (const [ p, other ] of [ [ stay[0], stay[1] ], [ stay[1], stay[0] ] ]) {
             let detail = '';
             const ok = await waitFor(`${p.nick} converged`, async () => {
                 const accepts = acceptsByMedia(await other.state());
@@ -569,11 +587,11 @@ async function runRound(port, dep, sourceNames) {
                     && !stale.some(x => remote.includes(x))
                     && !leaverSsrcs.some(x => remote.includes(x));
             }, 10_000);
-            check(`${tag} ${p.nick} ends with ${other.nick}'s current audio and video SSRCs, no stale ones, none of p3's`,
+            check(`${tag} ${p.nick} ends with ${other.nick}'s current audio and video SSRCs, no stale ones, none of ${L}'s`,
                 ok, detail);
         }
 
-        for (const p of ps.slice(0, 2)) {
+        for (const p of stay) {
             const s = await p.state();
             check(`${tag} ${p.nick} no library errors or conference failures`,
                 s.errors.length === 0 && !s.events.some(e => e.name === 'CONFERENCE_FAILED'),
