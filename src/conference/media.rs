@@ -180,19 +180,15 @@ impl<E: Env> Conference<E> {
             return;
         }
         self.media.single_deadline = None;
-        let todo: Vec<String> = self
-            .occupants
-            .iter()
-            .filter(|o| o.features.is_some() && !self.media.sessions.contains_key(&o.nick) && !self.media.failed.contains(&o.nick))
-            .map(|o| o.nick.clone())
-            .collect();
-        for nick in todo {
-            if self.ended.is_some() || !self.occupants.iter().any(|o| o.nick == nick) {
-                continue;
-            }
-            if self.media.sessions.contains_key(&nick) {
-                continue;
-            }
+        // Each round either gives someone a session, marks them failed, or moves
+        // everyone off a broken bridge session (counted in `removals`), so this ends.
+        while self.ended.is_none() {
+            let next = self
+                .occupants
+                .iter()
+                .find(|o| o.features.is_some() && !self.media.sessions.contains_key(&o.nick) && !self.media.failed.contains(&o.nick))
+                .map(|o| o.nick.clone());
+            let Some(nick) = next else { break };
             if !self.invite(&nick) {
                 break;
             }
@@ -223,7 +219,8 @@ impl<E: Env> Conference<E> {
         self.set_bridge_not_available(false);
         if current.as_ref() != Some(&bridge) {
             if current.is_some() {
-                self.drop_colibri(true);
+                // The conference's bridge is no longer usable: everyone moves with us.
+                self.move_all(true);
             }
             let region = self.shared.bridges.lock().get(&bridge).and_then(|b| b.region.clone());
             info!("conference {}: using bridge {}", self.room, bridge);
@@ -287,8 +284,9 @@ impl<E: Env> Conference<E> {
                     }
                     Reaction::RemoveSession => {}
                 }
-                self.remove_session_and_reinvite();
-                return false;
+                self.move_all(true);
+                // Try again (the caller's loop re-selects), unless sessions keep failing.
+                return self.media.removals <= 5;
             }
         };
         let Some(ep) = answer.endpoint(nick).cloned() else {
@@ -353,20 +351,26 @@ impl<E: Env> Conference<E> {
         }
     }
 
-    /// The session on the bridge is unusable: drop it and re-invite everyone.
-    fn remove_session_and_reinvite(&mut self) {
+    /// The session on the bridge is unusable: drop it (expired when `expire`) and end
+    /// every participant's session with "moving"; the caller re-invites.
+    fn move_all(&mut self, expire: bool) {
         self.media.removals += 1;
-        self.drop_colibri(true);
+        if expire {
+            self.drop_colibri(true);
+        } else {
+            self.media.colibri = None;
+        }
         let nicks: Vec<String> = self.media.sessions.keys().cloned().collect();
+        if !nicks.is_empty() {
+            info!("conference {}: moving {} participants to a new bridge session", self.room, nicks.len());
+        }
         for nick in &nicks {
             self.terminate_session(nick, Some(("success", "moving")), true);
             Metrics::inc(&self.shared.metrics.participants_moved);
         }
         if self.media.removals > 5 {
             warn!("conference {}: bridge sessions keep failing; waiting for a bridge event", self.room);
-            return;
         }
-        self.maybe_invite();
     }
 
     /// End `nick`'s session: Jingle `reason` (if any) to the client, sources removed
@@ -539,7 +543,10 @@ impl<E: Env> Conference<E> {
                     self.terminate_session(&id, Some(("success", "moving")), false);
                     self.maybe_invite();
                 }
-                _ => self.remove_session_and_reinvite(),
+                _ => {
+                    self.move_all(true);
+                    self.maybe_invite();
+                }
             }
         }
     }
@@ -563,14 +570,9 @@ impl<E: Env> Conference<E> {
         match ev {
             BridgeEvent::Down(jid) => {
                 if self.media.colibri.as_ref().is_some_and(|c| c.bridge == jid) {
-                    info!("conference {}: bridge {} is gone; moving {} participants", self.room, jid, self.media.sessions.len());
+                    info!("conference {}: bridge {} is gone", self.room, jid);
                     self.media.removals = 0;
-                    self.media.colibri = None;
-                    let nicks: Vec<String> = self.media.sessions.keys().cloned().collect();
-                    for nick in &nicks {
-                        self.terminate_session(nick, Some(("success", "moving")), true);
-                        Metrics::inc(&self.shared.metrics.participants_moved);
-                    }
+                    self.move_all(false);
                     self.maybe_invite();
                 }
             }

@@ -19,13 +19,17 @@ fn bridge() -> Jid {
     Jid::parse("jvbbrewery@internal.auth.meet.test/jvb1").unwrap()
 }
 
+fn add_bridge(b: &mut Bridges, jid: &Jid, stress: &str) {
+    let stats = Element::new("stats", ns::COLIBRI)
+        .child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", stress))
+        .child(Element::new("stat", ns::COLIBRI).attr("name", "drain").attr("value", "false"));
+    let p = Element::new("presence", ns::CLIENT).attr("from", jid.to_string()).child(stats);
+    b.on_presence(&p, "focus", Instant::now());
+}
+
 fn shared() -> Arc<Shared> {
     let mut b = Bridges::new();
-    let stats = Element::new("stats", ns::COLIBRI)
-        .child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", "0.1"))
-        .child(Element::new("stat", ns::COLIBRI).attr("name", "drain").attr("value", "false"));
-    let p = Element::new("presence", ns::CLIENT).attr("from", bridge().to_string()).child(stats);
-    b.on_presence(&p, "focus", Instant::now());
+    add_bridge(&mut b, &bridge(), "0.1");
     super::sim::test_shared(b, None)
 }
 
@@ -81,7 +85,7 @@ fn second_participant_triggers_allocation_and_offers_with_the_bridge_transport()
     // The offer carries the bridge transport and start-muted for the second joiner.
     let j = b[0].1.get_child("jingle", JINGLE).unwrap();
     let t = j.children_named("content", JINGLE).next().unwrap().get_child("transport", "urn:xmpp:jingle:transports:ice-udp:1").unwrap();
-    assert_eq!(t.get_attr("ufrag"), Some("u2"));
+    assert_eq!(t.get_attr("ufrag"), Some("jvb1-u2"));
     let sm = j.get_child("startmuted", ns::START_MUTED).expect("start muted for the 2nd joiner");
     assert_eq!(sm.get_attr("audio"), Some("true"));
     assert!(a[0].1.get_child("jingle", JINGLE).unwrap().get_child("startmuted", ns::START_MUTED).is_none());
@@ -180,4 +184,55 @@ fn a_burst_of_joins_costs_one_source_add_per_receiver() {
     }
     // One source each: 6 × 5 = 30 announcements would be sent one by one.
     assert!(adds <= nicks.len(), "{} source-adds for 6 receivers", adds);
+}
+
+#[test]
+fn a_bridge_that_stops_answering_is_failed_and_everyone_moves() {
+    let r = room();
+    let jvb2 = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb2").unwrap();
+    let muc = muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap());
+    let mut both = with_bridge(bridge(), with_bridge(jvb2.clone(), muc));
+    let jvb1 = bridge().to_string();
+    // jvb1 never answers the allocation of "c".
+    let mut e = SimEnv::new(Box::new(move |el: &Element| {
+        let silent = el.get_attr("to") == Some(jvb1.as_str())
+            && el
+                .get_child("conference-modify", ns::COLIBRI2)
+                .is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_attr("id") == Some("c")));
+        if silent {
+            Vec::new()
+        } else {
+            both(el)
+        }
+    }));
+    e.at(ms(0), request());
+    for (i, n) in ["a", "b", "c"].iter().enumerate() {
+        e.at(ms(10 + 100 * i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
+    }
+    e.at(ms(60_000), Inbox::Shutdown);
+    let mut b = Bridges::new();
+    add_bridge(&mut b, &bridge(), "0.1");
+    add_bridge(&mut b, &jvb2, "0.5");
+    let sh = crate::conference::sim::test_shared(b, None);
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let ufrag = |si: &Element| {
+        let j = si.get_child("jingle", JINGLE).unwrap();
+        let t = j.children_named("content", JINGLE).next().unwrap().get_child("transport", "urn:xmpp:jingle:transports:ice-udp:1").unwrap();
+        t.get_attr("ufrag").unwrap().to_string()
+    };
+    for n in ["a", "b"] {
+        let offers = jingle_to(&c.env, n, "session-initiate");
+        assert_eq!(offers.len(), 2, "{} was invited twice", n);
+        assert!(ufrag(&offers[0].1).starts_with("jvb1-"));
+        assert!(ufrag(&offers[1].1).starts_with("jvb2-"), "{} moved to jvb2", n);
+        let moved = jingle_to(&c.env, n, "session-terminate");
+        assert_eq!(moved.len(), 1);
+        // Moved right after the 15 s allocation timeout.
+        assert!(moved[0].0 >= ms(15_000) && moved[0].0 < ms(16_000), "{:?}", moved[0].0);
+    }
+    let offers = jingle_to(&c.env, "c", "session-initiate");
+    assert_eq!(offers.len(), 1);
+    assert!(ufrag(&offers[0].1).starts_with("jvb2-"));
+    assert!(!sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()), "jvb1 is out of selection");
 }

@@ -165,13 +165,13 @@ pub fn occupant_leave(room: &Jid, nick: &str) -> Element {
 
 /// A fake bridge `bridge` on top of `muc`: answers every `conference-modify` sent to it
 /// like a bridge would (a transport for each created endpoint, feedback sources on
-/// creates) and passes everything else to `muc`.
+/// creates) and passes everything else to `muc` (which may be another fake bridge).
 pub fn with_bridge(bridge: Jid, mut muc: Responder) -> Responder {
     let mut n = 0u32;
     Box::new(move |el: &Element| {
         let Some(cm) = el.get_child("conference-modify", ns::COLIBRI2) else { return muc(el) };
         if el.get_attr("to") != Some(bridge.to_string().as_str()) {
-            return Vec::new();
+            return muc(el); // another bridge (or nobody) answers
         }
         let mut out = Element::new("conference-modified", ns::COLIBRI2);
         let mut created = cm.get_attr("create") == Some("true");
@@ -182,7 +182,7 @@ pub fn with_bridge(bridge: Jid, mut muc: Responder) -> Responder {
                 created = true;
                 n += 1;
                 let ice = Element::new("transport", "urn:xmpp:jingle:transports:ice-udp:1")
-                    .attr("ufrag", format!("u{}", n))
+                    .attr("ufrag", format!("{}-u{}", bridge.resource().unwrap_or("jvb"), n))
                     .attr("pwd", "pwdpwdpwdpwdpwdpwdpwdpwd")
                     .child(Element::new("rtcp-mux", "urn:xmpp:jingle:transports:ice-udp:1"))
                     .child(
