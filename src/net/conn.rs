@@ -23,7 +23,7 @@ use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector, TlsStream}
 
 use super::{tls, Backoff, ConnId, ConnSpec, Negotiation, Outbox, Router};
 use crate::jid::Jid;
-use crate::xml::framer::{Frame, Framer, DEFAULT_MAX_STANZA};
+use crate::xml::framer::{Frame, Framer};
 use crate::xml::{ns, parse, Element};
 use crate::xmpp::c2s::ClientNegotiator;
 use crate::xmpp::component::ComponentNegotiator;
@@ -107,6 +107,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub fn new(id: ConnId, spec: ConnSpec, token: Token, now: Instant) -> Conn {
+        let max_stanza = spec.max_stanza;
         let stream_ns = match spec.negotiation {
             Negotiation::Component { .. } => ns::COMPONENT,
             Negotiation::Client(_) => ns::CLIENT,
@@ -117,7 +118,7 @@ impl Conn {
             token,
             state: State::Idle,
             sock: Sock::None,
-            framer: Framer::new(DEFAULT_MAX_STANZA),
+            framer: Framer::new(max_stanza),
             neg: None,
             stream_ns,
             wbuf: Vec::new(),
@@ -219,7 +220,7 @@ impl Conn {
         self.sock = Sock::Plain(stream);
         self.state = State::Connecting;
         self.last_rx = now;
-        self.framer = Framer::new(DEFAULT_MAX_STANZA);
+        self.framer = Framer::new(self.spec.max_stanza);
         self.wbuf.clear();
         self.wpos = 0;
     }

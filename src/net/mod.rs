@@ -64,6 +64,8 @@ pub struct ConnSpec {
     pub tls: TlsOptions,
     /// Interval of keepalive pings; the peer is dead after three silent intervals.
     pub keepalive: Duration,
+    /// Largest accepted incoming stanza in bytes ([`crate::xml::DEFAULT_MAX_STANZA`] for the focus).
+    pub max_stanza: usize,
 }
 
 /// Stanzas the router wants sent, collected while it runs on the loop thread.
