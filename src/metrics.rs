@@ -102,6 +102,7 @@ impl Metrics {
             "xmpp": {
                 "component_connected": self.component_up.load(Ordering::Relaxed),
                 "client_connected": self.client_up.load(Ordering::Relaxed),
+                "stanzas_sent": self.stanzas_sent.load(Ordering::Relaxed),
             },
         })
     }
@@ -136,6 +137,7 @@ impl Metrics {
             "counter",
             self.participants_moved.load(Ordering::Relaxed) as f64,
         );
+        gauge("stanzas_sent_total", "Stanzas the focus sent (both connections).", "counter", self.stanzas_sent.load(Ordering::Relaxed) as f64);
         gauge("bridge_count", "Bridges in the brewery.", "gauge", bridges.len() as f64);
         gauge("bridge_count_operational", "Operational bridges.", "gauge", bridges.operational_count(now) as f64);
         gauge("xmpp_component_connected", "Component connection up.", "gauge", self.component_up.load(Ordering::Relaxed) as u8 as f64);

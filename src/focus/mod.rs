@@ -456,6 +456,10 @@ impl Router for FocusRouter {
         }
     }
 
+    fn stanzas_sent(&mut self, n: u64) {
+        self.shared.metrics.stanzas_sent.fetch_add(n, Ordering::Relaxed);
+    }
+
     fn disconnected(&mut self, conn: ConnId, _reason: &str, _out: &mut Outbox) {
         if conn == CLIENT {
             self.client_up = false;

@@ -103,6 +103,8 @@ pub(crate) struct Conn {
     last_failure: Option<String>,
     /// Set once `shutdown` has written the stream end.
     closing: bool,
+    /// Stanzas queued since the event loop last collected this count.
+    pub sent: u64,
 }
 
 impl Conn {
@@ -133,6 +135,7 @@ impl Conn {
             connector: None,
             last_failure: None,
             closing: false,
+            sent: 0,
         }
     }
 
@@ -504,6 +507,7 @@ impl Conn {
             }
         }
         let text = el.to_xml_in(self.stream_ns);
+        self.sent += 1;
         if log::log_enabled!(log::Level::Debug) {
             debug!("{} -> {}", self.spec.name, text);
         }

@@ -136,6 +136,10 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
                 c.flush(poll.registry(), now, router.as_mut(), &mut out);
             }
         }
+        let sent: u64 = conns.iter_mut().map(|c| std::mem::take(&mut c.sent)).sum();
+        if sent > 0 {
+            router.stanzas_sent(sent);
+        }
         if let Some(t) = shutdown_at {
             for c in conns.iter_mut() {
                 if !c.is_closed() && !c.has_pending_output() {

@@ -101,6 +101,9 @@ pub trait Router: Send {
     fn next_deadline(&self) -> Option<std::time::Instant> {
         None
     }
+    /// `n` more stanzas were queued on the connections (counted once per loop turn,
+    /// keepalive pings included).
+    fn stanzas_sent(&mut self, _n: u64) {}
     /// The loop is about to stop (after [`NetHandle::shutdown`]); last stanzas may be queued.
     fn shutting_down(&mut self, _out: &mut Outbox) {}
 }
