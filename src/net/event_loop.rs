@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, TryRecvError};
+use crossbeam_channel::{unbounded, Receiver, TryRecvError};
 use log::{error, info};
 use mio::{Events, Poll, Token, Waker};
 
@@ -34,7 +34,8 @@ impl EventLoop {
     pub fn new() -> std::io::Result<(EventLoop, NetHandle)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (tx, rx) = bounded(COMMAND_QUEUE);
+        // Unbounded; NetHandle::send holds senders back past COMMAND_QUEUE commands.
+        let (tx, rx) = unbounded();
         Ok((EventLoop { poll, rx }, NetHandle { tx, waker }))
     }
 
