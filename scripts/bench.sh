@@ -20,7 +20,8 @@
 #
 # Environment: BENCH_DIR (default <repo>/tmp/bench), BENCH_RATE (default 5), BENCH_NO_BUILD=1 to
 # use the binaries already built, CARGO_TARGET_DIR as for cargo, BENCH_JICOFO_LOG (jicofo's RUST_LOG,
-# default info; anything more is for diagnosis only: debug logging distorts the CPU figures).
+# default info; anything more is for diagnosis only: debug logging distorts the CPU figures),
+# BENCH_PERF=1 to record jicofo with `perf record -g` during each scenario ($BENCH_DIR/NAME.perf.data).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${BENCH_DIR:-$repo/tmp/bench}"
@@ -98,10 +99,16 @@ run() { # name, jicofo-load args...
   start_stack "$name"
   # Let the focus settle (brewery joined, first stats presence) before measuring.
   sleep 1
+  local perf=""
+  if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -q -F 999 --call-graph dwarf,16384 -o "$dir/$name.perf.data" -p "$JICOFO_PID" 2>"$dir/$name.perf.log" &
+    perf=$!
+  fi
   "$bin/jicofo-load" --name "$name" --port "$C2S_PORT" --domain "$XMPP_DOMAIN" --rest-port "$REST_PORT" \
     --jicofo-pid "$JICOFO_PID" --pid "prosody=$PROSODY_PID" --pid "jvb-sim=$JVB_PID" \
     --capture "$repo/tests/fixtures/captures/lyno-session-accept.xml" --out "$dir/$name.json" "$@" \
     2> >(tee "$dir/$name.load.log" >&2)
+  if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" || true; log "$name: perf data in $dir/$name.perf.data"; fi
   stop_stack
   log "$name: done in $((SECONDS - t)) s"
   files+=("$dir/$name.json")
