@@ -10,7 +10,10 @@
 # Scenarios (each on a freshly started Prosody, jvb-sim and jicofo):
 #   storm       200 rooms x 5 participants, conference requests spread at random over 10 s
 #   large       one room, 500 participants joining one after another at $BENCH_RATE/s (default 5)
-#   large-fast  one room, 500 participants all at once (as fast as Prosody lets them in)
+#   large-fast  one room, 500 participants, each starting as soon as the previous one is in the room
+#               (as fast as Prosody lets them in: all at once only overloads Prosody)
+#   large-json  as large, but the participants also advertise JSON-encoded sources (newer
+#               lib-jitsi-meet: compact source signaling); not in the default set
 #   idle        the focus connected (one bridge) with no conferences, measured for 10 s
 #   smoke       3 rooms x 3 participants within 1 s (a quick check of the setup; not in the default)
 #
@@ -21,7 +24,9 @@
 # Environment: BENCH_DIR (default <repo>/tmp/bench), BENCH_RATE (default 5), BENCH_NO_BUILD=1 to
 # use the binaries already built, CARGO_TARGET_DIR as for cargo, BENCH_JICOFO_LOG (jicofo's RUST_LOG,
 # default info; anything more is for diagnosis only: debug logging distorts the CPU figures),
-# BENCH_PERF=1 to record jicofo with `perf record -g` during each scenario ($BENCH_DIR/NAME.perf.data).
+# BENCH_PERF=1 to record jicofo with `perf record -g` during each scenario ($BENCH_DIR/NAME.perf.data),
+# BENCH_PERF=prosody to record Prosody instead, BENCH_PROSODY_GC (generational by default;
+# incremental, or default for Prosody's own setting).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${BENCH_DIR:-$repo/tmp/bench}"
@@ -31,8 +36,14 @@ bin="${CARGO_TARGET_DIR:-$repo/target}/release"
 scenarios=("$@")
 [ "${#scenarios[@]}" -gt 0 ] || scenarios=(storm large large-fast idle)
 for s in "${scenarios[@]}"; do
-  case "$s" in storm|large|large-fast|idle|smoke) ;; *) echo "bench: unknown scenario $s" >&2; exit 2 ;; esac
+  case "$s" in storm|large|large-fast|large-json|idle|smoke) ;; *) echo "bench: unknown scenario $s" >&2; exit 2 ;; esac
 done
+
+# Prosody's Lua GC: generational unless BENCH_PROSODY_GC says otherwise ("default" = Prosody's own
+# incremental GC, which more than doubles Prosody's CPU under this load; see scripts/prosody.sh).
+gc="${BENCH_PROSODY_GC:-generational}"
+[ "$gc" != default ] || gc=""
+export PROSODY_GC="$gc"
 
 log() { echo "bench: $*" >&2; }
 began=$SECONDS
@@ -101,7 +112,8 @@ run() { # name, jicofo-load args...
   sleep 1
   local perf=""
   if [ -n "${BENCH_PERF:-}" ]; then
-    perf record -q -F 999 --call-graph dwarf,16384 -o "$dir/$name.perf.data" -p "$JICOFO_PID" 2>"$dir/$name.perf.log" &
+    local target="$JICOFO_PID"; [ "${BENCH_PERF}" != prosody ] || target="$PROSODY_PID"
+    perf record -q -F 999 --call-graph dwarf,16384 -o "$dir/$name.perf.data" -p "$target" 2>"$dir/$name.perf.log" &
     perf=$!
   fi
   "$bin/jicofo-load" --name "$name" --port "$C2S_PORT" --domain "$XMPP_DOMAIN" --rest-port "$REST_PORT" \
@@ -118,8 +130,9 @@ files=()
 for s in "${scenarios[@]}"; do
   case "$s" in
     storm) run storm --rooms 200 --per-room 5 --window 10 --timeout 60 ;;
-    large) run large --rooms 1 --per-room 500 --rate "$rate" --timeout 60 ;;
-    large-fast) run large-fast --rooms 1 --per-room 500 --timeout 90 ;;
+    large) run large --rooms 1 --per-room 500 --rate "$rate" --timeout 20 ;;
+    large-fast) run large-fast --rooms 1 --per-room 500 --closed-loop --timeout 100 ;;
+    large-json) run large-json --rooms 1 --per-room 500 --rate "$rate" --timeout 20 --json-sources ;;
     idle) run idle --rooms 0 --hold 10 ;;
     smoke) run smoke --rooms 3 --per-room 3 --window 1 --timeout 20 ;;
   esac
@@ -127,4 +140,4 @@ done
 
 echo
 "$bin/jicofo-load" --table "${files[@]}" --out "$dir/bench.json"
-echo "bench: JSON in $dir/bench.json; total $((SECONDS - began)) s"
+echo "bench: Prosody GC ${PROSODY_GC:-default}; JSON in $dir/bench.json; total $((SECONDS - began)) s"

@@ -57,6 +57,8 @@ const FEATURES: &[&str] = &[
     "http://jitsi.org/tcc",
     "http://jitsi.org/remb",
 ];
+/// Compact JSON source signaling (newer lib-jitsi-meet), with --json-sources.
+const FEATURE_JSON_SOURCES: &str = "http://jitsi.org/json-encoded-sources";
 /// The caps `ver` of the captured lib-jitsi-meet join presence.
 const CAPS_VER: &str = "/LxjVAUjW56LWSj9lRquSYt35Ho=";
 /// Incoming stanzas can be large: an offer in a 500-participant room carries ~3500 sources.
@@ -75,6 +77,8 @@ struct Participant {
     t_req: Option<Instant>,
     t_ready: Option<Instant>,
     t_join: Option<Instant>,
+    /// Own presence back from the room.
+    t_in_room: Option<Instant>,
     t_si: Option<Instant>,
     t_all: Option<Instant>,
     /// Indices of room-mates whose sources this participant has seen.
@@ -110,6 +114,9 @@ struct LoadRouter {
     to_main: Sender<ToMain>,
     from_main: Receiver<()>,
     errors: Vec<String>,
+    /// Start each participant once the previous one is in the room (no schedule).
+    closed_loop: bool,
+    features: Vec<&'static str>,
 }
 
 fn nick_index(nick: &str) -> Option<usize> {
@@ -163,9 +170,22 @@ impl LoadRouter {
         out.send(ConnId(i), pres);
     }
 
-    /// Owners of the sources in a Jingle element (`ssrc-info owner`, endpoint ids).
+    /// Owners of the sources in a Jingle element (`ssrc-info owner` or the keys of a
+    /// `json-message`: endpoint ids).
     fn learn(&mut self, i: usize, jingle: &Element, now: Instant) {
         let room = self.parts[i].room;
+        if let Some(j) = jingle.get_child("json-message", ns::JITMEET) {
+            let v: Value = serde_json::from_str(&j.text_content()).unwrap_or_default();
+            if let Some(owners) = v["sources"].as_object() {
+                for owner in owners.keys() {
+                    if let Some(k) = nick_index(owner.rsplit('/').next().unwrap_or(owner)) {
+                        if k != i && k < self.parts.len() && self.parts[k].room == room {
+                            self.parts[i].known.insert(k);
+                        }
+                    }
+                }
+            }
+        }
         for c in jingle.elements().filter(|c| c.name == "content") {
             for d in c.elements().filter(|d| d.name == "description") {
                 for s in d.elements().filter(|s| s.name == "source") {
@@ -248,7 +268,7 @@ impl LoadRouter {
                 let node = el.get_child("query", ns::DISCO_INFO).and_then(|q| q.get_attr("node")).map(str::to_string);
                 let mut q = Element::new("query", ns::DISCO_INFO).attr_opt("node", node);
                 q = q.child(Element::new("identity", ns::DISCO_INFO).attr("category", "client").attr("type", "web").attr("name", "jicofo-load"));
-                for f in FEATURES {
+                for f in &self.features {
                     q = q.child(Element::new("feature", ns::DISCO_INFO).attr("var", *f));
                 }
                 out.send(ConnId(i), iq_result(&el).child(q));
@@ -326,11 +346,22 @@ impl Router for LoadRouter {
 
     fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox) {
         let now = Instant::now();
-        if conn.0 >= self.parts.len() {
+        let i = conn.0;
+        if i >= self.parts.len() {
             return;
         }
         if el.name == "iq" {
-            self.on_iq(conn.0, el, now, out);
+            self.on_iq(i, el, now, out);
+        } else if el.name == "presence" && self.parts[i].t_in_room.is_none() && el.get_attr("type").is_none() {
+            let me = format!("{}/{}", self.rooms[self.parts[i].room].jid, self.parts[i].nick);
+            if el.get_attr("from") == Some(me.as_str()) {
+                self.parts[i].t_in_room = Some(now);
+                if self.closed_loop && self.next < self.order.len() && self.order[self.next - 1] == i {
+                    let j = self.order[self.next];
+                    self.next += 1;
+                    self.request(j, now, out);
+                }
+            }
         }
         self.check_done(now);
     }
@@ -339,14 +370,20 @@ impl Router for LoadRouter {
         if self.t0.is_none() {
             if self.from_main.try_recv().is_ok() {
                 self.t0 = Some(now);
-                let last = self.order.last().map(|&i| self.parts[i].start).unwrap_or_default();
+                let last = if self.closed_loop { Duration::ZERO } else { self.order.last().map(|&i| self.parts[i].start).unwrap_or_default() };
                 self.deadline = Some(now + last + timeout_after_last());
             } else {
                 return;
             }
         }
         let t0 = self.t0.expect("set");
-        while self.next < self.order.len() && t0 + self.parts[self.order[self.next]].start <= now {
+        if self.closed_loop {
+            if self.next == 0 && !self.order.is_empty() {
+                self.next = 1;
+                self.request(self.order[0], now, out);
+            }
+        }
+        while !self.closed_loop && self.next < self.order.len() && t0 + self.parts[self.order[self.next]].start <= now {
             let i = self.order[self.next];
             self.next += 1;
             self.request(i, now, out);
@@ -362,6 +399,9 @@ impl Router for LoadRouter {
     fn next_deadline(&self) -> Option<Instant> {
         let t0 = self.t0?;
         let mut d = self.deadline;
+        if self.closed_loop {
+            return d;
+        }
         if let Some(&i) = self.order.get(self.next) {
             let t = t0 + self.parts[i].start;
             d = Some(d.map_or(t, |x| x.min(t)));
@@ -445,6 +485,8 @@ struct Opts {
     rest_port: Option<u16>,
     out: Option<PathBuf>,
     seed: u64,
+    closed_loop: bool,
+    json_sources: bool,
 }
 
 fn usage(o: &getopts::Options) -> String {
@@ -463,6 +505,8 @@ fn main() {
     o.optopt("", "per-room", "participants per room", "M");
     o.optopt("", "window", "conference requests spread uniformly at random over SECS", "SECS");
     o.optopt("", "rate", "conference requests one after another at R per second", "R");
+    o.optflag("", "closed-loop", "start each participant as soon as the previous one is in the room (as fast as Prosody lets them in); --timeout then counts from the start");
+    o.optflag("", "json-sources", "also advertise http://jitsi.org/json-encoded-sources (a newer lib-jitsi-meet): sources arrive as JSON");
     o.optopt("", "hold", "with --rooms 0: measure the idle focus for SECS", "SECS");
     o.optopt("", "settle", "keep answering this long after completion before the last sample (default 1)", "SECS");
     o.optopt("", "timeout", "give up this long after the last scheduled request (default 60)", "SECS");
@@ -522,6 +566,8 @@ fn main() {
         rest_port: m.opt_str("rest-port").and_then(|p| p.parse().ok()),
         out: m.opt_str("out").map(PathBuf::from),
         seed: num("seed", 1.0) as u64,
+        closed_loop: m.opt_present("closed-loop"),
+        json_sources: m.opt_present("json-sources"),
     };
     let result = run(&opts);
     let text = serde_json::to_string_pretty(&result).unwrap();
@@ -630,6 +676,14 @@ fn run(o: &Opts) -> Value {
         to_main,
         from_main: go_rx,
         errors: Vec::new(),
+        closed_loop: o.closed_loop,
+        features: {
+            let mut f = FEATURES.to_vec();
+            if o.json_sources {
+                f.push(FEATURE_JSON_SOURCES);
+            }
+            f
+        },
     };
     let (el, net) = EventLoop::new().unwrap_or_else(|e| die(&format!("event loop: {}", e)));
     let join = el.spawn(specs, Box::new(router)).unwrap_or_else(|e| die(&format!("event loop: {}", e)));
@@ -728,8 +782,14 @@ fn finish(
         }
     }
     let complete = parts.iter().filter(|p| p.t_all.is_some()).count();
+    let expected: usize = rooms.iter().map(|m| m.len() * m.len().saturating_sub(1)).sum();
+    let known: usize = parts.iter().map(|p| p.known.len()).sum();
+    let in_room = parts.iter().filter(|p| p.t_in_room.is_some()).count();
+    let offered = parts.iter().filter(|p| p.t_si.is_some()).count();
     let last_join = parts.iter().filter_map(|p| p.t_join).max();
-    let mode = if o.rate > 0.0 {
+    let mut mode = if o.closed_loop {
+        "closed loop".to_string()
+    } else if o.rate > 0.0 {
         format!("{}/s", o.rate)
     } else if o.window > 0.0 {
         format!("within {} s", o.window)
@@ -738,6 +798,9 @@ fn finish(
     } else {
         "all at once".to_string()
     };
+    if o.json_sources {
+        mode.push_str(", JSON sources");
+    }
     json!({
         "scenario": o.name,
         "mode": mode,
@@ -745,6 +808,9 @@ fn finish(
         "per_room": if n == 0 { 0 } else { o.per_room },
         "participants": n,
         "complete": complete,
+        "in_room": in_room,
+        "offered": offered,
+        "sources_known_pct": if expected > 0 { Some((known as f64 * 1000.0 / expected as f64).round() / 10.0) } else { None },
         "participant_errors": parts.iter().map(|p| p.errors as u64).sum::<u64>(),
         "error_samples": errors,
         "duration_s": ((end - t0).as_secs_f64() * 100.0).round() / 100.0,
@@ -783,7 +849,7 @@ fn table(files: &[String], out: Option<PathBuf>) -> i32 {
     let f1 = |v: &Value| v.as_f64().map(|x| if x >= 100.0 { format!("{:.0}", x) } else { format!("{:.1}", x) }).unwrap_or_else(|| "-".into());
     let pair = |v: &Value| format!("{}/{}", f1(&v["p50"]), f1(&v["p99"]));
     let head = [
-        "scenario", "mode", "n", "done", "ready ms", "offer ms", "all-src ms", "focus-add µs", "st/part", "cpu jicofo", "cpu prosody",
+        "scenario", "mode", "n", "done", "src %", "ready ms", "offer ms", "all-src ms", "focus-add µs", "st/part", "cpu jicofo", "cpu prosody",
         "jicofo/pros", "RSS MB", "thr", "wall s",
     ];
     let mut lines: Vec<Vec<String>> = vec![head.iter().map(|s| s.to_string()).collect()];
@@ -795,6 +861,7 @@ fn table(files: &[String], out: Option<PathBuf>) -> i32 {
             v["mode"].as_str().unwrap_or("").to_string(),
             v["participants"].to_string(),
             v["complete"].to_string(),
+            f1(&v["sources_known_pct"]),
             pair(&lat["request_to_ready"]),
             pair(&lat["join_to_offer"]),
             pair(&lat["all_sources_after_last_join"]),
@@ -818,7 +885,8 @@ fn table(files: &[String], out: Option<PathBuf>) -> i32 {
     }
     println!(
         "ready: conference request → ready; offer: join (or the room's 2nd join) → session-initiate; all-src: room's last join → \
-         knows every other participant's sources; focus-add: bridge answer → session-initiate queued (inside jicofo); \
+         knows every other participant's sources (done: participants who did; src %: of all the \
+         room-mate sources to learn, how many were learned); focus-add: bridge answer → session-initiate queued (inside jicofo); \
          p50/p99. st/part: stanzas sent by jicofo per participant. cpu: seconds over the run. RSS: jicofo VmHWM."
     );
     if let Some(p) = out {
