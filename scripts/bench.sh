@@ -130,8 +130,8 @@ files=()
 for s in "${scenarios[@]}"; do
   case "$s" in
     storm) run storm --rooms 200 --per-room 5 --window 10 --timeout 60 ;;
-    large) run large --rooms 1 --per-room 500 --rate "$rate" --timeout 20 ;;
-    large-fast) run large-fast --rooms 1 --per-room 500 --closed-loop --timeout 100 ;;
+    large) run large --rooms 1 --per-room 500 --rate "$rate" --timeout 30 ;;
+    large-fast) run large-fast --rooms 1 --per-room 500 --closed-loop --timeout 75 ;;
     large-json) run large-json --rooms 1 --per-room 500 --rate "$rate" --timeout 20 --json-sources ;;
     idle) run idle --rooms 0 --hold 10 ;;
     smoke) run smoke --rooms 3 --per-room 3 --window 1 --timeout 20 ;;

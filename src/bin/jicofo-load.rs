@@ -889,8 +889,42 @@ fn table(files: &[String], out: Option<PathBuf>) -> i32 {
          room-mate sources to learn, how many were learned); focus-add: bridge answer → session-initiate queued (inside jicofo); \
          p50/p99. st/part: stanzas sent by jicofo per participant. cpu: seconds over the run. RSS: jicofo VmHWM."
     );
+    // The targets of the benchmark issue.
+    let mut targets = Vec::new();
+    for v in &rows {
+        let name = v["scenario"].as_str().unwrap_or("?");
+        let mut check = |what: &str, got: Option<f64>, limit: f64, unit: &str| {
+            let verdict = match got {
+                Some(g) if g <= limit => "met",
+                Some(_) => "MISSED",
+                None => "n/a",
+            };
+            let shown = got.map(|g| format!("{:.1}{}", g, unit)).unwrap_or_else(|| "-".into());
+            println!("target {:<10} {:<44} {:>10} (limit {}{}): {}", name, what, shown, limit, unit, verdict);
+            targets.push(json!({"scenario": name, "target": what, "value": got, "limit": limit, "verdict": verdict}));
+        };
+        let ratio = v["jicofo_cpu_pct_of_prosody"].as_f64();
+        let rss = v["jicofo_vmhwm_kb"].as_f64().map(|k| k / 1024.0);
+        match name {
+            "idle" => check("jicofo RSS", rss, 10.0, " MB"),
+            "storm" => {
+                check("jicofo CPU / Prosody CPU", ratio, 5.0, " %");
+                check("focus-added p99 (bridge answer -> offer)", v["focus_added_us"]["p99_us"].as_f64().map(|u| u / 1000.0), 2.0, " ms");
+                check("jicofo RSS", rss, 40.0, " MB");
+            }
+            n if n.starts_with("large") => {
+                check("jicofo CPU / Prosody CPU", ratio, 5.0, " %");
+                check("focus-added p99 (bridge answer -> offer)", v["focus_added_us"]["p99_us"].as_f64().map(|u| u / 1000.0), 2.0, " ms");
+                // Every participant, so the maximum; not everyone done counts as missed.
+                let all_done = v["complete"] == v["participants"];
+                let max = v["latency_ms"]["all_sources_after_last_join"]["max"].as_f64().map(|m| m / 1000.0);
+                check("all sources known: max after the last join", if all_done { max } else { Some(f64::INFINITY) }, 2.0, " s");
+            }
+            _ => {}
+        }
+    }
     if let Some(p) = out {
-        let all = json!({ "scenarios": rows });
+        let all = json!({ "scenarios": rows, "targets": targets });
         if let Err(e) = std::fs::write(&p, format!("{}\n", serde_json::to_string_pretty(&all).unwrap())) {
             eprintln!("jicofo-load: {}: {}", p.display(), e);
             return 1;
