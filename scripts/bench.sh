@@ -70,10 +70,10 @@ stop_stack() {
 trap stop_stack EXIT
 trap 'exit 130' INT TERM
 
-free_port() { # a port in 32000-39999 nothing listens on
+free_port() { # a port in 12000-19999 (below the ephemeral range the participants' sockets use) nothing listens on
   local p
   for _ in $(seq 1 100); do
-    p=$((32000 + RANDOM % 8000))
+    p=$((12000 + RANDOM % 8000))
     timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null || { echo "$p"; return 0; }
   done
   return 1
