@@ -21,6 +21,8 @@
 # of jicofo and Prosody over the same run and their ratio, jicofo's peak RSS and thread count) and
 # writes every scenario's JSON plus the combined $BENCH_DIR/bench.json. Logs are in $BENCH_DIR.
 #
+# What it measures, the Prosody settings it relies on, results and analysis: docs/benchmark.md.
+#
 # Environment: BENCH_DIR (default <repo>/tmp/bench), BENCH_RATE (default 5), BENCH_NO_BUILD=1 to
 # use the binaries already built, CARGO_TARGET_DIR as for cargo, BENCH_JICOFO_LOG (jicofo's RUST_LOG,
 # default info; anything more is for diagnosis only: debug logging distorts the CPU figures),
