@@ -26,6 +26,7 @@ pub fn connection_specs(cfg: &Config) -> Vec<ConnSpec> {
             negotiation: Negotiation::Component { jid: cfg.component_jid(), secret: cfg.secret.clone() },
             tls: tls.clone(),
             keepalive: KEEPALIVE,
+            max_stanza: crate::xml::DEFAULT_MAX_STANZA,
         },
         ConnSpec {
             name: "client".into(),
@@ -40,6 +41,7 @@ pub fn connection_specs(cfg: &Config) -> Vec<ConnSpec> {
             }),
             tls,
             keepalive: KEEPALIVE,
+            max_stanza: crate::xml::DEFAULT_MAX_STANZA,
         },
     ]
 }

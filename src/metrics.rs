@@ -2,9 +2,9 @@
 //! and one small map of conference sizes. Rendered as JSON (`/stats`) and in the
 //! Prometheus text format (`/metrics`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -24,6 +24,42 @@ pub struct Metrics {
     pub stanzas_sent: AtomicU64,
     /// Participants per live conference (by conference id).
     sizes: Mutex<HashMap<u64, usize>>,
+    /// Focus-added time of the latest invites: from the bridge's allocation answer to the
+    /// session-initiate handed to the event loop.
+    focus_added: Mutex<Samples>,
+}
+
+/// The latest [`Samples::CAP`] durations (µs) and how many were recorded in all.
+#[derive(Debug, Default)]
+pub struct Samples {
+    recent: VecDeque<u32>,
+    count: u64,
+}
+
+impl Samples {
+    pub const CAP: usize = 8192;
+
+    pub fn record(&mut self, d: Duration) {
+        if self.recent.len() == Self::CAP {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(d.as_micros().min(u32::MAX as u128) as u32);
+        self.count += 1;
+    }
+
+    /// `{count, p50_us, p99_us, max_us}` over the recent samples (nearest rank).
+    pub fn summary(&self) -> Value {
+        let mut v: Vec<u32> = self.recent.iter().copied().collect();
+        v.sort_unstable();
+        let q = |p: f64| -> Option<u32> {
+            if v.is_empty() {
+                return None;
+            }
+            let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            Some(v[rank - 1])
+        };
+        json!({ "count": self.count, "p50_us": q(0.5), "p99_us": q(0.99), "max_us": v.last() })
+    }
 }
 
 impl Metrics {
@@ -47,6 +83,11 @@ impl Metrics {
         if let Some(s) = self.sizes.lock().get_mut(&id) {
             *s = n;
         }
+    }
+
+    /// One invite's focus-added time (bridge answer → session-initiate queued).
+    pub fn focus_added(&self, d: Duration) {
+        self.focus_added.lock().record(d);
     }
 
     /// A participant joined some conference.
@@ -96,12 +137,13 @@ impl Metrics {
                 "operational_bridge_count": bridges.operational_count(now),
                 "bridges": list,
             },
-            "jingle": { "errors": self.jingle_errors.load(Ordering::Relaxed) },
+            "jingle": { "errors": self.jingle_errors.load(Ordering::Relaxed), "focus_added": self.focus_added.lock().summary() },
             "colibri": { "errors": self.colibri_errors.load(Ordering::Relaxed) },
             "bridge_failures": { "participants_moved": self.participants_moved.load(Ordering::Relaxed) },
             "xmpp": {
                 "component_connected": self.component_up.load(Ordering::Relaxed),
                 "client_connected": self.client_up.load(Ordering::Relaxed),
+                "stanzas_sent": self.stanzas_sent.load(Ordering::Relaxed),
             },
         })
     }
@@ -136,10 +178,19 @@ impl Metrics {
             "counter",
             self.participants_moved.load(Ordering::Relaxed) as f64,
         );
+        gauge("stanzas_sent_total", "Stanzas the focus sent (both connections).", "counter", self.stanzas_sent.load(Ordering::Relaxed) as f64);
         gauge("bridge_count", "Bridges in the brewery.", "gauge", bridges.len() as f64);
         gauge("bridge_count_operational", "Operational bridges.", "gauge", bridges.operational_count(now) as f64);
         gauge("xmpp_component_connected", "Component connection up.", "gauge", self.component_up.load(Ordering::Relaxed) as u8 as f64);
         gauge("xmpp_client_connected", "Client connection up.", "gauge", self.client_up.load(Ordering::Relaxed) as u8 as f64);
+        let fa = self.focus_added.lock().summary();
+        out.push_str("# HELP jitsi_jicofo_focus_added_seconds From the bridge's allocation answer to the session-initiate queued (latest invites).\n# TYPE jitsi_jicofo_focus_added_seconds summary\n");
+        for (q, k) in [("0.5", "p50_us"), ("0.99", "p99_us")] {
+            if let Some(us) = fa[k].as_u64() {
+                out.push_str(&format!("jitsi_jicofo_focus_added_seconds{{quantile=\"{}\"}} {}\n", q, us as f64 / 1e6));
+            }
+        }
+        out.push_str(&format!("jitsi_jicofo_focus_added_seconds_count {}\n", fa["count"]));
         out.push_str("# HELP jitsi_jicofo_bridge_stress Stress of each bridge.\n# TYPE jitsi_jicofo_bridge_stress gauge\n");
         let mut v: Vec<_> = bridges.all().collect();
         v.sort_by(|a, b| a.jid.cmp(&b.jid));
@@ -151,5 +202,26 @@ impl Metrics {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_percentiles_nearest_rank() {
+        let mut s = Samples::default();
+        assert_eq!(s.summary()["p50_us"], Value::Null);
+        for us in 1..=100u64 {
+            s.record(Duration::from_micros(us));
+        }
+        let v = s.summary();
+        assert_eq!((v["count"].as_u64(), v["p50_us"].as_u64(), v["p99_us"].as_u64(), v["max_us"].as_u64()), (Some(100), Some(50), Some(99), Some(100)));
+        for _ in 0..Samples::CAP {
+            s.record(Duration::from_micros(7));
+        }
+        assert_eq!(s.summary()["max_us"].as_u64(), Some(7), "only the latest samples count");
+        assert_eq!(s.summary()["count"].as_u64(), Some(100 + Samples::CAP as u64));
     }
 }

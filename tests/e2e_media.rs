@@ -102,6 +102,9 @@ fn two_participants_on_the_least_stressed_bridge() {
         reqs.iter().filter(|c| c.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_child("sources", ns::COLIBRI2).is_some_and(|s| s.elements().next().is_some()))).count() >= 2
     }));
 
+    // The focus counts what it sends: at least the two offers and two source-adds.
+    assert!(d.stats()["xmpp"]["stanzas_sent"].as_u64().unwrap_or(0) >= 4);
+
     // Leaving expires the endpoint, then the conference.
     b.leave();
     assert!(d.wait_colibri("jvb2", T, |reqs| reqs.iter().any(|c| c

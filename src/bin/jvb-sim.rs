@@ -159,6 +159,7 @@ fn run(a: Args) -> i32 {
         }),
         tls: a.tls.clone(),
         keepalive: Duration::from_secs(10),
+        max_stanza: jicofo::xml::DEFAULT_MAX_STANZA,
     };
     let signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]) {
         Ok(s) => s,

@@ -1,4 +1,4 @@
-//! The real [`Env`] of a conference thread (the network handle, a bounded inbox, the
+//! The real [`Env`] of a conference thread (the network handle, an inbox of limited length, the
 //! system clock) and the thread launcher that contains panics.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -262,6 +262,8 @@ impl<E: Env> Conference<E> {
         };
         let id = self.new_id();
         let answer = self.request(req.to_iq(&bridge, &id), super::REPLY_TIMEOUT);
+        // Real time (not the Env's clock): the focus-added metric measures this thread's work.
+        let answered = std::time::Instant::now();
         let answer = match parse_answer(answer.as_ref(), true) {
             Ok(a) => a,
             Err(e) => {
@@ -333,6 +335,7 @@ impl<E: Env> Conference<E> {
         let deadline = self.env.now() + super::REPLY_TIMEOUT;
         self.pending.insert(id, (PendingIq::Initiate { nick: nick.to_string(), sid: sid.clone() }, deadline));
         self.send(si);
+        self.shared.metrics.focus_added(answered.elapsed());
         info!("conference {}: invited {} (bridge {}, sid {})", self.room, nick, bridge, sid);
         self.media.sessions.insert(nick.to_string(), Session { sid, active: false, bridge_session_id, features });
         // Whatever was queued for an earlier session of this receiver is in the offer.

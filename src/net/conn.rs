@@ -23,7 +23,7 @@ use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector, TlsStream}
 
 use super::{tls, Backoff, ConnId, ConnSpec, Negotiation, Outbox, Router};
 use crate::jid::Jid;
-use crate::xml::framer::{Frame, Framer, DEFAULT_MAX_STANZA};
+use crate::xml::framer::{Frame, Framer};
 use crate::xml::{ns, parse, Element};
 use crate::xmpp::c2s::ClientNegotiator;
 use crate::xmpp::component::ComponentNegotiator;
@@ -103,10 +103,13 @@ pub(crate) struct Conn {
     last_failure: Option<String>,
     /// Set once `shutdown` has written the stream end.
     closing: bool,
+    /// Stanzas queued since the event loop last collected this count.
+    pub sent: u64,
 }
 
 impl Conn {
     pub fn new(id: ConnId, spec: ConnSpec, token: Token, now: Instant) -> Conn {
+        let max_stanza = spec.max_stanza;
         let stream_ns = match spec.negotiation {
             Negotiation::Component { .. } => ns::COMPONENT,
             Negotiation::Client(_) => ns::CLIENT,
@@ -117,7 +120,7 @@ impl Conn {
             token,
             state: State::Idle,
             sock: Sock::None,
-            framer: Framer::new(DEFAULT_MAX_STANZA),
+            framer: Framer::new(max_stanza),
             neg: None,
             stream_ns,
             wbuf: Vec::new(),
@@ -132,6 +135,7 @@ impl Conn {
             connector: None,
             last_failure: None,
             closing: false,
+            sent: 0,
         }
     }
 
@@ -219,7 +223,7 @@ impl Conn {
         self.sock = Sock::Plain(stream);
         self.state = State::Connecting;
         self.last_rx = now;
-        self.framer = Framer::new(DEFAULT_MAX_STANZA);
+        self.framer = Framer::new(self.spec.max_stanza);
         self.wbuf.clear();
         self.wpos = 0;
     }
@@ -508,6 +512,7 @@ impl Conn {
             }
         }
         let text = el.to_xml_in(self.stream_ns);
+        self.sent += 1;
         if log::log_enabled!(log::Level::Debug) {
             debug!("{} -> {}", self.spec.name, text);
         }

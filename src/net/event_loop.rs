@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, TryRecvError};
+use crossbeam_channel::{unbounded, Receiver, TryRecvError};
 use log::{error, info};
 use mio::{Events, Poll, Token, Waker};
 
@@ -34,7 +34,8 @@ impl EventLoop {
     pub fn new() -> std::io::Result<(EventLoop, NetHandle)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (tx, rx) = bounded(COMMAND_QUEUE);
+        // Unbounded; NetHandle::send holds senders back past COMMAND_QUEUE commands.
+        let (tx, rx) = unbounded();
         Ok((EventLoop { poll, rx }, NetHandle { tx, waker }))
     }
 
@@ -135,6 +136,10 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
             if c.has_pending_output() {
                 c.flush(poll.registry(), now, router.as_mut(), &mut out);
             }
+        }
+        let sent: u64 = conns.iter_mut().map(|c| std::mem::take(&mut c.sent)).sum();
+        if sent > 0 {
+            router.stanzas_sent(sent);
         }
         if let Some(t) = shutdown_at {
             for c in conns.iter_mut() {

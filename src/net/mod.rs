@@ -5,7 +5,7 @@
 //! frames and parses incoming stanzas and hands each one to a [`Router`] on the loop
 //! thread. The router must never block: it answers by pushing stanzas into an
 //! [`Outbox`], and forwards work to other threads over bounded channels. Other
-//! threads send stanzas through a cloneable [`NetHandle`] (bounded channel + mio
+//! threads send stanzas through a cloneable [`NetHandle`] (a channel of limited length + mio
 //! `Waker`). Lost connections come back with exponential backoff (0.5 s doubling
 //! to 30 s); keepalive pings notice a dead peer.
 //!
@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
 use crate::jid::Jid;
 use crate::xml::Element;
@@ -65,6 +65,8 @@ pub struct ConnSpec {
     pub tls: TlsOptions,
     /// Interval of keepalive pings; the peer is dead after three silent intervals.
     pub keepalive: Duration,
+    /// Largest accepted incoming stanza in bytes ([`crate::xml::DEFAULT_MAX_STANZA`] for the focus).
+    pub max_stanza: usize,
 }
 
 /// Stanzas the router wants sent, collected while it runs on the loop thread.
@@ -100,6 +102,9 @@ pub trait Router: Send {
     fn next_deadline(&self) -> Option<std::time::Instant> {
         None
     }
+    /// `n` more stanzas were queued on the connections (counted once per loop turn,
+    /// keepalive pings included).
+    fn stanzas_sent(&mut self, _n: u64) {}
     /// The loop is about to stop (after [`NetHandle::shutdown`]); last stanzas may be queued.
     fn shutting_down(&mut self, _out: &mut Outbox) {}
 }
@@ -124,15 +129,18 @@ pub struct NetHandle {
 }
 
 impl NetHandle {
-    /// Queue `el` for `conn`; blocks only while the loop's command queue is full.
+    /// Queue `el` for `conn`; blocks only while the loop's command queue is full
+    /// ([`event_loop::COMMAND_QUEUE`] commands).
     pub fn send(&self, conn: ConnId, el: Element) -> Result<(), SendError> {
-        match self.tx.try_send(Cmd::Send(conn, el)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(cmd)) => {
-                let _ = self.waker.wake();
-                self.tx.send(cmd).map_err(|_| SendError::Closed)?;
-            }
-            Err(TrySendError::Disconnected(_)) => return Err(SendError::Closed),
+        // The channel is unbounded (a bounded one allocates and touches all its slots up
+        // front: 1.8 MB); past the limit the sender waits for the loop to catch up. When
+        // the loop is gone the queue is discarded, so this cannot wait forever.
+        while self.tx.len() >= event_loop::COMMAND_QUEUE {
+            let _ = self.waker.wake();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if self.tx.send(Cmd::Send(conn, el)).is_err() {
+            return Err(SendError::Closed);
         }
         let _ = self.waker.wake();
         Ok(())
