@@ -220,7 +220,7 @@ impl<E: Env> Conference<E> {
         if current.as_ref() != Some(&bridge) {
             if current.is_some() {
                 // The conference's bridge is no longer usable: everyone moves with us.
-                self.move_all(true);
+                self.move_all();
             }
             let region = self.shared.bridges.lock().get(&bridge).and_then(|b| b.region.clone());
             info!("conference {}: using bridge {}", self.room, bridge);
@@ -286,7 +286,7 @@ impl<E: Env> Conference<E> {
                     }
                     Reaction::RemoveSession => {}
                 }
-                self.move_all(true);
+                self.move_all();
                 // Try again (the caller's loop re-selects), unless sessions keep failing.
                 return self.media.removals <= 5;
             }
@@ -343,10 +343,10 @@ impl<E: Env> Conference<E> {
         true
     }
 
-    /// Drop the colibri session (expire it on the bridge when `expire`).
-    fn drop_colibri(&mut self, expire: bool) {
+    /// Drop the colibri session, expiring it on the bridge.
+    fn drop_colibri(&mut self) {
         if let Some(c) = self.media.colibri.take() {
-            if expire && c.created {
+            if c.created {
                 let req = ConferenceModify { meeting_id: self.meeting_id.clone(), expire: true, ..Default::default() };
                 let id = self.new_id();
                 self.send(req.to_iq(&c.bridge, &id));
@@ -354,15 +354,11 @@ impl<E: Env> Conference<E> {
         }
     }
 
-    /// The session on the bridge is unusable: drop it (expired when `expire`) and end
-    /// every participant's session with "moving"; the caller re-invites.
-    fn move_all(&mut self, expire: bool) {
+    /// The session on the bridge is unusable: expire it (harmless when the bridge is
+    /// gone) and end every participant's session with "moving"; the caller re-invites.
+    fn move_all(&mut self) {
         self.media.removals += 1;
-        if expire {
-            self.drop_colibri(true);
-        } else {
-            self.media.colibri = None;
-        }
+        self.drop_colibri();
         let nicks: Vec<String> = self.media.sessions.keys().cloned().collect();
         if !nicks.is_empty() {
             info!("conference {}: moving {} participants to a new bridge session", self.room, nicks.len());
@@ -405,7 +401,7 @@ impl<E: Env> Conference<E> {
         }
         if c.endpoints.is_empty() {
             debug!("conference {}: last endpoint gone; expiring the bridge conference", self.room);
-            self.drop_colibri(true);
+            self.drop_colibri();
             return;
         }
         let bridge = c.bridge.clone();
@@ -547,7 +543,7 @@ impl<E: Env> Conference<E> {
                     self.maybe_invite();
                 }
                 _ => {
-                    self.move_all(true);
+                    self.move_all();
                     self.maybe_invite();
                 }
             }
@@ -575,7 +571,9 @@ impl<E: Env> Conference<E> {
                 if self.media.colibri.as_ref().is_some_and(|c| c.bridge == jid) {
                     info!("conference {}: bridge {} is gone", self.room, jid);
                     self.media.removals = 0;
-                    self.move_all(false);
+                    // Expire anyway: a bridge that is only slow (failed health checks)
+                    // would otherwise still hold this meeting id when we come back to it.
+                    self.move_all();
                     self.maybe_invite();
                 }
             }
@@ -741,7 +739,7 @@ impl<E: Env> Conference<E> {
     pub(crate) fn media_stop(&mut self) {
         self.media.sessions.clear();
         self.media.signals.clear();
-        self.drop_colibri(true);
+        self.drop_colibri();
     }
 
     /// Bridge force-mute of `nick` for `media` ("audio"/"video"): on for a moderator

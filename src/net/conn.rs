@@ -143,6 +143,11 @@ impl Conn {
         self.wpos < self.wbuf.len()
     }
 
+    /// Bytes queued but not yet written.
+    pub fn pending_output(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
     /// The earliest instant this connection needs a timer call.
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.state {

@@ -19,6 +19,12 @@ use super::{Cmd, ConnId, ConnSpec, NetHandle, Outbox, Router};
 const WAKER: Token = Token(usize::MAX);
 /// Capacity of the command channel from other threads.
 pub const COMMAND_QUEUE: usize = 16 * 1024;
+/// Past this many unsent bytes on any connection the loop stops taking stanzas from
+/// other threads until the socket drains: senders then wait on the bounded command
+/// queue, so a conference cannot outrun a slow server (backpressure).
+pub const HIGH_WATER: usize = 4 * 1024 * 1024;
+/// Commands taken from other threads per loop turn, so reads are not starved.
+const COMMANDS_PER_TURN: usize = 8192;
 /// How long a clean shutdown may take to flush the streams.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -60,6 +66,7 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
     let mut events = Events::with_capacity(256);
     let mut out = Outbox::default();
     let mut shutdown_at: Option<Instant> = None;
+    let mut more_commands = false;
 
     loop {
         let now = Instant::now();
@@ -72,6 +79,9 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
         if let Some(t) = shutdown_at {
             let left = (t + SHUTDOWN_GRACE).saturating_duration_since(now);
             timeout = Some(timeout.map_or(left, |x| x.min(left)));
+        }
+        if more_commands {
+            timeout = Some(Duration::ZERO);
         }
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
@@ -88,8 +98,16 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
                 c.on_ready(poll.registry(), now, router.as_mut(), &mut out);
             }
         }
-        // Commands from other threads.
+        // Commands from other threads, unless a connection is congested.
+        let congested = shutdown_at.is_none() && conns.iter().any(|c| c.pending_output() > HIGH_WATER);
+        let mut budget = if congested { 0 } else { COMMANDS_PER_TURN };
+        more_commands = false;
         loop {
+            if budget == 0 {
+                more_commands = !congested && !rx.is_empty();
+                break;
+            }
+            budget -= 1;
             match rx.try_recv() {
                 Ok(Cmd::Send(id, el)) => {
                     if let Some(c) = conns.get_mut(id.0) {
