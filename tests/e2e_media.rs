@@ -280,13 +280,25 @@ fn killing_a_bridge_moves_its_participants_to_the_other_within_15_s() {
     let r = room(&d, "failover");
     let (mut a, _) = joined(&d, "a", "alice", &r);
     let (mut b, _) = joined(&d, "b", "bob", &r);
+    // All invited within 1 s of the second join (and of the third).
+    let si_a = a.expect_jingle("session-initiate", Duration::from_secs(1)).expect("alice invited within 1 s");
+    let si_b = b.expect_jingle("session-initiate", Duration::from_secs(1)).expect("bob invited within 1 s");
     let (mut c, _) = joined(&d, "c", "carol", &r);
+    let si_c = c.expect_jingle("session-initiate", Duration::from_secs(1)).expect("carol invited within 1 s");
+    let mut known = [Known::default(), Known::default(), Known::default()];
     let mut parts = [&mut a, &mut b, &mut c];
-    for p in parts.iter_mut() {
-        let si = p.expect_jingle("session-initiate", T).expect("offer");
-        assert_eq!(Some(offer_ufrag(&si)), allocated_ufrag(&d, "jvb1", &p.nick), "on the least stressed bridge");
-        accept(p, &si);
+    for (i, (p, si)) in parts.iter_mut().zip([&si_a, &si_b, &si_c]).enumerate() {
+        assert_eq!(Some(offer_ufrag(si)), allocated_ufrag(&d, "jvb1", &p.nick), "on the least stressed bridge");
+        known[i].absorb(si);
+        accept(p, si);
     }
+    for (i, p) in parts.iter_mut().enumerate() {
+        pump(p, &mut known[i], Duration::from_millis(600));
+    }
+    assert_eq!(known[0].owners(), owners(&["bob", "carol", "jvb"]));
+    assert_eq!(known[1].owners(), owners(&["alice", "carol", "jvb"]));
+    assert_eq!(known[2].owners(), owners(&["alice", "bob", "jvb"]));
+
     d.sim("jvb1").command("crash");
     let t0 = std::time::Instant::now();
     for p in parts.iter_mut() {
