@@ -220,6 +220,14 @@ impl Bridges {
         }
     }
 
+    /// `jid` refused a new conference because it is shutting down gracefully (its
+    /// presence will say so too): no new conferences on it meanwhile.
+    pub fn mark_graceful(&mut self, jid: &Jid) {
+        if let Some(b) = self.bridges.get_mut(jid) {
+            b.graceful_shutdown = true;
+        }
+    }
+
     /// Count an endpoint just allocated on `jid` (stress ramp-up).
     pub fn endpoint_added(&mut self, jid: &Jid, now: Instant) {
         if let Some(b) = self.bridges.get_mut(jid) {

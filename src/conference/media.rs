@@ -274,16 +274,13 @@ impl<E: Env> Conference<E> {
                         self.media.failed.insert(nick.to_string());
                         return true;
                     }
+                    // The shared registry changes at once, so no conference selects the
+                    // bridge again; the others using it learn on their next failure or at
+                    // the next health check.
                     Reaction::BridgeFailed => {
-                        let ev = self.shared.bridges.lock().mark_failed(&bridge, now);
-                        let _ = ev;
-                    }
-                    Reaction::GracefulShutdown => {
-                        if let Some(b) = self.shared.bridges.lock().get(&bridge).cloned() {
-                            let _ = b; // presence will say so too; avoid it meanwhile
-                        }
                         let _ = self.shared.bridges.lock().mark_failed(&bridge, now);
                     }
+                    Reaction::GracefulShutdown => self.shared.bridges.lock().mark_graceful(&bridge),
                     Reaction::RemoveSession => {}
                 }
                 self.move_all();
