@@ -43,20 +43,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 /// Features a 2021 lib-jitsi-meet advertises (no JSON sources, no ssrc-rewriting).
-const FEATURES: &[&str] = &[
-    "urn:xmpp:jingle:1",
-    "urn:xmpp:jingle:apps:rtp:1",
-    "urn:xmpp:jingle:apps:rtp:audio",
-    "urn:xmpp:jingle:apps:rtp:video",
-    "urn:xmpp:jingle:transports:ice-udp:1",
-    "urn:xmpp:jingle:apps:dtls:0",
-    "urn:xmpp:jingle:transports:dtls-sctp:1",
-    "urn:ietf:rfc:4588",
-    "urn:ietf:rfc:5761",
-    "urn:ietf:rfc:5888",
-    "http://jitsi.org/tcc",
-    "http://jitsi.org/remb",
-];
+const FEATURES: &[&str] = jicofo::media::codecs::LIB_JITSI_MEET_2021_FEATURES;
 /// Compact JSON source signaling (newer lib-jitsi-meet), with --json-sources.
 const FEATURE_JSON_SOURCES: &str = "http://jitsi.org/json-encoded-sources";
 /// The caps `ver` of the captured lib-jitsi-meet join presence.

@@ -30,6 +30,23 @@ pub const FEATURE_SSRC_REWRITING: &str = "http://jitsi.org/ssrc-rewriting-1";
 /// Disco feature: source names.
 pub const FEATURE_SOURCE_NAMES: &str = "http://jitsi.org/source-name";
 
+/// The disco features a 2021 lib-jitsi-meet advertises (no JSON sources, no SSRC
+/// rewriting); the test tools' scripted participants advertise these.
+pub const LIB_JITSI_MEET_2021_FEATURES: &[&str] = &[
+    "urn:xmpp:jingle:1",
+    "urn:xmpp:jingle:apps:rtp:1",
+    FEATURE_AUDIO,
+    FEATURE_VIDEO,
+    "urn:xmpp:jingle:transports:ice-udp:1",
+    "urn:xmpp:jingle:apps:dtls:0",
+    FEATURE_SCTP,
+    FEATURE_RTX,
+    "urn:ietf:rfc:5761",
+    "urn:ietf:rfc:5888",
+    FEATURE_TCC,
+    FEATURE_REMB,
+];
+
 /// The media-relevant features a participant advertises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Features {

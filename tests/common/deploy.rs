@@ -18,20 +18,7 @@ use super::sim::Sim;
 pub const T: Duration = Duration::from_secs(10);
 
 /// Features a 2021 lib-jitsi-meet advertises (no JSON sources).
-pub const FEATURES_2021: &[&str] = &[
-    "urn:xmpp:jingle:1",
-    "urn:xmpp:jingle:apps:rtp:1",
-    "urn:xmpp:jingle:apps:rtp:audio",
-    "urn:xmpp:jingle:apps:rtp:video",
-    "urn:xmpp:jingle:transports:ice-udp:1",
-    "urn:xmpp:jingle:apps:dtls:0",
-    "urn:xmpp:jingle:transports:dtls-sctp:1",
-    "urn:ietf:rfc:4588",
-    "urn:ietf:rfc:5761",
-    "urn:ietf:rfc:5888",
-    "http://jitsi.org/tcc",
-    "http://jitsi.org/remb",
-];
+pub const FEATURES_2021: &[&str] = jicofo::media::codecs::LIB_JITSI_MEET_2021_FEATURES;
 
 /// A deployment under test.
 pub struct Deployment {
