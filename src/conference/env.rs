@@ -22,6 +22,8 @@ pub enum Control {
     Ended { id: u64, reason: EndReason },
     /// Stop taking conferences and end every running one (graceful shutdown).
     Shutdown,
+    /// A conference found a bridge failed: tell every conference.
+    BridgeEvents(Vec<crate::bridge::BridgeEvent>),
     /// A conference request from the HTTP API; the answer IQ goes to `reply`.
     Http { iq: Element, reply: Sender<Element> },
 }

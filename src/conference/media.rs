@@ -274,11 +274,12 @@ impl<E: Env> Conference<E> {
                         self.media.failed.insert(nick.to_string());
                         return true;
                     }
-                    // The shared registry changes at once, so no conference selects the
-                    // bridge again; the others using it learn on their next failure or at
-                    // the next health check.
+                    // No conference selects the bridge again, and those using it move.
                     Reaction::BridgeFailed => {
-                        let _ = self.shared.bridges.lock().mark_failed(&bridge, now);
+                        let events = self.shared.bridges.lock().mark_failed(&bridge, now);
+                        if let (Some(c), false) = (&self.shared.control, events.is_empty()) {
+                            let _ = c.try_send(super::env::Control::BridgeEvents(events));
+                        }
                     }
                     Reaction::GracefulShutdown => self.shared.bridges.lock().mark_graceful(&bridge),
                     Reaction::RemoveSession => {}

@@ -115,6 +115,8 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The focus's full client JID once bound (`focus@auth.meet.test/focus`).
     pub focus_full: Mutex<Option<String>>,
+    /// The router's control channel (bridge failures found by a conference go there).
+    pub control: Option<crossbeam_channel::Sender<env::Control>>,
 }
 
 /// Why a conference ended.

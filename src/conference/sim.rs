@@ -100,6 +100,7 @@ pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::focu
         bridges: Arc::new(Mutex::new(bridges)),
         metrics: Arc::new(crate::metrics::Metrics::new()),
         focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
+        control: None,
     })
 }
 

@@ -88,6 +88,7 @@ impl FocusRouter {
             bridges: Arc::new(Mutex::new(Bridges::new())),
             metrics: Arc::new(Metrics::new()),
             focus_full: Mutex::new(None),
+            control: Some(control_tx.clone()),
         });
         FocusRouter {
             component_jid: cfg.component_jid(),
@@ -385,6 +386,7 @@ impl FocusRouter {
                     self.finished.push(h);
                 }
             }
+            Control::BridgeEvents(events) => self.broadcast_bridge_events(events),
             Control::Http { iq, reply } => {
                 let conf = iq.get_child("conference", ns::FOCUS).cloned().unwrap_or_else(|| Element::new("conference", ns::FOCUS));
                 self.on_conference_request(ReplyTarget::Channel(reply), iq, &conf, Instant::now(), out);
