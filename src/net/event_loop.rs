@@ -80,7 +80,7 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
             let left = (t + SHUTDOWN_GRACE).saturating_duration_since(now);
             timeout = Some(timeout.map_or(left, |x| x.min(left)));
         }
-        if more_commands {
+        if more_commands || !out.items.is_empty() {
             timeout = Some(Duration::ZERO);
         }
         if let Err(e) = poll.poll(&mut events, timeout) {
