@@ -11,6 +11,14 @@ use serde_json::{json, Value};
 
 use crate::bridge::Bridges;
 
+/// What `/stats` lists about one running conference.
+#[derive(Debug, Default, Clone)]
+struct ConferenceInfo {
+    room: String,
+    participants: usize,
+    bridge: Option<String>,
+}
+
 /// Process-wide counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -23,7 +31,7 @@ pub struct Metrics {
     pub participants_moved: AtomicU64,
     pub stanzas_sent: AtomicU64,
     /// Participants per live conference (by conference id).
-    sizes: Mutex<HashMap<u64, usize>>,
+    sizes: Mutex<HashMap<u64, ConferenceInfo>>,
     /// Focus-added time of the latest invites: from the bridge's allocation answer to the
     /// session-initiate handed to the event loop.
     focus_added: Mutex<Samples>,
@@ -68,9 +76,9 @@ impl Metrics {
     }
 
     /// A conference started.
-    pub fn conference_started(&self, id: u64) {
+    pub fn conference_started(&self, id: u64, room: &str) {
         self.conferences_created.fetch_add(1, Ordering::Relaxed);
-        self.sizes.lock().insert(id, 0);
+        self.sizes.lock().insert(id, ConferenceInfo { room: room.to_string(), ..Default::default() });
     }
 
     /// A conference ended.
@@ -81,7 +89,14 @@ impl Metrics {
     /// The participant count of conference `id` changed.
     pub fn set_size(&self, id: u64, n: usize) {
         if let Some(s) = self.sizes.lock().get_mut(&id) {
-            *s = n;
+            s.participants = n;
+        }
+    }
+
+    /// The bridge conference `id` uses changed.
+    pub fn set_bridge(&self, id: u64, bridge: Option<String>) {
+        if let Some(s) = self.sizes.lock().get_mut(&id) {
+            s.bridge = bridge;
         }
     }
 
@@ -102,7 +117,7 @@ impl Metrics {
     /// `(conferences, participants, largest)` right now.
     pub fn current(&self) -> (usize, usize, usize) {
         let s = self.sizes.lock();
-        (s.len(), s.values().sum(), s.values().copied().max().unwrap_or(0))
+        (s.len(), s.values().map(|c| c.participants).sum(), s.values().map(|c| c.participants).max().unwrap_or(0))
     }
 
     /// The `/stats` JSON.
@@ -126,8 +141,17 @@ impl Metrics {
                 })
                 .collect()
         };
+        let mut confs: Vec<ConferenceInfo> = self.sizes.lock().values().cloned().collect();
+        confs.sort_by(|a, b| a.room.cmp(&b.room));
+        // The list is for operators looking at a host; past 100 it is cut.
+        let conference_list: Vec<Value> = confs
+            .iter()
+            .take(100)
+            .map(|c| json!({"room": c.room, "participants": c.participants, "bridge": c.bridge}))
+            .collect();
         json!({
             "conferences": conferences,
+            "conference_list": conference_list,
             "participants": participants,
             "largest_conference": largest,
             "total_conferences_created": self.conferences_created.load(Ordering::Relaxed),

@@ -41,6 +41,11 @@ fn http_api_shapes_and_codes() {
     assert_eq!(s["participants"], 2);
     assert_eq!(s["largest_conference"], 2);
     assert_eq!(s["bridge_selector"]["bridge_count"], 1);
+    // The conference is listed with its bridge.
+    let conf = &s["conference_list"][0];
+    assert_eq!(conf["room"], room.as_str());
+    assert_eq!(conf["participants"], 2);
+    assert!(conf["bridge"].as_str().unwrap().ends_with("/jvb1"), "{}", conf);
     let br = &s["bridge_selector"]["bridges"][0];
     assert!(br["jid"].as_str().unwrap().ends_with("/jvb1"));
     assert!(br["stress"].as_f64().unwrap() >= 0.2);

@@ -225,6 +225,7 @@ impl<E: Env> Conference<E> {
             let region = self.shared.bridges.lock().get(&bridge).and_then(|b| b.region.clone());
             info!("conference {}: using bridge {}", self.room, bridge);
             self.media.last_bridge = Some(bridge.clone());
+            self.shared.metrics.set_bridge(self.id, Some(bridge.to_string()));
             self.media.colibri = Some(ColibriSession {
                 bridge: bridge.clone(),
                 id: crate::focus::auth::new_uuid(),
@@ -344,6 +345,7 @@ impl<E: Env> Conference<E> {
     /// Drop the colibri session, expiring it on the bridge.
     fn drop_colibri(&mut self) {
         if let Some(c) = self.media.colibri.take() {
+            self.shared.metrics.set_bridge(self.id, None);
             if c.created {
                 let req = ConferenceModify { meeting_id: self.meeting_id.clone(), expire: true, ..Default::default() };
                 let id = self.new_id();

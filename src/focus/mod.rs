@@ -263,7 +263,7 @@ impl FocusRouter {
             let _ = tx.try_send(Inbox::Connection(false));
         }
         info!("conference {}: created (thread conf-{})", req.room, id);
-        self.shared.metrics.conference_started(id);
+        self.shared.metrics.conference_started(id, &req.room.to_string());
         self.rooms.insert(req.room.clone(), Route { id, tx, rx, handle: Some(handle) });
         self.by_id.insert(id, req.room.clone());
         Ok(())
