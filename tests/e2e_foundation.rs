@@ -57,7 +57,7 @@ fn both_connections_come_back_after_prosody_restarts() {
     assert!(back, "connections not back after the restart:\n{}", log);
     let took = t0.elapsed();
     eprintln!("both connections back {:?} after the restart began", took);
-    assert!(took < Duration::from_secs(6), "took {:?}", took);
+    assert!(took < Duration::from_secs(5), "took {:?}", took);
     // Each connection logged its reconnect attempts.
     let attempts = log.lines().filter(|l| l.contains("client: connecting to")).count();
     assert!(attempts >= 2, "{}", log);
