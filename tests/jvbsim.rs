@@ -9,16 +9,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::client::TestClient;
-use common::sim::Sim;
+use common::sim::{brewery, Sim};
 use common::prosody::Prosody;
 use jicofo::xml::{ns, parse_fragment, Element};
 
 const T: Duration = Duration::from_secs(8);
 const NS_ICE: &str = "urn:xmpp:jingle:transports:ice-udp:1";
-
-fn brewery(p: &Prosody) -> String {
-    format!("JvbBrewery@internal.auth.{}", p.domain)
-}
 
 fn record_path(p: &Prosody) -> PathBuf {
     p.dir.join("jvb-sim-record.jsonl")

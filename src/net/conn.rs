@@ -464,13 +464,11 @@ impl Conn {
                     if log::log_enabled!(log::Level::Debug) {
                         debug!("{} <- {}", self.spec.name, text);
                     }
-                    if el.is("error", ns::STREAM) {
-                        let cond = el.elements().find(|c| c.ns == ns::STREAMS && c.name != "text").map(|c| c.name.clone());
-                        let txt = el.get_child("text", ns::STREAMS).map(|t| t.text_content());
+                    if let Some(se) = crate::xmpp::stanza::parse_stream_error(&el) {
                         let reason = format!(
                             "stream error from the server: {}{}",
-                            cond.unwrap_or_else(|| "unknown".into()),
-                            txt.map(|t| format!(" ({})", t)).unwrap_or_default()
+                            se.condition,
+                            se.text.map(|t| format!(" ({})", t)).unwrap_or_default()
                         );
                         return self.fail(registry, now, reason, router, out);
                     }
