@@ -4,7 +4,7 @@
 
 use crate::jid::Jid;
 use crate::xml::{ns, Element};
-use crate::xmpp::caps::Caps;
+use crate::xmpp::caps::{self, Caps};
 
 /// Affiliation of an occupant (XEP-0045).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +65,8 @@ pub struct OccupantPresence {
     pub video_muted: Option<bool>,
     /// The XEP-0115 caps (`node`, `ver`, `hash`).
     pub caps: Option<Caps>,
-    /// Features advertised in presence (`<features><feature var/></features>`).
+    /// Features advertised in presence (`<features><feature var/></features>`), bounded
+    /// like a disco answer's.
     pub features: Vec<String>,
 }
 
@@ -117,7 +118,12 @@ impl OccupantPresence {
             caps: Caps::from_presence(p),
             features: p
                 .get_child("features", ns::CLIENT)
-                .map(|f| f.children_named("feature", ns::CLIENT).filter_map(|x| x.get_attr("var").map(str::to_string)).collect())
+                .map(|f| {
+                    f.children_named("feature", ns::CLIENT)
+                        .filter_map(|x| x.get_attr("var").filter(|v| v.len() <= caps::MAX_FEATURE_LEN).map(str::to_string))
+                        .take(caps::MAX_FEATURES)
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     }
