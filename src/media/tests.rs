@@ -531,6 +531,36 @@ fn hostile_json_sources_are_bounded() {
     assert_eq!(back.get("a1b2c3d4"), c.get("a1b2c3d4"));
 }
 
+#[test]
+fn oversized_transports_are_refused() {
+    // The captured transports are far below the bound.
+    for cap in [ACCEPT, ACCEPT_NAMES, TRANSPORT_INFO] {
+        let r = accept_request(cap);
+        let t = first_ice_transport(&r.contents).unwrap();
+        assert!(t.to_xml().len() < MAX_TRANSPORT_BYTES / 4, "{}", t.to_xml().len());
+    }
+    // 3 KB of apostrophes in an attribute grow six-fold when the focus writes them.
+    let jingle = |attr: &str| {
+        parse_fragment(&format!(
+            "<jingle xmlns='urn:xmpp:jingle:1' action='transport-info' sid='s'><content name='audio'>\
+             <transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag=\"{attr}\" pwd='p'/></content></jingle>"
+        ))
+        .unwrap()
+    };
+    let e = JingleRequest::from_jingle(&jingle(&"'".repeat(3000))).unwrap_err();
+    assert_eq!(e.to_string(), "transport too large (more than 16384 bytes)");
+    assert!(JingleRequest::from_jingle(&jingle(&"u".repeat(3000))).is_ok());
+    let many: String = (0..1000)
+        .map(|i| format!("<candidate foundation='{i}' component='1' protocol='udp' priority='1' ip='10.0.0.1' port='{i}' type='host' generation='0' network='1' id='c{i}'/>"))
+        .collect();
+    let j = parse_fragment(&format!(
+        "<jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='s'><content name='audio'>\
+         <transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='p'>{many}</transport></content></jingle>"
+    ))
+    .unwrap();
+    assert!(JingleRequest::from_jingle(&j).unwrap_err().to_string().starts_with("transport too large"));
+}
+
 // ---------------------------------------------------------------- validation: removing
 
 #[test]
