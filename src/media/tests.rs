@@ -470,6 +470,18 @@ fn a_group_may_only_list_the_endpoints_own_ssrcs() {
 }
 
 #[test]
+fn captured_source_names_are_accepted_for_their_endpoint_only() {
+    let named = accept_request(ACCEPT_NAMES).sources().unwrap();
+    let mut c = ConferenceSources::new();
+    add_fails(&mut c, "19c373a4", named.clone(), "Source name must start with the endpoint id ('19c373a4-'): d8c2803e-");
+    let accepted = c.try_add("d8c2803e", named.clone()).unwrap();
+    assert_eq!(accepted, named);
+    // The other captured client (no names) joins the same conference.
+    c.try_add("19c373a4", captured_set()).unwrap();
+    assert_eq!(c.get("d8c2803e").unwrap().sources.len(), 7);
+}
+
+#[test]
 fn source_names_belong_to_one_endpoint() {
     let mut c = ConferenceSources::new();
     c.try_add("a1", set(vec![video(1, "ma").with_name("a1-v0"), audio(2, "ma").with_name("a1-a0")], vec![])).unwrap();
