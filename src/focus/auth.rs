@@ -8,8 +8,8 @@
 //!
 //! Everything is bounded: [`MAX_SESSIONS`] sessions, [`MAX_SESSIONS_PER_USER`] per
 //! identity, [`MAX_BOUND_PER_SESSION`] bound JIDs per session (least recently used or
-//! oldest dropped first; expired sessions go first of all), and a `machine-uid` is
-//! kept as its SHA-1, whatever its length.
+//! oldest dropped first; expired sessions go first of all); a `machine-uid` and a
+//! bound JID are kept as their SHA-1, whatever their length.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -33,13 +33,21 @@ struct Session {
     /// SHA-1 of the `machine-uid`: fixed size whatever the client sent.
     machine_uid: [u8; 20],
     identity: Jid,
-    /// Bound full JIDs, oldest first.
-    bound: VecDeque<Jid>,
+    /// Bound full JIDs (as [`jid_key`]s), oldest first.
+    bound: VecDeque<JidKey>,
     last_used: Instant,
 }
 
 fn uid_digest(machine_uid: &str) -> [u8; 20] {
     Sha1::digest(machine_uid.as_bytes()).into()
+}
+
+/// A bound JID as kept: its SHA-1, 20 bytes however long the JID (a resource may
+/// have 1023 bytes).
+type JidKey = [u8; 20];
+
+fn jid_key(jid: &Jid) -> JidKey {
+    Sha1::digest(jid.to_string().as_bytes()).into()
 }
 
 /// The outcome of authenticating a conference request.
@@ -66,8 +74,8 @@ pub struct Sessions {
     max_sessions: usize,
     max_per_user: usize,
     sessions: HashMap<String, Session>,
-    /// Bound full JID → its session id (a JID is bound to one session at a time).
-    bound: HashMap<Jid, String>,
+    /// Bound full JID (its [`jid_key`]) → its session id (one session at a time).
+    bound: HashMap<JidKey, String>,
     /// When expired sessions were last swept (at most every [`PURGE_INTERVAL`]).
     last_purge: Option<Instant>,
 }
@@ -183,17 +191,18 @@ impl Sessions {
     /// Bind `jid` to session `sid` (moving it from any other session), unbinding the
     /// session's oldest JID beyond [`MAX_BOUND_PER_SESSION`].
     fn bind(&mut self, sid: &str, jid: &Jid) {
-        if let Some(previous) = self.bound.get(jid) {
+        let key = jid_key(jid);
+        if let Some(previous) = self.bound.get(&key) {
             if previous == sid {
                 return;
             }
             if let Some(s) = self.sessions.get_mut(previous) {
-                s.bound.retain(|j| j != jid);
+                s.bound.retain(|j| *j != key);
             }
         }
         let Some(s) = self.sessions.get_mut(sid) else { return };
-        s.bound.push_back(jid.clone());
-        self.bound.insert(jid.clone(), sid.to_string());
+        s.bound.push_back(key);
+        self.bound.insert(key, sid.to_string());
         while s.bound.len() > MAX_BOUND_PER_SESSION {
             if let Some(old) = s.bound.pop_front() {
                 self.bound.remove(&old);
@@ -214,7 +223,7 @@ impl Sessions {
 
     /// True when `jid` (a real full JID) is on the secure domain or bound to a live session.
     pub fn is_authenticated(&self, jid: &Jid) -> bool {
-        jid.domain() == self.domain || self.bound.contains_key(jid)
+        jid.domain() == self.domain || self.bound.contains_key(&jid_key(jid))
     }
 
     /// Destroy a session (`logout`); false when it does not exist.
@@ -354,7 +363,7 @@ mod tests {
         let other = login(&mut s, "v@meet.test/r", "n", t);
         let g = j("g999@guest.meet.test/x");
         s.authenticate(&g, Some(&other), Some("n"), t);
-        assert!(!s.sessions[&sid].bound.contains(&g));
+        assert!(!s.sessions[&sid].bound.contains(&jid_key(&g)));
         assert!(s.logout(&other));
         assert!(!s.is_authenticated(&g));
     }
