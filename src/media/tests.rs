@@ -422,7 +422,6 @@ fn oversized_source_attributes_are_refused() {
 #[test]
 fn ten_thousand_sources_in_one_stanza_are_refused_at_parse() {
     let many: String = (1..=10_000).map(|i| ssma_source(i, "", "m")).collect();
-    let t = std::time::Instant::now();
     let e = sources_of(&video_content(&many)).unwrap_err();
     assert_eq!(e.to_string(), "Too many sources in one request (more than 128)");
     // Spread over many contents, the total still counts.
@@ -447,7 +446,6 @@ fn ten_thousand_sources_in_one_stanza_are_refused_at_parse() {
     ))
     .unwrap();
     assert!(EndpointSources::from_colibri2(&ms).unwrap_err().to_string().starts_with("Too many sources"));
-    assert!(t.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]
