@@ -84,7 +84,7 @@ impl FocusRouter {
             nick: cfg.user_name.clone(),
             focus_jid: cfg.focus_bare_jid(),
             sessions,
-            caps_cache: Mutex::new(HashMap::new()),
+            caps_cache: Mutex::new(crate::xmpp::caps::CapsCache::new()),
             bridges: Arc::new(Mutex::new(Bridges::new())),
             metrics: Arc::new(Metrics::new()),
             focus_full: Mutex::new(None),

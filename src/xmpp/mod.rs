@@ -8,6 +8,8 @@
 //!   `focus.<domain>`.
 //! * [`sasl`], [`handshake`]: the authentication computations they use.
 //! * [`stanza`]: IQ replies, stanza and stream errors.
+//! * [`caps`]: XEP-0115 entity capabilities: hash verification and the bounded
+//!   LRU cache of verified disco#info features.
 //!
 //! The caller owns the socket and the framer: it writes every `Action::Send`,
 //! wraps the socket on `Action::StartTls`, resets its framer on
@@ -20,6 +22,7 @@ use std::fmt;
 use crate::jid::Jid;
 
 pub mod c2s;
+pub mod caps;
 pub mod component;
 pub mod handshake;
 pub mod sasl;
