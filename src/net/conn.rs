@@ -437,6 +437,9 @@ impl Conn {
                 Frame::StreamEnd => {
                     return self.fail(registry, now, "the server closed the stream".into(), router, out);
                 }
+                Frame::Skipped(s) => {
+                    warn!("{}: skipped <{}> ({} bytes): {}", self.spec.name, s.name, s.len, s.reason);
+                }
                 Frame::Stanza(text) => {
                     let header = self.framer.header().cloned().unwrap_or_default();
                     let el = match parse::parse_stanza(&text, &header) {
