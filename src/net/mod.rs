@@ -20,6 +20,9 @@ pub mod event_loop;
 pub mod http;
 pub mod tls;
 
+#[cfg(test)]
+mod loop_tests;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +94,9 @@ impl Outbox {
 pub trait Router: Send {
     /// `conn` finished negotiation as `jid`.
     fn connected(&mut self, conn: ConnId, jid: &Jid, out: &mut Outbox);
+    /// `conn` came back after having been lost (called just before `connected`);
+    /// `name` is the connection's name from its [`ConnSpec`].
+    fn reconnected(&mut self, _conn: ConnId, _name: &str) {}
     /// `conn` was lost (or failed to come up); it will be retried.
     fn disconnected(&mut self, conn: ConnId, reason: &str, out: &mut Outbox);
     /// A stanza arrived on `conn`.
@@ -172,6 +178,31 @@ pub fn probe_tcp(addr: std::net::SocketAddr, timeout: Duration) -> std::io::Resu
     std::net::TcpStream::connect_timeout(&addr, timeout).map(|_| ())
 }
 
+/// Rate limit for a log line that input can trigger: the first one passes, then at
+/// most one per `interval`, each saying how many were held back since the last.
+#[derive(Clone, Debug)]
+pub struct LogLimit {
+    interval: Duration,
+    next: Option<std::time::Instant>,
+    held: u64,
+}
+
+impl LogLimit {
+    pub fn new(interval: Duration) -> LogLimit {
+        LogLimit { interval, next: None, held: 0 }
+    }
+
+    /// `Some(held back since the last line)` when a line may be logged at `now`.
+    pub fn allow(&mut self, now: std::time::Instant) -> Option<u64> {
+        if self.next.is_some_and(|n| now < n) {
+            self.held += 1;
+            return None;
+        }
+        self.next = Some(now + self.interval);
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
 /// Backoff for reconnects: 0.5 s doubling to 30 s.
 #[derive(Clone, Debug)]
 pub struct Backoff {
@@ -208,6 +239,19 @@ impl Default for Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_limit_passes_one_line_per_interval_and_counts_the_rest() {
+        let t0 = std::time::Instant::now();
+        let mut l = LogLimit::new(Duration::from_secs(10));
+        assert_eq!(l.allow(t0), Some(0));
+        for i in 1..=5 {
+            assert_eq!(l.allow(t0 + Duration::from_secs(i)), None);
+        }
+        assert_eq!(l.allow(t0 + Duration::from_secs(10)), Some(5));
+        assert_eq!(l.allow(t0 + Duration::from_secs(11)), None);
+        assert_eq!(l.allow(t0 + Duration::from_secs(100)), Some(1));
+    }
 
     #[test]
     fn backoff_doubles_to_thirty_seconds() {
