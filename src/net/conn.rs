@@ -35,6 +35,8 @@ const MAX_WRITE_QUEUE: usize = 64 * 1024 * 1024;
 /// Keepalive pings awaiting an answer that are remembered (the peer is dead after three
 /// silent intervals anyway); the oldest is forgotten past this.
 const MAX_PINGS_OUTSTANDING: usize = 4;
+/// A session up this long counts as stable: its loss starts a fresh reconnect schedule.
+const STABLE: Duration = Duration::from_secs(30);
 /// At most one log line per this interval for stanzas dropped unread (oversized,
 /// too deep, unparsable): a participant can send them at will.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -99,6 +101,13 @@ pub(crate) struct Conn {
     wbuf: Vec<u8>,
     wpos: usize,
     backoff: Backoff,
+    /// The next failure is the server refusing us (credentials, TLS, configuration),
+    /// not an unreachable server: retry on the slow schedule.
+    slow_retry: bool,
+    /// Came up at this instant (the current session).
+    ready_at: Option<Instant>,
+    /// Has been ready before: the next ready is a reconnect.
+    ever_ready: bool,
     attempt: u32,
     retry_at: Option<Instant>,
     last_rx: Instant,
@@ -137,6 +146,9 @@ impl Conn {
             wbuf: Vec::new(),
             wpos: 0,
             backoff: Backoff::new(),
+            slow_retry: false,
+            ready_at: None,
+            ever_ready: false,
             attempt: 0,
             retry_at: Some(now),
             last_rx: now,
@@ -226,12 +238,12 @@ impl Conn {
                 Some(a) => a,
                 None => {
                     let r = format!("host {} has no address (check --host)", self.spec.host);
-                    return self.fail(registry, now, r, router, out);
+                    return self.fail_slow(registry, now, r, router, out);
                 }
             },
             Err(e) => {
                 let r = format!("cannot resolve host {}: {} (check --host)", self.spec.host, e);
-                return self.fail(registry, now, r, router, out);
+                return self.fail_slow(registry, now, r, router, out);
             }
         };
         let mut stream = match TcpStream::connect(addr) {
@@ -322,13 +334,17 @@ impl Conn {
                     info!("{}: connected as {}", self.spec.name, jid);
                     self.state = State::Ready;
                     self.neg = None;
-                    self.backoff.reset();
+                    self.ready_at = Some(now);
                     self.attempt = 0;
                     self.last_failure = None;
                     self.next_ping = Some(now + self.spec.keepalive);
                     self.pings.clear();
                     self.ping_to = Jid::parse(jid.domain()).ok();
                     self.jid = Some(jid.clone());
+                    if self.ever_ready {
+                        router.reconnected(self.id, &self.spec.name);
+                    }
+                    self.ever_ready = true;
                     router.connected(self.id, &jid, out);
                 }
             }
@@ -343,7 +359,7 @@ impl Conn {
                     self.connector = Some(c.clone());
                     c
                 }
-                Err(e) => return self.fail(registry, now, e.to_string(), router, out),
+                Err(e) => return self.fail_slow(registry, now, e.to_string(), router, out),
             },
         };
         let domain = match &self.spec.negotiation {
@@ -390,7 +406,7 @@ impl Conn {
             }
             Err(HandshakeError::WouldBlock(mid)) => self.sock = Sock::Handshake(mid),
             Err(HandshakeError::Failure(e)) => {
-                self.fail(registry, now, tls::handshake_error(e.to_string()).to_string(), router, out)
+                self.fail_slow(registry, now, tls::handshake_error(e.to_string()).to_string(), router, out)
             }
         }
     }
@@ -450,7 +466,7 @@ impl Conn {
                     };
                     match res {
                         Ok(actions) => self.apply_actions(actions, registry, now, router, out),
-                        Err(e) => return self.fail(registry, now, e, router, out),
+                        Err(e) => return self.fail_slow(registry, now, e, router, out),
                     }
                 }
                 Frame::StreamEnd => {
@@ -459,7 +475,7 @@ impl Conn {
                 Frame::Skipped(s) => {
                     if self.state == State::Negotiating {
                         let r = format!("the server sent <{}> during negotiation: {}", s.name, s.reason);
-                        return self.fail(registry, now, r, router, out);
+                        return self.fail_slow(registry, now, r, router, out);
                     }
                     let reason = format!("{} ({} bytes)", s.reason, s.len);
                     let reply = refuse_unread(&s.name, &s.attrs, self.stream_ns, ErrorCondition::PolicyViolation, &s.reason.to_string());
@@ -493,7 +509,7 @@ impl Conn {
                         };
                         match res {
                             Ok(actions) => self.apply_actions(actions, registry, now, router, out),
-                            Err(e) => return self.fail(registry, now, e, router, out),
+                            Err(e) => return self.fail_slow(registry, now, e, router, out),
                         }
                         continue;
                     }
@@ -638,6 +654,12 @@ impl Conn {
         self.wpos = 0;
     }
 
+    /// [`Conn::fail`] for a server that answered but refused us: slow retries.
+    fn fail_slow(&mut self, registry: &Registry, now: Instant, reason: String, router: &mut dyn Router, out: &mut Outbox) {
+        self.slow_retry = true;
+        self.fail(registry, now, reason, router, out)
+    }
+
     fn fail(&mut self, registry: &Registry, now: Instant, reason: String, router: &mut dyn Router, out: &mut Outbox) {
         let was_ready = self.state == State::Ready;
         self.close_socket(registry);
@@ -649,7 +671,14 @@ impl Conn {
             return;
         }
         self.state = State::Idle;
-        let delay = self.backoff.next_delay();
+        // A session that stayed up starts a fresh schedule; one that keeps dropping
+        // soon after coming up (flapping) continues the schedule of its first loss.
+        if was_ready && self.ready_at.is_some_and(|t| now.saturating_duration_since(t) >= STABLE) {
+            self.backoff.reset();
+        }
+        self.ready_at = None;
+        let server_refused = std::mem::take(&mut self.slow_retry);
+        let delay = self.backoff.next_delay(now, !server_refused);
         self.retry_at = Some(now + delay);
         if self.last_failure.as_deref() == Some(reason.as_str()) {
             warn!("{}: still failing: {}; retrying in {:.1} s", self.spec.name, reason, delay.as_secs_f64());

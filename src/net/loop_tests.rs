@@ -280,3 +280,59 @@ fn keepalive_answers_count_only_from_the_pinged_address_with_an_outstanding_rand
     assert_eq!(run.stanza(T).unwrap().get_attr("id"), Some("marker"));
     assert!(!matches!(run.event(Duration::from_millis(100)), Some(Ev::Disconnected(_))));
 }
+
+/// Accept on a non-blocking listener within `timeout`.
+fn accept_within(listener: &TcpListener, timeout: Duration) -> Option<Instant> {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match listener.accept() {
+            Ok((s, _)) => {
+                drop(s);
+                return Some(Instant::now());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+    None
+}
+
+#[test]
+fn a_lost_connection_is_back_within_a_second_and_reported_as_a_reconnect() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let run = Running::start(vec![component_spec(listener.local_addr().unwrap().port(), Duration::from_secs(30), 1 << 16)]);
+    let p = Peer::accept_component(&listener);
+    connected(&run);
+    // The first connection is not a reconnect.
+    drop(p);
+    let lost = Instant::now();
+    match run.event(T) {
+        Some(Ev::Disconnected(r)) => assert!(r.contains("closed"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    let _p = Peer::accept_component(&listener);
+    let back = lost.elapsed();
+    assert!(back < Duration::from_secs(1), "reconnected after {back:?}");
+    match run.event(T) {
+        Some(Ev::Reconnected(name)) => assert_eq!(name, "component"),
+        other => panic!("expected the reconnect hook, got {other:?}"),
+    }
+    connected(&run);
+}
+
+#[test]
+fn while_the_server_refuses_connections_it_is_retried_every_half_second() {
+    // A port nobody listens on: connections are refused.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let run = Running::start(vec![component_spec(port, Duration::from_secs(30), 1 << 16)]);
+    assert!(matches!(run.event(T), Some(Ev::Disconnected(_))));
+    std::thread::sleep(Duration::from_millis(1700));
+    // The server comes back: the next attempt is within 0.5 s (plus scheduling slack).
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let up = Instant::now();
+    let at = accept_within(&listener, Duration::from_secs(3)).expect("no reconnect attempt within 3 s");
+    assert!(at - up < Duration::from_millis(800), "attempt {:?} after the server came back", at - up);
+    // Only the first failure was reported, not every refused attempt.
+    assert!(run.event(Duration::from_millis(100)).is_none());
+}
