@@ -336,3 +336,48 @@ fn while_the_server_refuses_connections_it_is_retried_every_half_second() {
     // Only the first failure was reported, not every refused attempt.
     assert!(run.event(Duration::from_millis(100)).is_none());
 }
+
+#[test]
+fn a_client_connection_requiring_tls_fails_clearly_when_starttls_is_not_offered() {
+    use crate::xmpp::c2s::{ClientConfig, TlsPolicy};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let spec = ConnSpec {
+        name: "client".into(),
+        host: "127.0.0.1".into(),
+        port: listener.local_addr().unwrap().port(),
+        negotiation: Negotiation::Client(ClientConfig {
+            domain: "auth.test".into(),
+            username: Some("focus".into()),
+            password: Some("pw".into()),
+            resource: "focus".into(),
+            tls: TlsPolicy::Required,
+        }),
+        tls: TlsOptions::default(),
+        keepalive: Duration::from_secs(30),
+        max_stanza: 1 << 16,
+    };
+    let run = Running::start(vec![spec]);
+    let mut p = Peer::accept(&listener);
+    assert!(matches!(p.frame(T), Some(Frame::StreamHeader(_))));
+    // A server (or a man in the middle) offering SASL but no STARTTLS.
+    p.send(
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+         id='c1' from='auth.test' version='1.0'><stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>",
+    );
+    match run.event(T) {
+        Some(Ev::Disconnected(r)) => {
+            assert!(r.contains("did not offer STARTTLS") && r.contains("--tls_insecure"), "{r}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing was sent in the clear: the stream just closed.
+    match p.frame(Duration::from_millis(300)) {
+        None | Some(Frame::StreamEnd) => {}
+        Some(other) => panic!("sent after the features: {other:?}"),
+    }
+    // A refusing server is retried on the slow schedule (about 1 s), not every 0.5 s.
+    let t = Instant::now();
+    let at = accept_within(&listener, Duration::from_secs(3)).expect("retried");
+    assert!(at - t >= Duration::from_millis(600), "retried after {:?}", at - t);
+}

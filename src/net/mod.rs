@@ -42,13 +42,24 @@ pub use event_loop::{spawn, EventLoop};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub usize);
 
-/// How a connection authenticates.
-#[derive(Clone, Debug)]
+/// How a connection authenticates. `Debug` never shows the secret.
+#[derive(Clone)]
 pub enum Negotiation {
     /// XEP-0114 external component.
     Component { jid: String, secret: String },
     /// RFC 6120 client.
     Client(ClientConfig),
+}
+
+impl std::fmt::Debug for Negotiation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Negotiation::Component { jid, .. } => {
+                f.debug_struct("Component").field("jid", jid).field("secret", &"<redacted>").finish()
+            }
+            Negotiation::Client(c) => f.debug_tuple("Client").field(c).finish(),
+        }
+    }
 }
 
 /// TLS settings for a client connection.
