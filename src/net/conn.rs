@@ -35,6 +35,8 @@ const MAX_WRITE_QUEUE: usize = 64 * 1024 * 1024;
 /// Keepalive pings awaiting an answer that are remembered (the peer is dead after three
 /// silent intervals anyway); the oldest is forgotten past this.
 const MAX_PINGS_OUTSTANDING: usize = 4;
+/// At most one "still failing" line per this interval while reconnecting.
+const RETRY_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// A session up this long counts as stable: its loss starts a fresh reconnect schedule.
 const STABLE: Duration = Duration::from_secs(30);
 /// At most one log line per this interval for stanzas dropped unread (oversized,
@@ -119,6 +121,8 @@ pub(crate) struct Conn {
     jid: Option<Jid>,
     /// Log lines for stanzas dropped unread.
     drop_log: LogLimit,
+    /// "still failing" log lines while retrying.
+    retry_log: LogLimit,
     connector: Option<TlsConnector>,
     last_failure: Option<String>,
     /// Set once `shutdown` has written the stream end.
@@ -157,6 +161,7 @@ impl Conn {
             ping_to: None,
             jid: None,
             drop_log: LogLimit::new(DROP_LOG_INTERVAL),
+            retry_log: LogLimit::new(RETRY_LOG_INTERVAL),
             connector: None,
             last_failure: None,
             closing: false,
@@ -229,10 +234,11 @@ impl Conn {
 
     fn start_connect(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
         self.attempt += 1;
-        info!(
-            "{}: connecting to {}:{} (attempt {})",
-            self.spec.name, self.spec.host, self.spec.port, self.attempt
-        );
+        if self.attempt == 1 {
+            info!("{}: connecting to {}:{}", self.spec.name, self.spec.host, self.spec.port);
+        } else {
+            debug!("{}: connecting to {}:{} (attempt {})", self.spec.name, self.spec.host, self.spec.port, self.attempt);
+        }
         let addr = match (self.spec.host.as_str(), self.spec.port).to_socket_addrs() {
             Ok(mut it) => match it.next() {
                 Some(a) => a,
@@ -681,8 +687,18 @@ impl Conn {
         let delay = self.backoff.next_delay(now, !server_refused);
         self.retry_at = Some(now + delay);
         if self.last_failure.as_deref() == Some(reason.as_str()) {
-            warn!("{}: still failing: {}; retrying in {:.1} s", self.spec.name, reason, delay.as_secs_f64());
+            if let Some(held) = self.retry_log.allow(now) {
+                warn!(
+                    "{}: still failing ({} attempts since the last line): {}; retrying in {:.1} s",
+                    self.spec.name,
+                    held + 1,
+                    reason,
+                    delay.as_secs_f64()
+                );
+            }
         } else {
+            self.retry_log = LogLimit::new(RETRY_LOG_INTERVAL);
+            self.retry_log.allow(now);
             error!("{}: {}; retrying in {:.1} s", self.spec.name, reason, delay.as_secs_f64());
             self.last_failure = Some(reason.clone());
         }
