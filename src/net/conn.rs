@@ -11,6 +11,17 @@
 //! ```
 //! STARTTLS happens inside `Negotiating`: the plain socket is wrapped in a native-tls
 //! stream (its handshake runs over the same non-blocking socket) and the stream restarts.
+//!
+//! When `Ready`, a stanza the framer skipped (over the size cap or the depth limit) or
+//! that does not parse is not a stream failure: an IQ request among them is answered
+//! with an IQ error on this stream (`policy-violation`, or `bad-request` when
+//! unparsable; `id` and addresses from its opening tag), anything else is dropped; one
+//! log line per 10 s at most. Keepalive pings carry random 64-bit ids; an answer is
+//! consumed only when it comes from the pinged address with an id still outstanding
+//! (at most [`MAX_PINGS_OUTSTANDING`] are kept), else it goes to the router like any
+//! stanza. Any bytes from the server count as a sign of life. Failures wait for the
+//! [`super::Backoff`] schedule: fast while the server is unreachable, slow when it
+//! refuses us (negotiation failures); a session shorter than [`STABLE`] does not reset it.
 
 use std::io::{self, Read, Write};
 use std::net::ToSocketAddrs;

@@ -82,7 +82,8 @@ pub struct ConnSpec {
     pub tls: TlsOptions,
     /// Interval of keepalive pings; the peer is dead after three silent intervals.
     pub keepalive: Duration,
-    /// Largest accepted incoming stanza in bytes ([`crate::xml::DEFAULT_MAX_STANZA`] for the focus).
+    /// Largest accepted incoming stanza in bytes ([`crate::xml::DEFAULT_MAX_STANZA`] for the
+    /// focus); larger ones are skipped (an IQ request among them gets `policy-violation`).
     pub max_stanza: usize,
 }
 
