@@ -464,6 +464,11 @@ impl Router for FocusRouter {
         }
     }
 
+    fn reconnected(&mut self, conn: ConnId, _name: &str) {
+        let m = &self.shared.metrics;
+        Metrics::inc(if conn == CLIENT { &m.client_reconnects } else { &m.component_reconnects });
+    }
+
     fn stanzas_sent(&mut self, n: u64) {
         self.shared.metrics.stanzas_sent.fetch_add(n, Ordering::Relaxed);
     }

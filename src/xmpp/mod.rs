@@ -115,7 +115,7 @@ impl fmt::Display for NegotiationError {
             }
             TlsNotOffered { domain } => write!(
                 f,
-                "TLS is required but {} did not offer STARTTLS: give Prosody a certificate for {} (so it offers STARTTLS on c2s), or relax the client TLS policy",
+                "TLS is required but {} did not offer STARTTLS on the client connection (Prosody has no certificate for it, or someone between strips STARTTLS): give Prosody a certificate for {} so it offers STARTTLS on c2s, run the focus on the Prosody host with --host=127.0.0.1, or pass --tls_insecure to allow an unencrypted connection",
                 domain, domain
             ),
             TlsRequiredByServer { domain } => write!(

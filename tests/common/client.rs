@@ -117,6 +117,7 @@ impl TestClient {
             let res = match frame {
                 Frame::StreamHeader(h) => neg.on_stream_header(&h),
                 Frame::StreamEnd => panic!("test client: server closed the stream during negotiation"),
+                Frame::Skipped(s) => panic!("test client: stanza skipped during negotiation: {s:?}"),
                 Frame::Stanza(text) => {
                     let header = c.framer.header().cloned().unwrap_or_default();
                     let el = parse_stanza(&text, &header).expect("test client: parse");
@@ -182,6 +183,7 @@ impl TestClient {
             match self.read_frame(deadline)? {
                 Frame::StreamHeader(_) => panic!("test client: unexpected stream header"),
                 Frame::StreamEnd => panic!("test client: the server closed the stream"),
+                Frame::Skipped(s) => panic!("test client: stanza skipped: {s:?}"),
                 Frame::Stanza(text) => {
                     let header = self.framer.header().cloned().unwrap_or_default();
                     let el = parse_stanza(&text, &header).expect("test client: parse");
