@@ -539,7 +539,8 @@ impl EndpointSources {
                         if let Some(msid) = &s.msid {
                             o.insert("m".into(), json!(msid));
                         }
-                        if s.video_type.as_deref() == Some("desktop") {
+                        // videoType is kept as sent, in any case.
+                        if s.video_type.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("desktop")) {
                             o.insert("v".into(), json!("d"));
                         }
                         Value::Object(o)

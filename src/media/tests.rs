@@ -695,6 +695,11 @@ fn json_encoding_shape() {
     let b = v["sources"]["b"].as_array().unwrap();
     assert_eq!(b.len(), 4);
     assert_eq!(b[0][0]["v"], "d");
+    // videoType is accepted in any case; a desktop source in capitals is still desktop in JSON.
+    let mut caps = ConferenceSources::new();
+    caps.insert("c", set(vec![video(8, "m").with_video_type("DeskTop")], vec![]));
+    let v: Value = serde_json::from_str(&caps.to_json()).unwrap();
+    assert_eq!(v["sources"]["c"][0][0]["v"], "d");
     assert_eq!(b[0][0]["m"], "q\"uote\\");
     assert_eq!(b[1][0], serde_json::json!(["s", 5]));
     assert_eq!(b[3][0], serde_json::json!(["f", 6, 7]));
