@@ -70,6 +70,9 @@ fn replies_ready_after_joining_as_owner_then_ends_when_nobody_comes() {
     let join = env.sent_matching(|e| e.name == "presence" && e.get_child("x", ns::MUC).is_some());
     assert_eq!(join.len(), 1);
     assert_eq!(join[0].get_attr("to"), Some("room1@conference.meet.test/focus"));
+    // No room history is replayed at the focus.
+    let history = join[0].get_child("x", ns::MUC).and_then(|x| x.get_child("history", ns::MUC));
+    assert_eq!(history.and_then(|h| h.get_attr("maxstanzas")), Some("0"));
     let submit = env.sent_matching(|e| e.get_attr("type") == Some("set") && e.get_child("query", ns::MUC_OWNER).is_some());
     assert_eq!(submit.len(), 1);
     let q = submit[0].get_child("query", ns::MUC_OWNER).unwrap();
