@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod disco;
+pub mod pending;
 pub mod request;
 
 use std::collections::HashMap;
