@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
-use super::{Conference, Env, PendingIq};
+use super::{Conference, Env, PendingIq, RequestError};
 use crate::bridge::BridgeEvent;
 use crate::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
 use crate::jid::Jid;
@@ -261,8 +261,20 @@ impl<E: Env> Conference<E> {
                 ..Default::default()
             }],
         };
-        let id = self.new_id();
-        let answer = self.request(req.to_iq(&bridge, &id), super::REPLY_TIMEOUT);
+        // The id is set by `request`.
+        let answer = match self.request(req.to_iq(&bridge, ""), super::REPLY_TIMEOUT) {
+            Ok(a) => Some(a),
+            Err(RequestError::Timeout) => None,
+            // Ending: no reaction (the bridge did nothing wrong).
+            Err(RequestError::Aborted) => return false,
+            Err(RequestError::Full) => {
+                if let Some(c) = self.media.colibri.as_mut() {
+                    c.created &= !create;
+                }
+                self.media.failed.insert(nick.to_string());
+                return true;
+            }
+        };
         // Real time (not the Env's clock): the focus-added metric measures this thread's work.
         let answered = std::time::Instant::now();
         let answer = match parse_answer(answer.as_ref(), true) {
@@ -329,10 +341,15 @@ impl<E: Env> Conference<E> {
             region,
         };
         let sid = jingle::new_sid();
-        let id = self.new_id();
-        let si = offer.session_initiate(&self.focus_full(), &self.occupant_jid(nick), &sid, &id);
         let deadline = self.env.now() + super::REPLY_TIMEOUT;
-        self.pending.insert(id, (PendingIq::Initiate { nick: nick.to_string(), sid: sid.clone() }, deadline));
+        let what = PendingIq::Initiate { nick: nick.to_string(), sid: sid.clone() };
+        let Some(id) = self.track(what, self.room.with_resource(nick), deadline) else {
+            // No offer can be sent: give the endpoint back.
+            self.media.failed.insert(nick.to_string());
+            self.expire_endpoint(nick);
+            return true;
+        };
+        let si = offer.session_initiate(&self.focus_full(), &self.occupant_jid(nick), &sid, &id);
         self.send(si);
         self.shared.metrics.focus_added(answered.elapsed());
         info!("conference {}: invited {} (bridge {}, sid {})", self.room, nick, bridge, sid);
@@ -519,9 +536,10 @@ impl<E: Env> Conference<E> {
             }],
             ..Default::default()
         };
-        let id = self.new_id();
         let deadline = self.env.now() + super::REPLY_TIMEOUT;
-        self.pending.insert(id.clone(), (PendingIq::ColibriUpdate { nick: nick.to_string() }, deadline));
+        let Some(id) = self.track(PendingIq::ColibriUpdate { nick: nick.to_string() }, bridge.clone(), deadline) else {
+            return;
+        };
         self.send(req.to_iq(&bridge, &id));
     }
 

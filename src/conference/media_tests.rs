@@ -236,3 +236,64 @@ fn a_bridge_that_stops_answering_is_failed_and_everyone_moves() {
     assert!(ufrag(&offers[0].1).starts_with("jvb2-"));
     assert!(!sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()), "jvb1 is out of selection");
 }
+
+#[test]
+fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_used() {
+    let r = room();
+    let mallory = r.with_resource("a").to_string();
+    let mut bridge_and_muc = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    // Before the bridge answers b's allocation, participant "a" answers it (right id,
+    // from its own occupant JID) with its own ICE credentials.
+    let mut e = SimEnv::new(Box::new(move |el: &Element| {
+        let for_b = el
+            .get_child("conference-modify", ns::COLIBRI2)
+            .is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_attr("id") == Some("b")));
+        let mut out = Vec::new();
+        if for_b {
+            let ice = Element::new("transport", "urn:xmpp:jingle:transports:ice-udp:1").attr("ufrag", "evil").attr("pwd", "evilevilevilevilevilevil");
+            let forged = crate::xmpp::stanza::iq_result(el)
+                .attr("from", mallory.clone())
+                .child(Element::new("conference-modified", ns::COLIBRI2).child(
+                    Element::new("endpoint", ns::COLIBRI2).attr("id", "b").child(Element::new("transport", ns::COLIBRI2).child(ice)),
+                ));
+            let mut forged = forged;
+            forged.set_attr("from", mallory.clone());
+            // And an error from a participant for good measure: it must not fail the bridge.
+            let mut forged_error = crate::xmpp::stanza::iq_error(el, crate::xmpp::stanza::ErrorCondition::InternalServerError, None);
+            forged_error.set_attr("from", mallory.clone());
+            out.push(forged);
+            out.push(forged_error);
+        }
+        out.extend(bridge_and_muc(el));
+        out
+    }));
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(500), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Shutdown);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let b = jingle_to(&c.env, "b", "session-initiate");
+    assert_eq!(b.len(), 1, "b was invited once");
+    let j = b[0].1.get_child("jingle", JINGLE).unwrap();
+    let t = j.children_named("content", JINGLE).next().unwrap().get_child("transport", "urn:xmpp:jingle:transports:ice-udp:1").unwrap();
+    assert!(t.get_attr("ufrag").unwrap().starts_with("jvb1-"), "the bridge's transport, not the forger's: {:?}", t.get_attr("ufrag"));
+    assert_eq!(sh.metrics.forged_answers.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert!(sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()), "the forged error failed nothing");
+    assert_eq!(sh.metrics.colibri_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // Every request id is one of ours: 16 random hex digits, not a sequence.
+    let ids: Vec<String> = c
+        .env
+        .sent
+        .iter()
+        .filter(|(_, _, e)| e.name == "iq" && matches!(e.get_attr("type"), Some("get") | Some("set")))
+        .filter_map(|(_, _, e)| e.get_attr("id").map(str::to_string)).collect();
+    assert!(ids.len() >= 6);
+    for id in &ids {
+        assert!(crate::focus::pending::IqId::parse(id).is_some(), "{}", id);
+    }
+    let nums: Vec<u64> = ids.iter().map(|i| u64::from_str_radix(i, 16).unwrap()).collect();
+    assert!(nums.windows(2).all(|w| w[0].abs_diff(w[1]) > 1 << 20), "{:?}", ids);
+    assert!(sh.pending.lock().is_empty(), "nothing left in the pending table");
+}

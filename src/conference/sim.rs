@@ -89,6 +89,15 @@ impl Env for SimEnv {
 /// A `Shared` for tests: focus `focus@auth.meet.test/focus` on `ConnId(1)`, these
 /// bridges and sessions.
 pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::focus::auth::Sessions>) -> std::sync::Arc<super::Shared> {
+    test_shared_with(bridges, sessions, crate::focus::limits::Limits::default())
+}
+
+/// [`test_shared`] with these limits. Ids come from a generator with a fixed seed.
+pub fn test_shared_with(
+    bridges: crate::bridge::Bridges,
+    sessions: Option<crate::focus::auth::Sessions>,
+    limits: crate::focus::limits::Limits,
+) -> std::sync::Arc<super::Shared> {
     use parking_lot::Mutex;
     use std::sync::Arc;
     Arc::new(super::Shared {
@@ -101,6 +110,8 @@ pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::focu
         metrics: Arc::new(crate::metrics::Metrics::new()),
         focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
         control: None,
+        pending: Mutex::new(crate::focus::pending::PendingTable::seeded(11)),
+        limits,
     })
 }
 

@@ -2,7 +2,9 @@
 //! IQs it answers itself (disco, ping, the conference request, login-url, logout).
 //!
 //! Routing, never blocking:
-//! - IQ answers whose id is `c<conf>-<n>` go to conference `<conf>`;
+//! - IQ answers go where the [`pending::PendingTable`] says (a conference or the
+//!   bridge registry), only when they come from the JID the request went to; forged
+//!   ones are dropped (logged once per interval) and leave the entry for the real answer;
 //! - stanzas from a room with a conference (presence, IQs from occupants) go to it;
 //! - conference requests start a conference thread or are forwarded to the running one;
 //! - an IQ request nobody handles gets `service-unavailable`.
@@ -14,6 +16,7 @@
 
 pub mod auth;
 pub mod disco;
+pub mod limits;
 pub mod pending;
 pub mod request;
 
@@ -39,6 +42,8 @@ use crate::conference::ReplyTarget;
 use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
+use limits::LogThrottle;
+use pending::{Answer, Destination, PendingTable};
 use request::{ConferenceReply, ConferenceRequest};
 
 /// The component connection.
@@ -52,6 +57,12 @@ struct Route {
     tx: Sender<Inbox>,
     rx: Receiver<Inbox>,
     handle: Option<JoinHandle<()>>,
+}
+
+impl Route {
+    fn new(id: u64, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>) -> Route {
+        Route { id, tx, rx, handle }
+    }
 }
 
 /// The focus router.
@@ -69,8 +80,13 @@ pub struct FocusRouter {
     control_tx: Sender<Control>,
     finished: Vec<JoinHandle<()>>,
     stopping: bool,
-    health_seq: u64,
+    /// Forged IQ answers, logged once per interval.
+    forged_log: LogThrottle,
 }
+
+/// Entries of the pending table this long past their deadline are dropped by the router
+/// (their requester normally gives up at the deadline and removes them itself).
+const PENDING_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl FocusRouter {
     /// A router for `cfg`; `net` is the handle of the loop it will run on.
@@ -90,6 +106,8 @@ impl FocusRouter {
             metrics: Arc::new(Metrics::new()),
             focus_full: Mutex::new(None),
             control: Some(control_tx.clone()),
+            pending: Mutex::new(PendingTable::new()),
+            limits: cfg.limits,
         });
         FocusRouter {
             component_jid: cfg.component_jid(),
@@ -105,7 +123,7 @@ impl FocusRouter {
             control_tx,
             finished: Vec::new(),
             stopping: false,
-            health_seq: 0,
+            forged_log: LogThrottle::default(),
         }
     }
 
@@ -265,7 +283,7 @@ impl FocusRouter {
         }
         info!("conference {}: created (thread conf-{})", req.room, id);
         self.shared.metrics.conference_started(id, &req.room.to_string());
-        self.rooms.insert(req.room.clone(), Route { id, tx, rx, handle: Some(handle) });
+        self.rooms.insert(req.room.clone(), Route::new(id, tx, rx, Some(handle)));
         self.by_id.insert(id, req.room.clone());
         Ok(())
     }
@@ -333,10 +351,60 @@ impl FocusRouter {
         }
     }
 
-    fn route_by_id(&self, id: &str) -> Option<Jid> {
-        let rest = id.strip_prefix('c')?;
-        let n: u64 = rest.split('-').next()?.parse().ok()?;
-        self.by_id.get(&n).cloned()
+    /// Our own JID on `conn` (whom the server answers for).
+    fn own_jid(&self, conn: ConnId) -> Option<Jid> {
+        if conn == CLIENT {
+            self.client_jid.clone()
+        } else {
+            Jid::parse(&self.component_jid).ok()
+        }
+    }
+
+    /// An IQ `result` or `error`: to whoever the pending table says, if it is genuine.
+    fn on_iq_answer(&mut self, conn: ConnId, el: Element, now: Instant) {
+        let id = el.get_attr("id").unwrap_or_default();
+        let from = match el.get_attr("from").map(Jid::parse) {
+            None => None,
+            Some(Ok(j)) => Some(j),
+            Some(Err(_)) => {
+                debug!("answer {:?} with an invalid 'from' dropped", id);
+                return;
+            }
+        };
+        let own = self.own_jid(conn);
+        let verdict = self.shared.pending.lock().answer(conn, id, from.as_ref(), own.as_ref());
+        match verdict {
+            Answer::Deliver(Destination::Bridges) => {
+                let events = self.shared.bridges.lock().on_health_answer(&el, now);
+                self.broadcast_bridge_events(events);
+            }
+            Answer::Deliver(Destination::Conference(cid)) => match self.by_id.get(&cid).cloned() {
+                Some(room) => self.deliver_answer(&room, el),
+                None => debug!("answer {} for a conference that has ended", id),
+            },
+            Answer::Forged { dest, expected } => {
+                Metrics::inc(&self.shared.metrics.forged_answers);
+                if let Some(n) = self.forged_log.hit(now) {
+                    warn!(
+                        "dropped a forged answer to our request {} ({:?}): from {:?}, sent to {:?} ({} more since the last line)",
+                        id,
+                        dest,
+                        el.get_attr("from"),
+                        expected.map(|j| j.to_string()),
+                        n
+                    );
+                }
+            }
+            Answer::Unknown => debug!("answer to an unknown request: {:?}", el.get_attr("id")),
+        }
+    }
+
+    /// Hand the answer to one of its requests to a conference. Answers are never refused
+    /// for a full inbox: they are bounded by the conference's entries in the pending table.
+    fn deliver_answer(&mut self, room: &Jid, el: Element) {
+        if let Some(route) = self.rooms.get(room) {
+            let _ = route.tx.try_send(Inbox::Stanza(el));
+        }
     }
 
     fn on_control(&mut self, c: Control, out: &mut Outbox) {
@@ -350,6 +418,7 @@ impl FocusRouter {
                 }
                 debug!("conference {}: thread ended ({:?})", room, reason);
                 self.shared.metrics.conference_ended(id);
+                self.shared.pending.lock().remove_destination(Destination::Conference(id));
                 let handle = route.handle.take();
                 // Replay what raced with the end: a request starts a fresh conference.
                 let mut leftovers = Vec::new();
@@ -489,17 +558,7 @@ impl Router for FocusRouter {
         match el.name.as_str() {
             "iq" => match el.get_attr("type") {
                 Some("get") | Some("set") => self.on_iq_request(conn, el, now, out),
-                Some("result") | Some("error") => {
-                    let id = el.get_attr("id").unwrap_or_default().to_string();
-                    if conn == CLIENT && self.shared.bridges.lock().is_health_id(&id) {
-                        let events = self.shared.bridges.lock().on_health_answer(&el, now);
-                        self.broadcast_bridge_events(events);
-                    } else if let Some(room) = self.route_by_id(&id) {
-                        self.forward(conn, &room, Inbox::Stanza(el), out);
-                    } else {
-                        debug!("answer to an unknown request: {:?}", el.get_attr("id"));
-                    }
-                }
+                Some("result") | Some("error") => self.on_iq_answer(conn, el, now),
                 _ => out.send(conn, iq_error(&el, ErrorCondition::BadRequest, Some("IQ without a valid type"))),
             },
             "presence" => {
@@ -531,15 +590,18 @@ impl Router for FocusRouter {
 
     fn tick(&mut self, now: Instant, out: &mut Outbox) {
         if self.client_up {
-            let seq = &mut self.health_seq;
-            let (checks, events) = self.shared.bridges.lock().tick(now, || {
-                *seq += 1;
-                format!("h{}", seq)
+            let pending = &self.shared.pending;
+            let deadline = now + crate::bridge::HEALTH_TIMEOUT;
+            let (checks, events) = self.shared.bridges.lock().tick(now, |to| {
+                pending.lock().insert(Destination::Bridges, CLIENT, Some(to.clone()), deadline).ok().map(|id| id.to_string())
             });
             for c in checks {
                 out.send(CLIENT, c);
             }
             self.broadcast_bridge_events(events);
+        }
+        if let Some(t) = now.checked_sub(PENDING_GRACE) {
+            self.shared.pending.lock().expire(t);
         }
         loop {
             match self.control_rx.try_recv() {
@@ -599,6 +661,103 @@ mod tests {
             .attr("from", from)
             .attr("to", to)
             .child(Element::new("conference", ns::FOCUS).attr("room", room).attr("machine-uid", "m"))
+    }
+
+    fn connected(r: &mut FocusRouter) {
+        let mut out = Outbox::default();
+        r.connected(CLIENT, &Jid::parse("focus@auth.meet.test/focus").unwrap(), &mut out);
+        r.connected(COMPONENT, &Jid::parse("focus.meet.test").unwrap(), &mut out);
+    }
+
+    /// A route for conference `id` of `room` with no thread behind it: the test reads its inbox.
+    fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
+        let room = Jid::parse(room).unwrap();
+        let (tx, rx) = unbounded();
+        r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None));
+        r.by_id.insert(id, room);
+        rx
+    }
+
+    fn answer(id: &str, from: &str, ok: bool) -> Element {
+        let iq = Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", id).attr("to", from).attr("from", "focus@auth.meet.test/focus");
+        let mut a = if ok { iq_result(&iq) } else { iq_error(&iq, ErrorCondition::InternalServerError, None) };
+        a.set_attr("from", from);
+        a
+    }
+
+    const JVB1: &str = "jvbbrewery@internal.auth.meet.test/jvb1";
+    const MALLORY: &str = "room1@conference.meet.test/mallory";
+
+    #[test]
+    fn answers_are_routed_by_the_pending_table_and_only_from_the_addressee() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 5, "room1@conference.meet.test");
+        let deadline = Instant::now() + std::time::Duration::from_secs(15);
+        let id = r.shared.pending.lock().insert(Destination::Conference(5), CLIENT, Some(Jid::parse(JVB1).unwrap()), deadline).unwrap();
+        let mut out = Outbox::default();
+        // A participant forges the bridge's answer: dropped, counted, entry kept.
+        r.stanza(CLIENT, answer(&id.to_string(), MALLORY, true), &mut out);
+        // The same from the component connection, with the right sender: not it either.
+        r.stanza(COMPONENT, answer(&id.to_string(), JVB1, true), &mut out);
+        assert!(inbox.is_empty());
+        assert_eq!(r.shared.metrics.forged_answers.load(Ordering::Relaxed), 2);
+        assert_eq!(r.shared.pending.lock().outstanding(Destination::Conference(5)), 1);
+        // The bridge's answer reaches the conference.
+        r.stanza(CLIENT, answer(&id.to_string(), JVB1, true), &mut out);
+        match inbox.try_recv() {
+            Ok(Inbox::Stanza(el)) => assert_eq!(el.get_attr("from"), Some(JVB1)),
+            other => panic!("{:?}", other),
+        }
+        // Only once; ids of another shape (the old `c<n>-<m>`) route nowhere.
+        r.stanza(CLIENT, answer(&id.to_string(), JVB1, true), &mut out);
+        r.stanza(CLIENT, answer("c5-1", JVB1, true), &mut out);
+        assert!(inbox.is_empty());
+        assert!(out.drain().is_empty(), "answers are never answered");
+    }
+
+    #[test]
+    fn a_forged_health_check_error_does_not_fail_the_bridge() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let mut out = Outbox::default();
+        let stats = Element::new("stats", ns::COLIBRI)
+            .child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", "0.1"))
+            .child(Element::new("stat", ns::COLIBRI).attr("name", "drain").attr("value", "false"));
+        r.stanza(CLIENT, Element::new("presence", ns::CLIENT).attr("from", JVB1).child(stats), &mut out);
+        let now = Instant::now();
+        r.tick(now, &mut out);
+        let checks: Vec<Element> = out.drain().into_iter().map(|(_, e)| e).filter(|e| e.get_child("healthcheck", ns::HEALTHCHECK).is_some()).collect();
+        assert_eq!(checks.len(), 1);
+        let id = checks[0].get_attr("id").unwrap().to_string();
+        assert!(pending::IqId::parse(&id).is_some(), "a random id: {}", id);
+        // Errors from a participant, another brewery occupant and the server: ignored.
+        for from in [MALLORY, "jvbbrewery@internal.auth.meet.test/jvb2", "auth.meet.test"] {
+            r.stanza(CLIENT, answer(&id, from, false), &mut out);
+        }
+        let jvb1 = Jid::parse(JVB1).unwrap();
+        assert!(r.shared.bridges.lock().get(&jvb1).unwrap().is_operational(now), "still in the pool");
+        assert_eq!(r.shared.metrics.forged_answers.load(Ordering::Relaxed), 3);
+        // The bridge's own error does fail it.
+        r.stanza(CLIENT, answer(&id, JVB1, false), &mut out);
+        assert!(!r.shared.bridges.lock().get(&jvb1).unwrap().is_operational(now));
+        assert!(r.shared.pending.lock().is_empty());
+    }
+
+    #[test]
+    fn an_answer_for_a_finished_conference_goes_nowhere() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 9, "room9@conference.meet.test");
+        let to = Jid::parse("room9@conference.meet.test").unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(15);
+        let id = r.shared.pending.lock().insert(Destination::Conference(9), CLIENT, Some(to), deadline).unwrap();
+        let mut out = Outbox::default();
+        r.on_control(Control::Ended { id: 9, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        assert!(r.shared.pending.lock().is_empty(), "the conference's entries left with it");
+        r.stanza(CLIENT, answer(&id.to_string(), "room9@conference.meet.test", true), &mut out);
+        assert!(inbox.is_empty() && out.drain().is_empty());
+        assert_eq!(r.conference_count(), 0);
     }
 
     #[test]
