@@ -297,3 +297,50 @@ fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_u
     assert!(nums.windows(2).all(|w| w[0].abs_diff(w[1]) > 1 << 20), "{:?}", ids);
     assert!(sh.pending.lock().is_empty(), "nothing left in the pending table");
 }
+
+/// A bridge that never answers allocations; everything else answered as usual.
+fn silent_bridge_env() -> SimEnv {
+    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    SimEnv::new(Box::new(move |el: &Element| {
+        if el.get_child("conference-modify", ns::COLIBRI2).is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).next().is_some()) {
+            Vec::new()
+        } else {
+            inner(el)
+        }
+    }))
+}
+
+fn wait_for_allocation_then(end: impl FnOnce(&mut SimEnv)) -> (Conference<SimEnv>, EndReason, Arc<Shared>) {
+    let r = room();
+    let mut e = silent_bridge_env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    end(&mut e);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let reason = c.run();
+    (c, reason, sh)
+}
+
+#[test]
+fn a_shutdown_during_a_pending_allocation_ends_the_conference_at_once() {
+    let (c, reason, sh) = wait_for_allocation_then(|e| e.at(ms(1000), Inbox::Shutdown));
+    assert_eq!(reason, EndReason::Shutdown);
+    assert_eq!(c.env.elapsed(), ms(1000), "ended when the shutdown came, not after the 15 s allocation timeout");
+    // The bridge did nothing wrong: not failed, no colibri error; the room was left.
+    assert!(sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()));
+    assert_eq!(sh.metrics.colibri_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(c.env.sent_matching(|e| e.name == "presence" && e.get_attr("type") == Some("unavailable")).len(), 1);
+    assert!(jingle_to(&c.env, "a", "session-initiate").is_empty());
+    assert!(sh.pending.lock().is_empty());
+}
+
+#[test]
+fn a_closed_inbox_during_a_pending_allocation_ends_the_conference_at_once() {
+    let (c, reason, sh) = wait_for_allocation_then(|e| e.close_at(ms(1000)));
+    assert_eq!(reason, EndReason::Shutdown);
+    assert_eq!(c.env.elapsed(), ms(1000));
+    assert!(sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()));
+    assert!(sh.pending.lock().is_empty());
+}

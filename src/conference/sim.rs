@@ -25,12 +25,31 @@ pub struct SimEnv {
     /// Everything the conference sent, with the time it was sent.
     pub sent: Vec<(Duration, ConnId, Element)>,
     responder: Responder,
+    /// From then on the inbox is closed (its sender dropped): every `recv` says `Shutdown`.
+    closed_at: Option<Instant>,
+    /// `recv` calls after the close (a conference that keeps waiting would loop).
+    after_close: u64,
 }
 
 impl SimEnv {
     pub fn new(responder: Responder) -> SimEnv {
         let now = Instant::now();
-        SimEnv { now, start: now, script: Vec::new(), replies: VecDeque::new(), sent: Vec::new(), responder }
+        SimEnv {
+            now,
+            start: now,
+            script: Vec::new(),
+            replies: VecDeque::new(),
+            sent: Vec::new(),
+            responder,
+            closed_at: None,
+            after_close: 0,
+        }
+    }
+
+    /// Close the inbox at `at` after the start, as a dropped sender does for the real
+    /// `Env`: from then on `recv` returns `Shutdown` at once, every time.
+    pub fn close_at(&mut self, at: Duration) {
+        self.closed_at = Some(self.start + at);
     }
 
     /// Deliver `msg` at `at` after the start.
@@ -66,6 +85,15 @@ impl Env for SimEnv {
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
         if let Some(m) = self.replies.pop_front() {
             return Some(m);
+        }
+        if let Some(c) = self.closed_at {
+            let before_close = self.script.first().is_some_and(|(t, _)| *t <= c);
+            if !before_close && deadline.is_none_or(|d| d >= c) {
+                self.now = self.now.max(c);
+                self.after_close += 1;
+                assert!(self.after_close < 100_000, "the conference keeps waiting on a closed inbox");
+                return Some(Inbox::Shutdown);
+            }
         }
         match (self.script.first().map(|(t, _)| *t), deadline) {
             (Some(t), Some(d)) if t > d => {
