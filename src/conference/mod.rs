@@ -251,10 +251,18 @@ pub struct Conference<E: Env> {
     expected: HashMap<Jid, (u32, Instant)>,
     started: Instant,
     joins: usize,
+    /// What to undo should this thread panic (shared with the thread's launcher).
+    cleanup: Arc<Mutex<env::Cleanup>>,
 }
 
 impl<E: Env> Conference<E> {
     pub fn new(env: E, p: Params) -> Conference<E> {
+        Conference::with_cleanup(env, p, Arc::default())
+    }
+
+    /// A conference that keeps `cleanup` current (its sessions and bridge conference),
+    /// for its launcher to undo them after a panic.
+    pub fn with_cleanup(env: E, p: Params, cleanup: Arc<Mutex<env::Cleanup>>) -> Conference<E> {
         let now = env.now();
         Conference {
             env,
@@ -284,6 +292,7 @@ impl<E: Env> Conference<E> {
             expected: HashMap::new(),
             started: now,
             joins: 0,
+            cleanup,
         }
     }
 
