@@ -7,6 +7,9 @@
 //!   ones are dropped (logged once per interval) and leave the entry for the real answer;
 //! - stanzas from a room with a conference (presence, IQs from occupants) go to it;
 //! - conference requests start a conference thread or are forwarded to the running one;
+//!   only rooms on the conference MUC service are served ([`request::RoomServices`]), and
+//!   new conferences are limited in number and per minute ([`limits`]): refusals get
+//!   `resource-constraint` (type wait) and are logged once per interval per kind;
 //! - an IQ request nobody handles gets `service-unavailable`.
 //!
 //! A conference's inbox holds at most `INBOX_CAPACITY` messages; when it is full the sender of an IQ gets
@@ -42,9 +45,9 @@ use crate::conference::ReplyTarget;
 use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
-use limits::LogThrottle;
+use limits::{LogThrottle, NewRoomLimiter, RoomRefusal};
 use pending::{Answer, Destination, PendingTable};
-use request::{ConferenceReply, ConferenceRequest};
+use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
 /// The component connection.
 pub const COMPONENT: ConnId = ConnId(0);
@@ -82,6 +85,48 @@ pub struct FocusRouter {
     stopping: bool,
     /// Forged IQ answers, logged once per interval.
     forged_log: LogThrottle,
+    /// The MUC services conferences may be created on.
+    room_services: RoomServices,
+    /// New rooms per requester and in all.
+    new_rooms: NewRoomLimiter,
+    /// Refusals, logged once per interval per kind.
+    refusal_logs: HashMap<&'static str, LogThrottle>,
+}
+
+/// Why a conference was not started.
+#[derive(Debug)]
+pub enum StartError {
+    /// The room is not one the focus serves.
+    Room(RequestError),
+    /// `--max_conferences` conferences are running.
+    TooManyConferences(usize),
+    /// The thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Room(e) => write!(f, "{}", e),
+            StartError::TooManyConferences(n) => write!(f, "{} conferences are running (--max_conferences)", n),
+            StartError::Thread(e) => write!(f, "cannot start a conference thread: {}", e),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl StartError {
+    /// The error answer to the request that could not start a conference.
+    fn reply_to(&self, iq: &Element) -> Element {
+        match self {
+            StartError::Room(e) => iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string())),
+            StartError::TooManyConferences(_) => {
+                iq_error(iq, ErrorCondition::ResourceConstraint, Some("too many conferences; try again later"))
+            }
+            StartError::Thread(_) => iq_error(iq, ErrorCondition::ResourceConstraint, Some("cannot start a conference")),
+        }
+    }
 }
 
 /// Entries of the pending table this long past their deadline are dropped by the router
@@ -111,6 +156,8 @@ impl FocusRouter {
         });
         FocusRouter {
             component_jid: cfg.component_jid(),
+            room_services: RoomServices::new(&cfg.conference_muc),
+            new_rooms: NewRoomLimiter::new(&cfg.limits),
             cfg,
             net,
             shared,
@@ -124,6 +171,7 @@ impl FocusRouter {
             finished: Vec::new(),
             stopping: false,
             forged_log: LogThrottle::default(),
+            refusal_logs: HashMap::new(),
         }
     }
 
@@ -189,10 +237,22 @@ impl FocusRouter {
         Some(from)
     }
 
+    /// Count a refusal of `kind` and log it, at most once per interval per kind.
+    fn refused(&mut self, kind: &'static str, counter: &std::sync::atomic::AtomicU64, detail: &dyn std::fmt::Display, now: Instant) {
+        Metrics::inc(counter);
+        if let Some(n) = self.refusal_logs.entry(kind).or_default().hit(now) {
+            warn!("refused a conference request ({}): {} ({} more refusals of this kind since the last line)", kind, detail, n);
+        }
+    }
+
     fn on_conference_request(&mut self, target: ReplyTarget, iq: Element, conf: &Element, now: Instant, out: &mut Outbox) {
-        let req = match ConferenceRequest::parse(conf) {
+        let metrics = self.shared.metrics.clone();
+        let req = match ConferenceRequest::parse(conf).and_then(|r| self.room_services.admit(&r.room).map(|_| r)) {
             Ok(r) => r,
             Err(e) => {
+                if !matches!(e, RequestError::NoRoom) {
+                    self.refused("bad room", &metrics.limits.bad_room, &e, now);
+                }
                 send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some(&e.to_string())));
                 return;
             }
@@ -252,18 +312,51 @@ impl FocusRouter {
         } else {
             reply.properties.push(("authentication".into(), "false".into()));
         }
+        if !exists {
+            let limits = self.shared.limits;
+            if self.rooms.len() >= limits.max_conferences {
+                let e = StartError::TooManyConferences(self.rooms.len());
+                self.refused("max_conferences", &metrics.limits.max_conferences, &e, now);
+                send_reply(&target, out, e.reply_to(&iq));
+                return;
+            }
+            if let Err(why) = self.new_rooms.admit(sender.as_ref(), now) {
+                let (kind, counter, text) = match why {
+                    RoomRefusal::Requester => (
+                        "max_new_rooms_per_minute",
+                        &metrics.limits.new_rooms_per_requester,
+                        format!("{} created {} rooms in the last minute", sender.as_ref().map(|j| j.bare().to_string()).unwrap_or_default(), limits.new_rooms_per_minute),
+                    ),
+                    RoomRefusal::Total => (
+                        "max_new_rooms_total_per_minute",
+                        &metrics.limits.new_rooms_total,
+                        format!("{} rooms were created in the last minute", limits.new_rooms_total_per_minute),
+                    ),
+                };
+                self.refused(kind, counter, &text, now);
+                let err = iq_error(&iq, ErrorCondition::ResourceConstraint, Some("too many new rooms; try again later"));
+                send_reply(&target, out, err);
+                return;
+            }
+        }
         let pending = PendingReply { target: target.clone(), iq: iq.clone(), reply, requester: sender };
         if !exists {
             if let Err(e) = self.start_conference(&req, None) {
-                warn!("cannot start a conference thread for {}: {}", req.room, e);
-                send_reply(&target, out, iq_error(&iq, ErrorCondition::ResourceConstraint, Some("cannot start a conference")));
+                warn!("conference {}: not started: {}", req.room, e);
+                send_reply(&target, out, e.reply_to(&iq));
                 return;
             }
         }
         self.forward(CLIENT, &req.room.clone(), Inbox::Request(pending), out);
     }
 
-    fn start_conference(&mut self, req: &ConferenceRequest, previous: Option<JoinHandle<()>>) -> std::io::Result<()> {
+    /// Start the conference of `req.room`. Every conference starts here, so this is where
+    /// the room's service and the number of conferences are checked, whatever the path.
+    fn start_conference(&mut self, req: &ConferenceRequest, previous: Option<JoinHandle<()>>) -> Result<(), StartError> {
+        self.room_services.admit(&req.room).map_err(StartError::Room)?;
+        if self.rooms.len() >= self.shared.limits.max_conferences {
+            return Err(StartError::TooManyConferences(self.rooms.len()));
+        }
         self.next_id += 1;
         let id = self.next_id;
         // Unbounded, so that memory follows what is queued; INBOX_CAPACITY is enforced in
@@ -277,7 +370,8 @@ impl FocusRouter {
             start_audio_muted: req.int_property("startAudioMuted"),
             start_video_muted: req.int_property("startVideoMuted"),
         };
-        let handle = spawn_conference(params, self.net.clone(), rx.clone(), self.control_tx.clone(), previous)?;
+        let handle = spawn_conference(params, self.net.clone(), rx.clone(), self.control_tx.clone(), previous)
+            .map_err(StartError::Thread)?;
         if !self.client_up {
             let _ = tx.try_send(Inbox::Connection(false));
         }
@@ -318,6 +412,10 @@ impl FocusRouter {
             out.send(conn, iq_error(iq, ErrorCondition::NotAcceptable, Some("missing or invalid 'room'")));
             return;
         };
+        if let Err(e) = self.room_services.admit(&room) {
+            out.send(conn, iq_error(iq, ErrorCondition::NotAcceptable, Some(&e.to_string())));
+            return;
+        }
         if el.get_attr("machine-uid").is_none_or(|m| m.trim().is_empty()) {
             out.send(conn, iq_error(iq, ErrorCondition::BadRequest, Some("missing mandatory attribute 'machineUID'")));
             return;
@@ -435,8 +533,9 @@ impl FocusRouter {
                                 let req = conf.and_then(|c| ConferenceRequest::parse(&c).ok());
                                 if let Some(req) = req {
                                     info!("conference {}: request arrived while ending; starting fresh", room);
-                                    if self.start_conference(&req, previous.take()).is_err() {
-                                        send_reply(&p.target, out, iq_error(&p.iq, ErrorCondition::ResourceConstraint, None));
+                                    if let Err(e) = self.start_conference(&req, previous.take()) {
+                                        warn!("conference {}: not started again: {}", room, e);
+                                        send_reply(&p.target, out, e.reply_to(&p.iq));
                                         continue;
                                     }
                                 }
@@ -758,6 +857,113 @@ mod tests {
         r.stanza(CLIENT, answer(&id.to_string(), "room9@conference.meet.test", true), &mut out);
         assert!(inbox.is_empty() && out.drain().is_empty());
         assert_eq!(r.conference_count(), 0);
+    }
+
+    fn error_of(el: &Element) -> (String, String) {
+        let e = parse_error(el).unwrap_or_else(|| panic!("not an error: {}", el.to_xml()));
+        (e.condition_name, el.get_child("error", &el.ns).and_then(|x| x.get_attr("type")).unwrap_or_default().to_string())
+    }
+
+    fn http(r: &mut FocusRouter, room: &str) -> Element {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let iq = Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", "http")
+            .child(Element::new("conference", ns::FOCUS).attr("room", room));
+        r.on_control(Control::Http { iq, reply: tx }, &mut Outbox::default());
+        rx.try_recv().expect("answered at once")
+    }
+
+    #[test]
+    fn rooms_on_other_services_or_with_bad_names_are_refused_on_every_path() {
+        let mut r = router(&[]);
+        let mut out = Outbox::default();
+        let long = format!("{}@conference.meet.test", "x".repeat(request::MAX_ROOM_NAME + 1));
+        for room in [
+            "lobbyroom@lobby.meet.test",
+            "jvbbrewery@internal.auth.meet.test",
+            "room1@conference.evil.example",
+            "room1@breakout.meet.test",
+            long.as_str(),
+        ] {
+            r.stanza(COMPONENT, request("u@meet.test/r", "focus.meet.test", room), &mut out);
+            let e = out.drain().remove(0).1;
+            assert_eq!(error_of(&e).0, "bad-request", "{}", room);
+            assert_eq!(error_of(&http(&mut r, room)).0, "bad-request", "HTTP {}", room);
+        }
+        assert_eq!(r.conference_count(), 0, "no room on another service was joined");
+        assert_eq!(r.shared.metrics.limits.bad_room.load(Ordering::Relaxed), 10);
+        // The one place every conference starts refuses them too (e.g. a replayed request).
+        let req = ConferenceRequest::parse(&Element::new("conference", ns::FOCUS).attr("room", "x@lobby.meet.test")).unwrap();
+        assert!(matches!(r.start_conference(&req, None), Err(StartError::Room(RequestError::ForeignService { .. }))));
+        // The conference service itself is served, over XMPP and HTTP.
+        r.stanza(COMPONENT, request("u@meet.test/r", "focus.meet.test", "ok@conference.meet.test"), &mut out);
+        assert!(out.drain().is_empty());
+        assert_eq!(r.conference_count(), 1);
+    }
+
+    #[test]
+    fn login_url_is_only_given_for_rooms_on_the_conference_service() {
+        let mut r = router(&["--auth_domain=meet.test"]);
+        let mut out = Outbox::default();
+        let lu = |room: &str| {
+            Element::new("iq", ns::COMPONENT)
+                .attr("type", "get")
+                .attr("id", "l")
+                .attr("from", "u@meet.test/r")
+                .attr("to", "focus.meet.test")
+                .child(Element::new("login-url", ns::FOCUS).attr("room", room).attr("machine-uid", "m"))
+        };
+        r.stanza(COMPONENT, lu("r@lobby.meet.test"), &mut out);
+        assert_eq!(error_of(&out.drain()[0].1).0, "not-acceptable");
+        r.stanza(COMPONENT, lu("r@conference.meet.test"), &mut out);
+        let ok = out.drain().remove(0).1;
+        assert_eq!(ok.get_attr("type"), Some("result"));
+    }
+
+    #[test]
+    fn conferences_are_limited_in_number_and_new_rooms_per_minute() {
+        let mut r = router(&["--max_conferences=3", "--max_new_rooms_per_minute=2", "--max_new_rooms_total_per_minute=100"]);
+        let mut out = Outbox::default();
+        let ask = |r: &mut FocusRouter, from: &str, room: &str, out: &mut Outbox| {
+            r.stanza(COMPONENT, request(from, "focus.meet.test", room), out);
+            out.drain().into_iter().next().map(|(_, e)| e)
+        };
+        // One requester (any resource of its bare JID): two new rooms a minute.
+        assert!(ask(&mut r, "a@meet.test/1", "r1@conference.meet.test", &mut out).is_none());
+        assert!(ask(&mut r, "a@meet.test/2", "r2@conference.meet.test", &mut out).is_none());
+        let e = ask(&mut r, "a@meet.test/1", "r3@conference.meet.test", &mut out).unwrap();
+        assert_eq!(error_of(&e), ("resource-constraint".to_string(), "wait".to_string()));
+        // Joining existing rooms is not limited.
+        assert!(ask(&mut r, "a@meet.test/1", "r1@conference.meet.test", &mut out).is_none());
+        // Someone else may; then the total of 3 conferences is reached.
+        assert!(ask(&mut r, "b@meet.test/1", "r3@conference.meet.test", &mut out).is_none());
+        let e = ask(&mut r, "c@meet.test/1", "r4@conference.meet.test", &mut out).unwrap();
+        assert_eq!(error_of(&e), ("resource-constraint".to_string(), "wait".to_string()));
+        assert_eq!(error_of(&http(&mut r, "r5@conference.meet.test")).0, "resource-constraint");
+        assert!(ask(&mut r, "c@meet.test/1", "r2@conference.meet.test", &mut out).is_none(), "existing rooms still served");
+        assert_eq!(r.conference_count(), 3);
+        let l = &r.shared.metrics.limits;
+        assert_eq!(l.new_rooms_per_requester.load(Ordering::Relaxed), 1);
+        assert_eq!(l.max_conferences.load(Ordering::Relaxed), 2);
+        let stats = r.shared.metrics.stats_json(&Bridges::new(), Instant::now());
+        assert_eq!(stats["limits"]["refused"]["max_conferences"], 2);
+    }
+
+    #[test]
+    fn a_spree_of_fresh_anonymous_jids_is_held_by_the_total_limit() {
+        let mut r = router(&["--max_new_rooms_total_per_minute=5"]);
+        let mut out = Outbox::default();
+        let mut refused = 0;
+        for i in 0..50 {
+            r.stanza(COMPONENT, request(&format!("anon{}@guest.meet.test/x", i), "focus.meet.test", &format!("spree{}@conference.meet.test", i)), &mut out);
+            if let Some((_, e)) = out.drain().into_iter().next() {
+                assert_eq!(error_of(&e).0, "resource-constraint");
+                refused += 1;
+            }
+        }
+        assert_eq!((r.conference_count(), refused), (5, 45));
+        assert_eq!(r.shared.metrics.limits.new_rooms_total.load(Ordering::Relaxed), 45);
     }
 
     #[test]
