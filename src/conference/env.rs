@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -52,7 +53,8 @@ impl Cleanup {
     }
 }
 
-/// Capacity of a conference inbox.
+/// Capacity of a conference inbox: messages sent to the conference and not processed yet,
+/// including those it keeps aside during a blocking wait (see `focus::inbox`).
 pub const INBOX_CAPACITY: usize = 4096;
 
 /// Messages from conference threads to the router.
@@ -68,15 +70,17 @@ pub enum Control {
     Http { iq: Element, reply: Sender<Element> },
 }
 
-/// The real environment: sends through the event loop, reads a channel, system time.
+/// The real environment: sends through the event loop, reads a channel, system time,
+/// reports its backlog to the router through a shared counter.
 pub struct ThreadEnv {
     net: NetHandle,
     inbox: Receiver<Inbox>,
+    backlog: Arc<AtomicUsize>,
 }
 
 impl ThreadEnv {
-    pub fn new(net: NetHandle, inbox: Receiver<Inbox>) -> ThreadEnv {
-        ThreadEnv { net, inbox }
+    pub fn new(net: NetHandle, inbox: Receiver<Inbox>, backlog: Arc<AtomicUsize>) -> ThreadEnv {
+        ThreadEnv { net, inbox, backlog }
     }
 }
 
@@ -101,19 +105,25 @@ impl Env for ThreadEnv {
             None => Some(self.inbox.recv().unwrap_or(Inbox::Shutdown)),
         }
     }
+
+    fn set_backlog(&mut self, n: usize) {
+        self.backlog.store(n, Ordering::Relaxed);
+    }
 }
 
-/// Start a conference thread. `previous` (a thread of the same room that is ending)
-/// is joined first, so its leave reaches the room before our join. The thread's last
-/// act is `Control::Ended` on `control`, followed by a wake of the event loop.
+/// Start a conference thread reading `inbox` (and reporting the messages it keeps aside
+/// in `backlog`). `previous` (a thread of the same room that is ending) is joined
+/// first, so its leave reaches the room before our join. The thread's last act is
+/// `Control::Ended` on `control`, followed by a wake of the event loop.
 pub fn spawn(
     params: Params,
     net: NetHandle,
     inbox: Receiver<Inbox>,
+    backlog: Arc<AtomicUsize>,
     control: Sender<Control>,
     previous: Option<JoinHandle<()>>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let env = ThreadEnv::new(net.clone(), inbox);
+    let env = ThreadEnv::new(net.clone(), inbox, backlog);
     let n2 = net.clone();
     let send: Box<dyn Fn(ConnId, Element) + Send> = Box::new(move |c, el| {
         let _ = n2.send(c, el);

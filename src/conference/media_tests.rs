@@ -344,3 +344,30 @@ fn a_closed_inbox_during_a_pending_allocation_ends_the_conference_at_once() {
     assert!(sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()));
     assert!(sh.pending.lock().is_empty());
 }
+
+#[test]
+fn what_arrives_during_a_blocking_wait_is_reported_as_backlog_and_replayed_in_order() {
+    let r = room();
+    let mut e = silent_bridge_env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    // While the allocation for a waits (15 s), 300 others join and 299 leave again.
+    for i in 0..300u64 {
+        e.at(ms(100 + i), Inbox::Stanza(occupant_presence(&r, &format!("p{}", i), &format!("p{}@meet.test/1", i), "none", "participant")));
+    }
+    for i in 0..299u64 {
+        e.at(ms(1000 + i), Inbox::Stanza(occupant_leave(&r, &format!("p{}", i))));
+    }
+    e.at(ms(40_000), Inbox::Shutdown);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh, start_audio_muted: None, start_video_muted: None });
+    c.run();
+    // 300 joins, 299 leaves and the answer to b's disco were kept aside and reported.
+    assert_eq!(c.env.max_backlog, 600, "everything received during the wait was reported");
+    assert_eq!(c.env.backlog, 0);
+    // Replayed in order after the wait: only p299 stayed besides a and b.
+    let mut nicks: Vec<&str> = c.occupants().iter().map(|o| o.nick.as_str()).collect();
+    nicks.sort();
+    assert_eq!(nicks, vec!["a", "b", "p299"]);
+}

@@ -108,6 +108,9 @@ pub trait Env: Send {
     fn now(&self) -> Instant;
     /// The next message, or `None` once `deadline` has passed with nothing received.
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox>;
+    /// The conference now keeps `n` received messages aside, unprocessed (during a
+    /// blocking wait); they count against its inbox's capacity.
+    fn set_backlog(&mut self, _n: usize) {}
 }
 
 /// What all conferences share (read-mostly).
@@ -374,9 +377,11 @@ impl<E: Env> Conference<E> {
         self.end(EndReason::Shutdown);
     }
 
-    /// Keep `m` until the current wait is over.
+    /// Keep `m` until the current wait is over. The router counts kept messages against
+    /// the inbox's capacity, so this never holds more than that of participants' input.
     fn defer(&mut self, m: Inbox) {
         self.deferred.push_back(m);
+        self.env.set_backlog(self.deferred.len());
     }
 
     /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
@@ -413,6 +418,7 @@ impl<E: Env> Conference<E> {
 
     fn next_message(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
         if let Some(m) = self.deferred.pop_front() {
+            self.env.set_backlog(self.deferred.len());
             return Some(m);
         }
         self.env.recv(deadline)
@@ -470,6 +476,7 @@ impl<E: Env> Conference<E> {
                 waiting.push(w);
             }
         }
+        self.env.set_backlog(0);
         // Not ready: the client asks again and gets a fresh conference.
         for w in waiting {
             self.answer(w, false);

@@ -29,6 +29,9 @@ pub struct SimEnv {
     closed_at: Option<Instant>,
     /// `recv` calls after the close (a conference that keeps waiting would loop).
     after_close: u64,
+    /// The backlog the conference reports, and the largest it was.
+    pub backlog: usize,
+    pub max_backlog: usize,
 }
 
 impl SimEnv {
@@ -43,6 +46,8 @@ impl SimEnv {
             responder,
             closed_at: None,
             after_close: 0,
+            backlog: 0,
+            max_backlog: 0,
         }
     }
 
@@ -71,6 +76,11 @@ impl SimEnv {
 }
 
 impl Env for SimEnv {
+    fn set_backlog(&mut self, n: usize) {
+        self.backlog = n;
+        self.max_backlog = self.max_backlog.max(n);
+    }
+
     fn send(&mut self, conn: ConnId, el: Element) {
         self.sent.push((self.now - self.start, conn, el.clone()));
         for r in (self.responder)(&el) {

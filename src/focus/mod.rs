@@ -12,13 +12,16 @@
 //!   `resource-constraint` (type wait) and are logged once per interval per kind;
 //! - an IQ request nobody handles gets `service-unavailable`.
 //!
-//! A conference's inbox holds at most `INBOX_CAPACITY` messages; when it is full the sender of an IQ gets
-//! `resource-constraint` (type wait). The route of a conference is removed only when its
-//! thread reports `Ended`; whatever is still in its inbox is then replayed: a conference
-//! request that raced with the end starts a fresh conference.
+//! A conference's inbox holds at most `INBOX_CAPACITY` unprocessed messages (see
+//! [`inbox`]); when it is full the sender of an IQ gets `resource-constraint` (type wait)
+//! and presences are held, the latest per occupant, until there is room (never lost).
+//! The route of a conference is removed only when its thread reports `Ended`; whatever
+//! is still in its inbox is then replayed: a conference request that raced with the end
+//! starts a fresh conference.
 
 pub mod auth;
 pub mod disco;
+pub mod inbox;
 pub mod limits;
 pub mod pending;
 pub mod request;
@@ -28,11 +31,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use log::{debug, info, warn};
 use parking_lot::Mutex;
 
-use crate::conference::env::{spawn as spawn_conference, Control, INBOX_CAPACITY};
+use crate::conference::env::{spawn as spawn_conference, Control};
 use crate::conference::{Inbox, Params, PendingReply, Shared};
 use crate::config::Config;
 use crate::jid::Jid;
@@ -45,6 +48,7 @@ use crate::conference::ReplyTarget;
 use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
+use inbox::{Held, Offered, Route};
 use limits::{LogThrottle, NewRoomLimiter, RoomRefusal};
 use pending::{Answer, Destination, PendingTable};
 use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
@@ -55,18 +59,6 @@ pub const COMPONENT: ConnId = ConnId(0);
 pub const CLIENT: ConnId = ConnId(1);
 
 
-struct Route {
-    id: u64,
-    tx: Sender<Inbox>,
-    rx: Receiver<Inbox>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Route {
-    fn new(id: u64, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>) -> Route {
-        Route { id, tx, rx, handle }
-    }
-}
 
 /// The focus router.
 pub struct FocusRouter {
@@ -91,7 +83,12 @@ pub struct FocusRouter {
     new_rooms: NewRoomLimiter,
     /// Refusals, logged once per interval per kind.
     refusal_logs: HashMap<&'static str, LogThrottle>,
+    /// Rooms whose conference has presences held back (delivered in `tick`).
+    holding: std::collections::HashSet<Jid>,
 }
+
+/// While presences are held for a full inbox, `tick` runs at least this often.
+const HOLD_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Why a conference was not started.
 #[derive(Debug)]
@@ -172,6 +169,7 @@ impl FocusRouter {
             stopping: false,
             forged_log: LogThrottle::default(),
             refusal_logs: HashMap::new(),
+            holding: std::collections::HashSet::new(),
         }
     }
 
@@ -363,6 +361,7 @@ impl FocusRouter {
         // `forward`. A bounded crossbeam channel allocates and initialises every slot up
         // front: 4096 × 248 bytes = 1 MB of RSS per conference, 200 MB for 200 rooms.
         let (tx, rx) = unbounded();
+        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let params = Params {
             id,
             room: req.room.clone(),
@@ -370,27 +369,46 @@ impl FocusRouter {
             start_audio_muted: req.int_property("startAudioMuted"),
             start_video_muted: req.int_property("startVideoMuted"),
         };
-        let handle = spawn_conference(params, self.net.clone(), rx.clone(), self.control_tx.clone(), previous)
+        let handle = spawn_conference(params, self.net.clone(), rx.clone(), backlog.clone(), self.control_tx.clone(), previous)
             .map_err(StartError::Thread)?;
         if !self.client_up {
             let _ = tx.try_send(Inbox::Connection(false));
         }
         info!("conference {}: created (thread conf-{})", req.room, id);
         self.shared.metrics.conference_started(id, &req.room.to_string());
-        self.rooms.insert(req.room.clone(), Route::new(id, tx, rx, Some(handle)));
+        let hold_cap = self.shared.limits.max_participants + inbox::HOLD_SLACK;
+        self.rooms.insert(req.room.clone(), Route::new(id, tx, rx, Some(handle), backlog, hold_cap));
         self.by_id.insert(id, req.room.clone());
         Ok(())
     }
 
-    /// Hand `msg` to the conference of `room` without blocking.
+    /// Hand `msg` to the conference of `room` without blocking, within its inbox's
+    /// capacity: when full, presences are held and requests refused.
     fn forward(&mut self, conn: ConnId, room: &Jid, msg: Inbox, out: &mut Outbox) {
-        let Some(route) = self.rooms.get(room) else { return };
-        // The router is the only sender of an inbox: checking the length first is exact.
-        let sent = if route.tx.len() >= INBOX_CAPACITY { Err(TrySendError::Full(msg)) } else { route.tx.try_send(msg) };
-        match sent {
-            Ok(()) => {}
-            Err(TrySendError::Full(m)) | Err(TrySendError::Disconnected(m)) => {
-                warn!("conference {}: inbox full, refusing a message", room);
+        let Some(route) = self.rooms.get_mut(room) else { return };
+        let limits = &self.shared.metrics.limits;
+        match route.offer(msg) {
+            Offered::Delivered => {}
+            Offered::Held(h) => {
+                self.holding.insert(room.clone());
+                match h {
+                    Held::New => {}
+                    Held::Coalesced(n) => {
+                        limits.presences_coalesced.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Held::Dropped => {
+                        Metrics::inc(&limits.presences_dropped);
+                        if let Some(n) = route.busy_log.hit(Instant::now()) {
+                            warn!("conference {}: inbox and held presences full; a presence update was dropped ({} more events)", room, n);
+                        }
+                    }
+                }
+            }
+            Offered::Refused(m) => {
+                Metrics::inc(&limits.inbox_full);
+                if let Some(n) = route.busy_log.hit(Instant::now()) {
+                    warn!("conference {}: inbox full ({} queued), refusing requests ({} more since the last line)", room, route.queued(), n);
+                }
                 let busy = |iq: &Element| iq_error(iq, ErrorCondition::ResourceConstraint, Some("the conference is busy"));
                 match m {
                     Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => {
@@ -401,6 +419,12 @@ impl FocusRouter {
                 }
             }
         }
+    }
+
+    /// Deliver held presences to conferences whose inbox has room again.
+    fn flush_held(&mut self) {
+        let rooms = &mut self.rooms;
+        self.holding.retain(|room| rooms.get_mut(room).is_some_and(|r| !r.flush()));
     }
 
     fn on_login_url(&mut self, conn: ConnId, iq: &Element, el: &Element, out: &mut Outbox) {
@@ -501,7 +525,7 @@ impl FocusRouter {
     /// for a full inbox: they are bounded by the conference's entries in the pending table.
     fn deliver_answer(&mut self, room: &Jid, el: Element) {
         if let Some(route) = self.rooms.get(room) {
-            let _ = route.tx.try_send(Inbox::Stanza(el));
+            route.push(Inbox::Stanza(el));
         }
     }
 
@@ -523,6 +547,9 @@ impl FocusRouter {
                 while let Ok(m) = route.rx.try_recv() {
                     leftovers.push(m);
                 }
+                // Held presences came after everything in the channel.
+                leftovers.extend(route.held.drain().into_iter().map(Inbox::Stanza));
+                self.holding.remove(&room);
                 drop(route);
                 let mut previous = handle;
                 for m in leftovers {
@@ -563,7 +590,7 @@ impl FocusRouter {
             Control::Shutdown => {
                 self.stopping = true;
                 for r in self.rooms.values() {
-                    let _ = r.tx.try_send(Inbox::Shutdown);
+                    r.push(Inbox::Shutdown);
                 }
             }
         }
@@ -589,7 +616,7 @@ impl FocusRouter {
     fn broadcast_bridge_events(&mut self, events: Vec<BridgeEvent>) {
         for ev in events {
             for r in self.rooms.values() {
-                let _ = r.tx.try_send(Inbox::Bridge(ev.clone()));
+                r.push(Inbox::Bridge(ev.clone()));
             }
         }
     }
@@ -626,7 +653,7 @@ impl Router for FocusRouter {
             self.client_up = true;
             self.shared.metrics.client_up.store(true, Ordering::Relaxed);
             for r in self.rooms.values() {
-                let _ = r.tx.try_send(Inbox::Connection(true));
+                r.push(Inbox::Connection(true));
             }
         } else {
             self.shared.metrics.component_up.store(true, Ordering::Relaxed);
@@ -645,7 +672,7 @@ impl Router for FocusRouter {
             // conferences keep their bridge sessions meanwhile.
             let _ = self.shared.bridges.lock().clear();
             for r in self.rooms.values() {
-                let _ = r.tx.try_send(Inbox::Connection(false));
+                r.push(Inbox::Connection(false));
             }
         } else {
             self.shared.metrics.component_up.store(false, Ordering::Relaxed);
@@ -680,10 +707,12 @@ impl Router for FocusRouter {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        if self.client_up {
-            self.shared.bridges.lock().next_deadline()
+        let bridges = if self.client_up { self.shared.bridges.lock().next_deadline() } else { None };
+        if self.holding.is_empty() {
+            bridges
         } else {
-            None
+            let t = Instant::now() + HOLD_RETRY;
+            Some(bridges.map_or(t, |b| b.min(t)))
         }
     }
 
@@ -702,6 +731,7 @@ impl Router for FocusRouter {
         if let Some(t) = now.checked_sub(PENDING_GRACE) {
             self.shared.pending.lock().expire(t);
         }
+        self.flush_held();
         loop {
             match self.control_rx.try_recv() {
                 Ok(c) => self.on_control(c, out),
@@ -720,7 +750,7 @@ impl Router for FocusRouter {
             out.send(CLIENT, leave);
         }
         for r in self.rooms.values() {
-            let _ = r.tx.try_send(Inbox::Shutdown);
+            r.push(Inbox::Shutdown);
         }
     }
 }
@@ -772,7 +802,8 @@ mod tests {
     fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
         let room = Jid::parse(room).unwrap();
         let (tx, rx) = unbounded();
-        r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None));
+        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None, backlog, 1000 + inbox::HOLD_SLACK));
         r.by_id.insert(id, room);
         rx
     }
@@ -964,6 +995,62 @@ mod tests {
         }
         assert_eq!((r.conference_count(), refused), (5, 45));
         assert_eq!(r.shared.metrics.limits.new_rooms_total.load(Ordering::Relaxed), 45);
+    }
+
+    #[test]
+    fn a_full_inbox_holds_presences_and_delivers_them_in_tick_never_losing_a_leave() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let room = "room1@conference.meet.test";
+        let inbox = fake_route(&mut r, 3, room);
+        let roomj = Jid::parse(room).unwrap();
+        // The conference is stuck in a blocking wait with its inbox's worth kept aside.
+        r.rooms[&roomj].backlog.store(crate::conference::env::INBOX_CAPACITY, Ordering::Relaxed);
+        let p = |nick: &str, n: u32, leave: bool| {
+            let el = Element::new("presence", ns::CLIENT).attr("from", format!("{}/{}", room, nick)).attr("id", n.to_string());
+            if leave {
+                el.attr("type", "unavailable")
+            } else {
+                el
+            }
+        };
+        let mut out = Outbox::default();
+        r.stanza(CLIENT, p("alice", 1, false), &mut out);
+        r.stanza(CLIENT, p("bob", 2, false), &mut out);
+        for i in 0..10_000 {
+            r.stanza(CLIENT, p("mallory", 100 + i, false), &mut out);
+        }
+        r.stanza(CLIENT, p("bob", 3, true), &mut out);
+        // IQ requests are refused while full.
+        let iq = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", "j1").attr("from", format!("{}/carol", room)).child(Element::new("jingle", ns::JINGLE));
+        r.stanza(CLIENT, iq, &mut out);
+        let sent = out.drain();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(error_of(&sent[0].1), ("resource-constraint".to_string(), "wait".to_string()));
+        assert!(inbox.is_empty());
+        assert!(r.next_deadline().is_some(), "the router comes back to deliver");
+        // Still full: tick delivers nothing.
+        r.tick(Instant::now(), &mut out);
+        assert!(inbox.is_empty());
+        // The conference catches up: tick delivers each occupant's latest presence, leaves kept.
+        r.rooms[&roomj].backlog.store(0, Ordering::Relaxed);
+        r.tick(Instant::now(), &mut out);
+        let got: Vec<String> = inbox
+            .try_iter()
+            .map(|m| match m {
+                Inbox::Stanza(e) => format!("{}:{}", e.get_attr("from").unwrap().rsplit('/').next().unwrap(), e.get_attr("id").unwrap()),
+                other => panic!("{:?}", other),
+            })
+            .collect();
+        assert_eq!(got, vec!["alice:1", "bob:3", "mallory:10099"]);
+        let l = &r.shared.metrics.limits;
+        assert_eq!(l.presences_coalesced.load(Ordering::Relaxed), 9_999 + 1);
+        assert_eq!(l.presences_dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(l.inbox_full.load(Ordering::Relaxed), 1);
+        assert!(r.holding.is_empty());
+        // Then traffic flows directly again.
+        r.stanza(CLIENT, p("alice", 4, false), &mut out);
+        assert_eq!(inbox.len(), 1);
     }
 
     #[test]
