@@ -371,3 +371,48 @@ fn what_arrives_during_a_blocking_wait_is_reported_as_backlog_and_replayed_in_or
     nicks.sort();
     assert_eq!(nicks, vec!["a", "b", "p299"]);
 }
+
+#[test]
+fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    for (i, n) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        e.at(ms(10 + 10 * i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
+    }
+    // An update from a waiting participant is kept (its latest presence is what it gets admitted with).
+    let mut upd = occupant_presence(&r, "c", "c@meet.test/1", "none", "participant");
+    upd = upd.child(Element::new("stats-id", ns::CLIENT).text("Carol-1"));
+    e.at(ms(500), Inbox::Stanza(upd));
+    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "d"))); // leaves the queue
+    e.at(ms(2000), Inbox::Stanza(occupant_leave(&r, "a"))); // c gets a's seat
+    e.at(ms(3000), Inbox::Stanza(occupant_leave(&r, "b"))); // nobody waits: e was never tracked
+    e.at(ms(4000), Inbox::Shutdown);
+    let mut b = Bridges::new();
+    add_bridge(&mut b, &bridge(), "0.1");
+    let limits = crate::focus::limits::Limits { max_participants: 2, ..Default::default() };
+    let sh = crate::conference::sim::test_shared_with(b, None, limits);
+    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let disco_to = |n: &str| {
+        let to = r.with_resource(n).to_string();
+        c.env.sent.iter().filter(|(_, _, e)| e.get_attr("to") == Some(to.as_str()) && e.get_child("query", ns::DISCO_INFO).is_some()).map(|(t, _, _)| *t).collect::<Vec<_>>()
+    };
+    assert_eq!(disco_to("a").len(), 1);
+    assert!(disco_to("d").is_empty() && disco_to("e").is_empty(), "past the limit: no disco");
+    let offer_c = jingle_to(&c.env, "c", "session-initiate");
+    assert_eq!(offer_c.len(), 1);
+    assert_eq!(offer_c[0].0, ms(2000), "c was offered when a's seat became free");
+    assert_eq!(disco_to("c"), vec![ms(2000)]);
+    assert!(jingle_to(&c.env, "d", "session-initiate").is_empty() && jingle_to(&c.env, "e", "session-initiate").is_empty());
+    // c was admitted with its latest presence.
+    let colibri_c = colibri(&c.env)
+        .into_iter()
+        .flat_map(|cm| cm.children_named("endpoint", ns::COLIBRI2).cloned().collect::<Vec<_>>())
+        .find(|ep| ep.get_attr("id") == Some("c") && ep.get_attr("create") == Some("true"))
+        .expect("c allocated");
+    assert_eq!(colibri_c.get_attr("stats-id"), Some("Carol-1"));
+    assert_eq!(sh.metrics.participants_over_limit.load(std::sync::atomic::Ordering::Relaxed), 3);
+    let nicks: Vec<&str> = c.occupants().iter().map(|o| o.nick.as_str()).collect();
+    assert_eq!(nicks, vec!["c"]);
+}

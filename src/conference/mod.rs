@@ -8,6 +8,14 @@
 //! Time comes from the `Env`, so tests run a whole conference on simulated time with
 //! no sockets and no sleeps.
 //!
+//! Limits ([`Limits`] in `Shared`): at most `max_participants` occupants are served
+//! (disco, ownership, offers); later joiners wait in a queue of the same length for a
+//! seat (in join order, when someone leaves); beyond that, occupants are not tracked at
+//! all. While the focus is not in the room (joining, reconnecting) at most
+//! `max_waiting_requests` conference requests wait for their answer; more are refused
+//! with `resource-constraint`. The map of requesters expected to join is bounded by
+//! `max_participants` too.
+//!
 //! Every IQ request whose answer matters is entered in the shared
 //! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for
@@ -252,6 +260,10 @@ pub struct Conference<E: Env> {
     pub(crate) media: media::MediaState,
     /// Requests not yet followed by a join, per requester: someone is about to come.
     expected: HashMap<Jid, (u32, Instant)>,
+    /// Occupants past `max_participants`, waiting for a seat (at most as many again).
+    seat_queue: VecDeque<OccupantPresence>,
+    /// Refusals under the limits, logged once per interval.
+    limit_log: LogThrottle,
     started: Instant,
     joins: usize,
     /// What to undo should this thread panic (shared with the thread's launcher).
@@ -293,6 +305,8 @@ impl<E: Env> Conference<E> {
             ever_joined: false,
             media: media::MediaState::default(),
             expected: HashMap::new(),
+            seat_queue: VecDeque::new(),
+            limit_log: LogThrottle::default(),
             started: now,
             joins: 0,
             cleanup,
@@ -497,6 +511,32 @@ impl<E: Env> Conference<E> {
         );
     }
 
+    /// Answer a conference request with `resource-constraint` (type wait).
+    fn refuse(&mut self, w: PendingReply, text: &str) {
+        let iq = iq_error(&w.iq, ErrorCondition::ResourceConstraint, Some(text));
+        match w.target {
+            ReplyTarget::Xmpp(conn) => self.env.send(conn, iq),
+            ReplyTarget::Channel(tx) => {
+                let _ = tx.try_send(iq);
+            }
+        }
+    }
+
+    /// `requester` asked for the room at `now` and is expected to join. The map is
+    /// bounded: past `max_participants` entries, expired ones go, then the oldest.
+    fn expect(&mut self, requester: Jid, now: Instant) {
+        let cap = self.shared.limits.max_participants;
+        if self.expected.len() >= cap && !self.expected.contains_key(&requester) {
+            self.expected.retain(|_, (n, t)| *n > 0 && now < *t + START_TIMEOUT);
+            while self.expected.len() >= cap {
+                let Some(oldest) = self.expected.iter().min_by_key(|(_, (_, t))| *t).map(|(j, _)| j.clone()) else { break };
+                self.expected.remove(&oldest);
+            }
+        }
+        let e = self.expected.entry(requester).or_insert((0, now));
+        *e = (e.0 + 1, now);
+    }
+
     fn answer(&mut self, w: PendingReply, ready: bool) {
         let mut reply = w.reply.clone();
         reply.ready = ready;
@@ -632,6 +672,8 @@ impl<E: Env> Conference<E> {
                 for o in &mut self.occupants {
                     o.stale = true;
                 }
+                // Those waiting for a seat are listed again too.
+                self.seat_queue.clear();
             }
             Inbox::Connection(true) => {
                 if !self.connected {
@@ -648,10 +690,22 @@ impl<E: Env> Conference<E> {
                 }
             }
             Inbox::Request(w) => {
+                if !self.joined && self.waiting.len() >= self.shared.limits.max_waiting_requests {
+                    crate::metrics::Metrics::inc(&self.shared.metrics.limits.waiting_requests);
+                    if let Some(n) = self.limit_log.hit(self.env.now()) {
+                        warn!(
+                            "conference {}: {} requests already wait for the focus to join (--max_waiting_requests); refusing ({} more refusals since the last line)",
+                            self.room,
+                            self.waiting.len(),
+                            n
+                        );
+                    }
+                    self.refuse(w, "too many requests for this conference; try again later");
+                    return;
+                }
                 if let Some(r) = &w.requester {
                     let now = self.env.now();
-                    let e = self.expected.entry(r.clone()).or_insert((0, now));
-                    *e = (e.0 + 1, now);
+                    self.expect(r.clone(), now);
                 }
                 if self.shared.sessions.is_some() {
                     self.update_owners();
@@ -696,7 +750,6 @@ impl<E: Env> Conference<E> {
             self.on_leave(&p);
             return;
         }
-        let now = self.env.now();
         if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == p.nick) {
             o.stale = false;
             o.affiliation = p.affiliation;
@@ -714,6 +767,51 @@ impl<E: Env> Conference<E> {
             }
             return;
         }
+        if let Some(w) = self.seat_queue.iter_mut().find(|w| w.nick == p.nick) {
+            *w = p;
+            return;
+        }
+        if self.occupants.len() >= self.shared.limits.max_participants {
+            self.over_limit(p);
+            return;
+        }
+        self.admit(p);
+    }
+
+    /// A new occupant while `max_participants` are served: it waits for a seat, or
+    /// when as many wait already, it is not tracked at all (no disco, no offer).
+    fn over_limit(&mut self, p: OccupantPresence) {
+        crate::metrics::Metrics::inc(&self.shared.metrics.participants_over_limit);
+        let max = self.shared.limits.max_participants;
+        let queued = self.seat_queue.len() < max;
+        let nick = p.nick.clone();
+        if queued {
+            self.seat_queue.push_back(p);
+        }
+        if let Some(n) = self.limit_log.hit(self.env.now()) {
+            warn!(
+                "conference {}: {} participants served (--max_participants); {} {} ({} more events since the last line)",
+                self.room,
+                max,
+                nick,
+                if queued { "waits for a seat" } else { "is not served" },
+                n
+            );
+        }
+    }
+
+    /// Give free seats to the occupants waiting for one, in join order.
+    fn fill_seats(&mut self) {
+        while self.occupants.len() < self.shared.limits.max_participants {
+            let Some(p) = self.seat_queue.pop_front() else { break };
+            info!("conference {}: a seat is free for {}", self.room, p.nick);
+            self.admit(p);
+        }
+    }
+
+    /// `p` becomes a served participant: disco, ownership, invitation.
+    fn admit(&mut self, p: OccupantPresence) {
+        let now = self.env.now();
         let occupant = Occupant {
             nick: p.nick.clone(),
             real_jid: p.real_jid.clone(),
@@ -749,6 +847,10 @@ impl<E: Env> Conference<E> {
     }
 
     fn on_leave(&mut self, p: &OccupantPresence) {
+        if let Some(i) = self.seat_queue.iter().position(|w| w.nick == p.nick) {
+            self.seat_queue.remove(i);
+            return;
+        }
         let Some(pos) = self.occupants.iter().position(|o| o.nick == p.nick) else { return };
         let o = self.occupants.remove(pos);
         self.shared.metrics.set_size(self.id, self.occupants.len());
@@ -758,6 +860,7 @@ impl<E: Env> Conference<E> {
             self.owner = None;
         }
         self.media_participant_left(&o.nick);
+        self.fill_seats();
         if self.occupants.is_empty() {
             // Someone who asked for the room after the last join is about to come:
             // wait for them (the start timeout) instead of leaving under their feet.

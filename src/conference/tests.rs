@@ -217,3 +217,73 @@ fn an_empty_room_waits_for_someone_who_asked_and_has_not_joined_yet() {
     assert_eq!(c.run(), EndReason::RoomEmpty);
     assert_eq!(c.env.elapsed(), ms(1000), "ended when she left for good");
 }
+
+fn request_from(id: &str, from: &str) -> Inbox {
+    let iq = Element::new("iq", ns::COMPONENT)
+        .attr("type", "set")
+        .attr("id", id)
+        .attr("from", from)
+        .attr("to", "focus.meet.test")
+        .child(Element::new("conference", ns::FOCUS).attr("room", room().to_string()));
+    Inbox::Request(PendingReply {
+        target: ReplyTarget::Xmpp(COMPONENT),
+        iq,
+        reply: ConferenceReply { room: room().to_string(), focus_jid: "focus@auth.meet.test".into(), ..Default::default() },
+        requester: Some(Jid::parse(from).unwrap()),
+    })
+}
+
+fn limited(env: SimEnv, limits: crate::focus::limits::Limits) -> Conference<SimEnv> {
+    let sh = super::sim::test_shared_with(crate::bridge::Bridges::new(), None, limits);
+    Conference::new(env, Params { id: 7, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
+}
+
+#[test]
+fn requests_waiting_for_the_focus_to_rejoin_are_bounded() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(100), Inbox::Connection(false));
+    for i in 0..5 {
+        e.at(ms(200 + i), request_from(&format!("w{}", i), &format!("u{}@meet.test/1", i)));
+    }
+    e.at(ms(30_000), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
+    e.at(ms(30_000), Inbox::Connection(true));
+    e.at(ms(31_000), Inbox::Shutdown);
+    let mut c = limited(e, crate::focus::limits::Limits { max_waiting_requests: 2, ..Default::default() });
+    c.run();
+    let answer = |id: &str| c.env.sent.iter().find(|(_, _, e)| e.get_attr("id") == Some(id)).map(|(t, _, e)| (*t, e.clone())).unwrap();
+    for id in ["w0", "w1"] {
+        let (t, a) = answer(id);
+        assert_eq!(t, ms(30_000), "answered after the rejoin");
+        assert_eq!(a.get_child("conference", ns::FOCUS).unwrap().get_attr("ready"), Some("true"));
+    }
+    for (i, id) in ["w2", "w3", "w4"].iter().enumerate() {
+        let (t, a) = answer(id);
+        assert_eq!(t, ms(202 + i as u64), "refused at once");
+        let err = parse_error(&a).unwrap();
+        assert_eq!(err.condition_name, "resource-constraint");
+        assert_eq!(a.get_child("error", ns::COMPONENT).unwrap().get_attr("type"), Some("wait"));
+    }
+    assert_eq!(c.shared.metrics.limits.waiting_requests.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+#[test]
+fn the_map_of_expected_requesters_is_bounded() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    // Requests from 1000 fresh JIDs that never join.
+    for i in 0..1000 {
+        e.at(ms(100 + i), request_from(&format!("x{}", i), &format!("anon{}@guest.meet.test/r", i)));
+    }
+    // The latest requester still counts as expected when the room empties.
+    e.at(ms(2000), Inbox::Stanza(occupant_leave(&r, "a")));
+    let mut c = limited(e, crate::focus::limits::Limits { max_participants: 5, ..Default::default() });
+    assert_eq!(c.run(), EndReason::NobodyJoined);
+    assert!(c.expected.len() <= 5, "{} requesters remembered", c.expected.len());
+    // It waited for the latest requester (asked at 1.099 s) for the start timeout.
+    assert_eq!(c.env.elapsed(), ms(1099) + START_TIMEOUT);
+}
