@@ -153,7 +153,7 @@ impl FocusRouter {
         });
         FocusRouter {
             component_jid: cfg.component_jid(),
-            room_services: RoomServices::new(&cfg.conference_muc),
+            room_services: RoomServices::new(&cfg.conference_muc).except(&cfg.bridge_muc),
             new_rooms: NewRoomLimiter::new(&cfg.limits),
             cfg,
             net,

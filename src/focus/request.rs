@@ -57,12 +57,21 @@ impl fmt::Display for RequestError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomServices {
     services: Vec<String>,
+    /// Rooms on those services that are never conferences (the bridge brewery, should
+    /// it be configured there).
+    reserved: Vec<Jid>,
 }
 
 impl RoomServices {
     /// Only `conference_muc` (a domain, as `Config::conference_muc`).
     pub fn new(conference_muc: &str) -> RoomServices {
-        RoomServices { services: vec![conference_muc.to_ascii_lowercase()] }
+        RoomServices { services: vec![conference_muc.to_ascii_lowercase()], reserved: Vec::new() }
+    }
+
+    /// Never admit `room` (e.g. the bridge brewery).
+    pub fn except(mut self, room: &Jid) -> RoomServices {
+        self.reserved.push(room.bare());
+        self
     }
 
     /// Also admit rooms on `service`.
@@ -79,6 +88,9 @@ impl RoomServices {
         check_room_name(name)?;
         if !self.services.iter().any(|s| s == room.domain()) {
             return Err(RequestError::ForeignService { room: room.to_string(), services: self.services.clone() });
+        }
+        if self.reserved.contains(room) {
+            return Err(RequestError::BadRoomName(format!("{} is not a conference room", room)));
         }
         Ok(())
     }
@@ -211,6 +223,10 @@ mod tests {
         for name in ["a b", "a\u{7f}b", "a\u{2003}b", "", "a:b", "a<b", "a'b", "a\"b", "a&b"] {
             assert!(matches!(check_room_name(name), Err(RequestError::BadRoomName(_))), "{:?}", name);
         }
+        // A reserved room on the service (the brewery, if configured there) is refused.
+        let r = RoomServices::new("conference.meet.test").except(&Jid::parse("jvbbrewery@conference.meet.test").unwrap());
+        assert!(matches!(r.admit(&Jid::parse("JvbBrewery@conference.meet.test").unwrap()), Err(RequestError::BadRoomName(_))));
+        assert_eq!(r.admit(&Jid::parse("room1@conference.meet.test").unwrap()), Ok(()));
         // The breakout service, once a feature, extends the same check.
         let b = s.clone().with("breakout.meet.test");
         assert_eq!(b.admit(&Jid::parse("x@breakout.meet.test").unwrap()), Ok(()));
