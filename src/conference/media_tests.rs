@@ -416,3 +416,33 @@ fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
     let nicks: Vec<&str> = c.occupants().iter().map(|o| o.nick.as_str()).collect();
     assert_eq!(nicks, vec!["c"]);
 }
+
+#[test]
+fn a_forged_error_for_someone_elses_offer_does_not_end_their_session() {
+    let r = room();
+    let mallory = r.with_resource("a").to_string();
+    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    // When b is offered a session, a answers the offer with an error in b's place.
+    let mut e = SimEnv::new(Box::new(move |el: &Element| {
+        let mut out = inner(el);
+        let to_b = el.get_attr("to").is_some_and(|t| t.ends_with("/b"));
+        if to_b && el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
+            let mut forged = crate::xmpp::stanza::iq_error(el, crate::xmpp::stanza::ErrorCondition::NotAcceptable, None);
+            forged.set_attr("from", mallory.clone());
+            out.push(forged);
+        }
+        out
+    }));
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Shutdown);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    assert_eq!(jingle_to(&c.env, "b", "session-initiate").len(), 1);
+    assert!(jingle_to(&c.env, "b", "session-terminate").is_empty(), "b's session survived the forgery");
+    assert!(!c.media.failed.contains("b"));
+    assert_eq!(sh.metrics.forged_answers.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(sh.metrics.jingle_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
