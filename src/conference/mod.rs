@@ -45,7 +45,7 @@ use log::{debug, info, warn};
 use parking_lot::Mutex;
 
 use crate::focus::auth::Sessions;
-use crate::focus::limits::{Limits, LogThrottle};
+use crate::focus::limits::{Limits, LogThrottle, LogThrottles};
 use crate::focus::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::focus::request::ConferenceReply;
 use crate::jid::Jid;
@@ -262,8 +262,8 @@ pub struct Conference<E: Env> {
     expected: HashMap<Jid, (u32, Instant)>,
     /// Occupants past `max_participants`, waiting for a seat (at most as many again).
     seat_queue: VecDeque<OccupantPresence>,
-    /// Refusals under the limits, logged once per interval.
-    limit_log: LogThrottle,
+    /// Refusals under the limits, logged once per interval per kind.
+    limit_log: LogThrottles,
     started: Instant,
     joins: usize,
     /// What to undo should this thread panic (shared with the thread's launcher).
@@ -306,7 +306,7 @@ impl<E: Env> Conference<E> {
             media: media::MediaState::default(),
             expected: HashMap::new(),
             seat_queue: VecDeque::new(),
-            limit_log: LogThrottle::default(),
+            limit_log: LogThrottles::default(),
             started: now,
             joins: 0,
             cleanup,
@@ -346,7 +346,9 @@ impl<E: Env> Conference<E> {
             Ok(id) => Some(id),
             Err(e) => {
                 crate::metrics::Metrics::inc(&self.shared.metrics.requests_refused_locally);
-                warn!("conference {}: request not sent: {}", self.room, e);
+                if let Some(n) = self.limit_log.hit("pending", self.env.now()) {
+                    warn!("conference {}: request not sent: {} ({} more since the last line)", self.room, e, n);
+                }
                 None
             }
         }
@@ -692,7 +694,7 @@ impl<E: Env> Conference<E> {
             Inbox::Request(w) => {
                 if !self.joined && self.waiting.len() >= self.shared.limits.max_waiting_requests {
                     crate::metrics::Metrics::inc(&self.shared.metrics.limits.waiting_requests);
-                    if let Some(n) = self.limit_log.hit(self.env.now()) {
+                    if let Some(n) = self.limit_log.hit("waiting", self.env.now()) {
                         warn!(
                             "conference {}: {} requests already wait for the focus to join (--max_waiting_requests); refusing ({} more refusals since the last line)",
                             self.room,
@@ -788,7 +790,7 @@ impl<E: Env> Conference<E> {
         if queued {
             self.seat_queue.push_back(p);
         }
-        if let Some(n) = self.limit_log.hit(self.env.now()) {
+        if let Some(n) = self.limit_log.hit("participants", self.env.now()) {
             warn!(
                 "conference {}: {} participants served (--max_participants); {} {} ({} more events since the last line)",
                 self.room,

@@ -189,6 +189,19 @@ impl Default for LogThrottle {
     }
 }
 
+/// A [`LogThrottle`] per kind of event (a fixed set of names: the map stays small).
+#[derive(Clone, Debug, Default)]
+pub struct LogThrottles {
+    kinds: HashMap<&'static str, LogThrottle>,
+}
+
+impl LogThrottles {
+    /// An event of `kind` at `now`: see [`LogThrottle::hit`].
+    pub fn hit(&mut self, kind: &'static str, now: Instant) -> Option<u64> {
+        self.kinds.entry(kind).or_default().hit(now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +271,10 @@ mod tests {
         }
         assert_eq!(t.hit(t0 + Duration::from_secs(10)), Some(99));
         assert_eq!(t.hit(t0 + Duration::from_secs(11)), None);
+        // Kinds are throttled separately.
+        let mut k = LogThrottles::default();
+        assert_eq!(k.hit("a", t0), Some(0));
+        assert_eq!(k.hit("b", t0), Some(0));
+        assert_eq!(k.hit("a", t0), None);
     }
 }

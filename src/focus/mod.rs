@@ -49,7 +49,7 @@ use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
 use inbox::{Held, Offered, Route};
-use limits::{LogThrottle, NewRoomLimiter, RoomRefusal};
+use limits::{LogThrottle, LogThrottles, NewRoomLimiter, RoomRefusal};
 use pending::{Answer, Destination, PendingTable};
 use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
@@ -82,7 +82,7 @@ pub struct FocusRouter {
     /// New rooms per requester and in all.
     new_rooms: NewRoomLimiter,
     /// Refusals, logged once per interval per kind.
-    refusal_logs: HashMap<&'static str, LogThrottle>,
+    refusal_logs: LogThrottles,
     /// Rooms whose conference has presences held back (delivered in `tick`).
     holding: std::collections::HashSet<Jid>,
 }
@@ -168,7 +168,7 @@ impl FocusRouter {
             finished: Vec::new(),
             stopping: false,
             forged_log: LogThrottle::default(),
-            refusal_logs: HashMap::new(),
+            refusal_logs: LogThrottles::default(),
             holding: std::collections::HashSet::new(),
         }
     }
@@ -238,7 +238,7 @@ impl FocusRouter {
     /// Count a refusal of `kind` and log it, at most once per interval per kind.
     fn refused(&mut self, kind: &'static str, counter: &std::sync::atomic::AtomicU64, detail: &dyn std::fmt::Display, now: Instant) {
         Metrics::inc(counter);
-        if let Some(n) = self.refusal_logs.entry(kind).or_default().hit(now) {
+        if let Some(n) = self.refusal_logs.hit(kind, now) {
             warn!("refused a conference request ({}): {} ({} more refusals of this kind since the last line)", kind, detail, n);
         }
     }
