@@ -24,6 +24,12 @@ pub const DEFAULT_MAX_WAITING_REQUESTS: usize = 256;
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The configured limits.
+///
+/// Jicofo has no participant limit for a main room (its `visitors.max-participants`
+/// redirects clients that support visitors to visitor nodes, which this focus does not
+/// have). Here a participant past `max_participants` stays in the MUC but the focus
+/// serves it nothing (no disco, ownership or offer) until a seat frees; the focus
+/// remembers at most as many waiting ones again and ignores the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Running conferences (each is a thread and a MUC room).
