@@ -363,7 +363,7 @@ impl<E: Env> Conference<E> {
     }
 
     /// Is `el` an answer from whoever the request went to (`to`)?
-    fn from_addressee(&self, to: Option<&Jid>, el: &Element) -> bool {
+    fn is_from_addressee(&self, to: Option<&Jid>, el: &Element) -> bool {
         let own = self.shared.focus_full.lock().as_deref().and_then(|s| Jid::parse(s).ok());
         let from = match el.get_attr("from").map(Jid::parse) {
             None => None,
@@ -416,7 +416,7 @@ impl<E: Env> Conference<E> {
             match self.env.recv(Some(deadline)) {
                 None => break Err(RequestError::Timeout),
                 Some(Inbox::Stanza(el)) if is_answer(&el, &text) => {
-                    if self.from_addressee(to.as_ref(), &el) {
+                    if self.is_from_addressee(to.as_ref(), &el) {
                         break Ok(el);
                     }
                     self.forged(&el);
@@ -1009,7 +1009,7 @@ impl<E: Env> Conference<E> {
                     return;
                 };
                 let to = self.pending.get(&id).map(|t| t.to.clone());
-                if !self.from_addressee(to.as_ref(), &el) {
+                if !self.is_from_addressee(to.as_ref(), &el) {
                     self.forged(&el);
                     return;
                 }
