@@ -70,6 +70,9 @@ impl Jid {
                 }
             }
         }
+        // Trailing dots are not part of the domain (RFC 7622 §3.2); what is left must not be
+        // empty (found by the `jid` fuzz target: "." gave a JID with an empty domain).
+        let domain = domain.trim_end_matches('.');
         if domain.is_empty() {
             return Err(JidError::EmptyDomain);
         }
@@ -95,7 +98,7 @@ impl Jid {
         Ok(Jid {
             // Local parts compare case-insensitively (Prosody lower-cases room names).
             local: local.map(|l| l.to_lowercase()),
-            domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+            domain: domain.to_ascii_lowercase(),
             resource: resource.map(str::to_string),
         })
     }
@@ -185,5 +188,9 @@ mod tests {
         assert_eq!(Jid::parse("a@"), Err(JidError::EmptyDomain));
         assert_eq!(Jid::parse("a@b/"), Err(JidError::EmptyResource));
         assert!(Jid::parse("a b@c").is_err());
+        // Found by the `jid` fuzz target: a domain of dots only was accepted as empty.
+        assert_eq!(Jid::parse("."), Err(JidError::EmptyDomain));
+        assert_eq!(Jid::parse("a@../r"), Err(JidError::EmptyDomain));
+        assert_eq!(Jid::parse("a@meet.test../r").unwrap().to_string(), "a@meet.test/r");
     }
 }
