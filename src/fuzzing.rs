@@ -29,7 +29,9 @@ use crate::conference::mute::MuteRequest;
 use crate::conference::muc::OccupantPresence;
 use crate::conference::sim::{occupant_leave, occupant_presence, with_bridge, Responder};
 use crate::conference::{Conference, Env, Inbox, Params, PendingReply, ReplyTarget};
-use crate::focus::request::{parse_room, ConferenceReply, ConferenceRequest};
+use crate::focus::inbox::HeldPresences;
+use crate::focus::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
+use crate::focus::request::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
 use crate::jid::Jid;
 use crate::media::jingle::{first_ice_transport, initial_last_n, JingleRequest};
 use crate::media::sources::{ConferenceSources, EndpointSources, MediaType};
@@ -54,6 +56,8 @@ pub const TARGETS: &[&str] = &[
     "caps",
     "mute",
     "brewery",
+    "pending",
+    "held_presences",
     "stanza_errors",
     "negotiation",
     "http",
@@ -75,6 +79,8 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "caps" => caps(data),
         "mute" => mute(data),
         "brewery" => brewery(data),
+        "pending" => pending(data),
+        "held_presences" => held_presences(data),
         "stanza_errors" => stanza_errors(data),
         "negotiation" => negotiation(data),
         "http" => http(data),
@@ -297,7 +303,12 @@ pub fn jid(data: &[u8]) {
             assert_eq!(j.bare().with_resource(r), j);
         }
     }
-    let _ = parse_room(text);
+    if let Ok(room) = parse_room(text) {
+        if RoomServices::new("conference.meet.test").admit(&room).is_ok() {
+            assert!(check_room_name(room.local().unwrap_or_default()).is_ok());
+            assert_eq!(room.domain(), "conference.meet.test");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -309,6 +320,17 @@ pub fn conference_request(data: &[u8]) {
     let conf = el.get_child("conference", ns::FOCUS).unwrap_or(&el);
     if let Ok(r) = ConferenceRequest::parse(conf) {
         assert!(r.room.is_bare() && r.room.local().is_some(), "a room that is not name@service");
+        let services = RoomServices::new("conference.meet.test").with("breakout.meet.test").except(&Jid::parse("jvbbrewery@conference.meet.test").expect("valid"));
+        if services.admit(&r.room).is_ok() {
+            // An admitted room is on our services, with a name that addresses well.
+            let name = r.room.local().unwrap_or_default();
+            assert!(check_room_name(name).is_ok());
+            assert!(["conference.meet.test", "breakout.meet.test"].contains(&r.room.domain()));
+            assert!(!name.contains(['@', '/', '<', '&', '\'', '"']), "room name {name:?} admitted");
+            let occupant = r.room.with_resource("focus");
+            assert_eq!(Jid::parse(&occupant.to_string()).ok(), Some(occupant.clone()), "the focus's occupant JID does not parse back");
+            assert_eq!(occupant.bare(), r.room);
+        }
         for (k, _) in r.properties.clone() {
             let _ = r.int_property(&k);
         }
@@ -458,35 +480,233 @@ pub fn mute(data: &[u8]) {
 }
 
 /// The bridge registry fed brewery presences and health answers, with time passing,
-/// selecting bridges and running health checks.
+/// selecting bridges and running health checks entered in the pending table as the
+/// router does: an answer reaches the registry only from the bridge it was sent to.
 pub fn brewery(data: &[u8]) {
     let mut bridges = Bridges::new();
+    let mut table = PendingTable::seeded(1);
     let start = Instant::now();
-    let mut n = 0u32;
     let mut ids: Vec<String> = Vec::new();
+    let own = Jid::parse(FOCUS_FULL).ok();
     for (i, el) in elements(data, 64).into_iter().enumerate() {
         let now = start + Duration::from_secs(3 * i as u64);
         if el.name == "presence" {
             let _ = bridges.on_presence(&el, "focus", now);
         } else if el.name == "iq" {
-            // Answer the most recent health check with this IQ's type and payload.
+            // Answer the most recent health check with this IQ's type, sender and payload.
             let mut a = el.clone();
             if let Some(id) = ids.pop() {
                 a.set_attr("id", id);
             }
-            let _ = bridges.on_health_answer(&a, now);
+            let from = a.get_attr("from").and_then(|f| Jid::parse(f).ok());
+            match table.answer(ConnId(1), a.get_attr("id").unwrap_or_default(), from.as_ref(), own.as_ref()) {
+                Answer::Deliver(Destination::Bridges) => {
+                    let _ = bridges.on_health_answer(&a, now);
+                }
+                Answer::Deliver(d) => panic!("a health check answer for {d:?}"),
+                Answer::Forged { .. } | Answer::Unknown => {}
+            }
         }
-        let (checks, _) = bridges.tick(now, || {
-            n += 1;
-            format!("h{n}")
+        let _ = table.expire(now);
+        let (checks, _) = bridges.tick(now, |to| {
+            table.insert(Destination::Bridges, ConnId(1), Some(to.clone()), now + crate::bridge::HEALTH_TIMEOUT).ok().map(|id| id.to_string())
         });
-        ids.extend(checks.iter().filter_map(|c| c.get_attr("id").map(str::to_string)));
+        for c in &checks {
+            let id = c.get_attr("id").expect("a health check has an id");
+            assert!(IqId::parse(id).is_some_and(|x| table.contains(x)), "a health check not in the pending table");
+            ids.push(id.to_string());
+        }
+        assert!(table.outstanding(Destination::Bridges) <= crate::focus::pending::BRIDGES_CAP);
         let exclude: Vec<Jid> = bridges.all().take(1).map(|b| b.jid.clone()).collect();
         if let Some(b) = bridges.select(now, None, Some("r1"), &exclude) {
-            assert!(bridges.get(&b).is_some_and(|x| x.is_operational(now)) || bridges.operational_count(now) == 0);
+            assert!(bridges.get(&b).is_some_and(|x| x.is_operational(now)), "selected a bridge that is not operational");
             bridges.endpoint_added(&b, now);
         }
         let _ = bridges.next_deadline();
+    }
+}
+
+/// The pending table against a model: ids are unique, an answer is delivered exactly
+/// when it comes on the request's connection from its addressee (or the server for a
+/// request to ourselves), a forged one leaves the entry, caps hold, deadlines expire
+/// in order, a destination's removal takes all its entries.
+///
+/// Ops, one byte each plus arguments: insert (destination, connection, addressee),
+/// answer an entry (connection, sender, id kept or mangled), cancel, expire after a
+/// time step, remove a destination, answer a made-up id.
+pub fn pending(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let mut table = PendingTable::seeded(u64::from(inp.byte()));
+    let start = Instant::now();
+    let mut now = start;
+    let own = Jid::parse(FOCUS_FULL).expect("valid");
+    let jids: Vec<Option<Jid>> = [
+        None,
+        Some("focus@auth.meet.test"),
+        Some("auth.meet.test"),
+        Some(BRIDGES[0]),
+        Some(BRIDGES[1]),
+        Some("fuzz@conference.meet.test/p0"),
+        Some("fuzz@conference.meet.test/p1"),
+        Some("fuzz@conference.meet.test"),
+        Some(FOCUS_FULL),
+    ]
+    .iter()
+    .map(|j| j.map(|j| Jid::parse(j).expect("valid")))
+    .collect();
+    struct Model {
+        dest: Destination,
+        conn: ConnId,
+        to: Option<Jid>,
+        deadline: Instant,
+    }
+    let mut model: Vec<(IqId, Model)> = Vec::new();
+    let dest_of = |b: u8| if b % 5 == 4 { Destination::Bridges } else { Destination::Conference(u64::from(b % 5)) };
+    for _ in 0..2048 {
+        if inp.pos >= data.len() {
+            break;
+        }
+        match inp.byte() % 7 {
+            0 | 1 => {
+                let dest = dest_of(inp.byte());
+                let conn = ConnId(usize::from(inp.byte() & 1));
+                let to = jids[inp.byte() as usize % jids.len()].clone();
+                let deadline = now + Duration::from_millis(u64::from(inp.byte()) * 100);
+                let full = model.iter().filter(|(_, m)| m.dest == dest).count() >= dest.cap();
+                match table.insert(dest, conn, to.clone(), deadline) {
+                    Ok(id) => {
+                        assert!(!full, "insert past the cap of {dest:?}");
+                        assert!(model.iter().all(|(x, _)| *x != id), "an id given twice");
+                        assert_eq!(id.to_string().len(), IqId::LEN);
+                        assert_eq!(IqId::parse(&id.to_string()), Some(id));
+                        model.push((id, Model { dest, conn, to, deadline }));
+                    }
+                    Err(_) => assert!(full, "insert refused below the cap"),
+                }
+            }
+            2 => {
+                if model.is_empty() {
+                    continue;
+                }
+                let k = inp.byte() as usize % model.len();
+                let conn = ConnId(usize::from(inp.byte() & 1));
+                let from = jids[inp.byte() as usize % jids.len()].clone();
+                let (id, m) = &model[k];
+                let text = match inp.byte() % 4 {
+                    0 => id.to_string().to_uppercase(),
+                    1 => format!(" {id}"),
+                    _ => id.to_string(),
+                };
+                let exact = text == id.to_string();
+                let genuine = exact && m.conn == conn && answer_is_from(m.to.as_ref(), from.as_ref(), Some(&own));
+                let dest = m.dest;
+                match table.answer(conn, &text, from.as_ref(), Some(&own)) {
+                    Answer::Deliver(d) => {
+                        assert!(genuine && d == dest, "delivered an answer that is not genuine");
+                        model.remove(k);
+                    }
+                    Answer::Forged { dest: d, .. } => assert!(exact && !genuine && d == dest, "a genuine answer taken as forged"),
+                    Answer::Unknown => assert!(!exact, "our own id unknown"),
+                }
+            }
+            3 => {
+                if model.is_empty() {
+                    continue;
+                }
+                let k = inp.byte() as usize % model.len();
+                let (id, _) = model.remove(k);
+                assert!(table.cancel(id));
+                assert!(!table.cancel(id));
+            }
+            4 => {
+                now += Duration::from_millis(u64::from(inp.byte()) * 50);
+                let expired = table.expire(now);
+                let mut want: Vec<IqId> = model.iter().filter(|(_, m)| m.deadline <= now).map(|(id, _)| *id).collect();
+                let mut got: Vec<IqId> = expired.iter().map(|(id, _)| *id).collect();
+                want.sort();
+                got.sort();
+                assert_eq!(got, want, "expired entries");
+                model.retain(|(_, m)| m.deadline > now);
+            }
+            5 => {
+                let dest = dest_of(inp.byte());
+                let n = table.remove_destination(dest);
+                let before = model.len();
+                model.retain(|(_, m)| m.dest != dest);
+                assert_eq!(n, before - model.len(), "entries removed with their destination");
+            }
+            _ => {
+                let text = String::from_utf8_lossy(inp.take(16)).into_owned();
+                let from = jids[inp.byte() as usize % jids.len()].clone();
+                let known = model.iter().any(|(id, _)| id.to_string() == text);
+                if !known {
+                    assert_eq!(table.answer(ConnId(0), &text, from.as_ref(), Some(&own)), Answer::Unknown);
+                }
+            }
+        }
+        assert_eq!(table.len(), model.len(), "table and model disagree");
+        assert_eq!(table.next_deadline(), model.iter().map(|(_, m)| m.deadline).min());
+        for d in [Destination::Bridges, Destination::Conference(0), Destination::Conference(3)] {
+            assert_eq!(table.outstanding(d), model.iter().filter(|(_, m)| m.dest == d).count());
+        }
+    }
+}
+
+/// Presences held for a full inbox, against the promise: per occupant, presences come
+/// out in order; with nothing dropped, each occupant's last presence comes out last and
+/// a leave held is never lost; the holding stays within its bound.
+///
+/// Byte 0: the cap (1–8 occupants). Then ops: hold a presence of occupant `b % 8`
+/// (a leave when bit 3 is set), or (bit 4) pop one.
+pub fn held_presences(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let cap = 1 + (inp.byte() % 8) as usize;
+    let mut held = HeldPresences::new(cap);
+    let mut version = 0u32;
+    let mut dropped = false;
+    let mut sent: HashMap<String, Vec<(u32, bool)>> = HashMap::new();
+    let mut got: HashMap<String, Vec<(u32, bool)>> = HashMap::new();
+    let take = |p: Element, got: &mut HashMap<String, Vec<(u32, bool)>>| {
+        let from = p.get_attr("from").unwrap_or_default().to_string();
+        let v: u32 = p.get_attr("id").and_then(|v| v.parse().ok()).expect("our version");
+        let list = got.entry(from).or_default();
+        assert!(list.last().is_none_or(|(last, _)| *last < v), "an occupant's presences out of order");
+        list.push((v, p.get_attr("type") == Some("unavailable")));
+    };
+    while inp.pos < data.len() {
+        let b = inp.byte();
+        if b & 16 != 0 {
+            if let Some(p) = held.pop() {
+                take(p, &mut got);
+            }
+            continue;
+        }
+        version += 1;
+        let from = occupant((b % 8) as usize);
+        let leave = b & 8 != 0;
+        let mut p = Element::new("presence", ns::CLIENT).attr("from", from.clone()).attr("id", version.to_string());
+        if leave {
+            p.set_attr("type", "unavailable");
+        }
+        if held.hold(p) == crate::focus::inbox::Held::Dropped {
+            dropped = true;
+        }
+        sent.entry(from).or_default().push((version, leave));
+        assert!(held.len() <= 2 * cap, "{} presences held with a cap of {cap} occupants", held.len());
+    }
+    for p in held.drain() {
+        take(p, &mut got);
+    }
+    assert!(held.is_empty() && held.len() == 0);
+    if dropped {
+        return;
+    }
+    for (from, s) in &sent {
+        let g = got.get(from).expect("an occupant's presences all lost");
+        assert_eq!(g.last().map(|x| x.0), s.last().map(|x| x.0), "the latest presence of {from} is not the last delivered");
+        if let Some((v, _)) = s.iter().rev().find(|(_, leave)| *leave) {
+            assert!(g.iter().any(|(w, leave)| *leave && w >= v), "a leave of {from} was lost");
+        }
     }
 }
 
@@ -719,6 +939,9 @@ struct Seen {
     /// Ids of the participants' requests answered, per participant (at most once each).
     answered: HashSet<(String, String)>,
     ops: usize,
+    /// Messages delivered, and the most the conference kept aside at once.
+    delivered: usize,
+    max_backlog: usize,
 }
 
 /// The simulated world around one conference, driven by the fuzzer's bytes.
@@ -743,6 +966,8 @@ struct FuzzEnv {
     calls: usize,
     seen: Arc<Mutex<Seen>>,
     next_req: u32,
+    /// The bridge registry the conference shares with the router.
+    bridges: Arc<Mutex<Bridges>>,
 }
 
 impl FuzzEnv {
@@ -1042,6 +1267,7 @@ impl FuzzEnv {
                 let mut answers = self.proper_answer(&req);
                 let Some(mut el) = answers.drain(..).next() else { return Some(None) };
                 el.set_attr("from", occupant(i));
+                mark_forged(&mut el);
                 Some(Inbox::Stanza(el))
             }
             14 => {
@@ -1055,8 +1281,21 @@ impl FuzzEnv {
             }
             _ => {
                 let b = self.byte();
-                let bridge = Jid::parse(BRIDGES[(b as usize >> 4) % 2]).expect("valid");
-                match b % 6 {
+                let which = BRIDGES[(b as usize >> 4) % 2];
+                let bridge = Jid::parse(which).expect("valid");
+                match b % 9 {
+                    6 | 7 => {
+                        // The brewery changes: stress, drain, shutdown (the router's registry).
+                        let p = bridge_presence(which, if b & 0x20 != 0 { "0.9" } else { "0.2" }, b % 9 == 7, b & 0x40 != 0);
+                        let now = self.now;
+                        let events = self.bridges.lock().on_presence(&p, "focus", now);
+                        events.into_iter().next().map(Inbox::Bridge)
+                    }
+                    8 => {
+                        let now = self.now;
+                        let events = self.bridges.lock().mark_failed(&bridge, now);
+                        events.into_iter().next().map(Inbox::Bridge)
+                    }
                     0 => Some(Inbox::Connection(false)),
                     1 => Some(Inbox::Connection(true)),
                     2 => Some(Inbox::Bridge(BridgeEvent::Up(bridge))),
@@ -1071,6 +1310,34 @@ impl FuzzEnv {
         };
         Some(msg)
     }
+}
+
+/// A brewery presence of bridge `jid`.
+fn bridge_presence(jid: &str, stress: &str, drain: bool, shutting_down: bool) -> Element {
+    let stat = |n: &str, v: &str| Element::new("stat", ns::COLIBRI).attr("name", n).attr("value", v);
+    let stats = Element::new("stats", ns::COLIBRI)
+        .child(stat("stress_level", stress))
+        .child(stat("drain", if drain { "true" } else { "false" }))
+        .child(stat("shutting_down", if shutting_down { "true" } else { "false" }));
+    Element::new("presence", ns::CLIENT).attr("from", jid).child(stats)
+}
+
+/// Mark every ICE transport of a forged answer, so that its use shows.
+fn mark_forged(el: &mut Element) {
+    if el.is("transport", ns::ICE_UDP) {
+        el.set_attr("ufrag", FORGED);
+    }
+    for c in el.elements_mut() {
+        mark_forged(c);
+    }
+}
+
+/// The ICE ufrag of forged bridge answers.
+const FORGED: &str = "FORGED-ufrag";
+
+/// Does `el` carry a transport from a forged answer?
+fn carries_forged(el: &Element) -> bool {
+    (el.is("transport", ns::ICE_UDP) && el.get_attr("ufrag") == Some(FORGED)) || el.elements().any(carries_forged)
 }
 
 fn request(requester: Option<usize>) -> Inbox {
@@ -1101,6 +1368,16 @@ impl Env for FuzzEnv {
         }
         // Whatever the focus sends is well-formed and means the same after serialization.
         assert_round_trip(&el, "a stanza the conference sent");
+        // A forged answer (right id, wrong sender) is never acted on: its transport
+        // never reaches a participant's offer.
+        if el.get_child("jingle", ns::JINGLE).is_some() {
+            assert!(!carries_forged(&el), "a forged bridge answer reached a participant: {}", el.to_xml());
+        }
+        // Requests carry ids from the pending table (64 random bits), never sequential ones.
+        if el.name == "iq" && matches!(el.get_attr("type"), Some("get" | "set")) {
+            let id = el.get_attr("id").unwrap_or_default();
+            assert!(IqId::parse(id).is_some(), "a request with id {id:?}");
+        }
         let to = el.get_attr("to").unwrap_or_default().to_string();
         // The MUC service: the join and the room configuration.
         if el.name == "presence" && el.get_child("x", ns::MUC).is_some() {
@@ -1148,7 +1425,23 @@ impl Env for FuzzEnv {
         self.now
     }
 
+    fn set_backlog(&mut self, n: usize) {
+        let mut seen = self.seen.lock();
+        seen.max_backlog = seen.max_backlog.max(n);
+        assert!(n <= seen.delivered, "a backlog of {n} after {} messages", seen.delivered);
+    }
+
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
+        let r = self.recv_inner(deadline);
+        if r.is_some() {
+            self.seen.lock().delivered += 1;
+        }
+        r
+    }
+}
+
+impl FuzzEnv {
+    fn recv_inner(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
         self.calls += 1;
         assert!(self.calls < 100_000, "the conference keeps calling recv");
         if let Some(m) = self.queue.pop_front() {
@@ -1202,12 +1495,15 @@ pub fn conference(data: &[u8]) {
     let now = Instant::now();
     let n_bridges = if flags & 2 != 0 { 2 } else { 1 };
     for b in BRIDGES.iter().take(n_bridges) {
-        let stats = Element::new("stats", ns::COLIBRI)
-            .child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", "0.1"));
-        let p = Element::new("presence", ns::CLIENT).attr("from", *b).child(stats);
-        bridges.on_presence(&p, "focus", now);
+        bridges.on_presence(&bridge_presence(b, "0.1", false, false), "focus", now);
     }
-    let shared = crate::conference::sim::test_shared(bridges, None);
+    // Small limits on some inputs, so that the refusals are exercised too.
+    let mut limits = crate::focus::limits::Limits::default();
+    if flags & 8 != 0 {
+        limits.max_participants = 2;
+        limits.max_waiting_requests = 1;
+    }
+    let shared = crate::conference::sim::test_shared_with(bridges, None, limits);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let bridge: Responder = {
         let mut b1 = with_bridge(Jid::parse(BRIDGES[0]).expect("valid"), Box::new(|_: &Element| Vec::new()));
@@ -1234,18 +1530,22 @@ pub fn conference(data: &[u8]) {
         calls: 0,
         seen: seen.clone(),
         next_req: 0,
+        bridges: shared.bridges.clone(),
     };
     env.queue.push_back(request(None));
     let _ = env.start;
     let params = Params {
         id: 1,
         room: room(),
-        shared,
+        shared: shared.clone(),
         start_audio_muted: (flags & 4 != 0).then_some(1),
         start_video_muted: None,
     };
     let mut conf = Conference::new(env, params);
     let _reason = conf.run();
+    assert!(conf.occupants().len() <= PARTICIPANTS);
+    // Nothing of the ended conference stays in the pending table.
+    assert_eq!(shared.pending.lock().outstanding(Destination::Conference(1)), 0, "requests of an ended conference still pending");
     let s = seen.lock();
     // Bounded work: a handful of stanzas per op at most.
     assert!(s.sent <= 16 + 24 * s.ops, "{} stanzas sent for {} ops", s.sent, s.ops);
@@ -1355,6 +1655,14 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             ("video", "<iq type='set' from='r@c/m'><mute xmlns='http://jitsi.org/jitmeet/video' jid='r@c/m'> false </mute></iq>"),
         ]),
         "brewery" => extra(&[("bridges", "<presence from='jvbbrewery@internal.auth.meet.test/jvb1'><stats xmlns='http://jitsi.org/protocol/colibri'><stat name='stress_level' value='0.1'/><stat name='region' value='r1'/><stat name='drain' value='false'/></stats></presence><presence from='jvbbrewery@internal.auth.meet.test/jvb2'><stats xmlns='http://jitsi.org/protocol/colibri'><stat name='stress_level' value='0.9'/><stat name='shutdown_in_progress' value='true'/></stats></presence><iq type='error'><error type='cancel'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq><iq type='result'/><presence from='jvbbrewery@internal.auth.meet.test/jvb1' type='unavailable'/>")]),
+        "pending" => vec![
+            ("mixed".into(), vec![7, 0, 0, 0, 3, 10, 0, 1, 1, 5, 20, 1, 4, 0, 8, 30, 2, 0, 1, 3, 2, 2, 1, 1, 5, 2, 3, 0, 4, 5, 5, 1, 6, b'0', b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8', b'9', b'a', b'b', b'c', b'd', b'e', b'f', 2]),
+            ("many".into(), (0..200u8).flat_map(|i| [0u8, i % 5, i & 1, i % 9, i]).collect()),
+        ],
+        "held_presences" => vec![
+            ("churn".into(), vec![2, 0, 1, 2, 8, 0, 9, 3, 16, 4, 5, 12, 16, 16, 6, 7, 1, 9]),
+            ("full".into(), (0..64u8).map(|i| i % 16 | if i % 5 == 0 { 16 } else { 0 }).collect()),
+        ],
         "stanza_errors" => extra(&[
             ("iq", "<iq type='error' id='1' from='a' to='b'><error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>t</text><x xmlns='urn:x'/></error></iq>"),
             ("stream", "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no</text></stream:error>"),
@@ -1428,7 +1736,7 @@ fn conference_seeds() -> Vec<(String, Vec<u8>)> {
         1, 1, 1, 0, // both leave
     ];
     let mut hostile = happy.clone();
-    hostile[0] = 2;
+    hostile[0] = 2 | 8;
     hostile.extend_from_slice(&[0, 2, 3, 13, 2, 0, 11, 0, 1, 1, 15, 0x13, 15, 0x00, 15, 0x01, 14, 0xff]);
     let mut forged = vec![6u8, 0, 0, 0, 0, 1, 0, 10, 0, 0, 10, 0, 0, 13, 1, 0];
     forged.extend_from_slice(&[12, 0]);
