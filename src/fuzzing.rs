@@ -257,11 +257,18 @@ pub fn framer(data: &[u8]) {
         assert_eq!(whole, single, "frames differ when fed byte by byte");
     }
     let mut header: Option<StreamHeader> = None;
+    // The stanza target fuzzes parsing; here the first few stanzas go the connection's
+    // way (parse, or refuse by the opening tag), the rest only get the frame checks.
+    let mut parse_budget = 3;
     for fr in &whole.0 {
         match fr {
             Frame::StreamHeader(h) => header = Some(h.clone()),
             Frame::Stanza(text) => {
                 assert!(text.len() <= cap, "a stanza frame of {} bytes with a cap of {}", text.len(), cap);
+                if parse_budget == 0 {
+                    continue;
+                }
+                parse_budget -= 1;
                 let h = header.clone().unwrap_or_default();
                 match parse_stanza(text, &h) {
                     Ok(el) => assert!(depth(&el) <= depth_limit.min(MAX_DEPTH), "a stanza deeper than the limit"),
@@ -994,6 +1001,7 @@ struct FuzzEnv {
     next_req: u32,
     /// The bridge registry the conference shares with the router.
     bridges: Arc<Mutex<Bridges>>,
+    shared: Arc<crate::conference::Shared>,
 }
 
 impl FuzzEnv {
@@ -1379,6 +1387,8 @@ fn request(requester: Option<usize>) -> Inbox {
 
 impl Env for FuzzEnv {
     fn send(&mut self, _conn: ConnId, el: Element) {
+        let outstanding = self.shared.pending.lock().outstanding(Destination::Conference(1));
+        assert!(outstanding <= crate::focus::pending::CONFERENCE_CAP, "{outstanding} requests pending");
         {
             let mut seen = self.seen.lock();
             seen.sent += 1;
@@ -1576,6 +1586,7 @@ pub fn conference(data: &[u8]) {
         seen: seen.clone(),
         next_req: 0,
         bridges: shared.bridges.clone(),
+        shared: shared.clone(),
     };
     env.queue.push_back(request(None));
     let _ = env.start;
