@@ -765,10 +765,22 @@ fn parse_flood(s: &str) -> Vec<FloodKind> {
     v
 }
 
+/// The attacker's flow control: a ping to its server after every `FLOOD_WINDOW_STANZAS`
+/// stanzas or `FLOOD_WINDOW_BYTES` bytes, at most `FLOOD_WINDOW_PINGS` unanswered. Prosody
+/// handles a client's stanzas in order, so this keeps Prosody busy with the attacker's
+/// stanzas without queueing more than ~0.5 MB of them anywhere.
+const FLOOD_WINDOW_STANZAS: u64 = 200;
+const FLOOD_WINDOW_BYTES: usize = 256 * 1024;
+const FLOOD_WINDOW_PINGS: u64 = 8;
+
 /// Counters of the attacker, shared between its loop and its sending thread.
 #[derive(Default)]
 struct FloodStats {
     sent: std::sync::atomic::AtomicU64,
+    /// Flow-control pings sent / the highest one answered.
+    pings: std::sync::atomic::AtomicU64,
+    acked: std::sync::atomic::AtomicU64,
+    connected: std::sync::atomic::AtomicBool,
     received: std::sync::atomic::AtomicU64,
     /// Errors it got back, by condition.
     errors: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
@@ -790,6 +802,8 @@ struct FloodRouter {
     stats: std::sync::Arc<FloodStats>,
     to_main: Sender<FloodMsg>,
     in_room: bool,
+    /// The main thread was told (in its room, or failed).
+    told: bool,
 }
 
 /// The focus's own id inside an id Prosody's MUC rewrote (base64 of `occupant NUL id NUL hmac`).
@@ -805,6 +819,9 @@ fn unwrap_muc_id(id: &str) -> String {
 
 impl Router for FloodRouter {
     fn connected(&mut self, _conn: ConnId, _jid: &Jid, out: &mut Outbox) {
+        // (Re)join its room; pings of an earlier connection will never be answered.
+        self.in_room = false;
+        self.stats.acked.store(self.stats.pings.load(Ordering::Relaxed), Ordering::Relaxed);
         let iq = Element::new("iq", ns::CLIENT)
             .attr("type", "set")
             .attr("id", "flood-conf")
@@ -814,8 +831,10 @@ impl Router for FloodRouter {
     }
 
     fn disconnected(&mut self, _conn: ConnId, reason: &str, _out: &mut Outbox) {
+        self.stats.connected.store(false, Ordering::Relaxed);
         self.stats.disconnects.fetch_add(1, Ordering::Relaxed);
-        if !self.in_room {
+        if !self.told {
+            self.told = true;
             let _ = self.to_main.send(FloodMsg::Failed(reason.to_string()));
         }
     }
@@ -828,11 +847,18 @@ impl Router for FloodRouter {
             if let Some(n) = id.strip_prefix('c').and_then(|r| r.split('-').next()).and_then(|n| n.parse::<u64>().ok()) {
                 self.stats.conference_seen.fetch_max(n, Ordering::Relaxed);
             }
+            if ty == "result" {
+                if let Some(seq) = el.get_attr("id").and_then(|i| i.strip_prefix("window-")).and_then(|n| n.parse::<u64>().ok()) {
+                    self.stats.acked.fetch_max(seq, Ordering::Relaxed);
+                    return;
+                }
+            }
             match ty {
                 "error" => {
                     let cond = jicofo::xmpp::stanza::parse_error(&el).map(|e| e.condition_name).unwrap_or_else(|| "?".into());
                     *self.stats.errors.lock().entry(cond).or_insert(0) += 1;
-                    if el.get_attr("id") == Some("flood-conf") && !self.in_room {
+                    if el.get_attr("id") == Some("flood-conf") && !self.told {
+                        self.told = true;
                         let _ = self.to_main.send(FloodMsg::Failed(format!("conference request refused: {}", el)));
                     }
                 }
@@ -840,7 +866,8 @@ impl Router for FloodRouter {
                     if el.get_child("conference", ns::FOCUS).and_then(|c| c.get_attr("ready")) == Some("true") {
                         let p = Element::new("presence", ns::CLIENT).attr("to", format!("{}/{}", self.room, self.nick)).child(Element::new("x", ns::MUC));
                         out.send(conn, p);
-                    } else {
+                    } else if !self.told {
+                        self.told = true;
                         let _ = self.to_main.send(FloodMsg::Failed("its room was not ready".into()));
                     }
                 }
@@ -850,7 +877,11 @@ impl Router for FloodRouter {
             }
         } else if el.name == "presence" && !self.in_room && el.get_attr("from") == Some(format!("{}/{}", self.room, self.nick).as_str()) {
             self.in_room = true;
-            let _ = self.to_main.send(FloodMsg::InRoom);
+            self.stats.connected.store(true, Ordering::Relaxed);
+            if !self.told {
+                self.told = true;
+                let _ = self.to_main.send(FloodMsg::InRoom);
+            }
         }
     }
 }
@@ -869,6 +900,10 @@ struct FloodMix {
     deep_presence: Element,
     n: u64,
     rng: rand::rngs::StdRng,
+    /// About how many bytes the last stanza `next` gave is.
+    last_size: usize,
+    oversize_len: usize,
+    deep_len: usize,
 }
 
 fn nested(depth: usize) -> Element {
@@ -903,6 +938,9 @@ impl FloodMix {
             focus_user,
             n: 0,
             rng: rand::rngs::StdRng::seed_from_u64(7),
+            last_size: 0,
+            oversize_len: 50_000,
+            deep_len: nested(299).to_xml().len() + 100,
         }
     }
 
@@ -910,9 +948,10 @@ impl FloodMix {
         self.kinds.contains(&k)
     }
 
-    /// The next stanza to send (never None while some kind is enabled).
+    /// The next stanza to send (never None while some kind is enabled: 200 slots hold
+    /// at least one heavy slot, so a flood of only oversize or deep stanzas sends nothing else).
     fn next(&mut self, conference_seen: u64) -> Option<Element> {
-        for _ in 0..40 {
+        for _ in 0..400 {
             self.n += 1;
             let slot = self.n % 20;
             let round = self.n / 20;
@@ -972,7 +1011,12 @@ impl FloodMix {
                 }
                 _ => None,
             };
-            if el.is_some() {
+            if let Some(e) = &el {
+                self.last_size = match slot {
+                    19 if e.elements().next().is_some_and(|c| c.name == "d") => self.deep_len,
+                    19 => self.oversize_len,
+                    _ => 300,
+                };
                 return el;
             }
         }
@@ -1061,7 +1105,7 @@ fn run_churn(o: &Opts) -> Value {
     if !o.flood.is_empty() {
         let (ftx, frx) = unbounded();
         let room = format!("flood{}@conference.{}", run_id, o.domain);
-        let fr = FloodRouter { room: room.clone(), nick: "mallory".into(), focus: format!("focus.{}", o.domain), stats: flood_stats.clone(), to_main: ftx, in_room: false };
+        let fr = FloodRouter { room: room.clone(), nick: "mallory".into(), focus: format!("focus.{}", o.domain), stats: flood_stats.clone(), to_main: ftx, in_room: false, told: false };
         let (fel, fnet) = EventLoop::new().unwrap_or_else(|e| die(&format!("event loop: {}", e)));
         let fjoin = fel.spawn(vec![spec("attacker".into())], Box::new(fr)).unwrap_or_else(|e| die(&format!("event loop: {}", e)));
         match frx.recv_timeout(Duration::from_secs(30)) {
@@ -1089,13 +1133,36 @@ fn run_churn(o: &Opts) -> Value {
         let fnet = fnet.clone();
         let stats = flood_stats.clone();
         let mut mix = FloodMix::new(o.flood.clone(), room, "mallory", &o.domain);
+        let server = o.domain.clone();
         std::thread::spawn(move || {
+            let (mut since_ping, mut bytes) = (0, 0);
             while t_go.elapsed() < duration {
+                // Wait while disconnected (until back in its room) or while the window is full.
+                if !stats.connected.load(Ordering::Relaxed)
+                    || stats.pings.load(Ordering::Relaxed) >= stats.acked.load(Ordering::Relaxed) + FLOOD_WINDOW_PINGS
+                {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
                 let Some(el) = mix.next(stats.conference_seen.load(Ordering::Relaxed)) else { break };
+                bytes += mix.last_size;
                 if fnet.send(ConnId(0), el).is_err() {
                     break;
                 }
                 stats.sent.fetch_add(1, Ordering::Relaxed);
+                since_ping += 1;
+                if bytes >= FLOOD_WINDOW_BYTES || since_ping >= FLOOD_WINDOW_STANZAS {
+                    (since_ping, bytes) = (0, 0);
+                    let seq = stats.pings.fetch_add(1, Ordering::Relaxed) + 1;
+                    let ping = Element::new("iq", ns::CLIENT)
+                        .attr("type", "get")
+                        .attr("id", format!("window-{}", seq))
+                        .attr("to", server.clone())
+                        .child(Element::new("ping", ns::PING));
+                    if fnet.send(ConnId(0), ping).is_err() {
+                        break;
+                    }
+                }
             }
         })
     });
