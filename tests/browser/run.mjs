@@ -335,7 +335,11 @@ async function waitFor(what, f, timeoutMs) {
     return last;
 }
 
-async function openParticipant(context, port, dep, room, nick, sourceNames) {
+async function openParticipant(browser, port, dep, room, nick, sourceNames) {
+    // Each participant is its own browser context (cookies, storage, sockets), like
+    // separate users: in one shared context Chromium held the third participant's
+    // websocket behind idle pooled sockets to the same host for 60 s.
+    const context = await browser.newContext();
     const page = await context.newPage();
     const consoleLines = [];
     page.on('console', m => consoleLines.push(`${new Date().toISOString()} [${m.type()}] ${m.text()}`));
@@ -386,30 +390,32 @@ async function runRound(port, dep, sourceNames) {
     const failedBefore = results.filter(r => !r.ok).length;
     log(`round ${tag}: room ${room}@${dep.muc}`);
 
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jicofo-chromium-'));
-    const context = await chromium.launchPersistentContext(userDataDir, {
+    const browser = await chromium.launch({
         executablePath: chromiumPath,
         headless: true,
         args: [
             '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
             '--disable-background-networking', '--disable-component-update', '--disable-sync',
             '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+            // Every participant's page runs at full speed, visible or not: Chromium
+            // otherwise throttles the timers of background pages.
+            '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
+            '--disable-backgrounding-occluded-windows',
             // *.localhost goes to 127.0.0.1 only.
             '--host-resolver-rules=MAP *.localhost 127.0.0.1'
         ]
     });
     const closeContext = async () => {
-        await context.close().catch(() => {});
-        fs.rmSync(userDataDir, { recursive: true, force: true });
+        await browser.close().catch(() => {});
     };
     cleanups.push(closeContext);
     const ps = [];
     try {
         // The first participant joins alone (so it is the one the focus makes moderator).
-        ps.push(await openParticipant(context, port, dep, room, 'p1', sourceNames));
+        ps.push(await openParticipant(browser, port, dep, room, 'p1', sourceNames));
         await waitFor('p1 joined', async () => (await ps[0].state()).joined, 20_000);
-        ps.push(await openParticipant(context, port, dep, room, 'p2', sourceNames));
-        ps.push(await openParticipant(context, port, dep, room, 'p3', sourceNames));
+        ps.push(await openParticipant(browser, port, dep, room, 'p2', sourceNames));
+        ps.push(await openParticipant(browser, port, dep, room, 'p3', sourceNames));
 
         const states = {};
         for (const p of ps) {
