@@ -24,8 +24,8 @@ pub enum Command {
     Print(String),
 }
 
-/// A validated configuration.
-#[derive(Clone, Debug)]
+/// A validated configuration. `Debug` never shows the secret or the password.
+#[derive(Clone)]
 pub struct Config {
     /// XMPP domain (`meet.test`).
     pub domain: String,
@@ -59,6 +59,48 @@ pub struct Config {
     pub rest_port: u16,
     /// REST API bind address.
     pub rest_bind: IpAddr,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so that a new field cannot be forgotten here.
+        let Config {
+            domain,
+            host,
+            component_port,
+            subdomain,
+            secret: _,
+            user_domain,
+            user_name,
+            user_password,
+            user_port,
+            tls_ca_file,
+            tls_insecure,
+            bridge_muc,
+            conference_muc,
+            auth_domain,
+            rest_port,
+            rest_bind,
+        } = self;
+        f.debug_struct("Config")
+            .field("domain", domain)
+            .field("host", host)
+            .field("component_port", component_port)
+            .field("subdomain", subdomain)
+            .field("secret", &"<redacted>")
+            .field("user_domain", user_domain)
+            .field("user_name", user_name)
+            .field("user_password", &user_password.as_ref().map(|_| "<redacted>"))
+            .field("user_port", user_port)
+            .field("tls_ca_file", tls_ca_file)
+            .field("tls_insecure", tls_insecure)
+            .field("bridge_muc", bridge_muc)
+            .field("conference_muc", conference_muc)
+            .field("auth_domain", auth_domain)
+            .field("rest_port", rest_port)
+            .field("rest_bind", rest_bind)
+            .finish()
+    }
 }
 
 impl Config {
@@ -97,7 +139,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ("user_password", "PASSWORD", "focus user password (prefer JICOFO_AUTH_PASSWORD; absent: SASL ANONYMOUS)"),
     ("user_port", "PORT", "client-to-server port (default 5222)"),
     ("tls_ca_file", "PEM", "certificate or CA to trust for STARTTLS, besides the system store"),
-    ("tls_insecure", "", "do not verify Prosody's certificate (logged as a warning)"),
+    ("tls_insecure", "", "do not verify Prosody's certificate, and allow a client connection without TLS to a non-loopback host (logged as a warning)"),
     ("bridge_muc", "JID", "bridge brewery room (default JvbBrewery@internal.auth.<domain>)"),
     ("conference_muc", "DOMAIN", "MUC service of conference rooms (default conference.<domain>)"),
     ("auth_domain", "DOMAIN", "secure domain: only users authenticated on DOMAIN may create rooms"),

@@ -23,3 +23,6 @@ pub mod metrics;
 pub mod net;
 pub mod xml;
 pub mod xmpp;
+
+#[cfg(test)]
+mod stack_tests;

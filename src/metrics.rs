@@ -30,6 +30,9 @@ pub struct Metrics {
     pub colibri_errors: AtomicU64,
     pub participants_moved: AtomicU64,
     pub stanzas_sent: AtomicU64,
+    /// Successful re-connections after a loss, per XMPP connection.
+    pub component_reconnects: AtomicU64,
+    pub client_reconnects: AtomicU64,
     /// Participants per live conference (by conference id).
     sizes: Mutex<HashMap<u64, ConferenceInfo>>,
     /// Focus-added time of the latest invites: from the bridge's allocation answer to the
@@ -168,6 +171,9 @@ impl Metrics {
                 "component_connected": self.component_up.load(Ordering::Relaxed),
                 "client_connected": self.client_up.load(Ordering::Relaxed),
                 "stanzas_sent": self.stanzas_sent.load(Ordering::Relaxed),
+                "reconnects": self.component_reconnects.load(Ordering::Relaxed) + self.client_reconnects.load(Ordering::Relaxed),
+                "component_reconnects": self.component_reconnects.load(Ordering::Relaxed),
+                "client_reconnects": self.client_reconnects.load(Ordering::Relaxed),
             },
         })
     }
@@ -207,6 +213,10 @@ impl Metrics {
         gauge("bridge_count_operational", "Operational bridges.", "gauge", bridges.operational_count(now) as f64);
         gauge("xmpp_component_connected", "Component connection up.", "gauge", self.component_up.load(Ordering::Relaxed) as u8 as f64);
         gauge("xmpp_client_connected", "Client connection up.", "gauge", self.client_up.load(Ordering::Relaxed) as u8 as f64);
+        out.push_str("# HELP jitsi_jicofo_xmpp_reconnects_total Re-connections after a loss, per XMPP connection.\n# TYPE jitsi_jicofo_xmpp_reconnects_total counter\n");
+        for (name, c) in [("component", &self.component_reconnects), ("client", &self.client_reconnects)] {
+            out.push_str(&format!("jitsi_jicofo_xmpp_reconnects_total{{connection=\"{}\"}} {}\n", name, c.load(Ordering::Relaxed)));
+        }
         let fa = self.focus_added.lock().summary();
         out.push_str("# HELP jitsi_jicofo_focus_added_seconds From the bridge's allocation answer to the session-initiate queued (latest invites).\n# TYPE jitsi_jicofo_focus_added_seconds summary\n");
         for (q, k) in [("0.5", "p50_us"), ("0.99", "p99_us")] {
@@ -247,5 +257,23 @@ mod tests {
         }
         assert_eq!(s.summary()["max_us"].as_u64(), Some(7), "only the latest samples count");
         assert_eq!(s.summary()["count"].as_u64(), Some(100 + Samples::CAP as u64));
+    }
+
+    #[test]
+    fn xmpp_reconnects_in_stats_and_metrics() {
+        let m = Metrics::new();
+        let bridges = Bridges::default();
+        let now = Instant::now();
+        Metrics::inc(&m.component_reconnects);
+        Metrics::inc(&m.client_reconnects);
+        Metrics::inc(&m.client_reconnects);
+        let v = m.stats_json(&bridges, now);
+        assert_eq!(v["xmpp"]["reconnects"], 3);
+        assert_eq!(v["xmpp"]["component_reconnects"], 1);
+        assert_eq!(v["xmpp"]["client_reconnects"], 2);
+        let t = m.prometheus(&bridges, now);
+        assert!(t.contains("# TYPE jitsi_jicofo_xmpp_reconnects_total counter\n"), "{t}");
+        assert!(t.contains("jitsi_jicofo_xmpp_reconnects_total{connection=\"component\"} 1\n"), "{t}");
+        assert!(t.contains("jitsi_jicofo_xmpp_reconnects_total{connection=\"client\"} 2\n"), "{t}");
     }
 }

@@ -294,6 +294,8 @@ fn session_accept(template: &Element, i: usize, nick: &str, jid: Option<&str>, s
             let kind = stream.split_once('-').map(|(_, r)| r).unwrap_or(stream);
             Some(format!("{}-{} {}-{}", nick, kind, nick, track.rsplit('-').next().unwrap_or("1")))
         }
+        // Source names are `<endpoint>-a0` / `-v0` (the focus refuses others' names).
+        "name" if value.ends_with("-a0") || value.ends_with("-v0") => Some(format!("{}-{}", nick, &value[value.len() - 2..])),
         _ => None,
     });
     iq

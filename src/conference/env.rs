@@ -15,6 +15,12 @@ use crate::xml::Element;
 /// Capacity of a conference inbox.
 pub const INBOX_CAPACITY: usize = 4096;
 
+/// Stack size of a conference thread, chosen with [`crate::xml::MAX_DEPTH`]: the
+/// recursive `Element` operations on the deepest stanza the parser accepts and
+/// serde_json on the deepest JSON sources it accepts each fit in half of it, in
+/// release and unoptimized builds (`src/stack_tests.rs`). Only touched pages cost memory.
+pub const STACK_SIZE: usize = 512 * 1024;
+
 /// Messages from conference threads to the router.
 #[derive(Debug)]
 pub enum Control {
@@ -93,7 +99,7 @@ pub fn spawn_with<E: Env + 'static>(
     previous: Option<JoinHandle<()>>,
 ) -> std::io::Result<JoinHandle<()>> {
     let name = format!("conf-{}", params.id);
-    std::thread::Builder::new().name(name).stack_size(256 * 1024).spawn(move || {
+    std::thread::Builder::new().name(name).stack_size(STACK_SIZE).spawn(move || {
         if let Some(p) = previous {
             let _ = p.join();
         }

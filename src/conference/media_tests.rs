@@ -236,3 +236,88 @@ fn a_bridge_that_stops_answering_is_failed_and_everyone_moves() {
     assert!(ufrag(&offers[0].1).starts_with("jvb2-"));
     assert!(!sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()), "jvb1 is out of selection");
 }
+
+/// A session-accept for `si` carrying `sources` (`(ssrc, name)` audio sources, one msid each).
+fn accept_with(si: &Element, sources: &[(u32, &str)]) -> Element {
+    let mut acc = accept_for(si, 1);
+    let nick = Jid::parse(si.get_attr("to").unwrap()).unwrap().resource().unwrap().to_string();
+    let d = acc
+        .get_child_mut("jingle", JINGLE)
+        .and_then(|j| j.get_child_mut("content", JINGLE))
+        .and_then(|c| c.get_child_mut("description", ns::RTP))
+        .unwrap();
+    d.children.clear();
+    for (ssrc, name) in sources {
+        d.children.push(crate::xml::Node::Element(
+            Element::new("source", ns::SSMA).attr("ssrc", ssrc.to_string()).attr("name", *name).child(
+                Element::new("parameter", ns::SSMA).attr("name", "msid").attr("value", format!("{nick}-{ssrc} t")),
+            ),
+        ));
+    }
+    acc
+}
+
+#[test]
+fn hostile_session_accepts_cost_their_sender_an_error_and_nothing_else() {
+    let r = room();
+    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut e = SimEnv::new(Box::new(move |el: &Element| {
+        let mut out = inner(el);
+        if el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
+            let to = el.get_attr("to").unwrap_or_default();
+            let many: Vec<(u32, String)> = (0..10_000).map(|i| (5000 + i, format!("flood-a{i}"))).collect();
+            let many: Vec<(u32, &str)> = many.iter().map(|(s, n)| (*s, n.as_str())).collect();
+            out.push(match Jid::parse(to).unwrap().resource().unwrap() {
+                "a" => accept_with(el, &[(1001, "a-a0")]),
+                "b" => accept_with(el, &[(1002, "b-a0")]),
+                // Steals a's source name.
+                "evil" => accept_with(el, &[(2001, "a-a0")]),
+                // Takes a name b will use after a restart, without a's prefix rule…
+                "squat" => accept_with(el, &[(3001, "b-a1")]),
+                // …and 10 000 sources in one stanza.
+                _ => accept_with(el, &many),
+            });
+        }
+        out
+    }));
+    e.at(ms(0), request());
+    for (i, n) in ["a", "b", "evil", "squat", "flood"].iter().enumerate() {
+        e.at(ms(10 + 10 * i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{n}@meet.test/1"), "none", "participant")));
+    }
+    e.at(ms(2000), Inbox::Shutdown);
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let answer = |nick: &str| {
+        let id = format!("acc-{nick}");
+        c.env.sent_matching(|e| e.get_attr("id") == Some(id.as_str())).first().map(|e| (*e).clone()).unwrap()
+    };
+    assert_eq!(answer("a").get_attr("type"), Some("result"));
+    assert_eq!(answer("b").get_attr("type"), Some("result"));
+    for (nick, text) in [
+        ("evil", "Source name is already used: a-a0"),
+        ("squat", "Source name must start with the endpoint id ('squat-'): b-a1"),
+        ("flood", "Too many sources in one request (more than 128)"),
+    ] {
+        let err = crate::xmpp::stanza::parse_error(&answer(nick)).unwrap();
+        assert_eq!(err.condition_name, "bad-request", "{nick}");
+        assert_eq!(err.text.as_deref(), Some(text), "{nick}");
+        assert!(c.media.sources.get(nick).is_none(), "{nick} has no sources");
+    }
+    assert_eq!(c.media.sources.get("a").unwrap().sources[0].ssrc, 1001);
+    // Nobody was told about a refused source.
+    let mut announced = std::collections::BTreeSet::new();
+    for n in ["a", "b", "evil", "squat", "flood"] {
+        for (_, si) in jingle_to(&c.env, n, "session-initiate").iter().chain(jingle_to(&c.env, n, "source-add").iter()) {
+            for ct in si.get_child("jingle", JINGLE).unwrap().children_named("content", JINGLE) {
+                for d in ct.elements().filter(|d| d.name == "description") {
+                    for src in d.elements().filter(|x| x.name == "source") {
+                        announced.insert(src.get_attr("ssrc").unwrap().parse::<u32>().unwrap());
+                    }
+                }
+            }
+        }
+    }
+    announced.remove(&111);
+    announced.remove(&222);
+    assert_eq!(announced.into_iter().collect::<Vec<_>>(), vec![1001, 1002]);
+}

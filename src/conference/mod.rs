@@ -35,6 +35,7 @@ use crate::focus::request::ConferenceReply;
 use crate::jid::Jid;
 use crate::net::ConnId;
 use crate::xml::{ns, Element};
+use crate::xmpp::caps::{Caps, CapsCache, DiscoInfo};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
 use muc::{Affiliation, OccupantPresence, Role};
@@ -107,8 +108,8 @@ pub struct Shared {
     pub focus_jid: String,
     /// Secure-domain sessions, when `--auth_domain` is set.
     pub sessions: Option<Arc<Mutex<Sessions>>>,
-    /// disco#info features by XEP-0115 `ver`.
-    pub caps_cache: Mutex<HashMap<String, Vec<String>>>,
+    /// Verified disco#info features by XEP-0115 `ver` (bounded LRU).
+    pub caps_cache: Mutex<CapsCache>,
     /// The bridges of the brewery.
     pub bridges: Arc<Mutex<crate::bridge::Bridges>>,
     /// Counters for the operations API.
@@ -170,7 +171,7 @@ impl Occupant {
 /// What a pending IQ of ours was for.
 #[derive(Debug, Clone)]
 enum PendingIq {
-    Disco { nick: String, ver: Option<String> },
+    Disco { nick: String, caps: Option<Caps> },
     Affiliation { nick: String },
     Initiate { nick: String, sid: String },
     ColibriUpdate { nick: String },
@@ -638,10 +639,10 @@ impl<E: Env> Conference<E> {
         self.update_owners();
     }
 
-    /// Disco the participant's features, from the caps cache when its `ver` is known.
+    /// Disco the participant's features, from the caps cache when its verified `ver` is known.
     fn discover_features(&mut self, p: &OccupantPresence) {
-        if let Some((_, ver)) = &p.caps {
-            if let Some(f) = self.shared.caps_cache.lock().get(ver).cloned() {
+        if let Some(caps) = &p.caps {
+            if let Some(f) = self.shared.caps_cache.lock().get(caps) {
                 if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == p.nick) {
                     o.features = Some(f);
                 }
@@ -649,17 +650,14 @@ impl<E: Env> Conference<E> {
             }
         }
         let id = self.new_id();
-        let node = p.caps.as_ref().map(|(n, v)| format!("{}#{}", n, v));
+        let node = p.caps.as_ref().map(Caps::query_node);
         let iq = Element::new("iq", ns::CLIENT)
             .attr("type", "get")
             .attr("id", id.clone())
             .attr("to", self.room.with_resource(&p.nick).to_string())
             .child(Element::new("query", ns::DISCO_INFO).attr_opt("node", node));
         let deadline = self.env.now() + DISCO_TIMEOUT;
-        self.pending.insert(
-            id,
-            (PendingIq::Disco { nick: p.nick.clone(), ver: p.caps.as_ref().map(|c| c.1.clone()) }, deadline),
-        );
+        self.pending.insert(id, (PendingIq::Disco { nick: p.nick.clone(), caps: p.caps.clone() }, deadline));
         self.send(iq);
     }
 
@@ -667,17 +665,17 @@ impl<E: Env> Conference<E> {
     fn pending_answered(&mut self, what: PendingIq, answer: Option<&Element>) {
         let ok = answer.is_some_and(|a| a.get_attr("type") == Some("result"));
         match what {
-            PendingIq::Disco { nick, ver } => {
+            PendingIq::Disco { nick, caps } => {
                 let features: Vec<String> = match answer.filter(|_| ok).and_then(|a| a.get_child("query", ns::DISCO_INFO)) {
                     Some(q) => {
-                        let f: Vec<String> = q
-                            .children_named("feature", ns::DISCO_INFO)
-                            .filter_map(|f| f.get_attr("var").map(str::to_string))
-                            .collect();
-                        if let Some(v) = ver {
-                            self.shared.caps_cache.lock().insert(v, f.clone());
+                        // Bounded; cached only when it hashes to the advertised ver.
+                        let info = DiscoInfo::parse(q);
+                        if let Some(c) = &caps {
+                            let who = self.room.with_resource(&nick).to_string();
+                            let now = self.env.now();
+                            self.shared.caps_cache.lock().learn(c, &info, &who, now);
                         }
-                        f
+                        info.features
                     }
                     None => {
                         debug!("conference {}: disco of {} failed; default features", self.room, nick);

@@ -4,6 +4,7 @@
 
 use crate::jid::Jid;
 use crate::xml::{ns, Element};
+use crate::xmpp::caps::{self, Caps};
 
 /// Affiliation of an occupant (XEP-0045).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,9 +63,10 @@ pub struct OccupantPresence {
     pub region: Option<String>,
     pub audio_muted: Option<bool>,
     pub video_muted: Option<bool>,
-    /// `(node, ver)` of the XEP-0115 caps.
-    pub caps: Option<(String, String)>,
-    /// Features advertised in presence (`<features><feature var/></features>`).
+    /// The XEP-0115 caps (`node`, `ver`, `hash`).
+    pub caps: Option<Caps>,
+    /// Features advertised in presence (`<features><feature var/></features>`), bounded
+    /// like a disco answer's.
     pub features: Vec<String>,
 }
 
@@ -113,12 +115,15 @@ impl OccupantPresence {
             region,
             audio_muted,
             video_muted,
-            caps: p
-                .get_child("c", ns::CAPS)
-                .and_then(|c| Some((c.get_attr("node")?.to_string(), c.get_attr("ver")?.to_string()))),
+            caps: Caps::from_presence(p),
             features: p
                 .get_child("features", ns::CLIENT)
-                .map(|f| f.children_named("feature", ns::CLIENT).filter_map(|x| x.get_attr("var").map(str::to_string)).collect())
+                .map(|f| {
+                    f.children_named("feature", ns::CLIENT)
+                        .filter_map(|x| x.get_attr("var").filter(|v| v.len() <= caps::MAX_FEATURE_LEN).map(str::to_string))
+                        .take(caps::MAX_FEATURES)
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     }
@@ -219,7 +224,9 @@ mod tests {
         assert_eq!(o.stats_id.as_deref(), Some("Alessandro-JrU"));
         assert_eq!(o.real_jid.unwrap().to_string(), "abc@meet.test/xyz");
         assert_eq!(o.role, Role::Participant);
-        assert_eq!(o.caps.unwrap().0, "https://jitsi.org/jitsi-meet");
+        let caps = o.caps.unwrap();
+        assert_eq!(caps.node, "https://jitsi.org/jitsi-meet");
+        assert_eq!(caps.hash.as_deref(), Some("sha-1"));
     }
 
     #[test]

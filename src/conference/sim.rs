@@ -96,7 +96,7 @@ pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::focu
         nick: "focus".into(),
         focus_jid: "focus@auth.meet.test".into(),
         sessions: sessions.map(|s| Arc::new(Mutex::new(s))),
-        caps_cache: Mutex::new(std::collections::HashMap::new()),
+        caps_cache: Mutex::new(crate::xmpp::caps::CapsCache::new()),
         bridges: Arc::new(Mutex::new(bridges)),
         metrics: Arc::new(crate::metrics::Metrics::new()),
         focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),

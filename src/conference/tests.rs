@@ -214,3 +214,74 @@ fn an_empty_room_waits_for_someone_who_asked_and_has_not_joined_yet() {
     assert_eq!(c.run(), EndReason::RoomEmpty);
     assert_eq!(c.env.elapsed(), ms(1000), "ended when she left for good");
 }
+
+/// The features of the captured lib-jitsi-meet client, whose presence advertises
+/// `ver='/LxjVAUjW56LWSj9lRquSYt35Ho='` (see `xmpp::caps` tests).
+const LJM_FEATURES: &[&str] = &[
+    "http://jabber.org/protocol/caps",
+    "urn:xmpp:jingle:1",
+    "urn:xmpp:jingle:apps:rtp:1",
+    "urn:xmpp:jingle:transports:ice-udp:1",
+    "urn:xmpp:jingle:apps:dtls:0",
+    "urn:xmpp:jingle:transports:dtls-sctp:1",
+    "urn:xmpp:jingle:apps:rtp:audio",
+    "urn:xmpp:jingle:apps:rtp:video",
+    "http://jitsi.org/json-encoded-sources",
+    "urn:ietf:rfc:4588",
+    "http://jitsi.org/remb",
+    "http://jitsi.org/tcc",
+    "urn:ietf:rfc:5761",
+    "urn:ietf:rfc:5888",
+    "urn:xmpp:rayo:client:1",
+];
+
+fn with_caps(p: Element) -> Element {
+    p.child(
+        Element::new("c", ns::CAPS)
+            .attr("hash", "sha-1")
+            .attr("node", "https://jitsi.org/jitsi-meet")
+            .attr("ver", "/LxjVAUjW56LWSj9lRquSYt35Ho="),
+    )
+}
+
+#[test]
+fn a_participant_lying_about_its_caps_cannot_poison_the_cache() {
+    let r = room();
+    let mut muc = muc_responder(r.clone(), Jid::parse("focus@auth.meet.test/focus").unwrap());
+    // "liar" advertises the ver of real clients and answers as Jibri; the others tell the truth.
+    let responder: super::sim::Responder = Box::new(move |el: &Element| {
+        if el.name == "iq" && el.get_child("query", ns::DISCO_INFO).is_some() {
+            let mut features = LJM_FEATURES.to_vec();
+            if el.get_attr("to").is_some_and(|t| t.ends_with("/liar")) {
+                features.push("http://jitsi.org/protocol/jibri");
+            }
+            let q = Element::new("query", ns::DISCO_INFO)
+                .children(features.iter().map(|f| Element::new("feature", ns::DISCO_INFO).attr("var", *f)));
+            return vec![iq_result(el).child(q)];
+        }
+        muc(el)
+    });
+    let mut e = SimEnv::new(responder);
+    e.at(ms(0), request());
+    e.at(ms(100), Inbox::Stanza(with_caps(occupant_presence(&r, "liar", "l@meet.test/1", "none", "participant"))));
+    e.at(ms(200), Inbox::Stanza(with_caps(occupant_presence(&r, "honest", "h@meet.test/1", "none", "participant"))));
+    e.at(ms(300), Inbox::Stanza(with_caps(occupant_presence(&r, "third", "t@meet.test/1", "none", "participant"))));
+    e.at(ms(400), Inbox::Shutdown);
+    let mut c = conference(e, None);
+    c.run();
+    let discos_to = |nick: &str| {
+        let to = r.with_resource(nick).to_string();
+        c.env.sent_matching(|e| e.get_child("query", ns::DISCO_INFO).is_some() && e.get_attr("to") == Some(to.as_str())).len()
+    };
+    // The lie was not cached: the next client with that ver was asked itself…
+    assert_eq!(discos_to("liar"), 1);
+    assert_eq!(discos_to("honest"), 1);
+    // …and its truthful answer was, so the third one was not asked.
+    assert_eq!(discos_to("third"), 0);
+    let occ = |nick: &str| c.occupants().iter().find(|o| o.nick == nick).unwrap().clone();
+    assert!(occ("liar").is_jibri_or_jigasi(), "the lie applies to the liar only");
+    assert!(!occ("honest").is_jibri_or_jigasi());
+    assert!(!occ("third").is_jibri_or_jigasi());
+    assert_eq!(occ("third").features.unwrap().len(), LJM_FEATURES.len());
+    assert!(c.shared.caps_cache.lock().contains("/LxjVAUjW56LWSj9lRquSYt35Ho="));
+}

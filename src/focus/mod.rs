@@ -84,7 +84,7 @@ impl FocusRouter {
             nick: cfg.user_name.clone(),
             focus_jid: cfg.focus_bare_jid(),
             sessions,
-            caps_cache: Mutex::new(HashMap::new()),
+            caps_cache: Mutex::new(crate::xmpp::caps::CapsCache::new()),
             bridges: Arc::new(Mutex::new(Bridges::new())),
             metrics: Arc::new(Metrics::new()),
             focus_full: Mutex::new(None),
@@ -462,6 +462,11 @@ impl Router for FocusRouter {
         } else {
             self.shared.metrics.component_up.store(true, Ordering::Relaxed);
         }
+    }
+
+    fn reconnected(&mut self, conn: ConnId, _name: &str) {
+        let m = &self.shared.metrics;
+        Metrics::inc(if conn == CLIENT { &m.client_reconnects } else { &m.component_reconnects });
     }
 
     fn stanzas_sent(&mut self, n: u64) {

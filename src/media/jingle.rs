@@ -4,12 +4,22 @@
 //!
 //! Builders return complete `<iq type='set'>` elements in `jabber:client`; callers
 //! serialize them with `to_xml_in(ns::CLIENT)`.
+//!
+//! What a client sends that the focus forwards is bounded here: an ICE `<transport>`
+//! (copied into the Colibri2 request to the bridge) may serialize to at most
+//! [`MAX_TRANSPORT_BYTES`], so that no participant can make the focus send a stanza
+//! big enough for the server to drop the focus's connection (our serializer writes
+//! `'` in attributes as six bytes).
 
 use std::fmt;
 
 use crate::xml::{ns, Element, Node};
 
 use super::sources::{ConferenceSources, EndpointSources, MediaType, SourceError};
+
+/// Largest ICE `<transport>` accepted from a client, as the focus would write it.
+/// Browsers send ufrag, pwd, a fingerprint and some candidates: 1–4 KB.
+pub const MAX_TRANSPORT_BYTES: usize = 16 * 1024;
 
 /// A Jingle action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +136,11 @@ impl JingleRequest {
     pub fn from_jingle(jingle: &Element) -> Result<JingleRequest, JingleError> {
         let action = jingle.get_attr("action").ok_or_else(|| JingleError("Missing 'action'".into()))?;
         let sid = jingle.get_attr("sid").ok_or_else(|| JingleError("Missing 'sid'".into()))?;
+        for c in jingle.children_named("content", ns::JINGLE) {
+            if c.children_named("transport", ns::ICE_UDP).any(|t| t.to_xml().len() > MAX_TRANSPORT_BYTES) {
+                return Err(JingleError(format!("transport too large (more than {MAX_TRANSPORT_BYTES} bytes)")));
+            }
+        }
         let reason = jingle.get_child("reason", ns::JINGLE).map(|r| {
             let cond = r.elements().find(|e| e.name != "text").map(|e| e.name.clone()).unwrap_or_default();
             let text = r.elements().find(|e| e.name == "text").map(|t| t.text_content());

@@ -12,6 +12,23 @@
 //!
 //! Nothing here panics on hostile input: malformed SSRCs, unknown media or semantics
 //! and missing attributes become [`SourceError`]s.
+//!
+//! Bounds on what a participant may send (every refusal is a [`SourceError`], answered
+//! `bad-request` with its text; values echoed in texts are cut to [`MAX_ECHO`] bytes):
+//!
+//! | what | bound | why |
+//! |---|---|---|
+//! | source `name` | 1..=[`MAX_SOURCE_NAME_LEN`] (64) bytes | lib-jitsi-meet sends `<endpoint>-a0` / `-v0` (≈12 bytes) |
+//! | `msid` | ≤ [`MAX_MSID_LEN`] (256) bytes | WebRTC sends `<stream id> <track id>`, two UUIDs (≈80 bytes) |
+//! | `videoType` | `camera`, `desktop`, `desktop_high_fps`, `disabled`, `none` (any case) | the bridge's `VideoType` values |
+//! | `<source>`s in one stanza | ≤ [`MAX_PARSED_SOURCES`] (128) | 20 may be kept per endpoint |
+//! | `<ssrc-group>`s in one stanza | ≤ [`MAX_PARSED_GROUPS`] (128) | 20 may be kept per endpoint |
+//! | SSRCs in one group | ≤ [`MAX_GROUP_SSRCS`] (32), none repeated | SIM has 3, FID 2 |
+//! | JSON sources text | ≤ [`MAX_JSON_BYTES`] (64 KiB), nesting ≤ [`MAX_JSON_DEPTH`] (8) | the encoding nests 5 deep |
+//!
+//! Beyond §3.5, [`ConferenceSources::try_add`] refuses a source name another endpoint
+//! already uses ("Source name is already used: …"), one name for both audio and video,
+//! and a group listing one SSRC twice.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -30,6 +47,36 @@ pub const BRIDGE_VIDEO_MSID: &str = "mixedmslabel mixedlabelvideo0";
 pub const DEFAULT_MAX_SSRCS: usize = 20;
 /// `jicofo.conference.max-ssrc-groups-per-user` default.
 pub const DEFAULT_MAX_GROUPS: usize = 20;
+/// Longest source name accepted (bytes).
+pub const MAX_SOURCE_NAME_LEN: usize = 64;
+/// Longest msid accepted (bytes).
+pub const MAX_MSID_LEN: usize = 256;
+/// `videoType` values accepted (compared case-insensitively).
+pub const VIDEO_TYPES: &[&str] = &["camera", "desktop", "desktop_high_fps", "disabled", "none"];
+/// Most `<source>`s (or JSON sources) one stanza may carry.
+pub const MAX_PARSED_SOURCES: usize = 128;
+/// Most `<ssrc-group>`s (or JSON groups) one stanza may carry.
+pub const MAX_PARSED_GROUPS: usize = 128;
+/// Most SSRCs one group may list.
+pub const MAX_GROUP_SSRCS: usize = 32;
+/// Longest JSON sources text accepted (bytes).
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+/// Deepest JSON nesting accepted (objects and arrays).
+pub const MAX_JSON_DEPTH: usize = 8;
+/// Input echoed in an error text is cut to this many bytes.
+pub const MAX_ECHO: usize = 64;
+
+/// `v` for an error text: cut to [`MAX_ECHO`] bytes (on a character boundary).
+fn shown(v: &str) -> String {
+    if v.len() <= MAX_ECHO {
+        return v.to_string();
+    }
+    let mut end = MAX_ECHO;
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &v[..end])
+}
 
 /// The media type of a source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -228,18 +275,49 @@ fn parse_ssrc(v: Option<&str>) -> Result<u32, SourceError> {
     let v = v.ok_or_else(|| SourceError::parse("Missing 'ssrc'"))?;
     let t = v.trim();
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SourceError::parse(format!("Invalid SSRC: {v}")));
+        return Err(SourceError::parse(format!("Invalid SSRC: {}", shown(v))));
     }
-    t.parse::<u32>().map_err(|_| SourceError::parse(format!("Invalid SSRC: {v}")))
+    t.parse::<u32>().map_err(|_| SourceError::parse(format!("Invalid SSRC: {}", shown(v))))
+}
+
+/// A source name within bounds: non-empty, at most [`MAX_SOURCE_NAME_LEN`] bytes.
+fn check_name(name: Option<&str>) -> Result<Option<String>, SourceError> {
+    match name {
+        None => Ok(None),
+        Some("") => Err(SourceError::parse("Empty source name")),
+        Some(n) if n.len() > MAX_SOURCE_NAME_LEN => Err(SourceError::parse(format!(
+            "Source name too long (more than {MAX_SOURCE_NAME_LEN} bytes): {}",
+            shown(n)
+        ))),
+        Some(n) => Ok(Some(n.to_string())),
+    }
+}
+
+/// An msid within bounds: at most [`MAX_MSID_LEN`] bytes.
+fn check_msid(msid: Option<&str>) -> Result<Option<String>, SourceError> {
+    match msid {
+        Some(m) if m.len() > MAX_MSID_LEN => {
+            Err(SourceError::parse(format!("msid too long (more than {MAX_MSID_LEN} bytes): {}", shown(m))))
+        }
+        m => Ok(m.map(str::to_string)),
+    }
+}
+
+/// A `videoType` from [`VIDEO_TYPES`] (any case), kept as sent.
+fn check_video_type(v: Option<&str>) -> Result<Option<String>, SourceError> {
+    match v {
+        None => Ok(None),
+        Some(t) if VIDEO_TYPES.iter().any(|k| k.eq_ignore_ascii_case(t)) => Ok(Some(t.to_string())),
+        Some(t) => Err(SourceError::parse(format!("Invalid videoType: {}", shown(t)))),
+    }
 }
 
 /// The `<parameter name='msid' value>` of a `<source>` (ssma or rtp namespace).
-fn source_msid(src: &Element) -> Option<String> {
+fn source_msid_attr(src: &Element) -> Option<&str> {
     src.elements()
         .filter(|p| p.name == "parameter" && (p.ns == ns::SSMA || p.ns == ns::RTP))
         .find(|p| p.get_attr("name") == Some("msid"))
         .and_then(|p| p.get_attr("value"))
-        .map(str::to_string)
 }
 
 /// Parse one `<source>` element (ssma) of media `media`.
@@ -247,22 +325,37 @@ fn parse_source(src: &Element, media: MediaType) -> Result<Source, SourceError> 
     Ok(Source {
         ssrc: parse_ssrc(src.get_attr("ssrc"))?,
         media,
-        name: src.get_attr("name").map(str::to_string),
-        msid: source_msid(src),
-        video_type: src.get_attr("videoType").map(str::to_string),
+        name: check_name(src.get_attr("name"))?,
+        msid: check_msid(source_msid_attr(src))?,
+        video_type: check_video_type(src.get_attr("videoType"))?,
     })
 }
 
 /// Parse one `<ssrc-group>` element.
 fn parse_group(g: &Element, media: MediaType) -> Result<SsrcGroup, SourceError> {
     let sem = g.get_attr("semantics").ok_or_else(|| SourceError::parse("Missing ssrc-group 'semantics'"))?;
-    let semantics =
-        Semantics::parse(sem).ok_or_else(|| SourceError::parse(format!("Unsupported ssrc-group semantics: {sem}")))?;
+    let semantics = Semantics::parse(sem)
+        .ok_or_else(|| SourceError::parse(format!("Unsupported ssrc-group semantics: {}", shown(sem))))?;
     let mut ssrcs = Vec::new();
     for s in g.elements().filter(|e| e.name == "source") {
+        if ssrcs.len() >= MAX_GROUP_SSRCS {
+            return Err(group_too_large());
+        }
         ssrcs.push(parse_ssrc(s.get_attr("ssrc"))?);
     }
     Ok(SsrcGroup { semantics, media, ssrcs })
+}
+
+fn too_many_sources() -> SourceError {
+    SourceError::parse(format!("Too many sources in one request (more than {MAX_PARSED_SOURCES})"))
+}
+
+fn too_many_groups() -> SourceError {
+    SourceError::parse(format!("Too many SSRC groups in one request (more than {MAX_PARSED_GROUPS})"))
+}
+
+fn group_too_large() -> SourceError {
+    SourceError::parse(format!("SSRC group too large (more than {MAX_GROUP_SSRCS} SSRCs)"))
 }
 
 impl EndpointSources {
@@ -281,8 +374,12 @@ impl EndpointSources {
     /// `media` or the content name; `<source>`s are taken from the description and
     /// from the content itself, groups from the description. Contents without
     /// sources/groups, and `data`/`application` contents, are skipped.
+    ///
+    /// At most [`MAX_PARSED_SOURCES`] `<source>`s and [`MAX_PARSED_GROUPS`] groups in
+    /// all (duplicates counted), checked before anything is parsed.
     pub fn from_jingle_contents(contents: &[Element]) -> Result<EndpointSources, SourceError> {
         let mut out = EndpointSources::new();
+        let (mut n_sources, mut n_groups) = (0usize, 0usize);
         for c in contents {
             let desc = c.get_child("description", ns::RTP);
             let mut srcs: Vec<&Element> = c.children_named("source", ns::SSMA).collect();
@@ -298,8 +395,16 @@ impl EndpointSources {
             if media_name == "data" || media_name == "application" {
                 continue;
             }
+            n_sources += srcs.len();
+            n_groups += groups.len();
+            if n_sources > MAX_PARSED_SOURCES {
+                return Err(too_many_sources());
+            }
+            if n_groups > MAX_PARSED_GROUPS {
+                return Err(too_many_groups());
+            }
             let media = MediaType::parse(media_name)
-                .ok_or_else(|| SourceError::parse(format!("Unknown media type: {media_name}")))?;
+                .ok_or_else(|| SourceError::parse(format!("Unknown media type: {}", shown(media_name))))?;
             for s in srcs {
                 let s = parse_source(s, media)?;
                 if !out.sources.contains(&s) {
@@ -318,11 +423,22 @@ impl EndpointSources {
 
     /// Parse a colibri2 `<sources>` element: `<media-source type>` children holding
     /// ssma `<source>`s and `<ssrc-group>`s (no msids on this wire).
+    /// Bounded like [`EndpointSources::from_jingle_contents`].
     pub fn from_colibri2(sources: &Element) -> Result<EndpointSources, SourceError> {
         let mut out = EndpointSources::new();
+        let (mut n_sources, mut n_groups) = (0usize, 0usize);
         for ms in sources.elements().filter(|e| e.name == "media-source") {
             let t = ms.get_attr("type").ok_or_else(|| SourceError::parse("Missing media-source 'type'"))?;
-            let media = MediaType::parse(t).ok_or_else(|| SourceError::parse(format!("Unknown media type: {t}")))?;
+            let media =
+                MediaType::parse(t).ok_or_else(|| SourceError::parse(format!("Unknown media type: {}", shown(t))))?;
+            n_sources += ms.children_named("source", ns::SSMA).count();
+            n_groups += ms.children_named("ssrc-group", ns::SSMA).count();
+            if n_sources > MAX_PARSED_SOURCES {
+                return Err(too_many_sources());
+            }
+            if n_groups > MAX_PARSED_GROUPS {
+                return Err(too_many_groups());
+            }
             for s in ms.children_named("source", ns::SSMA) {
                 let s = parse_source(s, media)?;
                 if !out.sources.contains(&s) {
@@ -450,14 +566,24 @@ impl EndpointSources {
         Value::Array(arr)
     }
 
-    /// Parse the JSON per-owner array (see [`EndpointSources::to_json_value`]).
+    /// Parse the JSON per-owner array (see [`EndpointSources::to_json_value`]), at most
+    /// [`MAX_PARSED_SOURCES`] sources and [`MAX_PARSED_GROUPS`] groups.
     pub fn from_json_value(v: &Value) -> Result<EndpointSources, SourceError> {
+        EndpointSources::from_json_bounded(v, &mut JsonBudget { sources: MAX_PARSED_SOURCES, groups: MAX_PARSED_GROUPS })
+    }
+
+    fn from_json_bounded(v: &Value, budget: &mut JsonBudget) -> Result<EndpointSources, SourceError> {
         let arr = v.as_array().ok_or_else(|| SourceError::parse("Invalid JSON sources: owner entry is not an array"))?;
         let mut out = EndpointSources::new();
         let layout = [(0, MediaType::Video, false), (1, MediaType::Video, true), (2, MediaType::Audio, false), (3, MediaType::Audio, true)];
         for (idx, media, is_group) in layout {
             let Some(item) = arr.get(idx) else { continue };
             let list = item.as_array().ok_or_else(|| SourceError::parse("Invalid JSON sources: expected an array"))?;
+            if is_group {
+                budget.groups = budget.groups.checked_sub(list.len()).ok_or_else(too_many_groups)?;
+            } else {
+                budget.sources = budget.sources.checked_sub(list.len()).ok_or_else(too_many_sources)?;
+            }
             for e in list {
                 if is_group {
                     out.groups.push(json_group(e, media)?);
@@ -504,10 +630,19 @@ impl EndpointSources {
     }
 
     /// Check the internal consistency rules of §3.5 (FID size, msid presence and
-    /// agreement in groups, one msid per extended group within a media type).
+    /// agreement in groups, one msid per extended group within a media type), and that
+    /// no group lists an SSRC twice.
     pub fn validate(&self) -> Result<(), SourceError> {
         let by_ssrc: HashMap<u32, &Source> = self.sources.iter().map(|s| (s.ssrc, s)).collect();
         for g in &self.groups {
+            let mut seen = HashSet::new();
+            if !g.ssrcs.iter().all(|s| seen.insert(*s)) {
+                return Err(SourceError::invalid(format!(
+                    "SSRC group contains a repeated SSRC: {} {:?}",
+                    g.semantics.as_str(),
+                    g.ssrcs
+                )));
+            }
             if g.semantics == Semantics::Fid && g.ssrcs.len() != 2 {
                 return Err(SourceError::invalid(format!(
                     "Invalid FID group. A FID group must contain exactly 2 SSRCs: {:?}",
@@ -591,12 +726,12 @@ fn json_source(v: &Value, media: MediaType) -> Result<Source, SourceError> {
         .and_then(Value::as_u64)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| SourceError::parse("Invalid SSRC in JSON source"))?;
-    let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+    let text = |k: &str| o.get(k).and_then(Value::as_str);
     Ok(Source {
         ssrc,
         media,
-        name: text("n"),
-        msid: text("m"),
+        name: check_name(text("n"))?,
+        msid: check_msid(text("m"))?,
         // Only desktop is marked; receivers assume camera for other video sources.
         video_type: match (media, o.get("v").and_then(Value::as_str)) {
             (MediaType::Video, Some("d")) => Some("desktop".to_string()),
@@ -613,8 +748,11 @@ fn json_group(v: &Value, media: MediaType) -> Result<SsrcGroup, SourceError> {
         "s" => Semantics::Sim,
         "f" => Semantics::Fid,
         other => Semantics::parse(other)
-            .ok_or_else(|| SourceError::parse(format!("Unsupported ssrc-group semantics: {other}")))?,
+            .ok_or_else(|| SourceError::parse(format!("Unsupported ssrc-group semantics: {}", shown(other))))?,
     };
+    if a.len() - 1 > MAX_GROUP_SSRCS {
+        return Err(group_too_large());
+    }
     let mut ssrcs = Vec::new();
     for x in &a[1..] {
         ssrcs.push(
@@ -624,6 +762,41 @@ fn json_group(v: &Value, media: MediaType) -> Result<SsrcGroup, SourceError> {
         );
     }
     Ok(SsrcGroup { semantics, media, ssrcs })
+}
+
+/// True when no object or array in the JSON `text` nests deeper than `max` (a byte
+/// scan that skips strings; run before parsing so that depth never reaches the parser).
+fn json_depth_within(text: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// How many sources and groups a JSON parse may still produce.
+struct JsonBudget {
+    sources: usize,
+    groups: usize,
 }
 
 /// Per-endpoint limits of the validating map.
@@ -735,16 +908,23 @@ impl ConferenceSources {
 
     /// Validate and add `add` for `owner` (§3.5), all-or-nothing. Returns the
     /// accepted delta (sources plus the groups that were not empty or duplicates).
+    ///
+    /// Besides §3.5: `owner` may not be [`BRIDGE_OWNER`]; a source name must start with
+    /// `<owner>-` (as lib-jitsi-meet's `<endpoint>-a0` / `-v0` do, so one endpoint cannot
+    /// take the names another will use), may not be used by another owner, and one
+    /// name may not cover both audio and video.
     pub fn try_add(&mut self, owner: &str, add: EndpointSources) -> Result<EndpointSources, SourceError> {
+        if owner == BRIDGE_OWNER {
+            return Err(SourceError::invalid(format!("Endpoint id '{BRIDGE_OWNER}' is reserved for the bridge")));
+        }
         let limits = self.limits;
         let existing = self.owners.get(owner).cloned().unwrap_or_default();
         let mut used: HashSet<u32> = self.owners.values().flat_map(|e| e.sources.iter().map(|s| s.ssrc)).collect();
-        let foreign_msids: HashSet<&str> = self
-            .owners
-            .iter()
-            .filter(|(o, _)| o.as_str() != owner)
-            .flat_map(|(_, e)| e.sources.iter().filter_map(|s| s.msid.as_deref()))
-            .collect();
+        let others = || self.owners.iter().filter(|(o, _)| o.as_str() != owner).flat_map(|(_, e)| e.sources.iter());
+        let foreign_msids: HashSet<&str> = others().filter_map(|s| s.msid.as_deref()).collect();
+        let foreign_names: HashSet<&str> = others().filter_map(|s| s.name.as_deref()).collect();
+        let mut name_media: HashMap<&str, MediaType> =
+            existing.sources.iter().filter_map(|s| Some((s.name.as_deref()?, s.media))).collect();
         let mut accepted = EndpointSources::new();
         for s in &add.sources {
             if s.ssrc == 0 {
@@ -758,7 +938,22 @@ impl ConferenceSources {
             }
             if let Some(m) = s.msid.as_deref() {
                 if foreign_msids.contains(m) {
-                    return Err(SourceError::invalid(format!("MSID is already used: {m}")));
+                    return Err(SourceError::invalid(format!("MSID is already used: {}", shown(m))));
+                }
+            }
+            if let Some(n) = s.name.as_deref() {
+                if foreign_names.contains(n) {
+                    return Err(SourceError::invalid(format!("Source name is already used: {}", shown(n))));
+                }
+                if n.len() <= owner.len() + 1 || !n.starts_with(owner) || n.as_bytes()[owner.len()] != b'-' {
+                    return Err(SourceError::invalid(format!(
+                        "Source name must start with the endpoint id ('{}-'): {}",
+                        shown(owner),
+                        shown(n)
+                    )));
+                }
+                if *name_media.entry(n).or_insert(s.media) != s.media {
+                    return Err(SourceError::invalid(format!("Source name is used for audio and video: {}", shown(n))));
                 }
             }
             accepted.sources.push(s.clone());
@@ -800,7 +995,7 @@ impl ConferenceSources {
         let existing = self
             .owners
             .get(owner)
-            .ok_or_else(|| SourceError::invalid(format!("No sources exist for endpoint {owner}")))?;
+            .ok_or_else(|| SourceError::invalid(format!("No sources exist for endpoint {}", shown(owner))))?;
         let mut removed = EndpointSources::new();
         let mut gone: BTreeSet<u32> = BTreeSet::new();
         for s in &remove.sources {
@@ -849,16 +1044,25 @@ impl ConferenceSources {
         Value::Object(top).to_string()
     }
 
-    /// Parse the JSON encoding (§2.4).
+    /// Parse the JSON encoding (§2.4) as a participant sends it: at most
+    /// [`MAX_JSON_BYTES`] of text nested at most [`MAX_JSON_DEPTH`] deep, with at most
+    /// [`MAX_PARSED_SOURCES`] sources and [`MAX_PARSED_GROUPS`] groups over all owners.
     pub fn from_json(text: &str) -> Result<ConferenceSources, SourceError> {
+        if text.len() > MAX_JSON_BYTES {
+            return Err(SourceError::parse(format!("JSON sources too large (more than {MAX_JSON_BYTES} bytes)")));
+        }
+        if !json_depth_within(text, MAX_JSON_DEPTH) {
+            return Err(SourceError::parse(format!("JSON sources nested too deep (more than {MAX_JSON_DEPTH})")));
+        }
         let v: Value = serde_json::from_str(text).map_err(|e| SourceError::parse(format!("Invalid JSON: {e}")))?;
         let sources = v
             .get("sources")
             .and_then(Value::as_object)
             .ok_or_else(|| SourceError::parse("Invalid JSON sources: no 'sources' object"))?;
         let mut out = ConferenceSources::new();
+        let mut budget = JsonBudget { sources: MAX_PARSED_SOURCES, groups: MAX_PARSED_GROUPS };
         for (owner, arr) in sources {
-            out.insert(owner, EndpointSources::from_json_value(arr)?);
+            out.insert(owner, EndpointSources::from_json_bounded(arr, &mut budget)?);
         }
         Ok(out)
     }

@@ -374,6 +374,203 @@ fn add_group_members_share_msid() {
     c.try_add("a", set(vec![video(1, "m"), video(2, "m"), video(3, "m")], vec![sim(&[1, 2, 3])])).unwrap();
 }
 
+// ---------------------------------------------------------------- hostile input: bounds
+
+/// One video `<content>` with the given `<source>`/`<ssrc-group>` XML inside its description.
+fn video_content(inner: &str) -> String {
+    format!("<content name='video'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='video'>{inner}</description></content>")
+}
+
+fn ssma_source(ssrc: u32, attrs: &str, msid: &str) -> String {
+    format!(
+        "<source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='{ssrc}' {attrs}>\
+         <parameter name='msid' value='{msid}'/></source>"
+    )
+}
+
+#[test]
+fn oversized_source_attributes_are_refused() {
+    let long_name = format!("ep-{}", "n".repeat(MAX_SOURCE_NAME_LEN));
+    let e = sources_of(&video_content(&ssma_source(1, &format!("name='{long_name}'"), "m"))).unwrap_err();
+    assert!(matches!(e, SourceError::Parse(_)));
+    assert!(e.to_string().starts_with("Source name too long (more than 64 bytes)"), "{e}");
+    assert!(e.to_string().len() < 200, "the name is not echoed in full: {e}");
+    let e = sources_of(&video_content(&ssma_source(1, "name=''", "m"))).unwrap_err();
+    assert_eq!(e.to_string(), "Empty source name");
+    let at_limit = format!("ep-{}", "n".repeat(MAX_SOURCE_NAME_LEN - 3));
+    assert!(sources_of(&video_content(&ssma_source(1, &format!("name='{at_limit}'"), "m"))).is_ok());
+
+    let long_msid = "m".repeat(MAX_MSID_LEN + 1);
+    let e = sources_of(&video_content(&ssma_source(1, "", &long_msid))).unwrap_err();
+    assert!(e.to_string().starts_with("msid too long (more than 256 bytes)"), "{e}");
+    assert!(sources_of(&video_content(&ssma_source(1, "", &"m".repeat(MAX_MSID_LEN)))).is_ok());
+
+    for ok in ["camera", "desktop", "DESKTOP", "desktop_high_fps", "none", "disabled"] {
+        let s = sources_of(&video_content(&ssma_source(1, &format!("videoType='{ok}'"), "m"))).unwrap();
+        assert_eq!(s.sources[0].video_type.as_deref(), Some(ok));
+    }
+    for bad in ["screen", "", &"c".repeat(100_000)] {
+        let e = sources_of(&video_content(&ssma_source(1, &format!("videoType='{bad}'"), "m"))).unwrap_err();
+        assert!(e.to_string().starts_with("Invalid videoType"), "{e}");
+        assert!(e.to_string().len() < 200);
+    }
+    // A huge SSRC value is refused without echoing it back whole.
+    let e = sources_of(&video_content(&format!("<source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='{}'/>", "&amp;".repeat(50_000)))).unwrap_err();
+    assert!(e.to_string().starts_with("Invalid SSRC") && e.to_string().len() < 200, "{}", e.to_string().len());
+}
+
+#[test]
+fn ten_thousand_sources_in_one_stanza_are_refused_at_parse() {
+    let many: String = (1..=10_000).map(|i| ssma_source(i, "", "m")).collect();
+    let e = sources_of(&video_content(&many)).unwrap_err();
+    assert_eq!(e.to_string(), "Too many sources in one request (more than 128)");
+    // Spread over many contents, the total still counts.
+    let per: String = (1..=100).map(|i| ssma_source(i, "", "m")).collect();
+    let e = sources_of(&format!("{}{}", video_content(&per), video_content(&per))).unwrap_err();
+    assert!(e.to_string().starts_with("Too many sources"), "{e}");
+    let groups: String = (0..200)
+        .map(|i| format!("<ssrc-group xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' semantics='FID'><source ssrc='{}'/><source ssrc='{}'/></ssrc-group>", 2 * i + 1, 2 * i + 2))
+        .collect();
+    let e = sources_of(&video_content(&groups)).unwrap_err();
+    assert!(e.to_string().starts_with("Too many SSRC groups"), "{e}");
+    let big_group = format!(
+        "{}<ssrc-group xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' semantics='SIM'>{}</ssrc-group>",
+        ssma_source(1, "", "m"),
+        (0..10_000).map(|_| "<source ssrc='1'/>").collect::<String>()
+    );
+    let e = sources_of(&video_content(&big_group)).unwrap_err();
+    assert!(e.to_string().starts_with("SSRC group too large"), "{e}");
+    // Colibri2 sources are bounded the same way.
+    let ms = parse_fragment(&format!(
+        "<sources xmlns='jitsi:colibri2'><media-source type='video' id='x'>{many}</media-source></sources>"
+    ))
+    .unwrap();
+    assert!(EndpointSources::from_colibri2(&ms).unwrap_err().to_string().starts_with("Too many sources"));
+}
+
+#[test]
+fn a_group_repeating_an_ssrc_is_refused() {
+    let mut c = ConferenceSources::new();
+    let two = set(vec![video(1, "m"), video(2, "m")], vec![]);
+    add_fails(&mut c, "a", EndpointSources { groups: vec![fid(1, 1)], ..two.clone() }, "SSRC group contains a repeated SSRC");
+    add_fails(&mut c, "a", EndpointSources { groups: vec![sim(&[1, 2, 1])], ..two.clone() }, "SSRC group contains a repeated SSRC");
+    add_fails(&mut c, "a", EndpointSources { groups: vec![sim(&[1, 1, 1])], ..two.clone() }, "SSRC group contains a repeated SSRC");
+    c.try_add("a", EndpointSources { groups: vec![fid(1, 2)], ..two }).unwrap();
+}
+
+#[test]
+fn a_group_may_only_list_the_endpoints_own_ssrcs() {
+    let mut c = ConferenceSources::new();
+    c.try_add("victim", set(vec![video(7, "v"), video(8, "v")], vec![fid(7, 8)])).unwrap();
+    add_fails(&mut c, "evil", set(vec![video(1, "m")], vec![fid(1, 7)]), "An SSRC group contains an SSRC which has not been signaled");
+    add_fails(&mut c, "evil", set(vec![], vec![sim(&[7, 8])]), "An SSRC group contains an SSRC which has not been signaled");
+    assert!(c.get("evil").is_none());
+}
+
+#[test]
+fn captured_source_names_are_accepted_for_their_endpoint_only() {
+    let named = accept_request(ACCEPT_NAMES).sources().unwrap();
+    let mut c = ConferenceSources::new();
+    add_fails(&mut c, "19c373a4", named.clone(), "Source name must start with the endpoint id ('19c373a4-'): d8c2803e-");
+    let accepted = c.try_add("d8c2803e", named.clone()).unwrap();
+    assert_eq!(accepted, named);
+    // The other captured client (no names) joins the same conference.
+    c.try_add("19c373a4", captured_set()).unwrap();
+    assert_eq!(c.get("d8c2803e").unwrap().sources.len(), 7);
+}
+
+#[test]
+fn source_names_belong_to_one_endpoint() {
+    let mut c = ConferenceSources::new();
+    c.try_add("a1", set(vec![video(1, "ma").with_name("a1-v0"), audio(2, "ma").with_name("a1-a0")], vec![])).unwrap();
+    // Another endpoint taking a1's name (or one a1 will use) is refused.
+    add_fails(&mut c, "b2", set(vec![video(3, "mb").with_name("a1-v0")], vec![]), "Source name is already used: a1-v0");
+    add_fails(&mut c, "b2", set(vec![video(3, "mb").with_name("a1-v1")], vec![]), "Source name must start with the endpoint id ('b2-')");
+    for bad in ["b2", "b2-", "b2x-v0", "x", "-v0"] {
+        add_fails(&mut c, "b2", set(vec![video(3, "mb").with_name(bad)], vec![]), "Source name must start with the endpoint id");
+    }
+    // One name for audio and video: refused, within one request or across requests.
+    add_fails(&mut c, "b2", set(vec![video(3, "mb").with_name("b2-x"), audio(4, "mb").with_name("b2-x")], vec![]), "Source name is used for audio and video");
+    add_fails(&mut c, "a1", set(vec![video(5, "mc").with_name("a1-a0")], vec![]), "Source name is used for audio and video");
+    // Several SSRCs (simulcast, RTX) share one name, as lib-jitsi-meet sends them.
+    c.try_add("b2", set(vec![video(3, "mb").with_name("b2-v0"), video(4, "mb").with_name("b2-v0")], vec![fid(3, 4)])).unwrap();
+    // Once a1 is gone its names are free for a1 again (a rejoin with the same id).
+    c.remove_owner("a1");
+    c.try_add("a1", set(vec![video(1, "ma").with_name("a1-v0")], vec![])).unwrap();
+    // The bridge's owner id is reserved.
+    add_fails(&mut c, BRIDGE_OWNER, set(vec![audio(9, "j")], vec![]), "Endpoint id 'jvb' is reserved");
+}
+
+#[test]
+fn hostile_json_sources_are_bounded() {
+    let e = ConferenceSources::from_json(&" ".repeat(MAX_JSON_BYTES + 1)).unwrap_err();
+    assert!(e.to_string().starts_with("JSON sources too large"), "{e}");
+    // Deep nesting is refused before the parser sees it (no recursion, no stack use).
+    for deep in ["[".repeat(60_000), format!("{{\"sources\":{{\"a\":{}}}}}", "[".repeat(10)), "{\"a\":".repeat(20)] {
+        let e = ConferenceSources::from_json(&deep).unwrap_err();
+        assert!(e.to_string().starts_with("JSON sources nested too deep"), "{e}");
+    }
+    // Brackets inside strings do not count.
+    let quoted = format!("{{\"sources\":{{\"{}\":[[],[],[]]}}}}", "[{\\\"".repeat(100));
+    assert!(ConferenceSources::from_json(&quoted).is_ok());
+    // Too many sources or groups, also when spread over owners.
+    let srcs = |n: u32, base: u32| (0..n).map(|i| format!("{{\"s\":{}}}", base + i)).collect::<Vec<_>>().join(",");
+    let e = ConferenceSources::from_json(&format!("{{\"sources\":{{\"a\":[[],[],[{}]]}}}}", srcs(200, 1))).unwrap_err();
+    assert!(e.to_string().starts_with("Too many sources"), "{e}");
+    let e = ConferenceSources::from_json(&format!(
+        "{{\"sources\":{{\"a\":[[],[],[{}]],\"b\":[[],[],[{}]]}}}}",
+        srcs(100, 1),
+        srcs(100, 1000)
+    ))
+    .unwrap_err();
+    assert!(e.to_string().starts_with("Too many sources"), "{e}");
+    let groups = (0..200).map(|_| "[\"f\",1,2]").collect::<Vec<_>>().join(",");
+    let e = ConferenceSources::from_json(&format!("{{\"sources\":{{\"a\":[[],[{groups}],[]]}}}}")).unwrap_err();
+    assert!(e.to_string().starts_with("Too many SSRC groups"), "{e}");
+    let big = (0..100).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let e = ConferenceSources::from_json(&format!("{{\"sources\":{{\"a\":[[],[[\"s\",{big}]],[]]}}}}")).unwrap_err();
+    assert!(e.to_string().starts_with("SSRC group too large"), "{e}");
+    // Attribute caps apply to JSON too.
+    let e = ConferenceSources::from_json(&format!("{{\"sources\":{{\"a\":[[{{\"s\":1,\"n\":\"{}\"}}]]}}}}", "n".repeat(65))).unwrap_err();
+    assert!(e.to_string().starts_with("Source name too long"), "{e}");
+    let e = ConferenceSources::from_json(&format!("{{\"sources\":{{\"a\":[[{{\"s\":1,\"m\":\"{}\"}}]]}}}}", "m".repeat(257))).unwrap_err();
+    assert!(e.to_string().starts_with("msid too long"), "{e}");
+    // What jicofo itself encodes still parses.
+    let c = sample_conference();
+    let back = ConferenceSources::from_json(&c.to_json()).unwrap();
+    assert_eq!(back.get("a1b2c3d4"), c.get("a1b2c3d4"));
+}
+
+#[test]
+fn oversized_transports_are_refused() {
+    // The captured transports are far below the bound.
+    for cap in [ACCEPT, ACCEPT_NAMES, TRANSPORT_INFO] {
+        let r = accept_request(cap);
+        let t = first_ice_transport(&r.contents).unwrap();
+        assert!(t.to_xml().len() < MAX_TRANSPORT_BYTES / 4, "{}", t.to_xml().len());
+    }
+    // 3 KB of apostrophes in an attribute grow six-fold when the focus writes them.
+    let jingle = |attr: &str| {
+        parse_fragment(&format!(
+            "<jingle xmlns='urn:xmpp:jingle:1' action='transport-info' sid='s'><content name='audio'>\
+             <transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag=\"{attr}\" pwd='p'/></content></jingle>"
+        ))
+        .unwrap()
+    };
+    let e = JingleRequest::from_jingle(&jingle(&"'".repeat(3000))).unwrap_err();
+    assert_eq!(e.to_string(), "transport too large (more than 16384 bytes)");
+    assert!(JingleRequest::from_jingle(&jingle(&"u".repeat(3000))).is_ok());
+    let many: String = (0..1000)
+        .map(|i| format!("<candidate foundation='{i}' component='1' protocol='udp' priority='1' ip='10.0.0.1' port='{i}' type='host' generation='0' network='1' id='c{i}'/>"))
+        .collect();
+    let j = parse_fragment(&format!(
+        "<jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='s'><content name='audio'>\
+         <transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='p'>{many}</transport></content></jingle>"
+    ))
+    .unwrap();
+    assert!(JingleRequest::from_jingle(&j).unwrap_err().to_string().starts_with("transport too large"));
+}
+
 // ---------------------------------------------------------------- validation: removing
 
 #[test]

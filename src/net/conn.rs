@@ -11,6 +11,17 @@
 //! ```
 //! STARTTLS happens inside `Negotiating`: the plain socket is wrapped in a native-tls
 //! stream (its handshake runs over the same non-blocking socket) and the stream restarts.
+//!
+//! When `Ready`, a stanza the framer skipped (over the size cap or the depth limit) or
+//! that does not parse is not a stream failure: an IQ request among them is answered
+//! with an IQ error on this stream (`policy-violation`, or `bad-request` when
+//! unparsable; `id` and addresses from its opening tag), anything else is dropped; one
+//! log line per 10 s at most. Keepalive pings carry random 64-bit ids; an answer is
+//! consumed only when it comes from the pinged address with an id still outstanding
+//! (at most [`MAX_PINGS_OUTSTANDING`] are kept), else it goes to the router like any
+//! stanza. Any bytes from the server count as a sign of life. Failures wait for the
+//! [`super::Backoff`] schedule: fast while the server is unreachable, slow when it
+//! refuses us (negotiation failures); a session shorter than [`STABLE`] does not reset it.
 
 use std::io::{self, Read, Write};
 use std::net::ToSocketAddrs;
@@ -21,17 +32,27 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector, TlsStream};
 
-use super::{tls, Backoff, ConnId, ConnSpec, Negotiation, Outbox, Router};
+use super::{tls, Backoff, ConnId, ConnSpec, LogLimit, Negotiation, Outbox, Router};
 use crate::jid::Jid;
-use crate::xml::framer::{Frame, Framer};
+use crate::xml::framer::{opening_tag, Frame, Framer};
 use crate::xml::{ns, parse, Element};
 use crate::xmpp::c2s::ClientNegotiator;
 use crate::xmpp::component::ComponentNegotiator;
-use crate::xmpp::stanza::{iq_error, ErrorCondition};
+use crate::xmpp::stanza::{iq_error, refuse_unread, ErrorCondition, IqType};
 use crate::xmpp::Action;
 
 /// Past this many unsent bytes the peer is not reading: the connection is dropped.
 const MAX_WRITE_QUEUE: usize = 64 * 1024 * 1024;
+/// Keepalive pings awaiting an answer that are remembered (the peer is dead after three
+/// silent intervals anyway); the oldest is forgotten past this.
+const MAX_PINGS_OUTSTANDING: usize = 4;
+/// At most one "still failing" line per this interval while reconnecting.
+const RETRY_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// A session up this long counts as stable: its loss starts a fresh reconnect schedule.
+const STABLE: Duration = Duration::from_secs(30);
+/// At most one log line per this interval for stanzas dropped unread (oversized,
+/// too deep, unparsable): a participant can send them at will.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 enum Sock {
     None,
@@ -93,12 +114,26 @@ pub(crate) struct Conn {
     wbuf: Vec<u8>,
     wpos: usize,
     backoff: Backoff,
+    /// The next failure is the server refusing us (credentials, TLS, configuration),
+    /// not an unreachable server: retry on the slow schedule.
+    slow_retry: bool,
+    /// Came up at this instant (the current session).
+    ready_at: Option<Instant>,
+    /// Has been ready before: the next ready is a reconnect.
+    ever_ready: bool,
     attempt: u32,
     retry_at: Option<Instant>,
     last_rx: Instant,
     next_ping: Option<Instant>,
-    ping_seq: u64,
+    /// Ids of the keepalive pings not answered yet (random, oldest first).
+    pings: std::collections::VecDeque<String>,
+    /// Where the pings go (the server's domain for this stream); only answers from there count.
+    ping_to: Option<Jid>,
     jid: Option<Jid>,
+    /// Log lines for stanzas dropped unread.
+    drop_log: LogLimit,
+    /// "still failing" log lines while retrying.
+    retry_log: LogLimit,
     connector: Option<TlsConnector>,
     last_failure: Option<String>,
     /// Set once `shutdown` has written the stream end.
@@ -126,12 +161,18 @@ impl Conn {
             wbuf: Vec::new(),
             wpos: 0,
             backoff: Backoff::new(),
+            slow_retry: false,
+            ready_at: None,
+            ever_ready: false,
             attempt: 0,
             retry_at: Some(now),
             last_rx: now,
             next_ping: None,
-            ping_seq: 0,
+            pings: std::collections::VecDeque::new(),
+            ping_to: None,
             jid: None,
+            drop_log: LogLimit::new(DROP_LOG_INTERVAL),
+            retry_log: LogLimit::new(RETRY_LOG_INTERVAL),
             connector: None,
             last_failure: None,
             closing: false,
@@ -182,11 +223,15 @@ impl Conn {
                     return;
                 }
                 if self.next_ping.is_some_and(|p| p <= now) {
-                    self.ping_seq += 1;
-                    let to = self.jid.as_ref().map(|j| j.domain().to_string()).unwrap_or_default();
+                    let id = format!("{:016x}", rand::random::<u64>());
+                    if self.pings.len() >= MAX_PINGS_OUTSTANDING {
+                        self.pings.pop_front();
+                    }
+                    self.pings.push_back(id.clone());
+                    let to = self.ping_to.as_ref().map(|j| j.to_string()).unwrap_or_default();
                     let ping = Element::new("iq", self.stream_ns)
                         .attr("type", "get")
-                        .attr("id", format!("ka-{}", self.ping_seq))
+                        .attr("id", id)
                         .attr("to", to)
                         .child(Element::new("ping", ns::PING));
                     self.queue_element(ping);
@@ -200,21 +245,22 @@ impl Conn {
 
     fn start_connect(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
         self.attempt += 1;
-        info!(
-            "{}: connecting to {}:{} (attempt {})",
-            self.spec.name, self.spec.host, self.spec.port, self.attempt
-        );
+        if self.attempt == 1 {
+            info!("{}: connecting to {}:{}", self.spec.name, self.spec.host, self.spec.port);
+        } else {
+            debug!("{}: connecting to {}:{} (attempt {})", self.spec.name, self.spec.host, self.spec.port, self.attempt);
+        }
         let addr = match (self.spec.host.as_str(), self.spec.port).to_socket_addrs() {
             Ok(mut it) => match it.next() {
                 Some(a) => a,
                 None => {
                     let r = format!("host {} has no address (check --host)", self.spec.host);
-                    return self.fail(registry, now, r, router, out);
+                    return self.fail_slow(registry, now, r, router, out);
                 }
             },
             Err(e) => {
                 let r = format!("cannot resolve host {}: {} (check --host)", self.spec.host, e);
-                return self.fail(registry, now, r, router, out);
+                return self.fail_slow(registry, now, r, router, out);
             }
         };
         let mut stream = match TcpStream::connect(addr) {
@@ -305,11 +351,17 @@ impl Conn {
                     info!("{}: connected as {}", self.spec.name, jid);
                     self.state = State::Ready;
                     self.neg = None;
-                    self.backoff.reset();
+                    self.ready_at = Some(now);
                     self.attempt = 0;
                     self.last_failure = None;
                     self.next_ping = Some(now + self.spec.keepalive);
+                    self.pings.clear();
+                    self.ping_to = Jid::parse(jid.domain()).ok();
                     self.jid = Some(jid.clone());
+                    if self.ever_ready {
+                        router.reconnected(self.id, &self.spec.name);
+                    }
+                    self.ever_ready = true;
                     router.connected(self.id, &jid, out);
                 }
             }
@@ -324,7 +376,7 @@ impl Conn {
                     self.connector = Some(c.clone());
                     c
                 }
-                Err(e) => return self.fail(registry, now, e.to_string(), router, out),
+                Err(e) => return self.fail_slow(registry, now, e.to_string(), router, out),
             },
         };
         let domain = match &self.spec.negotiation {
@@ -371,7 +423,7 @@ impl Conn {
             }
             Err(HandshakeError::WouldBlock(mid)) => self.sock = Sock::Handshake(mid),
             Err(HandshakeError::Failure(e)) => {
-                self.fail(registry, now, tls::handshake_error(e.to_string()).to_string(), router, out)
+                self.fail_slow(registry, now, tls::handshake_error(e.to_string()).to_string(), router, out)
             }
         }
     }
@@ -431,21 +483,38 @@ impl Conn {
                     };
                     match res {
                         Ok(actions) => self.apply_actions(actions, registry, now, router, out),
-                        Err(e) => return self.fail(registry, now, e, router, out),
+                        Err(e) => return self.fail_slow(registry, now, e, router, out),
                     }
                 }
                 Frame::StreamEnd => {
                     return self.fail(registry, now, "the server closed the stream".into(), router, out);
                 }
+                Frame::Skipped(s) => {
+                    if self.state == State::Negotiating {
+                        let r = format!("the server sent <{}> during negotiation: {}", s.name, s.reason);
+                        return self.fail_slow(registry, now, r, router, out);
+                    }
+                    let reason = format!("{} ({} bytes)", s.reason, s.len);
+                    let reply = refuse_unread(&s.name, &s.attrs, self.stream_ns, ErrorCondition::PolicyViolation, &s.reason.to_string());
+                    self.drop_unread(now, &s.name, &s.attrs, &reason, reply);
+                }
                 Frame::Stanza(text) => {
                     let header = self.framer.header().cloned().unwrap_or_default();
                     let el = match parse::parse_stanza(&text, &header) {
                         Ok(el) => el,
-                        Err(e) => {
+                        Err(e) if self.state == State::Negotiating => {
                             let t = crate::xmpp::stanza::stream_error("not-well-formed", None);
                             self.wbuf.extend_from_slice(t.as_bytes());
                             self.flush(registry, now, router, out);
                             return self.fail(registry, now, format!("unparsable stanza: {}", e), router, out);
+                        }
+                        Err(e) => {
+                            // Framed, so the stream is still in step: only this stanza is lost.
+                            let (name, mut attrs) = opening_tag(&text);
+                            attrs.retain(|(k, _)| matches!(k.as_str(), "from" | "to" | "id" | "type"));
+                            let reply = refuse_unread(&name, &attrs, self.stream_ns, ErrorCondition::BadRequest, "malformed stanza");
+                            self.drop_unread(now, &name, &attrs, &format!("unparsable: {}", e), reply);
+                            continue;
                         }
                     };
                     if self.state == State::Negotiating {
@@ -457,7 +526,7 @@ impl Conn {
                         };
                         match res {
                             Ok(actions) => self.apply_actions(actions, registry, now, router, out),
-                            Err(e) => return self.fail(registry, now, e, router, out),
+                            Err(e) => return self.fail_slow(registry, now, e, router, out),
                         }
                         continue;
                     }
@@ -472,15 +541,58 @@ impl Conn {
                         );
                         return self.fail(registry, now, reason, router, out);
                     }
-                    if el.name == "iq"
-                        && matches!(el.get_attr("type"), Some("result") | Some("error"))
-                        && el.get_attr("id").is_some_and(|id| id.starts_with("ka-"))
-                    {
-                        continue; // keepalive answer; any reply proves the peer alive
+                    if self.is_keepalive_answer(&el) {
+                        continue; // any reply, result or error, proves the peer alive
                     }
                     router.stanza(self.id, el, out);
                 }
             }
+        }
+    }
+
+    /// An answer to one of our outstanding keepalive pings, from the address it was
+    /// sent to (on a client stream a missing `from` is the server itself, RFC 6120
+    /// §8.1.2.1). Consumes the id.
+    fn is_keepalive_answer(&mut self, el: &Element) -> bool {
+        if el.name != "iq" || !matches!(IqType::of(el), Some(IqType::Result | IqType::Error)) {
+            return false;
+        }
+        let Some(pos) = el.get_attr("id").and_then(|id| self.pings.iter().position(|p| p == id)) else {
+            return false;
+        };
+        let from_server = match el.get_attr("from") {
+            Some(f) => Jid::parse(f).ok().is_some_and(|j| Some(&j) == self.ping_to.as_ref()),
+            None => self.stream_ns == ns::CLIENT,
+        };
+        if from_server {
+            self.pings.remove(pos);
+        }
+        from_server
+    }
+
+    /// A stanza that was not read (too large, too deep, unparsable): answer it when it
+    /// is an IQ request, log it (rate-limited), and go on with the stream.
+    fn drop_unread(&mut self, now: Instant, name: &str, attrs: &[(String, String)], reason: &str, reply: Option<Element>) {
+        // Attacker-chosen text: escaped and cut short.
+        let get = |k: &str| {
+            let v = attrs.iter().find(|(n, _)| n == k).map_or("?", |(_, v)| v.as_str());
+            v.chars().take(80).flat_map(char::escape_debug).collect::<String>()
+        };
+        let name: String = name.chars().take(40).flat_map(char::escape_debug).collect();
+        if let Some(held) = self.drop_log.allow(now) {
+            warn!(
+                "{}: dropped <{}> from {} (id {}): {}{}{}",
+                self.spec.name,
+                name,
+                get("from"),
+                get("id"),
+                reason.chars().take(200).flat_map(char::escape_debug).collect::<String>(),
+                if reply.is_some() { "; answered with an error" } else { "" },
+                if held > 0 { format!(" ({} more dropped since the last line)", held) } else { String::new() }
+            );
+        }
+        if let Some(r) = reply {
+            self.queue_element(r);
         }
     }
 
@@ -559,21 +671,45 @@ impl Conn {
         self.wpos = 0;
     }
 
+    /// [`Conn::fail`] for a server that answered but refused us: slow retries.
+    fn fail_slow(&mut self, registry: &Registry, now: Instant, reason: String, router: &mut dyn Router, out: &mut Outbox) {
+        self.slow_retry = true;
+        self.fail(registry, now, reason, router, out)
+    }
+
     fn fail(&mut self, registry: &Registry, now: Instant, reason: String, router: &mut dyn Router, out: &mut Outbox) {
         let was_ready = self.state == State::Ready;
         self.close_socket(registry);
         self.jid = None;
         self.next_ping = None;
+        self.pings.clear();
         if self.closing {
             self.state = State::Closed;
             return;
         }
         self.state = State::Idle;
-        let delay = self.backoff.next_delay();
+        // A session that stayed up starts a fresh schedule; one that keeps dropping
+        // soon after coming up (flapping) continues the schedule of its first loss.
+        if was_ready && self.ready_at.is_some_and(|t| now.saturating_duration_since(t) >= STABLE) {
+            self.backoff.reset();
+        }
+        self.ready_at = None;
+        let server_refused = std::mem::take(&mut self.slow_retry);
+        let delay = self.backoff.next_delay(now, !server_refused);
         self.retry_at = Some(now + delay);
         if self.last_failure.as_deref() == Some(reason.as_str()) {
-            warn!("{}: still failing: {}; retrying in {:.1} s", self.spec.name, reason, delay.as_secs_f64());
+            if let Some(held) = self.retry_log.allow(now) {
+                warn!(
+                    "{}: still failing ({} attempts since the last line): {}; retrying in {:.1} s",
+                    self.spec.name,
+                    held + 1,
+                    reason,
+                    delay.as_secs_f64()
+                );
+            }
         } else {
+            self.retry_log = LogLimit::new(RETRY_LOG_INTERVAL);
+            self.retry_log.allow(now);
             error!("{}: {}; retrying in {:.1} s", self.spec.name, reason, delay.as_secs_f64());
             self.last_failure = Some(reason.clone());
         }

@@ -1,23 +1,50 @@
-//! The HTTP API server (tiny_http, one thread; it lives in `net` because it owns a
-//! listening socket): health, version, stats, Prometheus metrics
-//! and the conference request over HTTP (focus.md §7).
+//! The HTTP API server (it lives in `net` because it owns sockets): health, version,
+//! stats, Prometheus metrics and the conference request over HTTP (focus.md §7).
 //!
-//! Conference requests are turned into the same `<conference>` IQ the XMPP path
-//! handles and given to the router over its control channel with a reply channel;
-//! this thread waits for the answer (30 s at most) and renders it as JSON.
+//! ```text
+//!  clients ──▶ io thread (mio: accept, read, write; no blocking call) ──┬─▶ ops workers (2):
+//!                 ▲   cap on connections, deadlines per request       │   health, stats, metrics
+//!                 │                                                   └─▶ conference waiter (1):
+//!                 └──────────── responses (channel + mio Waker) ◀────────  up to 32 requests at
+//!                                                                          once, 30 s each
+//! ```
+//!
+//! One io thread owns every socket, non-blocking: a slow client (slowloris) holds a
+//! connection slot, never a thread. Connections are capped ([`Limits::max_connections`]):
+//! when all slots are taken, the oldest connection still sending its request is
+//! dropped to make room (so slow senders cannot lock anyone out); if none is, the new
+//! connection gets `503`. A request must arrive whole within
+//! [`Limits::request_timeout`] (else `408`), with headers of at most [`MAX_HEAD`] and a
+//! `Content-Length` body of at most [`MAX_BODY`] (`431`/`413`); a response must be
+//! taken within [`Limits::write_timeout`]. Every connection is closed after its
+//! response (`Connection: close`, with a short lingering read so that an unread body
+//! does not reset the response).
+//!
+//! Complete requests go to one of two bounded stages, so that conference requests
+//! (which wait up to 30 s for the conference) cannot starve health checks:
+//! health/stats/metrics to a small worker pool with a bounded queue, conference
+//! requests to one thread that hands each to the router (the same `<conference>` IQ
+//! as the XMPP path, over the control channel) and waits for all of their answers at
+//! once, at most [`Limits::max_conference_requests`] in flight. A full stage answers
+//! `503`. [`RestServer::stop`] joins every thread.
+//!
+//! Parsing ([`parse_request`]), routing and rendering are pure functions over bytes
+//! and values.
 
-use std::io::Read;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, Select, Sender, TrySendError};
 use log::{info, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
-use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::bridge::Bridges;
 use crate::conference::env::Control;
@@ -27,6 +54,44 @@ use crate::xml::{ns, Element};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Largest accepted request line plus headers.
+pub const MAX_HEAD: usize = 8 * 1024;
+
+/// How long a closed-for-writing connection is read (and discarded) before it is dropped.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Capacities and timeouts of the server.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// A request must arrive whole within this time of the connection being accepted.
+    pub request_timeout: Duration,
+    /// A response must be taken by the client within this time.
+    pub write_timeout: Duration,
+    /// Threads answering health, stats and metrics.
+    pub ops_workers: usize,
+    /// Requests waiting for those threads at most.
+    pub ops_queue: usize,
+    /// Conference requests waiting for their conference at most.
+    pub max_conference_requests: usize,
+    /// How long a conference request waits for its answer.
+    pub conference_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 256,
+            request_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            ops_workers: 2,
+            ops_queue: 64,
+            max_conference_requests: 32,
+            conference_timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// What the API reads and where it sends conference requests.
 #[derive(Clone)]
@@ -38,58 +103,189 @@ pub struct Api {
     pub focus_jid: String,
 }
 
-/// A running HTTP server.
-pub struct RestServer {
-    server: Arc<Server>,
-    thread: Option<JoinHandle<()>>,
-    pub addr: SocketAddr,
+/// A complete request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// The target without its query string.
+    pub path: String,
+    pub body: Vec<u8>,
 }
 
-impl RestServer {
-    /// Bind `addr` and serve on a new thread.
-    pub fn start(addr: SocketAddr, api: Api) -> Result<RestServer, String> {
-        let server = Arc::new(Server::http(addr).map_err(|e| format!("cannot listen on {} (--rest_port/--rest_bind): {}", addr, e))?);
-        let bound = server.server_addr().to_ip().unwrap_or(addr);
-        info!("HTTP API on http://{}", bound);
-        let s = server.clone();
-        let thread = std::thread::Builder::new()
-            .name("rest".into())
-            .spawn(move || {
-                for req in s.incoming_requests() {
-                    handle(req, &api);
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(RestServer { server, thread: Some(thread), addr: bound })
+/// Where reading a request stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// More bytes are needed; `expects_continue` once the head is complete and asks
+    /// for `100 Continue` before sending the body.
+    Incomplete { expects_continue: bool },
+    Complete(Request),
+}
+
+/// A response; every one closes its connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, v: &Value) -> Response {
+        Response { status, content_type: "application/json", body: v.to_string().into_bytes() }
     }
 
-    /// Stop serving and join the thread.
-    pub fn stop(mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+    pub fn text(status: u16, text: &str, content_type: &'static str) -> Response {
+        Response { status, content_type, body: text.as_bytes().to_vec() }
+    }
+
+    fn error(status: u16, msg: &str) -> Response {
+        Response::json(status, &json!({ "error": msg }))
+    }
+
+    /// The bytes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.status,
+            reason(self.status),
+            self.content_type,
+            self.body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Parse the bytes a client sent so far. An error is the response to send (then close).
+pub fn parse_request(buf: &[u8]) -> Result<Parsed, Response> {
+    let window = &buf[..buf.len().min(MAX_HEAD)];
+    let Some(head_end) = window.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if buf.len() >= MAX_HEAD {
+            return Err(Response::error(431, "request head too large"));
+        }
+        return Ok(Parsed::Incomplete { expects_continue: false });
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| Response::error(400, "request head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let line = lines.next().unwrap_or_default();
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(Response::error(400, "malformed request line"));
+    };
+    if !is_token(method) || !target.starts_with('/') {
+        return Err(Response::error(400, "malformed request line"));
+    }
+    if version != "HTTP/1.1" && version != "HTTP/1.0" {
+        return Err(Response::error(505, "HTTP/1.0 or HTTP/1.1 only"));
+    }
+    let mut length: Option<usize> = None;
+    let mut expects_continue = false;
+    for l in lines {
+        let Some((name, value)) = l.split_once(':') else {
+            return Err(Response::error(400, "malformed header"));
+        };
+        if !is_token(name) {
+            return Err(Response::error(400, "malformed header"));
+        }
+        let value = value.trim_matches([' ', '\t']);
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = value
+                .parse::<u64>()
+                .ok()
+                .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| Response::error(400, "bad Content-Length"))?;
+            if length.is_some_and(|l| l as u64 != n) {
+                return Err(Response::error(400, "conflicting Content-Length"));
+            }
+            if n > MAX_BODY as u64 {
+                return Err(Response::error(413, "body too large"));
+            }
+            length = Some(n as usize);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(Response::error(411, "send the body with Content-Length"));
+        } else if name.eq_ignore_ascii_case("expect") {
+            if !value.eq_ignore_ascii_case("100-continue") {
+                return Err(Response::error(400, "unsupported Expect"));
+            }
+            expects_continue = true;
         }
     }
+    let start = head_end + 4;
+    let len = length.unwrap_or(0);
+    if buf.len() < start + len {
+        return Ok(Parsed::Incomplete { expects_continue });
+    }
+    let path = target.split('?').next().unwrap_or_default().to_string();
+    Ok(Parsed::Complete(Request { method: method.to_string(), path, body: buf[start..start + len].to_vec() }))
 }
 
-fn json_response(code: u16, v: &Value) -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_data(v.to_string().into_bytes())
-        .with_status_code(code)
-        .with_header(Header::from_bytes("Content-Type", "application/json").unwrap())
+/// The operations endpoints answered by the worker pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ops {
+    Health,
+    Stats,
+    Metrics,
 }
 
-fn text_response(code: u16, text: &str, ctype: &str) -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_data(text.as_bytes().to_vec())
-        .with_status_code(code)
-        .with_header(Header::from_bytes("Content-Type", ctype).unwrap())
+/// What to do with a complete request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Route {
+    /// The answer, known at once.
+    Done(Response),
+    Ops(Ops),
+    /// Hand this `<conference>` IQ to the router; `room` as requested.
+    Conference { iq: Element, room: String },
 }
 
-fn handle(mut req: Request, api: &Api) {
-    let path = req.url().split('?').next().unwrap_or("").to_string();
-    let method = req.method().clone();
-    let now = Instant::now();
-    let resp = match (path.as_str(), &method) {
-        ("/about/health", Method::Get) => {
+/// Decide what a request is (pure).
+pub fn route(req: &Request) -> Route {
+    match (req.path.as_str(), req.method.as_str()) {
+        ("/about/health", "GET") => Route::Ops(Ops::Health),
+        ("/stats", "GET") => Route::Ops(Ops::Stats),
+        ("/metrics", "GET") => Route::Ops(Ops::Metrics),
+        ("/about/version", "GET") => Route::Done(Response::json(
+            200,
+            &json!({"name": "JiCoFo", "version": env!("CARGO_PKG_VERSION"), "os": std::env::consts::OS}),
+        )),
+        ("/conference-request/v1", "OPTIONS") => Route::Done(Response::text(200, "", "text/plain")),
+        ("/conference-request/v1", "POST") => match conference_iq(&req.body) {
+            Ok((iq, room)) => Route::Conference { iq, room },
+            Err(r) => Route::Done(r),
+        },
+        ("/about/health" | "/about/version" | "/stats" | "/metrics" | "/conference-request/v1", _) => {
+            Route::Done(Response::error(405, "method not allowed"))
+        }
+        _ => Route::Done(Response::error(404, "not found")),
+    }
+}
+
+/// Answer an operations request from the shared state.
+pub fn ops_response(ops: Ops, api: &Api, now: Instant) -> Response {
+    match ops {
+        Ops::Health => {
             let mut problems = Vec::new();
             if !api.metrics.component_up.load(Ordering::Relaxed) {
                 problems.push("the component connection is down");
@@ -101,52 +297,23 @@ fn handle(mut req: Request, api: &Api) {
                 problems.push("no operational bridge");
             }
             if problems.is_empty() {
-                json_response(200, &json!({"healthy": true}))
+                Response::json(200, &json!({"healthy": true}))
             } else {
-                json_response(500, &json!({"healthy": false, "problems": problems}))
+                Response::json(500, &json!({"healthy": false, "problems": problems}))
             }
         }
-        ("/about/version", Method::Get) => json_response(
-            200,
-            &json!({"name": "JiCoFo", "version": env!("CARGO_PKG_VERSION"), "os": std::env::consts::OS}),
-        ),
-        ("/stats", Method::Get) => {
-            let v = api.metrics.stats_json(&api.bridges.lock(), now);
-            json_response(200, &v)
+        Ops::Stats => Response::json(200, &api.metrics.stats_json(&api.bridges.lock(), now)),
+        Ops::Metrics => {
+            Response::text(200, &api.metrics.prometheus(&api.bridges.lock(), now), "text/plain; version=0.0.4")
         }
-        ("/metrics", Method::Get) => {
-            let t = api.metrics.prometheus(&api.bridges.lock(), now);
-            text_response(200, &t, "text/plain; version=0.0.4")
-        }
-        ("/conference-request/v1", Method::Options) => text_response(200, "", "text/plain"),
-        ("/conference-request/v1", Method::Post) => conference_request(&mut req, api),
-        ("/about/health" | "/about/version" | "/stats" | "/metrics" | "/conference-request/v1", _) => {
-            json_response(405, &json!({"error": "method not allowed"}))
-        }
-        _ => json_response(404, &json!({"error": "not found"})),
-    };
-    if let Err(e) = req.respond(resp) {
-        warn!("HTTP: cannot answer: {}", e);
     }
 }
 
-fn conference_request(req: &mut Request, api: &Api) -> Response<std::io::Cursor<Vec<u8>>> {
-    if req.body_length().is_some_and(|n| n > MAX_BODY) {
-        return json_response(413, &json!({"error": "body too large"}));
-    }
-    let mut body = Vec::new();
-    if req.as_reader().take(MAX_BODY as u64 + 1).read_to_end(&mut body).is_err() {
-        return json_response(400, &json!({"error": "cannot read the body"}));
-    }
-    if body.len() > MAX_BODY {
-        return json_response(413, &json!({"error": "body too large"}));
-    }
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return json_response(400, &json!({"error": format!("invalid JSON: {}", e)})),
-    };
+/// The `<conference>` IQ of a conference request body, and the room it names.
+pub fn conference_iq(body: &[u8]) -> Result<(Element, String), Response> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| Response::error(400, &format!("invalid JSON: {}", e)))?;
     let Some(room) = v.get("room").and_then(Value::as_str) else {
-        return json_response(400, &json!({"error": "No 'room' specified."}));
+        return Err(Response::error(400, "No 'room' specified."));
     };
     let mut conf = Element::new("conference", ns::FOCUS).attr("room", room);
     if let Some(s) = v.get("sessionId").and_then(Value::as_str) {
@@ -165,34 +332,30 @@ fn conference_request(req: &mut Request, api: &Api) -> Response<std::io::Cursor<
         }
     }
     let iq = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", "http").child(conf);
-    let (tx, rx) = bounded(1);
-    if api.control.send(Control::Http { iq, reply: tx }).is_err() {
-        return json_response(503, &json!({"error": "shutting down"}));
-    }
-    api.net.wake();
-    let answer = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(a) => a,
-        Err(_) => return json_response(500, &json!({"error": "no answer from the conference"})),
-    };
+    Ok((iq, room.to_string()))
+}
+
+/// The HTTP answer for the router's answer to a conference request.
+pub fn conference_response(answer: &Element, room: &str, focus_jid: &str) -> Response {
     if answer.get_attr("type") == Some("error") {
-        let err = crate::xmpp::stanza::parse_error(&answer);
+        let err = crate::xmpp::stanza::parse_error(answer);
         let cond = err.as_ref().map(|e| e.condition_name.clone()).unwrap_or_default();
         let text = err.as_ref().and_then(|e| e.text.clone()).unwrap_or_else(|| cond.clone());
         return match cond.as_str() {
-            "not-authorized" => json_response(403, &json!({"error": text})),
+            "not-authorized" => Response::error(403, &text),
             "not-acceptable" if err.as_ref().is_some_and(|e| e.extra.iter().any(|x| x.name == "session-invalid")) => {
-                json_response(400, &json!({"error": "invalid-session"}))
+                Response::error(400, "invalid-session")
             }
-            _ => json_response(400, &json!({"error": text})),
+            _ => Response::error(400, &text),
         };
     }
     let Some(c) = answer.get_child("conference", ns::FOCUS) else {
-        return json_response(500, &json!({"error": "malformed answer"}));
+        return Response::error(500, "malformed answer");
     };
     let mut out = Map::new();
     out.insert("room".into(), json!(c.get_attr("room").unwrap_or(room)));
     out.insert("ready".into(), json!(c.get_attr("ready") == Some("true")));
-    out.insert("focusJid".into(), json!(c.get_attr("focusjid").unwrap_or(&api.focus_jid)));
+    out.insert("focusJid".into(), json!(c.get_attr("focusjid").unwrap_or(focus_jid)));
     if let Some(s) = c.get_attr("session-id") {
         out.insert("sessionId".into(), json!(s));
     }
@@ -206,5 +369,459 @@ fn conference_request(req: &mut Request, api: &Api) -> Response<std::io::Cursor<
         }
     }
     out.insert("properties".into(), Value::Object(props));
-    json_response(200, &Value::Object(out))
+    Response::json(200, &Value::Object(out))
 }
+
+// ---------------------------------------------------------------------------------
+// The threads.
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX);
+
+/// A finished response for connection `conn`.
+type Done = (usize, Response);
+
+struct OpsJob {
+    conn: usize,
+    ops: Ops,
+}
+
+struct ConferenceJob {
+    conn: usize,
+    iq: Element,
+    room: String,
+}
+
+enum Phase {
+    /// Reading the request; `continued` once `100 Continue` was sent.
+    Reading { continued: bool },
+    /// Handed to a worker.
+    Waiting,
+    /// Writing `out[pos..]`.
+    Writing { out: Vec<u8>, pos: usize },
+    /// Response sent and the write side shut: reading and discarding until EOF.
+    Lingering,
+}
+
+struct Conn {
+    sock: TcpStream,
+    buf: Vec<u8>,
+    phase: Phase,
+    /// When the current phase must be over.
+    deadline: Instant,
+    accepted: Instant,
+}
+
+/// A running HTTP server.
+pub struct RestServer {
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    threads: Vec<JoinHandle<()>>,
+    pub addr: SocketAddr,
+}
+
+impl RestServer {
+    /// Bind `addr` and serve with the default [`Limits`].
+    pub fn start(addr: SocketAddr, api: Api) -> Result<RestServer, String> {
+        RestServer::start_with(addr, api, Limits::default())
+    }
+
+    /// Bind `addr` and serve with `limits`.
+    pub fn start_with(addr: SocketAddr, api: Api, limits: Limits) -> Result<RestServer, String> {
+        let cant = |e: io::Error| format!("cannot listen on {} (--rest_port/--rest_bind): {}", addr, e);
+        let std_listener = std::net::TcpListener::bind(addr).map_err(cant)?;
+        std_listener.set_nonblocking(true).map_err(cant)?;
+        let bound = std_listener.local_addr().map_err(cant)?;
+        let mut listener = TcpListener::from_std(std_listener);
+        let poll = Poll::new().map_err(|e| e.to_string())?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE).map_err(|e| e.to_string())?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| e.to_string())?);
+        let stop = Arc::new(AtomicBool::new(false));
+        info!("HTTP API on http://{}", bound);
+
+        // Each connection has at most one response on its way, so this stays small.
+        let (done_tx, done_rx) = unbounded::<Done>();
+        let (ops_tx, ops_rx) = bounded::<OpsJob>(limits.ops_queue.max(1));
+        let (conf_tx, conf_rx) = bounded::<ConferenceJob>(limits.max_conference_requests.max(1));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let tag = format!("http{}", bound.port());
+        let mut threads = Vec::new();
+        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name).spawn(f).map_err(|e| e.to_string())
+        };
+        for i in 0..limits.ops_workers.max(1) {
+            let (rx, tx, api, waker) = (ops_rx.clone(), done_tx.clone(), api.clone(), waker.clone());
+            threads.push(spawn(format!("{tag}-w{i}"), Box::new(move || ops_worker(rx, tx, api, waker)))?);
+        }
+        drop(ops_rx);
+        {
+            let (tx, api, waker, in_flight, timeout) =
+                (done_tx.clone(), api.clone(), waker.clone(), in_flight.clone(), limits.conference_timeout);
+            threads.push(spawn(
+                format!("{tag}-cf"),
+                Box::new(move || conference_waiter(conf_rx, tx, api, waker, in_flight, timeout)),
+            )?);
+        }
+        drop(done_tx);
+        let io = Io {
+            poll,
+            listener,
+            conns: HashMap::new(),
+            next_id: 0,
+            limits,
+            ops_tx,
+            conf_tx,
+            in_flight,
+            done_rx,
+            stop: stop.clone(),
+            busy_log: crate::net::LogLimit::new(Duration::from_secs(10)),
+        };
+        threads.push(spawn(format!("{tag}-io"), Box::new(move || io.run()))?);
+        Ok(RestServer { stop, waker, threads, addr: bound })
+    }
+
+    /// Stop serving, close every connection and join every thread.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn ops_worker(rx: Receiver<OpsJob>, tx: Sender<Done>, api: Api, waker: Arc<Waker>) {
+    while let Ok(job) = rx.recv() {
+        let resp = ops_response(job.ops, &api, Instant::now());
+        if tx.send((job.conn, resp)).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
+
+struct Pending {
+    conn: usize,
+    room: String,
+    reply: Receiver<Element>,
+    deadline: Instant,
+}
+
+/// Hands conference requests to the router and waits for all their answers at once.
+fn conference_waiter(
+    jobs: Receiver<ConferenceJob>,
+    tx: Sender<Done>,
+    api: Api,
+    waker: Arc<Waker>,
+    in_flight: Arc<AtomicUsize>,
+    timeout: Duration,
+) {
+    let mut pending: Vec<Pending> = Vec::new();
+    let answer = |conn: usize, r: Response| {
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        let _ = tx.send((conn, r));
+        let _ = waker.wake();
+    };
+    loop {
+        let now = Instant::now();
+        pending.retain(|p| {
+            if now >= p.deadline {
+                answer(p.conn, Response::error(500, "no answer from the conference"));
+                return false;
+            }
+            true
+        });
+        enum Got {
+            Job(Result<ConferenceJob, crossbeam_channel::RecvError>),
+            Answer(usize, Result<Element, crossbeam_channel::RecvError>),
+            Timeout,
+        }
+        let got = {
+            let mut sel = Select::new();
+            sel.recv(&jobs);
+            for p in &pending {
+                sel.recv(&p.reply);
+            }
+            let wait = pending.iter().map(|p| p.deadline).min().map(|d| d.saturating_duration_since(now));
+            let op = match wait {
+                Some(w) => sel.select_timeout(w).ok(),
+                None => Some(sel.select()),
+            };
+            match op {
+                None => Got::Timeout,
+                Some(op) if op.index() == 0 => Got::Job(op.recv(&jobs)),
+                Some(op) => {
+                    let i = op.index() - 1;
+                    Got::Answer(i, op.recv(&pending[i].reply))
+                }
+            }
+        };
+        match got {
+            Got::Timeout => {}
+            // The io thread has stopped: pending requests have nobody to answer to.
+            Got::Job(Err(_)) => return,
+            Got::Job(Ok(job)) => {
+                let (reply, rx) = bounded(1);
+                if api.control.send(Control::Http { iq: job.iq, reply }).is_err() {
+                    answer(job.conn, Response::error(503, "shutting down"));
+                    continue;
+                }
+                api.net.wake();
+                pending.push(Pending { conn: job.conn, room: job.room, reply: rx, deadline: Instant::now() + timeout });
+            }
+            Got::Answer(i, res) => {
+                let p = pending.swap_remove(i);
+                let r = match res {
+                    Ok(el) => conference_response(&el, &p.room, &api.focus_jid),
+                    Err(_) => Response::error(500, "no answer from the conference"),
+                };
+                answer(p.conn, r);
+            }
+        }
+    }
+}
+
+/// The io thread: every socket, non-blocking.
+struct Io {
+    poll: Poll,
+    listener: TcpListener,
+    conns: HashMap<usize, Conn>,
+    next_id: usize,
+    limits: Limits,
+    ops_tx: Sender<OpsJob>,
+    conf_tx: Sender<ConferenceJob>,
+    in_flight: Arc<AtomicUsize>,
+    done_rx: Receiver<Done>,
+    stop: Arc<AtomicBool>,
+    busy_log: crate::net::LogLimit,
+}
+
+impl Io {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let now = Instant::now();
+            let timeout = self.conns.values().map(|c| c.deadline).min().map(|d| d.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    warn!("HTTP: poll failed: {}", e);
+                    return;
+                }
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                // Dropping the senders ends the workers; dropping the sockets closes them.
+                return;
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => {}
+                    Token(id) => self.serve(id, now),
+                }
+            }
+            while let Ok((id, resp)) = self.done_rx.try_recv() {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    if matches!(c.phase, Phase::Waiting) {
+                        self.respond(id, resp, now);
+                    }
+                }
+            }
+            self.expire(now);
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        loop {
+            let (mut sock, _) = match self.listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors and the like: try again on the next event.
+                    warn!("HTTP: accept failed: {}", e);
+                    return;
+                }
+            };
+            if self.conns.len() >= self.limits.max_connections && !self.evict_slowest() {
+                if let Some(held) = self.busy_log.allow(now) {
+                    warn!("HTTP: {} connections open, refusing more ({} refused since the last line)", self.conns.len(), held);
+                }
+                let _ = sock.write(&Response::error(503, "too many connections").to_bytes());
+                let _ = sock.shutdown(std::net::Shutdown::Both);
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id = (self.next_id + 1) % (usize::MAX - 2);
+            let _ = sock.set_nodelay(true);
+            if self.poll.registry().register(&mut sock, Token(id), Interest::READABLE | Interest::WRITABLE).is_err() {
+                continue;
+            }
+            self.conns.insert(
+                id,
+                Conn {
+                    sock,
+                    buf: Vec::new(),
+                    phase: Phase::Reading { continued: false },
+                    deadline: now + self.limits.request_timeout,
+                    accepted: now,
+                },
+            );
+            // Data may already be there (edge-triggered: no event would tell).
+            self.serve(id, now);
+        }
+    }
+
+    /// Make room by dropping the connection that has been sending its request longest.
+    fn evict_slowest(&mut self) -> bool {
+        // Finished connections first, then the oldest one still sending.
+        let victim = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c.phase, Phase::Reading { .. } | Phase::Lingering))
+            .min_by_key(|(_, c)| (matches!(c.phase, Phase::Reading { .. }), c.accepted))
+            .map(|(id, _)| *id);
+        match victim {
+            Some(id) => {
+                self.close(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn close(&mut self, id: usize) {
+        if let Some(mut c) = self.conns.remove(&id) {
+            let _ = self.poll.registry().deregister(&mut c.sock);
+        }
+    }
+
+    /// Readiness on connection `id`.
+    fn serve(&mut self, id: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        match c.phase {
+            Phase::Reading { continued } => {
+                let mut chunk = [0u8; 16 * 1024];
+                let eof = loop {
+                    // Never hold more than a whole request could be.
+                    if c.buf.len() > MAX_HEAD + MAX_BODY {
+                        break false;
+                    }
+                    match c.sock.read(&mut chunk) {
+                        Ok(0) => break true,
+                        Ok(n) => c.buf.extend_from_slice(&chunk[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => break true,
+                    }
+                };
+                match parse_request(&c.buf) {
+                    Ok(Parsed::Complete(req)) => {
+                        c.buf = Vec::new();
+                        self.dispatch(id, req, now);
+                    }
+                    Ok(Parsed::Incomplete { .. }) if eof => self.close(id),
+                    Ok(Parsed::Incomplete { expects_continue }) => {
+                        if expects_continue && !continued {
+                            c.phase = Phase::Reading { continued: true };
+                            // Small: fits the empty socket buffer.
+                            let _ = c.sock.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        }
+                    }
+                    Err(resp) => self.respond(id, resp, now),
+                }
+            }
+            Phase::Waiting => {}
+            Phase::Writing { .. } => self.write(id, now),
+            Phase::Lingering => {
+                let mut chunk = [0u8; 16 * 1024];
+                loop {
+                    match c.sock.read(&mut chunk) {
+                        Ok(0) => return self.close(id),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return self.close(id),
+                    }
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, id: usize, req: Request, now: Instant) {
+        let resp = match route(&req) {
+            Route::Done(r) => r,
+            Route::Ops(ops) => match self.ops_tx.try_send(OpsJob { conn: id, ops }) {
+                Ok(()) => return self.wait(id, now),
+                Err(TrySendError::Full(_)) => Response::error(503, "busy, try again"),
+                Err(TrySendError::Disconnected(_)) => Response::error(503, "shutting down"),
+            },
+            Route::Conference { iq, room } => {
+                if self.in_flight.load(Ordering::SeqCst) >= self.limits.max_conference_requests {
+                    Response::error(503, "too many conference requests waiting, try again")
+                } else {
+                    self.in_flight.fetch_add(1, Ordering::SeqCst);
+                    match self.conf_tx.try_send(ConferenceJob { conn: id, iq, room }) {
+                        Ok(()) => return self.wait(id, now),
+                        Err(_) => {
+                            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                            Response::error(503, "busy, try again")
+                        }
+                    }
+                }
+            }
+        };
+        self.respond(id, resp, now);
+    }
+
+    fn wait(&mut self, id: usize, now: Instant) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.phase = Phase::Waiting;
+            // The stages always answer; this only guards against a lost answer.
+            c.deadline = now + self.limits.conference_timeout + Duration::from_secs(5);
+        }
+    }
+
+    fn respond(&mut self, id: usize, resp: Response, now: Instant) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.phase = Phase::Writing { out: resp.to_bytes(), pos: 0 };
+            c.deadline = now + self.limits.write_timeout;
+            self.write(id, now);
+        }
+    }
+
+    fn write(&mut self, id: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Phase::Writing { out, pos } = &mut c.phase else { return };
+        while *pos < out.len() {
+            match c.sock.write(&out[*pos..]) {
+                Ok(0) => return self.close(id),
+                Ok(n) => *pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(id),
+            }
+        }
+        // All written: close our side, read what the client may still send, then drop.
+        let _ = c.sock.shutdown(std::net::Shutdown::Write);
+        c.phase = Phase::Lingering;
+        c.deadline = now + LINGER;
+        self.serve(id, now);
+    }
+
+    /// Deadlines: a request not complete in time gets 408; anything else is dropped.
+    fn expire(&mut self, now: Instant) {
+        let late: Vec<usize> = self.conns.iter().filter(|(_, c)| c.deadline <= now).map(|(id, _)| *id).collect();
+        for id in late {
+            let reading = self.conns.get(&id).is_some_and(|c| matches!(c.phase, Phase::Reading { .. }));
+            if reading {
+                self.respond(id, Response::error(408, "request not received in time"), now);
+            } else {
+                self.close(id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

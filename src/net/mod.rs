@@ -6,8 +6,11 @@
 //! thread. The router must never block: it answers by pushing stanzas into an
 //! [`Outbox`], and forwards work to other threads over bounded channels. Other
 //! threads send stanzas through a cloneable [`NetHandle`] (a channel of limited length + mio
-//! `Waker`). Lost connections come back with exponential backoff (0.5 s doubling
-//! to 30 s); keepalive pings notice a dead peer.
+//! `Waker`). Lost connections come back on the [`Backoff`] schedule (every 0.5 s for
+//! 30 s, then doubling with jitter to 30 s); keepalive pings, with random ids and
+//! answers accepted only from the pinged address, notice a dead peer. A stanza the
+//! framer skips (over the size cap or the depth limit) or that does not parse costs its
+//! sender an IQ error; the stream stays up.
 //!
 //! ```text
 //!  conference threads ──NetHandle──▶ ┌────────────┐ ──bytes──▶ Prosody
@@ -20,9 +23,12 @@ pub mod event_loop;
 pub mod http;
 pub mod tls;
 
+#[cfg(test)]
+mod loop_tests;
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
@@ -36,13 +42,24 @@ pub use event_loop::{spawn, EventLoop};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub usize);
 
-/// How a connection authenticates.
-#[derive(Clone, Debug)]
+/// How a connection authenticates. `Debug` never shows the secret.
+#[derive(Clone)]
 pub enum Negotiation {
     /// XEP-0114 external component.
     Component { jid: String, secret: String },
     /// RFC 6120 client.
     Client(ClientConfig),
+}
+
+impl std::fmt::Debug for Negotiation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Negotiation::Component { jid, .. } => {
+                f.debug_struct("Component").field("jid", jid).field("secret", &"<redacted>").finish()
+            }
+            Negotiation::Client(c) => f.debug_tuple("Client").field(c).finish(),
+        }
+    }
 }
 
 /// TLS settings for a client connection.
@@ -65,7 +82,8 @@ pub struct ConnSpec {
     pub tls: TlsOptions,
     /// Interval of keepalive pings; the peer is dead after three silent intervals.
     pub keepalive: Duration,
-    /// Largest accepted incoming stanza in bytes ([`crate::xml::DEFAULT_MAX_STANZA`] for the focus).
+    /// Largest accepted incoming stanza in bytes ([`crate::xml::DEFAULT_MAX_STANZA`] for the
+    /// focus); larger ones are skipped (an IQ request among them gets `policy-violation`).
     pub max_stanza: usize,
 }
 
@@ -91,6 +109,9 @@ impl Outbox {
 pub trait Router: Send {
     /// `conn` finished negotiation as `jid`.
     fn connected(&mut self, conn: ConnId, jid: &Jid, out: &mut Outbox);
+    /// `conn` came back after having been lost (called just before `connected`);
+    /// `name` is the connection's name from its [`ConnSpec`].
+    fn reconnected(&mut self, _conn: ConnId, _name: &str) {}
     /// `conn` was lost (or failed to come up); it will be retried.
     fn disconnected(&mut self, conn: ConnId, reason: &str, out: &mut Outbox);
     /// A stanza arrived on `conn`.
@@ -172,30 +193,88 @@ pub fn probe_tcp(addr: std::net::SocketAddr, timeout: Duration) -> std::io::Resu
     std::net::TcpStream::connect_timeout(&addr, timeout).map(|_| ())
 }
 
-/// Backoff for reconnects: 0.5 s doubling to 30 s.
+/// Rate limit for a log line that input can trigger: the first one passes, then at
+/// most one per `interval`, each saying how many were held back since the last.
+#[derive(Clone, Debug)]
+pub struct LogLimit {
+    interval: Duration,
+    next: Option<std::time::Instant>,
+    held: u64,
+}
+
+impl LogLimit {
+    pub fn new(interval: Duration) -> LogLimit {
+        LogLimit { interval, next: None, held: 0 }
+    }
+
+    /// `Some(held back since the last line)` when a line may be logged at `now`.
+    pub fn allow(&mut self, now: std::time::Instant) -> Option<u64> {
+        if self.next.is_some_and(|n| now < n) {
+            self.held += 1;
+            return None;
+        }
+        self.next = Some(now + self.interval);
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
+/// The reconnect schedule. While the server cannot be reached (refused, closed,
+/// silent): every [`Backoff::FAST`] for the first [`Backoff::FAST_FOR`] after the loss,
+/// so a restarted Prosody is back in use within a second; then doubling from
+/// [`Backoff::SLOW_START`] to [`Backoff::MAX`] with ±20 % jitter. A server that answers
+/// but refuses us (credentials, TLS, configuration) gets the slow schedule at once.
+/// The jitter comes from a small seeded generator, so tests can fix it.
 #[derive(Clone, Debug)]
 pub struct Backoff {
-    next: Duration,
+    /// When the current run of failures began.
+    lost_at: Option<Instant>,
+    /// The next slow delay before jitter.
+    slow: Duration,
+    rng: u64,
 }
 
 impl Backoff {
-    pub const MIN: Duration = Duration::from_millis(500);
+    pub const FAST: Duration = Duration::from_millis(500);
+    pub const FAST_FOR: Duration = Duration::from_secs(30);
+    pub const SLOW_START: Duration = Duration::from_secs(1);
     pub const MAX: Duration = Duration::from_secs(30);
+    /// Relative jitter of slow delays (±).
+    pub const JITTER: f64 = 0.2;
 
     pub fn new() -> Backoff {
-        Backoff { next: Self::MIN }
+        Backoff::with_seed(rand::random())
     }
 
-    /// The delay before the next attempt; doubles the one after.
-    pub fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        d
+    /// A schedule whose jitter is fixed by `seed`.
+    pub fn with_seed(seed: u64) -> Backoff {
+        Backoff { lost_at: None, slow: Self::SLOW_START, rng: seed | 1 }
     }
 
-    /// A connection came up: start again from the minimum.
+    /// The delay before the next attempt after a failure at `now`; `unreachable` when
+    /// the server could not be reached (as opposed to refusing us).
+    pub fn next_delay(&mut self, now: Instant, unreachable: bool) -> Duration {
+        let lost = *self.lost_at.get_or_insert(now);
+        if unreachable && now.saturating_duration_since(lost) < Self::FAST_FOR {
+            return Self::FAST;
+        }
+        let nominal = self.slow;
+        self.slow = (self.slow * 2).min(Self::MAX);
+        let factor = 1.0 - Self::JITTER + 2.0 * Self::JITTER * self.unit();
+        nominal.mul_f64(factor).min(Self::MAX)
+    }
+
+    /// The connection is healthy again: the next loss starts a fresh schedule.
     pub fn reset(&mut self) {
-        self.next = Self::MIN;
+        self.lost_at = None;
+        self.slow = Self::SLOW_START;
+    }
+
+    /// Uniform in [0, 1) (xorshift64*).
+    fn unit(&mut self) -> f64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -210,11 +289,67 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_to_thirty_seconds() {
-        let mut b = Backoff::new();
-        let got: Vec<u64> = (0..9).map(|_| b.next_delay().as_millis() as u64).collect();
-        assert_eq!(got, vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+    fn log_limit_passes_one_line_per_interval_and_counts_the_rest() {
+        let t0 = std::time::Instant::now();
+        let mut l = LogLimit::new(Duration::from_secs(10));
+        assert_eq!(l.allow(t0), Some(0));
+        for i in 1..=5 {
+            assert_eq!(l.allow(t0 + Duration::from_secs(i)), None);
+        }
+        assert_eq!(l.allow(t0 + Duration::from_secs(10)), Some(5));
+        assert_eq!(l.allow(t0 + Duration::from_secs(11)), None);
+        assert_eq!(l.allow(t0 + Duration::from_secs(100)), Some(1));
+    }
+
+    #[test]
+    fn backoff_retries_every_half_second_for_30_s_then_doubles_with_jitter_to_30_s() {
+        let t0 = Instant::now();
+        let mut b = Backoff::with_seed(7);
+        // Refused from t0 on: a failure right after every delay.
+        let mut now = t0;
+        let mut delays = Vec::new();
+        while now < t0 + Duration::from_secs(400) {
+            let d = b.next_delay(now, true);
+            delays.push((now - t0, d));
+            now += d;
+        }
+        let fast: Vec<_> = delays.iter().take_while(|(at, _)| *at < Backoff::FAST_FOR).collect();
+        assert_eq!(fast.len(), 60);
+        assert!(fast.iter().all(|(_, d)| *d == Duration::from_millis(500)));
+        let slow: Vec<Duration> = delays[60..].iter().map(|(_, d)| *d).collect();
+        let nominal = [1, 2, 4, 8, 16, 30, 30, 30, 30, 30];
+        for (d, n) in slow.iter().zip(nominal) {
+            let n = Duration::from_secs(n);
+            assert!(*d >= n.mul_f64(0.8) && *d <= n.mul_f64(1.2).min(Backoff::MAX), "{d:?} for {n:?}");
+        }
+        assert!(slow.iter().all(|d| *d <= Backoff::MAX));
+        // Jittered: not all the same, and the seed fixes them.
+        assert!(slow[..5].windows(2).all(|w| w[0] != w[1]));
+        let mut again = Backoff::with_seed(7);
+        let mut other = Backoff::with_seed(8);
+        let mut now = t0 + Duration::from_secs(31);
+        again.next_delay(t0, true);
+        other.next_delay(t0, true);
+        let a: Vec<_> = (0..5).map(|_| again.next_delay(now, true)).collect();
+        let o: Vec<_> = (0..5).map(|_| other.next_delay(now, true)).collect();
+        assert_eq!(a, slow[..5].to_vec());
+        assert_ne!(a, o);
+
+        // A fresh loss after a reset is fast again.
         b.reset();
-        assert_eq!(b.next_delay(), Duration::from_millis(500));
+        now += Duration::from_secs(1000);
+        assert_eq!(b.next_delay(now, true), Backoff::FAST);
+        // A server refusing us (not unreachable) is on the slow schedule at once.
+        let mut b = Backoff::with_seed(1);
+        let d = b.next_delay(t0, false);
+        assert!(d >= Duration::from_millis(800) && d <= Duration::from_millis(1200), "{d:?}");
+        let d = b.next_delay(t0 + d, false);
+        assert!(d >= Duration::from_millis(1600) && d <= Duration::from_millis(2400), "{d:?}");
+        // Default seeds differ.
+        let mut x = Backoff::new();
+        let mut y = Backoff::new();
+        let xs: Vec<_> = (0..4).map(|_| x.next_delay(t0, false)).collect();
+        let ys: Vec<_> = (0..4).map(|_| y.next_delay(t0, false)).collect();
+        assert_ne!(xs, ys);
     }
 }

@@ -13,15 +13,26 @@
 //! between `feed`s, so no byte is scanned twice however small the reads are. Full
 //! well-formedness of a stanza is left to `parse::parse_stanza` (xml-rs).
 //!
-//! It enforces the RFC 6120 restrictions it can see: comments, DTDs, entity
-//! declarations and processing instructions (other than the leading XML declaration)
-//! are refused (`restricted-xml`, §11.1); a stanza longer than the cap is refused as
-//! soon as the cap is reached without the stanza having ended (`policy-violation`);
-//! invalid UTF-8 (`unsupported-encoding`); markup errors the scanner notices
-//! (`not-well-formed`). Errors are sticky until [`Framer::reset`]. Input is checked
-//! for UTF-8 incrementally in `feed` and the scanner never looks past the validated
-//! prefix, so the frames and the error produced never depend on how the input was
-//! split into reads.
+//! **Oversized and too-deep stanzas are skipped, not fatal.** The server's stream is
+//! trusted to be well formed (Prosody parsed it), but a participant controls how large
+//! and how deep its stanzas are, and Prosody's re-escaping can make a stanza several
+//! times larger on the way. Once a stanza passes the size cap, or opens an element
+//! deeper than the depth limit ([`crate::xml::MAX_DEPTH`] by default), the framer
+//! switches to *skipping*: it keeps scanning to that stanza's end without buffering it
+//! (only two bytes of look-behind are kept, so memory stays bounded by the cap however
+//! large the stanza is) and then emits [`Frame::Skipped`] with the name and the
+//! addressing attributes (`from`, `to`, `id`, `type`) of its opening tag, as far as
+//! they lie within the first cap bytes. The stream goes on with the next stanza.
+//!
+//! It enforces the RFC 6120 restrictions it can see, and these do end the stream:
+//! comments, DTDs, entity declarations and processing instructions (other than the
+//! leading XML declaration) are refused (`restricted-xml`, §11.1); a stream header,
+//! XML declaration or stream end longer than the cap (`policy-violation`); invalid
+//! UTF-8 (`unsupported-encoding`); markup errors the scanner notices
+//! (`not-well-formed`), inside skipped stanzas too. Errors are sticky until
+//! [`Framer::reset`]. Input is checked for UTF-8 incrementally in `feed` and the
+//! scanner never looks past the validated prefix, so the frames and the error
+//! produced never depend on how the input was split into reads.
 
 use std::fmt;
 
@@ -50,19 +61,60 @@ impl StreamHeader {
     }
 }
 
+/// Why a stanza was skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Longer than the size cap (`max` bytes).
+    TooLarge { max: usize },
+    /// Elements nested deeper than `max` levels (the stanza element is level 1).
+    TooDeep { max: usize },
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::TooLarge { max } => write!(f, "stanza larger than {max} bytes"),
+            SkipReason::TooDeep { max } => write!(f, "elements nested deeper than {max} levels"),
+        }
+    }
+}
+
+/// A stanza the framer scanned past without keeping it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The element name as written (`iq`, `message`, possibly prefixed).
+    pub name: String,
+    /// `from`, `to`, `id` and `type` of the opening tag, in document order: those that
+    /// were complete within the first cap bytes (values decoded).
+    pub attrs: Vec<(String, String)>,
+    pub reason: SkipReason,
+    /// The stanza's whole length in bytes.
+    pub len: usize,
+}
+
+impl Skipped {
+    /// The value of attribute `name` (one of `from`, `to`, `id`, `type`).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 /// One unit of the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     StreamHeader(StreamHeader),
     /// One complete top-level element, exactly as received (valid UTF-8).
     Stanza(String),
+    /// A stanza over the size cap or the depth limit, scanned to its end and dropped.
+    Skipped(Skipped),
     StreamEnd,
 }
 
 /// Why the stream cannot go on; each maps to an RFC 6120 stream error condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FramerError {
-    /// A stanza exceeded the size cap.
+    /// The stream header, XML declaration or stream end exceeded the size cap
+    /// (stanzas over the cap are skipped instead).
     PolicyViolation(String),
     /// Comment, DTD, processing instruction (other than the XML declaration) or entity declaration.
     RestrictedXml(String),
@@ -143,13 +195,28 @@ enum Done {
     Stanza,
     StreamEnd,
     Decl,
+    /// An element opened deeper than the depth limit: start skipping.
+    TooDeep,
+}
+
+/// The stanza being skipped.
+#[derive(Debug)]
+struct Skip {
+    name: String,
+    attrs: Vec<(String, String)>,
+    reason: SkipReason,
+    /// Absolute stream offset of the stanza's `<`.
+    start: usize,
 }
 
 /// Incremental XMPP stream framer; see the module documentation.
 #[derive(Debug)]
 pub struct Framer {
     max: usize,
+    max_depth: usize,
     buf: Vec<u8>,
+    /// Bytes dropped from the front of `buf` since the stream began (absolute offsets).
+    discarded: usize,
     /// Bytes before this index are finished with (compacted away lazily).
     consumed: usize,
     /// Scan position.
@@ -164,8 +231,12 @@ pub struct Framer {
     depth: usize,
     /// A top-level frame (declaration, header, stanza, stream end) is being scanned.
     in_frame: bool,
-    /// Where that frame starts (its `<`).
+    /// Where that frame starts (its `<`); meaningless while skipping.
     frame_start: usize,
+    /// That frame is a stanza (it opened with a start tag inside the stream).
+    frame_is_stanza: bool,
+    /// The stanza being skipped, if any.
+    skip: Option<Skip>,
     /// No markup seen yet in this stream: the XML declaration is still allowed.
     decl_allowed: bool,
     header: Option<StreamHeader>,
@@ -181,12 +252,19 @@ impl Default for Framer {
 }
 
 impl Framer {
-    /// A framer refusing stanzas longer than `max_stanza` bytes (the stream header and
-    /// the XML declaration are capped likewise).
+    /// A framer skipping stanzas longer than `max_stanza` bytes or nested deeper than
+    /// [`crate::xml::MAX_DEPTH`] (a stream header or XML declaration over the cap is an error).
     pub fn new(max_stanza: usize) -> Framer {
+        Framer::with_limits(max_stanza, crate::xml::parse::MAX_DEPTH)
+    }
+
+    /// Like [`Framer::new`] with another depth limit (at least 1: the stanza element).
+    pub fn with_limits(max_stanza: usize, max_depth: usize) -> Framer {
         Framer {
             max: max_stanza.max(1),
+            max_depth: max_depth.max(1),
             buf: Vec::new(),
+            discarded: 0,
             consumed: 0,
             pos: 0,
             valid: 0,
@@ -196,6 +274,8 @@ impl Framer {
             depth: 0,
             in_frame: false,
             frame_start: 0,
+            frame_is_stanza: false,
+            skip: None,
             decl_allowed: true,
             header: None,
             stream_qname: String::new(),
@@ -206,10 +286,10 @@ impl Framer {
     /// Stream restart (after STARTTLS or SASL success): forget everything, including
     /// buffered bytes, and expect an optional XML declaration and a new stream header.
     pub fn reset(&mut self) {
-        let max = self.max;
+        let (max, max_depth) = (self.max, self.max_depth);
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        *self = Framer::new(max);
+        *self = Framer::with_limits(max, max_depth);
         self.buf = buf;
     }
 
@@ -258,9 +338,10 @@ impl Framer {
         }
         self.pos -= c;
         self.valid -= c;
-        if self.in_frame {
+        if self.in_frame && self.skip.is_none() {
             self.frame_start -= c;
         }
+        self.discarded += c;
         self.consumed = 0;
     }
 
@@ -279,12 +360,17 @@ impl Framer {
 
     fn scan(&mut self) -> Result<Option<Frame>, FramerError> {
         loop {
+            let capped = self.in_frame && self.skip.is_none();
             let cap_end = self.frame_start.saturating_add(self.max);
-            let limit = if self.in_frame { self.valid.min(cap_end) } else { self.valid };
+            let limit = if capped { self.valid.min(cap_end) } else { self.valid };
             if self.pos >= limit {
-                if self.in_frame && self.pos >= cap_end {
+                if capped && self.pos >= cap_end {
+                    if self.frame_is_stanza {
+                        self.begin_skip(SkipReason::TooLarge { max: self.max });
+                        continue;
+                    }
                     return Err(FramerError::PolicyViolation(format!(
-                        "stanza larger than {} bytes",
+                        "stream header or declaration larger than {} bytes",
                         self.max
                     )));
                 }
@@ -296,12 +382,22 @@ impl Framer {
                 }
                 return Ok(None);
             }
-            if let Some(done) = self.step(limit)? {
+            let done = self.step(limit)?;
+            if self.skip.is_some() {
+                // Keep two bytes of look-behind (`]]>`, `/>`); drop the rest.
+                self.consumed = self.consumed.max(self.pos.saturating_sub(2));
+            }
+            if let Some(done) = done {
+                if let Done::TooDeep = done {
+                    self.begin_skip(SkipReason::TooDeep { max: self.max_depth });
+                    continue;
+                }
                 let end = self.pos;
                 let start = self.frame_start;
                 self.in_frame = false;
                 self.consumed = end;
                 match done {
+                    Done::TooDeep => {} // handled above
                     Done::Decl => {
                         check_decl(&self.buf[start..end])?;
                     }
@@ -322,6 +418,15 @@ impl Framer {
                         return Ok(Some(Frame::StreamEnd));
                     }
                     Done::Stanza => {
+                        if let Some(skip) = self.skip.take() {
+                            let len = self.discarded + end - skip.start;
+                            return Ok(Some(Frame::Skipped(Skipped {
+                                name: skip.name,
+                                attrs: skip.attrs,
+                                reason: skip.reason,
+                                len,
+                            })));
+                        }
                         let text = std::str::from_utf8(&self.buf[start..end])
                             .map_err(|_| FramerError::UnsupportedEncoding)?;
                         return Ok(Some(Frame::Stanza(text.to_owned())));
@@ -329,6 +434,20 @@ impl Framer {
                 }
             }
         }
+    }
+
+    /// The current stanza is over a limit: note what its opening tag says (within the
+    /// bytes scanned so far) and stop buffering it.
+    fn begin_skip(&mut self, reason: SkipReason) {
+        let seen = &self.buf[self.frame_start..self.pos.min(self.valid)];
+        let text = match std::str::from_utf8(seen) {
+            Ok(t) => t,
+            // The cap may fall inside a character: use the complete ones.
+            Err(e) => std::str::from_utf8(&seen[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        let (name, mut attrs) = opening_tag(text);
+        attrs.retain(|(k, _)| matches!(k.as_str(), "from" | "to" | "id" | "type"));
+        self.skip = Some(Skip { name, attrs, reason, start: self.discarded + self.frame_start });
     }
 
     /// Advance the scan over `buf[pos..limit]` (non-empty) by at most one token.
@@ -356,6 +475,7 @@ impl Framer {
                     self.consumed = p;
                     self.in_frame = true;
                     self.frame_start = p;
+                    self.frame_is_stanza = false;
                     self.pos = p + 1;
                     self.lex = Lex::Lt;
                 } else {
@@ -390,6 +510,15 @@ impl Framer {
                     c if is_name_start(c) => {
                         self.decl_allowed = false;
                         self.lex = Lex::StartTag;
+                        if self.phase == Phase::Stream {
+                            if self.depth == 0 {
+                                self.frame_is_stanza = true;
+                            }
+                            // This element's level: the stanza element is level 1.
+                            if self.depth + 1 > self.max_depth && self.skip.is_none() {
+                                return Ok(Some(Done::TooDeep));
+                            }
+                        }
                     }
                     _ => return Err(nwf("invalid character after '<'")),
                 }
@@ -558,6 +687,43 @@ fn trim_ws_end(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// The name and attributes of the start tag `text` begins with (`<name a='v' …`),
+/// tolerant of a tag cut short: only attributes whose value is complete are returned,
+/// values decoded; an undecodable value is left out. Never fails: a text that is not a
+/// start tag gives an empty name.
+pub fn opening_tag(text: &str) -> (String, Vec<(String, String)>) {
+    let Some(rest) = text.strip_prefix('<') else {
+        return (String::new(), Vec::new());
+    };
+    let name_end = rest.find(|c: char| is_ws_char(c) || c == '/' || c == '>').unwrap_or(rest.len());
+    let name = rest[..name_end].to_string();
+    let mut attrs = Vec::new();
+    let mut rest = &rest[name_end..];
+    loop {
+        rest = rest.trim_start_matches(is_ws_char);
+        if rest.is_empty() || rest.starts_with(['/', '>']) {
+            break;
+        }
+        let Some(eq) = rest.find('=') else { break };
+        let key = rest[..eq].trim_end_matches(is_ws_char);
+        let after = rest[eq + 1..].trim_start_matches(is_ws_char);
+        let Some(q) = after.chars().next().filter(|&c| c == '\'' || c == '"') else { break };
+        let body = &after[1..];
+        let Some(close) = body.find(q) else { break };
+        if !key.is_empty() && !key.contains(|c: char| is_ws_char(c) || c == '"' || c == '\'' || c == '<') {
+            if let Ok(v) = decode_attr(&body[..close]) {
+                attrs.push((key.to_string(), v));
+            }
+        }
+        rest = &body[close + 1..];
+    }
+    (name, attrs)
+}
+
+fn is_ws_char(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
 /// Check the XML declaration (`<?xml … ?>`): only UTF-8 is supported.
 fn check_decl(decl: &[u8]) -> Result<(), FramerError> {
     let s = std::str::from_utf8(decl).map_err(|_| FramerError::UnsupportedEncoding)?;
@@ -712,7 +878,12 @@ pub(crate) mod tests {
 
     /// Feed `chunks` in order, collecting frames after each; stops at the first error.
     fn run(max: usize, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FramerError>) {
-        let mut f = Framer::new(max);
+        run_limits(max, crate::xml::MAX_DEPTH, chunks)
+    }
+
+    /// [`run`] with a depth limit too.
+    fn run_limits(max: usize, depth: usize, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FramerError>) {
+        let mut f = Framer::with_limits(max, depth);
         let mut frames = Vec::new();
         for c in chunks {
             f.feed(c);
@@ -913,69 +1084,259 @@ pub(crate) mod tests {
         assert_eq!(e, FramerError::UnsupportedEncoding);
     }
 
+    fn skipped(frame: &Frame) -> &Skipped {
+        match frame {
+            Frame::Skipped(s) => s,
+            other => panic!("expected a skipped stanza, got {other:?}"),
+        }
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     #[test]
-    fn size_cap() {
+    fn size_cap_skips_the_stanza_and_the_stream_goes_on() {
         let cap = 1000;
-        let head = "<message><body>";
-        let tail = "</body></message>";
+        let head = "<iq type='set' id='big&apos;1' from='a@b/c' to='focus.test' other='x'><q xmlns='urn:q'>";
+        let tail = "</q></iq>";
         let exact = format!("{head}{}{tail}", "a".repeat(cap - head.len() - tail.len()));
         assert_eq!(exact.len(), cap);
         let over = format!("{head}{}{tail}", "a".repeat(cap + 1 - head.len() - tail.len()));
         assert_eq!(over.len(), cap + 1);
+        let next = "<message to='r@c' id='after'><body>next</body></message>".to_string();
 
-        let data = stream_of(std::slice::from_ref(&exact));
+        // Exactly the cap: delivered.
+        let data = stream_of(&[exact.clone(), next.clone()]);
         let (frames, err) = run(cap, &[data.as_bytes()]);
         assert_eq!(err, None);
         assert_eq!(frames[1], Frame::Stanza(exact));
+        assert_eq!(frames[2], Frame::Stanza(next.clone()));
 
-        // cap + 1 bytes fed byte by byte: the error comes before the last byte is fed.
+        // One byte over: skipped with its addressing attributes, at every split point,
+        // and the stanza after it is delivered intact.
+        let data = stream_of(&[over.clone(), next.clone(), over.clone()]);
+        let (frames, err) = assert_split_invariant(data.as_bytes(), cap);
+        assert_eq!(err, None);
+        assert_eq!(frames.len(), 5);
+        let s = skipped(&frames[1]);
+        assert_eq!(s.name, "iq");
+        assert_eq!(s.attrs, pairs(&[("type", "set"), ("id", "big'1"), ("from", "a@b/c"), ("to", "focus.test")]));
+        assert_eq!(s.get("id"), Some("big'1"));
+        assert_eq!(s.reason, SkipReason::TooLarge { max: cap });
+        assert_eq!(s.reason.to_string(), "stanza larger than 1000 bytes");
+        assert_eq!(s.len, cap + 1);
+        assert_eq!(frames[2], Frame::Stanza(next.clone()));
+        assert_eq!(frames[3], frames[1]);
+        assert_eq!(frames[4], Frame::StreamEnd);
+
+        // The skip starts as soon as the cap is reached: nothing more is buffered.
         let mut f = Framer::new(cap);
         f.feed(HEADER.as_bytes());
         assert!(matches!(f.next_frame(), Ok(Some(Frame::StreamHeader(_)))));
-        let bytes = over.as_bytes();
-        let mut fed = 0;
-        let mut failed_at = None;
-        for chunk in bytes.chunks(1) {
-            f.feed(chunk);
-            fed += chunk.len();
-            match f.next_frame() {
-                Ok(None) => {}
-                Err(e) => {
-                    assert!(matches!(e, FramerError::PolicyViolation(_)));
-                    assert_eq!(e.condition(), "policy-violation");
-                    failed_at = Some(fed);
-                    break;
+        for (i, b) in over.bytes().enumerate() {
+            f.feed(&[b]);
+            if i + 1 < over.len() {
+                assert_eq!(f.next_frame(), Ok(None));
+                assert!(f.buffered() <= cap, "{} buffered at byte {i}", f.buffered());
+                if i > cap {
+                    assert!(f.buffered() <= 2);
                 }
-                Ok(Some(fr)) => panic!("unexpected frame {fr:?}"),
+            } else {
+                assert_eq!(skipped(&f.next_frame().unwrap().unwrap()).len, cap + 1);
             }
         }
-        let failed_at = failed_at.expect("no policy violation");
-        assert!(failed_at < bytes.len(), "failed at {failed_at} of {}", bytes.len());
-        // The error is sticky.
-        assert!(matches!(f.next_frame(), Err(FramerError::PolicyViolation(_))));
+        assert_eq!(f.buffered(), 0);
 
-        // A much larger stanza is refused long before its end arrives.
-        let mut f = Framer::new(cap);
-        f.feed(HEADER.as_bytes());
-        f.next_frame().unwrap();
-        f.feed(b"<message><body>");
-        let mut n = 0;
-        let err = loop {
-            f.feed(&[b'x'; 100]);
-            n += 100;
-            if let Err(e) = f.next_frame() {
-                break e;
-            }
-            assert!(n < 10 * cap);
-        };
-        assert!(matches!(err, FramerError::PolicyViolation(_)));
-        assert!(n <= cap);
+        // A self-closing stanza over the cap, and one whose opening tag alone is over it.
+        let attrs_over = format!("<presence from='p@q/r' id='p1' x='{}' to='late'/>", "y".repeat(2 * cap));
+        let empty_over = format!("<message id='m1' {}/>", " ".repeat(2 * cap));
+        let data = stream_of(&[attrs_over.clone(), empty_over.clone(), next.clone()]);
+        let (frames, err) = assert_split_invariant(data.as_bytes(), cap);
+        assert_eq!(err, None);
+        let s = skipped(&frames[1]);
+        assert_eq!((s.name.as_str(), s.len), ("presence", attrs_over.len()));
+        // `to` lies beyond the cap, so it is unknown.
+        assert_eq!(s.attrs, pairs(&[("from", "p@q/r"), ("id", "p1")]));
+        let s = skipped(&frames[2]);
+        assert_eq!((s.name.as_str(), s.attrs.clone()), ("message", pairs(&[("id", "m1")])));
+        assert_eq!(frames[3], Frame::Stanza(next.clone()));
 
-        // Split invariance with the cap, including a cap boundary inside a character.
-        let st = format!("<m>{}</m>", "日".repeat(400));
-        let data = stream_of(&[st]);
+        // The cap falling inside a character of an attribute value and of the text.
+        for st in [format!("<m id='{}'>x</m>", "日".repeat(400)), format!("<m id='i'>{}</m>", "日".repeat(400))] {
+            let data = stream_of(&[st.clone(), next.clone()]);
+            let (frames, err) = assert_split_invariant(data.as_bytes(), cap);
+            assert_eq!(err, None);
+            assert_eq!(skipped(&frames[1]).len, st.len());
+            assert_eq!(frames[2], Frame::Stanza(next.clone()));
+        }
+        // The value cut by the cap is left out.
+        let data = stream_of(&[format!("<m id='{}'>x</m>", "日".repeat(400))]);
+        let (frames, _) = run(cap, &[data.as_bytes()]);
+        assert_eq!(skipped(&frames[1]).attrs, vec![]);
+    }
+
+    #[test]
+    fn header_and_declaration_over_the_cap_are_still_stream_errors() {
+        let cap = 200;
+        let header = format!(
+            "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client' id='{}'>",
+            "x".repeat(cap)
+        );
+        let e = err_of_cap(&header, cap);
+        assert!(matches!(e, FramerError::PolicyViolation(_)), "{e:?}");
+        assert_eq!(e.condition(), "policy-violation");
+        let decl = format!("<?xml version='1.0' {}?>{HEADER}", " ".repeat(cap));
+        assert!(matches!(err_of_cap(&decl, cap), FramerError::PolicyViolation(_)));
+        let end = format!("{HEADER}</stream:stream{}>", " ".repeat(cap));
+        assert!(matches!(err_of_cap(&end, cap), FramerError::PolicyViolation(_)));
+    }
+
+    fn err_of_cap(data: &str, cap: usize) -> FramerError {
         let (_, err) = assert_split_invariant(data.as_bytes(), cap);
-        assert!(matches!(err, Some(FramerError::PolicyViolation(_))));
+        err.unwrap_or_else(|| panic!("no error for {data:?}"))
+    }
+
+    #[test]
+    fn stream_errors_inside_a_skipped_stanza_still_end_the_stream() {
+        let cap = HEADER.len() + 10;
+        let big = "a".repeat(3 * cap);
+        for (data, want) in [
+            (format!("{HEADER}<message><body>{big}<!-- c --></body></message>"), "restricted-xml"),
+            (format!("{HEADER}<message><body>{big}<?pi?></body></message>"), "restricted-xml"),
+            (format!("{HEADER}<message><body>{big}<a b='<'/></body></message>"), "not-well-formed"),
+            (format!("{HEADER}<message><body>{big}<![CDAT[x]]></body></message>"), "not-well-formed"),
+        ] {
+            assert_eq!(err_of_cap(&data, cap).condition(), want, "{data}");
+        }
+        let mut data = format!("{HEADER}<message><body>{big}").into_bytes();
+        data.extend_from_slice(b"\xff</body></message>");
+        assert_eq!(run(cap, &[&data]).1, Some(FramerError::UnsupportedEncoding));
+    }
+
+    #[test]
+    fn too_deep_stanzas_are_skipped() {
+        let depth = crate::xml::MAX_DEPTH;
+        let nest = |n: usize, leaf: &str| format!("{}{leaf}{}", "<a>".repeat(n), "</a>".repeat(n));
+        // The stanza element plus depth - 1 levels: exactly the limit, delivered and parsable.
+        let at_limit = format!("<iq id='ok' type='get'>{}</iq>", nest(depth - 1, "x"));
+        let self_closing_at_limit = format!("<iq id='ok2' type='get'>{}</iq>", nest(depth - 2, "<b/>"));
+        let over = format!("<iq id='deep' type='get' from='a@b/c' to='f.t'>{}</iq>", nest(depth, "x"));
+        let self_closing_over = format!("<iq id='deep2'>{}</iq>", nest(depth - 1, "<b/>"));
+        let huge = format!("<message id='m'>{}</message>", nest(100_000, ""));
+        let next = "<presence id='after'/>".to_string();
+        let data = stream_of(&[at_limit.clone(), self_closing_at_limit.clone(), over.clone(), self_closing_over.clone(), next.clone()]);
+        let (frames, err) = run(DEFAULT_MAX_STANZA, &[data.as_bytes()]);
+        assert_eq!(err, None);
+        assert_eq!(frames[1], Frame::Stanza(at_limit.clone()));
+        assert_eq!(frames[2], Frame::Stanza(self_closing_at_limit.clone()));
+        for st in [&at_limit, &self_closing_at_limit] {
+            crate::xml::parse::parse_stanza(st, &StreamHeader::default()).unwrap();
+        }
+        let s = skipped(&frames[3]);
+        assert_eq!(s.reason, SkipReason::TooDeep { max: depth });
+        assert_eq!(s.attrs, pairs(&[("id", "deep"), ("type", "get"), ("from", "a@b/c"), ("to", "f.t")]));
+        assert_eq!(s.len, over.len());
+        assert_eq!(skipped(&frames[4]).get("id"), Some("deep2"));
+        assert_eq!(frames[5], Frame::Stanza(next.clone()));
+
+        // Every split point, with a small depth limit to keep it quick.
+        let run_d = |chunks: &[&[u8]]| run_limits(1000, 3, chunks);
+        let data = stream_of(&[nest(3, "x"), nest(4, "x"), "<a><a><a><b/></a></a></a>".into(), next.clone()]);
+        let reference = run_d(&[data.as_bytes()]);
+        for i in 0..=data.len() {
+            assert_eq!(run_d(&[&data.as_bytes()[..i], &data.as_bytes()[i..]]), reference, "split at {i}");
+        }
+        let (frames, err) = reference;
+        assert_eq!(err, None);
+        assert_eq!(frames[1], Frame::Stanza(nest(3, "x")));
+        assert_eq!(skipped(&frames[2]).reason, SkipReason::TooDeep { max: 3 });
+        assert_eq!(skipped(&frames[3]).len, "<a><a><a><b/></a></a></a>".len());
+        assert_eq!(frames[4], Frame::Stanza(next.clone()));
+
+        // 100 000 levels (over the cap too): one skip, nothing kept, the next one intact.
+        let data = stream_of(&[huge.clone(), next.clone()]);
+        let (frames, err) = run(DEFAULT_MAX_STANZA, &[data.as_bytes()]);
+        assert_eq!(err, None);
+        assert_eq!(skipped(&frames[1]).len, huge.len());
+        assert_eq!(frames[2], Frame::Stanza(next));
+    }
+
+    #[test]
+    fn skipping_ten_megabytes_keeps_memory_within_the_cap() {
+        let cap = DEFAULT_MAX_STANZA;
+        // Text, CDATA holding markup and `]]` runs, quoted `>` and `/>`: the look-behind
+        // across dropped bytes must get every one of them right.
+        let unit = "<x a='>/>' b=\"'\"><![CDATA[ </x> ]] > ]]]]><y/>&amp;text</x>";
+        let count = 10 * 1024 * 1024 / unit.len() + 1;
+        let head = "<message from='p@q/r' id='flood' type='groupchat'>";
+        let tail = "</message>";
+        let next = "<iq type='get' id='after'/>";
+        for chunk in [65536, 4093] {
+            let mut f = Framer::new(cap);
+            f.feed(HEADER.as_bytes());
+            assert!(matches!(f.next_frame(), Ok(Some(Frame::StreamHeader(_)))));
+            let mut pending: Vec<u8> = head.as_bytes().to_vec();
+            let mut frames = Vec::new();
+            let mut peak_buf = 0;
+            let mut total = 0;
+            let mut units = 0;
+            let mut finished = false;
+            while !finished || !pending.is_empty() {
+                while pending.len() < chunk && !finished {
+                    if units < count {
+                        pending.extend_from_slice(unit.as_bytes());
+                        units += 1;
+                    } else {
+                        pending.extend_from_slice(tail.as_bytes());
+                        pending.extend_from_slice(next.as_bytes());
+                        finished = true;
+                    }
+                }
+                let n = chunk.min(pending.len());
+                f.feed(&pending[..n]);
+                total += n;
+                pending.drain(..n);
+                while let Some(fr) = f.next_frame().unwrap() {
+                    frames.push(fr);
+                }
+                assert!(f.buffered() <= cap, "{} bytes buffered after {total}", f.buffered());
+                peak_buf = peak_buf.max(f.buf.len());
+            }
+            assert!(total > 10 * 1024 * 1024);
+            assert!(peak_buf <= cap + chunk + 4096, "buffer reached {peak_buf} bytes");
+            assert_eq!(frames.len(), 2, "{:?}", frames.iter().map(|f| format!("{f:?}").chars().take(80).collect::<String>()).collect::<Vec<_>>());
+            let s = skipped(&frames[0]);
+            assert_eq!(s.len, head.len() + count * unit.len() + tail.len());
+            assert_eq!(s.attrs, pairs(&[("from", "p@q/r"), ("id", "flood"), ("type", "groupchat")]));
+            assert_eq!(frames[1], Frame::Stanza(next.to_string()));
+        }
+        // The same content at every small chunk size, over a smaller cap.
+        let st = format!("{head}{}{tail}", unit.repeat(40));
+        let data = stream_of(&[st.clone(), next.to_string()]);
+        for size in [1, 2, 3, 5, 7, 13] {
+            let chunks: Vec<&[u8]> = data.as_bytes().chunks(size).collect();
+            let (frames, err) = run(300, &chunks);
+            assert_eq!(err, None);
+            assert_eq!(skipped(&frames[1]).len, st.len());
+            assert_eq!(frames[2], Frame::Stanza(next.to_string()));
+        }
+    }
+
+    #[test]
+    fn opening_tag_is_tolerant() {
+        let t = |s: &str| opening_tag(s);
+        assert_eq!(t("<iq a='1' b = \"x&amp;y\" >"), ("iq".into(), pairs(&[("a", "1"), ("b", "x&y")])));
+        assert_eq!(t("<iq a='1' b='unterminated"), ("iq".into(), pairs(&[("a", "1")])));
+        assert_eq!(t("<iq a='1' b"), ("iq".into(), pairs(&[("a", "1")])));
+        assert_eq!(t("<iq a='1'/><x c='2'/>"), ("iq".into(), pairs(&[("a", "1")])));
+        assert_eq!(t("<iq a='&bogus;' b='2'>"), ("iq".into(), pairs(&[("b", "2")])));
+        assert_eq!(t("<stream:features>"), ("stream:features".into(), vec![]));
+        assert_eq!(t("<i"), ("i".into(), vec![]));
+        for junk in ["", "<", "x", "<'", "<a ='x'>", "<a b=x>", "<a b='1'c='2'>", "<a\tb\n=\r'v'>"] {
+            let _ = t(junk);
+        }
+        assert_eq!(t("<a\tb\n=\r'v'>").1, pairs(&[("b", "v")]));
     }
 
     #[test]
@@ -1090,7 +1451,8 @@ pub(crate) mod tests {
                 d
             };
             let cap = 64 + rng.below(2000);
-            let reference = run(cap, &[&data]);
+            let depth = if round % 2 == 0 { crate::xml::MAX_DEPTH } else { 1 + rng.below(8) };
+            let reference = run_limits(cap, depth, &[&data]);
             // Random chunking gives the same outcome.
             let mut chunks = Vec::new();
             let mut rest = &data[..];
@@ -1099,7 +1461,7 @@ pub(crate) mod tests {
                 chunks.push(&rest[..n]);
                 rest = &rest[n..];
             }
-            assert_eq!(run(cap, &chunks), reference, "round {round}");
+            assert_eq!(run_limits(cap, depth, &chunks), reference, "round {round}");
             // Every stanza the framer accepts is valid UTF-8 text starting with '<'.
             for fr in &reference.0 {
                 if let Frame::Stanza(s) = fr {

@@ -45,9 +45,15 @@ pub enum ParseError {
     TooDeep,
 }
 
-/// The deepest element nesting accepted. `Element` is dropped, compared and
-/// serialized recursively, so a hostile stanza of `<a><a><a>…` must not reach it.
-pub const MAX_DEPTH: usize = 256;
+/// The deepest element nesting accepted (the stanza element is level 1). `Element`
+/// is cloned, dropped, compared and serialized recursively, on conference threads with
+/// a small stack ([`crate::conference::env::STACK_SIZE`]), so a hostile stanza of
+/// `<a><a><a>…` must not reach them. Real stanzas nest at most 7 deep (Jingle
+/// `iq/jingle/content/description/payload-type/rtcp-fb`, Colibri2 transports); 64
+/// leaves room for extensions and costs about 30 KiB of stack (release build; 90 KiB
+/// unoptimized) for every recursive operation at once. The framer skips deeper
+/// stanzas before they get here (`framer.rs`); `src/stack_tests.rs` checks the budget.
+pub const MAX_DEPTH: usize = 64;
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -8,6 +8,8 @@
 //!   `focus.<domain>`.
 //! * [`sasl`], [`handshake`]: the authentication computations they use.
 //! * [`stanza`]: IQ replies, stanza and stream errors.
+//! * [`caps`]: XEP-0115 entity capabilities: hash verification and the bounded
+//!   LRU cache of verified disco#info features.
 //!
 //! The caller owns the socket and the framer: it writes every `Action::Send`,
 //! wraps the socket on `Action::StartTls`, resets its framer on
@@ -20,6 +22,7 @@ use std::fmt;
 use crate::jid::Jid;
 
 pub mod c2s;
+pub mod caps;
 pub mod component;
 pub mod handshake;
 pub mod sasl;
@@ -112,7 +115,7 @@ impl fmt::Display for NegotiationError {
             }
             TlsNotOffered { domain } => write!(
                 f,
-                "TLS is required but {} did not offer STARTTLS: give Prosody a certificate for {} (so it offers STARTTLS on c2s), or relax the client TLS policy",
+                "TLS is required but {} did not offer STARTTLS on the client connection (Prosody has no certificate for it, or someone between strips STARTTLS): give Prosody a certificate for {} so it offers STARTTLS on c2s, run the focus on the Prosody host with --host=127.0.0.1, or pass --tls_insecure to allow an unencrypted connection",
                 domain, domain
             ),
             TlsRequiredByServer { domain } => write!(

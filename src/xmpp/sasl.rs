@@ -172,7 +172,8 @@ pub fn random_nonce() -> String {
     B64.encode(bytes)
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` leaves the expected server signature out (derived from the password).
+#[derive(Clone, PartialEq, Eq)]
 enum ScramState {
     Initial,
     /// client-first sent.
@@ -183,6 +184,18 @@ enum ScramState {
     },
     Verified,
     Failed,
+}
+
+impl fmt::Debug for ScramState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ScramState::Initial => "Initial",
+            ScramState::SentFirst => "SentFirst",
+            ScramState::SentFinal { .. } => "SentFinal",
+            ScramState::Verified => "Verified",
+            ScramState::Failed => "Failed",
+        })
+    }
 }
 
 /// A SCRAM-SHA-1 client exchange (no channel binding: gs2 header `n,,`).

@@ -283,6 +283,31 @@ impl ErrorReply {
     }
 }
 
+/// The error answer to a stanza that was not read (skipped by the framer for its size
+/// or depth, or unparsable), known only by the name and attributes of its opening tag:
+/// `Some` for an IQ `get`/`set` with an `id` (its sender waits for an answer), in the
+/// stream's namespace `stream_ns`, `to`/`from` swapped as for any reply; `None` for
+/// anything else (dropped without an answer).
+pub fn refuse_unread(
+    name: &str,
+    attrs: &[(String, String)],
+    stream_ns: &str,
+    condition: ErrorCondition,
+    text: &str,
+) -> Option<Element> {
+    let get = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if name != "iq" || !get("type").and_then(IqType::parse).is_some_and(IqType::is_request) {
+        return None;
+    }
+    let mut req = Element::new("iq", stream_ns).attr("id", get("id")?);
+    for k in ["from", "to"] {
+        if let Some(v) = get(k) {
+            req.set_attr(k, v);
+        }
+    }
+    Some(iq_error(&req, condition, Some(text)))
+}
+
 /// A stanza error as received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StanzaError {
@@ -574,5 +599,36 @@ mod tests {
         let e = parse_stream_error(&Element::new("error", ns::STREAM)).unwrap();
         assert_eq!(e.condition, "undefined-condition");
         assert_eq!(parse_stream_error(&Element::new("error", ns::CLIENT)), None);
+    }
+
+    #[test]
+    fn unread_iq_requests_are_refused_others_dropped() {
+        let a = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let attrs = a(&[("type", "set"), ("id", "x'1"), ("from", "u@meet.test/r"), ("to", "focus.meet.test")]);
+        let e = refuse_unread("iq", &attrs, ns::COMPONENT, ErrorCondition::PolicyViolation, "too large").unwrap();
+        assert_eq!(
+            e.to_xml_in(ns::COMPONENT),
+            "<iq type='error' id='x&apos;1' to='u@meet.test/r' from='focus.meet.test'><error type='modify'>\
+             <policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>too large</text></error></iq>"
+        );
+        let err = parse_error(&e).unwrap();
+        assert_eq!((err.condition, err.error_type.as_str()), (ErrorCondition::PolicyViolation, "modify"));
+        // get too; no from on a client stream: no to in the answer.
+        let e = refuse_unread("iq", &a(&[("id", "g"), ("type", "get")]), ns::CLIENT, ErrorCondition::BadRequest, "bad").unwrap();
+        assert_eq!((e.ns.as_str(), e.get_attr("to"), e.get_attr("id")), (ns::CLIENT, None, Some("g")));
+        // Not answered: results, errors, no type, no id, other stanzas.
+        for (name, attrs) in [
+            ("iq", a(&[("type", "result"), ("id", "1")])),
+            ("iq", a(&[("type", "error"), ("id", "1")])),
+            ("iq", a(&[("type", "SET"), ("id", "1")])),
+            ("iq", a(&[("id", "1")])),
+            ("iq", a(&[("type", "get")])),
+            ("message", a(&[("type", "get"), ("id", "1")])),
+            ("presence", a(&[("id", "1")])),
+            ("stream:iq", a(&[("type", "get"), ("id", "1")])),
+        ] {
+            assert_eq!(refuse_unread(name, &attrs, ns::CLIENT, ErrorCondition::PolicyViolation, "x"), None, "{name} {attrs:?}");
+        }
     }
 }

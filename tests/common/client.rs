@@ -67,8 +67,9 @@ pub struct TestClient {
     /// Ids of the IQ requests (get/set) received so far (the last `SEEN_IDS_MAX`),
     /// including those answered automatically (pings, disco#info).
     pub seen_request_ids: VecDeque<String>,
-    /// When set, a stanza that does not parse (e.g. nested deeper than the parser's limit)
-    /// is counted in `unparsed` and skipped instead of failing the test.
+    /// When set, a stanza that does not parse or that the framer skips (over the size cap or
+    /// nested deeper than the limit) is counted in `unparsed` and dropped instead of failing
+    /// the test.
     pub tolerant: bool,
     /// Stanzas skipped because they did not parse (with `tolerant`).
     pub unparsed: usize,
@@ -135,6 +136,7 @@ impl TestClient {
             let res = match frame {
                 Frame::StreamHeader(h) => neg.on_stream_header(&h),
                 Frame::StreamEnd => panic!("test client: server closed the stream during negotiation"),
+                Frame::Skipped(s) => panic!("test client: stanza skipped during negotiation: {s:?}"),
                 Frame::Stanza(text) => {
                     let header = c.framer.header().cloned().unwrap_or_default();
                     let el = parse_stanza(&text, &header).expect("test client: parse");
@@ -206,6 +208,11 @@ impl TestClient {
             match self.read_frame(deadline)? {
                 Frame::StreamHeader(_) => panic!("test client: unexpected stream header"),
                 Frame::StreamEnd => panic!("test client: the server closed the stream"),
+                Frame::Skipped(_) if self.tolerant => {
+                    self.unparsed += 1;
+                    continue;
+                }
+                Frame::Skipped(s) => panic!("test client: stanza skipped: {s:?}"),
                 Frame::Stanza(text) => {
                     let header = self.framer.header().cloned().unwrap_or_default();
                     let el = match parse_stanza(&text, &header) {

@@ -1,0 +1,341 @@
+//! The HTTP server: request parsing and routing as values, then the running server on
+//! loopback with a router side that never answers, slow clients and a connection cap.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use super::*;
+use crate::net::EventLoop;
+
+fn req(method: &str, path: &str, body: &[u8]) -> Request {
+    Request { method: method.into(), path: path.into(), body: body.to_vec() }
+}
+
+#[test]
+fn requests_parse_incrementally_and_bad_ones_get_their_status() {
+    let full = b"POST /conference-request/v1?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n{\"room\":1}!";
+    for i in 0..full.len() {
+        assert_eq!(parse_request(&full[..i]), Ok(Parsed::Incomplete { expects_continue: false }), "at {i}");
+    }
+    assert_eq!(parse_request(full), Ok(Parsed::Complete(req("POST", "/conference-request/v1", b"{\"room\":1}!"))));
+    // Bytes after the body (pipelining) are ignored; no body without Content-Length.
+    let get = b"GET /stats HTTP/1.0\r\n\r\nGET /x HTTP/1.0\r\n\r\n";
+    assert_eq!(parse_request(get), Ok(Parsed::Complete(req("GET", "/stats", b""))));
+    // Expect: 100-continue is reported once the head is complete.
+    let head = b"POST /p HTTP/1.1\r\nExpect: 100-continue\r\ncontent-length: 2\r\n\r\n";
+    assert_eq!(parse_request(head), Ok(Parsed::Incomplete { expects_continue: true }));
+    let mut with_body = head.to_vec();
+    with_body.extend_from_slice(b"{}");
+    assert!(matches!(parse_request(&with_body), Ok(Parsed::Complete(_))));
+
+    let status = |b: &[u8]| parse_request(b).unwrap_err().status;
+    assert_eq!(status(format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1).as_bytes()), 413);
+    assert_eq!(status(b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"), 400);
+    assert_eq!(status(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), 400);
+    assert_eq!(status(b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n"), 400);
+    assert_eq!(status(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 411);
+    assert_eq!(status(b"GET / HTTP/2.0\r\n\r\n"), 505);
+    assert_eq!(status(b"GET /\r\n\r\n"), 400);
+    assert_eq!(status(b"GET  / HTTP/1.1\r\n\r\n"), 400);
+    assert_eq!(status(b"GET x HTTP/1.1\r\n\r\n"), 400);
+    assert_eq!(status(b"G(T / HTTP/1.1\r\n\r\n"), 400);
+    assert_eq!(status(b"GET / HTTP/1.1\r\nno colon\r\n\r\n"), 400);
+    assert_eq!(status(b"GET / HTTP/1.1\r\nExpect: something\r\n\r\n"), 400);
+    assert_eq!(status(b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n"), 400);
+    let mut huge = b"GET / HTTP/1.1\r\n".to_vec();
+    huge.resize(MAX_HEAD, b'a');
+    assert_eq!(status(&huge), 431);
+
+    // Never a panic, whatever the bytes.
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let alphabet = b"GET POST / HTTP/1.1\r\n:Content-Length: 0123456789Expect100-continue\xff";
+    for _ in 0..20_000 {
+        let n = (x % 200) as usize;
+        let bytes: Vec<u8> = (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                alphabet[(x % alphabet.len() as u64) as usize]
+            })
+            .collect();
+        let _ = parse_request(&bytes);
+    }
+}
+
+#[test]
+fn routes_and_conference_bodies() {
+    let status = |r: Route| match r {
+        Route::Done(resp) => resp.status,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(route(&req("GET", "/about/health", b"")), Route::Ops(Ops::Health));
+    assert_eq!(route(&req("GET", "/stats", b"")), Route::Ops(Ops::Stats));
+    assert_eq!(route(&req("GET", "/metrics", b"")), Route::Ops(Ops::Metrics));
+    assert_eq!(status(route(&req("GET", "/about/version", b""))), 200);
+    assert_eq!(status(route(&req("OPTIONS", "/conference-request/v1", b""))), 200);
+    assert_eq!(status(route(&req("DELETE", "/stats", b""))), 405);
+    assert_eq!(status(route(&req("GET", "/conference-request/v1", b""))), 405);
+    assert_eq!(status(route(&req("GET", "/nope", b""))), 404);
+    assert_eq!(status(route(&req("POST", "/conference-request/v1", b"{nope"))), 400);
+    assert_eq!(status(route(&req("POST", "/conference-request/v1", b"{}"))), 400);
+    let body = br#"{"room":"r@conference.meet.test","sessionId":"s1","machineUid":"m","properties":{"startAudioMuted":"1","n":2}}"#;
+    match route(&req("POST", "/conference-request/v1", body)) {
+        Route::Conference { iq, room } => {
+            assert_eq!(room, "r@conference.meet.test");
+            let c = iq.get_child("conference", ns::FOCUS).unwrap();
+            assert_eq!((c.get_attr("room"), c.get_attr("session-id"), c.get_attr("machine-uid")), (Some(room.as_str()), Some("s1"), Some("m")));
+            let props: Vec<_> = c.children_named("property", ns::FOCUS).map(|p| (p.get_attr("name").unwrap(), p.get_attr("value").unwrap())).collect();
+            assert_eq!(props, vec![("n", "2"), ("startAudioMuted", "1")]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn conference_answers_render_as_before() {
+    let ok = Element::new("iq", ns::CLIENT).attr("type", "result").child(
+        Element::new("conference", ns::FOCUS)
+            .attr("room", "r@c")
+            .attr("ready", "true")
+            .attr("session-id", "s")
+            .child(Element::new("property", ns::FOCUS).attr("name", "authentication").attr("value", "false")),
+    );
+    let r = conference_response(&ok, "r@c", "focus@auth.meet.test");
+    assert_eq!(r.status, 200);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v, json!({"room": "r@c", "ready": true, "focusJid": "focus@auth.meet.test", "sessionId": "s", "properties": {"authentication": "false"}}));
+    let err = |cond: &str, extra: Option<Element>| {
+        let mut e = crate::xmpp::stanza::ErrorReply::new(crate::xmpp::stanza::ErrorCondition::from_str(cond).unwrap()).text("why");
+        if let Some(x) = extra {
+            e = e.extra(x);
+        }
+        conference_response(&e.reply_to(&Element::new("iq", ns::CLIENT)), "r@c", "f")
+    };
+    assert_eq!(err("not-authorized", None).status, 403);
+    let r = err("not-acceptable", Some(Element::new("session-invalid", ns::FOCUS)));
+    assert_eq!((r.status, serde_json::from_slice::<Value>(&r.body).unwrap()["error"].clone()), (400, json!("invalid-session")));
+    let r = err("resource-constraint", None);
+    assert_eq!((r.status, serde_json::from_slice::<Value>(&r.body).unwrap()["error"].clone()), (400, json!("why")));
+    assert_eq!(conference_response(&Element::new("iq", ns::CLIENT).attr("type", "result"), "r", "f").status, 500);
+}
+
+/// An API whose router side is `control` (keep the receiver to leave requests unanswered).
+fn api() -> (Api, Receiver<Control>) {
+    let (control, rx) = unbounded();
+    let (_loop, net) = EventLoop::new().unwrap();
+    let api = Api {
+        metrics: Arc::new(Metrics::new()),
+        bridges: Arc::new(Mutex::new(Bridges::default())),
+        control,
+        net,
+        focus_jid: "focus@auth.meet.test".into(),
+    };
+    (api, rx)
+}
+
+fn start(limits: Limits) -> (RestServer, Receiver<Control>) {
+    let (api, rx) = api();
+    (RestServer::start_with("127.0.0.1:0".parse().unwrap(), api, limits).unwrap(), rx)
+}
+
+/// One request, the whole answer: `(status, body)`.
+fn http(addr: SocketAddr, raw: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    parse_answer(&out)
+}
+
+fn parse_answer(out: &str) -> (u16, String) {
+    let code = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status in {out:?}"));
+    (code, out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string())
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http(addr, &format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n"))
+}
+
+fn post_conference(addr: SocketAddr, room: &str) -> (u16, String) {
+    let body = format!("{{\"room\":\"{room}\"}}");
+    http(addr, &format!("POST /conference-request/v1 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()))
+}
+
+/// Threads of the server on `addr` (named `http<port>-…`), once their number is `expect`
+/// (a new thread names itself shortly after it starts), or after a second.
+fn server_threads_settled(addr: SocketAddr, expect: usize) -> usize {
+    let t = Instant::now();
+    loop {
+        let n = server_threads(addr);
+        if n == expect || t.elapsed() > Duration::from_secs(1) {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Threads of the server on `addr` (named `http<port>-…`).
+fn server_threads(addr: SocketAddr) -> usize {
+    let tag = format!("http{}-", addr.port());
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(&tag))
+        .count()
+}
+
+#[test]
+fn health_answers_in_under_100_ms_while_20_conference_requests_wait() {
+    let limits = Limits { max_conference_requests: 20, conference_timeout: Duration::from_secs(2), ..Limits::default() };
+    let (server, control) = start(limits);
+    let addr = server.addr;
+    let waiting: Vec<_> = (0..20).map(|i| std::thread::spawn(move || post_conference(addr, &format!("r{i}@conference.meet.test")))).collect();
+    // All 20 have reached the router side, which does not answer.
+    let t = Instant::now();
+    while control.len() < 20 {
+        assert!(t.elapsed() < Duration::from_secs(5), "only {} requests reached the router", control.len());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let (code, body) = get(addr, "/about/health");
+        worst = worst.max(t.elapsed());
+        // No connection, no bridge: unhealthy, but answered.
+        assert_eq!(code, 500, "{body}");
+        assert!(body.contains("no operational bridge"), "{body}");
+        assert_eq!(get(addr, "/about/version").0, 200);
+    }
+    eprintln!("health: slowest of 20 answers {worst:?} with 20 conference requests waiting");
+    assert!(worst < Duration::from_millis(100), "health took {worst:?}");
+    // A 21st conference request is refused at once.
+    let t = Instant::now();
+    assert_eq!(post_conference(addr, "x@conference.meet.test").0, 503);
+    assert!(t.elapsed() < Duration::from_millis(500));
+    // The waiting ones get the old answer once their time is up.
+    for w in waiting {
+        let (code, body) = w.join().unwrap();
+        assert_eq!(code, 500, "{body}");
+        assert!(body.contains("no answer from the conference"), "{body}");
+    }
+    assert_eq!(server_threads_settled(addr, 2 + 2), 2 + 2);
+    server.stop();
+    assert_eq!(server_threads(addr), 0, "every thread joined");
+    drop(control);
+}
+
+#[test]
+fn conference_requests_reach_the_router_and_get_its_answer() {
+    let (server, control) = start(Limits::default());
+    let addr = server.addr;
+    let router = std::thread::spawn(move || {
+        for _ in 0..2 {
+            match control.recv_timeout(Duration::from_secs(5)).unwrap() {
+                Control::Http { iq, reply } => {
+                    let room = iq.get_child("conference", ns::FOCUS).unwrap().get_attr("room").unwrap().to_string();
+                    let c = Element::new("conference", ns::FOCUS).attr("room", room).attr("ready", "true");
+                    let _ = reply.send(Element::new("iq", ns::CLIENT).attr("type", "result").child(c));
+                }
+                _ => panic!("unexpected control"),
+            }
+        }
+    });
+    let (code, body) = post_conference(addr, "a@conference.meet.test");
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((v["room"].as_str(), v["ready"].as_bool(), v["focusJid"].as_str()), (Some("a@conference.meet.test"), Some(true), Some("focus@auth.meet.test")));
+    // Expect: 100-continue (curl does it for larger bodies): the interim answer, then the real one.
+    let body = "{\"room\":\"b@conference.meet.test\"}";
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "POST /conference-request/v1 HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(body.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert_eq!(parse_answer(&out).0, 200, "{out}");
+    // An oversized body is refused (413) without being read, and the answer still arrives.
+    let big = format!("{{\"room\":\"{}\"}}", "x".repeat(70_000));
+    let (code, _) = http(addr, &format!("POST /conference-request/v1 HTTP/1.0\r\nContent-Length: {}\r\n\r\n{big}", big.len()));
+    assert_eq!(code, 413);
+    router.join().unwrap();
+    server.stop();
+}
+
+#[test]
+fn slow_clients_hold_no_threads_and_cannot_lock_health_out() {
+    let limits = Limits { max_connections: 32, request_timeout: Duration::from_millis(1500), ..Limits::default() };
+    let (server, _control) = start(limits);
+    let addr = server.addr;
+    let threads = server_threads_settled(addr, 2 + 2);
+    assert_eq!(threads, 2 + 2);
+    // 100 slowloris connections, each dripping one byte of a request line every 100 ms.
+    let mut slow: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let line = b"GET /about/health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut worst = Duration::ZERO;
+    for step in 0..20 {
+        for s in &mut slow {
+            let _ = s.write(&line[step % line.len()..step % line.len() + 1]);
+        }
+        let t = Instant::now();
+        let (code, _) = get(addr, "/about/health");
+        worst = worst.max(t.elapsed());
+        assert_eq!(code, 500);
+        assert_eq!(server_threads(addr), threads, "threads grew at step {step}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("health: slowest answer {worst:?} among 100 slow clients (cap 32)");
+    assert!(worst < Duration::from_millis(100), "health took {worst:?}");
+    // Every slow connection was dropped (evicted) or timed out with 408; none is served.
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.is_empty() || text.starts_with("HTTP/1.1 408") || text.starts_with("HTTP/1.1 503"), "{text}");
+    }
+    server.stop();
+    assert_eq!(server_threads(addr), 0);
+}
+
+#[test]
+fn past_the_connection_cap_with_no_slow_client_to_drop_new_connections_get_503() {
+    let limits = Limits { max_connections: 4, conference_timeout: Duration::from_secs(2), ..Limits::default() };
+    let (server, control) = start(limits);
+    let addr = server.addr;
+    // Four connections waiting for their conference (not evictable).
+    let waiting: Vec<_> = (0..4).map(|i| std::thread::spawn(move || post_conference(addr, &format!("r{i}@c")))).collect();
+    let t = Instant::now();
+    while control.len() < 4 {
+        assert!(t.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (code, body) = get(addr, "/about/health");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("too many connections"));
+    for w in waiting {
+        assert_eq!(w.join().unwrap().0, 500);
+    }
+    // Room again.
+    assert_eq!(get(addr, "/about/health").0, 500);
+    server.stop();
+}
+
+#[test]
+fn a_request_that_never_completes_gets_408() {
+    let limits = Limits { request_timeout: Duration::from_millis(300), ..Limits::default() };
+    let (server, _control) = start(limits);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /stats HTTP/1.1\r\n").unwrap();
+    let t = Instant::now();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert_eq!(parse_answer(&out).0, 408);
+    assert!(t.elapsed() >= Duration::from_millis(250) && t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    server.stop();
+}
