@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::focus::limits::{self, Limits};
 use crate::jid::Jid;
 
 /// What the command line asked for.
@@ -51,7 +52,8 @@ pub struct Config {
     pub tls_insecure: bool,
     /// The bridge brewery MUC room.
     pub bridge_muc: Jid,
-    /// The MUC service of conference rooms (`conference.<domain>`).
+    /// The MUC service of conference rooms (`conference.<domain>`): the only service
+    /// the focus creates conferences on.
     pub conference_muc: String,
     /// Secure domain: only users authenticated on it may create rooms.
     pub auth_domain: Option<String>,
@@ -59,6 +61,8 @@ pub struct Config {
     pub rest_port: u16,
     /// REST API bind address.
     pub rest_bind: IpAddr,
+    /// Limits against hostile input (conferences, new rooms, participants, waiting requests).
+    pub limits: Limits,
 }
 
 impl fmt::Debug for Config {
@@ -81,6 +85,7 @@ impl fmt::Debug for Config {
             auth_domain,
             rest_port,
             rest_bind,
+            limits,
         } = self;
         f.debug_struct("Config")
             .field("domain", domain)
@@ -99,6 +104,7 @@ impl fmt::Debug for Config {
             .field("auth_domain", auth_domain)
             .field("rest_port", rest_port)
             .field("rest_bind", rest_bind)
+            .field("limits", limits)
             .finish()
     }
 }
@@ -141,10 +147,15 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ("tls_ca_file", "PEM", "certificate or CA to trust for STARTTLS, besides the system store"),
     ("tls_insecure", "", "do not verify Prosody's certificate, and allow a client connection without TLS to a non-loopback host (logged as a warning)"),
     ("bridge_muc", "JID", "bridge brewery room (default JvbBrewery@internal.auth.<domain>)"),
-    ("conference_muc", "DOMAIN", "MUC service of conference rooms (default conference.<domain>)"),
+    ("conference_muc", "DOMAIN", "MUC service of conference rooms; requests for other services are refused (default conference.<domain>)"),
     ("auth_domain", "DOMAIN", "secure domain: only users authenticated on DOMAIN may create rooms"),
     ("rest_port", "PORT", "HTTP API port, 0 turns it off (default 8888)"),
     ("rest_bind", "ADDR", "HTTP API address (default 127.0.0.1)"),
+    ("max_conferences", "N", "running conferences at most (default 1000)"),
+    ("max_new_rooms_per_minute", "N", "new rooms one requester (bare JID) may create per minute (default 20)"),
+    ("max_new_rooms_total_per_minute", "N", "new rooms all requesters together may create per minute (default 600)"),
+    ("max_participants", "N", "participants a conference serves; later joiners wait for a seat (default 1000)"),
+    ("max_waiting_requests", "N", "conference requests a conference keeps while the focus joins (default 256)"),
     ("check", "", "check the deployment (Prosody, secret, login, MUC, brewery) and exit"),
     ("help", "", "print this help and exit"),
     ("version", "", "print the version and exit"),
@@ -182,6 +193,14 @@ fn parse_port(name: &str, value: &str) -> Result<u16, ConfigError> {
     match value.parse::<u16>() {
         Ok(p) => Ok(p),
         Err(_) => Err(ConfigError(format!("--{}: '{}' is not a port number (0-65535)", name, value))),
+    }
+}
+
+/// A limit: a whole number from 1 to `max`.
+fn parse_limit(name: &str, value: &str, max: usize) -> Result<usize, ConfigError> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError(format!("--{}: '{}' is not a number from 1 to {}", name, value, max))),
     }
 }
 
@@ -272,6 +291,21 @@ where
         Some(a) => a.parse::<IpAddr>().map_err(|_| ConfigError(format!("--rest_bind: '{}' is not an IP address", a)))?,
         None => IpAddr::from([127, 0, 0, 1]),
     };
+    let limit = |name: &str, default: usize, max: usize| match get(name) {
+        Some(v) => parse_limit(name, &v, max),
+        None => Ok(default),
+    };
+    let limits = Limits {
+        max_conferences: limit("max_conferences", limits::DEFAULT_MAX_CONFERENCES, 100_000)?,
+        new_rooms_per_minute: limit("max_new_rooms_per_minute", limits::DEFAULT_NEW_ROOMS_PER_MINUTE, 1_000_000)?,
+        new_rooms_total_per_minute: limit(
+            "max_new_rooms_total_per_minute",
+            limits::DEFAULT_NEW_ROOMS_TOTAL_PER_MINUTE,
+            1_000_000,
+        )?,
+        max_participants: limit("max_participants", limits::DEFAULT_MAX_PARTICIPANTS, 100_000)?,
+        max_waiting_requests: limit("max_waiting_requests", limits::DEFAULT_MAX_WAITING_REQUESTS, 100_000)?,
+    };
     let cfg = Config {
         domain,
         host,
@@ -289,6 +323,7 @@ where
         auth_domain,
         rest_port,
         rest_bind,
+        limits,
     };
     if m.opt_present("check") {
         Ok(Command::Check(cfg))
@@ -327,6 +362,40 @@ mod tests {
         // Room names compare case-insensitively; Prosody reports them lower-cased.
         assert_eq!(c.bridge_muc.to_string(), "jvbbrewery@internal.auth.meet.test");
         assert_eq!(c.rest_port, 8888);
+        assert_eq!(c.conference_muc, "conference.meet.test");
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        let c = run(
+            &[
+                "--domain=meet.test",
+                "--secret=s",
+                "--max_conferences=5",
+                "--max_new_rooms_per_minute=3",
+                "--max_new_rooms_total_per_minute=30",
+                "--max_participants=7",
+                "--max_waiting_requests=9",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.limits,
+            Limits {
+                max_conferences: 5,
+                new_rooms_per_minute: 3,
+                new_rooms_total_per_minute: 30,
+                max_participants: 7,
+                max_waiting_requests: 9
+            }
+        );
+        for bad in ["--max_conferences=0", "--max_participants=-1", "--max_waiting_requests=lots", "--max_conferences=100001"] {
+            let e = run(&["--domain=meet.test", "--secret=s", bad], &[]).unwrap_err();
+            let name = bad.split('=').next().unwrap();
+            assert!(e.0.starts_with(name) && !e.0.contains('\n'), "{}: {}", bad, e);
+        }
     }
 
     #[test]

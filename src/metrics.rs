@@ -33,11 +33,56 @@ pub struct Metrics {
     /// Successful re-connections after a loss, per XMPP connection.
     pub component_reconnects: AtomicU64,
     pub client_reconnects: AtomicU64,
+    /// Refusals and drops caused by the limits against hostile input.
+    pub limits: LimitCounters,
+    /// IQ answers dropped because they did not come from the request's addressee.
+    pub forged_answers: AtomicU64,
+    /// Requests a conference did not send because it had too many outstanding.
+    pub requests_refused_locally: AtomicU64,
+    /// Participants past `--max_participants` (made to wait for a seat or not tracked).
+    pub participants_over_limit: AtomicU64,
     /// Participants per live conference (by conference id).
     sizes: Mutex<HashMap<u64, ConferenceInfo>>,
     /// Focus-added time of the latest invites: from the bridge's allocation answer to the
     /// session-initiate handed to the event loop.
     focus_added: Mutex<Samples>,
+}
+
+/// Why requests were refused or input dropped under the limits (issue #11).
+#[derive(Debug, Default)]
+pub struct LimitCounters {
+    /// Conference requests refused: `--max_conferences` reached.
+    pub max_conferences: AtomicU64,
+    /// …: the requester created `--max_new_rooms_per_minute` rooms in the last minute.
+    pub new_rooms_per_requester: AtomicU64,
+    /// …: `--max_new_rooms_total_per_minute` rooms were created in the last minute.
+    pub new_rooms_total: AtomicU64,
+    /// …: the conference already keeps `--max_waiting_requests` requests.
+    pub waiting_requests: AtomicU64,
+    /// …: a room not on the conference MUC service, or an invalid room name.
+    pub bad_room: AtomicU64,
+    /// IQ requests and conference requests refused because a conference inbox was full.
+    pub inbox_full: AtomicU64,
+    /// Presences replaced by a later one of the same occupant while an inbox was full.
+    pub presences_coalesced: AtomicU64,
+    /// Presences dropped because an inbox and its overflow were both full.
+    pub presences_dropped: AtomicU64,
+}
+
+impl LimitCounters {
+    fn pairs(&self) -> [(&'static str, u64); 8] {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("max_conferences", l(&self.max_conferences)),
+            ("new_rooms_per_requester", l(&self.new_rooms_per_requester)),
+            ("new_rooms_total", l(&self.new_rooms_total)),
+            ("waiting_requests", l(&self.waiting_requests)),
+            ("bad_room", l(&self.bad_room)),
+            ("inbox_full", l(&self.inbox_full)),
+            ("presences_coalesced", l(&self.presences_coalesced)),
+            ("presences_dropped", l(&self.presences_dropped)),
+        ]
+    }
 }
 
 /// The latest [`Samples::CAP`] durations (µs) and how many were recorded in all.
@@ -167,6 +212,12 @@ impl Metrics {
             "jingle": { "errors": self.jingle_errors.load(Ordering::Relaxed), "focus_added": self.focus_added.lock().summary() },
             "colibri": { "errors": self.colibri_errors.load(Ordering::Relaxed) },
             "bridge_failures": { "participants_moved": self.participants_moved.load(Ordering::Relaxed) },
+            "limits": {
+                "refused": self.limits.pairs().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                "forged_answers": self.forged_answers.load(Ordering::Relaxed),
+                "requests_refused_locally": self.requests_refused_locally.load(Ordering::Relaxed),
+                "participants_over_limit": self.participants_over_limit.load(Ordering::Relaxed),
+            },
             "xmpp": {
                 "component_connected": self.component_up.load(Ordering::Relaxed),
                 "client_connected": self.client_up.load(Ordering::Relaxed),
@@ -209,6 +260,19 @@ impl Metrics {
             self.participants_moved.load(Ordering::Relaxed) as f64,
         );
         gauge("stanzas_sent_total", "Stanzas the focus sent (both connections).", "counter", self.stanzas_sent.load(Ordering::Relaxed) as f64);
+        gauge("forged_answers_total", "IQ answers dropped: not from the request's addressee.", "counter", self.forged_answers.load(Ordering::Relaxed) as f64);
+        gauge(
+            "requests_refused_locally_total",
+            "Requests a conference did not send: too many outstanding.",
+            "counter",
+            self.requests_refused_locally.load(Ordering::Relaxed) as f64,
+        );
+        gauge(
+            "participants_over_limit_total",
+            "Participants past --max_participants.",
+            "counter",
+            self.participants_over_limit.load(Ordering::Relaxed) as f64,
+        );
         gauge("bridge_count", "Bridges in the brewery.", "gauge", bridges.len() as f64);
         gauge("bridge_count_operational", "Operational bridges.", "gauge", bridges.operational_count(now) as f64);
         gauge("xmpp_component_connected", "Component connection up.", "gauge", self.component_up.load(Ordering::Relaxed) as u8 as f64);
@@ -225,6 +289,10 @@ impl Metrics {
             }
         }
         out.push_str(&format!("jitsi_jicofo_focus_added_seconds_count {}\n", fa["count"]));
+        out.push_str("# HELP jitsi_jicofo_limit_refusals_total Requests refused or presences dropped under the limits, by reason.\n# TYPE jitsi_jicofo_limit_refusals_total counter\n");
+        for (k, v) in self.limits.pairs() {
+            out.push_str(&format!("jitsi_jicofo_limit_refusals_total{{reason=\"{}\"}} {}\n", k, v));
+        }
         out.push_str("# HELP jitsi_jicofo_bridge_stress Stress of each bridge.\n# TYPE jitsi_jicofo_bridge_stress gauge\n");
         let mut v: Vec<_> = bridges.all().collect();
         v.sort_by(|a, b| a.jid.cmp(&b.jid));
@@ -242,6 +310,26 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limit_counters_show_in_stats_and_metrics() {
+        let m = Metrics::new();
+        Metrics::inc(&m.limits.max_conferences);
+        Metrics::inc(&m.limits.presences_coalesced);
+        Metrics::inc(&m.limits.presences_coalesced);
+        Metrics::inc(&m.forged_answers);
+        let b = Bridges::new();
+        let now = Instant::now();
+        let s = m.stats_json(&b, now);
+        assert_eq!(s["limits"]["refused"]["max_conferences"], 1);
+        assert_eq!(s["limits"]["refused"]["presences_coalesced"], 2);
+        assert_eq!(s["limits"]["refused"]["new_rooms_total"], 0);
+        assert_eq!(s["limits"]["forged_answers"], 1);
+        let p = m.prometheus(&b, now);
+        assert!(p.contains("jitsi_jicofo_limit_refusals_total{reason=\"max_conferences\"} 1\n"), "{}", p);
+        assert!(p.contains("jitsi_jicofo_limit_refusals_total{reason=\"presences_coalesced\"} 2\n"));
+        assert!(p.contains("jitsi_jicofo_forged_answers_total 1\n"));
+    }
 
     #[test]
     fn samples_percentiles_nearest_rank() {

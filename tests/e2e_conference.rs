@@ -132,7 +132,9 @@ fn secure_domain_refuses_anonymous_creators_and_accepts_authenticated_ones() {
 
 #[test]
 fn two_hundred_rooms_each_get_a_thread_and_all_end_and_are_joined() {
-    let d = Deployment::start("conf-many", &[("jvb1", &[])]);
+    // One client creates all 200 rooms: above the default per-requester limit.
+    let mut d = Deployment::prepare("conf-many", &[("jvb1", &[])]);
+    d.start_jicofo(&["--max_new_rooms_per_minute=200"]);
     let pid = d.jicofo.as_ref().unwrap().id();
     let base_threads = threads_of(pid);
     let mut c = d.participant("many", FEATURES_2021).client;

@@ -2,9 +2,11 @@
 //!
 //! The router (event loop thread) feeds brewery presences and health-check answers
 //! into [`Bridges`], a value shared with conference threads behind a mutex. Nothing
-//! here does I/O: health checks are produced as stanzas by [`Bridges::tick`] and
-//! their answers handed back with [`Bridges::on_health_answer`]; what changed comes
-//! back as [`BridgeEvent`]s for the router to pass to conferences.
+//! here does I/O: health checks are produced as stanzas by [`Bridges::tick`] (their ids
+//! come from the router's pending table, which checks who answers) and their answers
+//! handed back with [`Bridges::on_health_answer`], which also accepts only the bridge
+//! the check went to; what changed comes back as [`BridgeEvent`]s for the router to
+//! pass to conferences.
 //!
 //! Selection (see [`Bridges::select`]): a conference keeps its bridge while it is
 //! usable; otherwise the least stressed operational bridge, preferring the
@@ -262,8 +264,10 @@ impl Bridges {
         cands.first().map(|b| b.jid.clone())
     }
 
-    /// Health checks due now (to send), and failures of unanswered ones.
-    pub fn tick(&mut self, now: Instant, mut new_id: impl FnMut() -> String) -> (Vec<Element>, Vec<BridgeEvent>) {
+    /// Health checks due now (to send), and failures of unanswered ones. `new_id`
+    /// enters a check to the given bridge (answered within [`HEALTH_TIMEOUT`]) and
+    /// returns its id; `None` means it cannot be sent now (it is retried next interval).
+    pub fn tick(&mut self, now: Instant, mut new_id: impl FnMut(&Jid) -> Option<String>) -> (Vec<Element>, Vec<BridgeEvent>) {
         let mut out = Vec::new();
         let mut events = Vec::new();
         // Unanswered checks: retry once, then fail.
@@ -276,8 +280,7 @@ impl Bridges {
             if c.retry {
                 warn!("bridge {}: health check unanswered twice", c.bridge);
                 events.extend(self.mark_failed(&c.bridge, now));
-            } else {
-                let id = new_id();
+            } else if let Some(id) = new_id(&c.bridge) {
                 out.push(health_check(&c.bridge, &id));
                 self.pending.insert(id, HealthCheck { bridge: c.bridge, deadline: now + HEALTH_TIMEOUT, retry: true });
             }
@@ -288,7 +291,7 @@ impl Bridges {
             if self.pending.values().any(|c| c.bridge == jid) {
                 continue;
             }
-            let id = new_id();
+            let Some(id) = new_id(&jid) else { continue };
             out.push(health_check(&jid, &id));
             self.pending.insert(id, HealthCheck { bridge: jid, deadline: now + HEALTH_TIMEOUT, retry: false });
         }
@@ -300,14 +303,19 @@ impl Bridges {
         self.pending.values().map(|c| c.deadline).chain(self.next_check.values().copied()).min()
     }
 
-    /// True when `id` is one of our health checks.
-    pub fn is_health_id(&self, id: &str) -> bool {
-        self.pending.contains_key(id)
+    /// Health checks waiting for an answer.
+    pub fn checks_outstanding(&self) -> usize {
+        self.pending.len()
     }
 
-    /// The answer to a health check.
+    /// The answer to a health check; only the bridge it went to may answer it.
     pub fn on_health_answer(&mut self, iq: &Element, now: Instant) -> Vec<BridgeEvent> {
-        let Some(c) = iq.get_attr("id").and_then(|id| self.pending.remove(id)) else { return vec![] };
+        let Some(id) = iq.get_attr("id") else { return vec![] };
+        let from = iq.get_attr("from").and_then(|f| Jid::parse(f).ok());
+        if self.pending.get(id).is_none_or(|c| from.as_ref() != Some(&c.bridge)) {
+            return vec![];
+        }
+        let Some(c) = self.pending.remove(id) else { return vec![] };
         if iq.get_attr("type") == Some("result") {
             return vec![];
         }
@@ -399,9 +407,9 @@ mod tests {
         let mut b = Bridges::new();
         add(&mut b, "jvb1", ok("0.1"), t0);
         let mut n = 0;
-        let mut id = || {
+        let mut id = |_: &Jid| {
             n += 1;
-            format!("h{}", n)
+            Some(format!("h{}", n))
         };
         let (out, ev) = b.tick(t0, &mut id);
         assert_eq!(out.len(), 1);
@@ -420,12 +428,17 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Bridges::new();
         add(&mut b, "jvb1", ok("0.1"), t0);
-        let (out, _) = b.tick(t0, || "h1".to_string());
+        let (out, _) = b.tick(t0, |_| Some("h1".to_string()));
         let err = crate::xmpp::stanza::iq_error(
             &out[0].clone().attr("from", "focus@auth.meet.test/focus"),
             crate::xmpp::stanza::ErrorCondition::InternalServerError,
             None,
         );
+        // Only the bridge itself may answer its health check.
+        let mut forged = err.clone();
+        forged.set_attr("from", "jvbbrewery@internal.auth.meet.test/mallory");
+        assert_eq!(b.on_health_answer(&forged, t0), vec![]);
+        assert_eq!(b.checks_outstanding(), 1, "the forgery did not consume the check");
         assert_eq!(b.on_health_answer(&err, t0), vec![BridgeEvent::Down(jid("jvb1"))]);
         let leave = Element::new("presence", ns::CLIENT)
             .attr("from", "jvbbrewery@internal.auth.meet.test/jvb1")

@@ -1,18 +1,60 @@
 //! The real [`Env`] of a conference thread (the network handle, an inbox of limited length, the
 //! system clock) and the thread launcher that contains panics.
+//!
+//! A panicking conference does not leave its bridge conference and its participants'
+//! Jingle sessions behind: the conference keeps a small [`Cleanup`] record, shared with
+//! the launcher and updated as sessions and the bridge conference change, and after a
+//! panic the launcher expires the bridge conference (Colibri2 `expire`), sends
+//! `session-terminate` to every participant with a session, and leaves the room.
 
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::error;
+use parking_lot::Mutex;
 
 use super::{muc, Conference, EndReason, Env, Inbox, Params};
+use crate::colibri2::ConferenceModify;
+use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle};
 use crate::xml::Element;
 
-/// Capacity of a conference inbox.
+/// What a conference thread must undo if it panics, kept outside the conference's own
+/// state (which a panic may leave half-updated).
+#[derive(Debug, Default, Clone)]
+pub struct Cleanup {
+    /// The bridge conference, `(bridge, meeting id)`, once its `create` was sent.
+    pub bridge: Option<(Jid, String)>,
+    /// Jingle sessions: participant nick → sid.
+    pub sessions: BTreeMap<String, String>,
+}
+
+impl Cleanup {
+    /// The stanzas that undo it: expire the bridge conference, terminate every session
+    /// (from `focus_full`), leave `room` as `nick`. `new_id` gives IQ ids.
+    pub fn stanzas(&self, room: &Jid, nick: &str, focus_full: &str, mut new_id: impl FnMut() -> String) -> Vec<Element> {
+        let mut out = Vec::new();
+        if let Some((bridge, meeting_id)) = &self.bridge {
+            let req = ConferenceModify { meeting_id: meeting_id.clone(), expire: true, ..Default::default() };
+            out.push(req.to_iq(bridge, &new_id()));
+        }
+        for (participant, sid) in &self.sessions {
+            let to = room.with_resource(participant).to_string();
+            let text = Some("the conference ended after an internal error");
+            out.push(crate::media::jingle::session_terminate(focus_full, &to, sid, &new_id(), "general-error", text));
+        }
+        out.push(muc::leave_presence(room, nick));
+        out
+    }
+}
+
+/// Capacity of a conference inbox: messages sent to the conference and not processed yet,
+/// including those it keeps aside during a blocking wait (see `focus::inbox`).
 pub const INBOX_CAPACITY: usize = 4096;
 
 /// Stack size of a conference thread, chosen with [`crate::xml::MAX_DEPTH`]: the
@@ -34,15 +76,17 @@ pub enum Control {
     Http { iq: Element, reply: Sender<Element> },
 }
 
-/// The real environment: sends through the event loop, reads a channel, system time.
+/// The real environment: sends through the event loop, reads a channel, system time,
+/// reports its backlog to the router through a shared counter.
 pub struct ThreadEnv {
     net: NetHandle,
     inbox: Receiver<Inbox>,
+    backlog: Arc<AtomicUsize>,
 }
 
 impl ThreadEnv {
-    pub fn new(net: NetHandle, inbox: Receiver<Inbox>) -> ThreadEnv {
-        ThreadEnv { net, inbox }
+    pub fn new(net: NetHandle, inbox: Receiver<Inbox>, backlog: Arc<AtomicUsize>) -> ThreadEnv {
+        ThreadEnv { net, inbox, backlog }
     }
 }
 
@@ -67,19 +111,25 @@ impl Env for ThreadEnv {
             None => Some(self.inbox.recv().unwrap_or(Inbox::Shutdown)),
         }
     }
+
+    fn set_backlog(&mut self, n: usize) {
+        self.backlog.store(n, Ordering::Relaxed);
+    }
 }
 
-/// Start a conference thread. `previous` (a thread of the same room that is ending)
-/// is joined first, so its leave reaches the room before our join. The thread's last
-/// act is `Control::Ended` on `control`, followed by a wake of the event loop.
+/// Start a conference thread reading `inbox` (and reporting the messages it keeps aside
+/// in `backlog`). `previous` (a thread of the same room that is ending) is joined
+/// first, so its leave reaches the room before our join. The thread's last act is
+/// `Control::Ended` on `control`, followed by a wake of the event loop.
 pub fn spawn(
     params: Params,
     net: NetHandle,
     inbox: Receiver<Inbox>,
+    backlog: Arc<AtomicUsize>,
     control: Sender<Control>,
     previous: Option<JoinHandle<()>>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let env = ThreadEnv::new(net.clone(), inbox);
+    let env = ThreadEnv::new(net.clone(), inbox, backlog);
     let n2 = net.clone();
     let send: Box<dyn Fn(ConnId, Element) + Send> = Box::new(move |c, el| {
         let _ = n2.send(c, el);
@@ -105,10 +155,11 @@ pub fn spawn_with<E: Env + 'static>(
         }
         let id = params.id;
         let room = params.room.clone();
-        let nick = params.shared.nick.clone();
-        let client = params.shared.client;
+        let shared = params.shared.clone();
+        let cleanup: Arc<Mutex<Cleanup>> = Arc::default();
+        let record = cleanup.clone();
         let result = catch_unwind(AssertUnwindSafe(move || {
-            let mut conf = Conference::new(env, params);
+            let mut conf = Conference::with_cleanup(env, params, record);
             conf.run()
         }));
         let reason = match result {
@@ -119,8 +170,18 @@ pub fn spawn_with<E: Env + 'static>(
                     .map(|s| s.to_string())
                     .or_else(|| e.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                error!("conference {}: internal error ({}); leaving the room", room, what);
-                send(client, muc::leave_presence(&room, &nick));
+                let undo = cleanup.lock().clone();
+                error!(
+                    "conference {}: internal error ({}); expiring its bridge conference, ending {} sessions, leaving the room",
+                    room,
+                    what,
+                    undo.sessions.len()
+                );
+                let focus_full =
+                    shared.focus_full.lock().clone().unwrap_or_else(|| format!("{}/{}", shared.focus_jid, shared.nick));
+                for el in undo.stanzas(&room, &shared.nick, &focus_full, || shared.pending.lock().fresh_id().to_string()) {
+                    send(shared.client, el);
+                }
                 EndReason::Panicked
             }
         };
@@ -132,7 +193,7 @@ pub fn spawn_with<E: Env + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conference::sim::{muc_responder, occupant_presence, SimEnv};
+    use crate::conference::sim::{muc_responder, occupant_presence, with_bridge, SimEnv};
     use crate::conference::{PendingReply, ReplyTarget, Shared};
     use crate::focus::request::ConferenceReply;
     use crate::jid::Jid;
@@ -141,13 +202,22 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    const BRIDGE: &str = "jvbbrewery@internal.auth.meet.test/jvb1";
+
+    /// With one bridge, so that the participants get Jingle sessions.
     fn shared() -> Arc<Shared> {
-            crate::conference::sim::test_shared(crate::bridge::Bridges::new(), None)
+        let mut b = crate::bridge::Bridges::new();
+        let stats = Element::new("stats", ns::COLIBRI)
+            .child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", "0.1"))
+            .child(Element::new("stat", ns::COLIBRI).attr("name", "drain").attr("value", "false"));
+        b.on_presence(&Element::new("presence", ns::CLIENT).attr("from", BRIDGE).child(stats), "focus", std::time::Instant::now());
+        crate::conference::sim::test_shared(b, None)
     }
 
     fn start(id: u64, room: &str, panic_on_mute: bool, sent: Arc<Mutex<Vec<Element>>>, control: Sender<Control>) -> JoinHandle<()> {
         let room = Jid::parse(room).unwrap();
-        let mut inner = muc_responder(room.clone(), Jid::parse("focus@auth.meet.test/focus").unwrap());
+        let mut inner =
+            with_bridge(Jid::parse(BRIDGE).unwrap(), muc_responder(room.clone(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
         let mut env = SimEnv::new(Box::new(move |el: &Element| {
             if panic_on_mute && el.elements().any(|c| c.name == "mute") {
                 panic!("simulated bug");
@@ -180,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn a_panic_is_contained_the_room_is_left_and_others_go_on() {
+    fn a_panic_is_contained_the_bridge_conference_expired_sessions_ended_the_room_left_and_others_go_on() {
         let (tx, rx) = crossbeam_channel::bounded(8);
         let sent_bad = Arc::new(Mutex::new(Vec::new()));
         let sent_ok = Arc::new(Mutex::new(Vec::new()));
@@ -197,10 +267,24 @@ mod tests {
             .collect();
         ended.sort_by_key(|(id, _)| *id);
         assert_eq!(ended, vec![(1, EndReason::Panicked), (2, EndReason::Shutdown)]);
-        let left = sent_bad.lock();
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].get_attr("type"), Some("unavailable"));
-        assert_eq!(left[0].get_attr("to"), Some("bad@conference.meet.test/focus"));
+        let undone = sent_bad.lock();
+        // The bridge conference is expired, both participants' sessions end, the room is left.
+        assert_eq!(undone.len(), 4, "{:?}", undone.iter().map(|e| e.to_xml()).collect::<Vec<_>>());
+        let cm = undone[0].get_child("conference-modify", ns::COLIBRI2).expect("a colibri2 request first");
+        assert_eq!(undone[0].get_attr("to"), Some(BRIDGE));
+        assert_eq!(cm.get_attr("expire"), Some("true"));
+        let mut terminated = Vec::new();
+        for st in &undone[1..3] {
+            let j = st.get_child("jingle", ns::JINGLE).expect("session-terminate");
+            assert_eq!(j.get_attr("action"), Some("session-terminate"));
+            assert!(j.get_attr("sid").is_some_and(|s| !s.is_empty()));
+            assert_eq!(st.get_attr("from"), Some("focus@auth.meet.test/focus"));
+            terminated.push(st.get_attr("to").unwrap().to_string());
+        }
+        terminated.sort();
+        assert_eq!(terminated, vec!["bad@conference.meet.test/m", "bad@conference.meet.test/p"]);
+        assert_eq!(undone[3].get_attr("type"), Some("unavailable"));
+        assert_eq!(undone[3].get_attr("to"), Some("bad@conference.meet.test/focus"));
         assert!(sent_ok.lock().is_empty(), "the healthy conference left through its own env");
     }
 }

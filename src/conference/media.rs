@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
-use super::{Conference, Env, PendingIq};
+use super::{Conference, Env, PendingIq, RequestError};
 use crate::bridge::BridgeEvent;
 use crate::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
 use crate::jid::Jid;
@@ -135,6 +135,24 @@ impl PendingSignal {
 }
 
 impl<E: Env> Conference<E> {
+    /// Record (or forget) `nick`'s Jingle session for the panic cleanup.
+    fn note_session(&self, nick: &str, sid: Option<&str>) {
+        let mut c = self.cleanup.lock();
+        match sid {
+            Some(sid) => {
+                c.sessions.insert(nick.to_string(), sid.to_string());
+            }
+            None => {
+                c.sessions.remove(nick);
+            }
+        }
+    }
+
+    /// Record (or forget) the bridge conference `(bridge, meeting id)` for the panic cleanup.
+    fn note_bridge(&self, bridge: Option<(Jid, String)>) {
+        self.cleanup.lock().bridge = bridge;
+    }
+
     fn focus_full(&self) -> String {
         self.shared.focus_full.lock().clone().unwrap_or_else(|| format!("{}/{}", self.shared.focus_jid, self.shared.nick))
     }
@@ -245,6 +263,10 @@ impl<E: Env> Conference<E> {
         let colibri = self.media.colibri.as_mut().expect("set above");
         let create = !colibri.created;
         colibri.created = true;
+        if create {
+            // From now on the bridge may hold a conference to expire, even after a panic.
+            self.note_bridge(Some((bridge.clone(), self.meeting_id.clone())));
+        }
         let req = ConferenceModify {
             meeting_id: self.meeting_id.clone(),
             name: Some(self.room.to_string()),
@@ -261,8 +283,23 @@ impl<E: Env> Conference<E> {
                 ..Default::default()
             }],
         };
-        let id = self.new_id();
-        let answer = self.request(req.to_iq(&bridge, &id), super::REPLY_TIMEOUT);
+        // The id is set by `request`.
+        let answer = match self.request(req.to_iq(&bridge, ""), super::REPLY_TIMEOUT) {
+            Ok(a) => Some(a),
+            Err(RequestError::Timeout) => None,
+            // Ending: no reaction (the bridge did nothing wrong).
+            Err(RequestError::Aborted) => return false,
+            Err(RequestError::Full) => {
+                if create {
+                    if let Some(c) = self.media.colibri.as_mut() {
+                        c.created = false;
+                    }
+                    self.note_bridge(None);
+                }
+                self.media.failed.insert(nick.to_string());
+                return true;
+            }
+        };
         // Real time (not the Env's clock): the focus-added metric measures this thread's work.
         let answered = std::time::Instant::now();
         let answer = match parse_answer(answer.as_ref(), true) {
@@ -329,13 +366,19 @@ impl<E: Env> Conference<E> {
             region,
         };
         let sid = jingle::new_sid();
-        let id = self.new_id();
-        let si = offer.session_initiate(&self.focus_full(), &self.occupant_jid(nick), &sid, &id);
         let deadline = self.env.now() + super::REPLY_TIMEOUT;
-        self.pending.insert(id, (PendingIq::Initiate { nick: nick.to_string(), sid: sid.clone() }, deadline));
+        let what = PendingIq::Initiate { nick: nick.to_string(), sid: sid.clone() };
+        let Some(id) = self.track(what, self.room.with_resource(nick), deadline) else {
+            // No offer can be sent: give the endpoint back.
+            self.media.failed.insert(nick.to_string());
+            self.expire_endpoint(nick);
+            return true;
+        };
+        let si = offer.session_initiate(&self.focus_full(), &self.occupant_jid(nick), &sid, &id);
         self.send(si);
         self.shared.metrics.focus_added(answered.elapsed());
         info!("conference {}: invited {} (bridge {}, sid {})", self.room, nick, bridge, sid);
+        self.note_session(nick, Some(&sid));
         self.media.sessions.insert(nick.to_string(), Session { sid, active: false, bridge_session_id, features });
         // Whatever was queued for an earlier session of this receiver is in the offer.
         self.media.signals.remove(nick);
@@ -345,6 +388,7 @@ impl<E: Env> Conference<E> {
     /// Drop the colibri session, expiring it on the bridge.
     fn drop_colibri(&mut self) {
         if let Some(c) = self.media.colibri.take() {
+            self.note_bridge(None);
             self.shared.metrics.set_bridge(self.id, None);
             if c.created {
                 let req = ConferenceModify { meeting_id: self.meeting_id.clone(), expire: true, ..Default::default() };
@@ -377,6 +421,7 @@ impl<E: Env> Conference<E> {
     /// endpoint expired.
     pub(crate) fn terminate_session(&mut self, nick: &str, reason: Option<(&str, &str)>, moving_all: bool) {
         let Some(s) = self.media.sessions.remove(nick) else { return };
+        self.note_session(nick, None);
         if let Some((r, text)) = reason {
             let id = self.new_id();
             let st = jingle::session_terminate(&self.focus_full(), &self.occupant_jid(nick), &s.sid, &id, r, Some(text));
@@ -424,6 +469,7 @@ impl<E: Env> Conference<E> {
             sig.remove.remove_owner(nick);
         }
         if self.media.sessions.remove(nick).is_some() {
+            self.note_session(nick, None);
             self.media.sources.remove_owner(nick);
             self.media.signals.remove(nick);
             self.expire_endpoint(nick);
@@ -519,9 +565,10 @@ impl<E: Env> Conference<E> {
             }],
             ..Default::default()
         };
-        let id = self.new_id();
         let deadline = self.env.now() + super::REPLY_TIMEOUT;
-        self.pending.insert(id.clone(), (PendingIq::ColibriUpdate { nick: nick.to_string() }, deadline));
+        let Some(id) = self.track(PendingIq::ColibriUpdate { nick: nick.to_string() }, bridge.clone(), deadline) else {
+            return;
+        };
         self.send(req.to_iq(&bridge, &id));
     }
 
@@ -738,6 +785,7 @@ impl<E: Env> Conference<E> {
     /// End every session and the bridge conference (the conference is ending).
     pub(crate) fn media_stop(&mut self) {
         self.media.sessions.clear();
+        self.cleanup.lock().sessions.clear();
         self.media.signals.clear();
         self.drop_colibri();
     }

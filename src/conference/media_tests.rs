@@ -321,3 +321,213 @@ fn hostile_session_accepts_cost_their_sender_an_error_and_nothing_else() {
     announced.remove(&222);
     assert_eq!(announced.into_iter().collect::<Vec<_>>(), vec![1001, 1002]);
 }
+
+#[test]
+fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_used() {
+    let r = room();
+    let mallory = r.with_resource("a").to_string();
+    let mut bridge_and_muc = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    // Before the bridge answers b's allocation, participant "a" answers it (right id,
+    // from its own occupant JID) with its own ICE credentials.
+    let mut e = SimEnv::new(Box::new(move |el: &Element| {
+        let for_b = el
+            .get_child("conference-modify", ns::COLIBRI2)
+            .is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_attr("id") == Some("b")));
+        let mut out = Vec::new();
+        if for_b {
+            let ice = Element::new("transport", "urn:xmpp:jingle:transports:ice-udp:1").attr("ufrag", "evil").attr("pwd", "evilevilevilevilevilevil");
+            let forged = crate::xmpp::stanza::iq_result(el)
+                .attr("from", mallory.clone())
+                .child(Element::new("conference-modified", ns::COLIBRI2).child(
+                    Element::new("endpoint", ns::COLIBRI2).attr("id", "b").child(Element::new("transport", ns::COLIBRI2).child(ice)),
+                ));
+            let mut forged = forged;
+            forged.set_attr("from", mallory.clone());
+            // And an error from a participant for good measure: it must not fail the bridge.
+            let mut forged_error = crate::xmpp::stanza::iq_error(el, crate::xmpp::stanza::ErrorCondition::InternalServerError, None);
+            forged_error.set_attr("from", mallory.clone());
+            out.push(forged);
+            out.push(forged_error);
+        }
+        out.extend(bridge_and_muc(el));
+        out
+    }));
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(500), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Shutdown);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let b = jingle_to(&c.env, "b", "session-initiate");
+    assert_eq!(b.len(), 1, "b was invited once");
+    let j = b[0].1.get_child("jingle", JINGLE).unwrap();
+    let t = j.children_named("content", JINGLE).next().unwrap().get_child("transport", "urn:xmpp:jingle:transports:ice-udp:1").unwrap();
+    assert!(t.get_attr("ufrag").unwrap().starts_with("jvb1-"), "the bridge's transport, not the forger's: {:?}", t.get_attr("ufrag"));
+    assert_eq!(sh.metrics.forged_answers.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert!(sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()), "the forged error failed nothing");
+    assert_eq!(sh.metrics.colibri_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // Every request id is one of ours: 16 random hex digits, not a sequence.
+    let ids: Vec<String> = c
+        .env
+        .sent
+        .iter()
+        .filter(|(_, _, e)| e.name == "iq" && matches!(e.get_attr("type"), Some("get") | Some("set")))
+        .filter_map(|(_, _, e)| e.get_attr("id").map(str::to_string)).collect();
+    assert!(ids.len() >= 6);
+    for id in &ids {
+        assert!(crate::focus::pending::IqId::parse(id).is_some(), "{}", id);
+    }
+    let nums: Vec<u64> = ids.iter().map(|i| u64::from_str_radix(i, 16).unwrap()).collect();
+    assert!(nums.windows(2).all(|w| w[0].abs_diff(w[1]) > 1 << 20), "{:?}", ids);
+    assert!(sh.pending.lock().is_empty(), "nothing left in the pending table");
+}
+
+/// A bridge that never answers allocations; everything else answered as usual.
+fn silent_bridge_env() -> SimEnv {
+    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    SimEnv::new(Box::new(move |el: &Element| {
+        if el.get_child("conference-modify", ns::COLIBRI2).is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).next().is_some()) {
+            Vec::new()
+        } else {
+            inner(el)
+        }
+    }))
+}
+
+fn wait_for_allocation_then(end: impl FnOnce(&mut SimEnv)) -> (Conference<SimEnv>, EndReason, Arc<Shared>) {
+    let r = room();
+    let mut e = silent_bridge_env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    end(&mut e);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let reason = c.run();
+    (c, reason, sh)
+}
+
+#[test]
+fn a_shutdown_during_a_pending_allocation_ends_the_conference_at_once() {
+    let (c, reason, sh) = wait_for_allocation_then(|e| e.at(ms(1000), Inbox::Shutdown));
+    assert_eq!(reason, EndReason::Shutdown);
+    assert_eq!(c.env.elapsed(), ms(1000), "ended when the shutdown came, not after the 15 s allocation timeout");
+    // The bridge did nothing wrong: not failed, no colibri error; the room was left.
+    assert!(sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()));
+    assert_eq!(sh.metrics.colibri_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(c.env.sent_matching(|e| e.name == "presence" && e.get_attr("type") == Some("unavailable")).len(), 1);
+    assert!(jingle_to(&c.env, "a", "session-initiate").is_empty());
+    assert!(sh.pending.lock().is_empty());
+}
+
+#[test]
+fn a_closed_inbox_during_a_pending_allocation_ends_the_conference_at_once() {
+    let (c, reason, sh) = wait_for_allocation_then(|e| e.close_at(ms(1000)));
+    assert_eq!(reason, EndReason::Shutdown);
+    assert_eq!(c.env.elapsed(), ms(1000));
+    assert!(sh.bridges.lock().get(&bridge()).unwrap().is_operational(Instant::now()));
+    assert!(sh.pending.lock().is_empty());
+}
+
+#[test]
+fn what_arrives_during_a_blocking_wait_is_reported_as_backlog_and_replayed_in_order() {
+    let r = room();
+    let mut e = silent_bridge_env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    // While the allocation for a waits (15 s), 300 others join and 299 leave again.
+    for i in 0..300u64 {
+        e.at(ms(100 + i), Inbox::Stanza(occupant_presence(&r, &format!("p{}", i), &format!("p{}@meet.test/1", i), "none", "participant")));
+    }
+    for i in 0..299u64 {
+        e.at(ms(1000 + i), Inbox::Stanza(occupant_leave(&r, &format!("p{}", i))));
+    }
+    e.at(ms(40_000), Inbox::Shutdown);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh, start_audio_muted: None, start_video_muted: None });
+    c.run();
+    // 300 joins, 299 leaves and the answer to b's disco were kept aside and reported.
+    assert_eq!(c.env.max_backlog, 600, "everything received during the wait was reported");
+    assert_eq!(c.env.backlog, 0);
+    // Replayed in order after the wait: only p299 stayed besides a and b.
+    let mut nicks: Vec<&str> = c.occupants().iter().map(|o| o.nick.as_str()).collect();
+    nicks.sort();
+    assert_eq!(nicks, vec!["a", "b", "p299"]);
+}
+
+#[test]
+fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    for (i, n) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        e.at(ms(10 + 10 * i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
+    }
+    // An update from a waiting participant is kept (its latest presence is what it gets admitted with).
+    let mut upd = occupant_presence(&r, "c", "c@meet.test/1", "none", "participant");
+    upd = upd.child(Element::new("stats-id", ns::CLIENT).text("Carol-1"));
+    e.at(ms(500), Inbox::Stanza(upd));
+    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "d"))); // leaves the queue
+    e.at(ms(2000), Inbox::Stanza(occupant_leave(&r, "a"))); // c gets a's seat
+    e.at(ms(3000), Inbox::Stanza(occupant_leave(&r, "b"))); // nobody waits: e was never tracked
+    e.at(ms(4000), Inbox::Shutdown);
+    let mut b = Bridges::new();
+    add_bridge(&mut b, &bridge(), "0.1");
+    let limits = crate::focus::limits::Limits { max_participants: 2, ..Default::default() };
+    let sh = crate::conference::sim::test_shared_with(b, None, limits);
+    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let disco_to = |n: &str| {
+        let to = r.with_resource(n).to_string();
+        c.env.sent.iter().filter(|(_, _, e)| e.get_attr("to") == Some(to.as_str()) && e.get_child("query", ns::DISCO_INFO).is_some()).map(|(t, _, _)| *t).collect::<Vec<_>>()
+    };
+    assert_eq!(disco_to("a").len(), 1);
+    assert!(disco_to("d").is_empty() && disco_to("e").is_empty(), "past the limit: no disco");
+    let offer_c = jingle_to(&c.env, "c", "session-initiate");
+    assert_eq!(offer_c.len(), 1);
+    assert_eq!(offer_c[0].0, ms(2000), "c was offered when a's seat became free");
+    assert_eq!(disco_to("c"), vec![ms(2000)]);
+    assert!(jingle_to(&c.env, "d", "session-initiate").is_empty() && jingle_to(&c.env, "e", "session-initiate").is_empty());
+    // c was admitted with its latest presence.
+    let colibri_c = colibri(&c.env)
+        .into_iter()
+        .flat_map(|cm| cm.children_named("endpoint", ns::COLIBRI2).cloned().collect::<Vec<_>>())
+        .find(|ep| ep.get_attr("id") == Some("c") && ep.get_attr("create") == Some("true"))
+        .expect("c allocated");
+    assert_eq!(colibri_c.get_attr("stats-id"), Some("Carol-1"));
+    assert_eq!(sh.metrics.participants_over_limit.load(std::sync::atomic::Ordering::Relaxed), 3);
+    let nicks: Vec<&str> = c.occupants().iter().map(|o| o.nick.as_str()).collect();
+    assert_eq!(nicks, vec!["c"]);
+}
+
+#[test]
+fn a_forged_error_for_someone_elses_offer_does_not_end_their_session() {
+    let r = room();
+    let mallory = r.with_resource("a").to_string();
+    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    // When b is offered a session, a answers the offer with an error in b's place.
+    let mut e = SimEnv::new(Box::new(move |el: &Element| {
+        let mut out = inner(el);
+        let to_b = el.get_attr("to").is_some_and(|t| t.ends_with("/b"));
+        if to_b && el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
+            let mut forged = crate::xmpp::stanza::iq_error(el, crate::xmpp::stanza::ErrorCondition::NotAcceptable, None);
+            forged.set_attr("from", mallory.clone());
+            out.push(forged);
+        }
+        out
+    }));
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Shutdown);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    assert_eq!(jingle_to(&c.env, "b", "session-initiate").len(), 1);
+    assert!(jingle_to(&c.env, "b", "session-terminate").is_empty(), "b's session survived the forgery");
+    assert!(!c.media.failed.contains("b"));
+    assert_eq!(sh.metrics.forged_answers.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(sh.metrics.jingle_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+}

@@ -4,8 +4,22 @@
 //! room, forwarded conference requests, connection changes) from its [`Env`] and
 //! sends stanzas through it. A request that needs an answer is sent with a deadline
 //! and waited for; anything unrelated that arrives meanwhile is kept and replayed in
-//! order afterwards. Time comes from the `Env`, so tests run a whole conference on
-//! simulated time with no sockets and no sleeps.
+//! order afterwards. A shutdown (or a closed inbox) aborts any such wait at once.
+//! Time comes from the `Env`, so tests run a whole conference on simulated time with
+//! no sockets and no sleeps.
+//!
+//! Limits ([`Limits`] in `Shared`): at most `max_participants` occupants are served
+//! (disco, ownership, offers); later joiners wait in a queue of the same length for a
+//! seat (in join order, when someone leaves); beyond that, occupants are not tracked at
+//! all. While the focus is not in the room (joining, reconnecting) at most
+//! `max_waiting_requests` conference requests wait for their answer; more are refused
+//! with `resource-constraint`. The map of requesters expected to join is bounded by
+//! `max_participants` too.
+//!
+//! Every IQ request whose answer matters is entered in the shared
+//! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
+//! the JID it went to); an answer counts only from that JID. Past the table's cap for
+//! this conference a request fails here, without being sent.
 //!
 //! ```text
 //!   start ──join MUC──▶ Joining ──self presence, config form──▶ Running ──▶ Ended
@@ -31,6 +45,8 @@ use log::{debug, info, warn};
 use parking_lot::Mutex;
 
 use crate::focus::auth::Sessions;
+use crate::focus::limits::{Limits, LogThrottle, LogThrottles};
+use crate::focus::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::focus::request::ConferenceReply;
 use crate::jid::Jid;
 use crate::net::ConnId;
@@ -50,6 +66,11 @@ pub const DISCO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Features assumed when a participant's disco fails (§4).
 pub const DEFAULT_FEATURES: &[&str] =
     &["urn:xmpp:jingle:apps:rtp:audio", "urn:xmpp:jingle:apps:rtp:video", "urn:xmpp:jingle:transports:dtls-sctp:1"];
+
+/// Is `el` an IQ answer (`result` or `error`) with id `id`?
+fn is_answer(el: &Element, id: &str) -> bool {
+    el.name == "iq" && matches!(el.get_attr("type"), Some("result") | Some("error")) && el.get_attr("id") == Some(id)
+}
 
 /// A message for a conference thread.
 #[derive(Debug)]
@@ -96,6 +117,9 @@ pub trait Env: Send {
     fn now(&self) -> Instant;
     /// The next message, or `None` once `deadline` has passed with nothing received.
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox>;
+    /// The conference now keeps `n` received messages aside, unprocessed (during a
+    /// blocking wait); they count against its inbox's capacity.
+    fn set_backlog(&mut self, _n: usize) {}
 }
 
 /// What all conferences share (read-mostly).
@@ -118,6 +142,10 @@ pub struct Shared {
     pub focus_full: Mutex<Option<String>>,
     /// The router's control channel (bridge failures found by a conference go there).
     pub control: Option<crossbeam_channel::Sender<env::Control>>,
+    /// Outstanding IQ requests of every conference and the router (ids come from here).
+    pub pending: Mutex<PendingTable>,
+    /// Limits against hostile input.
+    pub limits: Limits,
 }
 
 /// Why a conference ended.
@@ -177,6 +205,26 @@ enum PendingIq {
     ColibriUpdate { nick: String },
 }
 
+/// A non-blocking request of ours waiting for its answer.
+#[derive(Debug, Clone)]
+struct Tracked {
+    what: PendingIq,
+    deadline: Instant,
+    /// The JID it was sent to: only it may answer.
+    to: Jid,
+}
+
+/// Why a blocking request has no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestError {
+    /// Nothing came before the deadline.
+    Timeout,
+    /// Shutdown or a closed inbox: the conference is ending.
+    Aborted,
+    /// This conference has too many requests outstanding; nothing was sent.
+    Full,
+}
+
 /// Parameters of a new conference.
 pub struct Params {
     pub id: u64,
@@ -192,15 +240,18 @@ pub struct Conference<E: Env> {
     id: u64,
     room: Jid,
     shared: Arc<Shared>,
-    next_iq: u64,
     deferred: VecDeque<Inbox>,
+    /// A shutdown (or a closed inbox) was seen: no more waiting for anything.
+    aborted: bool,
     joined: bool,
     connected: bool,
     occupants: Vec<Occupant>,
     waiting: Vec<PendingReply>,
     start_deadline: Option<Instant>,
     owner: Option<String>,
-    pending: HashMap<String, (PendingIq, Instant)>,
+    pending: HashMap<IqId, Tracked>,
+    /// Forged answers (right id, wrong sender), logged once per interval.
+    forged_log: LogThrottle,
     meeting_id: String,
     created_ms: u128,
     pub start_audio_muted: Option<i64>,
@@ -210,20 +261,32 @@ pub struct Conference<E: Env> {
     pub(crate) media: media::MediaState,
     /// Requests not yet followed by a join, per requester: someone is about to come.
     expected: HashMap<Jid, (u32, Instant)>,
+    /// Occupants past `max_participants`, waiting for a seat (at most as many again).
+    seat_queue: VecDeque<OccupantPresence>,
+    /// Refusals under the limits, logged once per interval per kind.
+    limit_log: LogThrottles,
     started: Instant,
     joins: usize,
+    /// What to undo should this thread panic (shared with the thread's launcher).
+    cleanup: Arc<Mutex<env::Cleanup>>,
 }
 
 impl<E: Env> Conference<E> {
     pub fn new(env: E, p: Params) -> Conference<E> {
+        Conference::with_cleanup(env, p, Arc::default())
+    }
+
+    /// A conference that keeps `cleanup` current (its sessions and bridge conference),
+    /// for its launcher to undo them after a panic.
+    pub fn with_cleanup(env: E, p: Params, cleanup: Arc<Mutex<env::Cleanup>>) -> Conference<E> {
         let now = env.now();
         Conference {
             env,
             id: p.id,
             room: p.room,
             shared: p.shared,
-            next_iq: 0,
             deferred: VecDeque::new(),
+            aborted: false,
             joined: false,
             connected: true,
             occupants: Vec::new(),
@@ -231,6 +294,7 @@ impl<E: Env> Conference<E> {
             start_deadline: Some(now + START_TIMEOUT),
             owner: None,
             pending: HashMap::new(),
+            forged_log: LogThrottle::default(),
             meeting_id: crate::focus::auth::new_uuid(),
             created_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -242,8 +306,11 @@ impl<E: Env> Conference<E> {
             ever_joined: false,
             media: media::MediaState::default(),
             expected: HashMap::new(),
+            seat_queue: VecDeque::new(),
+            limit_log: LogThrottles::default(),
             started: now,
             joins: 0,
+            cleanup,
         }
     }
 
@@ -262,9 +329,9 @@ impl<E: Env> Conference<E> {
         &self.meeting_id
     }
 
+    /// A random id for an IQ whose answer is not awaited.
     fn new_id(&mut self) -> String {
-        self.next_iq += 1;
-        format!("c{}-{}", self.id, self.next_iq)
+        self.shared.pending.lock().fresh_id().to_string()
     }
 
     fn send(&mut self, el: Element) {
@@ -272,23 +339,103 @@ impl<E: Env> Conference<E> {
         self.env.send(c, el);
     }
 
-    /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
-    fn request(&mut self, mut iq: Element, timeout: Duration) -> Option<Element> {
-        let id = self.new_id();
-        iq.set_attr("id", id.clone());
-        self.send(iq);
-        let deadline = self.env.now() + timeout;
-        loop {
-            match self.env.recv(Some(deadline)) {
-                None => return None,
-                Some(Inbox::Stanza(el)) if el.name == "iq" && el.get_attr("id") == Some(id.as_str()) => return Some(el),
-                Some(other) => self.deferred.push_back(other),
+    /// Enter a request to `to` in the pending table; its id, or `None` (logged) when
+    /// this conference is at its cap and the request must fail without being sent.
+    fn enter_request(&mut self, to: Option<Jid>, deadline: Instant) -> Option<IqId> {
+        let r = self.shared.pending.lock().insert(Destination::Conference(self.id), self.shared.client, to, deadline);
+        match r {
+            Ok(id) => Some(id),
+            Err(e) => {
+                crate::metrics::Metrics::inc(&self.shared.metrics.requests_refused_locally);
+                if let Some(n) = self.limit_log.hit("pending", self.env.now()) {
+                    warn!("conference {}: request not sent: {} ({} more since the last line)", self.room, e, n);
+                }
+                None
             }
         }
     }
 
+    /// Track a request whose answer [`Self::pending_answered`] handles; `None` when it
+    /// cannot be sent (see [`Self::enter_request`]).
+    fn track(&mut self, what: PendingIq, to: Jid, deadline: Instant) -> Option<String> {
+        let id = self.enter_request(Some(to.clone()), deadline)?;
+        self.pending.insert(id, Tracked { what, deadline, to });
+        Some(id.to_string())
+    }
+
+    /// Is `el` an answer from whoever the request went to (`to`)?
+    fn is_from_addressee(&self, to: Option<&Jid>, el: &Element) -> bool {
+        let own = self.shared.focus_full.lock().as_deref().and_then(|s| Jid::parse(s).ok());
+        let from = match el.get_attr("from").map(Jid::parse) {
+            None => None,
+            Some(Ok(j)) => Some(j),
+            Some(Err(_)) => return false,
+        };
+        answer_is_from(to, from.as_ref(), own.as_ref())
+    }
+
+    /// A forged answer reached the conference: drop it (logged once per interval).
+    fn forged(&mut self, el: &Element) {
+        crate::metrics::Metrics::inc(&self.shared.metrics.forged_answers);
+        if let Some(n) = self.forged_log.hit(self.env.now()) {
+            warn!(
+                "conference {}: dropped an answer to our request {:?} from {:?}, not its addressee ({} more since the last line)",
+                self.room,
+                el.get_attr("id"),
+                el.get_attr("from"),
+                n
+            );
+        }
+    }
+
+    /// The conference is ending now (shutdown or a closed inbox): waits are over.
+    fn abort(&mut self) {
+        self.aborted = true;
+        self.end(EndReason::Shutdown);
+    }
+
+    /// Keep `m` until the current wait is over. The router counts kept messages against
+    /// the inbox's capacity, so this never holds more than that of participants' input.
+    fn defer(&mut self, m: Inbox) {
+        self.deferred.push_back(m);
+        self.env.set_backlog(self.deferred.len());
+    }
+
+    /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
+    /// Only an answer from the IQ's addressee counts. A shutdown ends the wait at once.
+    pub(crate) fn request(&mut self, mut iq: Element, timeout: Duration) -> Result<Element, RequestError> {
+        if self.aborted {
+            return Err(RequestError::Aborted);
+        }
+        let to = iq.get_attr("to").and_then(|t| Jid::parse(t).ok());
+        let deadline = self.env.now() + timeout;
+        let Some(id) = self.enter_request(to.clone(), deadline) else { return Err(RequestError::Full) };
+        let text = id.to_string();
+        iq.set_attr("id", text.clone());
+        self.send(iq);
+        let result = loop {
+            match self.env.recv(Some(deadline)) {
+                None => break Err(RequestError::Timeout),
+                Some(Inbox::Stanza(el)) if is_answer(&el, &text) => {
+                    if self.is_from_addressee(to.as_ref(), &el) {
+                        break Ok(el);
+                    }
+                    self.forged(&el);
+                }
+                Some(Inbox::Shutdown) => {
+                    self.abort();
+                    break Err(RequestError::Aborted);
+                }
+                Some(other) => self.defer(other),
+            }
+        };
+        self.shared.pending.lock().cancel(id);
+        result
+    }
+
     fn next_message(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
         if let Some(m) = self.deferred.pop_front() {
+            self.env.set_backlog(self.deferred.len());
             return Some(m);
         }
         self.env.recv(deadline)
@@ -322,8 +469,8 @@ impl<E: Env> Conference<E> {
         if let Some(t) = self.media_deadline() {
             d = Some(d.map_or(t, |x| x.min(t)));
         }
-        for (_, t) in self.pending.values() {
-            d = Some(d.map_or(*t, |x| x.min(*t)));
+        for t in self.pending.values() {
+            d = Some(d.map_or(t.deadline, |x| x.min(t.deadline)));
         }
         d
     }
@@ -337,12 +484,16 @@ impl<E: Env> Conference<E> {
     /// Leave the room and answer whoever still waits.
     fn finish(&mut self, reason: EndReason) {
         self.media_stop();
+        // Answers to our requests have nowhere to go any more.
+        self.pending.clear();
+        self.shared.pending.lock().remove_destination(Destination::Conference(self.id));
         let mut waiting = std::mem::take(&mut self.waiting);
         for m in std::mem::take(&mut self.deferred) {
             if let Inbox::Request(w) = m {
                 waiting.push(w);
             }
         }
+        self.env.set_backlog(0);
         // Not ready: the client asks again and gets a fresh conference.
         for w in waiting {
             self.answer(w, false);
@@ -361,6 +512,32 @@ impl<E: Env> Conference<E> {
             self.occupants.len(),
             self.media.last_bridge.as_ref().map(|b| b.to_string()).unwrap_or_else(|| "none".into())
         );
+    }
+
+    /// Answer a conference request with `resource-constraint` (type wait).
+    fn refuse(&mut self, w: PendingReply, text: &str) {
+        let iq = iq_error(&w.iq, ErrorCondition::ResourceConstraint, Some(text));
+        match w.target {
+            ReplyTarget::Xmpp(conn) => self.env.send(conn, iq),
+            ReplyTarget::Channel(tx) => {
+                let _ = tx.try_send(iq);
+            }
+        }
+    }
+
+    /// `requester` asked for the room at `now` and is expected to join. The map is
+    /// bounded: past `max_participants` entries, expired ones go, then the oldest.
+    fn expect(&mut self, requester: Jid, now: Instant) {
+        let cap = self.shared.limits.max_participants;
+        if self.expected.len() >= cap && !self.expected.contains_key(&requester) {
+            self.expected.retain(|_, (n, t)| *n > 0 && now < *t + START_TIMEOUT);
+            while self.expected.len() >= cap {
+                let Some(oldest) = self.expected.iter().min_by_key(|(_, (_, t))| *t).map(|(j, _)| j.clone()) else { break };
+                self.expected.remove(&oldest);
+            }
+        }
+        let e = self.expected.entry(requester).or_insert((0, now));
+        *e = (e.0 + 1, now);
     }
 
     fn answer(&mut self, w: PendingReply, ready: bool) {
@@ -405,15 +582,15 @@ impl<E: Env> Conference<E> {
                     }
                 }
                 Some(Inbox::Shutdown) => {
-                    self.deferred.push_back(Inbox::Shutdown);
+                    self.abort();
                     return false;
                 }
-                Some(other) => self.deferred.push_back(other),
+                Some(other) => self.defer(other),
             }
         };
         self.joined = true;
         // Configure the room (also unlocks a new, locked room) and read its meeting id.
-        if let Some(form) = self.request(muc::owner_form_get(&self.room), REPLY_TIMEOUT) {
+        if let Ok(form) = self.request(muc::owner_form_get(&self.room), REPLY_TIMEOUT) {
             if let Some(q) = form.get_child("query", ns::MUC_OWNER) {
                 if let Some(mid) = muc::form_value(q, "muc#roominfo_meetingId").filter(|m| !m.is_empty()) {
                     self.meeting_id = mid;
@@ -421,9 +598,10 @@ impl<E: Env> Conference<E> {
             }
         }
         match self.request(muc::owner_form_submit(&self.room), REPLY_TIMEOUT) {
-            Some(r) if r.get_attr("type") == Some("result") => {}
-            Some(r) => warn!("conference {}: room configuration refused: {:?}", self.room, r.to_xml()),
-            None => warn!("conference {}: room configuration not answered", self.room),
+            Ok(r) if r.get_attr("type") == Some("result") => {}
+            Ok(r) => warn!("conference {}: room configuration refused: {:?}", self.room, r.to_xml()),
+            Err(RequestError::Aborted) => return false,
+            Err(e) => warn!("conference {}: room configuration not answered ({:?})", self.room, e),
         }
         if own.affiliation != Affiliation::Owner {
             warn!("conference {}: the focus is not owner ({:?}); make the focus user a Prosody admin", self.room, own.affiliation);
@@ -475,10 +653,11 @@ impl<E: Env> Conference<E> {
                 self.end(EndReason::NobodyJoined);
             }
         }
-        let expired: Vec<String> = self.pending.iter().filter(|(_, (_, t))| now >= *t).map(|(k, _)| k.clone()).collect();
+        let expired: Vec<IqId> = self.pending.iter().filter(|(_, t)| now >= t.deadline).map(|(k, _)| *k).collect();
         for id in expired {
-            if let Some((what, _)) = self.pending.remove(&id) {
-                self.pending_answered(what, None);
+            if let Some(t) = self.pending.remove(&id) {
+                self.shared.pending.lock().cancel(id);
+                self.pending_answered(t.what, None);
             }
         }
         self.media_timer();
@@ -486,7 +665,7 @@ impl<E: Env> Conference<E> {
 
     fn handle(&mut self, m: Inbox) {
         match m {
-            Inbox::Shutdown => self.end(EndReason::Shutdown),
+            Inbox::Shutdown => self.abort(),
             Inbox::Bridge(ev) => self.media_bridge_event(ev),
             Inbox::Connection(false) => {
                 info!("conference {}: XMPP connection lost; keeping the conference", self.room);
@@ -496,6 +675,8 @@ impl<E: Env> Conference<E> {
                 for o in &mut self.occupants {
                     o.stale = true;
                 }
+                // Those waiting for a seat are listed again too.
+                self.seat_queue.clear();
             }
             Inbox::Connection(true) => {
                 if !self.connected {
@@ -512,10 +693,22 @@ impl<E: Env> Conference<E> {
                 }
             }
             Inbox::Request(w) => {
+                if !self.joined && self.waiting.len() >= self.shared.limits.max_waiting_requests {
+                    crate::metrics::Metrics::inc(&self.shared.metrics.limits.waiting_requests);
+                    if let Some(n) = self.limit_log.hit("waiting", self.env.now()) {
+                        warn!(
+                            "conference {}: {} requests already wait for the focus to join (--max_waiting_requests); refusing ({} more refusals since the last line)",
+                            self.room,
+                            self.waiting.len(),
+                            n
+                        );
+                    }
+                    self.refuse(w, "too many requests for this conference; try again later");
+                    return;
+                }
                 if let Some(r) = &w.requester {
                     let now = self.env.now();
-                    let e = self.expected.entry(r.clone()).or_insert((0, now));
-                    *e = (e.0 + 1, now);
+                    self.expect(r.clone(), now);
                 }
                 if self.shared.sessions.is_some() {
                     self.update_owners();
@@ -560,7 +753,6 @@ impl<E: Env> Conference<E> {
             self.on_leave(&p);
             return;
         }
-        let now = self.env.now();
         if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == p.nick) {
             o.stale = false;
             o.affiliation = p.affiliation;
@@ -578,6 +770,51 @@ impl<E: Env> Conference<E> {
             }
             return;
         }
+        if let Some(w) = self.seat_queue.iter_mut().find(|w| w.nick == p.nick) {
+            *w = p;
+            return;
+        }
+        if self.occupants.len() >= self.shared.limits.max_participants {
+            self.over_limit(p);
+            return;
+        }
+        self.admit(p);
+    }
+
+    /// A new occupant while `max_participants` are served: it waits for a seat, or
+    /// when as many wait already, it is not tracked at all (no disco, no offer).
+    fn over_limit(&mut self, p: OccupantPresence) {
+        crate::metrics::Metrics::inc(&self.shared.metrics.participants_over_limit);
+        let max = self.shared.limits.max_participants;
+        let queued = self.seat_queue.len() < max;
+        let nick = p.nick.clone();
+        if queued {
+            self.seat_queue.push_back(p);
+        }
+        if let Some(n) = self.limit_log.hit("participants", self.env.now()) {
+            warn!(
+                "conference {}: {} participants served (--max_participants); {} {} ({} more events since the last line)",
+                self.room,
+                max,
+                nick,
+                if queued { "waits for a seat" } else { "is not served" },
+                n
+            );
+        }
+    }
+
+    /// Give free seats to the occupants waiting for one, in join order.
+    fn fill_seats(&mut self) {
+        while self.occupants.len() < self.shared.limits.max_participants {
+            let Some(p) = self.seat_queue.pop_front() else { break };
+            info!("conference {}: a seat is free for {}", self.room, p.nick);
+            self.admit(p);
+        }
+    }
+
+    /// `p` becomes a served participant: disco, ownership, invitation.
+    fn admit(&mut self, p: OccupantPresence) {
+        let now = self.env.now();
         let occupant = Occupant {
             nick: p.nick.clone(),
             real_jid: p.real_jid.clone(),
@@ -613,6 +850,10 @@ impl<E: Env> Conference<E> {
     }
 
     fn on_leave(&mut self, p: &OccupantPresence) {
+        if let Some(i) = self.seat_queue.iter().position(|w| w.nick == p.nick) {
+            self.seat_queue.remove(i);
+            return;
+        }
         let Some(pos) = self.occupants.iter().position(|o| o.nick == p.nick) else { return };
         let o = self.occupants.remove(pos);
         self.shared.metrics.set_size(self.id, self.occupants.len());
@@ -622,6 +863,7 @@ impl<E: Env> Conference<E> {
             self.owner = None;
         }
         self.media_participant_left(&o.nick);
+        self.fill_seats();
         if self.occupants.is_empty() {
             // Someone who asked for the room after the last join is about to come:
             // wait for them (the start timeout) instead of leaving under their feet.
@@ -649,15 +891,22 @@ impl<E: Env> Conference<E> {
                 return;
             }
         }
-        let id = self.new_id();
         let node = p.caps.as_ref().map(Caps::query_node);
+        let to = self.room.with_resource(&p.nick);
+        let deadline = self.env.now() + DISCO_TIMEOUT;
+        let what = PendingIq::Disco { nick: p.nick.clone(), caps: p.caps.clone() };
+        let Some(id) = self.track(what, to.clone(), deadline) else {
+            // Not sent: the participant is taken to have the default features.
+            if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == p.nick) {
+                o.features = Some(DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect());
+            }
+            return;
+        };
         let iq = Element::new("iq", ns::CLIENT)
             .attr("type", "get")
-            .attr("id", id.clone())
-            .attr("to", self.room.with_resource(&p.nick).to_string())
+            .attr("id", id)
+            .attr("to", to.to_string())
             .child(Element::new("query", ns::DISCO_INFO).attr_opt("node", node));
-        let deadline = self.env.now() + DISCO_TIMEOUT;
-        self.pending.insert(id, (PendingIq::Disco { nick: p.nick.clone(), caps: p.caps.clone() }, deadline));
         self.send(iq);
     }
 
@@ -744,22 +993,30 @@ impl<E: Env> Conference<E> {
             o.owner_requested = true;
         }
         info!("conference {}: granting owner to {} ({})", self.room, nick, jid.bare());
-        let id = self.new_id();
-        let iq = muc::set_affiliation(&self.room, jid, "owner").attr("id", id.clone());
         let deadline = self.env.now() + REPLY_TIMEOUT;
-        self.pending.insert(id, (PendingIq::Affiliation { nick: nick.to_string() }, deadline));
+        let Some(id) = self.track(PendingIq::Affiliation { nick: nick.to_string() }, self.room.clone(), deadline) else {
+            self.pending_answered(PendingIq::Affiliation { nick: nick.to_string() }, None);
+            return;
+        };
+        let iq = muc::set_affiliation(&self.room, jid, "owner").attr("id", id);
         self.send(iq);
     }
 
     fn on_iq(&mut self, el: Element) {
         match el.get_attr("type") {
             Some("result") | Some("error") => {
-                let Some(id) = el.get_attr("id") else { return };
-                let Some((what, _)) = self.pending.remove(id) else {
-                    debug!("conference {}: answer to unknown request {}", self.room, id);
+                let Some(id) = el.get_attr("id").and_then(IqId::parse).filter(|id| self.pending.contains_key(id)) else {
+                    debug!("conference {}: answer to unknown request {:?}", self.room, el.get_attr("id"));
                     return;
                 };
-                self.pending_answered(what, Some(&el));
+                let to = self.pending.get(&id).map(|t| t.to.clone());
+                if !self.is_from_addressee(to.as_ref(), &el) {
+                    self.forged(&el);
+                    return;
+                }
+                let Some(t) = self.pending.remove(&id) else { return };
+                self.shared.pending.lock().cancel(id);
+                self.pending_answered(t.what, Some(&el));
             }
             Some("get") | Some("set") => self.on_request(el),
             _ => {}

@@ -142,11 +142,12 @@ pub fn focus_caps() -> Element {
         .attr("ver", crate::focus::disco::caps_ver())
 }
 
-/// The join presence to `room/nick`.
+/// The join presence to `room/nick`. It asks for no discussion history (XEP-0045
+/// §7.2.14): nothing stored in a room is replayed at the focus when it (re)joins.
 pub fn join_presence(room: &Jid, nick: &str) -> Element {
     Element::new("presence", ns::CLIENT)
         .attr("to", room.with_resource(nick).to_string())
-        .child(Element::new("x", ns::MUC))
+        .child(Element::new("x", ns::MUC).child(Element::new("history", ns::MUC).attr("maxstanzas", "0")))
         .child(focus_caps())
 }
 
@@ -227,6 +228,18 @@ mod tests {
         let caps = o.caps.unwrap();
         assert_eq!(caps.node, "https://jitsi.org/jitsi-meet");
         assert_eq!(caps.hash.as_deref(), Some("sha-1"));
+    }
+
+    #[test]
+    fn the_join_asks_for_no_history() {
+        let room = Jid::parse("r@conference.meet.test").unwrap();
+        let p = join_presence(&room, "focus");
+        assert_eq!(p.get_attr("to"), Some("r@conference.meet.test/focus"));
+        let x = p.get_child("x", ns::MUC).expect("a MUC join");
+        let h = x.get_child("history", ns::MUC).expect("a history element");
+        assert_eq!(h.get_attr("maxstanzas"), Some("0"));
+        // Serialized as XEP-0045 shows it.
+        assert!(p.to_xml().contains("<history maxstanzas=\"0\"/>") || p.to_xml().contains("<history maxstanzas='0'/>"), "{}", p.to_xml());
     }
 
     #[test]

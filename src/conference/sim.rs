@@ -25,12 +25,36 @@ pub struct SimEnv {
     /// Everything the conference sent, with the time it was sent.
     pub sent: Vec<(Duration, ConnId, Element)>,
     responder: Responder,
+    /// From then on the inbox is closed (its sender dropped): every `recv` says `Shutdown`.
+    closed_at: Option<Instant>,
+    /// `recv` calls after the close (a conference that keeps waiting would loop).
+    after_close: u64,
+    /// The backlog the conference reports, and the largest it was.
+    pub backlog: usize,
+    pub max_backlog: usize,
 }
 
 impl SimEnv {
     pub fn new(responder: Responder) -> SimEnv {
         let now = Instant::now();
-        SimEnv { now, start: now, script: Vec::new(), replies: VecDeque::new(), sent: Vec::new(), responder }
+        SimEnv {
+            now,
+            start: now,
+            script: Vec::new(),
+            replies: VecDeque::new(),
+            sent: Vec::new(),
+            responder,
+            closed_at: None,
+            after_close: 0,
+            backlog: 0,
+            max_backlog: 0,
+        }
+    }
+
+    /// Close the inbox at `at` after the start, as a dropped sender does for the real
+    /// `Env`: from then on `recv` returns `Shutdown` at once, every time.
+    pub fn close_at(&mut self, at: Duration) {
+        self.closed_at = Some(self.start + at);
     }
 
     /// Deliver `msg` at `at` after the start.
@@ -52,6 +76,11 @@ impl SimEnv {
 }
 
 impl Env for SimEnv {
+    fn set_backlog(&mut self, n: usize) {
+        self.backlog = n;
+        self.max_backlog = self.max_backlog.max(n);
+    }
+
     fn send(&mut self, conn: ConnId, el: Element) {
         self.sent.push((self.now - self.start, conn, el.clone()));
         for r in (self.responder)(&el) {
@@ -66,6 +95,15 @@ impl Env for SimEnv {
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
         if let Some(m) = self.replies.pop_front() {
             return Some(m);
+        }
+        if let Some(c) = self.closed_at {
+            let before_close = self.script.first().is_some_and(|(t, _)| *t <= c);
+            if !before_close && deadline.is_none_or(|d| d >= c) {
+                self.now = self.now.max(c);
+                self.after_close += 1;
+                assert!(self.after_close < 100_000, "the conference keeps waiting on a closed inbox");
+                return Some(Inbox::Shutdown);
+            }
         }
         match (self.script.first().map(|(t, _)| *t), deadline) {
             (Some(t), Some(d)) if t > d => {
@@ -89,6 +127,15 @@ impl Env for SimEnv {
 /// A `Shared` for tests: focus `focus@auth.meet.test/focus` on `ConnId(1)`, these
 /// bridges and sessions.
 pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::focus::auth::Sessions>) -> std::sync::Arc<super::Shared> {
+    test_shared_with(bridges, sessions, crate::focus::limits::Limits::default())
+}
+
+/// [`test_shared`] with these limits. Ids come from a generator with a fixed seed.
+pub fn test_shared_with(
+    bridges: crate::bridge::Bridges,
+    sessions: Option<crate::focus::auth::Sessions>,
+    limits: crate::focus::limits::Limits,
+) -> std::sync::Arc<super::Shared> {
     use parking_lot::Mutex;
     use std::sync::Arc;
     Arc::new(super::Shared {
@@ -101,6 +148,8 @@ pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::focu
         metrics: Arc::new(crate::metrics::Metrics::new()),
         focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
         control: None,
+        pending: Mutex::new(crate::focus::pending::PendingTable::seeded(11)),
+        limits,
     })
 }
 

@@ -70,6 +70,9 @@ fn replies_ready_after_joining_as_owner_then_ends_when_nobody_comes() {
     let join = env.sent_matching(|e| e.name == "presence" && e.get_child("x", ns::MUC).is_some());
     assert_eq!(join.len(), 1);
     assert_eq!(join[0].get_attr("to"), Some("room1@conference.meet.test/focus"));
+    // No room history is replayed at the focus.
+    let history = join[0].get_child("x", ns::MUC).and_then(|x| x.get_child("history", ns::MUC));
+    assert_eq!(history.and_then(|h| h.get_attr("maxstanzas")), Some("0"));
     let submit = env.sent_matching(|e| e.get_attr("type") == Some("set") && e.get_child("query", ns::MUC_OWNER).is_some());
     assert_eq!(submit.len(), 1);
     let q = submit[0].get_child("query", ns::MUC_OWNER).unwrap();
@@ -284,4 +287,74 @@ fn a_participant_lying_about_its_caps_cannot_poison_the_cache() {
     assert!(!occ("third").is_jibri_or_jigasi());
     assert_eq!(occ("third").features.unwrap().len(), LJM_FEATURES.len());
     assert!(c.shared.caps_cache.lock().contains("/LxjVAUjW56LWSj9lRquSYt35Ho="));
+}
+
+fn request_from(id: &str, from: &str) -> Inbox {
+    let iq = Element::new("iq", ns::COMPONENT)
+        .attr("type", "set")
+        .attr("id", id)
+        .attr("from", from)
+        .attr("to", "focus.meet.test")
+        .child(Element::new("conference", ns::FOCUS).attr("room", room().to_string()));
+    Inbox::Request(PendingReply {
+        target: ReplyTarget::Xmpp(COMPONENT),
+        iq,
+        reply: ConferenceReply { room: room().to_string(), focus_jid: "focus@auth.meet.test".into(), ..Default::default() },
+        requester: Some(Jid::parse(from).unwrap()),
+    })
+}
+
+fn limited(env: SimEnv, limits: crate::focus::limits::Limits) -> Conference<SimEnv> {
+    let sh = super::sim::test_shared_with(crate::bridge::Bridges::new(), None, limits);
+    Conference::new(env, Params { id: 7, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
+}
+
+#[test]
+fn requests_waiting_for_the_focus_to_rejoin_are_bounded() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(100), Inbox::Connection(false));
+    for i in 0..5 {
+        e.at(ms(200 + i), request_from(&format!("w{}", i), &format!("u{}@meet.test/1", i)));
+    }
+    e.at(ms(30_000), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
+    e.at(ms(30_000), Inbox::Connection(true));
+    e.at(ms(31_000), Inbox::Shutdown);
+    let mut c = limited(e, crate::focus::limits::Limits { max_waiting_requests: 2, ..Default::default() });
+    c.run();
+    let answer = |id: &str| c.env.sent.iter().find(|(_, _, e)| e.get_attr("id") == Some(id)).map(|(t, _, e)| (*t, e.clone())).unwrap();
+    for id in ["w0", "w1"] {
+        let (t, a) = answer(id);
+        assert_eq!(t, ms(30_000), "answered after the rejoin");
+        assert_eq!(a.get_child("conference", ns::FOCUS).unwrap().get_attr("ready"), Some("true"));
+    }
+    for (i, id) in ["w2", "w3", "w4"].iter().enumerate() {
+        let (t, a) = answer(id);
+        assert_eq!(t, ms(202 + i as u64), "refused at once");
+        let err = parse_error(&a).unwrap();
+        assert_eq!(err.condition_name, "resource-constraint");
+        assert_eq!(a.get_child("error", ns::COMPONENT).unwrap().get_attr("type"), Some("wait"));
+    }
+    assert_eq!(c.shared.metrics.limits.waiting_requests.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+#[test]
+fn the_map_of_expected_requesters_is_bounded() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    // Requests from 1000 fresh JIDs that never join.
+    for i in 0..1000 {
+        e.at(ms(100 + i), request_from(&format!("x{}", i), &format!("anon{}@guest.meet.test/r", i)));
+    }
+    // The latest requester still counts as expected when the room empties.
+    e.at(ms(2000), Inbox::Stanza(occupant_leave(&r, "a")));
+    let mut c = limited(e, crate::focus::limits::Limits { max_participants: 5, ..Default::default() });
+    assert_eq!(c.run(), EndReason::NobodyJoined);
+    assert!(c.expected.len() <= 5, "{} requesters remembered", c.expected.len());
+    // It waited for the latest requester (asked at 1.099 s) for the start timeout.
+    assert_eq!(c.env.elapsed(), ms(1099) + START_TIMEOUT);
 }

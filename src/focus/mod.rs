@@ -2,18 +2,28 @@
 //! IQs it answers itself (disco, ping, the conference request, login-url, logout).
 //!
 //! Routing, never blocking:
-//! - IQ answers whose id is `c<conf>-<n>` go to conference `<conf>`;
+//! - IQ answers go where the [`pending::PendingTable`] says (a conference or the
+//!   bridge registry), only when they come from the JID the request went to; forged
+//!   ones are dropped (logged once per interval) and leave the entry for the real answer;
 //! - stanzas from a room with a conference (presence, IQs from occupants) go to it;
 //! - conference requests start a conference thread or are forwarded to the running one;
+//!   only rooms on the conference MUC service are served ([`request::RoomServices`]), and
+//!   new conferences are limited in number and per minute ([`limits`]): refusals get
+//!   `resource-constraint` (type wait) and are logged once per interval per kind;
 //! - an IQ request nobody handles gets `service-unavailable`.
 //!
-//! A conference's inbox holds at most `INBOX_CAPACITY` messages; when it is full the sender of an IQ gets
-//! `resource-constraint` (type wait). The route of a conference is removed only when its
-//! thread reports `Ended`; whatever is still in its inbox is then replayed: a conference
-//! request that raced with the end starts a fresh conference.
+//! A conference's inbox holds at most `INBOX_CAPACITY` unprocessed messages (see
+//! [`inbox`]); when it is full the sender of an IQ gets `resource-constraint` (type wait)
+//! and presences are held, the latest per occupant, until there is room (never lost).
+//! The route of a conference is removed only when its thread reports `Ended`; whatever
+//! is still in its inbox is then replayed: a conference request that raced with the end
+//! starts a fresh conference.
 
 pub mod auth;
 pub mod disco;
+pub mod inbox;
+pub mod limits;
+pub mod pending;
 pub mod request;
 
 use std::collections::HashMap;
@@ -21,11 +31,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use log::{debug, info, warn};
 use parking_lot::Mutex;
 
-use crate::conference::env::{spawn as spawn_conference, Control, INBOX_CAPACITY};
+use crate::conference::env::{spawn as spawn_conference, Control};
 use crate::conference::{Inbox, Params, PendingReply, Shared};
 use crate::config::Config;
 use crate::jid::Jid;
@@ -38,7 +48,10 @@ use crate::conference::ReplyTarget;
 use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
-use request::{ConferenceReply, ConferenceRequest};
+use inbox::{Held, Offered, Route};
+use limits::{LogThrottle, LogThrottles, NewRoomLimiter, RoomRefusal};
+use pending::{Answer, Destination, PendingTable};
+use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
 /// The component connection.
 pub const COMPONENT: ConnId = ConnId(0);
@@ -46,12 +59,6 @@ pub const COMPONENT: ConnId = ConnId(0);
 pub const CLIENT: ConnId = ConnId(1);
 
 
-struct Route {
-    id: u64,
-    tx: Sender<Inbox>,
-    rx: Receiver<Inbox>,
-    handle: Option<JoinHandle<()>>,
-}
 
 /// The focus router.
 pub struct FocusRouter {
@@ -68,8 +75,60 @@ pub struct FocusRouter {
     control_tx: Sender<Control>,
     finished: Vec<JoinHandle<()>>,
     stopping: bool,
-    health_seq: u64,
+    /// Forged IQ answers, logged once per interval.
+    forged_log: LogThrottle,
+    /// The MUC services conferences may be created on.
+    room_services: RoomServices,
+    /// New rooms per requester and in all.
+    new_rooms: NewRoomLimiter,
+    /// Refusals, logged once per interval per kind.
+    refusal_logs: LogThrottles,
+    /// Rooms whose conference has presences held back (delivered in `tick`).
+    holding: std::collections::HashSet<Jid>,
 }
+
+/// While presences are held for a full inbox, `tick` runs at least this often.
+const HOLD_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Why a conference was not started.
+#[derive(Debug)]
+pub enum StartError {
+    /// The room is not one the focus serves.
+    Room(RequestError),
+    /// `--max_conferences` conferences are running.
+    TooManyConferences(usize),
+    /// The thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Room(e) => write!(f, "{}", e),
+            StartError::TooManyConferences(n) => write!(f, "{} conferences are running (--max_conferences)", n),
+            StartError::Thread(e) => write!(f, "cannot start a conference thread: {}", e),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl StartError {
+    /// The error answer to the request that could not start a conference.
+    fn reply_to(&self, iq: &Element) -> Element {
+        match self {
+            StartError::Room(e) => iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string())),
+            StartError::TooManyConferences(_) => {
+                iq_error(iq, ErrorCondition::ResourceConstraint, Some("too many conferences; try again later"))
+            }
+            StartError::Thread(_) => iq_error(iq, ErrorCondition::ResourceConstraint, Some("cannot start a conference")),
+        }
+    }
+}
+
+/// Entries of the pending table this long past their deadline are dropped by the router
+/// (their requester normally gives up at the deadline and removes them itself).
+const PENDING_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl FocusRouter {
     /// A router for `cfg`; `net` is the handle of the loop it will run on.
@@ -89,9 +148,13 @@ impl FocusRouter {
             metrics: Arc::new(Metrics::new()),
             focus_full: Mutex::new(None),
             control: Some(control_tx.clone()),
+            pending: Mutex::new(PendingTable::new()),
+            limits: cfg.limits,
         });
         FocusRouter {
             component_jid: cfg.component_jid(),
+            room_services: RoomServices::new(&cfg.conference_muc).except(&cfg.bridge_muc),
+            new_rooms: NewRoomLimiter::new(&cfg.limits),
             cfg,
             net,
             shared,
@@ -104,7 +167,9 @@ impl FocusRouter {
             control_tx,
             finished: Vec::new(),
             stopping: false,
-            health_seq: 0,
+            forged_log: LogThrottle::default(),
+            refusal_logs: LogThrottles::default(),
+            holding: std::collections::HashSet::new(),
         }
     }
 
@@ -170,10 +235,22 @@ impl FocusRouter {
         Some(from)
     }
 
+    /// Count a refusal of `kind` and log it, at most once per interval per kind.
+    fn refused(&mut self, kind: &'static str, counter: &std::sync::atomic::AtomicU64, detail: &dyn std::fmt::Display, now: Instant) {
+        Metrics::inc(counter);
+        if let Some(n) = self.refusal_logs.hit(kind, now) {
+            warn!("refused a conference request ({}): {} ({} more refusals of this kind since the last line)", kind, detail, n);
+        }
+    }
+
     fn on_conference_request(&mut self, target: ReplyTarget, iq: Element, conf: &Element, now: Instant, out: &mut Outbox) {
-        let req = match ConferenceRequest::parse(conf) {
+        let metrics = self.shared.metrics.clone();
+        let req = match ConferenceRequest::parse(conf).and_then(|r| self.room_services.admit(&r.room).map(|_| r)) {
             Ok(r) => r,
             Err(e) => {
+                if !matches!(e, RequestError::NoRoom) {
+                    self.refused("bad room", &metrics.limits.bad_room, &e, now);
+                }
                 send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some(&e.to_string())));
                 return;
             }
@@ -233,24 +310,58 @@ impl FocusRouter {
         } else {
             reply.properties.push(("authentication".into(), "false".into()));
         }
+        if !exists {
+            let limits = self.shared.limits;
+            if self.rooms.len() >= limits.max_conferences {
+                let e = StartError::TooManyConferences(self.rooms.len());
+                self.refused("max_conferences", &metrics.limits.max_conferences, &e, now);
+                send_reply(&target, out, e.reply_to(&iq));
+                return;
+            }
+            if let Err(why) = self.new_rooms.admit(sender.as_ref(), now) {
+                let (kind, counter, text) = match why {
+                    RoomRefusal::Requester => (
+                        "max_new_rooms_per_minute",
+                        &metrics.limits.new_rooms_per_requester,
+                        format!("{} created {} rooms in the last minute", sender.as_ref().map(|j| j.bare().to_string()).unwrap_or_default(), limits.new_rooms_per_minute),
+                    ),
+                    RoomRefusal::Total => (
+                        "max_new_rooms_total_per_minute",
+                        &metrics.limits.new_rooms_total,
+                        format!("{} rooms were created in the last minute", limits.new_rooms_total_per_minute),
+                    ),
+                };
+                self.refused(kind, counter, &text, now);
+                let err = iq_error(&iq, ErrorCondition::ResourceConstraint, Some("too many new rooms; try again later"));
+                send_reply(&target, out, err);
+                return;
+            }
+        }
         let pending = PendingReply { target: target.clone(), iq: iq.clone(), reply, requester: sender };
         if !exists {
             if let Err(e) = self.start_conference(&req, None) {
-                warn!("cannot start a conference thread for {}: {}", req.room, e);
-                send_reply(&target, out, iq_error(&iq, ErrorCondition::ResourceConstraint, Some("cannot start a conference")));
+                warn!("conference {}: not started: {}", req.room, e);
+                send_reply(&target, out, e.reply_to(&iq));
                 return;
             }
         }
         self.forward(CLIENT, &req.room.clone(), Inbox::Request(pending), out);
     }
 
-    fn start_conference(&mut self, req: &ConferenceRequest, previous: Option<JoinHandle<()>>) -> std::io::Result<()> {
+    /// Start the conference of `req.room`. Every conference starts here, so this is where
+    /// the room's service and the number of conferences are checked, whatever the path.
+    fn start_conference(&mut self, req: &ConferenceRequest, previous: Option<JoinHandle<()>>) -> Result<(), StartError> {
+        self.room_services.admit(&req.room).map_err(StartError::Room)?;
+        if self.rooms.len() >= self.shared.limits.max_conferences {
+            return Err(StartError::TooManyConferences(self.rooms.len()));
+        }
         self.next_id += 1;
         let id = self.next_id;
         // Unbounded, so that memory follows what is queued; INBOX_CAPACITY is enforced in
         // `forward`. A bounded crossbeam channel allocates and initialises every slot up
         // front: 4096 × 248 bytes = 1 MB of RSS per conference, 200 MB for 200 rooms.
         let (tx, rx) = unbounded();
+        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let params = Params {
             id,
             room: req.room.clone(),
@@ -258,26 +369,46 @@ impl FocusRouter {
             start_audio_muted: req.int_property("startAudioMuted"),
             start_video_muted: req.int_property("startVideoMuted"),
         };
-        let handle = spawn_conference(params, self.net.clone(), rx.clone(), self.control_tx.clone(), previous)?;
+        let handle = spawn_conference(params, self.net.clone(), rx.clone(), backlog.clone(), self.control_tx.clone(), previous)
+            .map_err(StartError::Thread)?;
         if !self.client_up {
             let _ = tx.try_send(Inbox::Connection(false));
         }
         info!("conference {}: created (thread conf-{})", req.room, id);
         self.shared.metrics.conference_started(id, &req.room.to_string());
-        self.rooms.insert(req.room.clone(), Route { id, tx, rx, handle: Some(handle) });
+        let hold_cap = self.shared.limits.max_participants + inbox::HOLD_SLACK;
+        self.rooms.insert(req.room.clone(), Route::new(id, tx, rx, Some(handle), backlog, hold_cap));
         self.by_id.insert(id, req.room.clone());
         Ok(())
     }
 
-    /// Hand `msg` to the conference of `room` without blocking.
+    /// Hand `msg` to the conference of `room` without blocking, within its inbox's
+    /// capacity: when full, presences are held and requests refused.
     fn forward(&mut self, conn: ConnId, room: &Jid, msg: Inbox, out: &mut Outbox) {
-        let Some(route) = self.rooms.get(room) else { return };
-        // The router is the only sender of an inbox: checking the length first is exact.
-        let sent = if route.tx.len() >= INBOX_CAPACITY { Err(TrySendError::Full(msg)) } else { route.tx.try_send(msg) };
-        match sent {
-            Ok(()) => {}
-            Err(TrySendError::Full(m)) | Err(TrySendError::Disconnected(m)) => {
-                warn!("conference {}: inbox full, refusing a message", room);
+        let Some(route) = self.rooms.get_mut(room) else { return };
+        let limits = &self.shared.metrics.limits;
+        match route.offer(msg) {
+            Offered::Delivered => {}
+            Offered::Held(h) => {
+                self.holding.insert(room.clone());
+                match h {
+                    Held::New => {}
+                    Held::Coalesced(n) => {
+                        limits.presences_coalesced.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Held::Dropped => {
+                        Metrics::inc(&limits.presences_dropped);
+                        if let Some(n) = route.busy_log.hit(Instant::now()) {
+                            warn!("conference {}: inbox and held presences full; a presence update was dropped ({} more events)", room, n);
+                        }
+                    }
+                }
+            }
+            Offered::Refused(m) => {
+                Metrics::inc(&limits.inbox_full);
+                if let Some(n) = route.busy_log.hit(Instant::now()) {
+                    warn!("conference {}: inbox full ({} queued), refusing requests ({} more since the last line)", room, route.queued(), n);
+                }
                 let busy = |iq: &Element| iq_error(iq, ErrorCondition::ResourceConstraint, Some("the conference is busy"));
                 match m {
                     Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => {
@@ -290,6 +421,12 @@ impl FocusRouter {
         }
     }
 
+    /// Deliver held presences to conferences whose inbox has room again.
+    fn flush_held(&mut self) {
+        let rooms = &mut self.rooms;
+        self.holding.retain(|room| rooms.get_mut(room).is_some_and(|r| !r.flush()));
+    }
+
     fn on_login_url(&mut self, conn: ConnId, iq: &Element, el: &Element, out: &mut Outbox) {
         if self.shared.sessions.is_none() {
             out.send(conn, iq_error(iq, ErrorCondition::ServiceUnavailable, None));
@@ -299,6 +436,10 @@ impl FocusRouter {
             out.send(conn, iq_error(iq, ErrorCondition::NotAcceptable, Some("missing or invalid 'room'")));
             return;
         };
+        if let Err(e) = self.room_services.admit(&room) {
+            out.send(conn, iq_error(iq, ErrorCondition::NotAcceptable, Some(&e.to_string())));
+            return;
+        }
         if el.get_attr("machine-uid").is_none_or(|m| m.trim().is_empty()) {
             out.send(conn, iq_error(iq, ErrorCondition::BadRequest, Some("missing mandatory attribute 'machineUID'")));
             return;
@@ -332,10 +473,60 @@ impl FocusRouter {
         }
     }
 
-    fn route_by_id(&self, id: &str) -> Option<Jid> {
-        let rest = id.strip_prefix('c')?;
-        let n: u64 = rest.split('-').next()?.parse().ok()?;
-        self.by_id.get(&n).cloned()
+    /// Our own JID on `conn` (whom the server answers for).
+    fn own_jid(&self, conn: ConnId) -> Option<Jid> {
+        if conn == CLIENT {
+            self.client_jid.clone()
+        } else {
+            Jid::parse(&self.component_jid).ok()
+        }
+    }
+
+    /// An IQ `result` or `error`: to whoever the pending table says, if it is genuine.
+    fn on_iq_answer(&mut self, conn: ConnId, el: Element, now: Instant) {
+        let id = el.get_attr("id").unwrap_or_default();
+        let from = match el.get_attr("from").map(Jid::parse) {
+            None => None,
+            Some(Ok(j)) => Some(j),
+            Some(Err(_)) => {
+                debug!("answer {:?} with an invalid 'from' dropped", id);
+                return;
+            }
+        };
+        let own = self.own_jid(conn);
+        let verdict = self.shared.pending.lock().answer(conn, id, from.as_ref(), own.as_ref());
+        match verdict {
+            Answer::Deliver(Destination::Bridges) => {
+                let events = self.shared.bridges.lock().on_health_answer(&el, now);
+                self.broadcast_bridge_events(events);
+            }
+            Answer::Deliver(Destination::Conference(cid)) => match self.by_id.get(&cid).cloned() {
+                Some(room) => self.deliver_answer(&room, el),
+                None => debug!("answer {} for a conference that has ended", id),
+            },
+            Answer::Forged { dest, expected } => {
+                Metrics::inc(&self.shared.metrics.forged_answers);
+                if let Some(n) = self.forged_log.hit(now) {
+                    warn!(
+                        "dropped a forged answer to our request {} ({:?}): from {:?}, sent to {:?} ({} more since the last line)",
+                        id,
+                        dest,
+                        el.get_attr("from"),
+                        expected.map(|j| j.to_string()),
+                        n
+                    );
+                }
+            }
+            Answer::Unknown => debug!("answer to an unknown request: {:?}", el.get_attr("id")),
+        }
+    }
+
+    /// Hand the answer to one of its requests to a conference. Answers are never refused
+    /// for a full inbox: they are bounded by the conference's entries in the pending table.
+    fn deliver_answer(&mut self, room: &Jid, el: Element) {
+        if let Some(route) = self.rooms.get(room) {
+            route.push(Inbox::Stanza(el));
+        }
     }
 
     fn on_control(&mut self, c: Control, out: &mut Outbox) {
@@ -349,12 +540,16 @@ impl FocusRouter {
                 }
                 debug!("conference {}: thread ended ({:?})", room, reason);
                 self.shared.metrics.conference_ended(id);
+                self.shared.pending.lock().remove_destination(Destination::Conference(id));
                 let handle = route.handle.take();
                 // Replay what raced with the end: a request starts a fresh conference.
                 let mut leftovers = Vec::new();
                 while let Ok(m) = route.rx.try_recv() {
                     leftovers.push(m);
                 }
+                // Held presences came after everything in the channel.
+                leftovers.extend(route.held.drain().into_iter().map(Inbox::Stanza));
+                self.holding.remove(&room);
                 drop(route);
                 let mut previous = handle;
                 for m in leftovers {
@@ -365,8 +560,9 @@ impl FocusRouter {
                                 let req = conf.and_then(|c| ConferenceRequest::parse(&c).ok());
                                 if let Some(req) = req {
                                     info!("conference {}: request arrived while ending; starting fresh", room);
-                                    if self.start_conference(&req, previous.take()).is_err() {
-                                        send_reply(&p.target, out, iq_error(&p.iq, ErrorCondition::ResourceConstraint, None));
+                                    if let Err(e) = self.start_conference(&req, previous.take()) {
+                                        warn!("conference {}: not started again: {}", room, e);
+                                        send_reply(&p.target, out, e.reply_to(&p.iq));
                                         continue;
                                     }
                                 }
@@ -394,7 +590,7 @@ impl FocusRouter {
             Control::Shutdown => {
                 self.stopping = true;
                 for r in self.rooms.values() {
-                    let _ = r.tx.try_send(Inbox::Shutdown);
+                    r.push(Inbox::Shutdown);
                 }
             }
         }
@@ -420,7 +616,7 @@ impl FocusRouter {
     fn broadcast_bridge_events(&mut self, events: Vec<BridgeEvent>) {
         for ev in events {
             for r in self.rooms.values() {
-                let _ = r.tx.try_send(Inbox::Bridge(ev.clone()));
+                r.push(Inbox::Bridge(ev.clone()));
             }
         }
     }
@@ -457,7 +653,7 @@ impl Router for FocusRouter {
             self.client_up = true;
             self.shared.metrics.client_up.store(true, Ordering::Relaxed);
             for r in self.rooms.values() {
-                let _ = r.tx.try_send(Inbox::Connection(true));
+                r.push(Inbox::Connection(true));
             }
         } else {
             self.shared.metrics.component_up.store(true, Ordering::Relaxed);
@@ -481,7 +677,7 @@ impl Router for FocusRouter {
             // conferences keep their bridge sessions meanwhile.
             let _ = self.shared.bridges.lock().clear();
             for r in self.rooms.values() {
-                let _ = r.tx.try_send(Inbox::Connection(false));
+                r.push(Inbox::Connection(false));
             }
         } else {
             self.shared.metrics.component_up.store(false, Ordering::Relaxed);
@@ -493,17 +689,7 @@ impl Router for FocusRouter {
         match el.name.as_str() {
             "iq" => match el.get_attr("type") {
                 Some("get") | Some("set") => self.on_iq_request(conn, el, now, out),
-                Some("result") | Some("error") => {
-                    let id = el.get_attr("id").unwrap_or_default().to_string();
-                    if conn == CLIENT && self.shared.bridges.lock().is_health_id(&id) {
-                        let events = self.shared.bridges.lock().on_health_answer(&el, now);
-                        self.broadcast_bridge_events(events);
-                    } else if let Some(room) = self.route_by_id(&id) {
-                        self.forward(conn, &room, Inbox::Stanza(el), out);
-                    } else {
-                        debug!("answer to an unknown request: {:?}", el.get_attr("id"));
-                    }
-                }
+                Some("result") | Some("error") => self.on_iq_answer(conn, el, now),
                 _ => out.send(conn, iq_error(&el, ErrorCondition::BadRequest, Some("IQ without a valid type"))),
             },
             "presence" => {
@@ -526,25 +712,31 @@ impl Router for FocusRouter {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        if self.client_up {
-            self.shared.bridges.lock().next_deadline()
+        let bridges = if self.client_up { self.shared.bridges.lock().next_deadline() } else { None };
+        if self.holding.is_empty() {
+            bridges
         } else {
-            None
+            let t = Instant::now() + HOLD_RETRY;
+            Some(bridges.map_or(t, |b| b.min(t)))
         }
     }
 
     fn tick(&mut self, now: Instant, out: &mut Outbox) {
         if self.client_up {
-            let seq = &mut self.health_seq;
-            let (checks, events) = self.shared.bridges.lock().tick(now, || {
-                *seq += 1;
-                format!("h{}", seq)
+            let pending = &self.shared.pending;
+            let deadline = now + crate::bridge::HEALTH_TIMEOUT;
+            let (checks, events) = self.shared.bridges.lock().tick(now, |to| {
+                pending.lock().insert(Destination::Bridges, CLIENT, Some(to.clone()), deadline).ok().map(|id| id.to_string())
             });
             for c in checks {
                 out.send(CLIENT, c);
             }
             self.broadcast_bridge_events(events);
         }
+        if let Some(t) = now.checked_sub(PENDING_GRACE) {
+            self.shared.pending.lock().expire(t);
+        }
+        self.flush_held();
         loop {
             match self.control_rx.try_recv() {
                 Ok(c) => self.on_control(c, out),
@@ -563,7 +755,7 @@ impl Router for FocusRouter {
             out.send(CLIENT, leave);
         }
         for r in self.rooms.values() {
-            let _ = r.tx.try_send(Inbox::Shutdown);
+            r.push(Inbox::Shutdown);
         }
     }
 }
@@ -603,6 +795,267 @@ mod tests {
             .attr("from", from)
             .attr("to", to)
             .child(Element::new("conference", ns::FOCUS).attr("room", room).attr("machine-uid", "m"))
+    }
+
+    fn connected(r: &mut FocusRouter) {
+        let mut out = Outbox::default();
+        r.connected(CLIENT, &Jid::parse("focus@auth.meet.test/focus").unwrap(), &mut out);
+        r.connected(COMPONENT, &Jid::parse("focus.meet.test").unwrap(), &mut out);
+    }
+
+    /// A route for conference `id` of `room` with no thread behind it: the test reads its inbox.
+    fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
+        let room = Jid::parse(room).unwrap();
+        let (tx, rx) = unbounded();
+        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None, backlog, 1000 + inbox::HOLD_SLACK));
+        r.by_id.insert(id, room);
+        rx
+    }
+
+    fn answer(id: &str, from: &str, ok: bool) -> Element {
+        let iq = Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", id).attr("to", from).attr("from", "focus@auth.meet.test/focus");
+        let mut a = if ok { iq_result(&iq) } else { iq_error(&iq, ErrorCondition::InternalServerError, None) };
+        a.set_attr("from", from);
+        a
+    }
+
+    const JVB1: &str = "jvbbrewery@internal.auth.meet.test/jvb1";
+    const MALLORY: &str = "room1@conference.meet.test/mallory";
+
+    #[test]
+    fn answers_are_routed_by_the_pending_table_and_only_from_the_addressee() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 5, "room1@conference.meet.test");
+        let deadline = Instant::now() + std::time::Duration::from_secs(15);
+        let id = r.shared.pending.lock().insert(Destination::Conference(5), CLIENT, Some(Jid::parse(JVB1).unwrap()), deadline).unwrap();
+        let mut out = Outbox::default();
+        // A participant forges the bridge's answer: dropped, counted, entry kept.
+        r.stanza(CLIENT, answer(&id.to_string(), MALLORY, true), &mut out);
+        // The same from the component connection, with the right sender: not it either.
+        r.stanza(COMPONENT, answer(&id.to_string(), JVB1, true), &mut out);
+        assert!(inbox.is_empty());
+        assert_eq!(r.shared.metrics.forged_answers.load(Ordering::Relaxed), 2);
+        assert_eq!(r.shared.pending.lock().outstanding(Destination::Conference(5)), 1);
+        // The bridge's answer reaches the conference.
+        r.stanza(CLIENT, answer(&id.to_string(), JVB1, true), &mut out);
+        match inbox.try_recv() {
+            Ok(Inbox::Stanza(el)) => assert_eq!(el.get_attr("from"), Some(JVB1)),
+            other => panic!("{:?}", other),
+        }
+        // Only once; ids of another shape (the old `c<n>-<m>`) route nowhere.
+        r.stanza(CLIENT, answer(&id.to_string(), JVB1, true), &mut out);
+        r.stanza(CLIENT, answer("c5-1", JVB1, true), &mut out);
+        assert!(inbox.is_empty());
+        assert!(out.drain().is_empty(), "answers are never answered");
+    }
+
+    #[test]
+    fn a_forged_health_check_error_does_not_fail_the_bridge() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let mut out = Outbox::default();
+        let stats = Element::new("stats", ns::COLIBRI)
+            .child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", "0.1"))
+            .child(Element::new("stat", ns::COLIBRI).attr("name", "drain").attr("value", "false"));
+        r.stanza(CLIENT, Element::new("presence", ns::CLIENT).attr("from", JVB1).child(stats), &mut out);
+        let now = Instant::now();
+        r.tick(now, &mut out);
+        let checks: Vec<Element> = out.drain().into_iter().map(|(_, e)| e).filter(|e| e.get_child("healthcheck", ns::HEALTHCHECK).is_some()).collect();
+        assert_eq!(checks.len(), 1);
+        let id = checks[0].get_attr("id").unwrap().to_string();
+        assert!(pending::IqId::parse(&id).is_some(), "a random id: {}", id);
+        // Errors from a participant, another brewery occupant and the server: ignored.
+        for from in [MALLORY, "jvbbrewery@internal.auth.meet.test/jvb2", "auth.meet.test"] {
+            r.stanza(CLIENT, answer(&id, from, false), &mut out);
+        }
+        let jvb1 = Jid::parse(JVB1).unwrap();
+        assert!(r.shared.bridges.lock().get(&jvb1).unwrap().is_operational(now), "still in the pool");
+        assert_eq!(r.shared.metrics.forged_answers.load(Ordering::Relaxed), 3);
+        // The bridge's own error does fail it.
+        r.stanza(CLIENT, answer(&id, JVB1, false), &mut out);
+        assert!(!r.shared.bridges.lock().get(&jvb1).unwrap().is_operational(now));
+        assert!(r.shared.pending.lock().is_empty());
+    }
+
+    #[test]
+    fn an_answer_for_a_finished_conference_goes_nowhere() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 9, "room9@conference.meet.test");
+        let to = Jid::parse("room9@conference.meet.test").unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(15);
+        let id = r.shared.pending.lock().insert(Destination::Conference(9), CLIENT, Some(to), deadline).unwrap();
+        let mut out = Outbox::default();
+        r.on_control(Control::Ended { id: 9, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        assert!(r.shared.pending.lock().is_empty(), "the conference's entries left with it");
+        r.stanza(CLIENT, answer(&id.to_string(), "room9@conference.meet.test", true), &mut out);
+        assert!(inbox.is_empty() && out.drain().is_empty());
+        assert_eq!(r.conference_count(), 0);
+    }
+
+    fn error_of(el: &Element) -> (String, String) {
+        let e = parse_error(el).unwrap_or_else(|| panic!("not an error: {}", el.to_xml()));
+        (e.condition_name, el.get_child("error", &el.ns).and_then(|x| x.get_attr("type")).unwrap_or_default().to_string())
+    }
+
+    fn http(r: &mut FocusRouter, room: &str) -> Element {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let iq = Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", "http")
+            .child(Element::new("conference", ns::FOCUS).attr("room", room));
+        r.on_control(Control::Http { iq, reply: tx }, &mut Outbox::default());
+        rx.try_recv().expect("answered at once")
+    }
+
+    #[test]
+    fn rooms_on_other_services_or_with_bad_names_are_refused_on_every_path() {
+        let mut r = router(&[]);
+        let mut out = Outbox::default();
+        let long = format!("{}@conference.meet.test", "x".repeat(request::MAX_ROOM_NAME + 1));
+        for room in [
+            "lobbyroom@lobby.meet.test",
+            "jvbbrewery@internal.auth.meet.test",
+            "room1@conference.evil.example",
+            "room1@breakout.meet.test",
+            long.as_str(),
+        ] {
+            r.stanza(COMPONENT, request("u@meet.test/r", "focus.meet.test", room), &mut out);
+            let e = out.drain().remove(0).1;
+            assert_eq!(error_of(&e).0, "bad-request", "{}", room);
+            assert_eq!(error_of(&http(&mut r, room)).0, "bad-request", "HTTP {}", room);
+        }
+        assert_eq!(r.conference_count(), 0, "no room on another service was joined");
+        assert_eq!(r.shared.metrics.limits.bad_room.load(Ordering::Relaxed), 10);
+        // The one place every conference starts refuses them too (e.g. a replayed request).
+        let req = ConferenceRequest::parse(&Element::new("conference", ns::FOCUS).attr("room", "x@lobby.meet.test")).unwrap();
+        assert!(matches!(r.start_conference(&req, None), Err(StartError::Room(RequestError::ForeignService { .. }))));
+        // The conference service itself is served, over XMPP and HTTP.
+        r.stanza(COMPONENT, request("u@meet.test/r", "focus.meet.test", "ok@conference.meet.test"), &mut out);
+        assert!(out.drain().is_empty());
+        assert_eq!(r.conference_count(), 1);
+    }
+
+    #[test]
+    fn login_url_is_only_given_for_rooms_on_the_conference_service() {
+        let mut r = router(&["--auth_domain=meet.test"]);
+        let mut out = Outbox::default();
+        let lu = |room: &str| {
+            Element::new("iq", ns::COMPONENT)
+                .attr("type", "get")
+                .attr("id", "l")
+                .attr("from", "u@meet.test/r")
+                .attr("to", "focus.meet.test")
+                .child(Element::new("login-url", ns::FOCUS).attr("room", room).attr("machine-uid", "m"))
+        };
+        r.stanza(COMPONENT, lu("r@lobby.meet.test"), &mut out);
+        assert_eq!(error_of(&out.drain()[0].1).0, "not-acceptable");
+        r.stanza(COMPONENT, lu("r@conference.meet.test"), &mut out);
+        let ok = out.drain().remove(0).1;
+        assert_eq!(ok.get_attr("type"), Some("result"));
+    }
+
+    #[test]
+    fn conferences_are_limited_in_number_and_new_rooms_per_minute() {
+        let mut r = router(&["--max_conferences=3", "--max_new_rooms_per_minute=2", "--max_new_rooms_total_per_minute=100"]);
+        let mut out = Outbox::default();
+        let ask = |r: &mut FocusRouter, from: &str, room: &str, out: &mut Outbox| {
+            r.stanza(COMPONENT, request(from, "focus.meet.test", room), out);
+            out.drain().into_iter().next().map(|(_, e)| e)
+        };
+        // One requester (any resource of its bare JID): two new rooms a minute.
+        assert!(ask(&mut r, "a@meet.test/1", "r1@conference.meet.test", &mut out).is_none());
+        assert!(ask(&mut r, "a@meet.test/2", "r2@conference.meet.test", &mut out).is_none());
+        let e = ask(&mut r, "a@meet.test/1", "r3@conference.meet.test", &mut out).unwrap();
+        assert_eq!(error_of(&e), ("resource-constraint".to_string(), "wait".to_string()));
+        // Joining existing rooms is not limited.
+        assert!(ask(&mut r, "a@meet.test/1", "r1@conference.meet.test", &mut out).is_none());
+        // Someone else may; then the total of 3 conferences is reached.
+        assert!(ask(&mut r, "b@meet.test/1", "r3@conference.meet.test", &mut out).is_none());
+        let e = ask(&mut r, "c@meet.test/1", "r4@conference.meet.test", &mut out).unwrap();
+        assert_eq!(error_of(&e), ("resource-constraint".to_string(), "wait".to_string()));
+        assert_eq!(error_of(&http(&mut r, "r5@conference.meet.test")).0, "resource-constraint");
+        assert!(ask(&mut r, "c@meet.test/1", "r2@conference.meet.test", &mut out).is_none(), "existing rooms still served");
+        assert_eq!(r.conference_count(), 3);
+        let l = &r.shared.metrics.limits;
+        assert_eq!(l.new_rooms_per_requester.load(Ordering::Relaxed), 1);
+        assert_eq!(l.max_conferences.load(Ordering::Relaxed), 2);
+        let stats = r.shared.metrics.stats_json(&Bridges::new(), Instant::now());
+        assert_eq!(stats["limits"]["refused"]["max_conferences"], 2);
+    }
+
+    #[test]
+    fn a_spree_of_fresh_anonymous_jids_is_held_by_the_total_limit() {
+        let mut r = router(&["--max_new_rooms_total_per_minute=5"]);
+        let mut out = Outbox::default();
+        let mut refused = 0;
+        for i in 0..50 {
+            r.stanza(COMPONENT, request(&format!("anon{}@guest.meet.test/x", i), "focus.meet.test", &format!("spree{}@conference.meet.test", i)), &mut out);
+            if let Some((_, e)) = out.drain().into_iter().next() {
+                assert_eq!(error_of(&e).0, "resource-constraint");
+                refused += 1;
+            }
+        }
+        assert_eq!((r.conference_count(), refused), (5, 45));
+        assert_eq!(r.shared.metrics.limits.new_rooms_total.load(Ordering::Relaxed), 45);
+    }
+
+    #[test]
+    fn a_full_inbox_holds_presences_and_delivers_them_in_tick_never_losing_a_leave() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let room = "room1@conference.meet.test";
+        let inbox = fake_route(&mut r, 3, room);
+        let roomj = Jid::parse(room).unwrap();
+        // The conference is stuck in a blocking wait with its inbox's worth kept aside.
+        r.rooms[&roomj].backlog.store(crate::conference::env::INBOX_CAPACITY, Ordering::Relaxed);
+        let p = |nick: &str, n: u32, leave: bool| {
+            let el = Element::new("presence", ns::CLIENT).attr("from", format!("{}/{}", room, nick)).attr("id", n.to_string());
+            if leave {
+                el.attr("type", "unavailable")
+            } else {
+                el
+            }
+        };
+        let mut out = Outbox::default();
+        r.stanza(CLIENT, p("alice", 1, false), &mut out);
+        r.stanza(CLIENT, p("bob", 2, false), &mut out);
+        for i in 0..10_000 {
+            r.stanza(CLIENT, p("mallory", 100 + i, false), &mut out);
+        }
+        r.stanza(CLIENT, p("bob", 3, true), &mut out);
+        // IQ requests are refused while full.
+        let iq = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", "j1").attr("from", format!("{}/carol", room)).child(Element::new("jingle", ns::JINGLE));
+        r.stanza(CLIENT, iq, &mut out);
+        let sent = out.drain();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(error_of(&sent[0].1), ("resource-constraint".to_string(), "wait".to_string()));
+        assert!(inbox.is_empty());
+        assert!(r.next_deadline().is_some(), "the router comes back to deliver");
+        // Still full: tick delivers nothing.
+        r.tick(Instant::now(), &mut out);
+        assert!(inbox.is_empty());
+        // The conference catches up: tick delivers each occupant's latest presence, leaves kept.
+        r.rooms[&roomj].backlog.store(0, Ordering::Relaxed);
+        r.tick(Instant::now(), &mut out);
+        let got: Vec<String> = inbox
+            .try_iter()
+            .map(|m| match m {
+                Inbox::Stanza(e) => format!("{}:{}", e.get_attr("from").unwrap().rsplit('/').next().unwrap(), e.get_attr("id").unwrap()),
+                other => panic!("{:?}", other),
+            })
+            .collect();
+        assert_eq!(got, vec!["alice:1", "bob:3", "mallory:10099"]);
+        let l = &r.shared.metrics.limits;
+        assert_eq!(l.presences_coalesced.load(Ordering::Relaxed), 9_999 + 1);
+        assert_eq!(l.presences_dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(l.inbox_full.load(Ordering::Relaxed), 1);
+        assert!(r.holding.is_empty());
+        // Then traffic flows directly again.
+        r.stanza(CLIENT, p("alice", 4, false), &mut out);
+        assert_eq!(inbox.len(), 1);
     }
 
     #[test]

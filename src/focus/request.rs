@@ -1,5 +1,12 @@
 //! The conference request IQ (`<conference xmlns='http://jitsi.org/protocol/focus'>`),
-//! `login-url` and `logout`: typed values parsed from elements, and their replies.
+//! `login-url` and `logout`: typed values parsed from elements, and their replies; and
+//! which rooms the focus serves at all ([`RoomServices`]).
+//!
+//! Rooms are admitted only on the conference MUC service (`--conference_muc`), so no
+//! request makes the focus join or configure a room on another service (lobby,
+//! breakout, internal, a remote domain). Room names (the local part) are at most
+//! [`MAX_ROOM_NAME`] bytes, not empty, and free of the characters XEP-0106 escapes and
+//! nodeprep prohibits (`"&'/:<>@`, whitespace, control characters).
 
 use std::fmt;
 
@@ -17,11 +24,19 @@ pub struct ConferenceRequest {
     pub properties: Vec<(String, String)>,
 }
 
+/// Longest room name (the local part of the room JID) accepted, in bytes. Jitsi Meet
+/// room names come from URLs and are short; XMPP allows 1023, which only an attacker needs.
+pub const MAX_ROOM_NAME: usize = 256;
+
 /// Why a request is refused before it reaches a conference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RequestError {
     NoRoom,
     BadRoom(String),
+    /// The room name is empty, too long or has a prohibited character.
+    BadRoomName(String),
+    /// The room is on a service conferences are not created on.
+    ForeignService { room: String, services: Vec<String> },
 }
 
 impl fmt::Display for RequestError {
@@ -29,8 +44,74 @@ impl fmt::Display for RequestError {
         match self {
             RequestError::NoRoom => write!(f, "No 'room' specified."),
             RequestError::BadRoom(r) => write!(f, "Invalid 'room': '{}' is not a room JID (name@service)", r),
+            RequestError::BadRoomName(why) => write!(f, "Invalid 'room': {}", why),
+            RequestError::ForeignService { room, services } => {
+                write!(f, "Invalid 'room': {} is not on {}", room, services.join(" or "))
+            }
         }
     }
+}
+
+/// The MUC services the focus creates conferences on: the conference MUC service;
+/// a later breakout-rooms feature adds `breakout.<domain>` with [`RoomServices::with`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomServices {
+    services: Vec<String>,
+    /// Rooms on those services that are never conferences (the bridge brewery, should
+    /// it be configured there).
+    reserved: Vec<Jid>,
+}
+
+impl RoomServices {
+    /// Only `conference_muc` (a domain, as `Config::conference_muc`).
+    pub fn new(conference_muc: &str) -> RoomServices {
+        RoomServices { services: vec![conference_muc.to_ascii_lowercase()], reserved: Vec::new() }
+    }
+
+    /// Never admit `room` (e.g. the bridge brewery).
+    pub fn except(mut self, room: &Jid) -> RoomServices {
+        self.reserved.push(room.bare());
+        self
+    }
+
+    /// Also admit rooms on `service`.
+    pub fn with(mut self, service: &str) -> RoomServices {
+        self.services.push(service.to_ascii_lowercase());
+        self
+    }
+
+    /// May the focus run a conference in `room` (a bare room JID)?
+    pub fn admit(&self, room: &Jid) -> Result<(), RequestError> {
+        let Some(name) = room.local().filter(|_| room.is_bare()) else {
+            return Err(RequestError::BadRoom(room.to_string()));
+        };
+        check_room_name(name)?;
+        if !self.services.iter().any(|s| s == room.domain()) {
+            return Err(RequestError::ForeignService { room: room.to_string(), services: self.services.clone() });
+        }
+        if self.reserved.contains(room) {
+            return Err(RequestError::BadRoomName(format!("{} is not a conference room", room)));
+        }
+        Ok(())
+    }
+}
+
+/// A room name (local part) the focus accepts: not empty, at most [`MAX_ROOM_NAME`]
+/// bytes, none of `"&'/:<>@`, no whitespace, no control characters.
+pub fn check_room_name(name: &str) -> Result<(), RequestError> {
+    if name.is_empty() {
+        return Err(RequestError::BadRoomName("empty room name".into()));
+    }
+    if name.len() > MAX_ROOM_NAME {
+        return Err(RequestError::BadRoomName(format!("the room name is longer than {} bytes", MAX_ROOM_NAME)));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@') || c.is_whitespace() || c.is_control())
+    {
+        return Err(RequestError::BadRoomName(format!("character {:?} is not allowed in a room name", c)));
+    }
+    Ok(())
 }
 
 impl ConferenceRequest {
@@ -113,6 +194,43 @@ mod tests {
         assert_eq!(r.room.to_string(), "room1@conference.meet.test");
         assert_eq!(r.machine_uid.as_deref(), Some("m1"));
         assert_eq!(r.int_property("startAudioMuted"), Some(3));
+    }
+
+    #[test]
+    fn only_rooms_on_the_conference_service_with_valid_names_are_admitted() {
+        let s = RoomServices::new("conference.meet.test");
+        let ok = |r: &str| s.admit(&Jid::parse(r).unwrap());
+        assert_eq!(ok("room1@conference.meet.test"), Ok(()));
+        assert_eq!(ok("Room1@Conference.Meet.Test"), Ok(()), "JIDs compare case-insensitively");
+        assert_eq!(ok("été-2026\\20plan@conference.meet.test"), Ok(()), "non-ASCII and XEP-0106 escapes are fine");
+        assert_eq!(ok(&format!("{}@conference.meet.test", "a".repeat(MAX_ROOM_NAME))), Ok(()));
+        for foreign in [
+            "room1@lobby.meet.test",
+            "room1@breakout.meet.test",
+            "jvbbrewery@internal.auth.meet.test",
+            "room1@conference.evil.example",
+            "room1@meet.test",
+            "room1@conference.meet.test.evil.example",
+        ] {
+            let e = ok(foreign).unwrap_err();
+            assert!(matches!(e, RequestError::ForeignService { .. }), "{}: {:?}", foreign, e);
+            assert!(e.to_string().contains("conference.meet.test"), "{}", e);
+        }
+        let long = format!("{}@conference.meet.test", "a".repeat(MAX_ROOM_NAME + 1));
+        assert!(matches!(ok(&long), Err(RequestError::BadRoomName(_))));
+        assert!(matches!(ok("room1@conference.meet.test/nick"), Err(RequestError::BadRoom(_))));
+        assert!(matches!(ok("conference.meet.test"), Err(RequestError::BadRoom(_))));
+        for name in ["a b", "a\u{7f}b", "a\u{2003}b", "", "a:b", "a<b", "a'b", "a\"b", "a&b"] {
+            assert!(matches!(check_room_name(name), Err(RequestError::BadRoomName(_))), "{:?}", name);
+        }
+        // A reserved room on the service (the brewery, if configured there) is refused.
+        let r = RoomServices::new("conference.meet.test").except(&Jid::parse("jvbbrewery@conference.meet.test").unwrap());
+        assert!(matches!(r.admit(&Jid::parse("JvbBrewery@conference.meet.test").unwrap()), Err(RequestError::BadRoomName(_))));
+        assert_eq!(r.admit(&Jid::parse("room1@conference.meet.test").unwrap()), Ok(()));
+        // The breakout service, once a feature, extends the same check.
+        let b = s.clone().with("breakout.meet.test");
+        assert_eq!(b.admit(&Jid::parse("x@breakout.meet.test").unwrap()), Ok(()));
+        assert!(b.admit(&Jid::parse("x@lobby.meet.test").unwrap()).is_err());
     }
 
     #[test]
