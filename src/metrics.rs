@@ -67,10 +67,13 @@ pub struct LimitCounters {
     pub presences_coalesced: AtomicU64,
     /// Presences dropped because an inbox and its overflow were both full.
     pub presences_dropped: AtomicU64,
+    /// IQ requests refused or dropped: their sender was over `--max_iq_per_second`, or
+    /// the router's own answers were over their global budget.
+    pub iq_rate: AtomicU64,
 }
 
 impl LimitCounters {
-    fn pairs(&self) -> [(&'static str, u64); 8] {
+    fn pairs(&self) -> [(&'static str, u64); 9] {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             ("max_conferences", l(&self.max_conferences)),
@@ -81,6 +84,7 @@ impl LimitCounters {
             ("inbox_full", l(&self.inbox_full)),
             ("presences_coalesced", l(&self.presences_coalesced)),
             ("presences_dropped", l(&self.presences_dropped)),
+            ("iq_rate", l(&self.iq_rate)),
         ]
     }
 }

@@ -49,7 +49,7 @@ use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
 use inbox::{Held, Offered, Route};
-use limits::{LogThrottle, LogThrottles, NewRoomLimiter, RoomRefusal};
+use limits::{IqRateLimiter, IqVerdict, LogThrottle, LogThrottles, NewRoomLimiter, RoomRefusal};
 use pending::{Answer, Destination, PendingTable};
 use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
@@ -83,6 +83,7 @@ pub struct FocusRouter {
     new_rooms: NewRoomLimiter,
     /// Refusals, logged once per interval per kind.
     refusal_logs: LogThrottles,
+    iq_limiter: IqRateLimiter,
     /// Rooms whose conference has presences held back (delivered in `tick`).
     holding: std::collections::HashSet<Jid>,
 }
@@ -155,6 +156,7 @@ impl FocusRouter {
             component_jid: cfg.component_jid(),
             room_services: RoomServices::new(&cfg.conference_muc).except(&cfg.bridge_muc),
             new_rooms: NewRoomLimiter::new(&cfg.limits),
+            iq_limiter: IqRateLimiter::new(&cfg.limits, Instant::now()),
             cfg,
             net,
             shared,
@@ -169,6 +171,7 @@ impl FocusRouter {
             stopping: false,
             forged_log: LogThrottle::default(),
             refusal_logs: LogThrottles::default(),
+
             holding: std::collections::HashSet::new(),
         }
     }
@@ -202,26 +205,72 @@ impl FocusRouter {
             }
         }
         if !self.is_for_us(iq.get_attr("to")) {
-            out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None));
+            if self.service_answer(now) {
+                out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None));
+            }
             return;
         }
         let Some(payload) = iq.first_element().cloned() else {
-            out.send(conn, iq_error(&iq, ErrorCondition::BadRequest, Some("empty IQ")));
+            if self.service_answer(now) {
+                out.send(conn, iq_error(&iq, ErrorCondition::BadRequest, Some("empty IQ")));
+            }
             return;
         };
         let typ = iq.get_attr("type").unwrap_or("");
         match (typ, payload.name.as_str(), payload.ns.as_str()) {
             ("get", "query", ns::DISCO_INFO) => {
-                out.send(conn, iq_result(&iq).child(disco::info_query(payload.get_attr("node"))));
+                if self.service_answer(now) {
+                    out.send(conn, iq_result(&iq).child(disco::info_query(payload.get_attr("node"))));
+                }
             }
-            ("get", "ping", ns::PING) => out.send(conn, iq_result(&iq)),
+            ("get", "ping", ns::PING) => {
+                if self.service_answer(now) {
+                    out.send(conn, iq_result(&iq))
+                }
+            }
             ("set", "conference", ns::FOCUS) => {
                 self.on_conference_request(ReplyTarget::Xmpp(conn), iq, &payload, now, out)
             }
             ("get", "login-url", ns::FOCUS) => self.on_login_url(conn, &iq, &payload, out),
             ("set", "logout", ns::FOCUS) => self.on_logout(conn, &iq, &payload, out),
-            _ => out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None)),
+            _ => {
+                if self.service_answer(now) {
+                    out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None))
+                }
+            }
         }
+    }
+
+    /// Is this IQ request within its sender's rate (`--max_iq_per_second`)? When it is
+    /// not, the sender gets a short `resource-constraint` (within the router's global
+    /// answer budget), so a flood costs its sender and not everyone's stream. The server
+    /// itself (no `from`, or a bare domain of ours) is never limited.
+    fn iq_rate_admits(&mut self, conn: ConnId, iq: &Element, now: Instant, out: &mut Outbox) -> bool {
+        let Some(from) = iq.get_attr("from") else { return true };
+        if self.own_jid(conn).is_some_and(|j| from == j.domain()) || from == self.cfg.domain {
+            return true;
+        }
+        if self.iq_limiter.check(from, now) == IqVerdict::Admit {
+            return true;
+        }
+        Metrics::inc(&self.shared.metrics.limits.iq_rate);
+        if let Some(n) = self.refusal_logs.hit("iq_rate", now) {
+            warn!("IQ requests from {:.128} over --max_iq_per_second; refusing ({} more since the last line)", from, n);
+        }
+        if self.iq_limiter.refusal_answer(now) {
+            out.send(conn, iq_error(iq, ErrorCondition::ResourceConstraint, None));
+        }
+        false
+    }
+
+    /// May the router answer one more IQ itself? Past the global budget the request is
+    /// dropped unanswered (and counted).
+    fn service_answer(&mut self, now: Instant) -> bool {
+        let ok = self.iq_limiter.service_answer(now);
+        if !ok {
+            Metrics::inc(&self.shared.metrics.limits.iq_rate);
+        }
+        ok
     }
 
     /// The real sender: the resource of `focus.<domain>/<full JID>` for client_proxy.
@@ -688,7 +737,11 @@ impl Router for FocusRouter {
         let now = Instant::now();
         match el.name.as_str() {
             "iq" => match el.get_attr("type") {
-                Some("get") | Some("set") => self.on_iq_request(conn, el, now, out),
+                Some("get") | Some("set") => {
+                    if self.iq_rate_admits(conn, &el, now, out) {
+                        self.on_iq_request(conn, el, now, out)
+                    }
+                }
                 Some("result") | Some("error") => self.on_iq_answer(conn, el, now),
                 _ => out.send(conn, iq_error(&el, ErrorCondition::BadRequest, Some("IQ without a valid type"))),
             },
@@ -1076,6 +1129,37 @@ mod tests {
         assert_eq!(r.conference_count(), 1);
         let sessions = r.shared.sessions.clone().unwrap();
         assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/xyz").unwrap()));
+    }
+
+    #[test]
+    fn a_flood_of_iq_requests_costs_its_sender_not_the_stream() {
+        let mut r = router(&["--max_iq_per_second=10"]);
+        let mut out = Outbox::default();
+        let disco = |from: &str, id: usize| {
+            Element::new("iq", ns::COMPONENT)
+                .attr("type", "get")
+                .attr("id", format!("d{id}"))
+                .attr("from", from)
+                .attr("to", "focus.meet.test")
+                .child(Element::new("query", ns::DISCO_INFO))
+        };
+        for i in 0..1000 {
+            r.stanza(COMPONENT, disco("mallory@meet.test/x", i), &mut out);
+        }
+        let sent = out.drain();
+        let results = sent.iter().filter(|(_, e)| e.get_attr("type") == Some("result")).count();
+        let errors = sent.iter().filter_map(|(_, e)| parse_error(e)).filter(|e| e.condition_name == "resource-constraint").count();
+        assert_eq!(results, 50, "a burst of five seconds' worth is answered");
+        assert_eq!(errors, 950, "the rest is refused with a short error, nothing left waiting");
+        assert!(sent.iter().all(|(_, e)| e.get_attr("type") == Some("result") || e.to_xml().len() < 400));
+        assert_eq!(r.shared.metrics.limits.iq_rate.load(Ordering::Relaxed), 950);
+        // Someone else is served at once, and the server itself is never limited.
+        r.stanza(COMPONENT, disco("alice@meet.test/y", 0), &mut out);
+        for i in 0..200 {
+            r.stanza(COMPONENT, disco("meet.test", i), &mut out);
+        }
+        let sent = out.drain();
+        assert_eq!(sent.iter().filter(|(_, e)| e.get_attr("type") == Some("result")).count(), 201);
     }
 
     #[test]
