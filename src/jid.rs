@@ -57,7 +57,11 @@ impl Jid {
             Some(i) => (Some(&bare[..i]), &bare[i + 1..]),
             None => (None, bare),
         };
-        if let Some(l) = local {
+        // Local parts compare case-insensitively (Prosody lower-cases room names). The
+        // bound applies to the lower-cased form, the one kept and printed (lower-casing
+        // can lengthen: U+023E is 2 bytes, its lower case 3; found by the jid fuzz target).
+        let local = local.map(str::to_lowercase);
+        if let Some(l) = local.as_deref() {
             if l.is_empty() {
                 return Err(JidError::EmptyLocal);
             }
@@ -96,8 +100,7 @@ impl Jid {
             }
         }
         Ok(Jid {
-            // Local parts compare case-insensitively (Prosody lower-cases room names).
-            local: local.map(|l| l.to_lowercase()),
+            local,
             domain: domain.to_ascii_lowercase(),
             resource: resource.map(str::to_string),
         })
@@ -192,5 +195,9 @@ mod tests {
         assert_eq!(Jid::parse("."), Err(JidError::EmptyDomain));
         assert_eq!(Jid::parse("a@../r"), Err(JidError::EmptyDomain));
         assert_eq!(Jid::parse("a@meet.test../r").unwrap().to_string(), "a@meet.test/r");
+        // The length bound is on the lower-cased local part (what is kept and printed).
+        let grows = format!("{}@meet.test", "\u{23e}".repeat(400));
+        assert_eq!(grows.len(), 800 + 10);
+        assert_eq!(Jid::parse(&grows), Err(JidError::TooLong));
     }
 }
