@@ -531,3 +531,44 @@ fn a_forged_error_for_someone_elses_offer_does_not_end_their_session() {
     assert_eq!(sh.metrics.forged_answers.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(sh.metrics.jingle_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
+
+#[test]
+fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    // a's stats-id would go into every Colibri2 request about a, six times larger escaped.
+    let huge = "'".repeat(200_000);
+    let a = occupant_presence(&r, "a", "a@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text(huge.clone()));
+    e.at(ms(10), Inbox::Stanza(a));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text("Bob-1"))));
+    // A later update with a huge value keeps the earlier one.
+    let b2 = occupant_presence(&r, "b", "b@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text(huge));
+    e.at(ms(30), Inbox::Stanza(b2));
+    // A nick longer than an endpoint id may be is not served.
+    let long_nick = "n".repeat(super::muc::MAX_NICK_LEN + 1);
+    e.at(ms(40), Inbox::Stanza(occupant_presence(&r, &long_nick, "l@meet.test/1", "none", "participant")));
+    // A mute request quoting a huge JID: the answer does not grow with it.
+    let mute = Element::new("iq", ns::CLIENT)
+        .attr("type", "set")
+        .attr("id", "m1")
+        .attr("from", r.with_resource("a").to_string())
+        .child(Element::new("mute", ns::AUDIO_MUTE).attr("jid", format!("{}/{}", r, "x".repeat(100_000))).text("true"));
+    e.at(ms(50), Inbox::Stanza(mute));
+    e.at(ms(1000), Inbox::Shutdown);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let largest = c.env.sent.iter().map(|(_, _, e)| e.to_xml().len()).max().unwrap();
+    assert!(largest < 8 * 1024, "the largest stanza the focus sent has {} bytes", largest);
+    let eps: Vec<Element> = colibri(&c.env).into_iter().flat_map(|cm| cm.children_named("endpoint", ns::COLIBRI2).cloned().collect::<Vec<_>>()).collect();
+    assert!(eps.iter().any(|ep| ep.get_attr("id") == Some("a") && ep.get_attr("create") == Some("true")), "a is served");
+    assert!(eps.iter().filter(|ep| ep.get_attr("id") == Some("a")).all(|ep| ep.get_attr("stats-id").is_none()));
+    assert!(eps.iter().filter(|ep| ep.get_attr("id") == Some("b")).all(|ep| ep.get_attr("stats-id") == Some("Bob-1")));
+    let to_long = r.with_resource(&long_nick).to_string();
+    assert!(c.env.sent.iter().all(|(_, _, e)| e.get_attr("to") != Some(to_long.as_str())), "no disco, no offer");
+    assert!(c.occupants().iter().all(|o| o.nick != long_nick));
+    assert_eq!(sh.metrics.limits.oversized_fields.load(std::sync::atomic::Ordering::Relaxed), 3);
+    let answer = c.env.sent_matching(|e| e.get_attr("id") == Some("m1"));
+    assert_eq!(answer.len(), 1);
+}

@@ -732,6 +732,18 @@ impl<E: Env> Conference<E> {
 
     fn on_presence(&mut self, el: Element) {
         let Some(p) = OccupantPresence::parse(&el) else { return };
+        if !p.oversized.is_empty() {
+            crate::metrics::Metrics::inc(&self.shared.metrics.limits.oversized_fields);
+            if let Some(n) = self.limit_log.hit("presence values", self.env.now()) {
+                warn!(
+                    "conference {}: ignored {} in the presence of {}: longer than allowed ({} more since the last line)",
+                    self.room,
+                    p.oversized.join(", "),
+                    crate::xmpp::stanza::clip(&p.nick, muc::MAX_NICK_LEN),
+                    n
+                );
+            }
+        }
         if p.nick == self.shared.nick {
             if !p.available {
                 if p.destroyed {
@@ -772,6 +784,19 @@ impl<E: Env> Conference<E> {
         }
         if let Some(w) = self.seat_queue.iter_mut().find(|w| w.nick == p.nick) {
             *w = p;
+            return;
+        }
+        if p.nick.len() > muc::MAX_NICK_LEN {
+            // Its endpoint id would be copied into every source name and Colibri2 request.
+            crate::metrics::Metrics::inc(&self.shared.metrics.limits.oversized_fields);
+            if let Some(n) = self.limit_log.hit("long nick", self.env.now()) {
+                warn!(
+                    "conference {}: not serving an occupant whose nick is longer than {} bytes ({} more since the last line)",
+                    self.room,
+                    muc::MAX_NICK_LEN,
+                    n
+                );
+            }
             return;
         }
         if self.occupants.len() >= self.shared.limits.max_participants {
@@ -1037,8 +1062,7 @@ impl<E: Env> Conference<E> {
             return;
         }
         if el.get_child("query", ns::DISCO_INFO).is_some() && el.get_attr("type") == Some("get") {
-            let node = el.get_child("query", ns::DISCO_INFO).and_then(|q| q.get_attr("node"));
-            let r = iq_result(&el).child(crate::focus::disco::info_query(node));
+            let r = crate::focus::disco::info_answer(&el);
             self.send(r);
             return;
         }

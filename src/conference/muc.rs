@@ -1,10 +1,27 @@
 //! MUC stanzas a conference reads and writes: occupant presence (parsed into
 //! [`OccupantPresence`]), the focus's own join and update presence, the owner
 //! configuration form and the affiliation change.
+//!
+//! Values a participant puts in its presence are bounded before the focus keeps them:
+//! `stats-id` (copied into every Colibri2 request about the participant) and the region
+//! are at most [`MAX_PRESENCE_VALUE`] bytes, caps attributes at most
+//! [`caps::MAX_CAPS_NODE`] / [`caps::MAX_CAPS_VER`]; a longer value is ignored as if
+//! absent and named in [`OccupantPresence::oversized`] (the conference counts and logs
+//! it). The nick (the endpoint id in Colibri2 and source names) is bounded by Prosody
+//! (1023 bytes, checked again by [`Jid::parse`]); the conference serves only nicks of
+//! at most [`MAX_NICK_LEN`] bytes.
 
 use crate::jid::Jid;
 use crate::xml::{ns, Element};
 use crate::xmpp::caps::{self, Caps};
+
+/// Longest `stats-id` or region kept from a presence (bytes). lib-jitsi-meet's stats-id
+/// is a name and three letters (`Kiara-tRL`); regions are short names (`eu-west-1`).
+pub const MAX_PRESENCE_VALUE: usize = 64;
+/// Longest nick the conference serves (bytes): the endpoint id, which every source name
+/// of the participant must start with (source names are at most 64 bytes). Clients use
+/// 8 hex digits; Jibri and Jigasi short prefixed names.
+pub const MAX_NICK_LEN: usize = 64;
 
 /// Affiliation of an occupant (XEP-0045).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +85,8 @@ pub struct OccupantPresence {
     /// Features advertised in presence (`<features><feature var/></features>`), bounded
     /// like a disco answer's.
     pub features: Vec<String>,
+    /// Values ignored for their length (`"stats-id"`, `"region"`, `"caps"`).
+    pub oversized: Vec<&'static str>,
 }
 
 impl OccupantPresence {
@@ -98,11 +117,26 @@ impl OccupantPresence {
             .get_child("videomuted", "http://jitsi.org/jitmeet/video")
             .or_else(|| p.get_child("videomuted", ns::CLIENT))
             .and_then(bool_text);
-        let region = p
-            .get_child("jitsi_participant_region", ns::CLIENT)
-            .map(|e| e.text_content())
-            .or_else(|| p.get_child("region", "http://jitsi.org/jitsi-meet").and_then(|r| r.get_attr("id").map(str::to_string)))
-            .filter(|r| !r.is_empty());
+        let mut oversized = Vec::new();
+        let mut bounded = |what: &'static str, v: Option<String>| match v {
+            Some(v) if v.len() > MAX_PRESENCE_VALUE => {
+                oversized.push(what);
+                None
+            }
+            v => v.filter(|v| !v.is_empty()),
+        };
+        let region = bounded(
+            "region",
+            p.get_child("jitsi_participant_region", ns::CLIENT)
+                .map(|e| e.text_content())
+                .or_else(|| p.get_child("region", "http://jitsi.org/jitsi-meet").and_then(|r| r.get_attr("id").map(str::to_string))),
+        );
+        let stats_id = bounded("stats-id", p.get_child("stats-id", ns::CLIENT).map(|e| e.text_content()));
+        let c = p.get_child("c", ns::CAPS);
+        let caps = c.and_then(Caps::parse);
+        if caps.is_none() && c.is_some_and(|c| c.get_attr("node").is_some() && c.get_attr("ver").is_some()) {
+            oversized.push("caps");
+        }
         Some(OccupantPresence {
             nick,
             available,
@@ -111,11 +145,11 @@ impl OccupantPresence {
             role: item.and_then(|i| i.get_attr("role")).map(Role::parse).unwrap_or(Role::None),
             statuses,
             destroyed: x.is_some_and(|x| x.get_child("destroy", ns::MUC_USER).is_some()),
-            stats_id: p.get_child("stats-id", ns::CLIENT).map(|e| e.text_content()).filter(|s| !s.is_empty()),
+            stats_id,
             region,
             audio_muted,
             video_muted,
-            caps: Caps::from_presence(p),
+            caps,
             features: p
                 .get_child("features", ns::CLIENT)
                 .map(|f| {
@@ -125,6 +159,7 @@ impl OccupantPresence {
                         .collect()
                 })
                 .unwrap_or_default(),
+            oversized,
         })
     }
 
@@ -228,6 +263,35 @@ mod tests {
         let caps = o.caps.unwrap();
         assert_eq!(caps.node, "https://jitsi.org/jitsi-meet");
         assert_eq!(caps.hash.as_deref(), Some("sha-1"));
+    }
+
+    #[test]
+    fn long_presence_values_are_ignored_and_named() {
+        let room = Jid::parse("r@conference.meet.test").unwrap();
+        let big = "'".repeat(200_000);
+        let p = |stats: &str, region: &str, node: &str| {
+            Element::new("presence", ns::CLIENT)
+                .attr("from", room.with_resource("p1").to_string())
+                .child(Element::new("stats-id", ns::CLIENT).text(stats))
+                .child(Element::new("jitsi_participant_region", ns::CLIENT).text(region))
+                .child(Element::new("c", ns::CAPS).attr("hash", "sha-1").attr("node", node).attr("ver", "/LxjVAUjW56LWSj9lRquSYt35Ho="))
+        };
+        let o = OccupantPresence::parse(&p(&big, &big, &big)).unwrap();
+        assert_eq!((o.stats_id, o.region, o.caps), (None, None, None));
+        assert_eq!(o.oversized, vec!["region", "stats-id", "caps"]);
+        // At the caps, kept.
+        let at = "s".repeat(MAX_PRESENCE_VALUE);
+        let node = "n".repeat(caps::MAX_CAPS_NODE);
+        let o = OccupantPresence::parse(&p(&at, "eu-west-1", &node)).unwrap();
+        assert_eq!(o.stats_id.as_deref(), Some(at.as_str()));
+        assert_eq!(o.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(o.caps.unwrap().node, node);
+        assert!(o.oversized.is_empty());
+        // A long ver or hash is refused like a long node.
+        let c = |ver: &str, hash: &str| Element::new("c", ns::CAPS).attr("node", "n").attr("ver", ver).attr("hash", hash);
+        assert!(Caps::parse(&c(&"v".repeat(caps::MAX_CAPS_VER + 1), "sha-1")).is_none());
+        assert!(Caps::parse(&c("v", &"h".repeat(caps::MAX_CAPS_HASH + 1))).is_none());
+        assert!(Caps::parse(&c(&"v".repeat(caps::MAX_CAPS_VER), "sha-1")).is_some());
     }
 
     #[test]

@@ -41,7 +41,7 @@ use crate::config::Config;
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
 use crate::xml::{ns, Element};
-use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
+use crate::xmpp::stanza::{is_answerable, iq_error, iq_result, ErrorCondition, ErrorReply};
 
 use crate::bridge::{BridgeEvent, Bridges};
 use crate::conference::ReplyTarget;
@@ -212,7 +212,7 @@ impl FocusRouter {
         let typ = iq.get_attr("type").unwrap_or("");
         match (typ, payload.name.as_str(), payload.ns.as_str()) {
             ("get", "query", ns::DISCO_INFO) => {
-                out.send(conn, iq_result(&iq).child(disco::info_query(payload.get_attr("node"))));
+                out.send(conn, disco::info_answer(&iq));
             }
             ("get", "ping", ns::PING) => out.send(conn, iq_result(&iq)),
             ("set", "conference", ns::FOCUS) => {
@@ -686,6 +686,19 @@ impl Router for FocusRouter {
 
     fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox) {
         let now = Instant::now();
+        if el.name == "iq" && !is_answerable(&el) {
+            // No answer can echo its id without growing with it; its sender alone waits.
+            Metrics::inc(&self.shared.metrics.limits.long_ids);
+            if let Some(n) = self.refusal_logs.hit("long id", now) {
+                warn!(
+                    "dropped an IQ from {:?} unanswered: its id is longer than {} bytes ({} more since the last line)",
+                    el.get_attr("from").map(|f| crate::xmpp::stanza::clip(f, 100)),
+                    crate::xmpp::stanza::MAX_ECHOED_ID,
+                    n
+                );
+            }
+            return;
+        }
         match el.name.as_str() {
             "iq" => match el.get_attr("type") {
                 Some("get") | Some("set") => self.on_iq_request(conn, el, now, out),
@@ -849,6 +862,38 @@ mod tests {
         r.stanza(CLIENT, answer("c5-1", JVB1, true), &mut out);
         assert!(inbox.is_empty());
         assert!(out.drain().is_empty(), "answers are never answered");
+    }
+
+    #[test]
+    fn an_iq_whose_id_is_too_long_to_echo_is_dropped_unanswered() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 4, "room1@conference.meet.test");
+        let mut out = Outbox::default();
+        // Near the stanza cap, an answer echoing this id would be over Prosody's limit.
+        let long = "'".repeat(40_000);
+        let jingle = Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", long.clone())
+            .attr("from", MALLORY)
+            .child(Element::new("jingle", ns::JINGLE));
+        r.stanza(CLIENT, jingle, &mut out);
+        let mut to_focus = request("u@meet.test/r", "focus.meet.test", "r@conference.meet.test");
+        to_focus.set_attr("id", long.clone());
+        r.stanza(COMPONENT, to_focus, &mut out);
+        let mut no_type = request("u@meet.test/r", "focus.meet.test", "r@conference.meet.test");
+        no_type.set_attr("id", long);
+        no_type.remove_attr("type");
+        r.stanza(COMPONENT, no_type, &mut out);
+        assert!(out.drain().is_empty(), "nothing answered");
+        assert!(inbox.is_empty(), "nothing forwarded");
+        assert_eq!(r.conference_count(), 1, "no conference started");
+        assert_eq!(r.shared.metrics.limits.long_ids.load(Ordering::Relaxed), 3);
+        // An id at the cap is answered as usual.
+        let mut ok = request("u@meet.test/r", "focus.meet.test", "bad room");
+        ok.set_attr("id", "i".repeat(crate::xmpp::stanza::MAX_ECHOED_ID));
+        r.stanza(COMPONENT, ok, &mut out);
+        assert_eq!(out.drain().len(), 1);
     }
 
     #[test]

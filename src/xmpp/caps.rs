@@ -44,6 +44,12 @@ pub const MAX_FORM_FIELDS: usize = 64;
 pub const MAX_FIELD_VALUES: usize = 32;
 /// Longest identity attribute, field var or value taken (bytes).
 pub const MAX_TEXT_LEN: usize = 256;
+/// Longest caps `node` accepted (bytes); the focus sends it back in `node#ver` queries.
+pub const MAX_CAPS_NODE: usize = 256;
+/// Longest caps `ver` accepted (bytes): a base64 SHA-512 is 88.
+pub const MAX_CAPS_VER: usize = 128;
+/// Longest caps `hash` name accepted (bytes).
+pub const MAX_CAPS_HASH: usize = 32;
 /// Entries the cache keeps.
 pub const CACHE_MAX_ENTRIES: usize = 1024;
 /// Bytes the cache keeps (features, keys and per-entry overhead, estimated).
@@ -64,16 +70,19 @@ pub struct Caps {
 }
 
 impl Caps {
-    /// Parse a `<c/>` element; `None` without `node` or `ver`.
+    /// Parse a `<c/>` element; `None` without `node` or `ver`, or when one of the
+    /// attributes is longer than its cap ([`MAX_CAPS_NODE`], [`MAX_CAPS_VER`], [`MAX_CAPS_HASH`]).
     pub fn parse(c: &Element) -> Option<Caps> {
         if !c.is("c", ns::CAPS) {
             return None;
         }
-        Some(Caps {
-            node: c.get_attr("node")?.to_string(),
-            ver: c.get_attr("ver")?.to_string(),
-            hash: c.get_attr("hash").map(str::to_string),
-        })
+        let node = c.get_attr("node").filter(|v| v.len() <= MAX_CAPS_NODE)?;
+        let ver = c.get_attr("ver").filter(|v| v.len() <= MAX_CAPS_VER)?;
+        let hash = match c.get_attr("hash") {
+            Some(h) if h.len() > MAX_CAPS_HASH => return None,
+            h => h.map(str::to_string),
+        };
+        Some(Caps { node: node.to_string(), ver: ver.to_string(), hash })
     }
 
     /// The caps of a presence stanza, if it has any.
