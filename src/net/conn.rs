@@ -14,8 +14,9 @@
 //!
 //! When `Ready`, a stanza the framer skipped (over the size cap or the depth limit) or
 //! that does not parse is not a stream failure: an IQ request among them is answered
-//! with an IQ error on this stream (`policy-violation`, or `bad-request` when
-//! unparsable; `id` and addresses from its opening tag), anything else is dropped; one
+//! with an IQ error on this stream (`policy-violation` for a skipped one or one over
+//! the parser's node cap, `bad-request` when unparsable; `id` and addresses from its
+//! opening tag), anything else is dropped; one
 //! log line per 10 s at most. Keepalive pings carry random 64-bit ids; an answer is
 //! consumed only when it comes from the pinged address with an id still outstanding
 //! (at most [`MAX_PINGS_OUTSTANDING`] are kept), else it goes to the router like any
@@ -512,7 +513,13 @@ impl Conn {
                             // Framed, so the stream is still in step: only this stanza is lost.
                             let (name, mut attrs) = opening_tag(&text);
                             attrs.retain(|(k, _)| matches!(k.as_str(), "from" | "to" | "id" | "type"));
-                            let reply = refuse_unread(&name, &attrs, self.stream_ns, ErrorCondition::BadRequest, "malformed stanza");
+                            // Over a parser limit (too many nodes): refused like a skipped stanza.
+                            let (cond, why) = if e.condition() == "policy-violation" {
+                                (ErrorCondition::PolicyViolation, e.to_string())
+                            } else {
+                                (ErrorCondition::BadRequest, "malformed stanza".to_string())
+                            };
+                            let reply = refuse_unread(&name, &attrs, self.stream_ns, cond, &why);
                             self.drop_unread(now, &name, &attrs, &format!("unparsable: {}", e), reply);
                             continue;
                         }

@@ -215,6 +215,27 @@ fn oversized_too_deep_and_malformed_stanzas_cost_their_sender_an_error_and_the_s
 }
 
 #[test]
+fn a_stanza_over_the_parsers_node_cap_costs_its_sender_a_policy_violation_and_the_stream_stays_up() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let run = Running::start(vec![component_spec(listener.local_addr().unwrap().port(), Duration::from_secs(30), crate::xml::DEFAULT_MAX_STANZA)]);
+    let mut p = Peer::accept_component(&listener);
+    connected(&run);
+    let from = "mallory@meet.test/r";
+    // 80 KiB, under the size cap and one level deep, but 20 000 elements once parsed.
+    let flat = "<a/>".repeat(20_000);
+    p.send(&format!("<iq type='set' id='many1' from='{from}' to='{COMPONENT_JID}'><q xmlns='urn:q'>{flat}</q></iq>"));
+    p.send(&format!("<presence from='{from}' to='{COMPONENT_JID}'>{flat}</presence>"));
+    p.send(&format!("<message from='{from}' to='{COMPONENT_JID}' id='after'/>"));
+    let e = p.next_non_ping(T).expect("an answer to many1");
+    assert_eq!((e.get_attr("type"), e.get_attr("id"), e.get_attr("to")), (Some("error"), Some("many1"), Some(from)));
+    let err = parse_error(&e).unwrap();
+    assert_eq!(err.condition.as_str(), "policy-violation");
+    assert!(err.text.unwrap().contains("nodes"));
+    assert_eq!(run.stanza(T).expect("the stream goes on").get_attr("id"), Some("after"));
+    assert!(run.event(Duration::from_millis(200)).is_none(), "no disconnection");
+}
+
+#[test]
 fn keepalive_answers_count_only_from_the_pinged_address_with_an_outstanding_random_id() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let ka = Duration::from_millis(300);
