@@ -451,6 +451,10 @@ fn what_arrives_during_a_blocking_wait_is_reported_as_backlog_and_replayed_in_or
     // 300 joins, 299 leaves and the answer to b's disco were kept aside and reported.
     assert_eq!(c.env.max_backlog, 600, "everything received during the wait was reported");
     assert_eq!(c.env.backlog, 0);
+    // In bytes too: the weight of what was kept, back to zero once replayed.
+    let one = Inbox::Stanza(occupant_presence(&room(), "p1", "p1@meet.test/1", "none", "participant")).weight();
+    assert!(c.env.max_backlog_bytes >= 300 * one, "{} bytes for 600 messages", c.env.max_backlog_bytes);
+    assert_eq!(c.env.backlog_bytes, 0);
     // Replayed in order after the wait: only p299 stayed besides a and b.
     let mut nicks: Vec<&str> = c.occupants().iter().map(|o| o.nick.as_str()).collect();
     nicks.sort();

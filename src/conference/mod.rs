@@ -87,6 +87,19 @@ pub enum Inbox {
     Shutdown,
 }
 
+impl Inbox {
+    /// Estimated memory the message holds (see [`Element::weight`]), for the byte budget
+    /// of conference inboxes (`focus::inbox`).
+    pub fn weight(&self) -> usize {
+        let base = std::mem::size_of::<Inbox>();
+        match self {
+            Inbox::Stanza(el) => base + el.weight(),
+            Inbox::Request(p) => base + p.iq.weight() + p.reply.weight(),
+            Inbox::Connection(_) | Inbox::Bridge(_) | Inbox::Shutdown => base,
+        }
+    }
+}
+
 /// Where the answer to a conference request goes.
 #[derive(Debug, Clone)]
 pub enum ReplyTarget {
@@ -117,9 +130,10 @@ pub trait Env: Send {
     fn now(&self) -> Instant;
     /// The next message, or `None` once `deadline` has passed with nothing received.
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox>;
-    /// The conference now keeps `n` received messages aside, unprocessed (during a
-    /// blocking wait); they count against its inbox's capacity.
-    fn set_backlog(&mut self, _n: usize) {}
+    /// The conference now keeps `n` received messages of `bytes` bytes
+    /// ([`Inbox::weight`]) aside, unprocessed (during a blocking wait); they count
+    /// against its inbox's limits.
+    fn set_backlog(&mut self, _n: usize, _bytes: usize) {}
 }
 
 /// What all conferences share (read-mostly).
@@ -241,6 +255,8 @@ pub struct Conference<E: Env> {
     room: Jid,
     shared: Arc<Shared>,
     deferred: VecDeque<Inbox>,
+    /// The weight of `deferred` ([`Inbox::weight`]).
+    deferred_bytes: usize,
     /// A shutdown (or a closed inbox) was seen: no more waiting for anything.
     aborted: bool,
     joined: bool,
@@ -286,6 +302,7 @@ impl<E: Env> Conference<E> {
             room: p.room,
             shared: p.shared,
             deferred: VecDeque::new(),
+            deferred_bytes: 0,
             aborted: false,
             joined: false,
             connected: true,
@@ -397,8 +414,9 @@ impl<E: Env> Conference<E> {
     /// Keep `m` until the current wait is over. The router counts kept messages against
     /// the inbox's capacity, so this never holds more than that of participants' input.
     fn defer(&mut self, m: Inbox) {
+        self.deferred_bytes += m.weight();
         self.deferred.push_back(m);
-        self.env.set_backlog(self.deferred.len());
+        self.env.set_backlog(self.deferred.len(), self.deferred_bytes);
     }
 
     /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
@@ -435,7 +453,8 @@ impl<E: Env> Conference<E> {
 
     fn next_message(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
         if let Some(m) = self.deferred.pop_front() {
-            self.env.set_backlog(self.deferred.len());
+            self.deferred_bytes = self.deferred_bytes.saturating_sub(m.weight());
+            self.env.set_backlog(self.deferred.len(), self.deferred_bytes);
             return Some(m);
         }
         self.env.recv(deadline)
@@ -493,7 +512,8 @@ impl<E: Env> Conference<E> {
                 waiting.push(w);
             }
         }
-        self.env.set_backlog(0);
+        self.deferred_bytes = 0;
+        self.env.set_backlog(0, 0);
         // Not ready: the client asks again and gets a fresh conference.
         for w in waiting {
             self.answer(w, false);

@@ -169,6 +169,90 @@ impl OccupantPresence {
     }
 }
 
+/// `v` when at most `max` bytes, else a stand-in just over `max`, refused the same way.
+fn bounded_value(v: &str, max: usize) -> String {
+    if v.len() <= max {
+        v.to_string()
+    } else {
+        "-".repeat(max + 1)
+    }
+}
+
+/// `p` reduced to what a conference reads from a presence ([`OccupantPresence::parse`],
+/// and the `<error/>` of a refused join), each value bounded: at most 12 KB whatever was
+/// sent (a real join about 3 KB). Used for presences held back while a conference's
+/// inbox is full (`focus::inbox`). `parse(slim_presence(p))` equals `parse(p)` except
+/// for `features` (not kept: nothing reads them) and statuses beyond the first 8 (the
+/// MUC sends a few).
+pub fn slim_presence(p: &Element) -> Element {
+    const JID_MAX: usize = 3 * 1023 + 2;
+    let mut out = Element::new("presence", &p.ns);
+    for k in ["from", "to", "type"] {
+        if let Some(v) = p.get_attr(k) {
+            out.set_attr(k, bounded_value(v, JID_MAX));
+        }
+    }
+    if let Some(id) = p.get_attr("id").filter(|id| id.len() <= crate::xmpp::stanza::MAX_ECHOED_ID) {
+        out.set_attr("id", id);
+    }
+    let text = |e: &Element, max: usize| Element::new(&e.name, &e.ns).text(bounded_value(&e.text_content(), max));
+    if let Some(x) = p.get_child("x", ns::MUC_USER) {
+        let mut nx = Element::new("x", ns::MUC_USER);
+        if let Some(item) = x.get_child("item", ns::MUC_USER) {
+            let mut ni = Element::new("item", ns::MUC_USER);
+            for k in ["jid", "affiliation", "role"] {
+                if let Some(v) = item.get_attr(k) {
+                    ni.set_attr(k, bounded_value(v, JID_MAX));
+                }
+            }
+            nx = nx.child(ni);
+        }
+        let codes = x.children_named("status", ns::MUC_USER).filter_map(|s| s.get_attr("code")?.parse::<u16>().ok()).take(8);
+        for c in codes {
+            nx = nx.child(Element::new("status", ns::MUC_USER).attr("code", c.to_string()));
+        }
+        if x.get_child("destroy", ns::MUC_USER).is_some() {
+            nx = nx.child(Element::new("destroy", ns::MUC_USER));
+        }
+        out = out.child(nx);
+    }
+    for (name, nss, max) in [
+        ("audiomuted", [ns::AUDIO_MUTE, ns::CLIENT], 16),
+        ("videomuted", [ns::VIDEO_MUTE, ns::CLIENT], 16),
+        ("jitsi_participant_region", [ns::CLIENT, ns::CLIENT], MAX_PRESENCE_VALUE),
+        ("stats-id", [ns::CLIENT, ns::CLIENT], MAX_PRESENCE_VALUE),
+    ] {
+        for n in if nss[0] == nss[1] { &nss[..1] } else { &nss[..] } {
+            if let Some(e) = p.get_child(name, n) {
+                out = out.child(text(e, max));
+            }
+        }
+    }
+    if let Some(r) = p.get_child("region", "http://jitsi.org/jitsi-meet") {
+        out = out.child(Element::new("region", "http://jitsi.org/jitsi-meet").attr_opt("id", r.get_attr("id").map(|v| bounded_value(v, MAX_PRESENCE_VALUE))));
+    }
+    if let Some(c) = p.get_child("c", ns::CAPS) {
+        let mut nc = Element::new("c", ns::CAPS);
+        for (k, max) in [("hash", caps::MAX_CAPS_HASH), ("node", caps::MAX_CAPS_NODE), ("ver", caps::MAX_CAPS_VER)] {
+            if let Some(v) = c.get_attr(k) {
+                nc.set_attr(k, bounded_value(v, max));
+            }
+        }
+        out = out.child(nc);
+    }
+    if let Some(e) = p.get_child("error", &p.ns) {
+        let mut ne = Element::new("error", &p.ns).attr_opt("type", e.get_attr("type").map(|t| bounded_value(t, 16)));
+        if let Some(cond) = e.elements().find(|c| c.ns == ns::STANZAS && c.name != "text") {
+            ne = ne.child(Element::new(crate::xmpp::stanza::clip(&cond.name, 64), ns::STANZAS));
+        }
+        if let Some(t) = e.get_child("text", ns::STANZAS) {
+            ne = ne.child(Element::new("text", ns::STANZAS).text(crate::xmpp::stanza::clip(&t.text_content(), crate::xmpp::stanza::MAX_ERROR_TEXT)));
+        }
+        out = out.child(ne);
+    }
+    out
+}
+
 /// The caps element the focus advertises.
 pub fn focus_caps() -> Element {
     Element::new("c", ns::CAPS)
@@ -292,6 +376,59 @@ mod tests {
         assert!(Caps::parse(&c(&"v".repeat(caps::MAX_CAPS_VER + 1), "sha-1")).is_none());
         assert!(Caps::parse(&c("v", &"h".repeat(caps::MAX_CAPS_HASH + 1))).is_none());
         assert!(Caps::parse(&c(&"v".repeat(caps::MAX_CAPS_VER), "sha-1")).is_some());
+    }
+
+    #[test]
+    fn a_slim_presence_says_what_the_presence_says_in_a_few_kb() {
+        let mut join = capture("lyno-muc-join-presence.xml");
+        join.set_attr("from", "room1@conference.meet.test/19c373a4");
+        join = join.child(
+            Element::new("x", ns::MUC_USER)
+                .child(Element::new("item", ns::MUC_USER).attr("jid", "abc@meet.test/xyz").attr("affiliation", "owner").attr("role", "moderator"))
+                .child(Element::new("status", ns::MUC_USER).attr("code", "110"))
+                .child(Element::new("status", ns::MUC_USER).attr("code", "not a code")),
+        );
+        let big = "'".repeat(100_000);
+        let hostile = Element::new("presence", ns::CLIENT)
+            .attr("from", "room1@conference.meet.test/m")
+            .attr("id", big.clone())
+            .child(Element::new("stats-id", ns::CLIENT).text(big.clone()))
+            .child(Element::new("jitsi_participant_region", ns::CLIENT).text(big.clone()))
+            .child(Element::new("region", "http://jitsi.org/jitsi-meet").attr("id", big.clone()))
+            .child(Element::new("audiomuted", ns::AUDIO_MUTE).text(big.clone()))
+            .child(Element::new("videomuted", ns::CLIENT).text("true"))
+            .child(Element::new("c", ns::CAPS).attr("hash", "sha-1").attr("node", big.clone()).attr("ver", "v"))
+            .child(Element::new("features", ns::CLIENT).children((0..4000).map(|i| Element::new("feature", ns::CLIENT).attr("var", format!("urn:f:{i}")))))
+            .child(Element::new("x", ns::MUC_USER).children((0..4000).map(|_| Element::new("status", ns::MUC_USER).attr("code", "100"))))
+            .child(Element::new("junk", "urn:junk").text(big.clone()));
+        let refused = Element::new("presence", ns::CLIENT)
+            .attr("from", "room1@conference.meet.test/focus")
+            .attr("type", "error")
+            .child(
+                Element::new("error", ns::CLIENT)
+                    .attr("type", "cancel")
+                    .child(Element::new("not-allowed", ns::STANZAS))
+                    .child(Element::new("text", ns::STANZAS).text(big.clone())),
+            );
+        for p in [join, hostile.clone(), refused.clone()] {
+            let slim = slim_presence(&p);
+            assert!(slim.weight() < 12 << 10, "{} bytes: {}", slim.weight(), crate::xmpp::stanza::clip(&slim.to_xml(), 2000));
+            println!("slim presence: {} bytes", slim.weight());
+            let (a, b) = (OccupantPresence::parse(&slim), OccupantPresence::parse(&p));
+            let strip = |o: Option<OccupantPresence>| {
+                o.map(|mut o| {
+                    o.features.clear();
+                    o.statuses.truncate(8);
+                    o
+                })
+            };
+            assert_eq!(strip(a), strip(b));
+        }
+        let o = OccupantPresence::parse(&slim_presence(&hostile)).unwrap();
+        assert_eq!(o.oversized, vec!["region", "stats-id", "caps"], "oversized values still show as such");
+        assert_eq!(o.video_muted, Some(true));
+        let e = crate::xmpp::stanza::parse_error(&slim_presence(&refused)).unwrap();
+        assert_eq!((e.condition_name.as_str(), e.error_type.as_str()), ("not-allowed", "cancel"));
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //!   `resource-constraint` (type wait) and are logged once per interval per kind;
 //! - an IQ request nobody handles gets `service-unavailable`.
 //!
-//! A conference's inbox holds at most `INBOX_CAPACITY` unprocessed messages (see
-//! [`inbox`]); when it is full the sender of an IQ gets `resource-constraint` (type wait)
+//! A conference's inbox holds at most `INBOX_CAPACITY` unprocessed messages and 8 MiB
+//! of them, all inboxes together 256 MiB (see [`inbox`]); when it is full the sender of an IQ gets `resource-constraint` (type wait)
 //! and presences are held, the latest per occupant, until there is room (never lost).
 //! The route of a conference is removed only when its thread reports `Ended`; whatever
 //! is still in its inbox is then replayed: a conference request that raced with the end
@@ -85,6 +85,8 @@ pub struct FocusRouter {
     refusal_logs: LogThrottles,
     /// Rooms whose conference has presences held back (delivered in `tick`).
     holding: std::collections::HashSet<Jid>,
+    /// Bytes waiting in every conference inbox (see [`inbox::InboxLoad`]).
+    inbox_total: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// While presences are held for a full inbox, `tick` runs at least this often.
@@ -170,6 +172,7 @@ impl FocusRouter {
             forged_log: LogThrottle::default(),
             refusal_logs: LogThrottles::default(),
             holding: std::collections::HashSet::new(),
+            inbox_total: Arc::default(),
         }
     }
 
@@ -361,7 +364,7 @@ impl FocusRouter {
         // `forward`. A bounded crossbeam channel allocates and initialises every slot up
         // front: 4096 × 248 bytes = 1 MB of RSS per conference, 200 MB for 200 rooms.
         let (tx, rx) = unbounded();
-        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let load = Arc::new(inbox::InboxLoad::new(self.inbox_total.clone()));
         let params = Params {
             id,
             room: req.room.clone(),
@@ -369,15 +372,16 @@ impl FocusRouter {
             start_audio_muted: req.int_property("startAudioMuted"),
             start_video_muted: req.int_property("startVideoMuted"),
         };
-        let handle = spawn_conference(params, self.net.clone(), rx.clone(), backlog.clone(), self.control_tx.clone(), previous)
+        let handle = spawn_conference(params, self.net.clone(), rx.clone(), load.clone(), self.control_tx.clone(), previous)
             .map_err(StartError::Thread)?;
-        if !self.client_up {
-            let _ = tx.try_send(Inbox::Connection(false));
-        }
         info!("conference {}: created (thread conf-{})", req.room, id);
         self.shared.metrics.conference_started(id, &req.room.to_string());
         let hold_cap = self.shared.limits.max_participants + inbox::HOLD_SLACK;
-        self.rooms.insert(req.room.clone(), Route::new(id, tx, rx, Some(handle), backlog, hold_cap));
+        let route = Route::new(id, tx, rx, Some(handle), load, hold_cap);
+        if !self.client_up {
+            route.push(Inbox::Connection(false));
+        }
+        self.rooms.insert(req.room.clone(), route);
         self.by_id.insert(id, req.room.clone());
         Ok(())
     }
@@ -550,6 +554,9 @@ impl FocusRouter {
                 // Held presences came after everything in the channel.
                 leftovers.extend(route.held.drain().into_iter().map(Inbox::Stanza));
                 self.holding.remove(&room);
+                // What the conference did not take leaves the byte budget (and the
+                // leftovers count again where they go).
+                route.load.release();
                 drop(route);
                 let mut previous = handle;
                 for m in leftovers {
@@ -820,8 +827,8 @@ mod tests {
     fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
         let room = Jid::parse(room).unwrap();
         let (tx, rx) = unbounded();
-        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None, backlog, 1000 + inbox::HOLD_SLACK));
+        let load = Arc::new(inbox::InboxLoad::new(r.inbox_total.clone()));
+        r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None, load, 1000 + inbox::HOLD_SLACK));
         r.by_id.insert(id, room);
         rx
     }
@@ -1055,7 +1062,7 @@ mod tests {
         let inbox = fake_route(&mut r, 3, room);
         let roomj = Jid::parse(room).unwrap();
         // The conference is stuck in a blocking wait with its inbox's worth kept aside.
-        r.rooms[&roomj].backlog.store(crate::conference::env::INBOX_CAPACITY, Ordering::Relaxed);
+        r.rooms[&roomj].load.report_backlog(crate::conference::env::INBOX_CAPACITY, 0);
         let p = |nick: &str, n: u32, leave: bool| {
             let el = Element::new("presence", ns::CLIENT).attr("from", format!("{}/{}", room, nick)).attr("id", n.to_string());
             if leave {
@@ -1083,7 +1090,7 @@ mod tests {
         r.tick(Instant::now(), &mut out);
         assert!(inbox.is_empty());
         // The conference catches up: tick delivers each occupant's latest presence, leaves kept.
-        r.rooms[&roomj].backlog.store(0, Ordering::Relaxed);
+        r.rooms[&roomj].load.report_backlog(0, 0);
         r.tick(Instant::now(), &mut out);
         let got: Vec<String> = inbox
             .try_iter()
@@ -1101,6 +1108,36 @@ mod tests {
         // Then traffic flows directly again.
         r.stanza(CLIENT, p("alice", 4, false), &mut out);
         assert_eq!(inbox.len(), 1);
+    }
+
+    #[test]
+    fn heavy_stanzas_fill_an_inbox_by_bytes_long_before_its_message_count() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let room = "room1@conference.meet.test";
+        let inbox = fake_route(&mut r, 3, room);
+        let mut out = Outbox::default();
+        // Stanzas at the parser's node cap, from one participant, to a conference that is busy.
+        let heavy = |i: usize| {
+            Element::new("iq", ns::CLIENT)
+                .attr("type", "set")
+                .attr("id", format!("h{}", i))
+                .attr("from", format!("{}/mallory", room))
+                .child(Element::new("jingle", ns::JINGLE).children((0..8000).map(|_| Element::new("a", ns::JINGLE))))
+        };
+        for i in 0..100 {
+            r.stanza(CLIENT, heavy(i), &mut out);
+        }
+        let refused = out.drain();
+        assert!(inbox.len() <= 8 && inbox.len() >= 5, "{} delivered", inbox.len());
+        assert_eq!(refused.len() + inbox.len(), 100);
+        assert!(refused.iter().all(|(_, e)| error_of(e) == ("resource-constraint".to_string(), "wait".to_string())));
+        let load = r.rooms[&Jid::parse(room).unwrap()].load.clone();
+        assert!(load.bytes() <= inbox::INBOX_BYTES);
+        assert_eq!(r.inbox_total.load(Ordering::Relaxed), load.bytes());
+        // When the conference ends, what it did not take leaves the total.
+        r.on_control(Control::Ended { id: 3, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        assert_eq!(r.inbox_total.load(Ordering::Relaxed), 0);
     }
 
     #[test]

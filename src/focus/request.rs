@@ -165,6 +165,17 @@ pub struct ConferenceReply {
 }
 
 impl ConferenceReply {
+    /// Estimated memory its strings hold (for the inbox byte budget).
+    pub fn weight(&self) -> usize {
+        let props: usize = self.properties.iter().map(|(k, v)| k.capacity() + v.capacity() + 2 * 32).sum();
+        self.room.capacity()
+            + self.focus_jid.capacity()
+            + self.session_id.as_ref().map_or(0, String::capacity)
+            + self.identity.as_ref().map_or(0, String::capacity)
+            + props
+            + 4 * 32
+    }
+
     /// The `<conference>` element.
     pub fn to_element(&self) -> Element {
         let mut el = Element::new("conference", ns::FOCUS)
