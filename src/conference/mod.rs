@@ -162,6 +162,18 @@ pub struct Shared {
     pub limits: Limits,
 }
 
+/// How an occupant left the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Departure {
+    /// The MUC said so (unavailable presence); everyone in the room saw it.
+    Left,
+    /// The MUC said so, with status 307.
+    Kicked,
+    /// Not listed again when the focus rejoined after losing its connection: it left
+    /// while the focus was away, and the focus cannot know who saw it leave.
+    Vanished,
+}
+
 /// Why a conference ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
@@ -705,10 +717,12 @@ impl<E: Env> Conference<E> {
                     if !self.join() {
                         self.end(EndReason::JoinFailed);
                     }
-                    let before = self.occupants.len();
-                    self.occupants.retain(|o| !o.stale);
-                    if self.occupants.len() != before && self.occupants.is_empty() && self.ever_joined {
-                        self.end(EndReason::RoomEmpty);
+                    if self.ended.is_none() {
+                        // Whoever the MUC did not list again left while we were away.
+                        let gone: Vec<String> = self.occupants.iter().filter(|o| o.stale).map(|o| o.nick.clone()).collect();
+                        for nick in gone {
+                            self.occupant_gone(&nick, Departure::Vanished);
+                        }
                     }
                 }
             }
@@ -895,19 +909,31 @@ impl<E: Env> Conference<E> {
     }
 
     fn on_leave(&mut self, p: &OccupantPresence) {
-        if let Some(i) = self.seat_queue.iter().position(|w| w.nick == p.nick) {
+        let how = if p.statuses.contains(&307) { Departure::Kicked } else { Departure::Left };
+        self.occupant_gone(&p.nick, how);
+    }
+
+    /// `nick` is no longer in the room, however that came to be: the one path that forgets
+    /// an occupant (its seat or waiting place, ownership, session, sources, endpoint), fills
+    /// the seat and ends the conference when nobody is left and nobody is expected.
+    fn occupant_gone(&mut self, nick: &str, how: Departure) {
+        if let Some(i) = self.seat_queue.iter().position(|w| w.nick == nick) {
             self.seat_queue.remove(i);
             return;
         }
-        let Some(pos) = self.occupants.iter().position(|o| o.nick == p.nick) else { return };
+        let Some(pos) = self.occupants.iter().position(|o| o.nick == nick) else { return };
         let o = self.occupants.remove(pos);
         self.shared.metrics.set_size(self.id, self.occupants.len());
-        let kicked = p.statuses.contains(&307);
-        info!("conference {}: {} {}", self.room, o.nick, if kicked { "was kicked" } else { "left" });
+        let what = match how {
+            Departure::Left => "left",
+            Departure::Kicked => "was kicked",
+            Departure::Vanished => "left while the focus was away",
+        };
+        info!("conference {}: {} {}", self.room, o.nick, what);
         if self.owner.as_deref() == Some(o.nick.as_str()) {
             self.owner = None;
         }
-        self.media_participant_left(&o.nick);
+        self.media_participant_left(&o.nick, how == Departure::Vanished);
         self.fill_seats();
         if self.occupants.is_empty() {
             // Someone who asked for the room after the last join is about to come:
