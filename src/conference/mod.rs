@@ -45,7 +45,7 @@ use log::{debug, info, warn};
 use parking_lot::Mutex;
 
 use crate::focus::auth::Sessions;
-use crate::focus::limits::{Limits, LogThrottle, LogThrottles};
+use crate::focus::limits::{Limits, LogThrottle, LogThrottles, Refusal};
 use crate::focus::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::focus::request::ConferenceReply;
 use crate::jid::Jid;
@@ -547,8 +547,8 @@ impl<E: Env> Conference<E> {
     }
 
     /// Answer a conference request with `resource-constraint` (type wait).
-    fn refuse(&mut self, w: PendingReply, text: &str) {
-        let iq = iq_error(&w.iq, ErrorCondition::ResourceConstraint, Some(text));
+    fn refuse(&mut self, w: PendingReply, why: Refusal) {
+        let iq = why.reply_to(&w.iq);
         match w.target {
             ReplyTarget::Xmpp(conn) => self.env.send(conn, iq),
             ReplyTarget::Channel(tx) => {
@@ -737,7 +737,7 @@ impl<E: Env> Conference<E> {
                             n
                         );
                     }
-                    self.refuse(w, "too many requests for this conference; try again later");
+                    self.refuse(w, Refusal::TooManyWaiting);
                     return;
                 }
                 if let Some(r) = &w.requester {

@@ -49,7 +49,7 @@ use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
 use inbox::{Held, Offered, Route};
-use limits::{LogThrottle, LogThrottles, NewRoomLimiter, RoomRefusal};
+use limits::{LogThrottle, LogThrottles, NewRoomLimiter, Refusal, RoomRefusal};
 use pending::{Answer, Destination, PendingTable};
 use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
@@ -120,10 +120,8 @@ impl StartError {
     fn reply_to(&self, iq: &Element) -> Element {
         match self {
             StartError::Room(e) => iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string())),
-            StartError::TooManyConferences(_) => {
-                iq_error(iq, ErrorCondition::ResourceConstraint, Some("too many conferences; try again later"))
-            }
-            StartError::Thread(_) => iq_error(iq, ErrorCondition::ResourceConstraint, Some("cannot start a conference")),
+            StartError::TooManyConferences(_) => Refusal::TooManyConferences.reply_to(iq),
+            StartError::Thread(_) => Refusal::CannotStart.reply_to(iq),
         }
     }
 }
@@ -335,8 +333,7 @@ impl FocusRouter {
                     ),
                 };
                 self.refused(kind, counter, &text, now);
-                let err = iq_error(&iq, ErrorCondition::ResourceConstraint, Some("too many new rooms; try again later"));
-                send_reply(&target, out, err);
+                send_reply(&target, out, Refusal::TooManyNewRooms.reply_to(&iq));
                 return;
             }
         }
@@ -413,7 +410,7 @@ impl FocusRouter {
                 if let Some(n) = route.busy_log.hit(Instant::now()) {
                     warn!("conference {}: inbox full ({} queued), refusing requests ({} more since the last line)", room, route.queued(), n);
                 }
-                let busy = |iq: &Element| iq_error(iq, ErrorCondition::ResourceConstraint, Some("the conference is busy"));
+                let busy = |iq: &Element| Refusal::ConferenceBusy.reply_to(iq);
                 match m {
                     Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => {
                         out.send(conn, busy(&el))
@@ -1028,7 +1025,11 @@ mod tests {
         assert!(ask(&mut r, "b@meet.test/1", "r3@conference.meet.test", &mut out).is_none());
         let e = ask(&mut r, "c@meet.test/1", "r4@conference.meet.test", &mut out).unwrap();
         assert_eq!(error_of(&e), ("resource-constraint".to_string(), "wait".to_string()));
-        assert_eq!(error_of(&http(&mut r, "r5@conference.meet.test")).0, "resource-constraint");
+        let refused = http(&mut r, "r5@conference.meet.test");
+        assert_eq!(error_of(&refused).0, "resource-constraint");
+        // Over HTTP: 503, retry in a minute.
+        let resp = crate::net::http::conference_response(&refused, "r5@conference.meet.test", "focus@auth.meet.test");
+        assert_eq!((resp.status, resp.retry_after), (503, Some(60)));
         assert!(ask(&mut r, "c@meet.test/1", "r2@conference.meet.test", &mut out).is_none(), "existing rooms still served");
         assert_eq!(r.conference_count(), 3);
         let l = &r.shared.metrics.limits;
