@@ -33,7 +33,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector, TlsStream};
 
-use super::{tls, Backoff, ConnId, ConnSpec, LogLimit, Negotiation, Outbox, Router};
+use super::{tls, Backoff, ConnId, ConnSpec, LinkSecurity, LogLimit, Negotiation, Outbox, Router};
 use crate::jid::Jid;
 use crate::xml::framer::{opening_tag, Frame, Framer};
 use crate::xml::{ns, parse, Element};
@@ -349,7 +349,12 @@ impl Conn {
                     self.start_tls(registry, now, router, out);
                 }
                 Action::Ready { jid } => {
-                    info!("{}: connected as {}", self.spec.name, jid);
+                    let security = match (&self.sock, self.spec.tls.insecure) {
+                        (Sock::Tls(_), false) => LinkSecurity::Verified,
+                        (Sock::Tls(_), true) => LinkSecurity::Unverified,
+                        _ => LinkSecurity::Plain,
+                    };
+                    info!("{}: connected as {} ({})", self.spec.name, jid, security);
                     self.state = State::Ready;
                     self.neg = None;
                     self.ready_at = Some(now);
@@ -363,6 +368,7 @@ impl Conn {
                         router.reconnected(self.id, &self.spec.name);
                     }
                     self.ever_ready = true;
+                    router.link_security(self.id, security);
                     router.connected(self.id, &jid, out);
                 }
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
-use super::{spawn, ConnId, ConnSpec, NetHandle, Negotiation, Outbox, Router, TlsOptions};
+use super::{spawn, ConnId, ConnSpec, LinkSecurity, NetHandle, Negotiation, Outbox, Router, TlsOptions};
 use crate::jid::Jid;
 use crate::xml::framer::{Frame, Framer};
 use crate::xml::{ns, parse_stanza, Element};
@@ -18,17 +18,22 @@ use crate::xmpp::stanza::parse_error;
 /// What reached the router.
 #[derive(Debug)]
 pub(crate) enum Ev {
-    Connected(Jid),
+    /// Connected as this JID, over a link of this security.
+    Connected(Jid, LinkSecurity),
     Reconnected(String),
     Disconnected(String),
     Stanza(Element),
 }
 
-pub(crate) struct TestRouter(pub Sender<Ev>);
+pub(crate) struct TestRouter(pub Sender<Ev>, pub Option<LinkSecurity>);
 
 impl Router for TestRouter {
+    fn link_security(&mut self, _conn: ConnId, security: LinkSecurity) {
+        self.1 = Some(security);
+    }
     fn connected(&mut self, _conn: ConnId, jid: &Jid, _out: &mut Outbox) {
-        let _ = self.0.send(Ev::Connected(jid.clone()));
+        let security = self.1.take().expect("link_security comes before connected");
+        let _ = self.0.send(Ev::Connected(jid.clone(), security));
     }
     fn reconnected(&mut self, _conn: ConnId, name: &str) {
         let _ = self.0.send(Ev::Reconnected(name.to_string()));
@@ -135,7 +140,7 @@ pub(crate) struct Running {
 impl Running {
     pub fn start(specs: Vec<ConnSpec>) -> Running {
         let (tx, events) = unbounded();
-        let (handle, join) = spawn(specs, Box::new(TestRouter(tx))).unwrap();
+        let (handle, join) = spawn(specs, Box::new(TestRouter(tx, None))).unwrap();
         Running { handle, events, join: Some(join) }
     }
 
@@ -166,7 +171,10 @@ const T: Duration = Duration::from_secs(5);
 
 fn connected(run: &Running) {
     match run.event(T) {
-        Some(Ev::Connected(j)) => assert_eq!(j.to_string(), COMPONENT_JID),
+        Some(Ev::Connected(j, security)) => {
+            assert_eq!(j.to_string(), COMPONENT_JID);
+            assert_eq!(security, LinkSecurity::Plain);
+        }
         other => panic!("expected connected, got {other:?}"),
     }
 }
@@ -401,4 +409,61 @@ fn a_client_connection_requiring_tls_fails_clearly_when_starttls_is_not_offered(
     let t = Instant::now();
     let at = accept_within(&listener, Duration::from_secs(3)).expect("retried");
     assert!(at - t >= Duration::from_millis(600), "retried after {:?}", at - t);
+}
+
+#[test]
+fn a_client_connection_to_loopback_without_starttls_reports_that_it_is_plain() {
+    use crate::xmpp::c2s::{ClientConfig, TlsPolicy};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let spec = ConnSpec {
+        name: "client".into(),
+        host: "127.0.0.1".into(),
+        port: listener.local_addr().unwrap().port(),
+        negotiation: Negotiation::Client(ClientConfig {
+            domain: "auth.test".into(),
+            username: None,
+            password: None,
+            resource: "focus".into(),
+            tls: crate::app::client_tls_policy("127.0.0.1", false),
+        }),
+        tls: TlsOptions::default(),
+        keepalive: Duration::from_secs(30),
+        max_stanza: 1 << 16,
+    };
+    assert_eq!(crate::app::client_tls_policy("127.0.0.1", false), TlsPolicy::IfOffered);
+    let run = Running::start(vec![spec]);
+    let mut p = Peer::accept(&listener);
+    let header = |id: &str| {
+        format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+             id='{id}' from='auth.test' version='1.0'>"
+        )
+    };
+    assert!(matches!(p.frame(T), Some(Frame::StreamHeader(_))));
+    // A loopback Prosody without a certificate: no STARTTLS offered.
+    p.send(&format!(
+        "{}<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>",
+        header("c1")
+    ));
+    let auth = p.next(T).expect("auth");
+    assert_eq!((auth.name.as_str(), auth.get_attr("mechanism")), ("auth", Some("ANONYMOUS")));
+    p.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    p.framer.reset();
+    assert!(matches!(p.frame(T), Some(Frame::StreamHeader(_))), "the stream restarts");
+    p.send(&format!("{}<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>", header("c2")));
+    let bind = p.next(T).expect("bind");
+    let id = bind.get_attr("id").unwrap().to_string();
+    p.send(&format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>x1@auth.test/focus</jid></bind></iq>"
+    ));
+    match run.event(T) {
+        Some(Ev::Connected(j, security)) => {
+            assert_eq!(j.to_string(), "x1@auth.test/focus");
+            assert_eq!(security, LinkSecurity::Plain, "no TLS was used, and the router is told so");
+        }
+        other => panic!("{other:?}"),
+    }
+    // What --check prints for it says so too.
+    let line = crate::check::login_line("focus@auth.test", "SASL ANONYMOUS", LinkSecurity::Plain, "127.0.0.1");
+    assert!(line.contains("no TLS") && line.contains("loopback") && !line.contains("verified"), "{line}");
 }

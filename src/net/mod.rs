@@ -105,10 +105,35 @@ impl Outbox {
     }
 }
 
+/// How a connection's stream is protected, reported when it comes up
+/// ([`Router::link_security`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkSecurity {
+    /// No TLS: the component connection, or a client connection whose server offered no
+    /// STARTTLS (allowed only to a loopback host or with `--tls_insecure`).
+    Plain,
+    /// TLS, the server's certificate verified (system store or `--tls_ca_file`).
+    Verified,
+    /// TLS without certificate verification (`--tls_insecure`).
+    Unverified,
+}
+
+impl std::fmt::Display for LinkSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LinkSecurity::Plain => "no TLS",
+            LinkSecurity::Verified => "TLS, certificate verified",
+            LinkSecurity::Unverified => "TLS, certificate not verified",
+        })
+    }
+}
+
 /// The layer above the network, called on the event loop thread. Never blocks.
 pub trait Router: Send {
     /// `conn` finished negotiation as `jid`.
     fn connected(&mut self, conn: ConnId, jid: &Jid, out: &mut Outbox);
+    /// How `conn` is protected (called just before every `connected`).
+    fn link_security(&mut self, _conn: ConnId, _security: LinkSecurity) {}
     /// `conn` came back after having been lost (called just before `connected`);
     /// `name` is the connection's name from its [`ConnSpec`].
     fn reconnected(&mut self, _conn: ConnId, _name: &str) {}
