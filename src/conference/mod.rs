@@ -45,7 +45,8 @@ use log::{debug, info, warn};
 use parking_lot::Mutex;
 
 use crate::focus::auth::Sessions;
-use crate::focus::limits::{Limits, LogThrottle, LogThrottles, Refusal};
+use crate::focus::limits::{Limits, Refusal};
+use crate::log_throttle::{LogThrottle, LogThrottles};
 use crate::focus::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::focus::request::ConferenceReply;
 use crate::jid::Jid;

@@ -45,7 +45,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::limits::LogThrottle;
+use crate::log_throttle::LogThrottle;
 use crate::conference::env::INBOX_CAPACITY;
 use crate::conference::Inbox;
 use crate::xml::Element;

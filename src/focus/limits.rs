@@ -1,7 +1,8 @@
 //! Limits against hostile input and the helpers that enforce them without growing
 //! with it: [`Limits`] (the configured values), [`RateWindow`] (at most N events in a
 //! sliding minute), [`NewRoomLimiter`] (new rooms per requester and in all) and
-//! [`LogThrottle`] (one log line per interval, however many refusals).
+//! [`Refusal`] (what a refusal answers). Refusals are logged once per interval with
+//! [`crate::log_throttle`].
 //!
 //! Time is always passed in, so everything here runs on simulated time in tests.
 
@@ -20,8 +21,6 @@ pub const DEFAULT_NEW_ROOMS_TOTAL_PER_MINUTE: usize = 600;
 pub const DEFAULT_MAX_PARTICIPANTS: usize = 1000;
 /// Default of `--max_waiting_requests` (per conference, while the focus is joining).
 pub const DEFAULT_MAX_WAITING_REQUESTS: usize = 256;
-/// Refusals of one kind are logged at most once per this interval.
-pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The configured limits.
 ///
@@ -211,55 +210,6 @@ impl NewRoomLimiter {
     }
 }
 
-/// One log line per interval for a repeated event: `hit` says when to log and how many
-/// were not logged since.
-#[derive(Clone, Debug)]
-pub struct LogThrottle {
-    interval: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl LogThrottle {
-    pub fn new(interval: Duration) -> LogThrottle {
-        LogThrottle { interval, last: None, suppressed: 0 }
-    }
-
-    /// An event at `now`: `Some(n)` to log it now (`n` more happened since the last
-    /// line), `None` to stay quiet.
-    pub fn hit(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(t) if now.duration_since(t) < self.interval => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-}
-
-impl Default for LogThrottle {
-    fn default() -> LogThrottle {
-        LogThrottle::new(LOG_INTERVAL)
-    }
-}
-
-/// A [`LogThrottle`] per kind of event (a fixed set of names: the map stays small).
-#[derive(Clone, Debug, Default)]
-pub struct LogThrottles {
-    kinds: HashMap<&'static str, LogThrottle>,
-}
-
-impl LogThrottles {
-    /// An event of `kind` at `now`: see [`LogThrottle::hit`].
-    pub fn hit(&mut self, kind: &'static str, now: Instant) -> Option<u64> {
-        self.kinds.entry(kind).or_default().hit(now)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,22 +267,5 @@ mod tests {
         }
         // 1000 s of spree: at most 50 a minute got through.
         assert!(admitted <= 50 * 17, "{}", admitted);
-    }
-
-    #[test]
-    fn log_throttle_logs_once_per_interval_with_the_count() {
-        let t0 = Instant::now();
-        let mut t = LogThrottle::new(Duration::from_secs(10));
-        assert_eq!(t.hit(t0), Some(0));
-        for i in 1..=99 {
-            assert_eq!(t.hit(t0 + Duration::from_millis(i * 10)), None);
-        }
-        assert_eq!(t.hit(t0 + Duration::from_secs(10)), Some(99));
-        assert_eq!(t.hit(t0 + Duration::from_secs(11)), None);
-        // Kinds are throttled separately.
-        let mut k = LogThrottles::default();
-        assert_eq!(k.hit("a", t0), Some(0));
-        assert_eq!(k.hit("b", t0), Some(0));
-        assert_eq!(k.hit("a", t0), None);
     }
 }

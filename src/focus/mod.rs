@@ -49,7 +49,8 @@ use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
 use inbox::{Held, Offered, Route};
-use limits::{LogThrottle, LogThrottles, NewRoomLimiter, Refusal, RoomRefusal};
+use crate::log_throttle::{LogThrottle, LogThrottles};
+use limits::{NewRoomLimiter, Refusal, RoomRefusal};
 use pending::{Answer, Destination, PendingTable};
 use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 

@@ -33,7 +33,8 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector, TlsStream};
 
-use super::{tls, Backoff, ConnId, ConnSpec, LinkSecurity, LogLimit, Negotiation, Outbox, Router};
+use super::{tls, Backoff, ConnId, ConnSpec, LinkSecurity, Negotiation, Outbox, Router};
+use crate::log_throttle::LogThrottle;
 use crate::jid::Jid;
 use crate::xml::framer::{opening_tag, Frame, Framer};
 use crate::xml::{ns, parse, Element};
@@ -132,9 +133,9 @@ pub(crate) struct Conn {
     ping_to: Option<Jid>,
     jid: Option<Jid>,
     /// Log lines for stanzas dropped unread.
-    drop_log: LogLimit,
+    drop_log: LogThrottle,
     /// "still failing" log lines while retrying.
-    retry_log: LogLimit,
+    retry_log: LogThrottle,
     connector: Option<TlsConnector>,
     last_failure: Option<String>,
     /// Set once `shutdown` has written the stream end.
@@ -172,8 +173,8 @@ impl Conn {
             pings: std::collections::VecDeque::new(),
             ping_to: None,
             jid: None,
-            drop_log: LogLimit::new(DROP_LOG_INTERVAL),
-            retry_log: LogLimit::new(RETRY_LOG_INTERVAL),
+            drop_log: LogThrottle::new(DROP_LOG_INTERVAL),
+            retry_log: LogThrottle::new(RETRY_LOG_INTERVAL),
             connector: None,
             last_failure: None,
             closing: false,
@@ -592,7 +593,7 @@ impl Conn {
             v.chars().take(80).flat_map(char::escape_debug).collect::<String>()
         };
         let name: String = name.chars().take(40).flat_map(char::escape_debug).collect();
-        if let Some(held) = self.drop_log.allow(now) {
+        if let Some(held) = self.drop_log.hit(now) {
             warn!(
                 "{}: dropped <{}> from {} (id {}): {}{}{}",
                 self.spec.name,
@@ -711,7 +712,7 @@ impl Conn {
         let delay = self.backoff.next_delay(now, !server_refused);
         self.retry_at = Some(now + delay);
         if self.last_failure.as_deref() == Some(reason.as_str()) {
-            if let Some(held) = self.retry_log.allow(now) {
+            if let Some(held) = self.retry_log.hit(now) {
                 warn!(
                     "{}: still failing ({} attempts since the last line): {}; retrying in {:.1} s",
                     self.spec.name,
@@ -721,8 +722,8 @@ impl Conn {
                 );
             }
         } else {
-            self.retry_log = LogLimit::new(RETRY_LOG_INTERVAL);
-            self.retry_log.allow(now);
+            self.retry_log = LogThrottle::new(RETRY_LOG_INTERVAL);
+            self.retry_log.hit(now);
             error!("{}: {}; retrying in {:.1} s", self.spec.name, reason, delay.as_secs_f64());
             self.last_failure = Some(reason.clone());
         }

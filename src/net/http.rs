@@ -491,7 +491,7 @@ impl RestServer {
             in_flight,
             done_rx,
             stop: stop.clone(),
-            busy_log: crate::net::LogLimit::new(Duration::from_secs(10)),
+            busy_log: crate::log_throttle::LogThrottle::new(Duration::from_secs(10)),
         };
         threads.push(spawn(format!("{tag}-io"), Box::new(move || io.run()))?);
         Ok(RestServer { stop, waker, threads, addr: bound })
@@ -610,7 +610,7 @@ struct Io {
     in_flight: Arc<AtomicUsize>,
     done_rx: Receiver<Done>,
     stop: Arc<AtomicBool>,
-    busy_log: crate::net::LogLimit,
+    busy_log: crate::log_throttle::LogThrottle,
 }
 
 impl Io {
@@ -661,7 +661,7 @@ impl Io {
                 }
             };
             if self.conns.len() >= self.limits.max_connections && !self.evict_slowest() {
-                if let Some(held) = self.busy_log.allow(now) {
+                if let Some(held) = self.busy_log.hit(now) {
                     warn!("HTTP: {} connections open, refusing more ({} refused since the last line)", self.conns.len(), held);
                 }
                 let _ = sock.write(&Response::error(503, "too many connections").to_bytes());
