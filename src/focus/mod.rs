@@ -720,7 +720,9 @@ impl Router for FocusRouter {
                         }
                         let events = self.shared.bridges.lock().on_presence(&el, &self.shared.nick, now);
                         self.broadcast_bridge_events(events);
-                    } else if self.rooms.contains_key(&room) {
+                    } else if conn == CLIENT && self.rooms.contains_key(&room) {
+                        // Rooms are joined on the client connection: only there can the
+                        // MUC send their presences.
                         self.forward(conn, &room, Inbox::Stanza(el), out);
                     }
                 }
@@ -867,6 +869,20 @@ mod tests {
         r.stanza(CLIENT, answer("c5-1", JVB1, true), &mut out);
         assert!(inbox.is_empty());
         assert!(out.drain().is_empty(), "answers are never answered");
+    }
+
+    #[test]
+    fn room_presences_count_only_on_the_client_connection() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 6, "room1@conference.meet.test");
+        let mut out = Outbox::default();
+        let p = Element::new("presence", ns::CLIENT).attr("from", MALLORY).attr("type", "unavailable");
+        r.stanza(COMPONENT, p.clone(), &mut out);
+        assert!(inbox.is_empty(), "not from the MUC: the focus is no occupant on the component connection");
+        r.stanza(CLIENT, p, &mut out);
+        assert_eq!(inbox.len(), 1);
+        assert!(out.drain().is_empty());
     }
 
     #[test]
