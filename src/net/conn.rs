@@ -55,6 +55,11 @@ const STABLE: Duration = Duration::from_secs(30);
 /// At most one log line per this interval for stanzas dropped unread (oversized,
 /// too deep, unparsable): a participant can send them at will.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Bytes read from one connection per loop turn. Past it the loop serves everything
+/// else (the other connection, other threads' stanzas, timers, the router's tick, the
+/// answers queued so far) before reading on, so a flood the server relays faster than
+/// the focus parses cannot hold the loop, nor pile up answers, for as long as it lasts.
+pub(crate) const READ_PER_TURN: usize = 1 << 20;
 
 enum Sock {
     None,
@@ -142,6 +147,9 @@ pub(crate) struct Conn {
     closing: bool,
     /// Stanzas queued since the event loop last collected this count.
     pub sent: u64,
+    /// The last read stopped at [`READ_PER_TURN`], not at `WouldBlock`: data may be waiting
+    /// with no readiness event to come (mio is edge-triggered), so the loop reads on.
+    read_more: bool,
 }
 
 impl Conn {
@@ -179,7 +187,13 @@ impl Conn {
             last_failure: None,
             closing: false,
             sent: 0,
+            read_more: false,
         }
+    }
+
+    /// True when the last read stopped at its budget: call [`Conn::on_ready`] again soon.
+    pub fn wants_read(&self) -> bool {
+        self.read_more
     }
 
     pub fn has_pending_output(&self) -> bool {
@@ -448,13 +462,20 @@ impl Conn {
 
     fn read_all(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
         let mut buf = [0u8; 64 * 1024];
+        let mut budget = READ_PER_TURN;
+        self.read_more = false;
         loop {
             if !matches!(self.state, State::Negotiating | State::Ready) || matches!(self.sock, Sock::Handshake(_)) {
+                return;
+            }
+            if budget == 0 {
+                self.read_more = true;
                 return;
             }
             match self.sock.read(&mut buf) {
                 Ok(0) => return self.fail(registry, now, "the server closed the connection".into(), router, out),
                 Ok(n) => {
+                    budget = budget.saturating_sub(n);
                     self.last_rx = now;
                     self.framer.feed(&buf[..n]);
                     self.process_frames(registry, now, router, out);
@@ -675,6 +696,7 @@ impl Conn {
     }
 
     fn close_socket(&mut self, registry: &Registry) {
+        self.read_more = false;
         if let Some(tcp) = self.sock.tcp_mut() {
             let _ = registry.deregister(tcp);
             let _ = tcp.shutdown(std::net::Shutdown::Both);

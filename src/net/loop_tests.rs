@@ -467,3 +467,61 @@ fn a_client_connection_to_loopback_without_starttls_reports_that_it_is_plain() {
     let line = crate::check::login_line("focus@auth.test", "SASL ANONYMOUS", LinkSecurity::Plain, "127.0.0.1");
     assert!(line.contains("no TLS") && line.contains("loopback") && !line.contains("verified"), "{line}");
 }
+
+/// Counts the stanzas that reach it between two `tick`s (one loop turn).
+struct TurnCounter {
+    connected: Sender<()>,
+    counts: std::sync::Arc<parking_lot::Mutex<(u64, u64, u64)>>,
+}
+
+impl Router for TurnCounter {
+    fn connected(&mut self, _conn: ConnId, _jid: &Jid, _out: &mut Outbox) {
+        let _ = self.connected.send(());
+    }
+    fn disconnected(&mut self, _conn: ConnId, _reason: &str, _out: &mut Outbox) {}
+    fn stanza(&mut self, _conn: ConnId, _el: Element, out: &mut Outbox) {
+        // Every stanza costs an answer, as a hostile IQ does.
+        out.send(ConnId(0), Element::new("message", ns::COMPONENT).attr("to", "x@meet.test"));
+        let mut c = self.counts.lock();
+        c.0 += 1;
+        c.2 += 1;
+    }
+    fn tick(&mut self, _now: Instant, _out: &mut Outbox) {
+        let mut c = self.counts.lock();
+        c.1 = c.1.max(c.0);
+        c.0 = 0;
+    }
+}
+
+#[test]
+fn a_flood_from_the_server_is_read_a_megabyte_per_loop_turn() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tx, connected_rx) = unbounded();
+    let counts = std::sync::Arc::new(parking_lot::Mutex::new((0u64, 0u64, 0u64)));
+    let router = TurnCounter { connected: tx, counts: counts.clone() };
+    let spec = component_spec(listener.local_addr().unwrap().port(), Duration::from_secs(30), 1 << 16);
+    let (handle, join) = spawn(vec![spec], Box::new(router)).unwrap();
+    let mut p = Peer::accept_component(&listener);
+    connected_rx.recv_timeout(T).expect("connected");
+    // 8 MiB of small stanzas at once: far faster than they can be parsed.
+    let one = format!("<message from='mallory@meet.test/r' to='{COMPONENT_JID}' id='f'><body>flood</body></message>");
+    let n = (8 << 20) / one.len();
+    let writer = {
+        let mut sock = p.sock.try_clone().unwrap();
+        let data = one.repeat(n);
+        std::thread::spawn(move || sock.write_all(data.as_bytes()).unwrap())
+    };
+    // Keep draining what the focus answers, so its writes never block the test.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counts.lock().2 < n as u64 && Instant::now() < deadline {
+        let _ = p.frame(Duration::from_millis(10));
+    }
+    writer.join().unwrap();
+    let (_, max_per_turn, total) = *counts.lock();
+    assert_eq!(total, n as u64, "every stanza arrived");
+    // One turn reads at most READ_PER_TURN (plus the 64 KiB read that crosses it).
+    let per_turn = (super::conn::READ_PER_TURN + 64 * 1024) / one.len() + 1;
+    assert!(max_per_turn <= per_turn as u64, "{} stanzas in one turn (at most {} expected)", max_per_turn, per_turn);
+    handle.shutdown();
+    let _ = join.join();
+}
