@@ -16,6 +16,11 @@
 //! with `resource-constraint`. The map of requesters expected to join is bounded by
 //! `max_participants` too.
 //!
+//! Occupants leave through one path (`occupant_gone`), whether the MUC says so or they
+//! are missing from the room when the focus rejoins after a lost connection (then the
+//! others are told their sources are gone: nobody knows who saw them leave). Presence
+//! values copied into outgoing stanzas are bounded in `muc`.
+//!
 //! Every IQ request whose answer matters is entered in the shared
 //! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for
