@@ -120,7 +120,8 @@ pub enum ReplyTarget {
 pub struct PendingReply {
     /// Where to answer.
     pub target: ReplyTarget,
-    /// The request IQ (its id/from/to shape the answer; from/to already swapped for proxies).
+    /// The request IQ (its id/from/to shape the answer), slimmed to what answering and
+    /// replaying it need (`focus::request::slim_request`).
     pub iq: Element,
     /// The `<conference>` answer without `ready`.
     pub reply: ConferenceReply,

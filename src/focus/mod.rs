@@ -338,7 +338,7 @@ impl FocusRouter {
                 return;
             }
         }
-        let pending = PendingReply { target: target.clone(), iq: iq.clone(), reply, requester: sender };
+        let pending = PendingReply { target: target.clone(), iq: request::slim_request(&iq), reply, requester: sender };
         if !exists {
             if let Err(e) = self.start_conference(&req, None) {
                 warn!("conference {}: not started: {}", req.room, e);
@@ -869,6 +869,28 @@ mod tests {
         r.stanza(CLIENT, answer("c5-1", JVB1, true), &mut out);
         assert!(inbox.is_empty());
         assert!(out.drain().is_empty(), "answers are never answered");
+    }
+
+    #[test]
+    fn a_conference_request_waits_as_a_slim_copy() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 8, "room1@conference.meet.test");
+        let mut out = Outbox::default();
+        let mut req = request("u@meet.test/r", "focus.meet.test", "room1@conference.meet.test");
+        let conf = req.get_child_mut("conference", ns::FOCUS).unwrap();
+        for i in 0..5000 {
+            conf.children.push(crate::xml::Node::Element(Element::new("property", ns::FOCUS).attr("name", format!("p{i}")).attr("value", "v")));
+        }
+        assert!(req.weight() > 500_000);
+        r.stanza(COMPONENT, req, &mut out);
+        match inbox.try_recv() {
+            Ok(Inbox::Request(p)) => {
+                assert!(p.iq.weight() < 4096, "{}", p.iq.weight());
+                assert_eq!(p.iq.get_attr("id"), Some("c1"));
+            }
+            other => panic!("{:?}", other),
+        }
     }
 
     #[test]
