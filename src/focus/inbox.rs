@@ -22,7 +22,8 @@
 //! conferences, 506 MiB), plus the held presences below (two slim presences of at most
 //! 12 KB per occupant held) and answers to the conferences' own requests (at most 256
 //! outstanding per conference, never refused, but weighed too). Over a byte limit counts
-//! as a full inbox.
+//! as a full inbox. (Conference requests the conference takes while the focus joins its
+//! room wait outside the inbox, as slim copies: `focus::request::slim_request`.)
 //!
 //! When the inbox is full:
 //! - an IQ request or a conference request is refused (the caller answers
@@ -30,9 +31,9 @@
 //! - a presence is never refused: the latest presence per occupant (full `from` JID) is
 //!   held, preceded by an `unavailable` one when the occupant left and came back meanwhile,
 //!   so no leave is lost; a held presence keeps only what the conference reads from it
-//!   (`muc::slim_presence`: at most 12 KB, whatever was sent); held presences go
-//!   to the conference as soon as there is room,
-//!   in the order occupants were first held (each occupant's own presences stay in order).
+//!   (`muc::slim_presence`: at most 12 KB, whatever was sent); held presences go to the
+//!   conference as soon as there is room, in the order occupants were first held (each
+//!   occupant's own presences stay in order).
 //!   The holding is bounded (max participants + [`HOLD_SLACK`] occupants); past it an
 //!   occupant whose held presences include no leave makes room.
 //! - answers to the conference's own requests always go through: the pending table
@@ -45,9 +46,9 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::log_throttle::LogThrottle;
 use crate::conference::env::INBOX_CAPACITY;
 use crate::conference::Inbox;
+use crate::log_throttle::LogThrottle;
 use crate::xml::Element;
 
 /// Occupants held beyond `--max_participants` (the focus, people leaving, nick changes).
