@@ -13,22 +13,26 @@ use crate::app::connection_specs;
 use crate::config::Config;
 use crate::focus::{CLIENT, COMPONENT};
 use crate::jid::Jid;
-use crate::net::{ConnId, EventLoop, NetHandle, Outbox, Router};
+use crate::net::{ConnId, EventLoop, LinkSecurity, NetHandle, Outbox, Router};
 use crate::xml::{ns, Element};
 
 enum Ev {
-    Up(ConnId),
+    Up(ConnId, LinkSecurity),
     Down(ConnId, String),
     Stanza(Element),
 }
 
 struct CheckRouter {
     tx: Sender<Ev>,
+    security: LinkSecurity,
 }
 
 impl Router for CheckRouter {
+    fn link_security(&mut self, _conn: ConnId, security: LinkSecurity) {
+        self.security = security;
+    }
     fn connected(&mut self, conn: ConnId, _jid: &Jid, _out: &mut Outbox) {
-        let _ = self.tx.try_send(Ev::Up(conn));
+        let _ = self.tx.try_send(Ev::Up(conn, self.security));
     }
     fn disconnected(&mut self, conn: ConnId, reason: &str, _out: &mut Outbox) {
         let _ = self.tx.try_send(Ev::Down(conn, reason.to_string()));
@@ -52,11 +56,25 @@ impl Report {
     }
 }
 
-fn wait_conn(rx: &Receiver<Ev>, conn: ConnId, deadline: Instant, stash: &mut Vec<Ev>) -> Result<(), String> {
+/// The line for a focus user that logged in as `account` with `how` (password or
+/// ANONYMOUS) over a link of `security`, to `host`: what actually protects it.
+pub fn login_line(account: &str, how: &str, security: LinkSecurity, host: &str) -> String {
+    let link = match security {
+        LinkSecurity::Verified => "TLS verified".to_string(),
+        LinkSecurity::Unverified => "TLS, certificate not verified: --tls_insecure".to_string(),
+        LinkSecurity::Plain if crate::app::is_loopback(host) => {
+            format!("no TLS: the server offered no STARTTLS, allowed because {} is loopback", host)
+        }
+        LinkSecurity::Plain => "no TLS: the server offered no STARTTLS, allowed by --tls_insecure".to_string(),
+    };
+    format!("focus user {} logged in ({}, {})", account, how, link)
+}
+
+fn wait_conn(rx: &Receiver<Ev>, conn: ConnId, deadline: Instant, stash: &mut Vec<Ev>) -> Result<LinkSecurity, String> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok(Ev::Up(c)) if c == conn => return Ok(()),
+            Ok(Ev::Up(c, s)) if c == conn => return Ok(s),
             Ok(Ev::Down(c, r)) if c == conn => return Err(r),
             Ok(other) => stash.push(other),
             Err(_) => return Err("no answer within 5 s".into()),
@@ -114,7 +132,7 @@ pub fn run(cfg: &Config) -> i32 {
     if let crate::net::Negotiation::Client(c) = &mut specs[CLIENT.0].negotiation {
         c.resource = format!("{}-check-{}", cfg.user_name, std::process::id());
     }
-    let join = match el.spawn(specs, Box::new(CheckRouter { tx })) {
+    let join = match el.spawn(specs, Box::new(CheckRouter { tx, security: LinkSecurity::Plain })) {
         Ok(j) => j,
         Err(e) => {
             r.fail("event loop", &e.to_string());
@@ -124,23 +142,23 @@ pub fn run(cfg: &Config) -> i32 {
     let mut stash = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     match wait_conn(&rx, COMPONENT, deadline, &mut stash) {
-        Ok(()) => r.ok(&format!("component {} accepted (secret is right)", cfg.component_jid())),
+        Ok(_) => r.ok(&format!("component {} accepted (secret is right)", cfg.component_jid())),
         Err(e) => r.fail(&format!("component {}", cfg.component_jid()), &e),
     }
     // Events of the client connection may have arrived meanwhile.
     let mut client = None;
     for ev in stash.drain(..) {
         match ev {
-            Ev::Up(c) if c == CLIENT => client = Some(Ok(())),
+            Ev::Up(c, s) if c == CLIENT => client = Some(Ok(s)),
             Ev::Down(c, reason) if c == CLIENT => client = Some(Err(reason)),
             _ => {}
         }
     }
     let client = client.unwrap_or_else(|| wait_conn(&rx, CLIENT, Instant::now() + Duration::from_secs(5), &mut stash));
     let client_ok = match client {
-        Ok(()) => {
+        Ok(security) => {
             let how = if cfg.user_password.is_some() { "password" } else { "SASL ANONYMOUS" };
-            r.ok(&format!("focus user {} logged in ({}, TLS verified)", cfg.focus_bare_jid(), how));
+            r.ok(&login_line(&cfg.focus_bare_jid(), how, security, &cfg.host));
             true
         }
         Err(e) => {
@@ -227,5 +245,24 @@ pub fn run(cfg: &Config) -> i32 {
     } else {
         println!("all checks passed");
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_line_says_what_protects_the_link() {
+        let l = |s, host| login_line("focus@auth.meet.test", "password", s, host);
+        assert_eq!(l(LinkSecurity::Verified, "meet.example.com"), "focus user focus@auth.meet.test logged in (password, TLS verified)");
+        let insecure = l(LinkSecurity::Unverified, "meet.example.com");
+        assert!(insecure.contains("not verified") && insecure.contains("--tls_insecure"), "{insecure}");
+        for host in ["127.0.0.1", "localhost", "::1"] {
+            let plain = l(LinkSecurity::Plain, host);
+            assert!(plain.contains("no TLS") && plain.contains("loopback") && !plain.contains("verified"), "{plain}");
+        }
+        let plain = l(LinkSecurity::Plain, "meet.example.com");
+        assert!(plain.contains("no TLS") && plain.contains("--tls_insecure"), "{plain}");
     }
 }

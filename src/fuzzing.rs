@@ -1480,7 +1480,7 @@ impl Env for FuzzEnv {
         self.now
     }
 
-    fn set_backlog(&mut self, n: usize) {
+    fn set_backlog(&mut self, n: usize, _bytes: usize) {
         let mut seen = self.seen.lock();
         seen.max_backlog = seen.max_backlog.max(n);
         assert!(n <= seen.delivered, "a backlog of {n} after {} messages", seen.delivered);

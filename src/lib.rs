@@ -19,6 +19,7 @@ pub mod focus;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jid;
+pub mod log_throttle;
 pub mod jvbsim;
 pub mod media;
 pub mod metrics;

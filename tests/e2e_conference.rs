@@ -132,9 +132,10 @@ fn secure_domain_refuses_anonymous_creators_and_accepts_authenticated_ones() {
 
 #[test]
 fn two_hundred_rooms_each_get_a_thread_and_all_end_and_are_joined() {
-    // One client creates all 200 rooms: above the default per-requester limit.
+    // One client creates all 200 rooms at once: above the default per-requester room
+    // limit and IQ rate (a burst of 5 x 20 requests), so both are raised here.
     let mut d = Deployment::prepare("conf-many", &[("jvb1", &[])]);
-    d.start_jicofo(&["--max_new_rooms_per_minute=200"]);
+    d.start_jicofo(&["--max_new_rooms_per_minute=200", "--max_iq_per_second=100"]);
     let pid = d.jicofo.as_ref().unwrap().id();
     let base_threads = threads_of(pid);
     let mut c = d.participant("many", FEATURES_2021).client;

@@ -2,7 +2,8 @@
 //! with it: [`Limits`] (the configured values), [`RateWindow`] (at most N events in a
 //! sliding minute), [`NewRoomLimiter`] (new rooms per requester and in all),
 //! [`IqRateLimiter`] (IQ requests per sender, and the router's own answers in all) and
-//! [`LogThrottle`] (one log line per interval, however many refusals).
+//! [`Refusal`] (what a refusal answers). Refusals are logged once per interval with
+//! [`crate::log_throttle`].
 //!
 //! Time is always passed in, so everything here runs on simulated time in tests.
 
@@ -30,8 +31,6 @@ pub const DEFAULT_IQ_PER_SECOND: usize = 20;
 pub const SERVICE_ANSWERS_PER_SECOND: f64 = 500.0;
 /// Senders whose IQ rate is tracked one by one; past it new senders share one bucket.
 pub const MAX_TRACKED_SENDERS: usize = 8192;
-/// Refusals of one kind are logged at most once per this interval.
-pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The configured limits.
 ///
@@ -67,6 +66,58 @@ impl Default for Limits {
             max_waiting_requests: DEFAULT_MAX_WAITING_REQUESTS,
             iq_per_second: DEFAULT_IQ_PER_SECOND,
         }
+    }
+}
+
+/// A request refused under a limit: answered `resource-constraint` (type wait) with
+/// [`Refusal::text`]. The HTTP API answers it `503` with `Retry-After:`
+/// [`Refusal::retry_after`], recognising the kind by its text ([`Refusal::from_text`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `--max_conferences` conferences are running.
+    TooManyConferences,
+    /// `--max_new_rooms_per_minute` or `--max_new_rooms_total_per_minute`.
+    TooManyNewRooms,
+    /// The conference's inbox is full (messages or bytes).
+    ConferenceBusy,
+    /// `--max_waiting_requests` wait for the focus to join the room.
+    TooManyWaiting,
+    /// No thread could be started for a new conference.
+    CannotStart,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 5] =
+        [Refusal::TooManyConferences, Refusal::TooManyNewRooms, Refusal::ConferenceBusy, Refusal::TooManyWaiting, Refusal::CannotStart];
+
+    /// The text of the `resource-constraint` answer.
+    pub fn text(self) -> &'static str {
+        match self {
+            Refusal::TooManyConferences => "too many conferences; try again later",
+            Refusal::TooManyNewRooms => "too many new rooms; try again later",
+            Refusal::ConferenceBusy => "the conference is busy",
+            Refusal::TooManyWaiting => "too many requests for this conference; try again later",
+            Refusal::CannotStart => "cannot start a conference",
+        }
+    }
+
+    /// The refusal whose answer has this text.
+    pub fn from_text(text: &str) -> Option<Refusal> {
+        Refusal::ALL.into_iter().find(|r| r.text() == text)
+    }
+
+    /// When a retry may succeed: the room limits count per sliding minute and
+    /// conferences last minutes; a busy inbox or a joining focus is a matter of seconds.
+    pub fn retry_after(self) -> Duration {
+        match self {
+            Refusal::TooManyConferences | Refusal::TooManyNewRooms => Duration::from_secs(60),
+            Refusal::ConferenceBusy | Refusal::TooManyWaiting | Refusal::CannotStart => Duration::from_secs(5),
+        }
+    }
+
+    /// The answer to `iq`.
+    pub fn reply_to(self, iq: &crate::xml::Element) -> crate::xml::Element {
+        crate::xmpp::stanza::iq_error(iq, crate::xmpp::stanza::ErrorCondition::ResourceConstraint, Some(self.text()))
     }
 }
 
@@ -304,55 +355,6 @@ impl IqRateLimiter {
     }
 }
 
-/// One log line per interval for a repeated event: `hit` says when to log and how many
-/// were not logged since.
-#[derive(Clone, Debug)]
-pub struct LogThrottle {
-    interval: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl LogThrottle {
-    pub fn new(interval: Duration) -> LogThrottle {
-        LogThrottle { interval, last: None, suppressed: 0 }
-    }
-
-    /// An event at `now`: `Some(n)` to log it now (`n` more happened since the last
-    /// line), `None` to stay quiet.
-    pub fn hit(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(t) if now.duration_since(t) < self.interval => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-}
-
-impl Default for LogThrottle {
-    fn default() -> LogThrottle {
-        LogThrottle::new(LOG_INTERVAL)
-    }
-}
-
-/// A [`LogThrottle`] per kind of event (a fixed set of names: the map stays small).
-#[derive(Clone, Debug, Default)]
-pub struct LogThrottles {
-    kinds: HashMap<&'static str, LogThrottle>,
-}
-
-impl LogThrottles {
-    /// An event of `kind` at `now`: see [`LogThrottle::hit`].
-    pub fn hit(&mut self, kind: &'static str, now: Instant) -> Option<u64> {
-        self.kinds.entry(kind).or_default().hit(now)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,22 +456,5 @@ mod tests {
         }
         // 1000 s of spree: at most 50 a minute got through.
         assert!(admitted <= 50 * 17, "{}", admitted);
-    }
-
-    #[test]
-    fn log_throttle_logs_once_per_interval_with_the_count() {
-        let t0 = Instant::now();
-        let mut t = LogThrottle::new(Duration::from_secs(10));
-        assert_eq!(t.hit(t0), Some(0));
-        for i in 1..=99 {
-            assert_eq!(t.hit(t0 + Duration::from_millis(i * 10)), None);
-        }
-        assert_eq!(t.hit(t0 + Duration::from_secs(10)), Some(99));
-        assert_eq!(t.hit(t0 + Duration::from_secs(11)), None);
-        // Kinds are throttled separately.
-        let mut k = LogThrottles::default();
-        assert_eq!(k.hit("a", t0), Some(0));
-        assert_eq!(k.hit("b", t0), Some(0));
-        assert_eq!(k.hit("a", t0), None);
     }
 }
