@@ -57,7 +57,11 @@ impl Jid {
             Some(i) => (Some(&bare[..i]), &bare[i + 1..]),
             None => (None, bare),
         };
-        if let Some(l) = local {
+        // Local parts compare case-insensitively (Prosody lower-cases room names). The
+        // bound applies to the lower-cased form, the one kept and printed (lower-casing
+        // can lengthen: U+023E is 2 bytes, its lower case 3; found by the jid fuzz target).
+        let local = local.map(str::to_lowercase);
+        if let Some(l) = local.as_deref() {
             if l.is_empty() {
                 return Err(JidError::EmptyLocal);
             }
@@ -70,6 +74,9 @@ impl Jid {
                 }
             }
         }
+        // Trailing dots are not part of the domain (RFC 7622 §3.2); what is left must not be
+        // empty (found by the `jid` fuzz target: "." gave a JID with an empty domain).
+        let domain = domain.trim_end_matches('.');
         if domain.is_empty() {
             return Err(JidError::EmptyDomain);
         }
@@ -93,9 +100,8 @@ impl Jid {
             }
         }
         Ok(Jid {
-            // Local parts compare case-insensitively (Prosody lower-cases room names).
-            local: local.map(|l| l.to_lowercase()),
-            domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+            local,
+            domain: domain.to_ascii_lowercase(),
             resource: resource.map(str::to_string),
         })
     }
@@ -185,5 +191,13 @@ mod tests {
         assert_eq!(Jid::parse("a@"), Err(JidError::EmptyDomain));
         assert_eq!(Jid::parse("a@b/"), Err(JidError::EmptyResource));
         assert!(Jid::parse("a b@c").is_err());
+        // Found by the `jid` fuzz target: a domain of dots only was accepted as empty.
+        assert_eq!(Jid::parse("."), Err(JidError::EmptyDomain));
+        assert_eq!(Jid::parse("a@../r"), Err(JidError::EmptyDomain));
+        assert_eq!(Jid::parse("a@meet.test../r").unwrap().to_string(), "a@meet.test/r");
+        // The length bound is on the lower-cased local part (what is kept and printed).
+        let grows = format!("{}@meet.test", "\u{23e}".repeat(400));
+        assert_eq!(grows.len(), 800 + 10);
+        assert_eq!(Jid::parse(&grows), Err(JidError::TooLong));
     }
 }

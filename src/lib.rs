@@ -16,6 +16,8 @@ pub mod colibri2;
 pub mod conference;
 pub mod config;
 pub mod focus;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jid;
 pub mod log_throttle;
 pub mod jvbsim;

@@ -36,6 +36,7 @@
 pub mod env;
 pub mod media;
 pub mod muc;
+pub mod mute;
 pub mod sim;
 #[cfg(test)]
 mod media_tests;
@@ -1102,11 +1103,11 @@ impl<E: Env> Conference<E> {
     }
 
     fn on_request(&mut self, el: Element) {
-        let mute = el.elements().find(|c| {
-            c.name == "mute" && (c.ns == ns::AUDIO_MUTE || c.ns == ns::VIDEO_MUTE || c.ns == ns::DESKTOP_MUTE)
-        });
-        if let Some(m) = mute.cloned() {
-            let reply = self.on_mute(&el, &m);
+        if let Some(m) = mute::MuteRequest::parse(&el) {
+            let reply = match m {
+                Ok(m) => self.on_mute(&el, &m),
+                Err(text) => iq_error(&el, ErrorCondition::BadRequest, Some(text)),
+            };
             self.send(reply);
             return;
         }
@@ -1129,21 +1130,12 @@ impl<E: Env> Conference<E> {
     }
 
     /// A mute request (§6.1). Returns the answer for the requester.
-    fn on_mute(&mut self, iq: &Element, m: &Element) -> Element {
-        let from_nick = iq.get_attr("from").and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
-        let target_nick = m.get_attr("jid").and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
-        let value = match m.text_content().trim() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        };
-        let (Some(from_nick), Some(target_nick), Some(mute)) = (from_nick, target_nick, value) else {
-            return iq_error(iq, ErrorCondition::BadRequest, Some("mute needs a target jid and true or false"));
-        };
-        let Some(requester) = self.occupants.iter().find(|o| o.nick == from_nick).cloned() else {
+    fn on_mute(&mut self, iq: &Element, m: &mute::MuteRequest) -> Element {
+        let mute = m.mute;
+        let Some(requester) = self.occupants.iter().find(|o| o.nick == m.from_nick).cloned() else {
             return iq_error(iq, ErrorCondition::Forbidden, Some("only participants may mute"));
         };
-        let Some(target) = self.occupants.iter().find(|o| o.nick == target_nick).cloned() else {
+        let Some(target) = self.occupants.iter().find(|o| o.nick == m.target_nick).cloned() else {
             return iq_error(iq, ErrorCondition::ItemNotFound, Some("no such participant"));
         };
         let own = requester.nick == target.nick;

@@ -278,7 +278,8 @@ fn parse_ssrc(v: Option<&str>) -> Result<u32, SourceError> {
     t.parse::<u32>().map_err(|_| SourceError::parse(format!("Invalid SSRC: {}", shown(v))))
 }
 
-/// A source name within bounds: non-empty, at most [`MAX_SOURCE_NAME_LEN`] bytes.
+/// A source name within bounds: non-empty, at most [`MAX_SOURCE_NAME_LEN`] bytes, no
+/// control characters (JSON can carry any; they end up in XML sent to others).
 fn check_name(name: Option<&str>) -> Result<Option<String>, SourceError> {
     match name {
         None => Ok(None),
@@ -287,15 +288,21 @@ fn check_name(name: Option<&str>) -> Result<Option<String>, SourceError> {
             "Source name too long (more than {MAX_SOURCE_NAME_LEN} bytes): {}",
             shown(n)
         ))),
+        Some(n) if n.chars().any(char::is_control) => {
+            Err(SourceError::parse(format!("Source name with a control character: {}", shown(n))))
+        }
         Some(n) => Ok(Some(n.to_string())),
     }
 }
 
-/// An msid within bounds: at most [`MAX_MSID_LEN`] bytes.
+/// An msid within bounds: at most [`MAX_MSID_LEN`] bytes, no control characters.
 fn check_msid(msid: Option<&str>) -> Result<Option<String>, SourceError> {
     match msid {
         Some(m) if m.len() > MAX_MSID_LEN => {
             Err(SourceError::parse(format!("msid too long (more than {MAX_MSID_LEN} bytes): {}", shown(m))))
+        }
+        Some(m) if m.chars().any(char::is_control) => {
+            Err(SourceError::parse(format!("msid with a control character: {}", shown(m))))
         }
         m => Ok(m.map(str::to_string)),
     }
@@ -537,7 +544,8 @@ impl EndpointSources {
                         if let Some(msid) = &s.msid {
                             o.insert("m".into(), json!(msid));
                         }
-                        if s.video_type.as_deref() == Some("desktop") {
+                        // videoType is kept as sent, in any case.
+                        if s.video_type.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("desktop")) {
                             o.insert("v".into(), json!("d"));
                         }
                         Value::Object(o)

@@ -501,6 +501,25 @@ fn source_names_belong_to_one_endpoint() {
     add_fails(&mut c, BRIDGE_OWNER, set(vec![audio(9, "j")], vec![]), "Endpoint id 'jvb' is reserved");
 }
 
+/// JSON can carry characters XML cannot: a source name or msid with a control
+/// character would be forwarded, as an attribute of a source-add, to every other
+/// participant (and such a stanza, not well-formed, makes the server close the focus's
+/// stream). They are refused, like other bad sources.
+#[test]
+fn control_characters_in_json_source_names_and_msids_are_refused() {
+    let e = ConferenceSources::from_json("{\"sources\":{\"p1\":[[{\"s\":7,\"n\":\"p1-v\\u0001\"}],[]]}}").unwrap_err();
+    assert!(e.to_string().starts_with("Source name with a control character"), "{e}");
+    let e = ConferenceSources::from_json("{\"sources\":{\"p1\":[[{\"s\":7,\"m\":\"x\\u001f y\"}],[]]}}").unwrap_err();
+    assert!(e.to_string().starts_with("msid with a control character"), "{e}");
+    // The XML path refuses them too (a tab is a character reference away).
+    let el = crate::xml::parse_fragment(
+        "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='1' name='p-&#9;'/></description>",
+    )
+    .unwrap();
+    let content = Element::new("content", ns::JINGLE).attr("name", "audio").child(el);
+    assert!(EndpointSources::from_jingle_contents(&[content]).is_err());
+}
+
 #[test]
 fn hostile_json_sources_are_bounded() {
     let e = ConferenceSources::from_json(&" ".repeat(MAX_JSON_BYTES + 1)).unwrap_err();
@@ -695,6 +714,11 @@ fn json_encoding_shape() {
     let b = v["sources"]["b"].as_array().unwrap();
     assert_eq!(b.len(), 4);
     assert_eq!(b[0][0]["v"], "d");
+    // videoType is accepted in any case; a desktop source in capitals is still desktop in JSON.
+    let mut caps = ConferenceSources::new();
+    caps.insert("c", set(vec![video(8, "m").with_video_type("DeskTop")], vec![]));
+    let v: Value = serde_json::from_str(&caps.to_json()).unwrap();
+    assert_eq!(v["sources"]["c"][0][0]["v"], "d");
     assert_eq!(b[0][0]["m"], "q\"uote\\");
     assert_eq!(b[1][0], serde_json::json!(["s", 5]));
     assert_eq!(b[3][0], serde_json::json!(["f", 6, 7]));

@@ -28,7 +28,8 @@
 //! once, at most [`Limits::max_conference_requests`] in flight. A full stage answers
 //! `503`. [`RestServer::stop`] joins every thread.
 //!
-//! Parsing ([`parse_request`]), routing and rendering are pure functions over bytes
+//! Parsing ([`parse_request`]: the request head by `httparse`, the server's rules on
+//! top), routing and rendering are pure functions over bytes
 //! and values.
 
 use std::collections::HashMap;
@@ -186,43 +187,52 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
+/// Headers accepted in one request at most (more is answered `431`).
+pub const MAX_HEADERS: usize = 64;
 
 /// Parse the bytes a client sent so far. An error is the response to send (then close).
+///
+/// The request line and headers are parsed by `httparse` within the first [`MAX_HEAD`]
+/// bytes; this adds the server's rules on top: the target is an absolute path, the
+/// head is UTF-8, a body comes only with one (or several equal) `Content-Length` of at
+/// most [`MAX_BODY`], no `Transfer-Encoding`, and `Expect` only as `100-continue`.
+/// Bytes past the body (pipelining) are ignored. The answer for a buffer never
+/// changes once it is final: a longer buffer with the same prefix gets the same one.
 pub fn parse_request(buf: &[u8]) -> Result<Parsed, Response> {
     let window = &buf[..buf.len().min(MAX_HEAD)];
-    let Some(head_end) = window.windows(4).position(|w| w == b"\r\n\r\n") else {
-        if buf.len() >= MAX_HEAD {
-            return Err(Response::error(431, "request head too large"));
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() >= MAX_HEAD {
+                return Err(Response::error(431, "request head too large"));
+            }
+            return Ok(Parsed::Incomplete { expects_continue: false });
         }
-        return Ok(Parsed::Incomplete { expects_continue: false });
+        Err(httparse::Error::TooManyHeaders) => return Err(Response::error(431, "too many headers")),
+        Err(httparse::Error::Version) => return Err(Response::error(505, "HTTP/1.0 or HTTP/1.1 only")),
+        Err(httparse::Error::HeaderName | httparse::Error::HeaderValue) => {
+            return Err(Response::error(400, "malformed header"))
+        }
+        Err(_) => return Err(Response::error(400, "malformed request line")),
     };
-    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| Response::error(400, "request head is not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let line = lines.next().unwrap_or_default();
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(Response::error(400, "malformed request line"));
-    };
-    if !is_token(method) || !target.starts_with('/') {
-        return Err(Response::error(400, "malformed request line"));
+    if std::str::from_utf8(&window[..head_len]).is_err() {
+        return Err(Response::error(400, "request head is not UTF-8"));
     }
-    if version != "HTTP/1.1" && version != "HTTP/1.0" {
-        return Err(Response::error(505, "HTTP/1.0 or HTTP/1.1 only"));
+    // Complete: httparse has filled in the method, the path and the version.
+    let (Some(method), Some(target)) = (req.method, req.path) else {
+        return Err(Response::error(400, "malformed request line"));
+    };
+    if !target.starts_with('/') {
+        return Err(Response::error(400, "malformed request line"));
     }
     let mut length: Option<usize> = None;
     let mut expects_continue = false;
-    for l in lines {
-        let Some((name, value)) = l.split_once(':') else {
-            return Err(Response::error(400, "malformed header"));
-        };
-        if !is_token(name) {
-            return Err(Response::error(400, "malformed header"));
-        }
-        let value = value.trim_matches([' ', '\t']);
-        if name.eq_ignore_ascii_case("content-length") {
+    for h in req.headers.iter() {
+        // UTF-8 checked above for the whole head.
+        let value = std::str::from_utf8(h.value).unwrap_or_default().trim_matches([' ', '\t']);
+        if h.name.eq_ignore_ascii_case("content-length") {
             let n = value
                 .parse::<u64>()
                 .ok()
@@ -235,22 +245,21 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed, Response> {
                 return Err(Response::error(413, "body too large"));
             }
             length = Some(n as usize);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(Response::error(411, "send the body with Content-Length"));
-        } else if name.eq_ignore_ascii_case("expect") {
+        } else if h.name.eq_ignore_ascii_case("expect") {
             if !value.eq_ignore_ascii_case("100-continue") {
                 return Err(Response::error(400, "unsupported Expect"));
             }
             expects_continue = true;
         }
     }
-    let start = head_end + 4;
     let len = length.unwrap_or(0);
-    if buf.len() < start + len {
+    if buf.len() < head_len + len {
         return Ok(Parsed::Incomplete { expects_continue });
     }
     let path = target.split('?').next().unwrap_or_default().to_string();
-    Ok(Parsed::Complete(Request { method: method.to_string(), path, body: buf[start..start + len].to_vec() }))
+    Ok(Parsed::Complete(Request { method: method.to_string(), path, body: buf[head_len..head_len + len].to_vec() }))
 }
 
 /// The operations endpoints answered by the worker pool.

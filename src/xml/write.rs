@@ -3,6 +3,11 @@
 //! Namespaces are written as default-namespace declarations (`xmlns='…'`) on every
 //! element whose namespace differs from its parent's; prefixes are never invented.
 //! Attribute values use `'` quotes and escape `& < > ' "`; text escapes `& < >`.
+//! Characters XML 1.0 does not allow in a document at all (the C0 controls other than
+//! tab, line feed and carriage return, U+FFFE, U+FFFF: §2.2 `Char`) cannot be written
+//! even as references; they are written as U+FFFD, so that whatever a value holds (a
+//! participant's JSON-encoded source name, say) the output is well-formed and the
+//! server does not close our stream over it.
 
 use super::element::{Element, Node};
 
@@ -51,9 +56,16 @@ pub fn escape_attr(out: &mut String, s: &str) {
             '\t' => out.push_str("&#9;"),
             '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
+            c if !is_xml_char(c) => out.push(char::REPLACEMENT_CHARACTER),
             c => out.push(c),
         }
     }
+}
+
+/// A character XML 1.0 allows in a document (§2.2; Rust strings hold no surrogates).
+#[inline]
+pub fn is_xml_char(c: char) -> bool {
+    !matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
 /// Escape character data.
@@ -64,6 +76,7 @@ pub fn escape_text(out: &mut String, s: &str) {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\r' => out.push_str("&#13;"),
+            c if !is_xml_char(c) => out.push(char::REPLACEMENT_CHARACTER),
             c => out.push(c),
         }
     }
@@ -83,5 +96,21 @@ mod tests {
             "<iq id='a&apos;b&quot;&lt;&amp;&gt;'><query xmlns='urn:x'>1 &lt; 2 &amp; 3 &gt; 0</query></iq>"
         );
         assert_eq!(el.to_xml().starts_with("<iq xmlns='jabber:client'"), true);
+    }
+
+    /// Found by the `framer` fuzz target: a refusal echoing the `id` of an unparsable
+    /// stanza with a U+0001 in it was not well-formed (the same holds for any value from
+    /// JSON, e.g. a source name `"p1-\u0001"`). Such characters become U+FFFD.
+    #[test]
+    fn characters_xml_forbids_are_replaced_so_the_output_always_parses() {
+        let bad = "a\u{1}b\u{0}c\u{b}\u{1f}\u{fffe}\u{ffff}d\t\n\r\u{7f}\u{85}é";
+        let el = Element::new("iq", "jabber:client").attr("id", bad).child(Element::new("body", "jabber:client").text(bad));
+        let xml = el.to_xml();
+        let back = crate::xml::parse_fragment(&xml).expect("well-formed");
+        let want = "a\u{fffd}b\u{fffd}c\u{fffd}\u{fffd}\u{fffd}\u{fffd}d";
+        assert!(back.get_attr("id").unwrap().starts_with(want), "{:?}", back.get_attr("id"));
+        assert!(back.get_attr("id").unwrap().ends_with("\u{7f}\u{85}é"));
+        assert!(back.get_child("body", "jabber:client").unwrap().text_content().starts_with(want));
+        assert!((0..=0x10ffff).filter_map(char::from_u32).filter(|c| !is_xml_char(*c)).count() == 31);
     }
 }

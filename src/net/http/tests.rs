@@ -42,6 +42,15 @@ fn requests_parse_incrementally_and_bad_ones_get_their_status() {
     assert_eq!(status(b"GET / HTTP/1.1\r\nno colon\r\n\r\n"), 400);
     assert_eq!(status(b"GET / HTTP/1.1\r\nExpect: something\r\n\r\n"), 400);
     assert_eq!(status(b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n"), 400);
+    // More headers than MAX_HEADERS is a head too large; a bad byte is refused as soon as it arrives.
+    let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+    for i in 0..=MAX_HEADERS {
+        many.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    assert_eq!(status(&many), 431);
+    assert_eq!(status(b"GET / HTTP/1.1\r\nX\x01"), 400);
+    assert_eq!(status(b"G(T / HT"), 400);
     let mut huge = b"GET / HTTP/1.1\r\n".to_vec();
     huge.resize(MAX_HEAD, b'a');
     assert_eq!(status(&huge), 431);

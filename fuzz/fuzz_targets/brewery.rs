@@ -1,0 +1,7 @@
+//! Fuzz target `brewery`: a thin wrapper over `jicofo::fuzzing::brewery` (see there for the
+//! input format and the properties checked).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    jicofo::fuzzing::run("brewery", data);
+});

@@ -1,0 +1,7 @@
+//! Fuzz target `framer`: a thin wrapper over `jicofo::fuzzing::framer` (see there for the
+//! input format and the properties checked).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    jicofo::fuzzing::run("framer", data);
+});
