@@ -6,6 +6,12 @@
 //! environment (`JICOFO_SECRET`, `JICOFO_AUTH_PASSWORD`) so they never show in `ps`;
 //! a flag wins over the environment. Everything is checked here, once: the rest of
 //! the program never sees an unchecked value.
+//!
+//! Two modes ([`Mode`]): with a component secret the focus connects as the
+//! `focus.<domain>` component and as the focus user (the seed's layout); without one it
+//! connects only as the focus user and serves conference requests that a `client_proxy`
+//! component (`--client_proxy`, default `focus.<domain>`) forwards to it, the layout
+//! Jitsi's installers have used since 2021.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -36,8 +42,11 @@ pub struct Config {
     pub component_port: u16,
     /// Component sub-domain (`focus`).
     pub subdomain: String,
-    /// Component secret.
-    pub secret: String,
+    /// Component secret; `None`: client-only mode (no component connection).
+    pub secret: Option<String>,
+    /// The `client_proxy` component trusted to name the real sender of a forwarded
+    /// request in the resource of its `from` (`focus.<domain>`).
+    pub client_proxy: String,
     /// Domain the focus user logs into (`auth.meet.test`).
     pub user_domain: String,
     /// Focus user name, also its MUC nick (`focus`).
@@ -73,7 +82,8 @@ impl fmt::Debug for Config {
             host,
             component_port,
             subdomain,
-            secret: _,
+            secret,
+            client_proxy,
             user_domain,
             user_name,
             user_password,
@@ -92,7 +102,8 @@ impl fmt::Debug for Config {
             .field("host", host)
             .field("component_port", component_port)
             .field("subdomain", subdomain)
-            .field("secret", &"<redacted>")
+            .field("secret", &secret.as_ref().map(|_| "<redacted>"))
+            .field("client_proxy", client_proxy)
             .field("user_domain", user_domain)
             .field("user_name", user_name)
             .field("user_password", &user_password.as_ref().map(|_| "<redacted>"))
@@ -109,7 +120,26 @@ impl fmt::Debug for Config {
     }
 }
 
+/// How the focus reaches Prosody.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The seed's layout: the `focus.<domain>` component (secret) and the focus user.
+    ComponentAndClient,
+    /// No component secret: only the focus user; conference requests arrive through
+    /// a `client_proxy` component.
+    ClientOnly,
+}
+
 impl Config {
+    /// Which connections the focus makes.
+    pub fn mode(&self) -> Mode {
+        if self.secret.is_some() {
+            Mode::ComponentAndClient
+        } else {
+            Mode::ClientOnly
+        }
+    }
+
     /// The component JID, `focus.<domain>`.
     pub fn component_jid(&self) -> String {
         format!("{}.{}", self.subdomain, self.domain)
@@ -139,7 +169,8 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ("host", "HOST", "Prosody host for both connections (default: the domain, else localhost)"),
     ("port", "PORT", "component (XEP-0114) port (default 5347)"),
     ("subdomain", "NAME", "component sub-domain (default focus)"),
-    ("secret", "SECRET", "component secret (prefer JICOFO_SECRET in the environment)"),
+    ("secret", "SECRET", "component secret (prefer JICOFO_SECRET in the environment); none: client-only mode"),
+    ("client_proxy", "JID", "client_proxy component whose forwarded requests name their sender in the resource (default <subdomain>.<domain>)"),
     ("user_domain", "DOMAIN", "domain of the focus user (default auth.<domain>)"),
     ("user_name", "NAME", "focus user name, also its MUC nick (default focus)"),
     ("user_password", "PASSWORD", "focus user password (prefer JICOFO_AUTH_PASSWORD; absent: SASL ANONYMOUS)"),
@@ -247,9 +278,12 @@ where
     if subdomain.contains(['.', '@', '/']) || subdomain.trim().is_empty() {
         return Err(ConfigError(format!("--subdomain: '{}' must be a single label such as focus", subdomain)));
     }
-    let secret = get("secret").or_else(|| env("JICOFO_SECRET").filter(|s| !s.is_empty())).ok_or_else(|| {
-        ConfigError("the component secret is required: set JICOFO_SECRET (or --secret)".into())
-    })?;
+    // No secret: client-only mode (the focus user alone, behind a client_proxy).
+    let secret = get("secret").or_else(|| env("JICOFO_SECRET").filter(|s| !s.is_empty()));
+    let client_proxy = match get("client_proxy") {
+        Some(d) => check_domain("client_proxy", &d)?,
+        None => format!("{}.{}", subdomain, domain),
+    };
     let user_domain = match get("user_domain") {
         Some(d) => check_domain("user_domain", &d)?,
         None => format!("auth.{}", domain),
@@ -312,6 +346,7 @@ where
         component_port,
         subdomain,
         secret,
+        client_proxy,
         user_domain,
         user_name,
         user_password,
@@ -408,16 +443,31 @@ mod tests {
     #[test]
     fn secrets_from_environment_and_flag_wins() {
         let c = run(&["--domain=meet.test"], &[("JICOFO_SECRET", "e"), ("JICOFO_AUTH_PASSWORD", "p")]).unwrap();
-        assert_eq!(c.secret, "e");
+        assert_eq!(c.secret.as_deref(), Some("e"));
         assert_eq!(c.user_password.as_deref(), Some("p"));
         let c = run(&["--domain=meet.test", "--secret=f"], &[("JICOFO_SECRET", "e")]).unwrap();
-        assert_eq!(c.secret, "f");
+        assert_eq!(c.secret.as_deref(), Some("f"));
+        assert_eq!(c.mode(), Mode::ComponentAndClient);
+    }
+
+    #[test]
+    fn no_secret_is_client_only_mode_behind_the_proxy() {
+        let c = run(&["--domain=meet.test"], &[("JICOFO_AUTH_PASSWORD", "p")]).unwrap();
+        assert_eq!((c.mode(), c.secret.as_deref()), (Mode::ClientOnly, None));
+        assert_eq!(c.client_proxy, "focus.meet.test");
+        // An empty secret counts as none, as the seed ignored empty flags.
+        let c = run(&["--domain=meet.test", "--secret="], &[("JICOFO_SECRET", "")]).unwrap();
+        assert_eq!(c.mode(), Mode::ClientOnly);
+        let c = run(&["--domain=meet.test", "--subdomain=conf"], &[]).unwrap();
+        assert_eq!(c.client_proxy, "conf.meet.test");
+        let c = run(&["--domain=meet.test", "--client_proxy=proxy.example.org"], &[]).unwrap();
+        assert_eq!(c.client_proxy, "proxy.example.org");
+        let e = run(&["--domain=meet.test", "--client_proxy=a@b/c"], &[]).unwrap_err();
+        assert!(e.0.starts_with("--client_proxy"), "{}", e);
     }
 
     #[test]
     fn errors_are_one_clear_line() {
-        let e = run(&["--domain=meet.test"], &[]).unwrap_err();
-        assert!(e.0.contains("JICOFO_SECRET"), "{}", e);
         let e = run(&["--domain=meet.test", "--secret=s", "--port=99999"], &[]).unwrap_err();
         assert!(e.0.contains("--port"), "{}", e);
         let e = run(&["--secret=s"], &[]).unwrap_err();

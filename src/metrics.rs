@@ -22,6 +22,8 @@ struct ConferenceInfo {
 /// Process-wide counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Client-only mode: there is no component connection (see [`crate::config::Mode`]).
+    pub client_only: bool,
     pub component_up: AtomicBool,
     pub client_up: AtomicBool,
     pub conferences_created: AtomicU64,
@@ -123,6 +125,27 @@ impl Metrics {
         Metrics::default()
     }
 
+    /// Counters for a focus in `mode`.
+    pub fn with_mode(mode: crate::config::Mode) -> Metrics {
+        Metrics { client_only: mode == crate::config::Mode::ClientOnly, ..Metrics::default() }
+    }
+
+    /// What keeps the focus from being healthy (empty: healthy): a connection it needs
+    /// is down (the component only when it has one), or no bridge is operational.
+    pub fn health_problems(&self, bridges: &Bridges, now: Instant) -> Vec<&'static str> {
+        let mut problems = Vec::new();
+        if !self.client_only && !self.component_up.load(Ordering::Relaxed) {
+            problems.push("the component connection is down");
+        }
+        if !self.client_up.load(Ordering::Relaxed) {
+            problems.push("the client connection is down");
+        }
+        if bridges.operational_count(now) == 0 {
+            problems.push("no operational bridge");
+        }
+        problems
+    }
+
     /// A conference started.
     pub fn conference_started(&self, id: u64, room: &str) {
         self.conferences_created.fetch_add(1, Ordering::Relaxed);
@@ -219,6 +242,7 @@ impl Metrics {
                 "participants_over_limit": self.participants_over_limit.load(Ordering::Relaxed),
             },
             "xmpp": {
+                "mode": if self.client_only { "client_only" } else { "component_and_client" },
                 "component_connected": self.component_up.load(Ordering::Relaxed),
                 "client_connected": self.client_up.load(Ordering::Relaxed),
                 "stanzas_sent": self.stanzas_sent.load(Ordering::Relaxed),
@@ -275,10 +299,17 @@ impl Metrics {
         );
         gauge("bridge_count", "Bridges in the brewery.", "gauge", bridges.len() as f64);
         gauge("bridge_count_operational", "Operational bridges.", "gauge", bridges.operational_count(now) as f64);
-        gauge("xmpp_component_connected", "Component connection up.", "gauge", self.component_up.load(Ordering::Relaxed) as u8 as f64);
+        if !self.client_only {
+            gauge("xmpp_component_connected", "Component connection up.", "gauge", self.component_up.load(Ordering::Relaxed) as u8 as f64);
+        }
         gauge("xmpp_client_connected", "Client connection up.", "gauge", self.client_up.load(Ordering::Relaxed) as u8 as f64);
         out.push_str("# HELP jitsi_jicofo_xmpp_reconnects_total Re-connections after a loss, per XMPP connection.\n# TYPE jitsi_jicofo_xmpp_reconnects_total counter\n");
-        for (name, c) in [("component", &self.component_reconnects), ("client", &self.client_reconnects)] {
+        let conns: &[(&str, &AtomicU64)] = if self.client_only {
+            &[("client", &self.client_reconnects)]
+        } else {
+            &[("component", &self.component_reconnects), ("client", &self.client_reconnects)]
+        };
+        for (name, c) in conns {
             out.push_str(&format!("jitsi_jicofo_xmpp_reconnects_total{{connection=\"{}\"}} {}\n", name, c.load(Ordering::Relaxed)));
         }
         let fa = self.focus_added.lock().summary();
