@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use jicofo::xml::{ns, parse_fragment, Element};
 
 use super::client::TestClient;
-use super::prosody::Prosody;
+use super::prosody::{Layout, Prosody};
 use super::sim::Sim;
 
 pub const T: Duration = Duration::from_secs(10);
@@ -36,7 +36,13 @@ fn free_port() -> u16 {
 impl Deployment {
     /// Prosody and the given simulators `(nick, extra args)`; jicofo not started yet.
     pub fn prepare(name: &str, bridges: &[(&str, &[&str])]) -> Deployment {
-        let prosody = Prosody::start(name);
+        Deployment::prepare_layout(name, Layout::Seed, bridges)
+    }
+
+    /// Like `prepare`, with `focus.<domain>` declared as `layout` says (for the client_proxy
+    /// layout Prosody has no component secret, so jicofo runs in client-only mode).
+    pub fn prepare_layout(name: &str, layout: Layout, bridges: &[(&str, &[&str])]) -> Deployment {
+        let prosody = Prosody::start_layout(name, layout);
         let mut sims = Vec::new();
         for (nick, args) in bridges {
             let rec = prosody.dir.join(format!("jvb-{}.jsonl", nick));
@@ -94,7 +100,8 @@ impl Deployment {
         loop {
             if let Some((_, body)) = self.http("GET", "/stats", None) {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let up = v["xmpp"]["client_connected"] == true && v["xmpp"]["component_connected"] == true;
+                let component = v["xmpp"]["component_connected"] == true || v["xmpp"]["mode"] == "client_only";
+                let up = v["xmpp"]["client_connected"] == true && component;
                 let bridges = v["bridge_selector"]["bridge_count"].as_u64().unwrap_or(0) as usize;
                 if up && bridges >= self.sims.len() {
                     return true;
