@@ -16,10 +16,18 @@
 #               lib-jitsi-meet: compact source signaling); not in the default set
 #   idle        the focus connected (one bridge) with no conferences, measured for 10 s
 #   smoke       3 rooms x 3 participants within 1 s (a quick check of the setup; not in the default)
+#   flood-calm  20 rooms x 3 participants churning for $BENCH_FLOOD_SECS s (default 30): each room starts
+#               over with a new name once everyone had an offer and stayed 2 s (not in the default)
+#   flood       as flood-calm, while one more participant floods the focus as fast as Prosody lets it
+#               with every kind of hostile stanza (presence updates in its room, IQs to the focus, forged
+#               answers, stanzas grown past the focus's cap by Prosody's re-escaping, too-deep stanzas)
+#   flood-KINDS as flood with only KINDS (comma list of presence, iq, forged, oversize, deep)
+#               scripts/bench-flood.sh runs flood-calm and flood and compares them (docs/benchmark.md)
 #
 # Prints a table on stdout (p50/p99 latencies, stanzas sent by jicofo per participant, CPU seconds
 # of jicofo and Prosody over the same run and their ratio, jicofo's peak RSS and thread count) and
-# writes every scenario's JSON plus the combined $BENCH_DIR/bench.json. Logs are in $BENCH_DIR.
+# writes every scenario's JSON plus the combined $BENCH_DIR/bench.json ($BENCH_SUMMARY names it otherwise).
+# Logs are in $BENCH_DIR.
 #
 # What it measures, the Prosody settings it relies on, results and analysis: docs/benchmark.md.
 #
@@ -38,7 +46,7 @@ bin="${CARGO_TARGET_DIR:-$repo/target}/release"
 scenarios=("$@")
 [ "${#scenarios[@]}" -gt 0 ] || scenarios=(storm large large-fast idle)
 for s in "${scenarios[@]}"; do
-  case "$s" in storm|large|large-fast|large-json|idle|smoke) ;; *) echo "bench: unknown scenario $s" >&2; exit 2 ;; esac
+  case "$s" in storm|large|large-fast|large-json|idle|smoke|flood-calm|flood|flood-*) ;; *) echo "bench: unknown scenario $s" >&2; exit 2 ;; esac
 done
 
 # Prosody's Lua GC: generational unless BENCH_PROSODY_GC says otherwise ("default" = Prosody's own
@@ -120,7 +128,8 @@ run() { # name, jicofo-load args...
   fi
   "$bin/jicofo-load" --name "$name" --port "$C2S_PORT" --domain "$XMPP_DOMAIN" --rest-port "$REST_PORT" \
     --jicofo-pid "$JICOFO_PID" --pid "prosody=$PROSODY_PID" --pid "jvb-sim=$JVB_PID" \
-    --capture "$repo/tests/fixtures/captures/lyno-session-accept.xml" --out "$dir/$name.json" "$@" \
+    --capture "$repo/tests/fixtures/captures/lyno-session-accept.xml" --out "$dir/$name.json" \
+    --jicofo-log "$dir/$name.jicofo.log" "$@" \
     2> >(tee "$dir/$name.load.log" >&2)
   if [ -n "$perf" ]; then kill -INT "$perf"; wait "$perf" || true; log "$name: perf data in $dir/$name.perf.data"; fi
   stop_stack
@@ -137,9 +146,13 @@ for s in "${scenarios[@]}"; do
     large-json) run large-json --rooms 1 --per-room 500 --rate "$rate" --timeout 20 --json-sources ;;
     idle) run idle --rooms 0 --hold 10 ;;
     smoke) run smoke --rooms 3 --per-room 3 --window 1 --timeout 20 ;;
+    flood-calm) run flood-calm --rooms 20 --per-room 3 --churn "${BENCH_FLOOD_SECS:-30}" ;;
+    flood) run flood --rooms 20 --per-room 3 --churn "${BENCH_FLOOD_SECS:-30}" --flood all ;;
+    flood-*) run "$s" --rooms 20 --per-room 3 --churn "${BENCH_FLOOD_SECS:-30}" --flood "${s#flood-}" ;;
   esac
 done
 
 echo
-"$bin/jicofo-load" --table "${files[@]}" --out "$dir/bench.json"
-echo "bench: Prosody GC ${PROSODY_GC:-default}; JSON in $dir/bench.json; total $((SECONDS - began)) s"
+summary="$dir/${BENCH_SUMMARY:-bench.json}"
+"$bin/jicofo-load" --table "${files[@]}" --out "$summary"
+echo "bench: Prosody GC ${PROSODY_GC:-default}; JSON in $summary; total $((SECONDS - began)) s"

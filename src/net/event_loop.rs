@@ -98,8 +98,10 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
                 c.on_ready(poll.registry(), now, router.as_mut(), &mut out);
             }
         }
-        // Commands from other threads, unless a connection is congested.
-        let congested = shutdown_at.is_none() && conns.iter().any(|c| c.pending_output() > HIGH_WATER);
+        // Commands from other threads, unless a connection is congested. Checked again
+        // after every stanza taken, so one turn cannot pile more than HIGH_WATER plus one
+        // stanza onto a connection however many commands are waiting.
+        let mut congested = shutdown_at.is_none() && conns.iter().any(|c| c.pending_output() > HIGH_WATER);
         let mut budget = if congested { 0 } else { COMMANDS_PER_TURN };
         more_commands = false;
         loop {
@@ -112,6 +114,13 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
                 Ok(Cmd::Send(id, el)) => {
                     if let Some(c) = conns.get_mut(id.0) {
                         c.send_stanza(el, router.as_mut(), &mut out);
+                        if shutdown_at.is_none() && c.pending_output() > HIGH_WATER {
+                            c.flush(poll.registry(), now, router.as_mut(), &mut out);
+                            if c.pending_output() > HIGH_WATER {
+                                congested = true;
+                                budget = 0;
+                            }
+                        }
                     }
                 }
                 Ok(Cmd::Shutdown) => {

@@ -381,3 +381,35 @@ fn a_client_connection_requiring_tls_fails_clearly_when_starttls_is_not_offered(
     let at = accept_within(&listener, Duration::from_secs(3)).expect("retried");
     assert!(at - t >= Duration::from_millis(600), "retried after {:?}", at - t);
 }
+
+#[test]
+fn a_burst_of_large_stanzas_to_a_slow_reader_is_held_back_not_dropped() {
+    // 300 stanzas of 256 KiB (75 MiB) queued at once while the server does not read:
+    // past HIGH_WATER the loop stops taking them (per stanza, not per turn), so the
+    // write queue never reaches the 64 MiB at which the connection is dropped.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let run = Running::start(vec![component_spec(listener.local_addr().unwrap().port(), Duration::from_secs(30), 1 << 20)]);
+    let mut p = Peer::accept_component(&listener);
+    connected(&run);
+    let body = "x".repeat(256 * 1024);
+    let sender = run.handle.clone();
+    let burst = std::thread::spawn(move || {
+        for i in 0..300 {
+            let m = Element::new("message", ns::COMPONENT).attr("to", "a@meet.test").attr("id", format!("b{i}")).child(
+                Element::new("body", ns::COMPONENT).text(body.clone()),
+            );
+            sender.send(ConnId(0), m).unwrap();
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let mut got = 0;
+    while got < 300 {
+        let el = p.next_non_ping(Duration::from_secs(20)).unwrap_or_else(|| panic!("only {got} of 300 arrived"));
+        assert_eq!(el.get_attr("id"), Some(format!("b{got}").as_str()), "in order");
+        got += 1;
+    }
+    burst.join().unwrap();
+    while let Some(ev) = run.event(Duration::from_millis(100)) {
+        assert!(!matches!(ev, Ev::Disconnected(_)), "the connection was dropped: {ev:?}");
+    }
+}

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jicofo::jid::Jid;
-use jicofo::xml::{ns, parse_stanza, Element, Frame, Framer, DEFAULT_MAX_STANZA};
+use jicofo::xml::{ns, parse_stanza, Element, Frame, Framer};
 use jicofo::xmpp::c2s::{ClientConfig, ClientNegotiator, TlsPolicy};
 use jicofo::xmpp::Action;
 
@@ -64,7 +64,23 @@ pub struct TestClient {
     /// When set, disco#info requests are answered with these features.
     pub disco_features: Option<Vec<String>>,
     pending_keep: VecDeque<Element>,
+    /// Ids of the IQ requests (get/set) received so far (the last `SEEN_IDS_MAX`),
+    /// including those answered automatically (pings, disco#info).
+    pub seen_request_ids: VecDeque<String>,
+    /// When set, a stanza that does not parse or that the framer skips (over the size cap or
+    /// nested deeper than the limit) is counted in `unparsed` and dropped instead of failing
+    /// the test.
+    pub tolerant: bool,
+    /// Stanzas skipped because they did not parse (with `tolerant`).
+    pub unparsed: usize,
 }
+
+/// How many received request ids a client remembers.
+pub const SEEN_IDS_MAX: usize = 1000;
+
+/// Largest stanza a test client accepts: far above the focus's cap, so that a test can
+/// receive back (e.g. reflected by the MUC) whatever it sent.
+pub const TEST_MAX_STANZA: usize = 64 * 1024 * 1024;
 
 impl TestClient {
     /// Connect, STARTTLS (trusting `ca_file`), SASL, bind `resource`; initial presence is sent.
@@ -73,12 +89,15 @@ impl TestClient {
         let _ = tcp.set_nodelay(true);
         let mut c = TestClient {
             stream: Stream::Plain(tcp),
-            framer: Framer::new(DEFAULT_MAX_STANZA),
+            framer: Framer::new(TEST_MAX_STANZA),
             jid: Jid::parse(domain).unwrap(),
             backlog: VecDeque::new(),
             next_id: 0,
             disco_features: None,
             pending_keep: VecDeque::new(),
+            seen_request_ids: VecDeque::new(),
+            tolerant: false,
+            unparsed: 0,
         };
         let mut neg = ClientNegotiator::new(ClientConfig {
             domain: domain.to_string(),
@@ -137,6 +156,12 @@ impl TestClient {
         self.stream.write_all(text.as_bytes()).unwrap_or_else(|e| panic!("test client: write: {}", e));
     }
 
+    /// Send text as it is (e.g. markup the `Element` writer would not produce: deep
+    /// nesting, unescaped `'` in text). It must be whole stanzas.
+    pub fn send_raw(&mut self, text: &str) {
+        self.write_raw(text);
+    }
+
     /// Send a stanza (in the `jabber:client` stream namespace).
     pub fn send(&mut self, el: &Element) {
         let text = el.to_xml_in(ns::CLIENT);
@@ -183,10 +208,29 @@ impl TestClient {
             match self.read_frame(deadline)? {
                 Frame::StreamHeader(_) => panic!("test client: unexpected stream header"),
                 Frame::StreamEnd => panic!("test client: the server closed the stream"),
+                Frame::Skipped(_) if self.tolerant => {
+                    self.unparsed += 1;
+                    continue;
+                }
                 Frame::Skipped(s) => panic!("test client: stanza skipped: {s:?}"),
                 Frame::Stanza(text) => {
                     let header = self.framer.header().cloned().unwrap_or_default();
-                    let el = parse_stanza(&text, &header).expect("test client: parse");
+                    let el = match parse_stanza(&text, &header) {
+                        Ok(el) => el,
+                        Err(_) if self.tolerant => {
+                            self.unparsed += 1;
+                            continue;
+                        }
+                        Err(e) => panic!("test client: parse: {}", e),
+                    };
+                    if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) {
+                        if let Some(id) = el.get_attr("id") {
+                            if self.seen_request_ids.len() >= SEEN_IDS_MAX {
+                                self.seen_request_ids.pop_front();
+                            }
+                            self.seen_request_ids.push_back(id.to_string());
+                        }
+                    }
                     if el.name == "iq" && el.get_attr("type") == Some("get") && el.get_child("ping", ns::PING).is_some() {
                         let r = jicofo::xmpp::stanza::iq_result(&el);
                         self.send(&r);
@@ -247,6 +291,16 @@ impl TestClient {
         all.extend(self.backlog.drain(..));
         self.backlog = all;
         found
+    }
+
+    /// Everything kept plus everything that arrives until nothing has come for `quiet`
+    /// (pings and, with `disco_features`, disco#info are still answered).
+    pub fn drain(&mut self, quiet: Duration) -> Vec<Element> {
+        let mut all: Vec<Element> = self.backlog.drain(..).collect();
+        while let Some(el) = self.next(quiet) {
+            all.push(el);
+        }
+        all
     }
 
     /// Drop every kept stanza.

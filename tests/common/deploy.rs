@@ -141,8 +141,13 @@ impl Deployment {
 
     /// A plain HTTP/1.0 request to jicofo's API: `(status, body)`.
     pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
+        self.http_within(method, path, body, Duration::from_secs(30))
+    }
+
+    /// Like `http`, `None` when no complete answer came within `timeout`.
+    pub fn http_within(&self, method: &str, path: &str, body: Option<&str>, timeout: Duration) -> Option<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.rest_port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        s.set_read_timeout(Some(timeout)).ok()?;
         let body = body.unwrap_or("");
         let req = format!(
             "{} {} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
@@ -163,6 +168,16 @@ impl Deployment {
     pub fn stats(&self) -> serde_json::Value {
         let (_, body) = self.http("GET", "/stats", None).expect("stats");
         serde_json::from_str(&body).expect("stats JSON")
+    }
+
+    /// jicofo's pid while it runs.
+    pub fn jicofo_pid(&self) -> Option<u32> {
+        self.jicofo.as_ref().map(|c| c.id())
+    }
+
+    /// True while the jicofo process has not exited.
+    pub fn jicofo_running(&mut self) -> bool {
+        self.jicofo.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Start another simulator after the fact.
@@ -265,6 +280,18 @@ impl Drop for Deployment {
     }
 }
 
+/// `jicofo --help`: the flags this build knows (tests pass optional flags only when known).
+pub fn jicofo_help() -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_jicofo")).arg("--help").output().expect("jicofo --help runs");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A `/proc/<pid>/status` field in its unit (kB for memory, a count for `Threads`).
+pub fn proc_status(pid: u32, key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{}/status", pid)).ok()?;
+    s.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
+}
+
 /// A scripted participant.
 pub struct Participant {
     pub client: TestClient,
@@ -295,6 +322,21 @@ impl Participant {
             assert!(Instant::now() < deadline, "never ready");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// One conference request for `room`: the raw answer (result or error), `None` when
+    /// nothing came within `timeout`.
+    pub fn ask_conference(&mut self, room: &str, timeout: Duration) -> Option<Element> {
+        let id = self.client.new_id();
+        let iq = Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", id.clone())
+            .attr("to", self.focus.clone())
+            .child(Element::new("conference", ns::FOCUS).attr("room", room).attr("machine-uid", format!("m-{}", self.nick)));
+        self.client.send(&iq);
+        self.client.wait_for(timeout, |el| {
+            el.name == "iq" && el.get_attr("id") == Some(id.as_str()) && matches!(el.get_attr("type"), Some("result") | Some("error"))
+        })
     }
 
     /// Join the room (after a ready answer); returns the presences the room sent
