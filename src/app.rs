@@ -130,6 +130,13 @@ fn run(cfg: Config) -> i32 {
             cfg.client_proxy
         ),
     }
+    if !cfg.sources.files.is_empty() {
+        let files: Vec<String> = cfg.sources.files.iter().map(|p| p.display().to_string()).collect();
+        info!("configuration files read (flags and JICOFO_* variables win over them): {}", files.join(", "));
+    }
+    if !cfg.sources.ignored.is_empty() {
+        warn!("configuration keys ignored (no flag of this focus stands for them): {}", cfg.sources.ignored.join(", "));
+    }
     if cfg.tls_insecure {
         warn!("--tls_insecure: Prosody's certificate is NOT verified, and the client connection may be unencrypted");
     } else if client_tls_policy(&cfg.host, false) == TlsPolicy::IfOffered {

@@ -1,7 +1,8 @@
 //! `jicofo --check`: a deployment doctor. Runs the real connections once and prints
 //! one line per step, each failure with what to fix; exit 0 when all pass, 1 otherwise.
 //!
-//! The first line says which mode the configuration selects ([`Mode`]) and why. Then:
+//! The first line says which mode the configuration selects ([`Mode`]) and why, then
+//! which configuration files were read and which of their keys are ignored. Then:
 //! the host resolves; Prosody answers on the ports that mode needs; in the seed's mode
 //! the component secret is accepted; the focus user logs in (certificate trusted); in
 //! client-only mode the `client_proxy` component answers for the focus user (an IQ
@@ -85,6 +86,9 @@ impl Report {
         self.failed = true;
         println!("FAIL  {}: {}", what, fix);
     }
+    fn note(&mut self, what: &str) {
+        println!("note  {}", what);
+    }
     fn skip(&mut self, what: &str) {
         println!("skip  {}", what);
     }
@@ -157,6 +161,13 @@ pub fn run(cfg: &Config) -> i32 {
             cfg.focus_bare_jid(),
             cfg.client_proxy
         )),
+    }
+    if !cfg.sources.files.is_empty() {
+        let files: Vec<String> = cfg.sources.files.iter().map(|p| p.display().to_string()).collect();
+        r.ok(&format!("configuration read from {}", files.join(", ")));
+    }
+    if !cfg.sources.ignored.is_empty() {
+        r.note(&format!("ignored (no flag of this focus stands for them): {}", cfg.sources.ignored.join(", ")));
     }
     match crate::net::resolve(&cfg.host, cfg.user_port) {
         Ok(a) => r.ok(&format!("host {} resolves to {}", cfg.host, a.ip())),
