@@ -89,6 +89,28 @@ impl Deployment {
         self.jicofo = Some(child);
     }
 
+    /// Start jicofo with exactly `args` and `env` (no deployment flags, no JICOFO_*
+    /// variables of the deployment): for configuration files. Does not wait.
+    pub fn spawn_jicofo_raw(&mut self, args: &[String], env: &[(&str, &str)]) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jicofo"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("JICOFO_") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
+            .args(args)
+            .env("RUST_LOG", std::env::var("JICOFO_TEST_LOG").unwrap_or_else(|_| "debug".into()))
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("jicofo starts");
+        self.jicofo = Some(child);
+    }
+
     /// Wait until both connections are up and every simulator is in the brewery.
     pub fn wait_up(&self, timeout: Duration) {
         assert!(self.try_wait_up(timeout), "jicofo did not come up; see {}", self.log.display());
