@@ -251,6 +251,7 @@ impl FocusRouter {
 
     fn on_conference_request(&mut self, target: ReplyTarget, iq: Element, conf: &Element, now: Instant, out: &mut Outbox) {
         let metrics = self.shared.metrics.clone();
+        Metrics::inc(&metrics.conference_requests);
         let req = match ConferenceRequest::parse(conf).and_then(|r| self.room_services.admit(&r.room).map(|_| r)) {
             Ok(r) => r,
             Err(e) => {
@@ -262,6 +263,9 @@ impl FocusRouter {
             }
         };
         let exists = self.rooms.contains_key(&req.room);
+        if !exists {
+            Metrics::inc(&metrics.conference_requests_new);
+        }
         if self.stopping && !exists {
             let err = ErrorReply::new(ErrorCondition::ServiceUnavailable)
                 .extra(Element::new("graceful-shutdown", ns::COLIBRI))
@@ -684,6 +688,11 @@ impl Router for FocusRouter {
     }
 
     fn disconnected(&mut self, conn: ConnId, _reason: &str, _out: &mut Outbox) {
+        let m = &self.shared.metrics;
+        let was_up = if conn == CLIENT { self.client_up } else { m.component_up.load(Ordering::Relaxed) };
+        if was_up {
+            Metrics::inc(&m.xmpp_disconnects);
+        }
         if conn == CLIENT {
             self.client_up = false;
             self.shared.metrics.client_up.store(false, Ordering::Relaxed);
@@ -1156,6 +1165,10 @@ mod tests {
             assert!(sent[1].1.get_attr("to").unwrap().starts_with("jvbbrewery@"));
             r.disconnected(CLIENT, "test", &mut out);
         }
+        // Losses of an established connection count (Jicofo's xmpp_disconnects); a failed
+        // attempt while down does not.
+        r.disconnected(CLIENT, "refused", &mut out);
+        assert_eq!(r.shared.metrics.xmpp_disconnects.load(Ordering::Relaxed), 2);
         r.connected(CLIENT, &Jid::parse("focus@auth.meet.test/focus").unwrap(), &mut out);
         out.drain();
         // Healthy without a component (given a bridge): only the client counts.
@@ -1188,6 +1201,8 @@ mod tests {
         assert_eq!(r.conference_count(), 1);
         let sessions = r.shared.sessions.clone().unwrap();
         assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/web").unwrap()));
+        assert_eq!(r.shared.metrics.conference_requests.load(Ordering::Relaxed), 1);
+        assert_eq!(r.shared.metrics.conference_requests_new.load(Ordering::Relaxed), 1);
         // A client cannot pass itself off as the proxy's sender from another JID.
         r.stanza(CLIENT, request("mallory@guest.meet.test/x", "focus@auth.meet.test/focus", "r2@conference.meet.test"), &mut out);
         assert_eq!(parse_error(&out.drain()[0].1).unwrap().condition_name, "not-authorized");
