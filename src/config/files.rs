@@ -226,4 +226,49 @@ mod tests {
         let e = read_all(&[PathBuf::from("/d/config")], |_| Ok("#".repeat(MAX_FILE + 1))).unwrap_err();
         assert!(e.contains("larger than"), "{}", e);
     }
+
+    /// Mutations of the installers' files (and of bytes the three syntaxes care about)
+    /// through every parser: each returns a value or an error, never panics or hangs.
+    /// Deterministic; `JICOFO_CONFIG_FUZZ_ITERS` runs more (the README's figure: 200 000).
+    #[test]
+    fn mutated_files_never_panic_any_parser() {
+        use rand::{Rng, SeedableRng};
+        let seeds: [&str; 4] = [
+            include_str!("../../tests/fixtures/config/debian-current/jicofo.conf"),
+            include_str!("../../tests/fixtures/config/docker/jicofo.conf"),
+            include_str!("../../tests/fixtures/config/debian-2020/config"),
+            include_str!("../../tests/fixtures/config/debian-2020/sip-communicator.properties"),
+        ];
+        let tokens: &[&str] = &[
+            "{", "}", "[", "]", "\"", "'", "\"\"\"", "=", ":", ",", "\n", "\\", "\\u", "$", "${", "${?", "}", "#", "//", "/*", "include ",
+            "`", "$(", ";", "export ", "+=", ".", "\r", "\t", " ", "\u{feff}", "é", "\u{0}", "9999999999999999999999", "true", "null",
+        ];
+        let iters: usize = std::env::var("JICOFO_CONFIG_FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+        for i in 0..iters {
+            let mut text: Vec<char> = seeds[i % seeds.len()].chars().collect();
+            for _ in 0..rng.gen_range(1..8) {
+                let at = rng.gen_range(0..=text.len());
+                match rng.gen_range(0..4) {
+                    0 if !text.is_empty() => {
+                        let end = (at + rng.gen_range(1..20)).min(text.len());
+                        text.drain(at.min(end)..end);
+                    }
+                    1 => {
+                        let t = tokens[rng.gen_range(0..tokens.len())];
+                        text.splice(at..at, t.chars());
+                    }
+                    2 => {
+                        let t = tokens[rng.gen_range(0..tokens.len())].repeat(rng.gen_range(1..200));
+                        text.splice(at..at, t.chars());
+                    }
+                    _ => text.insert(at, char::from_u32(rng.gen_range(0..0x250)).unwrap_or('?')),
+                }
+            }
+            let text: String = text.into_iter().collect();
+            let _ = super::super::hocon::parse(&text, None);
+            let _ = super::super::shell::parse(&text);
+            let _ = super::super::properties::parse(&text);
+        }
+    }
 }

@@ -11,8 +11,9 @@
 //! an HTTP client for URL includes.
 //!
 //! Substitutions resolve against the file itself only, not the environment (jicofo's
-//! environment variables are read as such, see the README); `include` reads files next to
-//! the including one, as HOCON says.
+//! environment variables are read as such, see the README). A guard ([`guard`]) refuses
+//! first what the crate handles badly (long dotted paths, self-growing substitutions) and
+//! `include`, whose file would escape that guard.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -77,8 +78,106 @@ fn error_of(e: HoconError) -> FileError {
     }
 }
 
+/// Largest `jicofo.conf` accepted: the installers' files are under 8 KiB, Jicofo's whole
+/// `reference.conf` is 21 KiB.
+pub const MAX_HOCON: usize = 64 * 1024;
+/// Most keys in one dotted path (`jicofo.xmpp.client.port` has 4).
+pub const MAX_PATH_KEYS: usize = 32;
+
+/// Most substitutions (`${…}`) and `+=` in one file (the installers write none; Jicofo's
+/// `reference.conf` has two).
+pub const MAX_SUBSTITUTIONS: usize = 16;
+
+/// Refuse what the parser handles badly before it sees it (found by the pathological inputs
+/// of `hostile_documents_are_refused_or_parsed_in_bounds`): a dotted path of thousands of
+/// keys makes `hocon-parser` 1.14 use memory quadratic in their number (300 000 keys: over
+/// 20 GB); self-referencing substitutions and `+=` grow without bound (`a = ${a}${a}` forty
+/// times: gigabytes in seconds) or take seconds each. So: paths of at most
+/// [`MAX_PATH_KEYS`] keys, at most [`MAX_SUBSTITUTIONS`] substitutions and `+=`, and no
+/// `include` (its file would escape these checks; pass it with another `--config`).
+/// Quoted strings and comments are skipped; a "word" lies between blanks and separators.
+fn guard(input: &str) -> Result<(), FileError> {
+    if input.len() > MAX_HOCON {
+        return Err(FileError::at(0, 0, format!("larger than {} bytes; not a jicofo.conf?", MAX_HOCON)));
+    }
+    let (mut line, mut col) = (1usize, 0usize);
+    let (mut dots, mut start) = (0usize, (1usize, 1usize));
+    let mut chars = input.chars().peekable();
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut substitutions = 0usize;
+    let mut word = String::new();
+    let mut word_at = (1usize, 1usize);
+    let mut previous = ' ';
+    while let Some(c) = chars.next() {
+        col += 1;
+        if c == '\n' {
+            line += 1;
+            col = 0;
+            comment = false;
+            quote = None;
+            dots = 0;
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        let separator = c.is_whitespace() || "{}[],:=+\"#".contains(c);
+        if quote.is_none() {
+            if separator {
+                if word == "include" {
+                    return Err(FileError::at(word_at.0, word_at.1, "include is not supported: pass the included file with another --config"));
+                }
+                word.clear();
+            } else {
+                if word.is_empty() {
+                    word_at = (line, col);
+                }
+                if word.len() < 16 {
+                    word.push(c);
+                }
+            }
+            let counted = (c == '{' && previous == '$') || (c == '=' && previous == '+');
+            previous = c;
+            if counted {
+                substitutions += 1;
+                if substitutions > MAX_SUBSTITUTIONS {
+                    return Err(FileError::at(line, col - 1, format!("more than {} substitutions (${{…}}) and += in one file", MAX_SUBSTITUTIONS)));
+                }
+            }
+        }
+        if let Some(q) = quote {
+            if c == '\\' {
+                chars.next();
+                col += 1;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' => quote = Some('"'),
+            '#' => comment = true,
+            '/' if chars.peek() == Some(&'/') => comment = true,
+            '.' => {
+                if dots == 0 {
+                    start = (line, col);
+                }
+                dots += 1;
+                if dots >= MAX_PATH_KEYS {
+                    return Err(FileError::at(start.0, start.1, format!("a path of more than {} keys", MAX_PATH_KEYS)));
+                }
+            }
+            c if c.is_whitespace() || "{}[],:=+$".contains(c) => dots = 0,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The flag values of a `jicofo.conf`; `dir` is where includes are looked up.
 pub fn parse(input: &str, dir: Option<&Path>) -> Result<Parsed, FileError> {
+    guard(input)?;
     let mut opts = ParseOptions::defaults().with_env(HashMap::new());
     if let Some(d) = dir {
         opts = opts.with_base_dir(d.to_path_buf());
@@ -223,6 +322,31 @@ jicofo.rest.port = 8889
         assert_eq!((e.line, e.col > 0), (1, true), "environment substitutions are not resolved: {:?}", e);
         let deep = format!("a = {}", "[".repeat(10_000));
         assert!(parse(&deep, None).is_err());
+        // Paths of absurd length are refused before the parser (whose memory would grow with
+        // their square); dots in quoted strings and comments do not count.
+        let long = format!("jicofo {{\n  {}= 1\n}}", "a.".repeat(40));
+        let e = parse(&long, None).unwrap_err();
+        assert_eq!((e.line, e.col), (2, 4), "{:?}", e);
+        let dotted_values = format!("a = \"{}\" # {}\nb = 1 // {}\n", "x.".repeat(100), "y.".repeat(100), "z.".repeat(100));
+        assert!(parse(&dotted_values, None).is_ok());
+        assert!(parse(&"#".repeat(MAX_HOCON + 1), None).unwrap_err().message.contains("larger than"));
+    }
+
+    #[test]
+    fn hostile_documents_are_refused_or_parsed_in_bounds() {
+        // Each of these took the parser gigabytes or many seconds before the guard.
+        let doubling = format!("a = \"x\"\n{}", "a = ${a}${a}\n".repeat(40));
+        let e = parse(&doubling, None).unwrap_err();
+        assert_eq!((e.line, e.col), (10, 5), "the 17th: {:?}", e);
+        assert!(parse(&"a += 1\n".repeat(5_000), None).unwrap_err().message.contains("+="));
+        assert!(parse(&format!("a = {{}}\n{}", "a = ${a}{x = 1}\n".repeat(5_000)), None).is_err());
+        let e = parse("jicofo {\n  include \"other.conf\"\n}\n", None).unwrap_err();
+        assert_eq!((e.line, e.col), (2, 3), "{:?}", e);
+        // Reference.conf's own use stays possible.
+        let p = parse("jicofo.xmpp.client { username = \"focus\", resource = ${jicofo.xmpp.client.username} }", None).unwrap();
+        assert_eq!(p.ignored, vec!["jicofo.xmpp.client.resource"]);
+        // Quoted "include" and "${" are just text.
+        assert!(parse("jicofo.a = \"include ${x} a+=b\"", None).is_ok());
     }
 
     #[test]

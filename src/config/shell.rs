@@ -20,6 +20,9 @@ pub const VARS: &[(&str, &str)] = &[
     ("JICOFO_AUTH_PASSWORD", "user_password"),
 ];
 
+/// Longest value after expansion: `A="$A$A"` lines would otherwise double it each time.
+pub const MAX_VALUE: usize = 64 * 1024;
+
 /// `JICOFO_OPTS`: extra command-line flags, split into words.
 pub const OPTS: &str = "JICOFO_OPTS";
 
@@ -128,6 +131,9 @@ fn value(cur: &mut Cursor, vars: &HashMap<String, String>) -> Result<String, Fil
                         Some('$') => {
                             cur.next();
                             out.push_str(&expand(cur, vars)?);
+                            if out.len() > MAX_VALUE {
+                                return Err(cur.err(format!("value longer than {} bytes", MAX_VALUE)));
+                            }
                         }
                         Some('`') => return Err(cur.err("command substitution `…` is not supported: jicofo reads this file without a shell")),
                         Some(ch) => {
@@ -147,6 +153,9 @@ fn value(cur: &mut Cursor, vars: &HashMap<String, String>) -> Result<String, Fil
             Some('$') => {
                 cur.next();
                 out.push_str(&expand(cur, vars)?);
+                if out.len() > MAX_VALUE {
+                    return Err(cur.err(format!("value longer than {} bytes", MAX_VALUE)));
+                }
             }
             Some(ch) => {
                 cur.next();
@@ -314,8 +323,10 @@ mod tests {
             ("A=1; rm -rf /\n", 1, 4),
             ("JICOFO_OPTS=\"--bogus=1\"\n", 1, 1),
             ("JICOFO_OPTS=\"--port\"\n", 1, 1),
+            (&format!("A=xxxxxxxx\n{}", "A=\"$A$A\"\n".repeat(40)), 15, 8),
         ] {
             let e = parse(text).unwrap_err();
+            let text = text.get(..60).unwrap_or(text);
             assert_eq!((e.line, e.col), (line, col), "{:?}: {}", text, e.message);
         }
     }
