@@ -61,7 +61,7 @@ fn client_only_mode_serves_conferences_through_the_client_proxy() {
     assert_eq!(code, 0, "{}", out);
     assert!(out.starts_with("ok    mode: client-only (no component secret)"), "{}", out);
     assert!(out.contains("ok    focus.meet.test is a client_proxy for focus@auth.meet.test"), "{}", out);
-    assert!(out.contains("answered by this check (no focus is running)"), "{}", out);
+    assert!(out.contains("answered by this check's own resource"), "no focus runs yet: {}", out);
     assert!(!out.contains("component focus.meet.test accepted"), "{}", out);
 
     d.start_jicofo(&[]);
@@ -198,4 +198,8 @@ fn a_2020_config_and_properties_from_the_default_directory_on_a_seed_host() {
     d.wait_up(Duration::from_secs(15));
     assert_eq!(d.stats()["xmpp"]["component_connected"], true);
     two_participants_get_offers(&d, "from2020");
+    // With the focus running, the component is taken: the check still sees the secret accepted.
+    let (code, out) = check_with(&args, &env);
+    assert_eq!(code, 0, "{}", out);
+    assert!(out.contains("ok    component focus.meet.test accepted the secret; it is connected elsewhere (a running focus)"), "{}", out);
 }
