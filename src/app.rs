@@ -26,7 +26,8 @@ pub fn client_tls_policy(host: &str, insecure: bool) -> TlsPolicy {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Is `host` a loopback address (127.0.0.0/8, ::1, `localhost`)?
+pub fn is_loopback(host: &str) -> bool {
     let h = host.trim_end_matches('.');
     if h.eq_ignore_ascii_case("localhost") {
         return true;

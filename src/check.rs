@@ -23,13 +23,13 @@ use crate::app::{client_tls_policy, connection_specs, KEEPALIVE};
 use crate::config::{Config, Mode};
 use crate::focus::{disco, CLIENT, COMPONENT};
 use crate::jid::Jid;
-use crate::net::{ConnId, ConnSpec, EventLoop, NetHandle, Negotiation, Outbox, Router};
+use crate::net::{ConnId, ConnSpec, EventLoop, LinkSecurity, NetHandle, Negotiation, Outbox, Router};
 use crate::xml::{ns, Element};
 use crate::xmpp::c2s::ClientConfig;
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
 enum Ev {
-    Up(ConnId, Jid),
+    Up(ConnId, Jid, LinkSecurity),
     Down(ConnId, String),
     Stanza(ConnId, Element),
 }
@@ -40,11 +40,16 @@ struct CheckRouter {
     proxy: Option<String>,
     /// Forwarded IQs the check answered itself (no running focus took them).
     answered: Arc<AtomicUsize>,
+    /// What protects the link that comes up next (reported just before `connected`).
+    security: LinkSecurity,
 }
 
 impl Router for CheckRouter {
+    fn link_security(&mut self, _conn: ConnId, security: LinkSecurity) {
+        self.security = security;
+    }
     fn connected(&mut self, conn: ConnId, jid: &Jid, _out: &mut Outbox) {
-        let _ = self.tx.try_send(Ev::Up(conn, jid.clone()));
+        let _ = self.tx.try_send(Ev::Up(conn, jid.clone(), self.security));
     }
     fn disconnected(&mut self, conn: ConnId, reason: &str, _out: &mut Outbox) {
         let _ = self.tx.try_send(Ev::Down(conn, reason.to_string()));
@@ -94,6 +99,20 @@ impl Report {
     }
 }
 
+/// The line for a focus user that logged in as `account` with `how` (password or
+/// ANONYMOUS) over a link of `security`, to `host`: what actually protects it.
+pub fn login_line(account: &str, how: &str, security: LinkSecurity, host: &str) -> String {
+    let link = match security {
+        LinkSecurity::Verified => "TLS verified".to_string(),
+        LinkSecurity::Unverified => "TLS, certificate not verified: --tls_insecure".to_string(),
+        LinkSecurity::Plain if crate::app::is_loopback(host) => {
+            format!("no TLS: the server offered no STARTTLS, allowed because {} is loopback", host)
+        }
+        LinkSecurity::Plain => "no TLS: the server offered no STARTTLS, allowed by --tls_insecure".to_string(),
+    };
+    format!("focus user {} logged in ({}, {})", account, how, link)
+}
+
 /// Connection events and stanzas of the check's event loop, with what arrived out of
 /// the order the check asks for kept aside.
 struct Events {
@@ -102,18 +121,18 @@ struct Events {
 }
 
 impl Events {
-    /// Wait until `conn` is up (its JID) or failed (the reason).
-    fn conn(&mut self, conn: ConnId, deadline: Instant) -> Result<Jid, String> {
-        if let Some(i) = self.stash.iter().position(|e| matches!(e, Ev::Up(c, _) | Ev::Down(c, _) if *c == conn)) {
+    /// Wait until `conn` is up (its JID and link security) or failed (the reason).
+    fn conn(&mut self, conn: ConnId, deadline: Instant) -> Result<(Jid, LinkSecurity), String> {
+        if let Some(i) = self.stash.iter().position(|e| matches!(e, Ev::Up(c, _, _) | Ev::Down(c, _) if *c == conn)) {
             return match self.stash.remove(i) {
                 Ev::Down(_, r) => Err(r),
-                Ev::Up(_, j) => Ok(j),
+                Ev::Up(_, j, s) => Ok((j, s)),
                 Ev::Stanza(..) => unreachable!(),
             };
         }
         loop {
             match self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(Ev::Up(c, j)) if c == conn => return Ok(j),
+                Ok(Ev::Up(c, j, s)) if c == conn => return Ok((j, s)),
                 Ok(Ev::Down(c, r)) if c == conn => return Err(r),
                 Ok(Ev::Stanza(..)) => {}
                 Ok(other) => self.stash.push(other),
@@ -217,6 +236,7 @@ pub fn run(cfg: &Config) -> i32 {
         tx,
         proxy: (cfg.mode() == Mode::ClientOnly).then(|| cfg.client_proxy.clone()),
         answered: answered.clone(),
+        security: LinkSecurity::Plain,
     };
     let join = match el.spawn(specs, Box::new(router)) {
         Ok(j) => j,
@@ -238,9 +258,9 @@ pub fn run(cfg: &Config) -> i32 {
         }
     }
     let client = match ev.conn(CLIENT, Instant::now() + Duration::from_secs(5)) {
-        Ok(jid) => {
+        Ok((jid, security)) => {
             let how = if cfg.user_password.is_some() { "password" } else { "SASL ANONYMOUS" };
-            r.ok(&format!("focus user {} logged in ({}, TLS verified)", cfg.focus_bare_jid(), how));
+            r.ok(&login_line(&cfg.focus_bare_jid(), how, security, &cfg.host));
             Some(jid)
         }
         Err(e) => {
@@ -436,5 +456,24 @@ fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut
         let _ = net.send(CLIENT, leave);
     } else if !refused {
         r.fail(&format!("brewery {} did not answer the join", cfg.bridge_muc), "check --bridge_muc");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_line_says_what_protects_the_link() {
+        let l = |s, host| login_line("focus@auth.meet.test", "password", s, host);
+        assert_eq!(l(LinkSecurity::Verified, "meet.example.com"), "focus user focus@auth.meet.test logged in (password, TLS verified)");
+        let insecure = l(LinkSecurity::Unverified, "meet.example.com");
+        assert!(insecure.contains("not verified") && insecure.contains("--tls_insecure"), "{insecure}");
+        for host in ["127.0.0.1", "localhost", "::1"] {
+            let plain = l(LinkSecurity::Plain, host);
+            assert!(plain.contains("no TLS") && plain.contains("loopback") && !plain.contains("verified"), "{plain}");
+        }
+        let plain = l(LinkSecurity::Plain, "meet.example.com");
+        assert!(plain.contains("no TLS") && plain.contains("--tls_insecure"), "{plain}");
     }
 }

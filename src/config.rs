@@ -205,6 +205,7 @@ pub(crate) const FLAGS: &[(&str, &str, &str)] = &[
     ("max_new_rooms_total_per_minute", "N", "new rooms all requesters together may create per minute (default 600)"),
     ("max_participants", "N", "participants a conference serves; later joiners wait for a seat (default 1000)"),
     ("max_waiting_requests", "N", "conference requests a conference keeps while the focus joins (default 256)"),
+    ("max_iq_per_second", "N", "IQ requests one sender may send per second, bursts of 5x (default 20)"),
     ("config", "FILE", "read a configuration file: jicofo.conf (HOCON), config (shell variables) or sip-communicator.properties; repeatable, later files win, flags win over files"),
     ("check", "", "check the deployment (Prosody, secret, login, MUC, brewery) and exit"),
     ("help", "", "print this help and exit"),
@@ -439,6 +440,7 @@ where
         )?,
         max_participants: limit("max_participants", limits::DEFAULT_MAX_PARTICIPANTS, 100_000)?,
         max_waiting_requests: limit("max_waiting_requests", limits::DEFAULT_MAX_WAITING_REQUESTS, 100_000)?,
+        iq_per_second: limit("max_iq_per_second", limits::DEFAULT_IQ_PER_SECOND, 100_000)?,
     };
     let cfg = Config {
         domain,
@@ -514,6 +516,7 @@ mod tests {
                 "--max_new_rooms_total_per_minute=30",
                 "--max_participants=7",
                 "--max_waiting_requests=9",
+                "--max_iq_per_second=4",
             ],
             &[],
         )
@@ -525,10 +528,11 @@ mod tests {
                 new_rooms_per_minute: 3,
                 new_rooms_total_per_minute: 30,
                 max_participants: 7,
-                max_waiting_requests: 9
+                max_waiting_requests: 9,
+                iq_per_second: 4,
             }
         );
-        for bad in ["--max_conferences=0", "--max_participants=-1", "--max_waiting_requests=lots", "--max_conferences=100001"] {
+        for bad in ["--max_conferences=0", "--max_participants=-1", "--max_waiting_requests=lots", "--max_conferences=100001", "--max_iq_per_second=0"] {
             let e = run(&["--domain=meet.test", "--secret=s", bad], &[]).unwrap_err();
             let name = bad.split('=').next().unwrap();
             assert!(e.0.starts_with(name) && !e.0.contains('\n'), "{}: {}", bad, e);

@@ -17,6 +17,7 @@ pub mod conference;
 pub mod config;
 pub mod focus;
 pub mod jid;
+pub mod log_throttle;
 pub mod jvbsim;
 pub mod media;
 pub mod metrics;

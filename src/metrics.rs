@@ -109,10 +109,17 @@ pub struct LimitCounters {
     pub presences_coalesced: AtomicU64,
     /// Presences dropped because an inbox and its overflow were both full.
     pub presences_dropped: AtomicU64,
+    /// IQ requests refused or dropped: their sender was over `--max_iq_per_second`, or
+    /// the router's own answers were over their global budget.
+    pub iq_rate: AtomicU64,
+    /// IQs dropped unanswered: their `id` was too long to echo in an answer.
+    pub long_ids: AtomicU64,
+    /// Occupant presence values ignored for their length (stats-id, region, caps).
+    pub oversized_fields: AtomicU64,
 }
 
 impl LimitCounters {
-    fn pairs(&self) -> [(&'static str, u64); 8] {
+    fn pairs(&self) -> [(&'static str, u64); 11] {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             ("max_conferences", l(&self.max_conferences)),
@@ -123,6 +130,9 @@ impl LimitCounters {
             ("inbox_full", l(&self.inbox_full)),
             ("presences_coalesced", l(&self.presences_coalesced)),
             ("presences_dropped", l(&self.presences_dropped)),
+            ("iq_rate", l(&self.iq_rate)),
+            ("long_ids", l(&self.long_ids)),
+            ("oversized_fields", l(&self.oversized_fields)),
         ]
     }
 }

@@ -107,6 +107,8 @@ fn check_names_what_is_wrong() {
     let (code, out) = check(&d, &p.focus_secret, &p.focus_password, true);
     assert_eq!(code, 0, "{}", out);
     assert!(out.contains("1 bridge(s): jvb1 (stress 0.3)"), "{}", out);
+    // Prosody offers STARTTLS and its certificate is trusted through --tls_ca_file.
+    assert!(out.contains("(password, TLS verified)"), "{}", out);
     assert!(out.lines().all(|l| l.starts_with("ok ") || l == "all checks passed"), "{}", out);
     let (code, out) = check(&d, "wrong", &p.focus_password, true);
     assert_eq!(code, 1);

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -20,6 +19,7 @@ use parking_lot::Mutex;
 
 use super::{muc, Conference, EndReason, Env, Inbox, Params};
 use crate::colibri2::ConferenceModify;
+use crate::focus::inbox::InboxLoad;
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle};
 use crate::xml::Element;
@@ -54,7 +54,8 @@ impl Cleanup {
 }
 
 /// Capacity of a conference inbox: messages sent to the conference and not processed yet,
-/// including those it keeps aside during a blocking wait (see `focus::inbox`).
+/// including those it keeps aside during a blocking wait (see `focus::inbox`, which also
+/// bounds them in bytes).
 pub const INBOX_CAPACITY: usize = 4096;
 
 /// Stack size of a conference thread, chosen with [`crate::xml::MAX_DEPTH`]: the
@@ -77,16 +78,21 @@ pub enum Control {
 }
 
 /// The real environment: sends through the event loop, reads a channel, system time,
-/// reports its backlog to the router through a shared counter.
+/// reports what it takes and keeps aside to the router ([`InboxLoad`]).
 pub struct ThreadEnv {
     net: NetHandle,
     inbox: Receiver<Inbox>,
-    backlog: Arc<AtomicUsize>,
+    load: Arc<InboxLoad>,
 }
 
 impl ThreadEnv {
-    pub fn new(net: NetHandle, inbox: Receiver<Inbox>, backlog: Arc<AtomicUsize>) -> ThreadEnv {
-        ThreadEnv { net, inbox, backlog }
+    pub fn new(net: NetHandle, inbox: Receiver<Inbox>, load: Arc<InboxLoad>) -> ThreadEnv {
+        ThreadEnv { net, inbox, load }
+    }
+
+    fn took(&self, m: Inbox) -> Inbox {
+        self.load.taken(m.weight());
+        m
     }
 }
 
@@ -104,32 +110,32 @@ impl Env for ThreadEnv {
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
         match deadline {
             Some(d) => match self.inbox.recv_deadline(d) {
-                Ok(m) => Some(m),
+                Ok(m) => Some(self.took(m)),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => Some(Inbox::Shutdown),
             },
-            None => Some(self.inbox.recv().unwrap_or(Inbox::Shutdown)),
+            None => Some(self.inbox.recv().map(|m| self.took(m)).unwrap_or(Inbox::Shutdown)),
         }
     }
 
-    fn set_backlog(&mut self, n: usize) {
-        self.backlog.store(n, Ordering::Relaxed);
+    fn set_backlog(&mut self, n: usize, bytes: usize) {
+        self.load.report_backlog(n, bytes);
     }
 }
 
-/// Start a conference thread reading `inbox` (and reporting the messages it keeps aside
-/// in `backlog`). `previous` (a thread of the same room that is ending) is joined
+/// Start a conference thread reading `inbox` (and reporting what it takes and keeps
+/// aside to `load`). `previous` (a thread of the same room that is ending) is joined
 /// first, so its leave reaches the room before our join. The thread's last act is
 /// `Control::Ended` on `control`, followed by a wake of the event loop.
 pub fn spawn(
     params: Params,
     net: NetHandle,
     inbox: Receiver<Inbox>,
-    backlog: Arc<AtomicUsize>,
+    load: Arc<InboxLoad>,
     control: Sender<Control>,
     previous: Option<JoinHandle<()>>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let env = ThreadEnv::new(net.clone(), inbox, backlog);
+    let env = ThreadEnv::new(net.clone(), inbox, load);
     let n2 = net.clone();
     let send: Box<dyn Fn(ConnId, Element) + Send> = Box::new(move |c, el| {
         let _ = n2.send(c, el);
@@ -247,6 +253,27 @@ mod tests {
         let s2 = sent.clone();
         let send: Box<dyn Fn(ConnId, Element) + Send> = Box::new(move |_, el| s2.lock().push(el));
         spawn_with(params, env, send, Box::new(|| {}), control, None).unwrap()
+    }
+
+    #[test]
+    fn the_thread_env_takes_weight_off_the_inbox_and_adds_back_what_is_kept_aside() {
+        let (_el, net) = crate::net::EventLoop::new().unwrap();
+        let total: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let load = Arc::new(InboxLoad::new(total.clone()));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let m = Inbox::Stanza(Element::new("iq", ns::CLIENT).children((0..1000).map(|_| Element::new("a", ns::CLIENT))));
+        let w = m.weight();
+        load.sent(w);
+        tx.send(m).unwrap();
+        let mut env = ThreadEnv::new(net, rx, load.clone());
+        let got = env.recv(Some(std::time::Instant::now() + Duration::from_secs(1))).unwrap();
+        assert_eq!((load.bytes(), total.load(std::sync::atomic::Ordering::Relaxed)), (0, 0), "taken");
+        env.set_backlog(1, got.weight());
+        assert_eq!((load.backlog(), load.bytes()), (1, w), "kept aside: counts again");
+        env.set_backlog(0, 0);
+        assert_eq!((load.backlog(), load.bytes(), total.load(std::sync::atomic::Ordering::Relaxed)), (0, 0, 0));
+        drop(tx);
+        assert!(matches!(env.recv(None), Some(Inbox::Shutdown)));
     }
 
     #[test]

@@ -459,20 +459,30 @@ impl<E: Env> Conference<E> {
         self.send(req.to_iq(&bridge, &id));
     }
 
-    /// A participant left the room: its session ends locally (no Jingle, no source-remove).
-    pub(crate) fn media_participant_left(&mut self, nick: &str) {
+    /// A participant is gone from the room: its session ends locally (no Jingle to it) and
+    /// its endpoint is expired. Whether its sources are signaled as removed to the others
+    /// depends on `tell_others`: not for a participant the MUC saw leave (clients drop its
+    /// sources on its unavailable presence, media.md §3.7), but for one that vanished while
+    /// the focus was away (the focus cannot know who saw it leave; a source-remove for
+    /// sources a client already dropped changes nothing).
+    pub(crate) fn media_participant_left(&mut self, nick: &str, tell_others: bool) {
         self.media.failed.remove(nick);
         self.media.restarts.remove(nick);
         self.media.force_muted.remove(nick);
-        for sig in self.media.signals.values_mut() {
-            sig.add.remove_owner(nick);
-            sig.remove.remove_owner(nick);
-        }
-        if self.media.sessions.remove(nick).is_some() {
-            self.note_session(nick, None);
-            self.media.sources.remove_owner(nick);
-            self.media.signals.remove(nick);
-            self.expire_endpoint(nick);
+        if tell_others {
+            // Queued adds of its sources are netted against the removal.
+            self.terminate_session(nick, None, false);
+        } else {
+            for sig in self.media.signals.values_mut() {
+                sig.add.remove_owner(nick);
+                sig.remove.remove_owner(nick);
+            }
+            if self.media.sessions.remove(nick).is_some() {
+                self.note_session(nick, None);
+                self.media.sources.remove_owner(nick);
+                self.media.signals.remove(nick);
+                self.expire_endpoint(nick);
+            }
         }
         if self.occupants.len() == 1 && self.media.sessions.contains_key(&self.occupants[0].nick) {
             self.media.single_deadline = Some(self.env.now() + SINGLE_PARTICIPANT_TIMEOUT);

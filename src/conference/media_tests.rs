@@ -451,6 +451,10 @@ fn what_arrives_during_a_blocking_wait_is_reported_as_backlog_and_replayed_in_or
     // 300 joins, 299 leaves and the answer to b's disco were kept aside and reported.
     assert_eq!(c.env.max_backlog, 600, "everything received during the wait was reported");
     assert_eq!(c.env.backlog, 0);
+    // In bytes too: the weight of what was kept, back to zero once replayed.
+    let one = Inbox::Stanza(occupant_presence(&room(), "p1", "p1@meet.test/1", "none", "participant")).weight();
+    assert!(c.env.max_backlog_bytes >= 300 * one, "{} bytes for 600 messages", c.env.max_backlog_bytes);
+    assert_eq!(c.env.backlog_bytes, 0);
     // Replayed in order after the wait: only p299 stayed besides a and b.
     let mut nicks: Vec<&str> = c.occupants().iter().map(|o| o.nick.as_str()).collect();
     nicks.sort();
@@ -530,4 +534,137 @@ fn a_forged_error_for_someone_elses_offer_does_not_end_their_session() {
     assert!(!c.media.failed.contains("b"));
     assert_eq!(sh.metrics.forged_answers.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(sh.metrics.jingle_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[test]
+fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
+    let r = room();
+    let mut e = env();
+    e.at(ms(0), request());
+    // a's stats-id would go into every Colibri2 request about a, six times larger escaped.
+    let huge = "'".repeat(200_000);
+    let a = occupant_presence(&r, "a", "a@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text(huge.clone()));
+    e.at(ms(10), Inbox::Stanza(a));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text("Bob-1"))));
+    // A later update with a huge value keeps the earlier one.
+    let b2 = occupant_presence(&r, "b", "b@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text(huge));
+    e.at(ms(30), Inbox::Stanza(b2));
+    // A nick longer than an endpoint id may be is not served.
+    let long_nick = "n".repeat(super::muc::MAX_NICK_LEN + 1);
+    e.at(ms(40), Inbox::Stanza(occupant_presence(&r, &long_nick, "l@meet.test/1", "none", "participant")));
+    // A mute request quoting a huge JID: the answer does not grow with it.
+    let mute = Element::new("iq", ns::CLIENT)
+        .attr("type", "set")
+        .attr("id", "m1")
+        .attr("from", r.with_resource("a").to_string())
+        .child(Element::new("mute", ns::AUDIO_MUTE).attr("jid", format!("{}/{}", r, "x".repeat(100_000))).text("true"));
+    e.at(ms(50), Inbox::Stanza(mute));
+    e.at(ms(1000), Inbox::Shutdown);
+    let sh = shared();
+    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    let largest = c.env.sent.iter().map(|(_, _, e)| e.to_xml().len()).max().unwrap();
+    assert!(largest < 8 * 1024, "the largest stanza the focus sent has {} bytes", largest);
+    let eps: Vec<Element> = colibri(&c.env).into_iter().flat_map(|cm| cm.children_named("endpoint", ns::COLIBRI2).cloned().collect::<Vec<_>>()).collect();
+    assert!(eps.iter().any(|ep| ep.get_attr("id") == Some("a") && ep.get_attr("create") == Some("true")), "a is served");
+    assert!(eps.iter().filter(|ep| ep.get_attr("id") == Some("a")).all(|ep| ep.get_attr("stats-id").is_none()));
+    assert!(eps.iter().filter(|ep| ep.get_attr("id") == Some("b")).all(|ep| ep.get_attr("stats-id") == Some("Bob-1")));
+    let to_long = r.with_resource(&long_nick).to_string();
+    assert!(c.env.sent.iter().all(|(_, _, e)| e.get_attr("to") != Some(to_long.as_str())), "no disco, no offer");
+    assert!(c.occupants().iter().all(|o| o.nick != long_nick));
+    assert_eq!(sh.metrics.limits.oversized_fields.load(std::sync::atomic::Ordering::Relaxed), 3);
+    let answer = c.env.sent_matching(|e| e.get_attr("id") == Some("m1"));
+    assert_eq!(answer.len(), 1);
+}
+
+/// An env whose clients accept every offer at once, each with one audio source
+/// (SSRC 1001, 1002, … in the order offers go out).
+fn accepting_env() -> SimEnv {
+    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut next_ssrc = 1000;
+    SimEnv::new(Box::new(move |el: &Element| {
+        let mut out = inner(el);
+        if el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
+            next_ssrc += 1;
+            out.push(accept_for(el, next_ssrc));
+        }
+        out
+    }))
+}
+
+/// SSRCs in the `<source>`s of a Jingle IQ.
+fn ssrcs_in(iq: &Element) -> Vec<String> {
+    let mut out = Vec::new();
+    for ct in iq.get_child("jingle", JINGLE).unwrap().children_named("content", JINGLE) {
+        for d in ct.elements().filter(|d| d.name == "description") {
+            out.extend(d.elements().filter(|x| x.name == "source").filter_map(|x| x.get_attr("ssrc").map(str::to_string)));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_participant_gone_while_the_focus_was_away_leaves_no_ghost_session() {
+    let r = room();
+    let mut e = accepting_env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Connection(false));
+    // b leaves while the focus is disconnected; after the reconnect the MUC lists only a.
+    e.at(ms(30_000), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(30_000), Inbox::Connection(true));
+    // c joins later: its offer must not carry b's sources.
+    e.at(ms(31_000), Inbox::Stanza(occupant_presence(&r, "c", "c@meet.test/1", "none", "participant")));
+    e.at(ms(32_000), Inbox::Shutdown);
+    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
+    c.run();
+    // Offers went to a then b: b's source is 1002.
+    let b_init = jingle_to(&c.env, "b", "session-initiate");
+    assert_eq!(b_init.len(), 1);
+    let b_ssrc = "1002";
+    // b's endpoint was expired on the bridge after the rejoin…
+    let expired_b: Vec<Duration> = c
+        .env
+        .sent
+        .iter()
+        .filter(|(_, _, e)| {
+            e.get_child("conference-modify", ns::COLIBRI2)
+                .is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).any(|ep| ep.get_attr("id") == Some("b") && ep.get_attr("expire") == Some("true")))
+        })
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert_eq!(expired_b.len(), 1, "b's endpoint expired once");
+    assert!(expired_b[0] >= ms(30_000));
+    // …and a was told b's source is gone.
+    let removes = jingle_to(&c.env, "a", "source-remove");
+    assert_eq!(removes.len(), 1, "{:?}", removes.iter().map(|(_, e)| e.to_xml()).collect::<Vec<_>>());
+    assert!(removes[0].0 >= ms(30_000));
+    assert_eq!(ssrcs_in(&removes[0].1), vec![b_ssrc.to_string()]);
+    // No Jingle went to b after it vanished, and c's offer does not know b.
+    assert!(jingle_to(&c.env, "b", "session-terminate").is_empty());
+    let c_init = jingle_to(&c.env, "c", "session-initiate");
+    assert_eq!(c_init.len(), 1);
+    assert!(!ssrcs_in(&c_init[0].1).contains(&b_ssrc.to_string()), "{:?}", ssrcs_in(&c_init[0].1));
+    assert!(!c.media.sessions.contains_key("b") && c.media.sources.get("b").is_none());
+    assert!(!c.cleanup.lock().sessions.contains_key("b"), "nothing left for the panic cleanup either");
+    let nicks: Vec<&str> = c.occupants().iter().map(|o| o.nick.as_str()).collect();
+    assert_eq!(nicks, vec!["a", "c"]);
+}
+
+#[test]
+fn when_everyone_vanished_while_the_focus_was_away_the_conference_ends() {
+    let r = room();
+    let mut e = accepting_env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Connection(false));
+    e.at(ms(30_000), Inbox::Connection(true));
+    e.at(ms(60_000), Inbox::Shutdown);
+    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
+    assert_eq!(c.run(), EndReason::RoomEmpty);
+    assert_eq!(c.env.elapsed(), ms(30_000));
+    // The bridge conference went with them.
+    assert!(colibri(&c.env).iter().any(|cm| cm.get_attr("expire") == Some("true")));
 }

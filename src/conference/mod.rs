@@ -16,6 +16,11 @@
 //! with `resource-constraint`. The map of requesters expected to join is bounded by
 //! `max_participants` too.
 //!
+//! Occupants leave through one path (`occupant_gone`), whether the MUC says so or they
+//! are missing from the room when the focus rejoins after a lost connection (then the
+//! others are told their sources are gone: nobody knows who saw them leave). Presence
+//! values copied into outgoing stanzas are bounded in `muc`.
+//!
 //! Every IQ request whose answer matters is entered in the shared
 //! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for
@@ -45,7 +50,8 @@ use log::{debug, info, warn};
 use parking_lot::Mutex;
 
 use crate::focus::auth::Sessions;
-use crate::focus::limits::{Limits, LogThrottle, LogThrottles};
+use crate::focus::limits::{Limits, Refusal};
+use crate::log_throttle::{LogThrottle, LogThrottles};
 use crate::focus::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::focus::request::ConferenceReply;
 use crate::jid::Jid;
@@ -87,6 +93,19 @@ pub enum Inbox {
     Shutdown,
 }
 
+impl Inbox {
+    /// Estimated memory the message holds (see [`Element::weight`]), for the byte budget
+    /// of conference inboxes (`focus::inbox`).
+    pub fn weight(&self) -> usize {
+        let base = std::mem::size_of::<Inbox>();
+        match self {
+            Inbox::Stanza(el) => base + el.weight(),
+            Inbox::Request(p) => base + p.iq.weight() + p.reply.weight(),
+            Inbox::Connection(_) | Inbox::Bridge(_) | Inbox::Shutdown => base,
+        }
+    }
+}
+
 /// Where the answer to a conference request goes.
 #[derive(Debug, Clone)]
 pub enum ReplyTarget {
@@ -101,7 +120,8 @@ pub enum ReplyTarget {
 pub struct PendingReply {
     /// Where to answer.
     pub target: ReplyTarget,
-    /// The request IQ (its id/from/to shape the answer; from/to already swapped for proxies).
+    /// The request IQ (its id/from/to shape the answer), slimmed to what answering and
+    /// replaying it need (`focus::request::slim_request`).
     pub iq: Element,
     /// The `<conference>` answer without `ready`.
     pub reply: ConferenceReply,
@@ -117,9 +137,10 @@ pub trait Env: Send {
     fn now(&self) -> Instant;
     /// The next message, or `None` once `deadline` has passed with nothing received.
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox>;
-    /// The conference now keeps `n` received messages aside, unprocessed (during a
-    /// blocking wait); they count against its inbox's capacity.
-    fn set_backlog(&mut self, _n: usize) {}
+    /// The conference now keeps `n` received messages of `bytes` bytes
+    /// ([`Inbox::weight`]) aside, unprocessed (during a blocking wait); they count
+    /// against its inbox's limits.
+    fn set_backlog(&mut self, _n: usize, _bytes: usize) {}
 }
 
 /// What all conferences share (read-mostly).
@@ -146,6 +167,18 @@ pub struct Shared {
     pub pending: Mutex<PendingTable>,
     /// Limits against hostile input.
     pub limits: Limits,
+}
+
+/// How an occupant left the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Departure {
+    /// The MUC said so (unavailable presence); everyone in the room saw it.
+    Left,
+    /// The MUC said so, with status 307.
+    Kicked,
+    /// Not listed again when the focus rejoined after losing its connection: it left
+    /// while the focus was away, and the focus cannot know who saw it leave.
+    Vanished,
 }
 
 /// Why a conference ended.
@@ -241,6 +274,8 @@ pub struct Conference<E: Env> {
     room: Jid,
     shared: Arc<Shared>,
     deferred: VecDeque<Inbox>,
+    /// The weight of `deferred` ([`Inbox::weight`]).
+    deferred_bytes: usize,
     /// A shutdown (or a closed inbox) was seen: no more waiting for anything.
     aborted: bool,
     joined: bool,
@@ -286,6 +321,7 @@ impl<E: Env> Conference<E> {
             room: p.room,
             shared: p.shared,
             deferred: VecDeque::new(),
+            deferred_bytes: 0,
             aborted: false,
             joined: false,
             connected: true,
@@ -397,8 +433,9 @@ impl<E: Env> Conference<E> {
     /// Keep `m` until the current wait is over. The router counts kept messages against
     /// the inbox's capacity, so this never holds more than that of participants' input.
     fn defer(&mut self, m: Inbox) {
+        self.deferred_bytes += m.weight();
         self.deferred.push_back(m);
-        self.env.set_backlog(self.deferred.len());
+        self.env.set_backlog(self.deferred.len(), self.deferred_bytes);
     }
 
     /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
@@ -435,7 +472,8 @@ impl<E: Env> Conference<E> {
 
     fn next_message(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
         if let Some(m) = self.deferred.pop_front() {
-            self.env.set_backlog(self.deferred.len());
+            self.deferred_bytes = self.deferred_bytes.saturating_sub(m.weight());
+            self.env.set_backlog(self.deferred.len(), self.deferred_bytes);
             return Some(m);
         }
         self.env.recv(deadline)
@@ -493,7 +531,8 @@ impl<E: Env> Conference<E> {
                 waiting.push(w);
             }
         }
-        self.env.set_backlog(0);
+        self.deferred_bytes = 0;
+        self.env.set_backlog(0, 0);
         // Not ready: the client asks again and gets a fresh conference.
         for w in waiting {
             self.answer(w, false);
@@ -515,8 +554,8 @@ impl<E: Env> Conference<E> {
     }
 
     /// Answer a conference request with `resource-constraint` (type wait).
-    fn refuse(&mut self, w: PendingReply, text: &str) {
-        let iq = iq_error(&w.iq, ErrorCondition::ResourceConstraint, Some(text));
+    fn refuse(&mut self, w: PendingReply, why: Refusal) {
+        let iq = why.reply_to(&w.iq);
         match w.target {
             ReplyTarget::Xmpp(conn) => self.env.send(conn, iq),
             ReplyTarget::Channel(tx) => {
@@ -685,10 +724,12 @@ impl<E: Env> Conference<E> {
                     if !self.join() {
                         self.end(EndReason::JoinFailed);
                     }
-                    let before = self.occupants.len();
-                    self.occupants.retain(|o| !o.stale);
-                    if self.occupants.len() != before && self.occupants.is_empty() && self.ever_joined {
-                        self.end(EndReason::RoomEmpty);
+                    if self.ended.is_none() {
+                        // Whoever the MUC did not list again left while we were away.
+                        let gone: Vec<String> = self.occupants.iter().filter(|o| o.stale).map(|o| o.nick.clone()).collect();
+                        for nick in gone {
+                            self.occupant_gone(&nick, Departure::Vanished);
+                        }
                     }
                 }
             }
@@ -703,7 +744,7 @@ impl<E: Env> Conference<E> {
                             n
                         );
                     }
-                    self.refuse(w, "too many requests for this conference; try again later");
+                    self.refuse(w, Refusal::TooManyWaiting);
                     return;
                 }
                 if let Some(r) = &w.requester {
@@ -732,6 +773,18 @@ impl<E: Env> Conference<E> {
 
     fn on_presence(&mut self, el: Element) {
         let Some(p) = OccupantPresence::parse(&el) else { return };
+        if !p.oversized.is_empty() {
+            crate::metrics::Metrics::inc(&self.shared.metrics.limits.oversized_fields);
+            if let Some(n) = self.limit_log.hit("presence values", self.env.now()) {
+                warn!(
+                    "conference {}: ignored {} in the presence of {}: longer than allowed ({} more since the last line)",
+                    self.room,
+                    p.oversized.join(", "),
+                    crate::xmpp::stanza::clip(&p.nick, muc::MAX_NICK_LEN),
+                    n
+                );
+            }
+        }
         if p.nick == self.shared.nick {
             if !p.available {
                 if p.destroyed {
@@ -772,6 +825,19 @@ impl<E: Env> Conference<E> {
         }
         if let Some(w) = self.seat_queue.iter_mut().find(|w| w.nick == p.nick) {
             *w = p;
+            return;
+        }
+        if p.nick.len() > muc::MAX_NICK_LEN {
+            // Its endpoint id would be copied into every source name and Colibri2 request.
+            crate::metrics::Metrics::inc(&self.shared.metrics.limits.oversized_fields);
+            if let Some(n) = self.limit_log.hit("long nick", self.env.now()) {
+                warn!(
+                    "conference {}: not serving an occupant whose nick is longer than {} bytes ({} more since the last line)",
+                    self.room,
+                    muc::MAX_NICK_LEN,
+                    n
+                );
+            }
             return;
         }
         if self.occupants.len() >= self.shared.limits.max_participants {
@@ -850,19 +916,31 @@ impl<E: Env> Conference<E> {
     }
 
     fn on_leave(&mut self, p: &OccupantPresence) {
-        if let Some(i) = self.seat_queue.iter().position(|w| w.nick == p.nick) {
+        let how = if p.statuses.contains(&307) { Departure::Kicked } else { Departure::Left };
+        self.occupant_gone(&p.nick, how);
+    }
+
+    /// `nick` is no longer in the room, however that came to be: the one path that forgets
+    /// an occupant (its seat or waiting place, ownership, session, sources, endpoint), fills
+    /// the seat and ends the conference when nobody is left and nobody is expected.
+    fn occupant_gone(&mut self, nick: &str, how: Departure) {
+        if let Some(i) = self.seat_queue.iter().position(|w| w.nick == nick) {
             self.seat_queue.remove(i);
             return;
         }
-        let Some(pos) = self.occupants.iter().position(|o| o.nick == p.nick) else { return };
+        let Some(pos) = self.occupants.iter().position(|o| o.nick == nick) else { return };
         let o = self.occupants.remove(pos);
         self.shared.metrics.set_size(self.id, self.occupants.len());
-        let kicked = p.statuses.contains(&307);
-        info!("conference {}: {} {}", self.room, o.nick, if kicked { "was kicked" } else { "left" });
+        let what = match how {
+            Departure::Left => "left",
+            Departure::Kicked => "was kicked",
+            Departure::Vanished => "left while the focus was away",
+        };
+        info!("conference {}: {} {}", self.room, o.nick, what);
         if self.owner.as_deref() == Some(o.nick.as_str()) {
             self.owner = None;
         }
-        self.media_participant_left(&o.nick);
+        self.media_participant_left(&o.nick, how == Departure::Vanished);
         self.fill_seats();
         if self.occupants.is_empty() {
             // Someone who asked for the room after the last join is about to come:
@@ -1037,8 +1115,7 @@ impl<E: Env> Conference<E> {
             return;
         }
         if el.get_child("query", ns::DISCO_INFO).is_some() && el.get_attr("type") == Some("get") {
-            let node = el.get_child("query", ns::DISCO_INFO).and_then(|q| q.get_attr("node"));
-            let r = iq_result(&el).child(crate::focus::disco::info_query(node));
+            let r = crate::focus::disco::info_answer(&el);
             self.send(r);
             return;
         }

@@ -29,9 +29,11 @@ pub struct SimEnv {
     closed_at: Option<Instant>,
     /// `recv` calls after the close (a conference that keeps waiting would loop).
     after_close: u64,
-    /// The backlog the conference reports, and the largest it was.
+    /// The backlog the conference reports (messages, bytes), and the largest it was.
     pub backlog: usize,
     pub max_backlog: usize,
+    pub backlog_bytes: usize,
+    pub max_backlog_bytes: usize,
 }
 
 impl SimEnv {
@@ -48,6 +50,8 @@ impl SimEnv {
             after_close: 0,
             backlog: 0,
             max_backlog: 0,
+            backlog_bytes: 0,
+            max_backlog_bytes: 0,
         }
     }
 
@@ -76,9 +80,11 @@ impl SimEnv {
 }
 
 impl Env for SimEnv {
-    fn set_backlog(&mut self, n: usize) {
+    fn set_backlog(&mut self, n: usize, bytes: usize) {
         self.backlog = n;
         self.max_backlog = self.max_backlog.max(n);
+        self.backlog_bytes = bytes;
+        self.max_backlog_bytes = self.max_backlog_bytes.max(bytes);
     }
 
     fn send(&mut self, conn: ConnId, el: Element) {

@@ -1,19 +1,39 @@
 //! A conference's inbox as the router sees it ([`Route`]): the channel to its thread, the
-//! backlog the thread reports, and the presences held back while the inbox is full
-//! ([`HeldPresences`]).
+//! load the thread reports ([`InboxLoad`]), and the presences held back while the inbox
+//! is full ([`HeldPresences`]).
 //!
-//! What counts against [`INBOX_CAPACITY`] is everything sent and not yet processed: the
-//! channel's length plus the messages the conference keeps aside during a blocking wait
-//! (it reports their number through its `Env`). So however long a wait lasts, the
-//! conference never holds more than the capacity of participants' input.
+//! What counts against the inbox's limits is everything sent and not yet processed: what
+//! is in the channel plus the messages the conference keeps aside during a blocking wait
+//! (it reports them through its `Env`). So however long a wait lasts, the conference never
+//! holds more than that of participants' input. The limits are in messages
+//! ([`INBOX_CAPACITY`]) and in bytes, because a message's size varies a thousandfold: a
+//! parsed stanza may hold up to about 1.3 MB (8192 XML nodes, `xml::parse::MAX_NODES`),
+//! so 4096 of them could hold 5 GB. The router weighs each message
+//! (`Element::weight`, within a few percent of its heap) when it sends it and the
+//! conference thread subtracts the weight when it takes it (adding back what it keeps
+//! aside):
+//! - one conference holds at most [`INBOX_BYTES`] (8 MiB: about 400 real stanzas of
+//!   ~20 KB, or 6 at the node cap);
+//! - all conferences together hold at most [`TOTAL_INBOX_BYTES`] (256 MiB), except that a
+//!   conference below [`INBOX_FLOOR`] (256 KiB) always takes a message that keeps it
+//!   below, so a flood in other rooms cannot starve a quiet conference.
+//!
+//! Worst case of queued input: 256 MiB + 256 KiB per conference (with the default 1000
+//! conferences, 506 MiB), plus the held presences below (two slim presences of at most
+//! 12 KB per occupant held) and answers to the conferences' own requests (at most 256
+//! outstanding per conference, never refused, but weighed too). Over a byte limit counts
+//! as a full inbox. (Conference requests the conference takes while the focus joins its
+//! room wait outside the inbox, as slim copies: `focus::request::slim_request`.)
 //!
 //! When the inbox is full:
 //! - an IQ request or a conference request is refused (the caller answers
 //!   `resource-constraint`);
 //! - a presence is never refused: the latest presence per occupant (full `from` JID) is
 //!   held, preceded by an `unavailable` one when the occupant left and came back meanwhile,
-//!   so no leave is lost; held presences go to the conference as soon as there is room,
-//!   in the order occupants were first held (each occupant's own presences stay in order).
+//!   so no leave is lost; a held presence keeps only what the conference reads from it
+//!   (`muc::slim_presence`: at most 12 KB, whatever was sent); held presences go to the
+//!   conference as soon as there is room, in the order occupants were first held (each
+//!   occupant's own presences stay in order).
 //!   The holding is bounded (max participants + [`HOLD_SLACK`] occupants); past it an
 //!   occupant whose held presences include no leave makes room.
 //! - answers to the conference's own requests always go through: the pending table
@@ -26,13 +46,95 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::limits::LogThrottle;
 use crate::conference::env::INBOX_CAPACITY;
 use crate::conference::Inbox;
+use crate::log_throttle::LogThrottle;
 use crate::xml::Element;
 
 /// Occupants held beyond `--max_participants` (the focus, people leaving, nick changes).
 pub const HOLD_SLACK: usize = 64;
+/// Bytes (estimated) one conference's inbox holds at most.
+pub const INBOX_BYTES: usize = 8 << 20;
+/// Bytes (estimated) all conference inboxes together hold at most…
+pub const TOTAL_INBOX_BYTES: usize = 256 << 20;
+/// …except that a conference holding less than this always takes a message that keeps it below.
+pub const INBOX_FLOOR: usize = 256 << 10;
+
+/// The weight of what waits in one conference's inbox (sent by the router and not yet
+/// processed by the conference), and the total of every inbox. Shared by the router
+/// (which adds what it sends), the conference thread (which subtracts what it takes and
+/// reports what it keeps aside) and the router again when the conference has ended
+/// ([`InboxLoad::release`]).
+#[derive(Debug)]
+pub struct InboxLoad {
+    /// Messages the conference keeps aside during a blocking wait.
+    backlog: AtomicUsize,
+    /// Bytes in the channel plus bytes kept aside.
+    bytes: AtomicUsize,
+    /// Bytes kept aside, as last reported by the conference.
+    kept: AtomicUsize,
+    /// The sum of `bytes` over every conference.
+    total: Arc<AtomicUsize>,
+}
+
+/// Subtract `n` from `a` without going below zero; what was subtracted.
+fn saturating_sub(a: &AtomicUsize, n: usize) -> usize {
+    let before = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n))).unwrap_or(0);
+    before.min(n)
+}
+
+impl InboxLoad {
+    /// A conference's load, counted in `total` too.
+    pub fn new(total: Arc<AtomicUsize>) -> InboxLoad {
+        InboxLoad { backlog: AtomicUsize::new(0), bytes: AtomicUsize::new(0), kept: AtomicUsize::new(0), total }
+    }
+
+    /// `w` bytes were sent to the conference.
+    pub fn sent(&self, w: usize) {
+        self.bytes.fetch_add(w, Ordering::Relaxed);
+        self.total.fetch_add(w, Ordering::Relaxed);
+    }
+
+    /// The conference took a message of `w` bytes from its channel.
+    pub fn taken(&self, w: usize) {
+        let n = saturating_sub(&self.bytes, w);
+        saturating_sub(&self.total, n);
+    }
+
+    /// The conference now keeps `n` messages of `bytes` bytes aside (unprocessed).
+    pub fn report_backlog(&self, n: usize, bytes: usize) {
+        self.backlog.store(n, Ordering::Relaxed);
+        let before = self.kept.swap(bytes, Ordering::Relaxed);
+        if bytes >= before {
+            self.sent(bytes - before);
+        } else {
+            self.taken(before - bytes);
+        }
+    }
+
+    /// Messages kept aside.
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Bytes waiting for this conference.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes waiting for every conference.
+    pub fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// The conference has ended: whatever it did not take leaves the total.
+    pub fn release(&self) {
+        let n = self.bytes.swap(0, Ordering::Relaxed);
+        self.kept.store(0, Ordering::Relaxed);
+        self.backlog.store(0, Ordering::Relaxed);
+        saturating_sub(&self.total, n);
+    }
+}
 
 /// What [`HeldPresences::hold`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,8 +174,9 @@ impl HeldPresences {
         HeldPresences { cap: cap.max(1), order: VecDeque::new(), by_from: HashMap::new() }
     }
 
-    /// Hold `p` (a presence).
+    /// Hold `p` (a presence), slimmed to what the conference reads from it.
     pub fn hold(&mut self, p: Element) -> Held {
+        let p = crate::conference::muc::slim_presence(&p);
         let from = p.get_attr("from").unwrap_or_default().to_string();
         let leave = p.get_attr("type") == Some("unavailable");
         if let Some(held) = self.by_from.get_mut(&from) {
@@ -111,6 +214,12 @@ impl HeldPresences {
         }
     }
 
+    /// The next presence to deliver, left in place.
+    pub fn peek(&self) -> Option<&Element> {
+        let held = self.by_from.get(self.order.front()?)?;
+        held.leave.as_ref().or(held.latest.as_ref())
+    }
+
     /// The next presence to deliver.
     pub fn pop(&mut self) -> Option<Element> {
         let from = self.order.front()?.clone();
@@ -143,17 +252,32 @@ impl HeldPresences {
     }
 }
 
+/// The byte limits of an inbox (the constants above; tests use smaller ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    pub per_conference: usize,
+    pub total: usize,
+    pub floor: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget { per_conference: INBOX_BYTES, total: TOTAL_INBOX_BYTES, floor: INBOX_FLOOR }
+    }
+}
+
 /// The router's side of one conference thread.
 pub(crate) struct Route {
     pub id: u64,
     pub tx: Sender<Inbox>,
     pub rx: Receiver<Inbox>,
     pub handle: Option<JoinHandle<()>>,
-    /// Messages the conference keeps aside during a blocking wait (it reports them).
-    pub backlog: Arc<AtomicUsize>,
+    /// What waits for the conference, in messages kept aside and in bytes.
+    pub load: Arc<InboxLoad>,
     pub held: HeldPresences,
     /// Refusals for a full inbox, logged once per interval.
     pub busy_log: LogThrottle,
+    pub budget: Budget,
 }
 
 /// What [`Route::offer`] did with a message.
@@ -166,41 +290,58 @@ pub(crate) enum Offered {
 }
 
 impl Route {
-    pub fn new(id: u64, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>, backlog: Arc<AtomicUsize>, hold_cap: usize) -> Route {
-        Route { id, tx, rx, handle, backlog, held: HeldPresences::new(hold_cap), busy_log: LogThrottle::default() }
+    pub fn new(id: u64, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>, load: Arc<InboxLoad>, hold_cap: usize) -> Route {
+        Route { id, tx, rx, handle, load, held: HeldPresences::new(hold_cap), busy_log: LogThrottle::default(), budget: Budget::default() }
     }
 
     /// Messages sent to the conference and not processed yet.
     pub fn queued(&self) -> usize {
-        self.tx.len() + self.backlog.load(Ordering::Relaxed)
+        self.tx.len() + self.load.backlog()
     }
 
-    fn has_room(&self) -> bool {
-        self.queued() < INBOX_CAPACITY
+    /// Is there room for one more message of `w` bytes? (See the module docs.)
+    fn has_room(&self, w: usize) -> bool {
+        if self.queued() >= INBOX_CAPACITY {
+            return false;
+        }
+        let b = self.budget;
+        let mine = self.load.bytes() + w;
+        mine <= b.per_conference && (mine <= b.floor || self.load.total() + w <= b.total)
     }
 
-    /// Send regardless of the capacity (answers to the conference's requests, and the
-    /// router's own messages).
+    /// Send regardless of the limits (answers to the conference's requests, and the
+    /// router's own messages); weighed all the same.
     pub fn push(&self, m: Inbox) {
-        let _ = self.tx.try_send(m);
+        self.push_weighed(m.weight(), m);
+    }
+
+    fn push_weighed(&self, w: usize, m: Inbox) {
+        self.load.sent(w);
+        if self.tx.try_send(m).is_err() {
+            self.load.taken(w);
+        }
     }
 
     /// Move held presences to the conference while there is room; true when none is left.
     pub fn flush(&mut self) -> bool {
-        while !self.held.is_empty() && self.has_room() {
+        while let Some(w) = self.held.peek().map(Element::weight) {
+            if !self.has_room(w) {
+                break;
+            }
             if let Some(p) = self.held.pop() {
-                self.push(Inbox::Stanza(p));
+                self.push_weighed(w, Inbox::Stanza(p));
             }
         }
         self.held.is_empty()
     }
 
-    /// Send `m` within the capacity: presences are held when it is full, anything else
+    /// Send `m` within the limits: presences are held when it is full, anything else
     /// is refused.
     pub fn offer(&mut self, m: Inbox) -> Offered {
+        let w = m.weight();
         // Held presences go first, so each occupant's presences stay in order.
-        if self.flush() && self.has_room() {
-            self.push(m);
+        if self.flush() && self.has_room(w) {
+            self.push_weighed(w, m);
             return Offered::Delivered;
         }
         match m {
@@ -274,12 +415,141 @@ mod tests {
 
     fn route(backlog: usize) -> (Route, Receiver<Inbox>) {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let r = Route::new(1, tx, rx.clone(), None, Arc::new(AtomicUsize::new(backlog)), 100);
+        let load = Arc::new(InboxLoad::new(Arc::default()));
+        load.report_backlog(backlog, 0);
+        let r = Route::new(1, tx, rx.clone(), None, load, 100);
         (r, rx)
     }
 
     fn iq_get(n: u32) -> Inbox {
         Inbox::Stanza(Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", n.to_string()))
+    }
+
+    /// An IQ from `nick` with `n` empty child elements (parsed, it weighs ~160 bytes each).
+    fn heavy_iq(nick: &str, n: usize) -> Inbox {
+        Inbox::Stanza(
+            Element::new("iq", ns::CLIENT)
+                .attr("type", "set")
+                .attr("id", format!("{}-{}", nick, n))
+                .attr("from", format!("r@conference.meet.test/{}", nick))
+                .children((0..n).map(|_| Element::new("a", ns::CLIENT))),
+        )
+    }
+
+    #[test]
+    fn a_few_heavy_stanzas_fill_an_inbox_by_bytes() {
+        // Stanzas at the parser's node cap weigh ~1.3 MB: an 8 MiB inbox takes 6, not 4096.
+        let (mut r, rx) = route(0);
+        let heavy = heavy_iq("mallory", 8000);
+        let w = heavy.weight();
+        assert!(w > 1 << 20, "{w}");
+        let mut delivered = 0;
+        for _ in 0..50 {
+            match r.offer(heavy_iq("mallory", 8000)) {
+                Offered::Delivered => delivered += 1,
+                Offered::Refused(_) => {}
+                other => panic!("{:?}", other),
+            }
+        }
+        assert_eq!(delivered, INBOX_BYTES / w);
+        assert!(r.load.bytes() <= INBOX_BYTES && r.load.bytes() > INBOX_BYTES - w);
+        assert_eq!(r.load.total(), r.load.bytes());
+        // What is left takes lighter stanzas, until the bytes run out (far below 4096).
+        let mut light = 0;
+        while matches!(r.offer(heavy_iq("mallory", 100)), Offered::Delivered) {
+            light += 1;
+        }
+        assert!(light > 0 && delivered + light < 200, "{light}");
+        // Full by bytes counts as full: presences are held (slim), requests refused.
+        let mut i = 0;
+        while matches!(r.offer(Inbox::Stanza(presence(&format!("p{i}"), i))), Offered::Delivered) {
+            i += 1;
+        }
+        assert!(i < 100, "{i} presences still fitted");
+        assert_eq!(r.held.len(), 1);
+        assert!(matches!(r.offer(Inbox::Stanza(presence("alice", 1))), Offered::Held(Held::New)));
+        assert!(matches!(r.offer(iq_get(1)), Offered::Refused(_)));
+        // The conference takes what is queued: room again, held presences first.
+        for m in rx.try_iter().collect::<Vec<_>>() {
+            r.load.taken(m.weight());
+        }
+        assert_eq!((r.load.bytes(), r.load.total()), (0, 0));
+        assert!(matches!(r.offer(iq_get(2)), Offered::Delivered));
+        let ids: Vec<String> = rx.try_iter().map(|m| match m {
+            Inbox::Stanza(e) => e.get_attr("id").unwrap().to_string(),
+            other => panic!("{:?}", other),
+        }).collect();
+        assert_eq!(ids, vec![i.to_string(), "1".to_string(), "2".to_string()]);
+    }
+
+    #[test]
+    fn the_total_over_every_inbox_is_bounded_but_a_quiet_conference_is_not_starved() {
+        let total: Arc<AtomicUsize> = Arc::default();
+        let budget = Budget { per_conference: 8 << 20, total: 4 << 20, floor: 64 << 10 };
+        let mk = |id: u64| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let mut r = Route::new(id, tx, rx.clone(), None, Arc::new(InboxLoad::new(total.clone())), 100);
+            r.budget = budget;
+            (r, rx)
+        };
+        let (mut flooded, _rx1) = mk(1);
+        let (mut quiet, rx2) = mk(2);
+        let heavy = heavy_iq("m", 2000).weight();
+        let mut n = 0;
+        while matches!(flooded.offer(heavy_iq("m", 2000)), Offered::Delivered) {
+            n += 1;
+        }
+        assert_eq!(n, (4 << 20) / heavy, "stopped by the total, not by its own 8 MiB");
+        assert!(total.load(Ordering::Relaxed) <= 4 << 20);
+        // The quiet conference still takes ordinary traffic (below the floor)…
+        for i in 0..10 {
+            assert!(matches!(quiet.offer(iq_get(i)), Offered::Delivered));
+        }
+        // …but not a heavy stanza that would take it past the floor while the total is spent.
+        assert!(matches!(quiet.offer(heavy_iq("q", 2000)), Offered::Refused(_)));
+        assert_eq!(rx2.len(), 10);
+        // A conference that ends gives its share back.
+        flooded.load.release();
+        assert_eq!(total.load(Ordering::Relaxed), quiet.load.bytes());
+        assert!(matches!(quiet.offer(heavy_iq("q", 2000)), Offered::Delivered));
+    }
+
+    #[test]
+    fn the_load_follows_what_the_conference_takes_and_keeps_aside() {
+        let total: Arc<AtomicUsize> = Arc::default();
+        let l = InboxLoad::new(total.clone());
+        l.sent(1000);
+        l.sent(500);
+        l.taken(500);
+        assert_eq!((l.bytes(), total.load(Ordering::Relaxed)), (1000, 1000));
+        // Taken (1000 gone), then kept aside during a wait: it counts again until processed.
+        l.taken(1000);
+        l.report_backlog(1, 1000);
+        assert_eq!((l.backlog(), l.bytes(), total.load(Ordering::Relaxed)), (1, 1000, 1000));
+        l.report_backlog(3, 2500);
+        l.report_backlog(1, 300);
+        assert_eq!((l.backlog(), l.bytes()), (1, 300));
+        l.report_backlog(0, 0);
+        assert_eq!((l.bytes(), total.load(Ordering::Relaxed)), (0, 0));
+        // Never below zero, and the total stays the sum.
+        l.taken(10_000);
+        assert_eq!((l.bytes(), total.load(Ordering::Relaxed)), (0, 0));
+        l.sent(70);
+        l.release();
+        assert_eq!((l.bytes(), total.load(Ordering::Relaxed)), (0, 0));
+    }
+
+    #[test]
+    fn held_presences_are_slim() {
+        let (mut r, _rx) = route(INBOX_CAPACITY);
+        let fat = presence("fat", 1)
+            .child(Element::new("stats-id", ns::CLIENT).text("Fat-1"))
+            .child(Element::new("junk", "urn:junk").children((0..8000).map(|_| Element::new("a", "urn:junk"))));
+        assert!(fat.weight() > 1 << 20);
+        assert!(matches!(r.offer(Inbox::Stanza(fat)), Offered::Held(Held::New)));
+        let held = r.held.peek().unwrap();
+        assert!(held.weight() < 2048, "{}", held.weight());
+        assert_eq!(held.get_child("stats-id", ns::CLIENT).unwrap().text_content(), "Fat-1");
     }
 
     #[test]
@@ -293,7 +563,7 @@ mod tests {
         assert!(matches!(r.offer(Inbox::Stanza(presence("late", 9))), Offered::Held(Held::New)), "presences are held");
         assert_eq!(rx.len(), 3);
         // The conference catches up: the held presence goes first, then new traffic.
-        r.backlog.store(0, Ordering::Relaxed);
+        r.load.report_backlog(0, 0);
         assert!(matches!(r.offer(iq_get(2)), Offered::Delivered));
         let got: Vec<String> = rx
             .try_iter()
@@ -304,7 +574,7 @@ mod tests {
             .collect();
         assert_eq!(got, vec!["0", "1", "2", "9", "2"]);
         // Answers are pushed regardless of the capacity.
-        r.backlog.store(INBOX_CAPACITY, Ordering::Relaxed);
+        r.load.report_backlog(INBOX_CAPACITY, 0);
         r.push(iq_get(3));
         assert_eq!(r.queued(), INBOX_CAPACITY + 1);
     }

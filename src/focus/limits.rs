@@ -1,11 +1,15 @@
 //! Limits against hostile input and the helpers that enforce them without growing
 //! with it: [`Limits`] (the configured values), [`RateWindow`] (at most N events in a
-//! sliding minute), [`NewRoomLimiter`] (new rooms per requester and in all) and
-//! [`LogThrottle`] (one log line per interval, however many refusals).
+//! sliding minute), [`NewRoomLimiter`] (new rooms per requester and in all),
+//! [`IqRateLimiter`] (IQ requests per sender, and the router's own answers in all) and
+//! [`Refusal`] (what a refusal answers). Refusals are logged once per interval with
+//! [`crate::log_throttle`].
 //!
 //! Time is always passed in, so everything here runs on simulated time in tests.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use crate::jid::Jid;
@@ -20,8 +24,13 @@ pub const DEFAULT_NEW_ROOMS_TOTAL_PER_MINUTE: usize = 600;
 pub const DEFAULT_MAX_PARTICIPANTS: usize = 1000;
 /// Default of `--max_waiting_requests` (per conference, while the focus is joining).
 pub const DEFAULT_MAX_WAITING_REQUESTS: usize = 256;
-/// Refusals of one kind are logged at most once per this interval.
-pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Default of `--max_iq_per_second` (IQ requests per sender; bursts of five times that).
+pub const DEFAULT_IQ_PER_SECOND: usize = 20;
+/// IQ requests the router answers itself (disco, ping, errors for what nobody handles),
+/// all senders together, per second (bursts of twice that).
+pub const SERVICE_ANSWERS_PER_SECOND: f64 = 500.0;
+/// Senders whose IQ rate is tracked one by one; past it new senders share one bucket.
+pub const MAX_TRACKED_SENDERS: usize = 8192;
 
 /// The configured limits.
 ///
@@ -42,6 +51,9 @@ pub struct Limits {
     pub max_participants: usize,
     /// Conference requests a conference keeps while the focus is joining its room.
     pub max_waiting_requests: usize,
+    /// IQ requests one sender (full JID as it reaches the focus) may send per second,
+    /// with bursts of five times that.
+    pub iq_per_second: usize,
 }
 
 impl Default for Limits {
@@ -52,7 +64,60 @@ impl Default for Limits {
             new_rooms_total_per_minute: DEFAULT_NEW_ROOMS_TOTAL_PER_MINUTE,
             max_participants: DEFAULT_MAX_PARTICIPANTS,
             max_waiting_requests: DEFAULT_MAX_WAITING_REQUESTS,
+            iq_per_second: DEFAULT_IQ_PER_SECOND,
         }
+    }
+}
+
+/// A request refused under a limit: answered `resource-constraint` (type wait) with
+/// [`Refusal::text`]. The HTTP API answers it `503` with `Retry-After:`
+/// [`Refusal::retry_after`], recognising the kind by its text ([`Refusal::from_text`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `--max_conferences` conferences are running.
+    TooManyConferences,
+    /// `--max_new_rooms_per_minute` or `--max_new_rooms_total_per_minute`.
+    TooManyNewRooms,
+    /// The conference's inbox is full (messages or bytes).
+    ConferenceBusy,
+    /// `--max_waiting_requests` wait for the focus to join the room.
+    TooManyWaiting,
+    /// No thread could be started for a new conference.
+    CannotStart,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 5] =
+        [Refusal::TooManyConferences, Refusal::TooManyNewRooms, Refusal::ConferenceBusy, Refusal::TooManyWaiting, Refusal::CannotStart];
+
+    /// The text of the `resource-constraint` answer.
+    pub fn text(self) -> &'static str {
+        match self {
+            Refusal::TooManyConferences => "too many conferences; try again later",
+            Refusal::TooManyNewRooms => "too many new rooms; try again later",
+            Refusal::ConferenceBusy => "the conference is busy",
+            Refusal::TooManyWaiting => "too many requests for this conference; try again later",
+            Refusal::CannotStart => "cannot start a conference",
+        }
+    }
+
+    /// The refusal whose answer has this text.
+    pub fn from_text(text: &str) -> Option<Refusal> {
+        Refusal::ALL.into_iter().find(|r| r.text() == text)
+    }
+
+    /// When a retry may succeed: the room limits count per sliding minute and
+    /// conferences last minutes; a busy inbox or a joining focus is a matter of seconds.
+    pub fn retry_after(self) -> Duration {
+        match self {
+            Refusal::TooManyConferences | Refusal::TooManyNewRooms => Duration::from_secs(60),
+            Refusal::ConferenceBusy | Refusal::TooManyWaiting | Refusal::CannotStart => Duration::from_secs(5),
+        }
+    }
+
+    /// The answer to `iq`.
+    pub fn reply_to(self, iq: &crate::xml::Element) -> crate::xml::Element {
+        crate::xmpp::stanza::iq_error(iq, crate::xmpp::stanza::ErrorCondition::ResourceConstraint, Some(self.text()))
     }
 }
 
@@ -159,52 +224,134 @@ impl NewRoomLimiter {
     }
 }
 
-/// One log line per interval for a repeated event: `hit` says when to log and how many
-/// were not logged since.
-#[derive(Clone, Debug)]
-pub struct LogThrottle {
-    interval: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
+/// `burst` tokens at most, refilled at `rate` per second; each admitted event takes one.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenBucket {
+    tokens: f64,
+    last: Instant,
 }
 
-impl LogThrottle {
-    pub fn new(interval: Duration) -> LogThrottle {
-        LogThrottle { interval, last: None, suppressed: 0 }
+impl TokenBucket {
+    /// A full bucket.
+    pub fn full(burst: f64, now: Instant) -> TokenBucket {
+        TokenBucket { tokens: burst, last: now }
     }
 
-    /// An event at `now`: `Some(n)` to log it now (`n` more happened since the last
-    /// line), `None` to stay quiet.
-    pub fn hit(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(t) if now.duration_since(t) < self.interval => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
+    fn refill(&mut self, now: Instant, rate: f64, burst: f64) {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + dt * rate).min(burst);
+        self.last = now;
+    }
+
+    /// Take a token if there is one.
+    pub fn take(&mut self, now: Instant, rate: f64, burst: f64) -> bool {
+        self.refill(now, rate, burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
-}
 
-impl Default for LogThrottle {
-    fn default() -> LogThrottle {
-        LogThrottle::new(LOG_INTERVAL)
+    /// Refilled to the brim: the sender has been quiet long enough to be forgotten.
+    pub fn is_full(&mut self, now: Instant, rate: f64, burst: f64) -> bool {
+        self.refill(now, rate, burst);
+        self.tokens >= burst
     }
 }
 
-/// A [`LogThrottle`] per kind of event (a fixed set of names: the map stays small).
-#[derive(Clone, Debug, Default)]
-pub struct LogThrottles {
-    kinds: HashMap<&'static str, LogThrottle>,
+/// What to do with an IQ request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IqVerdict {
+    /// Within the sender's rate: handle it.
+    Admit,
+    /// Over it: answer a short `resource-constraint` (no bigger than the request), if the
+    /// router's global answer budget allows.
+    Refuse,
 }
 
-impl LogThrottles {
-    /// An event of `kind` at `now`: see [`LogThrottle::hit`].
-    pub fn hit(&mut self, kind: &'static str, now: Instant) -> Option<u64> {
-        self.kinds.entry(kind).or_default().hit(now)
+/// IQ requests per sender, so that a flood costs its sender, not the focus's stream.
+///
+/// Every answer the focus writes queues on the same connection as everyone's Jingle,
+/// Colibri2 and MUC traffic, and answers are bigger than what they answer (a disco#info
+/// result is ~10× a request): without a bound, one participant's flood of cheap IQs
+/// delays every conference. Over its rate a sender gets a short `resource-constraint`
+/// per request (no bigger than what it sent, and only within the global budget below),
+/// so a well-behaved client that bursts is told, not left waiting. Each sender (the `from` as it reaches the focus: an occupant
+/// JID, a client's full JID, a client_proxy address) has a token bucket; the map holds
+/// at most [`MAX_TRACKED_SENDERS`] senders (keyed by a salted hash, so its size does not
+/// depend on JID lengths), quiet ones are forgotten, and past that bound new senders
+/// share one bucket. The answers the router gives itself share a global budget
+/// ([`SERVICE_ANSWERS_PER_SECOND`]), and its refusals another of the same size, which
+/// bounds what many senders together can cost.
+#[derive(Debug)]
+pub struct IqRateLimiter {
+    rate: f64,
+    burst: f64,
+    salt: RandomState,
+    senders: HashMap<u64, TokenBucket>,
+    /// When quiet senders were last swept out (at most once a second, so that a spray of
+    /// fresh senders against a full map does not cost a scan per request).
+    last_sweep: Option<Instant>,
+    overflow: TokenBucket,
+    service: TokenBucket,
+    refusals: TokenBucket,
+}
+
+impl IqRateLimiter {
+    pub fn new(limits: &Limits, now: Instant) -> IqRateLimiter {
+        let rate = limits.iq_per_second as f64;
+        let burst = rate * 5.0;
+        IqRateLimiter {
+            rate,
+            burst,
+            salt: RandomState::new(),
+            senders: HashMap::new(),
+            last_sweep: None,
+            overflow: TokenBucket::full(burst, now),
+            service: TokenBucket::full(SERVICE_ANSWERS_PER_SECOND * 2.0, now),
+            refusals: TokenBucket::full(SERVICE_ANSWERS_PER_SECOND * 2.0, now),
+        }
+    }
+
+    /// An IQ request from `from` at `now`.
+    pub fn check(&mut self, from: &str, now: Instant) -> IqVerdict {
+        let (rate, burst) = (self.rate, self.burst);
+        let key = self.salt.hash_one(from);
+        if !self.senders.contains_key(&key)
+            && self.senders.len() >= MAX_TRACKED_SENDERS
+            && self.last_sweep.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_sweep = Some(now);
+            self.senders.retain(|_, b| !b.is_full(now, rate, burst));
+        }
+        let bucket = if self.senders.len() < MAX_TRACKED_SENDERS || self.senders.contains_key(&key) {
+            self.senders.entry(key).or_insert(TokenBucket::full(burst, now))
+        } else {
+            &mut self.overflow
+        };
+        if bucket.take(now, rate, burst) {
+            IqVerdict::Admit
+        } else {
+            IqVerdict::Refuse
+        }
+    }
+
+    /// May the router answer one more IQ itself (all senders together)?
+    pub fn service_answer(&mut self, now: Instant) -> bool {
+        self.service.take(now, SERVICE_ANSWERS_PER_SECOND, SERVICE_ANSWERS_PER_SECOND * 2.0)
+    }
+
+    /// May the router send one more rate refusal (all senders together)? A budget of its
+    /// own, so that refusing a flood never uses up the answers others are owed.
+    pub fn refusal_answer(&mut self, now: Instant) -> bool {
+        self.refusals.take(now, SERVICE_ANSWERS_PER_SECOND, SERVICE_ANSWERS_PER_SECOND * 2.0)
+    }
+
+    /// Senders currently remembered.
+    pub fn tracked(&self) -> usize {
+        self.senders.len()
     }
 }
 
@@ -214,6 +361,50 @@ mod tests {
 
     fn j(s: &str) -> Jid {
         Jid::parse(s).unwrap()
+    }
+
+    #[test]
+    fn iq_requests_are_limited_per_sender() {
+        let t0 = Instant::now();
+        let limits = Limits { iq_per_second: 10, ..Limits::default() };
+        let mut l = IqRateLimiter::new(&limits, t0);
+        let verdicts: Vec<IqVerdict> = (0..100).map(|_| l.check("room@conference.meet.test/mallory", t0)).collect();
+        // A burst of five seconds' worth, then refusals.
+        assert!(verdicts[..50].iter().all(|v| *v == IqVerdict::Admit));
+        assert!(verdicts[50..].iter().all(|v| *v == IqVerdict::Refuse));
+        // Others are not affected.
+        assert_eq!(l.check("room@conference.meet.test/alice", t0), IqVerdict::Admit);
+        // The rate refills: a second later ten more.
+        let t1 = t0 + Duration::from_secs(1);
+        let admitted = (0..30).filter(|_| l.check("room@conference.meet.test/mallory", t1) == IqVerdict::Admit).count();
+        assert_eq!(admitted, 10);
+    }
+
+    #[test]
+    fn the_sender_map_stays_bounded_under_fresh_jids() {
+        let t0 = Instant::now();
+        let mut l = IqRateLimiter::new(&Limits::default(), t0);
+        for i in 0..(3 * MAX_TRACKED_SENDERS) {
+            // Each fresh sender sends a few: the map fills, then they share the overflow bucket.
+            for _ in 0..3 {
+                l.check(&format!("anon{i}@meet.test/r"), t0);
+            }
+        }
+        assert!(l.tracked() <= MAX_TRACKED_SENDERS);
+        // Once they are quiet, their entries are forgotten and new senders get their own.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(l.check("late@meet.test/r", later), IqVerdict::Admit);
+        assert!(l.tracked() <= MAX_TRACKED_SENDERS);
+        assert!(l.tracked() < 10, "quiet senders were forgotten ({})", l.tracked());
+    }
+
+    #[test]
+    fn the_routers_own_answers_share_a_global_budget() {
+        let t0 = Instant::now();
+        let mut l = IqRateLimiter::new(&Limits::default(), t0);
+        let n = (0..10_000).filter(|_| l.service_answer(t0)).count();
+        assert_eq!(n as f64, SERVICE_ANSWERS_PER_SECOND * 2.0);
+        assert!(l.service_answer(t0 + Duration::from_millis(10)));
     }
 
     #[test]
@@ -265,22 +456,5 @@ mod tests {
         }
         // 1000 s of spree: at most 50 a minute got through.
         assert!(admitted <= 50 * 17, "{}", admitted);
-    }
-
-    #[test]
-    fn log_throttle_logs_once_per_interval_with_the_count() {
-        let t0 = Instant::now();
-        let mut t = LogThrottle::new(Duration::from_secs(10));
-        assert_eq!(t.hit(t0), Some(0));
-        for i in 1..=99 {
-            assert_eq!(t.hit(t0 + Duration::from_millis(i * 10)), None);
-        }
-        assert_eq!(t.hit(t0 + Duration::from_secs(10)), Some(99));
-        assert_eq!(t.hit(t0 + Duration::from_secs(11)), None);
-        // Kinds are throttled separately.
-        let mut k = LogThrottles::default();
-        assert_eq!(k.hit("a", t0), Some(0));
-        assert_eq!(k.hit("b", t0), Some(0));
-        assert_eq!(k.hit("a", t0), None);
     }
 }

@@ -12,8 +12,8 @@
 //!   `resource-constraint` (type wait) and are logged once per interval per kind;
 //! - an IQ request nobody handles gets `service-unavailable`.
 //!
-//! A conference's inbox holds at most `INBOX_CAPACITY` unprocessed messages (see
-//! [`inbox`]); when it is full the sender of an IQ gets `resource-constraint` (type wait)
+//! A conference's inbox holds at most `INBOX_CAPACITY` unprocessed messages and 8 MiB
+//! of them, all inboxes together 256 MiB (see [`inbox`]); when it is full the sender of an IQ gets `resource-constraint` (type wait)
 //! and presences are held, the latest per occupant, until there is room (never lost).
 //! The route of a conference is removed only when its thread reports `Ended`; whatever
 //! is still in its inbox is then replayed: a conference request that raced with the end
@@ -41,7 +41,7 @@ use crate::config::{Config, Mode};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
 use crate::xml::{ns, Element};
-use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
+use crate::xmpp::stanza::{is_answerable, iq_error, iq_result, ErrorCondition, ErrorReply};
 
 use crate::bridge::{BridgeEvent, Bridges};
 use crate::conference::ReplyTarget;
@@ -49,7 +49,8 @@ use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
 use inbox::{Held, Offered, Route};
-use limits::{LogThrottle, LogThrottles, NewRoomLimiter, RoomRefusal};
+use crate::log_throttle::{LogThrottle, LogThrottles};
+use limits::{IqRateLimiter, IqVerdict, NewRoomLimiter, Refusal, RoomRefusal};
 use pending::{Answer, Destination, PendingTable};
 use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
@@ -83,8 +84,11 @@ pub struct FocusRouter {
     new_rooms: NewRoomLimiter,
     /// Refusals, logged once per interval per kind.
     refusal_logs: LogThrottles,
+    iq_limiter: IqRateLimiter,
     /// Rooms whose conference has presences held back (delivered in `tick`).
     holding: std::collections::HashSet<Jid>,
+    /// Bytes waiting in every conference inbox (see [`inbox::InboxLoad`]).
+    inbox_total: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// While presences are held for a full inbox, `tick` runs at least this often.
@@ -118,10 +122,8 @@ impl StartError {
     fn reply_to(&self, iq: &Element) -> Element {
         match self {
             StartError::Room(e) => iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string())),
-            StartError::TooManyConferences(_) => {
-                iq_error(iq, ErrorCondition::ResourceConstraint, Some("too many conferences; try again later"))
-            }
-            StartError::Thread(_) => iq_error(iq, ErrorCondition::ResourceConstraint, Some("cannot start a conference")),
+            StartError::TooManyConferences(_) => Refusal::TooManyConferences.reply_to(iq),
+            StartError::Thread(_) => Refusal::CannotStart.reply_to(iq),
         }
     }
 }
@@ -155,6 +157,7 @@ impl FocusRouter {
             component_jid: cfg.component_jid(),
             room_services: RoomServices::new(&cfg.conference_muc).except(&cfg.bridge_muc),
             new_rooms: NewRoomLimiter::new(&cfg.limits),
+            iq_limiter: IqRateLimiter::new(&cfg.limits, Instant::now()),
             cfg,
             net,
             shared,
@@ -169,7 +172,9 @@ impl FocusRouter {
             stopping: false,
             forged_log: LogThrottle::default(),
             refusal_logs: LogThrottles::default(),
+
             holding: std::collections::HashSet::new(),
+            inbox_total: Arc::default(),
         }
     }
 
@@ -207,26 +212,72 @@ impl FocusRouter {
             }
         }
         if !self.is_for_us(iq.get_attr("to")) {
-            out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None));
+            if self.service_answer(now) {
+                out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None));
+            }
             return;
         }
         let Some(payload) = iq.first_element().cloned() else {
-            out.send(conn, iq_error(&iq, ErrorCondition::BadRequest, Some("empty IQ")));
+            if self.service_answer(now) {
+                out.send(conn, iq_error(&iq, ErrorCondition::BadRequest, Some("empty IQ")));
+            }
             return;
         };
         let typ = iq.get_attr("type").unwrap_or("");
         match (typ, payload.name.as_str(), payload.ns.as_str()) {
             ("get", "query", ns::DISCO_INFO) => {
-                out.send(conn, iq_result(&iq).child(disco::info_query(payload.get_attr("node"))));
+                if self.service_answer(now) {
+                    out.send(conn, disco::info_answer(&iq));
+                }
             }
-            ("get", "ping", ns::PING) => out.send(conn, iq_result(&iq)),
+            ("get", "ping", ns::PING) => {
+                if self.service_answer(now) {
+                    out.send(conn, iq_result(&iq))
+                }
+            }
             ("set", "conference", ns::FOCUS) => {
                 self.on_conference_request(ReplyTarget::Xmpp(conn), iq, &payload, now, out)
             }
             ("get", "login-url", ns::FOCUS) => self.on_login_url(conn, &iq, &payload, out),
             ("set", "logout", ns::FOCUS) => self.on_logout(conn, &iq, &payload, out),
-            _ => out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None)),
+            _ => {
+                if self.service_answer(now) {
+                    out.send(conn, iq_error(&iq, ErrorCondition::ServiceUnavailable, None))
+                }
+            }
         }
+    }
+
+    /// Is this IQ request within its sender's rate (`--max_iq_per_second`)? When it is
+    /// not, the sender gets a short `resource-constraint` (within the router's global
+    /// answer budget), so a flood costs its sender and not everyone's stream. The server
+    /// itself (no `from`, or a bare domain of ours) is never limited.
+    fn iq_rate_admits(&mut self, conn: ConnId, iq: &Element, now: Instant, out: &mut Outbox) -> bool {
+        let Some(from) = iq.get_attr("from") else { return true };
+        if self.own_jid(conn).is_some_and(|j| from == j.domain()) || from == self.cfg.domain {
+            return true;
+        }
+        if self.iq_limiter.check(from, now) == IqVerdict::Admit {
+            return true;
+        }
+        Metrics::inc(&self.shared.metrics.limits.iq_rate);
+        if let Some(n) = self.refusal_logs.hit("iq_rate", now) {
+            warn!("IQ requests from {:.128} over --max_iq_per_second; refusing ({} more since the last line)", from, n);
+        }
+        if self.iq_limiter.refusal_answer(now) {
+            out.send(conn, iq_error(iq, ErrorCondition::ResourceConstraint, None));
+        }
+        false
+    }
+
+    /// May the router answer one more IQ itself? Past the global budget the request is
+    /// dropped unanswered (and counted).
+    fn service_answer(&mut self, now: Instant) -> bool {
+        let ok = self.iq_limiter.service_answer(now);
+        if !ok {
+            Metrics::inc(&self.shared.metrics.limits.iq_rate);
+        }
+        ok
     }
 
     /// The real sender: the resource of `<client_proxy>/<full JID>` for a request a
@@ -342,12 +393,11 @@ impl FocusRouter {
                     ),
                 };
                 self.refused(kind, counter, &text, now);
-                let err = iq_error(&iq, ErrorCondition::ResourceConstraint, Some("too many new rooms; try again later"));
-                send_reply(&target, out, err);
+                send_reply(&target, out, Refusal::TooManyNewRooms.reply_to(&iq));
                 return;
             }
         }
-        let pending = PendingReply { target: target.clone(), iq: iq.clone(), reply, requester: sender };
+        let pending = PendingReply { target: target.clone(), iq: request::slim_request(&iq), reply, requester: sender };
         if !exists {
             if let Err(e) = self.start_conference(&req, None) {
                 warn!("conference {}: not started: {}", req.room, e);
@@ -371,7 +421,7 @@ impl FocusRouter {
         // `forward`. A bounded crossbeam channel allocates and initialises every slot up
         // front: 4096 × 248 bytes = 1 MB of RSS per conference, 200 MB for 200 rooms.
         let (tx, rx) = unbounded();
-        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let load = Arc::new(inbox::InboxLoad::new(self.inbox_total.clone()));
         let params = Params {
             id,
             room: req.room.clone(),
@@ -379,15 +429,16 @@ impl FocusRouter {
             start_audio_muted: req.int_property("startAudioMuted"),
             start_video_muted: req.int_property("startVideoMuted"),
         };
-        let handle = spawn_conference(params, self.net.clone(), rx.clone(), backlog.clone(), self.control_tx.clone(), previous)
+        let handle = spawn_conference(params, self.net.clone(), rx.clone(), load.clone(), self.control_tx.clone(), previous)
             .map_err(StartError::Thread)?;
-        if !self.client_up {
-            let _ = tx.try_send(Inbox::Connection(false));
-        }
         info!("conference {}: created (thread conf-{})", req.room, id);
         self.shared.metrics.conference_started(id, &req.room.to_string());
         let hold_cap = self.shared.limits.max_participants + inbox::HOLD_SLACK;
-        self.rooms.insert(req.room.clone(), Route::new(id, tx, rx, Some(handle), backlog, hold_cap));
+        let route = Route::new(id, tx, rx, Some(handle), load, hold_cap);
+        if !self.client_up {
+            route.push(Inbox::Connection(false));
+        }
+        self.rooms.insert(req.room.clone(), route);
         self.by_id.insert(id, req.room.clone());
         Ok(())
     }
@@ -419,7 +470,7 @@ impl FocusRouter {
                 if let Some(n) = route.busy_log.hit(Instant::now()) {
                     warn!("conference {}: inbox full ({} queued), refusing requests ({} more since the last line)", room, route.queued(), n);
                 }
-                let busy = |iq: &Element| iq_error(iq, ErrorCondition::ResourceConstraint, Some("the conference is busy"));
+                let busy = |iq: &Element| Refusal::ConferenceBusy.reply_to(iq);
                 match m {
                     Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => {
                         out.send(conn, busy(&el))
@@ -560,6 +611,9 @@ impl FocusRouter {
                 // Held presences came after everything in the channel.
                 leftovers.extend(route.held.drain().into_iter().map(Inbox::Stanza));
                 self.holding.remove(&room);
+                // What the conference did not take leaves the byte budget (and the
+                // leftovers count again where they go).
+                route.load.release();
                 drop(route);
                 let mut previous = handle;
                 for m in leftovers {
@@ -709,9 +763,26 @@ impl Router for FocusRouter {
 
     fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox) {
         let now = Instant::now();
+        if el.name == "iq" && !is_answerable(&el) {
+            // No answer can echo its id without growing with it; its sender alone waits.
+            Metrics::inc(&self.shared.metrics.limits.long_ids);
+            if let Some(n) = self.refusal_logs.hit("long id", now) {
+                warn!(
+                    "dropped an IQ from {:?} unanswered: its id is longer than {} bytes ({} more since the last line)",
+                    el.get_attr("from").map(|f| crate::xmpp::stanza::clip(f, 100)),
+                    crate::xmpp::stanza::MAX_ECHOED_ID,
+                    n
+                );
+            }
+            return;
+        }
         match el.name.as_str() {
             "iq" => match el.get_attr("type") {
-                Some("get") | Some("set") => self.on_iq_request(conn, el, now, out),
+                Some("get") | Some("set") => {
+                    if self.iq_rate_admits(conn, &el, now, out) {
+                        self.on_iq_request(conn, el, now, out)
+                    }
+                }
                 Some("result") | Some("error") => self.on_iq_answer(conn, el, now),
                 _ => out.send(conn, iq_error(&el, ErrorCondition::BadRequest, Some("IQ without a valid type"))),
             },
@@ -737,7 +808,9 @@ impl Router for FocusRouter {
                         }
                         let events = self.shared.bridges.lock().on_presence(&el, &self.shared.nick, now);
                         self.broadcast_bridge_events(events);
-                    } else if self.rooms.contains_key(&room) {
+                    } else if conn == CLIENT && self.rooms.contains_key(&room) {
+                        // Rooms are joined on the client connection: only there can the
+                        // MUC send their presences.
                         self.forward(conn, &room, Inbox::Stanza(el), out);
                     }
                 }
@@ -849,8 +922,8 @@ mod tests {
     fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
         let room = Jid::parse(room).unwrap();
         let (tx, rx) = unbounded();
-        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None, backlog, 1000 + inbox::HOLD_SLACK));
+        let load = Arc::new(inbox::InboxLoad::new(r.inbox_total.clone()));
+        r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None, load, 1000 + inbox::HOLD_SLACK));
         r.by_id.insert(id, room);
         rx
     }
@@ -891,6 +964,74 @@ mod tests {
         r.stanza(CLIENT, answer("c5-1", JVB1, true), &mut out);
         assert!(inbox.is_empty());
         assert!(out.drain().is_empty(), "answers are never answered");
+    }
+
+    #[test]
+    fn a_conference_request_waits_as_a_slim_copy() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 8, "room1@conference.meet.test");
+        let mut out = Outbox::default();
+        let mut req = request("u@meet.test/r", "focus.meet.test", "room1@conference.meet.test");
+        let conf = req.get_child_mut("conference", ns::FOCUS).unwrap();
+        for i in 0..5000 {
+            conf.children.push(crate::xml::Node::Element(Element::new("property", ns::FOCUS).attr("name", format!("p{i}")).attr("value", "v")));
+        }
+        assert!(req.weight() > 500_000);
+        r.stanza(COMPONENT, req, &mut out);
+        match inbox.try_recv() {
+            Ok(Inbox::Request(p)) => {
+                assert!(p.iq.weight() < 4096, "{}", p.iq.weight());
+                assert_eq!(p.iq.get_attr("id"), Some("c1"));
+            }
+            other => panic!("{:?}", other),
+        }
+    }
+
+    #[test]
+    fn room_presences_count_only_on_the_client_connection() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 6, "room1@conference.meet.test");
+        let mut out = Outbox::default();
+        let p = Element::new("presence", ns::CLIENT).attr("from", MALLORY).attr("type", "unavailable");
+        r.stanza(COMPONENT, p.clone(), &mut out);
+        assert!(inbox.is_empty(), "not from the MUC: the focus is no occupant on the component connection");
+        r.stanza(CLIENT, p, &mut out);
+        assert_eq!(inbox.len(), 1);
+        assert!(out.drain().is_empty());
+    }
+
+    #[test]
+    fn an_iq_whose_id_is_too_long_to_echo_is_dropped_unanswered() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let inbox = fake_route(&mut r, 4, "room1@conference.meet.test");
+        let mut out = Outbox::default();
+        // Near the stanza cap, an answer echoing this id would be over Prosody's limit.
+        let long = "'".repeat(40_000);
+        let jingle = Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", long.clone())
+            .attr("from", MALLORY)
+            .child(Element::new("jingle", ns::JINGLE));
+        r.stanza(CLIENT, jingle, &mut out);
+        let mut to_focus = request("u@meet.test/r", "focus.meet.test", "r@conference.meet.test");
+        to_focus.set_attr("id", long.clone());
+        r.stanza(COMPONENT, to_focus, &mut out);
+        let mut no_type = request("u@meet.test/r", "focus.meet.test", "r@conference.meet.test");
+        no_type.set_attr("id", long);
+        no_type.remove_attr("type");
+        r.stanza(COMPONENT, no_type, &mut out);
+        assert!(out.drain().is_empty(), "nothing answered");
+        assert!(inbox.is_empty(), "nothing forwarded");
+        assert_eq!(r.conference_count(), 1, "no conference started");
+        assert_eq!(r.shared.metrics.limits.long_ids.load(Ordering::Relaxed), 3);
+        // An id at the cap is answered as usual.
+        let mut ok = request("u@meet.test/r", "focus.meet.test", "bad room");
+        ok.set_attr("id", "i".repeat(crate::xmpp::stanza::MAX_ECHOED_ID));
+        r.stanza(COMPONENT, ok, &mut out);
+        assert_eq!(out.drain().len(), 1);
     }
 
     #[test]
@@ -1018,7 +1159,11 @@ mod tests {
         assert!(ask(&mut r, "b@meet.test/1", "r3@conference.meet.test", &mut out).is_none());
         let e = ask(&mut r, "c@meet.test/1", "r4@conference.meet.test", &mut out).unwrap();
         assert_eq!(error_of(&e), ("resource-constraint".to_string(), "wait".to_string()));
-        assert_eq!(error_of(&http(&mut r, "r5@conference.meet.test")).0, "resource-constraint");
+        let refused = http(&mut r, "r5@conference.meet.test");
+        assert_eq!(error_of(&refused).0, "resource-constraint");
+        // Over HTTP: 503, retry in a minute.
+        let resp = crate::net::http::conference_response(&refused, "r5@conference.meet.test", "focus@auth.meet.test");
+        assert_eq!((resp.status, resp.retry_after), (503, Some(60)));
         assert!(ask(&mut r, "c@meet.test/1", "r2@conference.meet.test", &mut out).is_none(), "existing rooms still served");
         assert_eq!(r.conference_count(), 3);
         let l = &r.shared.metrics.limits;
@@ -1052,7 +1197,7 @@ mod tests {
         let inbox = fake_route(&mut r, 3, room);
         let roomj = Jid::parse(room).unwrap();
         // The conference is stuck in a blocking wait with its inbox's worth kept aside.
-        r.rooms[&roomj].backlog.store(crate::conference::env::INBOX_CAPACITY, Ordering::Relaxed);
+        r.rooms[&roomj].load.report_backlog(crate::conference::env::INBOX_CAPACITY, 0);
         let p = |nick: &str, n: u32, leave: bool| {
             let el = Element::new("presence", ns::CLIENT).attr("from", format!("{}/{}", room, nick)).attr("id", n.to_string());
             if leave {
@@ -1080,7 +1225,7 @@ mod tests {
         r.tick(Instant::now(), &mut out);
         assert!(inbox.is_empty());
         // The conference catches up: tick delivers each occupant's latest presence, leaves kept.
-        r.rooms[&roomj].backlog.store(0, Ordering::Relaxed);
+        r.rooms[&roomj].load.report_backlog(0, 0);
         r.tick(Instant::now(), &mut out);
         let got: Vec<String> = inbox
             .try_iter()
@@ -1101,6 +1246,36 @@ mod tests {
     }
 
     #[test]
+    fn heavy_stanzas_fill_an_inbox_by_bytes_long_before_its_message_count() {
+        let mut r = router(&[]);
+        connected(&mut r);
+        let room = "room1@conference.meet.test";
+        let inbox = fake_route(&mut r, 3, room);
+        let mut out = Outbox::default();
+        // Stanzas at the parser's node cap, from one participant, to a conference that is busy.
+        let heavy = |i: usize| {
+            Element::new("iq", ns::CLIENT)
+                .attr("type", "set")
+                .attr("id", format!("h{}", i))
+                .attr("from", format!("{}/mallory", room))
+                .child(Element::new("jingle", ns::JINGLE).children((0..8000).map(|_| Element::new("a", ns::JINGLE))))
+        };
+        for i in 0..100 {
+            r.stanza(CLIENT, heavy(i), &mut out);
+        }
+        let refused = out.drain();
+        assert!(inbox.len() <= 8 && inbox.len() >= 5, "{} delivered", inbox.len());
+        assert_eq!(refused.len() + inbox.len(), 100);
+        assert!(refused.iter().all(|(_, e)| error_of(e) == ("resource-constraint".to_string(), "wait".to_string())));
+        let load = r.rooms[&Jid::parse(room).unwrap()].load.clone();
+        assert!(load.bytes() <= inbox::INBOX_BYTES);
+        assert_eq!(r.inbox_total.load(Ordering::Relaxed), load.bytes());
+        // When the conference ends, what it did not take leaves the total.
+        r.on_control(Control::Ended { id: 3, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        assert_eq!(r.inbox_total.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn client_proxy_requests_use_the_real_sender_and_answer_the_proxy() {
         let mut r = router(&["--auth_domain=meet.test"]);
         let mut out = Outbox::default();
@@ -1118,6 +1293,37 @@ mod tests {
         assert_eq!(r.conference_count(), 1);
         let sessions = r.shared.sessions.clone().unwrap();
         assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/xyz").unwrap()));
+    }
+
+    #[test]
+    fn a_flood_of_iq_requests_costs_its_sender_not_the_stream() {
+        let mut r = router(&["--max_iq_per_second=10"]);
+        let mut out = Outbox::default();
+        let disco = |from: &str, id: usize| {
+            Element::new("iq", ns::COMPONENT)
+                .attr("type", "get")
+                .attr("id", format!("d{id}"))
+                .attr("from", from)
+                .attr("to", "focus.meet.test")
+                .child(Element::new("query", ns::DISCO_INFO))
+        };
+        for i in 0..1000 {
+            r.stanza(COMPONENT, disco("mallory@meet.test/x", i), &mut out);
+        }
+        let sent = out.drain();
+        let results = sent.iter().filter(|(_, e)| e.get_attr("type") == Some("result")).count();
+        let errors = sent.iter().filter_map(|(_, e)| parse_error(e)).filter(|e| e.condition_name == "resource-constraint").count();
+        assert_eq!(results, 50, "a burst of five seconds' worth is answered");
+        assert_eq!(errors, 950, "the rest is refused with a short error, nothing left waiting");
+        assert!(sent.iter().all(|(_, e)| e.get_attr("type") == Some("result") || e.to_xml().len() < 400));
+        assert_eq!(r.shared.metrics.limits.iq_rate.load(Ordering::Relaxed), 950);
+        // Someone else is served at once, and the server itself is never limited.
+        r.stanza(COMPONENT, disco("alice@meet.test/y", 0), &mut out);
+        for i in 0..200 {
+            r.stanza(COMPONENT, disco("meet.test", i), &mut out);
+        }
+        let sent = out.drain();
+        assert_eq!(sent.iter().filter(|(_, e)| e.get_attr("type") == Some("result")).count(), 201);
     }
 
     #[test]

@@ -145,6 +145,34 @@ impl ConferenceRequest {
     }
 }
 
+/// Properties of a conference request the focus reads ([`ConferenceRequest::int_property`]).
+pub const READ_PROPERTIES: &[&str] = &["startAudioMuted", "startVideoMuted"];
+
+/// The request `iq` reduced to what answering it and replaying it (a request that raced
+/// with the end of its conference starts a fresh one) need: its `id`, `type`, `from`
+/// and `to`, and its `<conference>` with the `room` and the properties the focus reads
+/// ([`READ_PROPERTIES`]; authentication happened before). Requests wait for the focus
+/// to join their room (up to `--max_waiting_requests` per conference) as this copy, a
+/// couple of KB whatever was sent (a request may carry thousands of properties).
+pub fn slim_request(iq: &Element) -> Element {
+    let mut out = Element::new(&iq.name, &iq.ns);
+    for k in ["type", "id", "from", "to"] {
+        if let Some(v) = iq.get_attr(k) {
+            out.set_attr(k, v);
+        }
+    }
+    if let Some(c) = iq.get_child("conference", ns::FOCUS) {
+        let mut conf = Element::new("conference", ns::FOCUS).attr_opt("room", c.get_attr("room"));
+        for name in READ_PROPERTIES {
+            if let Some(p) = c.children_named("property", ns::FOCUS).find(|p| p.get_attr("name") == Some(name)) {
+                conf = conf.child(p.clone());
+            }
+        }
+        out = out.child(conf);
+    }
+    out
+}
+
 /// A room JID: `name@service`, no resource, split at the last `@`.
 pub fn parse_room(text: &str) -> Result<Jid, RequestError> {
     match Jid::parse(text) {
@@ -165,6 +193,17 @@ pub struct ConferenceReply {
 }
 
 impl ConferenceReply {
+    /// Estimated memory its strings hold (for the inbox byte budget).
+    pub fn weight(&self) -> usize {
+        let props: usize = self.properties.iter().map(|(k, v)| k.capacity() + v.capacity() + 2 * 32).sum();
+        self.room.capacity()
+            + self.focus_jid.capacity()
+            + self.session_id.as_ref().map_or(0, String::capacity)
+            + self.identity.as_ref().map_or(0, String::capacity)
+            + props
+            + 4 * 32
+    }
+
     /// The `<conference>` element.
     pub fn to_element(&self) -> Element {
         let mut el = Element::new("conference", ns::FOCUS)
@@ -183,6 +222,35 @@ impl ConferenceReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_waiting_request_keeps_only_what_answering_and_replaying_need() {
+        let mut conf = Element::new("conference", ns::FOCUS)
+            .attr("room", "r1@conference.meet.test")
+            .attr("machine-uid", "m".repeat(100_000))
+            .child(Element::new("property", ns::FOCUS).attr("name", "startVideoMuted").attr("value", "2"));
+        for i in 0..5000 {
+            conf = conf.child(Element::new("property", ns::FOCUS).attr("name", format!("p{i}")).attr("value", "x".repeat(20)));
+        }
+        let iq = Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", "c1")
+            .attr("from", "u@meet.test/r")
+            .attr("to", "focus.meet.test")
+            .attr("junk", "j".repeat(100_000))
+            .child(conf);
+        let slim = slim_request(&iq);
+        assert!(slim.weight() < 4096, "{}", slim.weight());
+        assert!(iq.weight() > 1 << 20);
+        // The answer is the same…
+        assert_eq!(crate::xmpp::stanza::iq_result(&slim), crate::xmpp::stanza::iq_result(&iq));
+        // …and so is the request, replayed.
+        let again = ConferenceRequest::parse(slim.get_child("conference", ns::FOCUS).unwrap()).unwrap();
+        let first = ConferenceRequest::parse(iq.get_child("conference", ns::FOCUS).unwrap()).unwrap();
+        assert_eq!(again.room, first.room);
+        assert_eq!(again.int_property("startVideoMuted"), Some(2));
+        assert_eq!(again.int_property("startAudioMuted"), first.int_property("startAudioMuted"));
+    }
 
     #[test]
     fn parses_room_and_properties() {

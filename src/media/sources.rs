@@ -68,14 +68,12 @@ pub const MAX_ECHO: usize = 64;
 
 /// `v` for an error text: cut to [`MAX_ECHO`] bytes (on a character boundary).
 fn shown(v: &str) -> String {
-    if v.len() <= MAX_ECHO {
-        return v.to_string();
+    let cut = crate::xmpp::stanza::clip(v, MAX_ECHO);
+    if cut.len() == v.len() {
+        v.to_string()
+    } else {
+        format!("{}…", cut)
     }
-    let mut end = MAX_ECHO;
-    while !v.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &v[..end])
 }
 
 /// The media type of a source.

@@ -14,8 +14,9 @@
 //!
 //! When `Ready`, a stanza the framer skipped (over the size cap or the depth limit) or
 //! that does not parse is not a stream failure: an IQ request among them is answered
-//! with an IQ error on this stream (`policy-violation`, or `bad-request` when
-//! unparsable; `id` and addresses from its opening tag), anything else is dropped; one
+//! with an IQ error on this stream (`policy-violation` for a skipped one or one over
+//! the parser's node cap, `bad-request` when unparsable; `id` and addresses from its
+//! opening tag), anything else is dropped; one
 //! log line per 10 s at most. Keepalive pings carry random 64-bit ids; an answer is
 //! consumed only when it comes from the pinged address with an id still outstanding
 //! (at most [`MAX_PINGS_OUTSTANDING`] are kept), else it goes to the router like any
@@ -32,7 +33,8 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector, TlsStream};
 
-use super::{tls, Backoff, ConnId, ConnSpec, LogLimit, Negotiation, Outbox, Router};
+use super::{tls, Backoff, ConnId, ConnSpec, LinkSecurity, Negotiation, Outbox, Router};
+use crate::log_throttle::LogThrottle;
 use crate::jid::Jid;
 use crate::xml::framer::{opening_tag, Frame, Framer};
 use crate::xml::{ns, parse, Element};
@@ -53,6 +55,11 @@ const STABLE: Duration = Duration::from_secs(30);
 /// At most one log line per this interval for stanzas dropped unread (oversized,
 /// too deep, unparsable): a participant can send them at will.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Bytes read from one connection per loop turn. Past it the loop serves everything
+/// else (the other connection, other threads' stanzas, timers, the router's tick, the
+/// answers queued so far) before reading on, so a flood the server relays faster than
+/// the focus parses cannot hold the loop, nor pile up answers, for as long as it lasts.
+pub(crate) const READ_PER_TURN: usize = 1 << 20;
 
 enum Sock {
     None,
@@ -131,15 +138,18 @@ pub(crate) struct Conn {
     ping_to: Option<Jid>,
     jid: Option<Jid>,
     /// Log lines for stanzas dropped unread.
-    drop_log: LogLimit,
+    drop_log: LogThrottle,
     /// "still failing" log lines while retrying.
-    retry_log: LogLimit,
+    retry_log: LogThrottle,
     connector: Option<TlsConnector>,
     last_failure: Option<String>,
     /// Set once `shutdown` has written the stream end.
     closing: bool,
     /// Stanzas queued since the event loop last collected this count.
     pub sent: u64,
+    /// The last read stopped at [`READ_PER_TURN`], not at `WouldBlock`: data may be waiting
+    /// with no readiness event to come (mio is edge-triggered), so the loop reads on.
+    read_more: bool,
 }
 
 impl Conn {
@@ -171,13 +181,19 @@ impl Conn {
             pings: std::collections::VecDeque::new(),
             ping_to: None,
             jid: None,
-            drop_log: LogLimit::new(DROP_LOG_INTERVAL),
-            retry_log: LogLimit::new(RETRY_LOG_INTERVAL),
+            drop_log: LogThrottle::new(DROP_LOG_INTERVAL),
+            retry_log: LogThrottle::new(RETRY_LOG_INTERVAL),
             connector: None,
             last_failure: None,
             closing: false,
             sent: 0,
+            read_more: false,
         }
+    }
+
+    /// True when the last read stopped at its budget: call [`Conn::on_ready`] again soon.
+    pub fn wants_read(&self) -> bool {
+        self.read_more
     }
 
     pub fn has_pending_output(&self) -> bool {
@@ -348,7 +364,12 @@ impl Conn {
                     self.start_tls(registry, now, router, out);
                 }
                 Action::Ready { jid } => {
-                    info!("{}: connected as {}", self.spec.name, jid);
+                    let security = match (&self.sock, self.spec.tls.insecure) {
+                        (Sock::Tls(_), false) => LinkSecurity::Verified,
+                        (Sock::Tls(_), true) => LinkSecurity::Unverified,
+                        _ => LinkSecurity::Plain,
+                    };
+                    info!("{}: connected as {} ({})", self.spec.name, jid, security);
                     self.state = State::Ready;
                     self.neg = None;
                     self.ready_at = Some(now);
@@ -362,6 +383,7 @@ impl Conn {
                         router.reconnected(self.id, &self.spec.name);
                     }
                     self.ever_ready = true;
+                    router.link_security(self.id, security);
                     router.connected(self.id, &jid, out);
                 }
             }
@@ -440,13 +462,20 @@ impl Conn {
 
     fn read_all(&mut self, registry: &Registry, now: Instant, router: &mut dyn Router, out: &mut Outbox) {
         let mut buf = [0u8; 64 * 1024];
+        let mut budget = READ_PER_TURN;
+        self.read_more = false;
         loop {
             if !matches!(self.state, State::Negotiating | State::Ready) || matches!(self.sock, Sock::Handshake(_)) {
+                return;
+            }
+            if budget == 0 {
+                self.read_more = true;
                 return;
             }
             match self.sock.read(&mut buf) {
                 Ok(0) => return self.fail(registry, now, "the server closed the connection".into(), router, out),
                 Ok(n) => {
+                    budget = budget.saturating_sub(n);
                     self.last_rx = now;
                     self.framer.feed(&buf[..n]);
                     self.process_frames(registry, now, router, out);
@@ -512,7 +541,13 @@ impl Conn {
                             // Framed, so the stream is still in step: only this stanza is lost.
                             let (name, mut attrs) = opening_tag(&text);
                             attrs.retain(|(k, _)| matches!(k.as_str(), "from" | "to" | "id" | "type"));
-                            let reply = refuse_unread(&name, &attrs, self.stream_ns, ErrorCondition::BadRequest, "malformed stanza");
+                            // Over a parser limit (too many nodes): refused like a skipped stanza.
+                            let (cond, why) = if e.condition() == "policy-violation" {
+                                (ErrorCondition::PolicyViolation, e.to_string())
+                            } else {
+                                (ErrorCondition::BadRequest, "malformed stanza".to_string())
+                            };
+                            let reply = refuse_unread(&name, &attrs, self.stream_ns, cond, &why);
                             self.drop_unread(now, &name, &attrs, &format!("unparsable: {}", e), reply);
                             continue;
                         }
@@ -579,7 +614,7 @@ impl Conn {
             v.chars().take(80).flat_map(char::escape_debug).collect::<String>()
         };
         let name: String = name.chars().take(40).flat_map(char::escape_debug).collect();
-        if let Some(held) = self.drop_log.allow(now) {
+        if let Some(held) = self.drop_log.hit(now) {
             warn!(
                 "{}: dropped <{}> from {} (id {}): {}{}{}",
                 self.spec.name,
@@ -661,6 +696,7 @@ impl Conn {
     }
 
     fn close_socket(&mut self, registry: &Registry) {
+        self.read_more = false;
         if let Some(tcp) = self.sock.tcp_mut() {
             let _ = registry.deregister(tcp);
             let _ = tcp.shutdown(std::net::Shutdown::Both);
@@ -698,7 +734,7 @@ impl Conn {
         let delay = self.backoff.next_delay(now, !server_refused);
         self.retry_at = Some(now + delay);
         if self.last_failure.as_deref() == Some(reason.as_str()) {
-            if let Some(held) = self.retry_log.allow(now) {
+            if let Some(held) = self.retry_log.hit(now) {
                 warn!(
                     "{}: still failing ({} attempts since the last line): {}; retrying in {:.1} s",
                     self.spec.name,
@@ -708,8 +744,8 @@ impl Conn {
                 );
             }
         } else {
-            self.retry_log = LogLimit::new(RETRY_LOG_INTERVAL);
-            self.retry_log.allow(now);
+            self.retry_log = LogThrottle::new(RETRY_LOG_INTERVAL);
+            self.retry_log.hit(now);
             error!("{}: {}; retrying in {:.1} s", self.spec.name, reason, delay.as_secs_f64());
             self.last_failure = Some(reason.clone());
         }

@@ -3,7 +3,10 @@
 //! Each turn: poll (timeout = the nearest connection deadline), serve readiness,
 //! drain the command channel (stanzas from other threads), run timers, then deliver
 //! what the router queued. Stanzas the router queues are written before the next
-//! poll, so an answer never waits for another event.
+//! poll, so an answer never waits for another event. A turn reads at most
+//! `READ_PER_TURN` (1 MiB) from a connection and takes at most `COMMANDS_PER_TURN`
+//! commands, so neither a flood from the server nor one from other threads holds the
+//! rest of the loop.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -80,7 +83,7 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
             let left = (t + SHUTDOWN_GRACE).saturating_duration_since(now);
             timeout = Some(timeout.map_or(left, |x| x.min(left)));
         }
-        if more_commands || !out.items.is_empty() {
+        if more_commands || !out.items.is_empty() || conns.iter().any(|c| c.wants_read()) {
             timeout = Some(Duration::ZERO);
         }
         if let Err(e) = poll.poll(&mut events, timeout) {
@@ -90,13 +93,19 @@ fn run(mut poll: Poll, specs: Vec<ConnSpec>, mut router: Box<dyn Router>, rx: Re
             }
         }
         let now = Instant::now();
+        // Connections whose last read stopped at its per-turn budget read on (once per turn).
+        let mut resume: Vec<bool> = conns.iter().map(|c| c.wants_read()).collect();
         for ev in events.iter() {
             if ev.token() == WAKER {
                 continue;
             }
             if let Some(c) = conns.get_mut(ev.token().0) {
+                resume[ev.token().0] = false;
                 c.on_ready(poll.registry(), now, router.as_mut(), &mut out);
             }
+        }
+        for (c, _) in conns.iter_mut().zip(resume).filter(|(_, r)| *r) {
+            c.on_ready(poll.registry(), now, router.as_mut(), &mut out);
         }
         // Commands from other threads, unless a connection is congested. Checked again
         // after every stanza taken, so one turn cannot pile more than HIGH_WATER plus one

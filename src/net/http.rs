@@ -48,6 +48,7 @@ use serde_json::{json, Map, Value};
 
 use crate::bridge::Bridges;
 use crate::conference::env::Control;
+use crate::focus::limits::Refusal;
 use crate::metrics::Metrics;
 use crate::net::NetHandle;
 use crate::xml::{ns, Element};
@@ -127,29 +128,39 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// `Retry-After` in seconds (with a `503` for a limit).
+    pub retry_after: Option<u64>,
 }
 
 impl Response {
     pub fn json(status: u16, v: &Value) -> Response {
-        Response { status, content_type: "application/json", body: v.to_string().into_bytes() }
+        Response { status, content_type: "application/json", body: v.to_string().into_bytes(), retry_after: None }
     }
 
     pub fn text(status: u16, text: &str, content_type: &'static str) -> Response {
-        Response { status, content_type, body: text.as_bytes().to_vec() }
+        Response { status, content_type, body: text.as_bytes().to_vec(), retry_after: None }
     }
 
     fn error(status: u16, msg: &str) -> Response {
         Response::json(status, &json!({ "error": msg }))
     }
 
+    /// The same with a `Retry-After` of `after` (whole seconds).
+    pub fn retry_after(mut self, after: Duration) -> Response {
+        self.retry_after = Some(after.as_secs());
+        self
+    }
+
     /// The bytes on the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let retry = self.retry_after.map(|s| format!("Retry-After: {}\r\n", s)).unwrap_or_default();
         let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
             self.status,
             reason(self.status),
             self.content_type,
-            self.body.len()
+            self.body.len(),
+            retry
         )
         .into_bytes();
         out.extend_from_slice(&self.body);
@@ -326,7 +337,9 @@ pub fn conference_iq(body: &[u8]) -> Result<(Element, String), Response> {
     Ok((iq, room.to_string()))
 }
 
-/// The HTTP answer for the router's answer to a conference request.
+/// The HTTP answer for the router's answer to a conference request: `403` for
+/// `not-authorized`, `503` with `Retry-After` for a limit (`resource-constraint`, see
+/// [`Refusal`]), `400` for any other error.
 pub fn conference_response(answer: &Element, room: &str, focus_jid: &str) -> Response {
     if answer.get_attr("type") == Some("error") {
         let err = crate::xmpp::stanza::parse_error(answer);
@@ -336,6 +349,10 @@ pub fn conference_response(answer: &Element, room: &str, focus_jid: &str) -> Res
             "not-authorized" => Response::error(403, &text),
             "not-acceptable" if err.as_ref().is_some_and(|e| e.extra.iter().any(|x| x.name == "session-invalid")) => {
                 Response::error(400, "invalid-session")
+            }
+            "resource-constraint" => {
+                let after = Refusal::from_text(&text).map_or(Duration::from_secs(5), Refusal::retry_after);
+                Response::error(503, &text).retry_after(after)
             }
             _ => Response::error(400, &text),
         };
@@ -465,7 +482,7 @@ impl RestServer {
             in_flight,
             done_rx,
             stop: stop.clone(),
-            busy_log: crate::net::LogLimit::new(Duration::from_secs(10)),
+            busy_log: crate::log_throttle::LogThrottle::new(Duration::from_secs(10)),
         };
         threads.push(spawn(format!("{tag}-io"), Box::new(move || io.run()))?);
         Ok(RestServer { stop, waker, threads, addr: bound })
@@ -584,7 +601,7 @@ struct Io {
     in_flight: Arc<AtomicUsize>,
     done_rx: Receiver<Done>,
     stop: Arc<AtomicBool>,
-    busy_log: crate::net::LogLimit,
+    busy_log: crate::log_throttle::LogThrottle,
 }
 
 impl Io {
@@ -635,7 +652,7 @@ impl Io {
                 }
             };
             if self.conns.len() >= self.limits.max_connections && !self.evict_slowest() {
-                if let Some(held) = self.busy_log.allow(now) {
+                if let Some(held) = self.busy_log.hit(now) {
                     warn!("HTTP: {} connections open, refusing more ({} refused since the last line)", self.conns.len(), held);
                 }
                 let _ = sock.write(&Response::error(503, "too many connections").to_bytes());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
-use super::{spawn, ConnId, ConnSpec, NetHandle, Negotiation, Outbox, Router, TlsOptions};
+use super::{spawn, ConnId, ConnSpec, LinkSecurity, NetHandle, Negotiation, Outbox, Router, TlsOptions};
 use crate::jid::Jid;
 use crate::xml::framer::{Frame, Framer};
 use crate::xml::{ns, parse_stanza, Element};
@@ -18,17 +18,22 @@ use crate::xmpp::stanza::parse_error;
 /// What reached the router.
 #[derive(Debug)]
 pub(crate) enum Ev {
-    Connected(Jid),
+    /// Connected as this JID, over a link of this security.
+    Connected(Jid, LinkSecurity),
     Reconnected(String),
     Disconnected(String),
     Stanza(Element),
 }
 
-pub(crate) struct TestRouter(pub Sender<Ev>);
+pub(crate) struct TestRouter(pub Sender<Ev>, pub Option<LinkSecurity>);
 
 impl Router for TestRouter {
+    fn link_security(&mut self, _conn: ConnId, security: LinkSecurity) {
+        self.1 = Some(security);
+    }
     fn connected(&mut self, _conn: ConnId, jid: &Jid, _out: &mut Outbox) {
-        let _ = self.0.send(Ev::Connected(jid.clone()));
+        let security = self.1.take().expect("link_security comes before connected");
+        let _ = self.0.send(Ev::Connected(jid.clone(), security));
     }
     fn reconnected(&mut self, _conn: ConnId, name: &str) {
         let _ = self.0.send(Ev::Reconnected(name.to_string()));
@@ -135,7 +140,7 @@ pub(crate) struct Running {
 impl Running {
     pub fn start(specs: Vec<ConnSpec>) -> Running {
         let (tx, events) = unbounded();
-        let (handle, join) = spawn(specs, Box::new(TestRouter(tx))).unwrap();
+        let (handle, join) = spawn(specs, Box::new(TestRouter(tx, None))).unwrap();
         Running { handle, events, join: Some(join) }
     }
 
@@ -166,7 +171,10 @@ const T: Duration = Duration::from_secs(5);
 
 fn connected(run: &Running) {
     match run.event(T) {
-        Some(Ev::Connected(j)) => assert_eq!(j.to_string(), COMPONENT_JID),
+        Some(Ev::Connected(j, security)) => {
+            assert_eq!(j.to_string(), COMPONENT_JID);
+            assert_eq!(security, LinkSecurity::Plain);
+        }
         other => panic!("expected connected, got {other:?}"),
     }
 }
@@ -212,6 +220,27 @@ fn oversized_too_deep_and_malformed_stanzas_cost_their_sender_an_error_and_the_s
     assert!(run.event(Duration::from_millis(200)).is_none());
     // Nothing else was written (no second answer, no stream error).
     assert!(p.next_non_ping(Duration::from_millis(200)).is_none());
+}
+
+#[test]
+fn a_stanza_over_the_parsers_node_cap_costs_its_sender_a_policy_violation_and_the_stream_stays_up() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let run = Running::start(vec![component_spec(listener.local_addr().unwrap().port(), Duration::from_secs(30), crate::xml::DEFAULT_MAX_STANZA)]);
+    let mut p = Peer::accept_component(&listener);
+    connected(&run);
+    let from = "mallory@meet.test/r";
+    // 80 KiB, under the size cap and one level deep, but 20 000 elements once parsed.
+    let flat = "<a/>".repeat(20_000);
+    p.send(&format!("<iq type='set' id='many1' from='{from}' to='{COMPONENT_JID}'><q xmlns='urn:q'>{flat}</q></iq>"));
+    p.send(&format!("<presence from='{from}' to='{COMPONENT_JID}'>{flat}</presence>"));
+    p.send(&format!("<message from='{from}' to='{COMPONENT_JID}' id='after'/>"));
+    let e = p.next_non_ping(T).expect("an answer to many1");
+    assert_eq!((e.get_attr("type"), e.get_attr("id"), e.get_attr("to")), (Some("error"), Some("many1"), Some(from)));
+    let err = parse_error(&e).unwrap();
+    assert_eq!(err.condition.as_str(), "policy-violation");
+    assert!(err.text.unwrap().contains("nodes"));
+    assert_eq!(run.stanza(T).expect("the stream goes on").get_attr("id"), Some("after"));
+    assert!(run.event(Duration::from_millis(200)).is_none(), "no disconnection");
 }
 
 #[test]
@@ -412,4 +441,119 @@ fn a_burst_of_large_stanzas_to_a_slow_reader_is_held_back_not_dropped() {
     while let Some(ev) = run.event(Duration::from_millis(100)) {
         assert!(!matches!(ev, Ev::Disconnected(_)), "the connection was dropped: {ev:?}");
     }
+}
+
+#[test]
+fn a_client_connection_to_loopback_without_starttls_reports_that_it_is_plain() {
+    use crate::xmpp::c2s::{ClientConfig, TlsPolicy};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let spec = ConnSpec {
+        name: "client".into(),
+        host: "127.0.0.1".into(),
+        port: listener.local_addr().unwrap().port(),
+        negotiation: Negotiation::Client(ClientConfig {
+            domain: "auth.test".into(),
+            username: None,
+            password: None,
+            resource: "focus".into(),
+            tls: crate::app::client_tls_policy("127.0.0.1", false),
+        }),
+        tls: TlsOptions::default(),
+        keepalive: Duration::from_secs(30),
+        max_stanza: 1 << 16,
+    };
+    assert_eq!(crate::app::client_tls_policy("127.0.0.1", false), TlsPolicy::IfOffered);
+    let run = Running::start(vec![spec]);
+    let mut p = Peer::accept(&listener);
+    let header = |id: &str| {
+        format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+             id='{id}' from='auth.test' version='1.0'>"
+        )
+    };
+    assert!(matches!(p.frame(T), Some(Frame::StreamHeader(_))));
+    // A loopback Prosody without a certificate: no STARTTLS offered.
+    p.send(&format!(
+        "{}<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>",
+        header("c1")
+    ));
+    let auth = p.next(T).expect("auth");
+    assert_eq!((auth.name.as_str(), auth.get_attr("mechanism")), ("auth", Some("ANONYMOUS")));
+    p.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    p.framer.reset();
+    assert!(matches!(p.frame(T), Some(Frame::StreamHeader(_))), "the stream restarts");
+    p.send(&format!("{}<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>", header("c2")));
+    let bind = p.next(T).expect("bind");
+    let id = bind.get_attr("id").unwrap().to_string();
+    p.send(&format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>x1@auth.test/focus</jid></bind></iq>"
+    ));
+    match run.event(T) {
+        Some(Ev::Connected(j, security)) => {
+            assert_eq!(j.to_string(), "x1@auth.test/focus");
+            assert_eq!(security, LinkSecurity::Plain, "no TLS was used, and the router is told so");
+        }
+        other => panic!("{other:?}"),
+    }
+    // What --check prints for it says so too.
+    let line = crate::check::login_line("focus@auth.test", "SASL ANONYMOUS", LinkSecurity::Plain, "127.0.0.1");
+    assert!(line.contains("no TLS") && line.contains("loopback") && !line.contains("verified"), "{line}");
+}
+
+/// Counts the stanzas that reach it between two `tick`s (one loop turn).
+struct TurnCounter {
+    connected: Sender<()>,
+    counts: std::sync::Arc<parking_lot::Mutex<(u64, u64, u64)>>,
+}
+
+impl Router for TurnCounter {
+    fn connected(&mut self, _conn: ConnId, _jid: &Jid, _out: &mut Outbox) {
+        let _ = self.connected.send(());
+    }
+    fn disconnected(&mut self, _conn: ConnId, _reason: &str, _out: &mut Outbox) {}
+    fn stanza(&mut self, _conn: ConnId, _el: Element, out: &mut Outbox) {
+        // Every stanza costs an answer, as a hostile IQ does.
+        out.send(ConnId(0), Element::new("message", ns::COMPONENT).attr("to", "x@meet.test"));
+        let mut c = self.counts.lock();
+        c.0 += 1;
+        c.2 += 1;
+    }
+    fn tick(&mut self, _now: Instant, _out: &mut Outbox) {
+        let mut c = self.counts.lock();
+        c.1 = c.1.max(c.0);
+        c.0 = 0;
+    }
+}
+
+#[test]
+fn a_flood_from_the_server_is_read_a_megabyte_per_loop_turn() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (tx, connected_rx) = unbounded();
+    let counts = std::sync::Arc::new(parking_lot::Mutex::new((0u64, 0u64, 0u64)));
+    let router = TurnCounter { connected: tx, counts: counts.clone() };
+    let spec = component_spec(listener.local_addr().unwrap().port(), Duration::from_secs(30), 1 << 16);
+    let (handle, join) = spawn(vec![spec], Box::new(router)).unwrap();
+    let mut p = Peer::accept_component(&listener);
+    connected_rx.recv_timeout(T).expect("connected");
+    // 8 MiB of small stanzas at once: far faster than they can be parsed.
+    let one = format!("<message from='mallory@meet.test/r' to='{COMPONENT_JID}' id='f'><body>flood</body></message>");
+    let n = (8 << 20) / one.len();
+    let writer = {
+        let mut sock = p.sock.try_clone().unwrap();
+        let data = one.repeat(n);
+        std::thread::spawn(move || sock.write_all(data.as_bytes()).unwrap())
+    };
+    // Keep draining what the focus answers, so its writes never block the test.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counts.lock().2 < n as u64 && Instant::now() < deadline {
+        let _ = p.frame(Duration::from_millis(10));
+    }
+    writer.join().unwrap();
+    let (_, max_per_turn, total) = *counts.lock();
+    assert_eq!(total, n as u64, "every stanza arrived");
+    // One turn reads at most READ_PER_TURN (plus the 64 KiB read that crosses it).
+    let per_turn = (super::conn::READ_PER_TURN + 64 * 1024) / one.len() + 1;
+    assert!(max_per_turn <= per_turn as u64, "{} stanzas in one turn (at most {} expected)", max_per_turn, per_turn);
+    handle.shutdown();
+    let _ = join.join();
 }

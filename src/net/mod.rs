@@ -105,10 +105,35 @@ impl Outbox {
     }
 }
 
+/// How a connection's stream is protected, reported when it comes up
+/// ([`Router::link_security`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkSecurity {
+    /// No TLS: the component connection, or a client connection whose server offered no
+    /// STARTTLS (allowed only to a loopback host or with `--tls_insecure`).
+    Plain,
+    /// TLS, the server's certificate verified (system store or `--tls_ca_file`).
+    Verified,
+    /// TLS without certificate verification (`--tls_insecure`).
+    Unverified,
+}
+
+impl std::fmt::Display for LinkSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LinkSecurity::Plain => "no TLS",
+            LinkSecurity::Verified => "TLS, certificate verified",
+            LinkSecurity::Unverified => "TLS, certificate not verified",
+        })
+    }
+}
+
 /// The layer above the network, called on the event loop thread. Never blocks.
 pub trait Router: Send {
     /// `conn` finished negotiation as `jid`.
     fn connected(&mut self, conn: ConnId, jid: &Jid, out: &mut Outbox);
+    /// How `conn` is protected (called just before every `connected`).
+    fn link_security(&mut self, _conn: ConnId, _security: LinkSecurity) {}
     /// `conn` came back after having been lost (called just before `connected`);
     /// `name` is the connection's name from its [`ConnSpec`].
     fn reconnected(&mut self, _conn: ConnId, _name: &str) {}
@@ -193,31 +218,6 @@ pub fn probe_tcp(addr: std::net::SocketAddr, timeout: Duration) -> std::io::Resu
     std::net::TcpStream::connect_timeout(&addr, timeout).map(|_| ())
 }
 
-/// Rate limit for a log line that input can trigger: the first one passes, then at
-/// most one per `interval`, each saying how many were held back since the last.
-#[derive(Clone, Debug)]
-pub struct LogLimit {
-    interval: Duration,
-    next: Option<std::time::Instant>,
-    held: u64,
-}
-
-impl LogLimit {
-    pub fn new(interval: Duration) -> LogLimit {
-        LogLimit { interval, next: None, held: 0 }
-    }
-
-    /// `Some(held back since the last line)` when a line may be logged at `now`.
-    pub fn allow(&mut self, now: std::time::Instant) -> Option<u64> {
-        if self.next.is_some_and(|n| now < n) {
-            self.held += 1;
-            return None;
-        }
-        self.next = Some(now + self.interval);
-        Some(std::mem::take(&mut self.held))
-    }
-}
-
 /// The reconnect schedule. While the server cannot be reached (refused, closed,
 /// silent): every [`Backoff::FAST`] for the first [`Backoff::FAST_FOR`] after the loss,
 /// so a restarted Prosody is back in use within a second; then doubling from
@@ -287,19 +287,6 @@ impl Default for Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_limit_passes_one_line_per_interval_and_counts_the_rest() {
-        let t0 = std::time::Instant::now();
-        let mut l = LogLimit::new(Duration::from_secs(10));
-        assert_eq!(l.allow(t0), Some(0));
-        for i in 1..=5 {
-            assert_eq!(l.allow(t0 + Duration::from_secs(i)), None);
-        }
-        assert_eq!(l.allow(t0 + Duration::from_secs(10)), Some(5));
-        assert_eq!(l.allow(t0 + Duration::from_secs(11)), None);
-        assert_eq!(l.allow(t0 + Duration::from_secs(100)), Some(1));
-    }
 
     #[test]
     fn backoff_retries_every_half_second_for_30_s_then_doubles_with_jitter_to_30_s() {

@@ -5,6 +5,10 @@
 //! written without namespace resolution except for the `xml:` prefix, which is kept
 //! literally (`xml:lang`). Namespace declarations (`xmlns`, `xmlns:p`) are never
 //! stored as attributes: the serializer re-creates them from `ns`.
+//!
+//! [`Element::weight`] estimates the memory a tree holds, for budgets of queued input
+//! (`focus::inbox`): a parsed stanza costs far more than its text, since every element
+//! is a struct with two owned strings and two vectors.
 
 use std::fmt;
 
@@ -24,7 +28,42 @@ pub struct Element {
     pub children: Vec<Node>,
 }
 
+/// Bytes a heap block of `size` requested bytes takes (glibc on 64 bit: an 8-byte
+/// header, 16-byte granules, 32 bytes at least); nothing for an empty `size`.
+fn block(size: usize) -> usize {
+    if size == 0 {
+        0
+    } else {
+        ((size + 8 + 15) & !15).max(32)
+    }
+}
+
 impl Element {
+    /// Estimated memory this tree holds, in bytes: the element's slot in its parent, every
+    /// heap block of its strings and vectors (by capacity, with allocator overhead), and
+    /// the same for everything below it. Within a few percent of what glibc allocates for
+    /// a parsed stanza (`tests/element_weight.rs` measures it). O(nodes), no recursion.
+    pub fn weight(&self) -> usize {
+        let mut total = std::mem::size_of::<Node>();
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            total += block(e.name.capacity())
+                + block(e.ns.capacity())
+                + block(e.attrs.capacity() * std::mem::size_of::<(String, String)>())
+                + block(e.children.capacity() * std::mem::size_of::<Node>());
+            for (k, v) in &e.attrs {
+                total += block(k.capacity()) + block(v.capacity());
+            }
+            for c in &e.children {
+                match c {
+                    Node::Element(x) => todo.push(x),
+                    Node::Text(t) => total += block(t.capacity()),
+                }
+            }
+        }
+        total
+    }
+
     /// A new empty element `name` in namespace `ns`.
     pub fn new(name: &str, ns: &str) -> Element {
         Element { name: name.to_string(), ns: ns.to_string(), attrs: Vec::new(), children: Vec::new() }

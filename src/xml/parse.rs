@@ -21,7 +21,10 @@
 //! character data (text, references, CDATA) is merged into one text node; an element
 //! that has child elements loses its whitespace-only text nodes (indentation), while
 //! a text-only element keeps its text exactly, whitespace included. Nesting deeper
-//! than [`MAX_DEPTH`] is refused.
+//! than [`MAX_DEPTH`] is refused, and so is a stanza of more than [`MAX_NODES`]
+//! nodes (elements, attributes and text nodes) from the stream: a tree costs far more memory than its
+//! text (about 50 times for `<a/><a/>…`), so the cap bounds what one stanza can cost
+//! once parsed (see [`MAX_NODES`] and `Element::weight`).
 
 use std::fmt;
 use std::io::Read;
@@ -43,6 +46,8 @@ pub enum ParseError {
     NotOneElement(String),
     /// Elements nested deeper than [`MAX_DEPTH`].
     TooDeep,
+    /// More than [`MAX_NODES`] elements, attributes and text nodes.
+    TooManyNodes,
 }
 
 /// The deepest element nesting accepted (the stanza element is level 1). `Element`
@@ -55,6 +60,17 @@ pub enum ParseError {
 /// stanzas before they get here (`framer.rs`); `src/stack_tests.rs` checks the budget.
 pub const MAX_DEPTH: usize = 64;
 
+/// The most nodes (elements + attributes + text nodes) a stanza may have. The largest
+/// real stanzas the focus receives are far below it: the captured lib-jitsi-meet
+/// session-accept has 166 nodes, a Jingle accept with the 20 SSRCs and groups the
+/// source limits allow about 600, a disco#info answer with the 512 features the caps
+/// parser takes about 1 100, a JVB brewery presence about 200, Prosody's room
+/// configuration form about 500. A stanza over the cap is refused like a too-deep one
+/// (`policy-violation` for an IQ request; the stream stays up). At the cap a parsed
+/// stanza holds at most about 1.3 MB (flat empty elements; `tests/element_weight.rs`
+/// measures it), which `focus::inbox` budgets for.
+pub const MAX_NODES: usize = 8192;
+
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -62,6 +78,7 @@ impl fmt::Display for ParseError {
             ParseError::Restricted(m) => write!(f, "restricted XML: {m}"),
             ParseError::NotOneElement(m) => write!(f, "not a single element: {m}"),
             ParseError::TooDeep => write!(f, "elements nested deeper than {MAX_DEPTH}"),
+            ParseError::TooManyNodes => write!(f, "more than {MAX_NODES} XML nodes"),
         }
     }
 }
@@ -73,7 +90,7 @@ impl ParseError {
     pub fn condition(&self) -> &'static str {
         match self {
             ParseError::Restricted(_) => "restricted-xml",
-            ParseError::TooDeep => "policy-violation",
+            ParseError::TooDeep | ParseError::TooManyNodes => "policy-violation",
             _ => "not-well-formed",
         }
     }
@@ -118,26 +135,37 @@ pub fn parse_stanza(text: &str, header: &StreamHeader) -> Result<Element, ParseE
     }
     open.push('>');
     let source = open.as_bytes().chain(text.as_bytes()).chain(&b"</w>"[..]);
-    build(config().create_reader(source), true)
+    build(config().create_reader(source), true, MAX_NODES)
 }
 
 /// Parse a standalone element (only its own namespace declarations are in scope).
-/// Comments before the root element are skipped.
+/// Comments before the root element are skipped. For fixtures, tests and tools: it
+/// never sees network input, so it has the depth limit but no node cap (tests build
+/// trees far over it to check the typed parsers' own bounds).
 pub fn parse_fragment(text: &str) -> Result<Element, ParseError> {
-    build(config().create_reader(text.as_bytes()), false)
+    build(config().create_reader(text.as_bytes()), false, usize::MAX)
 }
 
 fn syntax(e: xml::reader::Error) -> ParseError {
     ParseError::Syntax(e.to_string())
 }
 
-/// Drive the reader and build the tree. With `wrapped`, the document element is the
-/// synthetic wrapper and the result is its only child element.
-fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool) -> Result<Element, ParseError> {
+/// Drive the reader and build the tree, of at most `max_nodes` nodes. With `wrapped`,
+/// the document element is the synthetic wrapper and the result is its only child element.
+fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool, max_nodes: usize) -> Result<Element, ParseError> {
     let mut stack: Vec<Element> = Vec::new();
     let mut result: Option<Element> = None;
     let mut in_wrapper = false;
     let mut wrapper_closed = false;
+    let mut nodes = 0usize;
+    let mut count = |n: usize| {
+        nodes = nodes.saturating_add(n);
+        if nodes > max_nodes {
+            Err(ParseError::TooManyNodes)
+        } else {
+            Ok(())
+        }
+    };
     loop {
         match reader.next().map_err(syntax)? {
             XmlEvent::StartDocument { .. } => {}
@@ -167,6 +195,7 @@ fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool) -> Result<Element, 
                 if stack.is_empty() && result.is_some() {
                     return Err(ParseError::NotOneElement("more than one element".into()));
                 }
+                count(1 + attributes.len())?;
                 let mut el = Element {
                     name: name.local_name,
                     ns: name.namespace.unwrap_or_default(),
@@ -206,7 +235,10 @@ fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool) -> Result<Element, 
             XmlEvent::Characters(t) | XmlEvent::Whitespace(t) | XmlEvent::CData(t) => match stack.last_mut() {
                 Some(el) => match el.children.last_mut() {
                     Some(Node::Text(prev)) => prev.push_str(&t),
-                    _ => el.children.push(Node::Text(t)),
+                    _ => {
+                        count(1)?;
+                        el.children.push(Node::Text(t))
+                    }
                 },
                 None => {
                     if !t.chars().all(char::is_whitespace) {
@@ -385,6 +417,31 @@ mod tests {
         let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
         assert!(parse_fragment(&ok).is_ok());
         assert_eq!(ParseError::TooDeep.condition(), "policy-violation");
+    }
+
+    #[test]
+    fn a_stanza_of_too_many_nodes_is_refused() {
+        let h = client_header();
+        // 256 KiB of empty elements: 65 536 of them, each a heap-allocated element once parsed.
+        let flat = format!("<iq type='set' id='x'>{}</iq>", "<a/>".repeat(65_536));
+        assert_eq!(parse_stanza(&flat, &h), Err(ParseError::TooManyNodes));
+        assert_eq!(ParseError::TooManyNodes.condition(), "policy-violation");
+        // Attributes and text nodes count too.
+        let attrs = format!("<iq>{}</iq>", "<a x='1' y='2' z='3'/>".repeat(MAX_NODES / 4 + 1));
+        assert_eq!(parse_stanza(&attrs, &h), Err(ParseError::TooManyNodes));
+        let texts = format!("<iq>{}</iq>", "t<a/>".repeat(MAX_NODES / 2 + 1));
+        assert_eq!(parse_stanza(&texts, &h), Err(ParseError::TooManyNodes));
+        // Exactly at the cap: accepted (the iq, its id attribute, MAX_NODES - 2 children).
+        let at = format!("<iq id='x'>{}</iq>", "<a/>".repeat(MAX_NODES - 2));
+        assert_eq!(parse_stanza(&at, &h).unwrap().children.len(), MAX_NODES - 2);
+        let over = format!("<iq id='x'>{}</iq>", "<a/>".repeat(MAX_NODES - 1));
+        assert_eq!(parse_stanza(&over, &h), Err(ParseError::TooManyNodes));
+        // A disco#info answer with far more features than the caps parser takes is still below it.
+        let disco = format!(
+            "<iq type='result' id='d' from='r@c/p'><query xmlns='http://jabber.org/protocol/disco#info'>{}</query></iq>",
+            (0..2048).map(|i| format!("<feature var='urn:f:{i}'/>")).collect::<String>()
+        );
+        assert!(parse_stanza(&disco, &h).is_ok());
     }
 
     #[test]

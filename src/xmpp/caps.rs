@@ -28,6 +28,7 @@ use base64::Engine;
 use log::warn;
 use sha1::{Digest, Sha1};
 
+use crate::log_throttle::LogThrottle;
 use crate::xml::{ns, Element};
 
 /// Features taken from one disco#info answer; further ones are ignored.
@@ -44,6 +45,12 @@ pub const MAX_FORM_FIELDS: usize = 64;
 pub const MAX_FIELD_VALUES: usize = 32;
 /// Longest identity attribute, field var or value taken (bytes).
 pub const MAX_TEXT_LEN: usize = 256;
+/// Longest caps `node` accepted (bytes); the focus sends it back in `node#ver` queries.
+pub const MAX_CAPS_NODE: usize = 256;
+/// Longest caps `ver` accepted (bytes): a base64 SHA-512 is 88.
+pub const MAX_CAPS_VER: usize = 128;
+/// Longest caps `hash` name accepted (bytes).
+pub const MAX_CAPS_HASH: usize = 32;
 /// Entries the cache keeps.
 pub const CACHE_MAX_ENTRIES: usize = 1024;
 /// Bytes the cache keeps (features, keys and per-entry overhead, estimated).
@@ -64,16 +71,19 @@ pub struct Caps {
 }
 
 impl Caps {
-    /// Parse a `<c/>` element; `None` without `node` or `ver`.
+    /// Parse a `<c/>` element; `None` without `node` or `ver`, or when one of the
+    /// attributes is longer than its cap ([`MAX_CAPS_NODE`], [`MAX_CAPS_VER`], [`MAX_CAPS_HASH`]).
     pub fn parse(c: &Element) -> Option<Caps> {
         if !c.is("c", ns::CAPS) {
             return None;
         }
-        Some(Caps {
-            node: c.get_attr("node")?.to_string(),
-            ver: c.get_attr("ver")?.to_string(),
-            hash: c.get_attr("hash").map(str::to_string),
-        })
+        let node = c.get_attr("node").filter(|v| v.len() <= MAX_CAPS_NODE)?;
+        let ver = c.get_attr("ver").filter(|v| v.len() <= MAX_CAPS_VER)?;
+        let hash = match c.get_attr("hash") {
+            Some(h) if h.len() > MAX_CAPS_HASH => return None,
+            h => h.map(str::to_string),
+        };
+        Some(Caps { node: node.to_string(), ver: ver.to_string(), hash })
     }
 
     /// The caps of a presence stanza, if it has any.
@@ -328,8 +338,8 @@ pub struct CapsCache {
     order: BTreeMap<u64, String>,
     tick: u64,
     bytes: usize,
-    last_log: Option<Instant>,
-    suppressed: u64,
+    /// Mismatching answers, logged once per [`MISMATCH_LOG_INTERVAL`].
+    mismatch_log: LogThrottle,
 }
 
 impl Default for CapsCache {
@@ -353,8 +363,7 @@ impl CapsCache {
             order: BTreeMap::new(),
             tick: 0,
             bytes: 0,
-            last_log: None,
-            suppressed: 0,
+            mismatch_log: LogThrottle::new(MISMATCH_LOG_INTERVAL),
         }
     }
 
@@ -406,8 +415,7 @@ impl CapsCache {
             Verdict::Verified => self.insert(&caps.ver, info.features.clone()),
             Verdict::UnsupportedHash => {}
             other => {
-                if self.log_allowed(now) {
-                    let dropped = std::mem::take(&mut self.suppressed);
+                if let Some(dropped) = self.mismatch_log.hit(now) {
                     warn!(
                         "caps: disco#info of {} does not match its ver {:?} ({}); used for it only, not cached{}",
                         who,
@@ -419,22 +427,10 @@ impl CapsCache {
                         },
                         if dropped > 0 { format!(" ({dropped} more since the last such line)") } else { String::new() }
                     );
-                } else {
-                    self.suppressed += 1;
                 }
             }
         }
         verdict
-    }
-
-    fn log_allowed(&mut self, now: Instant) -> bool {
-        match self.last_log {
-            Some(t) if now.saturating_duration_since(t) < MISMATCH_LOG_INTERVAL => false,
-            _ => {
-                self.last_log = Some(now);
-                true
-            }
-        }
     }
 
     /// Insert verified features, evicting least recently used entries to stay within
@@ -731,14 +727,16 @@ mod tests {
         let info = DiscoInfo::parse(&query("<feature var='a'/>"));
         let mut cache = CapsCache::new();
         let t = Instant::now();
+        // What the throttle would do next, without using it up.
+        let next = |c: &CapsCache, at: Instant| c.mismatch_log.clone().hit(at);
         cache.learn(&caps, &info, "r/1", t);
-        assert_eq!(cache.last_log, Some(t));
+        assert_eq!(next(&cache, t + Duration::from_secs(1)), None, "logged at t: quiet for a minute");
         for i in 0..100 {
             cache.learn(&caps, &info, "r/2", t + Duration::from_millis(i));
         }
-        assert_eq!(cache.suppressed, 100);
+        assert_eq!(next(&cache, t + MISMATCH_LOG_INTERVAL), Some(100), "100 held back");
         cache.learn(&caps, &info, "r/3", t + MISMATCH_LOG_INTERVAL);
-        assert_eq!(cache.last_log, Some(t + MISMATCH_LOG_INTERVAL));
-        assert_eq!(cache.suppressed, 0, "the count went into the log line");
+        assert_eq!(next(&cache, t + MISMATCH_LOG_INTERVAL + Duration::from_secs(1)), None, "logged again");
+        assert_eq!(next(&cache, t + 2 * MISMATCH_LOG_INTERVAL), Some(0), "the count went into that line");
     }
 }

@@ -5,7 +5,12 @@
 //! Replies are built in the namespace of the request (`jabber:client` or
 //! `jabber:component:accept`), with `to`/`from` swapped from the request. Error
 //! replies never echo the request payload (RFC 6120 makes that optional, and it
-//! would reflect attacker-chosen XML back).
+//! would reflect attacker-chosen XML back), and their text is cut to
+//! [`MAX_ERROR_TEXT`] bytes. The one part of a request every reply must echo is its
+//! `id`: a request whose id is longer than [`MAX_ECHOED_ID`] is not answered at all
+//! ([`is_answerable`]), so that no reply of the focus can grow with a participant's
+//! input (Prosody closes a stream that sends a stanza over its size limit, so an
+//! echoed id of nearly the size limit would cost the focus its connection).
 
 use std::fmt;
 
@@ -211,6 +216,30 @@ impl fmt::Display for ErrorCondition {
     }
 }
 
+/// Longest `id` of a request the focus answers (bytes). Real ids are short (Strophe:
+/// a UUID and `:sendIQ`, 43 bytes; Smack: about 15; Prosody: a UUID).
+pub const MAX_ECHOED_ID: usize = 256;
+/// Longest human-readable error text (bytes); longer texts are cut on a character boundary.
+pub const MAX_ERROR_TEXT: usize = 256;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Can a reply to `req` be sent? False when its `id` is longer than [`MAX_ECHOED_ID`]:
+/// such a request is dropped unanswered (its sender is the only one waiting).
+pub fn is_answerable(req: &Element) -> bool {
+    req.get_attr("id").is_none_or(|id| id.len() <= MAX_ECHOED_ID)
+}
+
 /// An IQ `result` answering `req`: same namespace and id, `to`/`from` swapped.
 pub fn iq_result(req: &Element) -> Element {
     reply_iq(req, IqType::Result)
@@ -254,9 +283,10 @@ impl ErrorReply {
         self
     }
 
-    /// Add a human-readable `<text xml:lang='en'>`.
+    /// Add a human-readable `<text xml:lang='en'>`, cut to [`MAX_ERROR_TEXT`] bytes
+    /// (it may quote input).
     pub fn text(mut self, text: &str) -> ErrorReply {
-        self.text = Some(text.to_string());
+        self.text = Some(clip(text, MAX_ERROR_TEXT).to_string());
         self
     }
 
@@ -287,7 +317,7 @@ impl ErrorReply {
 /// or depth, or unparsable), known only by the name and attributes of its opening tag:
 /// `Some` for an IQ `get`/`set` with an `id` (its sender waits for an answer), in the
 /// stream's namespace `stream_ns`, `to`/`from` swapped as for any reply; `None` for
-/// anything else (dropped without an answer).
+/// anything else (dropped without an answer), an id over [`MAX_ECHOED_ID`] included.
 pub fn refuse_unread(
     name: &str,
     attrs: &[(String, String)],
@@ -300,6 +330,9 @@ pub fn refuse_unread(
         return None;
     }
     let mut req = Element::new("iq", stream_ns).attr("id", get("id")?);
+    if !is_answerable(&req) {
+        return None;
+    }
     for k in ["from", "to"] {
         if let Some(v) = get(k) {
             req.set_attr(k, v);
@@ -630,5 +663,29 @@ mod tests {
         ] {
             assert_eq!(refuse_unread(name, &attrs, ns::CLIENT, ErrorCondition::PolicyViolation, "x"), None, "{name} {attrs:?}");
         }
+    }
+
+    #[test]
+    fn no_reply_grows_with_the_request() {
+        // An id of nearly the stanza size cap (a skipped stanza's opening tag may carry one)
+        // would make the answer larger than Prosody accepts from the focus: not answered.
+        let long_id = "'".repeat(40_000);
+        let attrs = vec![("type".to_string(), "get".to_string()), ("id".to_string(), long_id.clone())];
+        assert_eq!(refuse_unread("iq", &attrs, ns::CLIENT, ErrorCondition::PolicyViolation, "x"), None);
+        let req = Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", long_id);
+        assert!(!is_answerable(&req));
+        let at_cap = Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", "i".repeat(MAX_ECHOED_ID));
+        assert!(is_answerable(&at_cap) && is_answerable(&Element::new("iq", ns::CLIENT)));
+        // Error texts are cut on a character boundary, however long what they quote.
+        let quoted = format!("Invalid thing: {}", "é'".repeat(100_000));
+        let e = iq_error(&get_req(), ErrorCondition::BadRequest, Some(&quoted));
+        let text = parse_error(&e).unwrap().text.unwrap();
+        assert!(text.len() <= MAX_ERROR_TEXT && text.len() >= MAX_ERROR_TEXT - 3, "{}", text.len());
+        assert!(quoted.starts_with(&text));
+        assert!(e.to_xml().len() < 2_000, "{} bytes", e.to_xml().len());
+        assert_eq!(clip("abc", 2), "ab");
+        assert_eq!(clip("éé", 3), "é");
+        assert_eq!(clip("é", 1), "");
+        assert_eq!(clip("short", 100), "short");
     }
 }

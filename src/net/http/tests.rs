@@ -115,8 +115,26 @@ fn conference_answers_render_as_before() {
     assert_eq!(err("not-authorized", None).status, 403);
     let r = err("not-acceptable", Some(Element::new("session-invalid", ns::FOCUS)));
     assert_eq!((r.status, serde_json::from_slice::<Value>(&r.body).unwrap()["error"].clone()), (400, json!("invalid-session")));
+    // Limits: 503 with when to retry.
     let r = err("resource-constraint", None);
-    assert_eq!((r.status, serde_json::from_slice::<Value>(&r.body).unwrap()["error"].clone()), (400, json!("why")));
+    assert_eq!((r.status, serde_json::from_slice::<Value>(&r.body).unwrap()["error"].clone()), (503, json!("why")));
+    assert_eq!(r.retry_after, Some(5));
+    for (why, after) in [
+        (Refusal::TooManyConferences, 60),
+        (Refusal::TooManyNewRooms, 60),
+        (Refusal::ConferenceBusy, 5),
+        (Refusal::TooManyWaiting, 5),
+        (Refusal::CannotStart, 5),
+    ] {
+        let r = conference_response(&why.reply_to(&Element::new("iq", ns::CLIENT)), "r@c", "f");
+        assert_eq!((r.status, r.retry_after), (503, Some(after)), "{:?}", why);
+        let wire = String::from_utf8(r.to_bytes()).unwrap();
+        assert!(wire.starts_with("HTTP/1.1 503 Service Unavailable\r\n") && wire.contains(&format!("\r\nRetry-After: {}\r\n", after)), "{wire}");
+    }
+    // Other errors keep their status, without Retry-After.
+    let r = err("bad-request", None);
+    assert_eq!((r.status, r.retry_after), (400, None));
+    assert!(!String::from_utf8(r.to_bytes()).unwrap().contains("Retry-After"));
     assert_eq!(conference_response(&Element::new("iq", ns::CLIENT).attr("type", "result"), "r", "f").status, 500);
 }
 
