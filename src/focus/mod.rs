@@ -12,6 +12,12 @@
 //!   `resource-constraint` (type wait) and are logged once per interval per kind;
 //! - an IQ request nobody handles gets `service-unavailable`.
 //!
+//! In client-only mode (no component secret, [`crate::config::Mode::ClientOnly`]) there is
+//! only the client connection: conference, login-url and logout IQs arrive on it through
+//! the `client_proxy` (`from='<proxy>/<sender's full JID>'`), the real sender is taken from
+//! that resource, answers go back to the proxy's JID, and a directed presence after every
+//! (re)connect tells the proxy which resource to forward to.
+//!
 //! A conference's inbox holds at most `INBOX_CAPACITY` unprocessed messages and 8 MiB
 //! of them, all inboxes together 256 MiB (see [`inbox`]); when it is full the sender of an IQ gets `resource-constraint` (type wait)
 //! and presences are held, the latest per occupant, until there is room (never lost).
