@@ -7,21 +7,26 @@
 # Usage: scripts/browser-test.sh
 #   Installs what is missing (Debian's chromium, the Node dependencies of tests/browser, the
 #   library's npm tarball into the cache), builds the release binaries, runs the three-participant
-#   test twice (without and with source-name signaling), and stops everything it started.
+#   test twice (without and with source-name signaling) in each mode, and stops everything it
+#   started. Modes (scripts/run-local.sh JICOFO_MODE): seed-2020 (Prosody with focus.<domain> as
+#   an external component; jicofo reads a 2020-era config + sip-communicator.properties) and
+#   client-proxy (Prosody laid out like a current Debian install, focus.<domain> a client_proxy
+#   with no component secret; jicofo --config=<a jicofo.conf written like the installer's>).
 #   Works from a clean checkout, without a TTY (CI=true).
 #
 # Environment (optional):
 #   BROWSER_CACHE   where the library tarball is unpacked (default <repo>/tmp/browser-cache)
 #   ARTIFACTS       where stanzas, events, console and server logs go (default <repo>/tmp/browser-artifacts/<time>)
 #   ROUNDS          "0,1" (default): without and with source names; "0" or "1" for one round
+#   MODES           "seed-2020,client-proxy" (default); also "flags" (the seed's command line)
 #   CARGO_TARGET_DIR  as for cargo
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 LJM_VERSION=2.6726.2
 cache="${BROWSER_CACHE:-$repo/tmp/browser-cache}"
-export ARTIFACTS="${ARTIFACTS:-$repo/tmp/browser-artifacts/$(date -u +%Y%m%dT%H%M%SZ)}"
-export LOCAL_DIR="$ARTIFACTS/deployment"
+artifacts_base="${ARTIFACTS:-$repo/tmp/browser-artifacts/$(date -u +%Y%m%dT%H%M%SZ)}"
+LOCAL_DIR=""
 export DEBIAN_FRONTEND=noninteractive
 log() { echo "browser-test.sh: $*"; }
 
@@ -35,7 +40,7 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$runner_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$runner_pid" 2>/dev/null || true
   fi
-  if [ -d "$LOCAL_DIR" ]; then
+  if [ -n "$LOCAL_DIR" ] && [ -d "$LOCAL_DIR" ]; then
     LOCAL_DIR="$LOCAL_DIR" "$repo/scripts/run-local.sh" --stop >/dev/null 2>&1 || true
   fi
   exit "$rc"
@@ -79,12 +84,30 @@ export LJM_BUNDLE="$bundle"
 log "building the release binaries"
 cargo build --release --quiet --bins
 
-# 5. The test. In the background so that a signal reaches the trap (which stops it).
-log "setup took $(( $(date +%s) - t0 ))s; running tests/browser/run.mjs (artifacts in $ARTIFACTS)"
-node tests/browser/run.mjs &
-runner_pid=$!
-rc=0
-wait "$runner_pid" || rc=$?
-runner_pid=""
-# Nothing is printed after the runner: its "N passed, M failed" stays the last line.
+# 5. The test, once per mode. In the background so that a signal reaches the trap (which stops it).
+log "setup took $(( $(date +%s) - t0 ))s"
+rc=0 passed=0 failed=0
+IFS=, read -r -a modes <<<"${MODES:-seed-2020,client-proxy}"
+for mode in "${modes[@]}"; do
+  export JICOFO_MODE="$mode" ARTIFACTS="$artifacts_base/$mode"
+  export LOCAL_DIR="$ARTIFACTS/deployment"
+  t1=$(date +%s)
+  log "mode $mode: running tests/browser/run.mjs (artifacts in $ARTIFACTS)"
+  out="$(mktemp)"
+  # Each mode's own count is prefixed, so that only the sum below reads as the closing line.
+  RESULT_PREFIX="browser-test [$mode] " node tests/browser/run.mjs > >(tee "$out") 2>&1 &
+  runner_pid=$!
+  wait "$runner_pid" || rc=1
+  runner_pid=""
+  sleep 0.2 # let tee finish
+  line="$(grep -Eo '[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)"
+  rm -f "$out"
+  [ -n "$line" ] || { rc=1; failed=$((failed + 1)); line="0 passed, 1 failed"; }
+  passed=$((passed + ${line%% passed*}))
+  failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')))
+  log "mode $mode took $(( $(date +%s) - t1 ))s: $line"
+done
+LOCAL_DIR=""
+# The last line counts every mode.
+echo "$passed passed, $failed failed"
 exit "$rc"

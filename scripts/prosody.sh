@@ -20,13 +20,24 @@
 #       20000-31999 are picked on first start and persisted in DIR/state, so a later `start` of the
 #       same DIR — e.g. a restart in a reconnect test — reuses the same ports and secrets)
 #   XMPP_DOMAIN       domain (default meet.test; fixed once DIR exists)
+#   PROSODY_LAYOUT    seed (default) | client_proxy (fixed once DIR exists):
+#       seed          focus.D is an external component (XEP-0114) with FOCUS_SECRET, as the
+#                     2020-era installers and jicofo's seed README set it up
+#       client_proxy  focus.D is a client_proxy component forwarding to focus@auth.D, with no
+#                     component secret (FOCUS_SECRET is empty in DIR/env), as Jitsi's Debian
+#                     installers set it up since 2021; served by the project's test module
+#                     scripts/prosody-modules/mod_jicofo_test_client_proxy.lua
+#   PROSODY_PROXY_SUBSCRIBED  1 (default) | 0, client_proxy layout only: whether focus.D is
+#       subscribed to the focus user's presence in focus's roster, as the Debian installer does
+#       with `prosodyctl mod_roster_command subscribe focus.D focus@auth.D` (then the focus's
+#       initial presence reaches the proxy); with 0 only a directed presence does
 #   PROSODY_LOG_LEVEL debug|info|warn (default info)
 #   PROSODY_GC        incremental|generational: Lua garbage collector mode (default: Prosody's own,
 #       incremental with pause 105 %, which under load costs Prosody more than half its CPU:
 #       the load benchmark's storm used 19.7 s of Prosody CPU with it, 8.5 s with generational)
 #
 # Variables in DIR/env:
-#   PROSODY_DIR PROSODY_PID XMPP_DOMAIN XMPP_HOST C2S_PORT COMPONENT_PORT HTTP_PORT
+#   PROSODY_DIR PROSODY_PID PROSODY_LAYOUT XMPP_DOMAIN XMPP_HOST C2S_PORT COMPONENT_PORT HTTP_PORT
 #   FOCUS_SECRET FOCUS_PASSWORD JVB_PASSWORD USER1_PASSWORD USER2_PASSWORD CA_FILE
 #   plus conveniences: XMPP_AUTH_DOMAIN XMPP_MUC_DOMAIN XMPP_INTERNAL_MUC_DOMAIN
 #   FOCUS_COMPONENT BREWERY_JID WEBSOCKET_URL BOSH_URL
@@ -43,7 +54,9 @@
 #                               muc#roomconfig_whois=anyone itself
 #   Component internal.auth.D   brewery MUC (JvbBrewery@internal.auth.D), no locking, public jids,
 #                               admins focus+jvb
-#   Component focus.D           external component (XEP-0114), secret FOCUS_SECRET
+#   Component focus.D           seed layout: external component (XEP-0114), secret FOCUS_SECRET;
+#                               client_proxy layout: "jicofo_test_client_proxy" component with
+#                               target_address = focus@auth.D (see PROSODY_LAYOUT)
 #   global admins = { focus@auth.D }  (so the focus is owner in every MUC room)
 #   TLS: a per-DIR test CA (DIR/certs/ca.crt = CA_FILE) signs DIR/certs/D.crt with SANs
 #        D, *.D, auth.D, *.auth.D, conference.D, internal.auth.D, focus.D, localhost, IP 127.0.0.1.
@@ -189,7 +202,7 @@ lua_str() { # a Lua long-bracket string literal
 # state: domain, ports, secrets (persisted so restarts reuse them)
 
 load_state() {
-    DOMAIN="" C2S_PORT="" COMPONENT_PORT="" HTTP_PORT=""
+    DOMAIN="" LAYOUT="" C2S_PORT="" COMPONENT_PORT="" HTTP_PORT=""
     FOCUS_SECRET="" FOCUS_PASSWORD="" JVB_PASSWORD="" USER1_PASSWORD="" USER2_PASSWORD=""
     # shellcheck disable=SC1090
     [ ! -f "$STATE" ] || . "$STATE"
@@ -197,6 +210,14 @@ load_state() {
         die "$DIR was created for domain $DOMAIN, not $XMPP_DOMAIN; remove $DIR first"
     fi
     DOMAIN="${DOMAIN:-${XMPP_DOMAIN:-meet.test}}"
+    if [ -n "$LAYOUT" ] && [ -n "${PROSODY_LAYOUT:-}" ] && [ "$PROSODY_LAYOUT" != "$LAYOUT" ]; then
+        die "$DIR was created with layout $LAYOUT, not $PROSODY_LAYOUT; remove $DIR first"
+    fi
+    LAYOUT="${LAYOUT:-${PROSODY_LAYOUT:-seed}}"
+    case "$LAYOUT" in
+        seed|client_proxy) ;;
+        *) die "PROSODY_LAYOUT must be seed or client_proxy, not $LAYOUT" ;;
+    esac
     FOCUS_SECRET="${FOCUS_SECRET:-$(random_secret)}"
     FOCUS_PASSWORD="${FOCUS_PASSWORD:-$(random_secret)}"
     JVB_PASSWORD="${JVB_PASSWORD:-$(random_secret)}"
@@ -210,6 +231,7 @@ load_state() {
 save_state() {
     cat >"$STATE.tmp" <<EOF
 DOMAIN='$DOMAIN'
+LAYOUT='$LAYOUT'
 C2S_PORT='$C2S_PORT'
 COMPONENT_PORT='$COMPONENT_PORT'
 HTTP_PORT='$HTTP_PORT'
@@ -224,15 +246,18 @@ EOF
 }
 
 write_env() { # $1 = pid
+    local secret="$FOCUS_SECRET"
+    [ "$LAYOUT" = seed ] || secret=""
     cat >"$ENVFILE.tmp" <<EOF
 export PROSODY_DIR='$DIR'
 export PROSODY_PID='$1'
+export PROSODY_LAYOUT='$LAYOUT'
 export XMPP_DOMAIN='$DOMAIN'
 export XMPP_HOST='127.0.0.1'
 export C2S_PORT='$C2S_PORT'
 export COMPONENT_PORT='$COMPONENT_PORT'
 export HTTP_PORT='$HTTP_PORT'
-export FOCUS_SECRET='$FOCUS_SECRET'
+export FOCUS_SECRET='$secret'
 export FOCUS_PASSWORD='$FOCUS_PASSWORD'
 export JVB_PASSWORD='$JVB_PASSWORD'
 export USER1_PASSWORD='$USER1_PASSWORD'
@@ -315,6 +340,8 @@ https_interfaces = { "127.0.0.1" }
 http_default_host = "$d"
 
 admins = { "focus@auth.$d" }
+-- The project's test modules (mod_jicofo_test_client_proxy for PROSODY_LAYOUT=client_proxy).
+plugin_paths = { $(lua_str "$SCRIPT_DIR/prosody-modules") }
 
 modules_enabled = {
     "roster"; "saslauth"; "tls"; "disco"; "ping"; "smacks"; "time"; "version"; "uptime";
@@ -376,8 +403,39 @@ Component "internal.auth.$d" "muc"
     muc_tombstones = false
     admins = { "focus@auth.$d", "jvb@auth.$d" }
 
-Component "focus.$d"
+$(focus_component)
+EOF
+}
+
+focus_component() { # the focus.D component of the layout
+    if [ "$LAYOUT" = client_proxy ]; then
+        cat <<EOF
+-- The Debian installers' client_proxy, served by the project's test module.
+Component "focus.$DOMAIN" "jicofo_test_client_proxy"
+    target_address = "focus@auth.$DOMAIN"
+EOF
+    else
+        cat <<EOF
+Component "focus.$DOMAIN"
     component_secret = "$FOCUS_SECRET"
+EOF
+    fi
+}
+
+subscribe_proxy() { # client_proxy layout: focus.D subscribed to focus's presence (roster item)
+    local roster="$DIR/data/auth%2e${DOMAIN//./%2e}/roster/focus.dat"
+    if [ "$LAYOUT" != client_proxy ] || [ "${PROSODY_PROXY_SUBSCRIBED:-1}" = 0 ]; then
+        rm -f "$roster"
+        return 0
+    fi
+    # What `prosodyctl mod_roster_command subscribe focus.D focus@auth.D` leaves in Prosody's
+    # file storage: focus.D may see focus's presence (subscription "from").
+    mkdir -p "$(dirname "$roster")"
+    cat >"$roster" <<EOF
+return {
+	[false] = { version = 1; pending = {}; };
+	["focus.$DOMAIN"] = { subscription = "from"; groups = {}; };
+};
 EOF
 }
 
@@ -408,7 +466,8 @@ wait_ready() { # $1 = pid; 0 ready, 1 failed, 2 port bind failure
         alive "$pid" || return 1
         grep -q "Failed to open server port" "$LOGFILE" 2>/dev/null && return 2
         ok=1
-        for p in "$C2S_PORT" "$COMPONENT_PORT" "$HTTP_PORT"; do
+        # (no external component in the client_proxy layout: Prosody opens no component port)
+        for p in "$C2S_PORT" "$HTTP_PORT" $([ "$LAYOUT" = client_proxy ] || echo "$COMPONENT_PORT"); do
             port_in_use "$p" || { ok=""; break; }
         done
         if [ -n "$ok" ]; then
@@ -468,6 +527,7 @@ cmd_start() {
         save_state
         write_config
         register_users
+        subscribe_proxy
 
         rm -f "$PIDFILE"
         [ ! -f "$LOGFILE" ] || mv "$LOGFILE" "$LOGFILE.prev"

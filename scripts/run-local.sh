@@ -10,6 +10,19 @@
 #   scripts/run-local.sh --status   show what is running
 #
 # State, logs and pids live in $LOCAL_DIR (default <repo>/tmp/local).
+#
+# JICOFO_MODE picks how Prosody is laid out and how jicofo is configured:
+#   flags (default)  seed layout (focus.<domain> an external component); jicofo gets flags and
+#                    JICOFO_SECRET / JICOFO_AUTH_PASSWORD
+#   seed-2020        seed layout; jicofo reads a 2020-era `config` + `sip-communicator.properties`
+#                    (tests/fixtures/config/debian-2020, the instance's domain, secret, password
+#                    and ports filled in) from $LOCAL_DIR/etc-jitsi-jicofo via JICOFO_CONFIG_DIR
+#   client-proxy     current Debian layout (focus.<domain> a client_proxy, no component secret);
+#                    jicofo --config=$LOCAL_DIR/jicofo.conf, written like the Debian installer's
+#                    (tests/fixtures/config/debian-current/jicofo.conf, filled in likewise)
+#   In the file modes only what a test host needs besides the files is given as flags: the
+#   client port, the test CA, the REST port, and 127.0.0.1 for "localhost" (Prosody listens
+#   on 127.0.0.1 only).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${LOCAL_DIR:-$repo/tmp/local}"
@@ -51,7 +64,13 @@ echo "run-local: building (release)..."
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bins
 bin="${CARGO_TARGET_DIR:-$repo/target}/release"
 
-"$repo/scripts/prosody.sh" start "$dir/prosody" > "$dir/prosody.env"
+mode="${JICOFO_MODE:-flags}"
+case "$mode" in
+  flags|seed-2020) layout=seed ;;
+  client-proxy) layout=client_proxy ;;
+  *) echo "run-local: JICOFO_MODE must be flags, seed-2020 or client-proxy, not $mode" >&2; exit 2 ;;
+esac
+PROSODY_LAYOUT="$layout" "$repo/scripts/prosody.sh" start "$dir/prosody" > "$dir/prosody.env"
 # shellcheck disable=SC1091
 . "$dir/prosody.env"
 
@@ -62,11 +81,36 @@ if ! { [ -f "$dir/jvb-sim.pid" ] && kill -0 "$(cat "$dir/jvb-sim.pid")" 2>/dev/n
   echo $! > "$dir/jvb-sim.pid"
 fi
 
+# A fixture of tests/fixtures/config with this instance's domain, password, secret and port.
+fill() { # fixture → stdout
+  sed -e "s/meet\.example\.com/$XMPP_DOMAIN/g" -e "s/Tz8kW3qLm5RvX2pN/$FOCUS_PASSWORD/" \
+      -e "s/W@9m#Lp4/$FOCUS_PASSWORD/" -e "s/k#7Rq@2x/$FOCUS_SECRET/" \
+      -e "s/^JICOFO_PORT=5347\$/JICOFO_PORT=$COMPONENT_PORT/" -e "s/^JICOFO_HOST=localhost\$/JICOFO_HOST=127.0.0.1/" \
+      "$repo/tests/fixtures/config/$1"
+}
+
 if ! { [ -f "$dir/jicofo.pid" ] && kill -0 "$(cat "$dir/jicofo.pid")" 2>/dev/null; }; then
-  JICOFO_SECRET="$FOCUS_SECRET" JICOFO_AUTH_PASSWORD="$FOCUS_PASSWORD" RUST_LOG="${RUST_LOG:-info}" \
-    nohup "$bin/jicofo" --domain="$XMPP_DOMAIN" --host=127.0.0.1 --port="$COMPONENT_PORT" \
-    --user_port="$C2S_PORT" --tls_ca_file="$CA_FILE" --rest_port="${REST_PORT:-8888}" \
-    </dev/null >"$dir/jicofo.log" 2>&1 &
+  test_flags=(--user_port="$C2S_PORT" --tls_ca_file="$CA_FILE" --rest_port="${REST_PORT:-8888}")
+  case "$mode" in
+    flags)
+      JICOFO_SECRET="$FOCUS_SECRET" JICOFO_AUTH_PASSWORD="$FOCUS_PASSWORD" RUST_LOG="${RUST_LOG:-info}" \
+        nohup "$bin/jicofo" --domain="$XMPP_DOMAIN" --host=127.0.0.1 --port="$COMPONENT_PORT" "${test_flags[@]}" \
+        </dev/null >"$dir/jicofo.log" 2>&1 &
+      ;;
+    seed-2020)
+      mkdir -p "$dir/etc-jitsi-jicofo"
+      fill debian-2020/config > "$dir/etc-jitsi-jicofo/config"
+      fill debian-2020/sip-communicator.properties > "$dir/etc-jitsi-jicofo/sip-communicator.properties"
+      env -u JICOFO_SECRET -u JICOFO_AUTH_PASSWORD JICOFO_CONFIG_DIR="$dir/etc-jitsi-jicofo" RUST_LOG="${RUST_LOG:-info}" \
+        nohup "$bin/jicofo" "${test_flags[@]}" </dev/null >"$dir/jicofo.log" 2>&1 &
+      ;;
+    client-proxy)
+      fill debian-current/jicofo.conf > "$dir/jicofo.conf"
+      env -u JICOFO_SECRET -u JICOFO_AUTH_PASSWORD RUST_LOG="${RUST_LOG:-info}" \
+        nohup "$bin/jicofo" --config="$dir/jicofo.conf" --host=127.0.0.1 "${test_flags[@]}" \
+        </dev/null >"$dir/jicofo.log" 2>&1 &
+      ;;
+  esac
   echo $! > "$dir/jicofo.pid"
 fi
 
@@ -83,7 +127,7 @@ if [ -z "$ok" ]; then
 fi
 
 cat <<EOF
-run-local: running (logs in $dir)
+run-local: running (logs in $dir), JICOFO_MODE=$mode
   Prosody     c2s 127.0.0.1:$C2S_PORT   component 127.0.0.1:$COMPONENT_PORT   http 127.0.0.1:$HTTP_PORT
   jicofo      pid $(cat "$dir/jicofo.pid")   REST http://127.0.0.1:${REST_PORT:-8888}/stats
   jvb-sim     pid $(cat "$dir/jvb-sim.pid")   (bridge simulator, no media)

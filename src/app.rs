@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use log::{error, info, warn};
 
-use crate::config::{self, Command, Config};
+use crate::config::{self, Command, Config, Mode};
 use crate::conference::env::Control;
 use crate::focus::FocusRouter;
 use crate::net::{ConnSpec, EventLoop, Negotiation, TlsOptions};
@@ -40,36 +40,39 @@ pub fn is_loopback(host: &str) -> bool {
     }
 }
 
-/// The two connections of the focus: component first, client second
-/// (see `focus::COMPONENT` and `focus::CLIENT`).
+/// The connections of the focus: the client connection first, then, when a component
+/// secret is set, the component (see `focus::CLIENT` and `focus::COMPONENT`). Without a
+/// secret (client-only mode) there is no component connection.
 pub fn connection_specs(cfg: &Config) -> Vec<ConnSpec> {
     let tls = TlsOptions { ca_file: cfg.tls_ca_file.clone(), insecure: cfg.tls_insecure };
-    vec![
-        ConnSpec {
+    let mut specs = vec![ConnSpec {
+        name: "client".into(),
+        host: cfg.host.clone(),
+        port: cfg.user_port,
+        negotiation: Negotiation::Client(ClientConfig {
+            domain: cfg.user_domain.clone(),
+            username: Some(cfg.user_name.clone()).filter(|_| cfg.user_password.is_some()),
+            password: cfg.user_password.clone(),
+            resource: cfg.user_name.clone(),
+            tls: client_tls_policy(&cfg.host, cfg.tls_insecure),
+        }),
+        tls: tls.clone(),
+        keepalive: KEEPALIVE,
+        max_stanza: crate::xml::DEFAULT_MAX_STANZA,
+    }];
+    if let Some(secret) = &cfg.secret {
+        specs.push(ConnSpec {
             name: "component".into(),
             host: cfg.host.clone(),
             port: cfg.component_port,
-            negotiation: Negotiation::Component { jid: cfg.component_jid(), secret: cfg.secret.clone() },
-            tls: tls.clone(),
-            keepalive: KEEPALIVE,
-            max_stanza: crate::xml::DEFAULT_MAX_STANZA,
-        },
-        ConnSpec {
-            name: "client".into(),
-            host: cfg.host.clone(),
-            port: cfg.user_port,
-            negotiation: Negotiation::Client(ClientConfig {
-                domain: cfg.user_domain.clone(),
-                username: Some(cfg.user_name.clone()).filter(|_| cfg.user_password.is_some()),
-                password: cfg.user_password.clone(),
-                resource: cfg.user_name.clone(),
-                tls: client_tls_policy(&cfg.host, cfg.tls_insecure),
-            }),
+            negotiation: Negotiation::Component { jid: cfg.component_jid(), secret: secret.clone() },
             tls,
             keepalive: KEEPALIVE,
             max_stanza: crate::xml::DEFAULT_MAX_STANZA,
-        },
-    ]
+        });
+    }
+    debug_assert_eq!(specs.len(), if cfg.secret.is_some() { 2 } else { 1 });
+    specs
 }
 
 fn init_logging(check: bool) {
@@ -105,17 +108,36 @@ pub fn main() -> i32 {
 
 fn run(cfg: Config) -> i32 {
     let cfg = Arc::new(cfg);
-    info!(
-        "jicofo {} starting: component {} on {}:{}, client {}@{} on {}:{}",
-        env!("CARGO_PKG_VERSION"),
-        cfg.component_jid(),
-        cfg.host,
-        cfg.component_port,
-        cfg.user_name,
-        cfg.user_domain,
-        cfg.host,
-        cfg.user_port
-    );
+    match cfg.mode() {
+        Mode::ComponentAndClient => info!(
+            "jicofo {} starting: component {} on {}:{}, client {}@{} on {}:{}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.component_jid(),
+            cfg.host,
+            cfg.component_port,
+            cfg.user_name,
+            cfg.user_domain,
+            cfg.host,
+            cfg.user_port
+        ),
+        Mode::ClientOnly => info!(
+            "jicofo {} starting in client-only mode (no component secret): client {}@{} on {}:{}; \
+             conference requests arrive through the client_proxy {}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.user_name,
+            cfg.user_domain,
+            cfg.host,
+            cfg.user_port,
+            cfg.client_proxy
+        ),
+    }
+    if !cfg.sources.files.is_empty() {
+        let files: Vec<String> = cfg.sources.files.iter().map(|p| p.display().to_string()).collect();
+        info!("configuration files read (flags and JICOFO_* variables win over them): {}", files.join(", "));
+    }
+    if !cfg.sources.ignored.is_empty() {
+        warn!("configuration keys ignored (no flag of this focus stands for them): {}", cfg.sources.ignored.join(", "));
+    }
     if cfg.tls_insecure {
         warn!("--tls_insecure: Prosody's certificate is NOT verified, and the client connection may be unencrypted");
     } else if client_tls_policy(&cfg.host, false) == TlsPolicy::IfOffered {
@@ -218,7 +240,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
-        let policy = |c: &Config| match &connection_specs(c)[1].negotiation {
+        let policy = |c: &Config| match &connection_specs(c)[crate::focus::CLIENT.0].negotiation {
             Negotiation::Client(cc) => cc.tls,
             other => panic!("{other:?}"),
         };
@@ -242,10 +264,10 @@ mod tests {
         };
         let cmd = config::parse(&args, env).unwrap();
         let Command::Run(cfg) = &cmd else { panic!() };
-        assert_eq!((cfg.secret.as_str(), cfg.user_password.as_deref()), (secret, Some(password)));
+        assert_eq!((cfg.secret.as_deref(), cfg.user_password.as_deref()), (Some(secret), Some(password)));
         let specs = connection_specs(cfg);
-        let Negotiation::Client(client) = specs[1].negotiation.clone() else { panic!() };
-        let component = specs[0].negotiation.clone();
+        let Negotiation::Client(client) = specs[crate::focus::CLIENT.0].negotiation.clone() else { panic!() };
+        let component = specs[crate::focus::COMPONENT.0].negotiation.clone();
 
         // SCRAM in every state: the salted password and signatures are derived secrets.
         let mut scram = ScramSha1::with_nonce("focus", password, "fyko+d2lbbFgONRv9qkxdawL");
@@ -280,5 +302,19 @@ mod tests {
         assert!(debugs[1].contains("meet.example.com") && debugs[1].contains("<redacted>"), "{}", debugs[1]);
         assert!(debugs[3].contains("focus.meet.example.com"), "{}", debugs[3]);
         assert!(!first.is_empty());
+    }
+
+    #[test]
+    fn client_only_mode_has_no_component_connection() {
+        let parse = |args: &[&str]| match config::parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>(), |_| None).unwrap() {
+            Command::Run(c) => c,
+            other => panic!("{other:?}"),
+        };
+        let specs = connection_specs(&parse(&["--domain=meet.example.com"]));
+        assert_eq!(specs.len(), 1);
+        assert!(matches!(specs[crate::focus::CLIENT.0].negotiation, Negotiation::Client(_)));
+        let specs = connection_specs(&parse(&["--domain=meet.example.com", "--secret=s"]));
+        assert_eq!(specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["client", "component"]);
+        assert!(matches!(specs[crate::focus::COMPONENT.0].negotiation, Negotiation::Component { .. }));
     }
 }

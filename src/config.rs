@@ -6,10 +6,21 @@
 //! environment (`JICOFO_SECRET`, `JICOFO_AUTH_PASSWORD`) so they never show in `ps`;
 //! a flag wins over the environment. Everything is checked here, once: the rest of
 //! the program never sees an unchecked value.
+//!
+//! Two modes ([`Mode`]): with a component secret the focus connects as the
+//! `focus.<domain>` component and as the focus user (the seed's layout); without one it
+//! connects only as the focus user and serves conference requests that a `client_proxy`
+//! component (`--client_proxy`, default `focus.<domain>`) forwards to it, the layout
+//! Jitsi's installers have used since 2021.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+
+pub mod files;
+pub mod hocon;
+pub mod properties;
+pub mod shell;
 
 use crate::focus::limits::{self, Limits};
 use crate::jid::Jid;
@@ -36,8 +47,11 @@ pub struct Config {
     pub component_port: u16,
     /// Component sub-domain (`focus`).
     pub subdomain: String,
-    /// Component secret.
-    pub secret: String,
+    /// Component secret; `None`: client-only mode (no component connection).
+    pub secret: Option<String>,
+    /// The `client_proxy` component trusted to name the real sender of a forwarded
+    /// request in the resource of its `from` (`focus.<domain>`).
+    pub client_proxy: String,
     /// Domain the focus user logs into (`auth.meet.test`).
     pub user_domain: String,
     /// Focus user name, also its MUC nick (`focus`).
@@ -63,6 +77,17 @@ pub struct Config {
     pub rest_bind: IpAddr,
     /// Limits against hostile input (conferences, new rooms, participants, waiting requests).
     pub limits: Limits,
+    /// The configuration files read, and the keys in them no flag stands for.
+    pub sources: Sources,
+}
+
+/// Where the configuration came from besides flags and the environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// Configuration files read, in order (later ones win).
+    pub files: Vec<PathBuf>,
+    /// `FILE: KEY` of each key that no flag stands for (logged once at start).
+    pub ignored: Vec<String>,
 }
 
 impl fmt::Debug for Config {
@@ -73,7 +98,8 @@ impl fmt::Debug for Config {
             host,
             component_port,
             subdomain,
-            secret: _,
+            secret,
+            client_proxy,
             user_domain,
             user_name,
             user_password,
@@ -86,13 +112,15 @@ impl fmt::Debug for Config {
             rest_port,
             rest_bind,
             limits,
+            sources,
         } = self;
         f.debug_struct("Config")
             .field("domain", domain)
             .field("host", host)
             .field("component_port", component_port)
             .field("subdomain", subdomain)
-            .field("secret", &"<redacted>")
+            .field("secret", &secret.as_ref().map(|_| "<redacted>"))
+            .field("client_proxy", client_proxy)
             .field("user_domain", user_domain)
             .field("user_name", user_name)
             .field("user_password", &user_password.as_ref().map(|_| "<redacted>"))
@@ -105,11 +133,31 @@ impl fmt::Debug for Config {
             .field("rest_port", rest_port)
             .field("rest_bind", rest_bind)
             .field("limits", limits)
+            .field("sources", sources)
             .finish()
     }
 }
 
+/// How the focus reaches Prosody.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The seed's layout: the `focus.<domain>` component (secret) and the focus user.
+    ComponentAndClient,
+    /// No component secret: only the focus user; conference requests arrive through
+    /// a `client_proxy` component.
+    ClientOnly,
+}
+
 impl Config {
+    /// Which connections the focus makes.
+    pub fn mode(&self) -> Mode {
+        if self.secret.is_some() {
+            Mode::ComponentAndClient
+        } else {
+            Mode::ClientOnly
+        }
+    }
+
     /// The component JID, `focus.<domain>`.
     pub fn component_jid(&self) -> String {
         format!("{}.{}", self.subdomain, self.domain)
@@ -134,12 +182,13 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Every flag: name, value hint ("" for a switch), help text.
-const FLAGS: &[(&str, &str, &str)] = &[
+pub(crate) const FLAGS: &[(&str, &str, &str)] = &[
     ("domain", "DOMAIN", "XMPP domain of the deployment (example: meet.example.com)"),
     ("host", "HOST", "Prosody host for both connections (default: the domain, else localhost)"),
     ("port", "PORT", "component (XEP-0114) port (default 5347)"),
     ("subdomain", "NAME", "component sub-domain (default focus)"),
-    ("secret", "SECRET", "component secret (prefer JICOFO_SECRET in the environment)"),
+    ("secret", "SECRET", "component secret (prefer JICOFO_SECRET in the environment); none: client-only mode"),
+    ("client_proxy", "JID", "client_proxy component whose forwarded requests name their sender in the resource (default <subdomain>.<domain>)"),
     ("user_domain", "DOMAIN", "domain of the focus user (default auth.<domain>)"),
     ("user_name", "NAME", "focus user name, also its MUC nick (default focus)"),
     ("user_password", "PASSWORD", "focus user password (prefer JICOFO_AUTH_PASSWORD; absent: SASL ANONYMOUS)"),
@@ -157,6 +206,7 @@ const FLAGS: &[(&str, &str, &str)] = &[
     ("max_participants", "N", "participants a conference serves; later joiners wait for a seat (default 1000)"),
     ("max_waiting_requests", "N", "conference requests a conference keeps while the focus joins (default 256)"),
     ("max_iq_per_second", "N", "IQ requests one sender may send per second, bursts of 5x (default 20)"),
+    ("config", "FILE", "read a configuration file: jicofo.conf (HOCON), config (shell variables) or sip-communicator.properties; repeatable, later files win, flags win over files"),
     ("check", "", "check the deployment (Prosody, secret, login, MUC, brewery) and exit"),
     ("help", "", "print this help and exit"),
     ("version", "", "print the version and exit"),
@@ -169,6 +219,8 @@ fn options() -> getopts::Options {
     for (name, hint, help) in FLAGS {
         if hint.is_empty() {
             o.optflag("", name, help);
+        } else if *name == "config" {
+            o.optmulti("", name, help, hint);
         } else {
             o.optopt("", name, help, hint);
         }
@@ -179,9 +231,12 @@ fn options() -> getopts::Options {
 /// Usage text for `--help`.
 pub fn usage() -> String {
     let mut s = String::from(
-        "Usage: jicofo --domain=DOMAIN [--host=HOST] [options]\n\n\
+        "Usage: jicofo --domain=DOMAIN [--host=HOST] [options]\n       jicofo [--config=FILE]... [options]\n\n\
          Jitsi Meet conference focus. Give secrets as JICOFO_SECRET and JICOFO_AUTH_PASSWORD\n\
-         in the environment (flags win over the environment). Log level: RUST_LOG.\n\nOptions:\n",
+         in the environment (flags win over the environment, both over files). Without\n\
+         --config, --domain and --host, the installers' files are read from\n\
+         /etc/jitsi/jicofo (or JICOFO_CONFIG_DIR): jicofo.conf, else config, with\n\
+         sip-communicator.properties. Log level: RUST_LOG.\n\nOptions:\n",
     );
     for (name, hint, help) in FLAGS {
         let left = if hint.is_empty() { format!("--{}", name) } else { format!("--{}={}", name, hint) };
@@ -190,10 +245,11 @@ pub fn usage() -> String {
     s
 }
 
+/// `label` names the value in errors: `--flag`, a variable, or a file's key.
 fn parse_port(name: &str, value: &str) -> Result<u16, ConfigError> {
     match value.parse::<u16>() {
         Ok(p) => Ok(p),
-        Err(_) => Err(ConfigError(format!("--{}: '{}' is not a port number (0-65535)", name, value))),
+        Err(_) => Err(ConfigError(format!("{}: '{}' is not a port number (0-65535)", name, value))),
     }
 }
 
@@ -201,7 +257,7 @@ fn parse_port(name: &str, value: &str) -> Result<u16, ConfigError> {
 fn parse_limit(name: &str, value: &str, max: usize) -> Result<usize, ConfigError> {
     match value.trim().parse::<usize>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ConfigError(format!("--{}: '{}' is not a number from 1 to {}", name, value, max))),
+        _ => Err(ConfigError(format!("{}: '{}' is not a number from 1 to {}", name, value, max))),
     }
 }
 
@@ -209,14 +265,38 @@ fn check_domain(name: &str, value: &str) -> Result<String, ConfigError> {
     let v = value.trim();
     match Jid::parse(v) {
         Ok(j) if j.local().is_none() && j.resource().is_none() => Ok(j.domain().to_string()),
-        _ => Err(ConfigError(format!("--{}: '{}' is not a domain name", name, value))),
+        _ => Err(ConfigError(format!("{}: '{}' is not a domain name", name, value))),
     }
 }
 
-/// Parse arguments (without the program name) and the environment lookup `env`.
+/// Environment variables that stand for flags: the names of the 2020-era `config` file,
+/// so that a systemd `EnvironmentFile=` or a container can set them. A flag wins over
+/// its variable; both win over configuration files.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("JICOFO_HOST", "host"),
+    ("JICOFO_HOSTNAME", "domain"),
+    ("JICOFO_PORT", "port"),
+    ("JICOFO_SECRET", "secret"),
+    ("JICOFO_AUTH_DOMAIN", "user_domain"),
+    ("JICOFO_AUTH_USER", "user_name"),
+    ("JICOFO_AUTH_PASSWORD", "user_password"),
+];
+
+/// Parse arguments (without the program name) and the environment lookup `env`, reading
+/// configuration files from the file system.
 pub fn parse<F>(args: &[String], env: F) -> Result<Command, ConfigError>
 where
     F: Fn(&str) -> Option<String>,
+{
+    parse_with(args, env, |p| p.is_file(), |p| std::fs::read_to_string(p))
+}
+
+/// [`parse`] with the file system given as `exists` and `read` (tests give strings).
+pub fn parse_with<F, E, R>(args: &[String], env: F, exists: E, read: R) -> Result<Command, ConfigError>
+where
+    F: Fn(&str) -> Option<String>,
+    E: Fn(&std::path::Path) -> bool,
+    R: Fn(&std::path::Path) -> std::io::Result<String>,
 {
     let m = options().parse(args).map_err(|e| ConfigError(format!("{} (see --help)", e)))?;
     if m.opt_present("help") {
@@ -228,72 +308,126 @@ where
     if let Some(extra) = m.free.first() {
         return Err(ConfigError(format!("unexpected argument '{}' (flags look like --name=value; see --help)", extra)));
     }
-    // The seed ignored flags with an empty value; keep that.
-    let get = |name: &str| m.opt_str(name).filter(|v| !v.is_empty());
-
-    let domain = match (get("domain"), get("host")) {
-        (Some(d), _) => check_domain("domain", &d)?,
-        (None, Some(h)) => check_domain("host", &h)?,
-        (None, None) => return Err(ConfigError("--domain is required (the XMPP domain, e.g. --domain=meet.example.com)".into())),
+    // Configuration files: the --config ones, else (no --domain or --host either) the
+    // installers' files in JICOFO_CONFIG_DIR or /etc/jitsi/jicofo when they exist.
+    let given: Vec<PathBuf> = m.opt_strs("config").into_iter().filter(|v| !v.is_empty()).map(PathBuf::from).collect();
+    let flag_given = |name: &str| m.opt_str(name).is_some_and(|v| !v.is_empty());
+    let dir = PathBuf::from(env(files::DIR_ENV).filter(|d| !d.is_empty()).unwrap_or_else(|| files::DEFAULT_DIR.into()));
+    let paths = if !given.is_empty() {
+        given
+    } else if flag_given("domain") || flag_given("host") {
+        Vec::new()
+    } else {
+        files::default_files(&dir, &exists)
     };
+    let file_values = files::read_all(&paths, &read).map_err(ConfigError)?;
+
+    // The seed ignored flags with an empty value; keep that (and empty variables).
+    let env_of = |name: &str| ENV_VARS.iter().find(|(_, f)| *f == name).map(|(v, _)| *v);
+    let get = |name: &str| {
+        m.opt_str(name)
+            .filter(|v| !v.is_empty())
+            .or_else(|| env_of(name).and_then(&env).filter(|v| !v.is_empty()))
+            .or_else(|| file_values.get(name).map(|v| v.value.clone()))
+    };
+    // What a bad value is called in the error: the flag, the variable or the file's key.
+    let label = |name: &str| {
+        if flag_given(name) {
+            format!("--{}", name)
+        } else if let Some(var) = env_of(name).filter(|v| env(v).is_some_and(|x| !x.is_empty())) {
+            var.to_string()
+        } else if let Some(v) = file_values.get(name) {
+            format!("{} (--{})", v.origin, name)
+        } else {
+            format!("--{}", name)
+        }
+    };
+    let switch = |name: &str| m.opt_present(name) || file_values.get(name).is_some_and(|v| v.value == "true");
+
+    // The domain may come from --host (the seed's rule), not from a file's host name.
+    let host_given = get("host").filter(|_| flag_given("host") || env_of("host").and_then(&env).is_some_and(|v| !v.is_empty()));
+    let domain = match (get("domain"), host_given) {
+        (Some(d), _) => check_domain(&label("domain"), &d)?,
+        (None, Some(h)) => check_domain(&label("host"), &h)?,
+        (None, None) if file_values.any() => {
+            let read: Vec<String> = file_values.read.iter().map(|p| p.display().to_string()).collect();
+            return Err(ConfigError(format!(
+                "no XMPP domain in {} (jicofo.xmpp.client.xmpp-domain, JICOFO_HOSTNAME or --domain)",
+                read.join(", ")
+            )));
+        }
+        (None, None) => {
+            return Err(ConfigError(format!(
+                "--domain is required (the XMPP domain, e.g. --domain=meet.example.com), or a configuration file: \
+                 --config=FILE, or jicofo.conf or config in {} ({})",
+                dir.display(),
+                files::DIR_ENV
+            )))
+        }
+    };
+    // Jicofo's files default the XMPP host to localhost; the seed's flags to the domain.
     let host = match get("host") {
         Some(h) => h,
+        None if file_values.any() => "localhost".into(),
         None => domain.clone(),
     };
     let component_port = match get("port") {
-        Some(p) => parse_port("port", &p)?,
+        Some(p) => parse_port(&label("port"), &p)?,
         None => 5347,
     };
     let subdomain = get("subdomain").unwrap_or_else(|| "focus".into());
     if subdomain.contains(['.', '@', '/']) || subdomain.trim().is_empty() {
         return Err(ConfigError(format!("--subdomain: '{}' must be a single label such as focus", subdomain)));
     }
-    let secret = get("secret").or_else(|| env("JICOFO_SECRET").filter(|s| !s.is_empty())).ok_or_else(|| {
-        ConfigError("the component secret is required: set JICOFO_SECRET (or --secret)".into())
-    })?;
+    // No secret: client-only mode (the focus user alone, behind a client_proxy).
+    let secret = get("secret");
+    let client_proxy = match get("client_proxy") {
+        Some(d) => check_domain(&label("client_proxy"), &d)?,
+        None => format!("{}.{}", subdomain, domain),
+    };
     let user_domain = match get("user_domain") {
-        Some(d) => check_domain("user_domain", &d)?,
+        Some(d) => check_domain(&label("user_domain"), &d)?,
         None => format!("auth.{}", domain),
     };
     let user_name = get("user_name").unwrap_or_else(|| "focus".into());
     if Jid::bare_from(&user_name, &user_domain).is_err() {
-        return Err(ConfigError(format!("--user_name: '{}' is not a valid XMPP user name", user_name)));
+        return Err(ConfigError(format!("{}: '{}' is not a valid XMPP user name", label("user_name"), user_name)));
     }
-    let user_password = get("user_password").or_else(|| env("JICOFO_AUTH_PASSWORD").filter(|s| !s.is_empty()));
+    let user_password = get("user_password");
     let user_port = match get("user_port") {
-        Some(p) => parse_port("user_port", &p)?,
+        Some(p) => parse_port(&label("user_port"), &p)?,
         None => 5222,
     };
     let tls_ca_file = get("tls_ca_file").map(PathBuf::from);
     if let Some(p) = &tls_ca_file {
         if !p.is_file() {
-            return Err(ConfigError(format!("--tls_ca_file: {} is not a readable file", p.display())));
+            return Err(ConfigError(format!("{}: {} is not a readable file", label("tls_ca_file"), p.display())));
         }
     }
-    let tls_insecure = m.opt_present("tls_insecure");
+    let tls_insecure = switch("tls_insecure");
     let bridge_muc_text = get("bridge_muc").unwrap_or_else(|| format!("JvbBrewery@internal.auth.{}", domain));
     let bridge_muc = match Jid::parse(&bridge_muc_text) {
         Ok(j) if j.local().is_some() && j.is_bare() => j,
-        _ => return Err(ConfigError(format!("--bridge_muc: '{}' is not a room JID (room@service)", bridge_muc_text))),
+        _ => return Err(ConfigError(format!("{}: '{}' is not a room JID (room@service)", label("bridge_muc"), bridge_muc_text))),
     };
     let conference_muc = match get("conference_muc") {
-        Some(d) => check_domain("conference_muc", &d)?,
+        Some(d) => check_domain(&label("conference_muc"), &d)?,
         None => format!("conference.{}", domain),
     };
     let auth_domain = match get("auth_domain") {
-        Some(d) => Some(check_domain("auth_domain", d.trim_start_matches("XMPP:"))?),
+        Some(d) => Some(check_domain(&label("auth_domain"), d.trim_start_matches("XMPP:"))?),
         None => None,
     };
     let rest_port = match get("rest_port") {
-        Some(p) => parse_port("rest_port", &p)?,
+        Some(p) => parse_port(&label("rest_port"), &p)?,
         None => 8888,
     };
     let rest_bind = match get("rest_bind") {
-        Some(a) => a.parse::<IpAddr>().map_err(|_| ConfigError(format!("--rest_bind: '{}' is not an IP address", a)))?,
+        Some(a) => a.parse::<IpAddr>().map_err(|_| ConfigError(format!("{}: '{}' is not an IP address", label("rest_bind"), a)))?,
         None => IpAddr::from([127, 0, 0, 1]),
     };
     let limit = |name: &str, default: usize, max: usize| match get(name) {
-        Some(v) => parse_limit(name, &v, max),
+        Some(v) => parse_limit(&label(name), &v, max),
         None => Ok(default),
     };
     let limits = Limits {
@@ -314,6 +448,7 @@ where
         component_port,
         subdomain,
         secret,
+        client_proxy,
         user_domain,
         user_name,
         user_password,
@@ -326,6 +461,7 @@ where
         rest_port,
         rest_bind,
         limits,
+        sources: Sources { files: file_values.read.clone(), ignored: file_values.ignored.clone() },
     };
     if m.opt_present("check") {
         Ok(Command::Check(cfg))
@@ -344,7 +480,8 @@ mod tests {
 
     fn run(a: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        match parse(&args(a), |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))? {
+        let no_files = |_: &std::path::Path| -> std::io::Result<String> { Err(std::io::ErrorKind::NotFound.into()) };
+        match parse_with(&args(a), |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()), |_| false, no_files)? {
             Command::Run(c) => Ok(c),
             other => panic!("unexpected {:?}", other),
         }
@@ -412,16 +549,31 @@ mod tests {
     #[test]
     fn secrets_from_environment_and_flag_wins() {
         let c = run(&["--domain=meet.test"], &[("JICOFO_SECRET", "e"), ("JICOFO_AUTH_PASSWORD", "p")]).unwrap();
-        assert_eq!(c.secret, "e");
+        assert_eq!(c.secret.as_deref(), Some("e"));
         assert_eq!(c.user_password.as_deref(), Some("p"));
         let c = run(&["--domain=meet.test", "--secret=f"], &[("JICOFO_SECRET", "e")]).unwrap();
-        assert_eq!(c.secret, "f");
+        assert_eq!(c.secret.as_deref(), Some("f"));
+        assert_eq!(c.mode(), Mode::ComponentAndClient);
+    }
+
+    #[test]
+    fn no_secret_is_client_only_mode_behind_the_proxy() {
+        let c = run(&["--domain=meet.test"], &[("JICOFO_AUTH_PASSWORD", "p")]).unwrap();
+        assert_eq!((c.mode(), c.secret.as_deref()), (Mode::ClientOnly, None));
+        assert_eq!(c.client_proxy, "focus.meet.test");
+        // An empty secret counts as none, as the seed ignored empty flags.
+        let c = run(&["--domain=meet.test", "--secret="], &[("JICOFO_SECRET", "")]).unwrap();
+        assert_eq!(c.mode(), Mode::ClientOnly);
+        let c = run(&["--domain=meet.test", "--subdomain=conf"], &[]).unwrap();
+        assert_eq!(c.client_proxy, "conf.meet.test");
+        let c = run(&["--domain=meet.test", "--client_proxy=proxy.example.org"], &[]).unwrap();
+        assert_eq!(c.client_proxy, "proxy.example.org");
+        let e = run(&["--domain=meet.test", "--client_proxy=a@b/c"], &[]).unwrap_err();
+        assert!(e.0.starts_with("--client_proxy"), "{}", e);
     }
 
     #[test]
     fn errors_are_one_clear_line() {
-        let e = run(&["--domain=meet.test"], &[]).unwrap_err();
-        assert!(e.0.contains("JICOFO_SECRET"), "{}", e);
         let e = run(&["--domain=meet.test", "--secret=s", "--port=99999"], &[]).unwrap_err();
         assert!(e.0.contains("--port"), "{}", e);
         let e = run(&["--secret=s"], &[]).unwrap_err();
@@ -439,5 +591,117 @@ mod tests {
     fn help_and_version() {
         assert!(matches!(parse(&args(&["--help"]), |_| None), Ok(Command::Print(s)) if s.contains("--user_password")));
         assert!(matches!(parse(&args(&["--version"]), |_| None), Ok(Command::Print(s)) if s.starts_with("jicofo ")));
+    }
+
+    /// Parse with `files` (path, contents) as the whole file system and `env`.
+    fn with_files(a: &[&str], env: &[(&str, &str)], files: &[(&str, &str)]) -> Result<Command, ConfigError> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let files: Vec<(std::path::PathBuf, String)> = files.iter().map(|(p, t)| (p.into(), t.to_string())).collect();
+        parse_with(
+            &args(a),
+            |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+            |p| files.iter().any(|(f, _)| f == p),
+            |p| files.iter().find(|(f, _)| f == p).map(|(_, t)| t.clone()).ok_or_else(|| std::io::ErrorKind::NotFound.into()),
+        )
+    }
+
+    fn run_files(a: &[&str], env: &[(&str, &str)], files: &[(&str, &str)]) -> Config {
+        match with_files(a, env, files).unwrap() {
+            Command::Run(c) | Command::Check(c) => c,
+            other => panic!("{:?}", other),
+        }
+    }
+
+    const DEBIAN_CURRENT: &str = include_str!("../tests/fixtures/config/debian-current/jicofo.conf");
+    const DEBIAN_2020: &str = include_str!("../tests/fixtures/config/debian-2020/config");
+    const DEBIAN_2020_PROPS: &str = include_str!("../tests/fixtures/config/debian-2020/sip-communicator.properties");
+    const DOCKER: &str = include_str!("../tests/fixtures/config/docker/jicofo.conf");
+
+    #[test]
+    fn a_current_debian_install_runs_client_only_from_etc() {
+        let c = run_files(&[], &[], &[("/etc/jitsi/jicofo/jicofo.conf", DEBIAN_CURRENT)]);
+        assert_eq!(c.mode(), Mode::ClientOnly);
+        assert_eq!((c.domain.as_str(), c.host.as_str(), c.user_port), ("meet.example.com", "localhost", 5222));
+        assert_eq!((c.user_domain.as_str(), c.user_name.as_str()), ("auth.meet.example.com", "focus"));
+        assert_eq!(c.user_password.as_deref(), Some("Tz8kW3qLm5RvX2pN"));
+        assert_eq!(c.client_proxy, "focus.meet.example.com");
+        assert_eq!(c.bridge_muc.to_string(), "jvbbrewery@internal.auth.meet.example.com");
+        assert_eq!(c.conference_muc, "conference.meet.example.com");
+        assert_eq!(c.sources.files, vec![std::path::PathBuf::from("/etc/jitsi/jicofo/jicofo.conf")]);
+        assert_eq!(c.sources.ignored, vec!["/etc/jitsi/jicofo/jicofo.conf: jicofo.xmpp.trusted-domains"]);
+        // The same with --check alone (no deployment flag), and from JICOFO_CONFIG_DIR.
+        assert!(matches!(with_files(&["--check"], &[], &[("/etc/jitsi/jicofo/jicofo.conf", DEBIAN_CURRENT)]), Ok(Command::Check(_))));
+        let c = run_files(&[], &[("JICOFO_CONFIG_DIR", "/srv/j")], &[("/srv/j/jicofo.conf", DEBIAN_CURRENT)]);
+        assert_eq!(c.domain, "meet.example.com");
+        // A leftover 2020 `config` with a secret is not read next to jicofo.conf.
+        let c = run_files(&[], &[], &[("/etc/jitsi/jicofo/jicofo.conf", DEBIAN_CURRENT), ("/etc/jitsi/jicofo/config", DEBIAN_2020)]);
+        assert_eq!(c.mode(), Mode::ClientOnly);
+    }
+
+    #[test]
+    fn a_2020_debian_install_runs_with_the_component() {
+        let files = [("/etc/jitsi/jicofo/config", DEBIAN_2020), ("/etc/jitsi/jicofo/sip-communicator.properties", DEBIAN_2020_PROPS)];
+        let c = run_files(&[], &[], &files);
+        assert_eq!(c.mode(), Mode::ComponentAndClient);
+        assert_eq!(c.secret.as_deref(), Some("k#7Rq@2x"));
+        assert_eq!((c.domain.as_str(), c.host.as_str(), c.component_port), ("meet.example.com", "localhost", 5347));
+        assert_eq!(c.user_password.as_deref(), Some("W@9m#Lp4"));
+        assert_eq!(c.bridge_muc.to_string(), "jvbbrewery@internal.auth.meet.example.com");
+        assert_eq!(c.sources.files.len(), 2);
+        assert_eq!(c.sources.ignored, vec!["/etc/jitsi/jicofo/config: JAVA_SYS_PROPS"]);
+    }
+
+    #[test]
+    fn the_docker_file_with_its_own_names() {
+        let c = run_files(&["--config=/config/jicofo.conf"], &[], &[("/config/jicofo.conf", DOCKER)]);
+        assert_eq!(c.mode(), Mode::ClientOnly);
+        assert_eq!((c.domain.as_str(), c.host.as_str()), ("meet.jitsi", "xmpp.meet.jitsi"));
+        assert_eq!((c.conference_muc.as_str(), c.client_proxy.as_str()), ("muc.meet.jitsi", "focus.meet.jitsi"));
+        assert_eq!(c.auth_domain.as_deref(), Some("meet.jitsi"));
+        assert!(c.tls_insecure);
+        assert_eq!(c.bridge_muc.to_string(), "jvbbrewery@internal-muc.meet.jitsi");
+        let ignored: Vec<&str> = c.sources.ignored.iter().map(|k| k.trim_start_matches("/config/jicofo.conf: ")).collect();
+        for k in ["jicofo.authentication.enable-auto-login", "jicofo.jibri.brewery-jid", "jicofo.xmpp.trusted-domains", "jicofo.sctp.enabled"] {
+            assert!(ignored.contains(&k), "{} not in {:?}", k, ignored);
+        }
+        assert!(!ignored.iter().any(|k| k.contains("password") || k.contains("client.enabled")), "{:?}", ignored);
+    }
+
+    #[test]
+    fn flags_then_environment_then_files() {
+        let files = [("/c/jicofo.conf", "jicofo.xmpp.client { xmpp-domain = a.test, port = 1111, password = filepw }\njicofo.rest.port = 7000")];
+        let c = run_files(&["--config=/c/jicofo.conf"], &[], &files);
+        assert_eq!((c.domain.as_str(), c.user_port, c.rest_port, c.user_password.as_deref()), ("a.test", 1111, 7000, Some("filepw")));
+        let env = [("JICOFO_HOSTNAME", "b.test"), ("JICOFO_AUTH_PASSWORD", "envpw"), ("JICOFO_HOST", "10.0.0.1")];
+        let c = run_files(&["--config=/c/jicofo.conf"], &env, &files);
+        assert_eq!((c.domain.as_str(), c.host.as_str(), c.user_password.as_deref()), ("b.test", "10.0.0.1", Some("envpw")));
+        let c = run_files(&["--config=/c/jicofo.conf", "--domain=c.test", "--user_port=2222", "--user_password=flagpw"], &env, &files);
+        assert_eq!((c.domain.as_str(), c.user_port, c.user_password.as_deref()), ("c.test", 2222, Some("flagpw")));
+        // Repeated --config: later files win.
+        let two = [("/c/a.conf", "jicofo.rest.port = 7001\njicofo.xmpp.client.xmpp-domain = a.test"), ("/c/b.conf", "jicofo.rest.port = 7002")];
+        let c = run_files(&["--config=/c/a.conf", "--config=/c/b.conf"], &[], &two);
+        assert_eq!(c.rest_port, 7002);
+        // --domain alone: the files in /etc are not read.
+        let c = run_files(&["--domain=d.test"], &[], &[("/etc/jitsi/jicofo/jicofo.conf", DEBIAN_CURRENT)]);
+        assert!(c.sources.files.is_empty() && c.user_password.is_none());
+    }
+
+    #[test]
+    fn file_mistakes_name_the_file_and_key() {
+        let e = with_files(&["--config=/c/jicofo.conf"], &[], &[("/c/jicofo.conf", "jicofo {\n  xmpp.client.port = 5222\n  bridge { brewery-jid = \"x@y\"\n")]).unwrap_err();
+        assert!(e.0.starts_with("/c/jicofo.conf:4:") || e.0.starts_with("/c/jicofo.conf:3:"), "{}", e);
+        let e = with_files(&["--config=/c/jicofo.conf"], &[], &[("/c/jicofo.conf", "jicofo.xmpp.client { xmpp-domain = a.test, port = lots }")]).unwrap_err();
+        assert_eq!(e.0, "/c/jicofo.conf: jicofo.xmpp.client.port (--user_port): 'lots' is not a port number (0-65535)");
+        let e = with_files(&["--config=/c/config"], &[], &[("/c/config", "JICOFO_HOSTNAME=a.test\nJICOFO_PORT=$(x)\n")]).unwrap_err();
+        assert!(e.0.starts_with("/c/config:2:13: command substitution"), "{}", e);
+        let e = with_files(&["--config=/c/missing.conf"], &[], &[]).unwrap_err();
+        assert!(e.0.starts_with("/c/missing.conf: cannot read"), "{}", e);
+        let e = with_files(&["--config=/c/jicofo.conf"], &[], &[("/c/jicofo.conf", "jicofo.bridge.brewery-jid = \"x@y\"")]).unwrap_err();
+        assert!(e.0.starts_with("no XMPP domain in /c/jicofo.conf"), "{}", e);
+        let e = with_files(&[], &[], &[]).unwrap_err();
+        assert!(e.0.contains("--domain is required") && e.0.contains("/etc/jitsi/jicofo") && e.0.contains("JICOFO_CONFIG_DIR"), "{}", e);
+        for e in [e] {
+            assert!(!e.0.contains('\n'));
+        }
     }
 }

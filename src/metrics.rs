@@ -1,6 +1,10 @@
 //! Counters shared by the router, the conference threads and the HTTP API: atomics
 //! and one small map of conference sizes. Rendered as JSON (`/stats`) and in the
 //! Prometheus text format (`/metrics`).
+//!
+//! `/metrics` also carries the names Jicofo's own Prometheus endpoint uses for the same
+//! facts ([`JICOFO_NAMES`], the README's table), so that dashboards and alerts built for
+//! Jicofo keep working; where our name already is Jicofo's, it is exported once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +26,8 @@ struct ConferenceInfo {
 /// Process-wide counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Client-only mode: there is no component connection (see [`crate::config::Mode`]).
+    pub client_only: bool,
     pub component_up: AtomicBool,
     pub client_up: AtomicBool,
     pub conferences_created: AtomicU64,
@@ -30,6 +36,11 @@ pub struct Metrics {
     pub colibri_errors: AtomicU64,
     pub participants_moved: AtomicU64,
     pub stanzas_sent: AtomicU64,
+    /// Established XMPP connections that were lost (Jicofo's `xmpp_disconnects`).
+    pub xmpp_disconnects: AtomicU64,
+    /// Conference requests received (XMPP and HTTP), and those for a room with no conference.
+    pub conference_requests: AtomicU64,
+    pub conference_requests_new: AtomicU64,
     /// Successful re-connections after a loss, per XMPP connection.
     pub component_reconnects: AtomicU64,
     pub client_reconnects: AtomicU64,
@@ -46,6 +57,37 @@ pub struct Metrics {
     /// Focus-added time of the latest invites: from the bridge's allocation answer to the
     /// session-initiate handed to the event loop.
     focus_added: Mutex<Samples>,
+}
+
+/// Jicofo's metric names (without the `jitsi_jicofo_` prefix, as exposed in the text
+/// format: counters with `_total`), their type, and the metric of ours for the same fact
+/// (`None`: exported under Jicofo's name only). The README's table lists the same rows.
+pub const JICOFO_NAMES: &[(&str, &str, Option<&str>)] = &[
+    ("conferences", "gauge", Some("conferences")),
+    ("participants_current", "gauge", Some("participants")),
+    ("participants_total", "counter", Some("participants_total")),
+    ("conferences_created_total", "counter", Some("conferences_created_total")),
+    ("largest_conference", "gauge", Some("largest_conference")),
+    ("participants_pairs", "gauge", None),
+    ("participants_moved_total", "counter", Some("participants_moved_total")),
+    ("conference_requests_total", "counter", None),
+    ("conference_requests_new_total", "counter", None),
+    ("bridge_selector_bridge_count", "gauge", Some("bridge_count")),
+    ("bridge_selector_bridge_count_operational", "gauge", Some("bridge_count_operational")),
+    ("bridge_selector_bridge_count_in_shutdown", "gauge", None),
+    ("bridge_selector_bridge_version_count", "gauge", None),
+    ("xmpp_disconnects_total", "counter", None),
+    ("healthy", "gauge", None),
+    ("threads", "gauge", None),
+    ("version_info", "gauge", None),
+];
+
+/// Threads of this process (Linux: `/proc/self/status`; 0 elsewhere).
+fn thread_count() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
 }
 
 /// Why requests were refused or input dropped under the limits (issue #11).
@@ -131,6 +173,27 @@ impl Samples {
 impl Metrics {
     pub fn new() -> Metrics {
         Metrics::default()
+    }
+
+    /// Counters for a focus in `mode`.
+    pub fn with_mode(mode: crate::config::Mode) -> Metrics {
+        Metrics { client_only: mode == crate::config::Mode::ClientOnly, ..Metrics::default() }
+    }
+
+    /// What keeps the focus from being healthy (empty: healthy): a connection it needs
+    /// is down (the component only when it has one), or no bridge is operational.
+    pub fn health_problems(&self, bridges: &Bridges, now: Instant) -> Vec<&'static str> {
+        let mut problems = Vec::new();
+        if !self.client_only && !self.component_up.load(Ordering::Relaxed) {
+            problems.push("the component connection is down");
+        }
+        if !self.client_up.load(Ordering::Relaxed) {
+            problems.push("the client connection is down");
+        }
+        if bridges.operational_count(now) == 0 {
+            problems.push("no operational bridge");
+        }
+        problems
     }
 
     /// A conference started.
@@ -229,6 +292,7 @@ impl Metrics {
                 "participants_over_limit": self.participants_over_limit.load(Ordering::Relaxed),
             },
             "xmpp": {
+                "mode": if self.client_only { "client_only" } else { "component_and_client" },
                 "component_connected": self.component_up.load(Ordering::Relaxed),
                 "client_connected": self.client_up.load(Ordering::Relaxed),
                 "stanzas_sent": self.stanzas_sent.load(Ordering::Relaxed),
@@ -237,6 +301,56 @@ impl Metrics {
                 "client_reconnects": self.client_reconnects.load(Ordering::Relaxed),
             },
         })
+    }
+
+    /// The metrics Jicofo exports under names of its own (see [`JICOFO_NAMES`]).
+    fn jicofo_names(&self, out: &mut String, bridges: &Bridges, now: Instant) {
+        let mut put = |name: &str, kind: &str, help: &str, sample: String| {
+            // Jicofo's (simpleclient's) family name of a counter has no `_total`.
+            let family = if kind == "counter" { name.trim_end_matches("_total") } else { name };
+            out.push_str(&format!("# HELP jitsi_jicofo_{0} {1}\n# TYPE jitsi_jicofo_{0} {2}\n{3}\n", family, help, kind, sample));
+        };
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (pairs, participants) = {
+            let s = self.sizes.lock();
+            (s.values().map(|c| (c.participants * c.participants.saturating_sub(1)) as u64).sum::<u64>(), s.values().map(|c| c.participants).sum::<usize>())
+        };
+        let gauge = |name: &str, v: u64| format!("jitsi_jicofo_{} {}", name, v);
+        put("participants_current", "gauge", "The current number of participants (Jicofo's name).", gauge("participants_current", participants as u64));
+        put("participants_pairs", "gauge", "The number of pairs of participants (the sum of n*(n-1) for each conference).", gauge("participants_pairs", pairs));
+        put("conference_requests_total", "counter", "Number of conference requests received.", gauge("conference_requests_total", load(&self.conference_requests)));
+        put(
+            "conference_requests_new_total",
+            "counter",
+            "Number of conference requests received for new conferences.",
+            gauge("conference_requests_new_total", load(&self.conference_requests_new)),
+        );
+        let in_shutdown = bridges.all().filter(|b| b.graceful_shutdown || b.shutting_down).count() as u64;
+        let versions: std::collections::HashSet<&str> = bridges.all().filter_map(|b| b.version.as_deref()).collect();
+        put("bridge_selector_bridge_count", "gauge", "The current number of bridges (Jicofo's name).", gauge("bridge_selector_bridge_count", bridges.len() as u64));
+        put(
+            "bridge_selector_bridge_count_operational",
+            "gauge",
+            "The current number of operational bridges (Jicofo's name).",
+            gauge("bridge_selector_bridge_count_operational", bridges.operational_count(now) as u64),
+        );
+        put("bridge_selector_bridge_count_in_shutdown", "gauge", "The current number of bridges in graceful shutdown.", gauge("bridge_selector_bridge_count_in_shutdown", in_shutdown));
+        put("bridge_selector_bridge_version_count", "gauge", "The current number of different bridge versions.", gauge("bridge_selector_bridge_version_count", versions.len() as u64));
+        put(
+            "xmpp_disconnects_total",
+            "counter",
+            "The number of times one of the XMPP connections has disconnected.",
+            gauge("xmpp_disconnects_total", load(&self.xmpp_disconnects)),
+        );
+        let healthy = self.health_problems(bridges, now).is_empty();
+        put("healthy", "gauge", "Whether jicofo is healthy or not.", gauge("healthy", healthy as u64));
+        put("threads", "gauge", "The current number of threads.", gauge("threads", thread_count()));
+        put(
+            "version_info",
+            "gauge",
+            "Application version",
+            format!("jitsi_jicofo_version_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
+        );
     }
 
     /// The `/metrics` text (Prometheus exposition format 0.0.4).
@@ -285,12 +399,20 @@ impl Metrics {
         );
         gauge("bridge_count", "Bridges in the brewery.", "gauge", bridges.len() as f64);
         gauge("bridge_count_operational", "Operational bridges.", "gauge", bridges.operational_count(now) as f64);
-        gauge("xmpp_component_connected", "Component connection up.", "gauge", self.component_up.load(Ordering::Relaxed) as u8 as f64);
+        if !self.client_only {
+            gauge("xmpp_component_connected", "Component connection up.", "gauge", self.component_up.load(Ordering::Relaxed) as u8 as f64);
+        }
         gauge("xmpp_client_connected", "Client connection up.", "gauge", self.client_up.load(Ordering::Relaxed) as u8 as f64);
         out.push_str("# HELP jitsi_jicofo_xmpp_reconnects_total Re-connections after a loss, per XMPP connection.\n# TYPE jitsi_jicofo_xmpp_reconnects_total counter\n");
-        for (name, c) in [("component", &self.component_reconnects), ("client", &self.client_reconnects)] {
+        let conns: &[(&str, &AtomicU64)] = if self.client_only {
+            &[("client", &self.client_reconnects)]
+        } else {
+            &[("component", &self.component_reconnects), ("client", &self.client_reconnects)]
+        };
+        for (name, c) in conns {
             out.push_str(&format!("jitsi_jicofo_xmpp_reconnects_total{{connection=\"{}\"}} {}\n", name, c.load(Ordering::Relaxed)));
         }
+        self.jicofo_names(&mut out, bridges, now);
         let fa = self.focus_added.lock().summary();
         out.push_str("# HELP jitsi_jicofo_focus_added_seconds From the bridge's allocation answer to the session-initiate queued (latest invites).\n# TYPE jitsi_jicofo_focus_added_seconds summary\n");
         for (q, k) in [("0.5", "p50_us"), ("0.99", "p99_us")] {
@@ -373,5 +495,76 @@ mod tests {
         assert!(t.contains("# TYPE jitsi_jicofo_xmpp_reconnects_total counter\n"), "{t}");
         assert!(t.contains("jitsi_jicofo_xmpp_reconnects_total{connection=\"component\"} 1\n"), "{t}");
         assert!(t.contains("jitsi_jicofo_xmpp_reconnects_total{connection=\"client\"} 2\n"), "{t}");
+    }
+
+    /// The exported metric names (sample names without labels) of a `/metrics` text.
+    pub(crate) fn exported(text: &str) -> std::collections::HashSet<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| l.split([' ', '{']).next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_jicofo_name_is_exported_with_its_type() {
+        let m = Metrics::new();
+        m.conference_started(1, "a@c.test");
+        m.set_size(1, 3);
+        m.conference_started(2, "b@c.test");
+        m.set_size(2, 2);
+        Metrics::inc(&m.xmpp_disconnects);
+        let text = m.prometheus(&Bridges::new(), Instant::now());
+        let names = exported(&text);
+        for (name, kind, ours) in JICOFO_NAMES {
+            assert!(names.contains(&format!("jitsi_jicofo_{}", name)), "{} missing:\n{}", name, text);
+            let family = if *kind == "counter" { name.trim_end_matches("_total") } else { name };
+            let ours_is_it = ours.is_some_and(|o| o == *name);
+            assert!(
+                text.contains(&format!("# TYPE jitsi_jicofo_{} {}\n", family, kind)) || ours_is_it,
+                "{} is not a {}",
+                name,
+                kind
+            );
+            if let Some(o) = ours {
+                assert!(names.contains(&format!("jitsi_jicofo_{}", o)), "our {} missing", o);
+            }
+        }
+        assert!(text.contains("jitsi_jicofo_participants_current 5\n"), "{}", text);
+        assert!(text.contains("jitsi_jicofo_participants_pairs 8\n"), "3*2 + 2*1: {}", text);
+        assert!(text.contains("jitsi_jicofo_xmpp_disconnects_total 1\n"));
+        assert!(text.contains("jitsi_jicofo_healthy 0\n"), "no bridge, no connection");
+        // Every sample name is exported once (no alias doubles one of ours).
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).map(|l| l.split([' ', '{']).next().unwrap()).collect();
+        for n in &names {
+            let lines = samples.iter().filter(|s| *s == n).count();
+            assert!(lines == 1 || text.contains(&format!("{}{{", n)), "{} exported {} times", n, lines);
+        }
+    }
+
+    #[test]
+    fn the_readme_table_lists_exactly_the_jicofo_names() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("<!-- metric-names -->").expect("README has the metric-name table");
+        let table = &readme[start..readme[start..].find("<!-- /metric-names -->").map(|e| start + e).expect("table end")];
+        let mut rows = Vec::new();
+        for line in table.lines().filter(|l| l.starts_with("| ")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let Some(jicofo) = cells[2].trim_matches('`').strip_prefix("jitsi_jicofo_") else { continue };
+            let jicofo = jicofo.split('{').next().unwrap_or_default().to_string();
+            let ours = cells[1].trim_matches('`');
+            rows.push((jicofo, ours.to_string()));
+        }
+        let want: Vec<String> = JICOFO_NAMES.iter().map(|(n, _, _)| n.to_string()).collect();
+        let got: Vec<String> = rows.iter().map(|(j, _)| j.clone()).collect();
+        assert_eq!(got, want, "README table rows vs JICOFO_NAMES");
+        let text = Metrics::new().prometheus(&Bridges::new(), Instant::now());
+        let names = exported(&text);
+        for (jicofo, ours) in rows {
+            let jicofo = jicofo.split('{').next().unwrap().to_string();
+            assert!(names.contains(&format!("jitsi_jicofo_{}", jicofo)), "{} in the README but not exported", jicofo);
+            if ours.starts_with("jitsi_jicofo_") {
+                assert!(names.contains(ours.split('{').next().unwrap()), "{} in the README but not exported", ours);
+            }
+        }
     }
 }

@@ -101,11 +101,22 @@ fn a_wrong_secret_and_a_wrong_password_name_the_flag_to_fix() {
 
 #[test]
 fn bad_command_lines_exit_2_with_one_line() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo")).arg("--domain=meet.test").env_remove("JICOFO_SECRET").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo")).args(["--domain=meet.test", "--user_port=99999"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{}", err);
-    assert!(err.contains("JICOFO_SECRET"));
+    assert!(err.contains("--user_port"));
+    // No component secret is not a mistake but client-only mode (issue #15), which
+    // --check names first; nothing listens on port 1, so the check fails there.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo"))
+        .args(["--domain=meet.test", "--host=127.0.0.1", "--user_port=1", "--check"])
+        .env_remove("JICOFO_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("ok    mode: client-only (no component secret)"), "{}", text);
+    assert!(text.contains("FAIL  nothing answers on 127.0.0.1:1 (client)") && !text.contains("component)"), "{}", text);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo")).arg("--port=x").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo")).arg("--help").output().unwrap();

@@ -12,6 +12,12 @@
 //!   `resource-constraint` (type wait) and are logged once per interval per kind;
 //! - an IQ request nobody handles gets `service-unavailable`.
 //!
+//! In client-only mode (no component secret, [`crate::config::Mode::ClientOnly`]) there is
+//! only the client connection: conference, login-url and logout IQs arrive on it through
+//! the `client_proxy` (`from='<proxy>/<sender's full JID>'`), the real sender is taken from
+//! that resource, answers go back to the proxy's JID, and a directed presence after every
+//! (re)connect tells the proxy which resource to forward to.
+//!
 //! A conference's inbox holds at most `INBOX_CAPACITY` unprocessed messages and 8 MiB
 //! of them, all inboxes together 256 MiB (see [`inbox`]); when it is full the sender of an IQ gets `resource-constraint` (type wait)
 //! and presences are held, the latest per occupant, until there is room (never lost).
@@ -37,7 +43,7 @@ use parking_lot::Mutex;
 
 use crate::conference::env::{spawn as spawn_conference, Control};
 use crate::conference::{Inbox, Params, PendingReply, Shared};
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
 use crate::xml::{ns, Element};
@@ -54,10 +60,10 @@ use limits::{IqRateLimiter, IqVerdict, NewRoomLimiter, Refusal, RoomRefusal};
 use pending::{Answer, Destination, PendingTable};
 use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
-/// The component connection.
-pub const COMPONENT: ConnId = ConnId(0);
-/// The client connection.
-pub const CLIENT: ConnId = ConnId(1);
+/// The client connection (always there; the first of `app::connection_specs`).
+pub const CLIENT: ConnId = ConnId(0);
+/// The component connection (only with a component secret).
+pub const COMPONENT: ConnId = ConnId(1);
 
 
 
@@ -147,7 +153,7 @@ impl FocusRouter {
             sessions,
             caps_cache: Mutex::new(crate::xmpp::caps::CapsCache::new()),
             bridges: Arc::new(Mutex::new(Bridges::new())),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::with_mode(cfg.mode())),
             focus_full: Mutex::new(None),
             control: Some(control_tx.clone()),
             pending: Mutex::new(PendingTable::new()),
@@ -186,6 +192,11 @@ impl FocusRouter {
     /// Number of running conferences.
     pub fn conference_count(&self) -> usize {
         self.rooms.len()
+    }
+
+    /// Is `jid` the client_proxy component (its bare domain JID)?
+    fn is_client_proxy(&self, jid: &Jid) -> bool {
+        jid.local().is_none() && jid.domain().eq_ignore_ascii_case(&self.cfg.client_proxy)
     }
 
     fn is_for_us(&self, to: Option<&str>) -> bool {
@@ -275,10 +286,11 @@ impl FocusRouter {
         ok
     }
 
-    /// The real sender: the resource of `focus.<domain>/<full JID>` for client_proxy.
+    /// The real sender: the resource of `<client_proxy>/<full JID>` for a request a
+    /// client_proxy forwarded (only Prosody's proxy component can send from its JID).
     fn real_sender(&self, iq: &Element) -> Option<Jid> {
         let from = Jid::parse(iq.get_attr("from")?).ok()?;
-        if from.local().is_none() && from.domain() == self.component_jid {
+        if from.local().is_none() && from.domain().eq_ignore_ascii_case(&self.cfg.client_proxy) {
             if let Some(inner) = from.resource().and_then(|r| Jid::parse(r).ok()) {
                 return Some(inner);
             }
@@ -296,6 +308,7 @@ impl FocusRouter {
 
     fn on_conference_request(&mut self, target: ReplyTarget, iq: Element, conf: &Element, now: Instant, out: &mut Outbox) {
         let metrics = self.shared.metrics.clone();
+        Metrics::inc(&metrics.conference_requests);
         let req = match ConferenceRequest::parse(conf).and_then(|r| self.room_services.admit(&r.room).map(|_| r)) {
             Ok(r) => r,
             Err(e) => {
@@ -307,6 +320,9 @@ impl FocusRouter {
             }
         };
         let exists = self.rooms.contains_key(&req.room);
+        if !exists {
+            Metrics::inc(&metrics.conference_requests_new);
+        }
         if self.stopping && !exists {
             let err = ErrorReply::new(ErrorCondition::ServiceUnavailable)
                 .extra(Element::new("graceful-shutdown", ns::COLIBRI))
@@ -700,6 +716,14 @@ fn send_reply(target: &ReplyTarget, out: &mut Outbox, el: Element) {
 impl Router for FocusRouter {
     fn connected(&mut self, conn: ConnId, jid: &Jid, out: &mut Outbox) {
         if conn == CLIENT {
+            if self.cfg.mode() == Mode::ClientOnly {
+                // The client_proxy learns which resources of the focus user it may forward
+                // to from presence sent to its bare JID. Installers also subscribe it to the
+                // focus's presence (the initial broadcast then reaches it); a directed
+                // presence works without that subscription. Sent after every (re)connect.
+                info!("client-only mode: announcing {} to the client_proxy {}", jid, self.cfg.client_proxy);
+                out.send(CLIENT, Element::new("presence", ns::CLIENT).attr("to", self.cfg.client_proxy.clone()));
+            }
             info!("joining the bridge brewery {}", self.cfg.bridge_muc);
             out.send(CLIENT, self.brewery_join());
             self.client_jid = Some(jid.clone());
@@ -724,6 +748,11 @@ impl Router for FocusRouter {
     }
 
     fn disconnected(&mut self, conn: ConnId, _reason: &str, _out: &mut Outbox) {
+        let m = &self.shared.metrics;
+        let was_up = if conn == CLIENT { self.client_up } else { m.component_up.load(Ordering::Relaxed) };
+        if was_up {
+            Metrics::inc(&m.xmpp_disconnects);
+        }
         if conn == CLIENT {
             self.client_up = false;
             self.shared.metrics.client_up.store(false, Ordering::Relaxed);
@@ -765,7 +794,19 @@ impl Router for FocusRouter {
             },
             "presence" => {
                 if let Some(room) = el.get_attr("from").and_then(|f| Jid::parse(f).ok()).map(|j| j.bare()) {
-                    if conn == CLIENT && room == self.cfg.bridge_muc {
+                    if conn == CLIENT && self.is_client_proxy(&room) {
+                        if el.get_attr("type") == Some("error") {
+                            let cond = crate::xmpp::stanza::parse_error(&el).map(|e| e.condition_name);
+                            warn!(
+                                "the client_proxy {} refused our presence ({}): conference requests cannot reach this focus; \
+                                 is {} a client_proxy component with target_address = \"{}\" (or is a component secret missing)?",
+                                self.cfg.client_proxy,
+                                cond.unwrap_or_default(),
+                                self.cfg.client_proxy,
+                                self.shared.focus_jid
+                            );
+                        }
+                    } else if conn == CLIENT && room == self.cfg.bridge_muc {
                         if el.get_attr("type") == Some("error") {
                             let cond = crate::xmpp::stanza::parse_error(&el).map(|e| e.condition_name);
                             warn!("cannot join the brewery {}: {}", room, cond.unwrap_or_default());
@@ -851,7 +892,14 @@ mod tests {
     use crate::xmpp::stanza::parse_error;
 
     fn router(args: &[&str]) -> FocusRouter {
-        let mut a: Vec<String> = vec!["--domain=meet.test".into(), "--secret=s".into()];
+        let mut a: Vec<String> = vec!["--secret=s".into()];
+        a.extend(args.iter().map(|s| s.to_string()));
+        client_only_router(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+    }
+
+    /// A router without a component secret unless `args` has one.
+    fn client_only_router(args: &[&str]) -> FocusRouter {
+        let mut a: Vec<String> = vec!["--domain=meet.test".into()];
         a.extend(args.iter().map(|s| s.to_string()));
         let cfg = match crate::config::parse(&a, |_| None).unwrap() {
             crate::config::Command::Run(c) => c,
@@ -1313,5 +1361,78 @@ mod tests {
             .child(Element::new("login-url", ns::FOCUS).attr("room", "r@c.meet.test").attr("machine-uid", "m"));
         r.stanza(COMPONENT, lu, &mut out);
         assert_eq!(parse_error(&out.drain()[0].1).unwrap().condition_name, "service-unavailable");
+    }
+
+    #[test]
+    fn client_only_mode_announces_itself_to_the_proxy_and_answers_through_it() {
+        let mut r = client_only_router(&["--auth_domain=meet.test"]);
+        assert!(r.shared.metrics.client_only);
+        let mut out = Outbox::default();
+        // Every (re)connect: a directed presence to the proxy, then the brewery join.
+        for _ in 0..2 {
+            r.connected(CLIENT, &Jid::parse("focus@auth.meet.test/focus").unwrap(), &mut out);
+            let sent = out.drain();
+            assert_eq!(sent[0].1.to_xml_in(ns::CLIENT), "<presence to='focus.meet.test'/>");
+            assert!(sent.iter().all(|(c, _)| *c == CLIENT));
+            assert!(sent[1].1.get_attr("to").unwrap().starts_with("jvbbrewery@"));
+            r.disconnected(CLIENT, "test", &mut out);
+        }
+        // Losses of an established connection count (Jicofo's xmpp_disconnects); a failed
+        // attempt while down does not.
+        r.disconnected(CLIENT, "refused", &mut out);
+        assert_eq!(r.shared.metrics.xmpp_disconnects.load(Ordering::Relaxed), 2);
+        r.connected(CLIENT, &Jid::parse("focus@auth.meet.test/focus").unwrap(), &mut out);
+        out.drain();
+        // Healthy without a component (given a bridge): only the client counts.
+        let problems = r.shared.metrics.health_problems(&r.shared.bridges.lock(), Instant::now());
+        assert_eq!(problems, vec!["no operational bridge"]);
+        // disco#info and login-url forwarded by the proxy: answered to the proxy's JID.
+        let proxied = "focus.meet.test/user1@meet.test/web";
+        let disco = Element::new("iq", ns::CLIENT)
+            .attr("type", "get")
+            .attr("id", "d1")
+            .attr("from", proxied)
+            .attr("to", "focus@auth.meet.test/focus")
+            .child(Element::new("query", ns::DISCO_INFO));
+        r.stanza(CLIENT, disco, &mut out);
+        let lu = Element::new("iq", ns::CLIENT)
+            .attr("type", "get")
+            .attr("id", "l1")
+            .attr("from", proxied)
+            .attr("to", "focus@auth.meet.test/focus")
+            .child(Element::new("login-url", ns::FOCUS).attr("room", "r1@conference.meet.test").attr("machine-uid", "m"));
+        r.stanza(CLIENT, lu, &mut out);
+        let sent = out.drain();
+        assert_eq!(sent.len(), 2);
+        for (conn, el) in &sent {
+            assert_eq!((*conn, el.get_attr("type"), el.get_attr("to")), (CLIENT, Some("result"), Some(proxied)), "{}", el.to_xml());
+        }
+        // A conference request through the proxy: the real sender is authenticated.
+        r.stanza(CLIENT, request(proxied, "focus@auth.meet.test/focus", "r1@conference.meet.test"), &mut out);
+        assert!(out.drain().is_empty());
+        assert_eq!(r.conference_count(), 1);
+        let sessions = r.shared.sessions.clone().unwrap();
+        assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/web").unwrap()));
+        assert_eq!(r.shared.metrics.conference_requests.load(Ordering::Relaxed), 1);
+        assert_eq!(r.shared.metrics.conference_requests_new.load(Ordering::Relaxed), 1);
+        // A client cannot pass itself off as the proxy's sender from another JID.
+        r.stanza(CLIENT, request("mallory@guest.meet.test/x", "focus@auth.meet.test/focus", "r2@conference.meet.test"), &mut out);
+        assert_eq!(parse_error(&out.drain()[0].1).unwrap().condition_name, "not-authorized");
+        let stats = r.shared.metrics.stats_json(&Bridges::new(), Instant::now());
+        assert_eq!(stats["xmpp"]["mode"], "client_only");
+        let text = r.shared.metrics.prometheus(&Bridges::new(), Instant::now());
+        assert!(!text.contains("component"), "{}", text);
+    }
+
+    #[test]
+    fn a_refused_presence_to_the_proxy_is_not_taken_for_a_room() {
+        let mut r = client_only_router(&[]);
+        let mut out = Outbox::default();
+        r.connected(CLIENT, &Jid::parse("focus@auth.meet.test/focus").unwrap(), &mut out);
+        out.drain();
+        let err = Element::new("presence", ns::CLIENT).attr("type", "error").attr("from", "focus.meet.test").attr("to", "focus@auth.meet.test/focus");
+        r.stanza(CLIENT, err, &mut out);
+        assert!(out.drain().is_empty());
+        assert_eq!(r.conference_count(), 0);
     }
 }

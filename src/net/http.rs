@@ -306,16 +306,7 @@ pub fn route(req: &Request) -> Route {
 pub fn ops_response(ops: Ops, api: &Api, now: Instant) -> Response {
     match ops {
         Ops::Health => {
-            let mut problems = Vec::new();
-            if !api.metrics.component_up.load(Ordering::Relaxed) {
-                problems.push("the component connection is down");
-            }
-            if !api.metrics.client_up.load(Ordering::Relaxed) {
-                problems.push("the client connection is down");
-            }
-            if api.bridges.lock().operational_count(now) == 0 {
-                problems.push("no operational bridge");
-            }
+            let problems = api.metrics.health_problems(&api.bridges.lock(), now);
             if problems.is_empty() {
                 Response::json(200, &json!({"healthy": true}))
             } else {

@@ -11,6 +11,9 @@
 //                  (default <repo>/tmp/browser-artifacts/<time>)
 //   LOCAL_DIR      deployment directory for scripts/run-local.sh (default ARTIFACTS/deployment)
 //   ROUNDS         comma-separated source-name settings to run (default "0,1")
+//   JICOFO_MODE    how the deployment is laid out and configured (scripts/run-local.sh): flags
+//                  (default), seed-2020 (2020-era config files, component), client-proxy (current
+//                  Debian layout, jicofo --config=jicofo.conf); checked against jicofo's /stats
 //
 // For each round (without, then with the library's sourceNameSignaling flag) three participants
 // join one room and the runner checks, each as one PASS/FAIL line:
@@ -145,6 +148,20 @@ async function startDeployment() {
             throw new Error(`${k} missing from ${localDir}/prosody.env`);
         }
     }
+
+    // The mode the deployment was asked for is the mode jicofo runs in.
+    const mode = process.env.JICOFO_MODE || 'flags';
+    const stats = await new Promise((resolve, reject) => {
+        http.get(`http://127.0.0.1:${restPort}/stats`, res => {
+            let body = '';
+            res.on('data', d => {
+                body += d;
+            });
+            res.on('end', () => resolve(JSON.parse(body)));
+        }).on('error', reject);
+    });
+    const want = mode === 'client-proxy' ? 'client_only' : 'component_and_client';
+    check(`[${mode}] jicofo runs in ${want} mode`, stats.xmpp && stats.xmpp.mode === want, JSON.stringify(stats.xmpp));
 
     return {
         serviceUrl: vars.WEBSOCKET_URL,
@@ -383,7 +400,7 @@ async function saveParticipant(dir, p) {
 }
 
 async function runRound(port, dep, sourceNames) {
-    const tag = `sourceNames=${sourceNames ? 'on' : 'off'}`;
+    const tag = `[${process.env.JICOFO_MODE || 'flags'}] sourceNames=${sourceNames ? 'on' : 'off'}`;
     const room = `browser-${sourceNames ? 'sn' : 'plain'}-${Math.random().toString(36).slice(2, 8)}`;
     const roundDir = path.join(artifacts, `round-${sourceNames ? 'source-names' : 'plain'}`);
     fs.mkdirSync(roundDir, { recursive: true });
@@ -661,7 +678,8 @@ async function finish() {
     if (failed.length) {
         console.log(`browser-test: artifacts (stanzas, events, console, jicofo.log, jvb-sim.jsonl) in ${artifacts}`);
     }
-    console.log(`${results.length - failed.length} passed, ${failed.length} failed`);
+    // (scripts/browser-test.sh runs one mode after another and sums them up in the last line.)
+    console.log(`${process.env.RESULT_PREFIX || ''}${results.length - failed.length} passed, ${failed.length} failed`);
     process.exit(failed.length === 0 ? 0 : 1);
 }
 

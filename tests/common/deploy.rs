@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use jicofo::xml::{ns, parse_fragment, Element};
 
 use super::client::TestClient;
-use super::prosody::Prosody;
+use super::prosody::{Layout, Prosody};
 use super::sim::Sim;
 
 pub const T: Duration = Duration::from_secs(10);
@@ -36,7 +36,13 @@ fn free_port() -> u16 {
 impl Deployment {
     /// Prosody and the given simulators `(nick, extra args)`; jicofo not started yet.
     pub fn prepare(name: &str, bridges: &[(&str, &[&str])]) -> Deployment {
-        let prosody = Prosody::start(name);
+        Deployment::prepare_layout(name, Layout::Seed, bridges)
+    }
+
+    /// Like `prepare`, with `focus.<domain>` declared as `layout` says (for the client_proxy
+    /// layout Prosody has no component secret, so jicofo runs in client-only mode).
+    pub fn prepare_layout(name: &str, layout: Layout, bridges: &[(&str, &[&str])]) -> Deployment {
+        let prosody = Prosody::start_layout(name, layout);
         let mut sims = Vec::new();
         for (nick, args) in bridges {
             let rec = prosody.dir.join(format!("jvb-{}.jsonl", nick));
@@ -83,6 +89,28 @@ impl Deployment {
         self.jicofo = Some(child);
     }
 
+    /// Start jicofo with exactly `args` and `env` (no deployment flags, no JICOFO_*
+    /// variables of the deployment): for configuration files. Does not wait.
+    pub fn spawn_jicofo_raw(&mut self, args: &[String], env: &[(&str, &str)]) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jicofo"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("JICOFO_") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
+            .args(args)
+            .env("RUST_LOG", std::env::var("JICOFO_TEST_LOG").unwrap_or_else(|_| "debug".into()))
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("jicofo starts");
+        self.jicofo = Some(child);
+    }
+
     /// Wait until both connections are up and every simulator is in the brewery.
     pub fn wait_up(&self, timeout: Duration) {
         assert!(self.try_wait_up(timeout), "jicofo did not come up; see {}", self.log.display());
@@ -94,7 +122,8 @@ impl Deployment {
         loop {
             if let Some((_, body)) = self.http("GET", "/stats", None) {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let up = v["xmpp"]["client_connected"] == true && v["xmpp"]["component_connected"] == true;
+                let component = v["xmpp"]["component_connected"] == true || v["xmpp"]["mode"] == "client_only";
+                let up = v["xmpp"]["client_connected"] == true && component;
                 let bridges = v["bridge_selector"]["bridge_count"].as_u64().unwrap_or(0) as usize;
                 if up && bridges >= self.sims.len() {
                     return true;

@@ -18,8 +18,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// How `focus.<domain>` is declared (`PROSODY_LAYOUT` of `scripts/prosody.sh`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// An external component with a secret (the seed's layout).
+    Seed,
+    /// A client_proxy forwarding to the focus user, no component secret (Debian since
+    /// 2021); `subscribed`: the proxy is in the focus's roster, as the installer leaves it.
+    ClientProxy { subscribed: bool },
+}
+
 pub struct Prosody {
     pub dir: PathBuf,
+    pub layout: Layout,
     pub domain: String,
     pub c2s_port: u16,
     pub component_port: u16,
@@ -43,10 +54,17 @@ fn script() -> PathBuf {
 
 /// Runs `scripts/prosody.sh <cmd> <dir>`, panicking with its stderr on failure.
 fn run_script(cmd: &str, dir: &Path) {
+    run_script_with(cmd, dir, &[])
+}
+
+fn run_script_with(cmd: &str, dir: &Path, env: &[(&str, &str)]) {
     let out = Command::new("bash")
         .arg(script())
         .arg(cmd)
         .arg(dir)
+        .env_remove("PROSODY_LAYOUT")
+        .env_remove("PROSODY_PROXY_SUBSCRIBED")
+        .envs(env.iter().copied())
         // the instance directory is given explicitly; don't let the caller's env interfere
         .env_remove("PROSODY_DIR")
         .env_remove("PROSODY_C2S_PORT")
@@ -98,6 +116,11 @@ fn pid_alive(pid: u32) -> bool {
 impl Prosody {
     /// Starts a fresh instance in `<repo>/target/test-prosody/<name>`.
     pub fn start(name: &str) -> Prosody {
+        Prosody::start_layout(name, Layout::Seed)
+    }
+
+    /// Starts a fresh instance with `focus.<domain>` declared as `layout` says.
+    pub fn start_layout(name: &str, layout: Layout) -> Prosody {
         let dir = repo_root().join("target").join("test-prosody").join(name);
         if dir.exists() {
             // leftover from an earlier (killed) run: stop it and start clean
@@ -106,8 +129,15 @@ impl Prosody {
                 .unwrap_or_else(|e| panic!("cannot remove {}: {e}", dir.display()));
         }
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        run_script("start", &dir);
-        Prosody::from_dir(&dir)
+        let env: &[(&str, &str)] = match layout {
+            Layout::Seed => &[("PROSODY_LAYOUT", "seed")],
+            Layout::ClientProxy { subscribed: true } => &[("PROSODY_LAYOUT", "client_proxy"), ("PROSODY_PROXY_SUBSCRIBED", "1")],
+            Layout::ClientProxy { subscribed: false } => &[("PROSODY_LAYOUT", "client_proxy"), ("PROSODY_PROXY_SUBSCRIBED", "0")],
+        };
+        run_script_with("start", &dir, env);
+        let mut p = Prosody::from_dir(&dir);
+        p.layout = layout;
+        p
     }
 
     /// Reads `DIR/env` of an instance started by the script. The returned handle owns the
@@ -127,8 +157,13 @@ impl Prosody {
                 .parse()
                 .unwrap_or_else(|e| panic!("{k} in {}: {e}", env_path.display()))
         };
+        let layout = match env.get("PROSODY_LAYOUT").map(String::as_str) {
+            Some("client_proxy") => Layout::ClientProxy { subscribed: true },
+            _ => Layout::Seed,
+        };
         Prosody {
             dir: PathBuf::from(get("PROSODY_DIR")),
+            layout,
             domain: get("XMPP_DOMAIN"),
             c2s_port: port("C2S_PORT"),
             component_port: port("COMPONENT_PORT"),
@@ -204,7 +239,11 @@ impl Prosody {
     /// (MUC rooms and sessions are gone).
     pub fn restart(&self) {
         self.stop();
-        run_script("start", &self.dir);
+        let subscribed = match self.layout {
+            Layout::ClientProxy { subscribed: false } => "0",
+            _ => "1",
+        };
+        run_script_with("start", &self.dir, &[("PROSODY_PROXY_SUBSCRIBED", subscribed)]);
         // (not via from_dir: dropping that second handle would stop the server again)
         let env = parse_env(&fs::read_to_string(self.dir.join("env")).unwrap_or_default());
         let ports = ["C2S_PORT", "COMPONENT_PORT", "HTTP_PORT"]
