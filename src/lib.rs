@@ -18,7 +18,9 @@ pub mod config;
 pub mod focus;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod jibri;
 pub mod jid;
+pub mod jigasi;
 pub mod log_throttle;
 pub mod jvbsim;
 pub mod media;
