@@ -89,6 +89,44 @@ impl TryFrom<&Element> for JigasiStats {
     }
 }
 
+/// A member the focus treats differently (§5.5): recognised only by its presence
+/// features **and** a real JID on a trusted domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Robot {
+    Jibri,
+    /// Jigasi; `audio_mute`: it advertises that moderators may mute it.
+    Jigasi { audio_mute: bool },
+    /// Jigasi as the transcriber.
+    Transcriber,
+}
+
+impl Robot {
+    /// What a member with these presence `features` and this real JID's `domain` is,
+    /// given the trusted domains (lower-case). Features alone never make a robot.
+    pub fn recognise(features: &[String], domain: Option<&str>, trusted: &[String]) -> Option<Robot> {
+        let domain = domain?.to_ascii_lowercase();
+        if !trusted.iter().any(|t| *t == domain) {
+            return None;
+        }
+        let has = |f: &str| features.iter().any(|x| x == f);
+        if has(FEATURE_TRANSCRIBER) {
+            Some(Robot::Transcriber)
+        } else if has(FEATURE_JIGASI) {
+            Some(Robot::Jigasi { audio_mute: has(FEATURE_AUDIO_MUTE) })
+        } else if has(FEATURE_JIBRI) {
+            Some(Robot::Jibri)
+        } else {
+            None
+        }
+    }
+
+    /// May a moderator mute this member's `audio` (else video)? Jibri never, Jigasi
+    /// only its audio and only when it says so.
+    pub fn may_be_muted(self, audio: bool) -> bool {
+        matches!(self, Robot::Jigasi { audio_mute: true }) && audio
+    }
+}
+
 /// The features a MUC presence carries (`<features><feature var=…/></features>`,
 /// jabber:client), at most [`MAX_FEATURES`] of at most 256 bytes.
 pub fn presence_features(p: &Element) -> Vec<String> {
@@ -120,6 +158,20 @@ mod tests {
             .child(Element::new("stat", ns::COLIBRI).attr("name", "region").attr("value", "r".repeat(65)));
         assert_eq!(JigasiStats::try_from(&odd).unwrap(), JigasiStats::default());
         assert_eq!(JigasiStats::try_from(&Element::new("x", "y")), Err(JigasiError::NoStats));
+    }
+
+    #[test]
+    fn robots_need_features_and_a_trusted_domain() {
+        let t = vec!["recorder.meet.test".to_string()];
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(Robot::recognise(&f(&[FEATURE_JIBRI]), Some("recorder.meet.test"), &t), Some(Robot::Jibri));
+        assert_eq!(Robot::recognise(&f(&[FEATURE_JIBRI]), Some("meet.test"), &t), None, "features alone");
+        assert_eq!(Robot::recognise(&f(&[]), Some("recorder.meet.test"), &t), None, "domain alone");
+        assert_eq!(Robot::recognise(&f(&[FEATURE_JIBRI]), None, &t), None, "hidden real JID");
+        let j = Robot::recognise(&f(&[FEATURE_JIGASI, FEATURE_AUDIO_MUTE]), Some("Recorder.Meet.Test"), &t).unwrap();
+        assert!(j.may_be_muted(true) && !j.may_be_muted(false));
+        assert!(!Robot::Jibri.may_be_muted(true));
+        assert_eq!(Robot::recognise(&f(&[FEATURE_JIGASI, FEATURE_TRANSCRIBER]), Some("recorder.meet.test"), &t), Some(Robot::Transcriber));
     }
 
     #[test]
