@@ -44,6 +44,8 @@ pub mod sim;
 mod media_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod recording_tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
