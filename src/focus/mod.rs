@@ -162,6 +162,7 @@ impl FocusRouter {
             jigasi: Arc::new(crate::jigasi::Jigasis::new(cfg.jigasi_muc.clone())),
             trusted_domains: cfg.trusted_domains.clone(),
         });
+        shared.metrics.set_gateways(shared.jibri.clone(), shared.jigasi.clone());
         FocusRouter {
             component_jid: cfg.component_jid(),
             room_services: RoomServices::new(&cfg.conference_muc).except(&cfg.bridge_muc),
