@@ -150,9 +150,21 @@ impl Sim {
         self.join_room(&room, pw.as_deref(), transcriber, Some(el.clone()), out);
     }
 
-    fn call_of(&self, to: Option<&str>) -> Option<usize> {
-        let to = Jid::parse(to?).ok()?;
-        self.calls.iter().position(|c| c.occupant == to)
+    /// The call a presence is about (`from` is our occupant JID).
+    fn call_of(&self, from: Option<&str>) -> Option<usize> {
+        let from = Jid::parse(from?).ok()?;
+        self.calls.iter().position(|c| c.occupant == from)
+    }
+
+    /// The call an IQ from a room is for: the MUC delivers IQs for our occupant to our
+    /// real JID, so the room is known by the sender (`room/<someone>`); with several
+    /// calls in one room the latest one that is not the transcriber (a simulator's
+    /// simplification).
+    fn call_in_room_of(&self, from: Option<&str>) -> Option<usize> {
+        let room = Jid::parse(from?).ok()?.bare();
+        let mut mine = self.calls.iter().enumerate().filter(|(_, c)| c.occupant.bare() == room);
+        let all: Vec<(usize, &Call)> = mine.by_ref().collect();
+        all.iter().rev().find(|(_, c)| !c.transcriber).or(all.last()).map(|(i, _)| *i)
     }
 
     fn on_presence(&mut self, el: &Element, out: &mut Outbox) {
@@ -192,7 +204,7 @@ impl Sim {
         if el.get_child("ping", ns::PING).is_some() {
             return self.send(out, iq_result(&el));
         }
-        let Some(i) = self.call_of(el.get_attr("to")) else {
+        let Some(i) = self.call_in_room_of(el.get_attr("from")) else {
             return self.send(out, iq_error(&el, ErrorCondition::ServiceUnavailable, None));
         };
         if el.get_child("hangup", RAYO).is_some() {
