@@ -466,3 +466,56 @@ fn a_flood_of_start_requests_starts_one_session() {
     assert_eq!(starts_to(&c), vec!["jibri-1", "jibri-2"]);
     let _ = Arc::strong_count(&c.shared);
 }
+
+#[test]
+fn sip_gateway_sessions_are_keyed_by_address_and_shown_as_call_state() {
+    let sip = Jid::parse("SipBrewery@internal.auth.meet.test").unwrap();
+    let mut muc = responder(vec![], vec![]);
+    let r: Responder = Box::new(move |el: &Element| {
+        if el.get_child("jibri", JNS).is_some() && el.get_attr("to").is_some_and(|t| t.starts_with("sipbrewery@")) {
+            let mut r = iq_result(el).child(JibriIq { status: Some(Status::Pending), ..Default::default() }.to_element());
+            r.set_attr("from", el.get_attr("to").unwrap());
+            return vec![r];
+        }
+        muc(el)
+    });
+    let mut e = SimEnv::new(r);
+    join(&mut e);
+    let call = [("action", "start"), ("sipaddress", "sip:board@pbx.example"), ("displayname", "Board room")];
+    e.at(ms(100), jibri_iq("s1", "mod", &call));
+    e.at(ms(150), jibri_iq("s2", "mod", &call));
+    e.at(
+        ms(1000),
+        Inbox::Jibri(JibriNotice::Status {
+            from: sip.with_resource("gw-1"),
+            jibri: JibriIq { status: Some(Status::On), sip_address: Some("sip:board@pbx.example".into()), ..Default::default() },
+        }),
+    );
+    e.at(ms(2000), jibri_iq("stop-other", "mod", &[("action", "stop"), ("sipaddress", "sip:other@pbx.example")]));
+    e.at(ms(2100), jibri_iq("stop", "mod", &[("action", "stop"), ("sipaddress", "sip:board@pbx.example")]));
+    e.at(ms(3000), Inbox::Shutdown);
+    let mut c = conference(e, 0, 0);
+    let p = Element::new("presence", ns::CLIENT)
+        .attr("from", sip.with_resource("gw-1").to_string())
+        .child(JibriStatus { busy: false, healthy: true }.to_element());
+    c.shared.jibri.sip.as_ref().unwrap().lock().on_presence(&p, "focus", c.env.now());
+    c.run();
+    assert_eq!(answer(&c, "s1"), vec!["result"]);
+    assert_eq!(answer(&c, "s2"), vec!["unexpected-request"]);
+    assert_eq!(answer(&c, "stop-other"), vec!["item-not-found"]);
+    assert_eq!(answer(&c, "stop"), vec!["result"]);
+    let start = c.env.sent_matching(|e| e.get_child("jibri", JNS).is_some_and(|j| j.get_attr("action") == Some("start")))[0].clone();
+    let j = JibriIq::try_from(start.get_child("jibri", JNS).unwrap()).unwrap();
+    assert_eq!((j.sip_address.as_deref(), j.display_name.as_deref()), (Some("sip:board@pbx.example"), Some("Board room")));
+    assert_eq!(j.recording_mode, Some(crate::xmpp::jibri::RecordingMode::File), "still file for SIP");
+    let states: Vec<String> = c
+        .env
+        .sent_matching(|e| e.name == "presence")
+        .iter()
+        .filter_map(|p| p.get_child("jibri-sip-call-state", crate::xmpp::jibri::NS_CALL_STATE))
+        .map(|s| format!("{}:{}", s.get_attr("state").unwrap(), s.get_attr("sipaddress").unwrap()))
+        .collect();
+    assert_eq!(states.first().map(String::as_str), Some("on:sip:board@pbx.example"));
+    assert_eq!(states.last().map(String::as_str), Some("off:sip:board@pbx.example"));
+    assert!(shown(&c).is_empty(), "no recording status for a SIP call");
+}
