@@ -102,7 +102,7 @@ impl JigasiBrewery {
 #[derive(Debug, Default)]
 pub struct Jigasis {
     pub brewery: Option<Mutex<JigasiBrewery>>,
-    /// `--local_region`, for selection.
+    /// The local region for selection (Jicofo's `jicofo.local-region`; no flag sets it yet).
     pub local_region: Option<String>,
     /// Dials forwarded to a Jigasi.
     pub dials: AtomicU64,
