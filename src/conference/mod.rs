@@ -21,6 +21,11 @@
 //! others are told their sources are gone: nobody knows who saw them leave). Presence
 //! values copied into outgoing stanzas are bounded in `muc`.
 //!
+//! Jibri sessions (`recording`: the moderator's `<jibri>` IQ, status in the focus presence)
+//! and Jigasi dials (`dial`: the moderator's Rayo `<dial>`) are handled in their own files;
+//! Jibri/Jigasi members are known by presence features from a trusted domain
+//! ([`crate::xmpp::jigasi::Robot`]) and are never made owner.
+//!
 //! Every IQ request whose answer matters is entered in the shared
 //! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for

@@ -519,3 +519,24 @@ fn sip_gateway_sessions_are_keyed_by_address_and_shown_as_call_state() {
     assert_eq!(states.last().map(String::as_str), Some("off:sip:board@pbx.example"));
     assert!(shown(&c).is_empty(), "no recording status for a SIP call");
 }
+
+#[test]
+fn a_recognised_jibri_or_jigasi_is_never_made_owner() {
+    let mut e = SimEnv::new(responder(vec![], vec![]));
+    e.at(ms(0), request());
+    let feat = |p: Element, f: &str| p.child(features_element(&[f]));
+    // The recorder and a Jigasi (trusted domain) come first, then a person.
+    e.at(ms(10), Inbox::Stanza(feat(occupant_presence(&room(), "rec", "recorder@recorder.meet.test/r", "none", "participant"), FEATURE_JIBRI)));
+    e.at(ms(20), Inbox::Stanza(feat(occupant_presence(&room(), "jg", "jigasi@recorder.meet.test/j", "none", "participant"), crate::xmpp::jigasi::FEATURE_JIGASI)));
+    e.at(ms(30), Inbox::Stanza(occupant_presence(&room(), "person", "p@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::Shutdown);
+    let mut c = conference(e, 0, 0);
+    c.run();
+    let grants: Vec<String> = c
+        .env
+        .sent_matching(|e| e.get_child("query", ns::MUC_ADMIN).is_some())
+        .iter()
+        .filter_map(|e| e.get_child("query", ns::MUC_ADMIN)?.get_child("item", ns::MUC_ADMIN)?.get_attr("jid").map(str::to_string))
+        .collect();
+    assert_eq!(grants, vec!["p@meet.test".to_string()]);
+}

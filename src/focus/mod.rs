@@ -10,6 +10,11 @@
 //!   only rooms on the conference MUC service are served ([`request::RoomServices`]), and
 //!   new conferences are limited in number and per minute ([`limits`]): refusals get
 //!   `resource-constraint` (type wait) and are logged once per interval per kind;
+//! - presences from the Jibri and Jigasi breweries update their registries
+//!   (`Shared::jibri`, `Shared::jigasi`); a Jibri leaving while serving a session is
+//!   reported to that session's conference; a `<jibri>` status IQ is answered and passed
+//!   to the conference whose session the sending Jibri serves, anything else gets
+//!   `item-not-found`;
 //! - an IQ request nobody handles gets `service-unavailable`.
 //!
 //! In client-only mode (no component secret, [`crate::config::Mode::ClientOnly`]) there is
