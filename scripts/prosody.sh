@@ -39,6 +39,7 @@
 # Variables in DIR/env:
 #   PROSODY_DIR PROSODY_PID PROSODY_LAYOUT XMPP_DOMAIN XMPP_HOST C2S_PORT COMPONENT_PORT HTTP_PORT
 #   FOCUS_SECRET FOCUS_PASSWORD JVB_PASSWORD USER1_PASSWORD USER2_PASSWORD CA_FILE
+#   GATEWAY_PASSWORD (of jibri@auth.D, recorder@recorder.D and jigasi@recorder.D)
 #   plus conveniences: XMPP_AUTH_DOMAIN XMPP_MUC_DOMAIN XMPP_INTERNAL_MUC_DOMAIN
 #   FOCUS_COMPONENT BREWERY_JID WEBSOCKET_URL BOSH_URL
 #
@@ -46,14 +47,18 @@
 #   VirtualHost D               anonymous auth, bosh (/http-bind), websocket (/xmpp-websocket);
 #                               c2s encryption optional (anonymous clients on loopback)
 #   VirtualHost auth.D          internal_hashed (SCRAM-SHA-1, PLAIN after TLS); users focus, jvb,
-#                               user1, user2; STARTTLS required (Prosody default)
+#                               user1, user2, jibri; STARTTLS required (Prosody default)
+#   VirtualHost recorder.D      internal_hashed: the hidden domain of Jibri's recorder user and
+#                               of the test Jigasi (users recorder, jigasi): jicofo's default
+#                               --trusted_domain, so their members count as Jibri/Jigasi
 #   Component conference.D      MUC, memory storage, no room locking, no tombstones, cache 1000;
 #                               anyone may create rooms (Prosody default; real Jitsi sets
 #                               restrict_room_creation = true so only the focus creates rooms);
 #                               whois default (semi-anonymous) so jicofo must submit
 #                               muc#roomconfig_whois=anyone itself
-#   Component internal.auth.D   brewery MUC (JvbBrewery@internal.auth.D), no locking, public jids,
-#                               admins focus+jvb
+#   Component internal.auth.D   brewery MUCs (JvbBrewery, JibriBrewery, JigasiBrewery @internal.auth.D;
+#                               created by whoever joins first), no locking, public jids, admins
+#                               focus+jvb
 #   Component focus.D           seed layout: external component (XEP-0114), secret FOCUS_SECRET;
 #                               client_proxy layout: "jicofo_test_client_proxy" component with
 #                               target_address = focus@auth.D (see PROSODY_LAYOUT)
@@ -203,7 +208,7 @@ lua_str() { # a Lua long-bracket string literal
 
 load_state() {
     DOMAIN="" LAYOUT="" C2S_PORT="" COMPONENT_PORT="" HTTP_PORT=""
-    FOCUS_SECRET="" FOCUS_PASSWORD="" JVB_PASSWORD="" USER1_PASSWORD="" USER2_PASSWORD=""
+    FOCUS_SECRET="" FOCUS_PASSWORD="" JVB_PASSWORD="" USER1_PASSWORD="" USER2_PASSWORD="" GATEWAY_PASSWORD=""
     # shellcheck disable=SC1090
     [ ! -f "$STATE" ] || . "$STATE"
     if [ -n "$DOMAIN" ] && [ -n "${XMPP_DOMAIN:-}" ] && [ "$XMPP_DOMAIN" != "$DOMAIN" ]; then
@@ -223,6 +228,7 @@ load_state() {
     JVB_PASSWORD="${JVB_PASSWORD:-$(random_secret)}"
     USER1_PASSWORD="${USER1_PASSWORD:-$(random_secret)}"
     USER2_PASSWORD="${USER2_PASSWORD:-$(random_secret)}"
+    GATEWAY_PASSWORD="${GATEWAY_PASSWORD:-$(random_secret)}"
     C2S_PORT="${PROSODY_C2S_PORT:-$C2S_PORT}"
     COMPONENT_PORT="${PROSODY_COMPONENT_PORT:-$COMPONENT_PORT}"
     HTTP_PORT="${PROSODY_HTTP_PORT:-$HTTP_PORT}"
@@ -240,6 +246,7 @@ FOCUS_PASSWORD='$FOCUS_PASSWORD'
 JVB_PASSWORD='$JVB_PASSWORD'
 USER1_PASSWORD='$USER1_PASSWORD'
 USER2_PASSWORD='$USER2_PASSWORD'
+GATEWAY_PASSWORD='$GATEWAY_PASSWORD'
 EOF
     chmod 600 "$STATE.tmp"
     mv "$STATE.tmp" "$STATE"
@@ -262,6 +269,10 @@ export FOCUS_PASSWORD='$FOCUS_PASSWORD'
 export JVB_PASSWORD='$JVB_PASSWORD'
 export USER1_PASSWORD='$USER1_PASSWORD'
 export USER2_PASSWORD='$USER2_PASSWORD'
+export GATEWAY_PASSWORD='$GATEWAY_PASSWORD'
+export JIBRI_BREWERY_JID='JibriBrewery@internal.auth.$DOMAIN'
+export JIGASI_BREWERY_JID='JigasiBrewery@internal.auth.$DOMAIN'
+export XMPP_RECORDER_DOMAIN='recorder.$DOMAIN'
 export CA_FILE='$CERTS/ca.crt'
 export XMPP_AUTH_DOMAIN='auth.$DOMAIN'
 export XMPP_MUC_DOMAIN='conference.$DOMAIN'
@@ -389,6 +400,10 @@ VirtualHost "auth.$d"
     authentication = "internal_hashed"
     -- c2s_require_encryption: Prosody default (true) => STARTTLS before SASL
 
+-- Jibri's hidden domain (jitsi-meet config.hiddenDomain), also the test Jigasi's login.
+VirtualHost "recorder.$d"
+    authentication = "internal_hashed"
+
 Component "conference.$d" "muc"
     storage = "memory"
     muc_room_locking = false
@@ -440,18 +455,20 @@ EOF
 }
 
 register_users() {
-    local u p acct
-    for u in focus jvb user1 user2; do
+    local uh u h p acct
+    for uh in focus@auth jvb@auth user1@auth user2@auth jibri@auth recorder@recorder jigasi@recorder; do
+        u="${uh%@*}" h="${uh#*@}.$DOMAIN"
         case "$u" in
             focus) p="$FOCUS_PASSWORD" ;; jvb) p="$JVB_PASSWORD" ;;
             user1) p="$USER1_PASSWORD" ;; user2) p="$USER2_PASSWORD" ;;
+            *) p="$GATEWAY_PASSWORD" ;;
         esac
         # prosody's datamanager encodes "." in host names as %2e
-        acct="$DIR/data/auth%2e${DOMAIN//./%2e}/accounts/$u.dat"
+        acct="$DIR/data/${h//./%2e}/accounts/$u.dat"
         [ -f "$acct" ] && continue
-        prosodyctl --config "$CONFIG" register "$u" "auth.$DOMAIN" "$p" >&2 ||
-            die "prosodyctl register $u@auth.$DOMAIN failed"
-        [ -f "$acct" ] || die "registered $u@auth.$DOMAIN but $acct does not exist"
+        prosodyctl --config "$CONFIG" register "$u" "$h" "$p" >&2 ||
+            die "prosodyctl register $u@$h failed"
+        [ -f "$acct" ] || die "registered $u@$h but $acct does not exist"
     done
 }
 

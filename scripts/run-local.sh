@@ -2,7 +2,10 @@
 # scripts/run-local.sh — a complete local deployment on 127.0.0.1, for trying jicofo:
 # a private Prosody laid out like a Jitsi single host (scripts/prosody.sh), a bridge
 # SIMULATOR (jvb-sim: a test/demo tool that answers Colibri2 like a videobridge but
-# carries no media), and jicofo itself. Everything runs in the background and stays up.
+# carries no media), a Jibri SIMULATOR (jibri-sim: says "on" to Record / Start live stream
+# but records nothing), a Jigasi SIMULATOR (jigasi-sim: answers dial-out and
+# transcription with a participant that joins the room, no SIP, no media), and jicofo
+# itself. Everything runs in the background and stays up.
 #
 # Usage:
 #   scripts/run-local.sh            build, start everything, print what to point a client at
@@ -45,11 +48,13 @@ case "${1:-start}" in
   --stop|stop)
     stop_pid jicofo "$dir/jicofo.pid"
     stop_pid jvb-sim "$dir/jvb-sim.pid"
+    stop_pid jibri-sim "$dir/jibri-sim.pid"
+    stop_pid jigasi-sim "$dir/jigasi-sim.pid"
     "$repo/scripts/prosody.sh" stop "$dir/prosody" >/dev/null || true
     echo "run-local: stopped"
     exit 0 ;;
   --status|status)
-    for n in jicofo jvb-sim; do
+    for n in jicofo jvb-sim jibri-sim jigasi-sim; do
       if [ -f "$dir/$n.pid" ] && kill -0 "$(cat "$dir/$n.pid")" 2>/dev/null; then echo "$n: running (pid $(cat "$dir/$n.pid"))"; else echo "$n: stopped"; fi
     done
     "$repo/scripts/prosody.sh" status "$dir/prosody" >/dev/null && echo "prosody: running" || echo "prosody: stopped"
@@ -79,6 +84,18 @@ if ! { [ -f "$dir/jvb-sim.pid" ] && kill -0 "$(cat "$dir/jvb-sim.pid")" 2>/dev/n
     --brewery "$BREWERY_JID" --nick jvb1 --ws-domain "127.0.0.1:$HTTP_PORT" --tls_ca_file "$CA_FILE" \
     --record "$dir/jvb-sim.jsonl" </dev/null >"$dir/jvb-sim.log" 2>&1 &
   echo $! > "$dir/jvb-sim.pid"
+fi
+if ! { [ -f "$dir/jibri-sim.pid" ] && kill -0 "$(cat "$dir/jibri-sim.pid")" 2>/dev/null; }; then
+  GATEWAY_PASSWORD="$GATEWAY_PASSWORD" nohup "$bin/jibri-sim" --host 127.0.0.1 --port "$C2S_PORT" --domain "$XMPP_AUTH_DOMAIN" \
+    --user jibri --brewery "$JIBRI_BREWERY_JID" --nick jibri-1 --tls_ca_file "$CA_FILE" --trace \
+    </dev/null >"$dir/jibri-sim.log" 2>&1 &
+  echo $! > "$dir/jibri-sim.pid"
+fi
+if ! { [ -f "$dir/jigasi-sim.pid" ] && kill -0 "$(cat "$dir/jigasi-sim.pid")" 2>/dev/null; }; then
+  GATEWAY_PASSWORD="$GATEWAY_PASSWORD" nohup "$bin/jigasi-sim" --host 127.0.0.1 --port "$C2S_PORT" --domain "$XMPP_RECORDER_DOMAIN" \
+    --user jigasi --brewery "$JIGASI_BREWERY_JID" --nick jg-1 --transcription --focus "$FOCUS_COMPONENT" --tls_ca_file "$CA_FILE" --trace \
+    </dev/null >"$dir/jigasi-sim.log" 2>&1 &
+  echo $! > "$dir/jigasi-sim.pid"
 fi
 
 # A fixture of tests/fixtures/config with this instance's domain, password, secret and port.
@@ -131,6 +148,8 @@ run-local: running (logs in $dir), JICOFO_MODE=$mode
   Prosody     c2s 127.0.0.1:$C2S_PORT   component 127.0.0.1:$COMPONENT_PORT   http 127.0.0.1:$HTTP_PORT
   jicofo      pid $(cat "$dir/jicofo.pid")   REST http://127.0.0.1:${REST_PORT:-8888}/stats
   jvb-sim     pid $(cat "$dir/jvb-sim.pid")   (bridge simulator, no media)
+  jibri-sim   pid $(cat "$dir/jibri-sim.pid")   (Jibri simulator: Record / live stream turn on, nothing is recorded)
+  jigasi-sim  pid $(cat "$dir/jigasi-sim.pid")   (Jigasi simulator: dial-out and transcription join the room, no SIP)
 Point a Jitsi Meet client (lib-jitsi-meet) at:
   hosts.domain = '$XMPP_DOMAIN'
   hosts.muc    = '$XMPP_MUC_DOMAIN'

@@ -69,6 +69,17 @@ pub struct Config {
     /// The MUC service of conference rooms (`conference.<domain>`): the only service
     /// the focus creates conferences on.
     pub conference_muc: String,
+    /// The Jibri (recorder) brewery; `None`: recording and live streaming are off.
+    pub jibri_muc: Option<Jid>,
+    /// The SIP Jibri brewery; `None` (the default): the SIP video gateway is off.
+    pub jibri_sip_muc: Option<Jid>,
+    /// The Jigasi brewery; `None`: dial-out and transcription are off.
+    pub jigasi_muc: Option<Jid>,
+    /// Domains whose members are recognised as Jibri/Jigasi/transcriber by their
+    /// presence features (`recorder.<domain>`).
+    pub trusted_domains: Vec<String>,
+    /// Jibri pending timeout and retries.
+    pub jibri_session: crate::jibri::SessionConfig,
     /// Secure domain: only users authenticated on it may create rooms.
     pub auth_domain: Option<String>,
     /// REST API port; 0 turns the API off.
@@ -108,6 +119,11 @@ impl fmt::Debug for Config {
             tls_insecure,
             bridge_muc,
             conference_muc,
+            jibri_muc,
+            jibri_sip_muc,
+            jigasi_muc,
+            trusted_domains,
+            jibri_session,
             auth_domain,
             rest_port,
             rest_bind,
@@ -129,6 +145,11 @@ impl fmt::Debug for Config {
             .field("tls_insecure", tls_insecure)
             .field("bridge_muc", bridge_muc)
             .field("conference_muc", conference_muc)
+            .field("jibri_muc", jibri_muc)
+            .field("jibri_sip_muc", jibri_sip_muc)
+            .field("jigasi_muc", jigasi_muc)
+            .field("trusted_domains", trusted_domains)
+            .field("jibri_session", jibri_session)
             .field("auth_domain", auth_domain)
             .field("rest_port", rest_port)
             .field("rest_bind", rest_bind)
@@ -197,6 +218,12 @@ pub(crate) const FLAGS: &[(&str, &str, &str)] = &[
     ("tls_insecure", "", "do not verify Prosody's certificate, and allow a client connection without TLS to a non-loopback host (logged as a warning)"),
     ("bridge_muc", "JID", "bridge brewery room (default JvbBrewery@internal.auth.<domain>)"),
     ("conference_muc", "DOMAIN", "MUC service of conference rooms; requests for other services are refused (default conference.<domain>)"),
+    ("jibri_muc", "JID", "Jibri brewery room for recording and live streaming, 'off' to turn them off (default JibriBrewery@internal.auth.<domain>)"),
+    ("jibri_sip_muc", "JID", "SIP Jibri brewery room for the SIP video gateway (default: off)"),
+    ("jigasi_muc", "JID", "Jigasi brewery room for dial-out and transcription, 'off' to turn them off (default JigasiBrewery@internal.auth.<domain>)"),
+    ("trusted_domain", "DOMAIN", "domain whose members are recognised as Jibri/Jigasi by their presence features; repeatable (default recorder.<domain>)"),
+    ("jibri_pending_timeout", "SECONDS", "a Jibri session not on this long after its start ends, 0: never (default 90)"),
+    ("jibri_num_retries", "N", "other Jibris tried when one fails, -1: no limit (default 5)"),
     ("auth_domain", "DOMAIN", "secure domain: only users authenticated on DOMAIN may create rooms"),
     ("rest_port", "PORT", "HTTP API port, 0 turns it off (default 8888)"),
     ("rest_bind", "ADDR", "HTTP API address (default 127.0.0.1)"),
@@ -219,7 +246,7 @@ fn options() -> getopts::Options {
     for (name, hint, help) in FLAGS {
         if hint.is_empty() {
             o.optflag("", name, help);
-        } else if *name == "config" {
+        } else if *name == "config" || *name == "trusted_domain" {
             o.optmulti("", name, help, hint);
         } else {
             o.optopt("", name, help, hint);
@@ -414,6 +441,51 @@ where
         Some(d) => check_domain(&label("conference_muc"), &d)?,
         None => format!("conference.{}", domain),
     };
+    let brewery = |name: &str, default: Option<String>| -> Result<Option<Jid>, ConfigError> {
+        let text = match get(name) {
+            Some(t) if t.eq_ignore_ascii_case("off") || t.eq_ignore_ascii_case("none") => return Ok(None),
+            Some(t) => t,
+            None => match default {
+                Some(d) => d,
+                None => return Ok(None),
+            },
+        };
+        match Jid::parse(&text) {
+            Ok(j) if j.local().is_some() && j.is_bare() => Ok(Some(j)),
+            _ => Err(ConfigError(format!("{}: '{}' is not a room JID (room@service)", label(name), text))),
+        }
+    };
+    let jibri_muc = brewery("jibri_muc", Some(format!("JibriBrewery@internal.auth.{}", domain)))?;
+    let jibri_sip_muc = brewery("jibri_sip_muc", None)?;
+    let jigasi_muc = brewery("jigasi_muc", Some(format!("JigasiBrewery@internal.auth.{}", domain)))?;
+    let mut trusted_domains = Vec::new();
+    for d in m.opt_strs("trusted_domain").into_iter().filter(|d| !d.is_empty()) {
+        trusted_domains.push(check_domain("--trusted_domain", &d)?.to_ascii_lowercase());
+    }
+    if trusted_domains.is_empty() {
+        trusted_domains.push(format!("recorder.{}", domain).to_ascii_lowercase());
+    }
+    let pending_timeout = match get("jibri_pending_timeout") {
+        None => 90,
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s <= 86_400)
+            .ok_or_else(|| ConfigError(format!("{}: '{}' is not a number of seconds (0 to 86400)", label("jibri_pending_timeout"), v)))?,
+    };
+    let num_retries = match get("jibri_num_retries") {
+        None => Some(5),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(-1) => None,
+            Ok(n) if (0..=1000).contains(&n) => Some(n as u32),
+            _ => return Err(ConfigError(format!("{}: '{}' is not -1 or a number from 0 to 1000", label("jibri_num_retries"), v))),
+        },
+    };
+    let jibri_session = crate::jibri::SessionConfig {
+        pending_timeout: (pending_timeout > 0).then(|| std::time::Duration::from_secs(pending_timeout)),
+        num_retries,
+    };
     let auth_domain = match get("auth_domain") {
         Some(d) => Some(check_domain(&label("auth_domain"), d.trim_start_matches("XMPP:"))?),
         None => None,
@@ -457,6 +529,11 @@ where
         tls_insecure,
         bridge_muc,
         conference_muc,
+        jibri_muc,
+        jibri_sip_muc,
+        jigasi_muc,
+        trusted_domains,
+        jibri_session,
         auth_domain,
         rest_port,
         rest_bind,
@@ -652,6 +729,30 @@ mod tests {
     }
 
     #[test]
+    fn jibri_and_jigasi_flags() {
+        let c = run(&["--domain=meet.test", "--secret=s"], &[]).unwrap();
+        assert_eq!(c.jibri_muc.as_ref().map(|j| j.to_string()).as_deref(), Some("jibribrewery@internal.auth.meet.test"));
+        assert_eq!(c.jigasi_muc.as_ref().map(|j| j.to_string()).as_deref(), Some("jigasibrewery@internal.auth.meet.test"));
+        assert_eq!(c.jibri_sip_muc, None);
+        assert_eq!(c.trusted_domains, vec!["recorder.meet.test".to_string()]);
+        assert_eq!(c.jibri_session, crate::jibri::SessionConfig::default());
+        let c = run(
+            &["--domain=meet.test", "--jibri_muc=off", "--jigasi_muc=J@internal.auth.meet.test", "--jibri_sip_muc=S@x.test",
+              "--trusted_domain=a.test", "--trusted_domain=B.test", "--jibri_pending_timeout=0", "--jibri_num_retries=-1"],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.jibri_muc, None);
+        assert_eq!(c.jibri_sip_muc.map(|j| j.to_string()).as_deref(), Some("s@x.test"));
+        assert_eq!(c.trusted_domains, vec!["a.test".to_string(), "b.test".to_string()]);
+        assert_eq!(c.jibri_session, crate::jibri::SessionConfig { pending_timeout: None, num_retries: None });
+        for bad in ["--jibri_muc=nope", "--trusted_domain=a@b", "--jibri_pending_timeout=x", "--jibri_num_retries=-2"] {
+            let e = run(&["--domain=meet.test", bad], &[]).unwrap_err();
+            assert!(e.0.contains(bad.split('=').next().unwrap()), "{}", e);
+        }
+    }
+
+    #[test]
     fn the_docker_file_with_its_own_names() {
         let c = run_files(&["--config=/config/jicofo.conf"], &[], &[("/config/jicofo.conf", DOCKER)]);
         assert_eq!(c.mode(), Mode::ClientOnly);
@@ -661,9 +762,12 @@ mod tests {
         assert!(c.tls_insecure);
         assert_eq!(c.bridge_muc.to_string(), "jvbbrewery@internal-muc.meet.jitsi");
         let ignored: Vec<&str> = c.sources.ignored.iter().map(|k| k.trim_start_matches("/config/jicofo.conf: ")).collect();
-        for k in ["jicofo.authentication.enable-auto-login", "jicofo.jibri.brewery-jid", "jicofo.xmpp.trusted-domains", "jicofo.sctp.enabled"] {
+        for k in ["jicofo.authentication.enable-auto-login", "jicofo.xmpp.trusted-domains", "jicofo.sctp.enabled"] {
             assert!(ignored.contains(&k), "{} not in {:?}", k, ignored);
         }
+        // The Jibri brewery is read (docker names it jibribrewery@internal-muc.<domain>).
+        assert!(!ignored.contains(&"jicofo.jibri.brewery-jid"), "{:?}", ignored);
+        assert_eq!(c.jibri_muc.as_ref().map(|j| j.local().unwrap_or_default().to_string()).as_deref(), Some("jibribrewery"));
         assert!(!ignored.iter().any(|k| k.contains("password") || k.contains("client.enabled")), "{:?}", ignored);
     }
 

@@ -58,6 +58,7 @@ pub const TARGETS: &[&str] = &[
     "colibri2_answer",
     "caps",
     "mute",
+    "gateways",
     "brewery",
     "pending",
     "held_presences",
@@ -81,6 +82,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "colibri2_answer" => colibri2_answer(data),
         "caps" => caps(data),
         "mute" => mute(data),
+        "gateways" => gateways(data),
         "brewery" => brewery(data),
         "pending" => pending(data),
         "held_presences" => held_presences(data),
@@ -505,6 +507,55 @@ pub fn mute(data: &[u8]) {
     if let Some(Ok(m)) = MuteRequest::parse(&el) {
         assert!(!m.from_nick.is_empty() || el.get_attr("from").is_some());
         assert!([ns::AUDIO_MUTE, ns::VIDEO_MUTE, ns::DESKTOP_MUTE].contains(&m.ns.as_str()));
+    }
+}
+
+/// The Jibri/Jigasi typed parsers (`xmpp::jibri`, `xmpp::rayo`, `xmpp::jigasi`) on any
+/// element of a stanza: what parses writes back to an element that parses to the same
+/// value, values stay within their bounds; stanzas also go to a Jibri and a Jigasi
+/// brewery, whose instances stay within their cap and whose selection picks instances.
+pub fn gateways(data: &[u8]) {
+    use crate::xmpp::{jibri, jigasi, rayo};
+    let start = Instant::now();
+    let room = Jid::parse("JibriBrewery@internal.auth.meet.test").expect("room");
+    let mut jb = crate::jibri::brewery::JibriBrewery::new(room.clone());
+    let mut gb = crate::jigasi::JigasiBrewery::new(Jid::parse("JigasiBrewery@internal.auth.meet.test").expect("room"));
+    for (i, el) in elements(data, 32).into_iter().enumerate() {
+        let now = start + Duration::from_millis(100 * i as u64);
+        let mut todo = vec![&el];
+        while let Some(e) = todo.pop() {
+            todo.extend(e.elements());
+            if let Ok(j) = jibri::JibriIq::try_from(e) {
+                assert_eq!(jibri::JibriIq::try_from(&j.to_element()).as_ref(), Ok(&j));
+                for v in [&j.stream_id, &j.sip_address, &j.app_data, &j.session_id].into_iter().flatten() {
+                    assert!(v.len() <= jibri::MAX_ATTR);
+                }
+            }
+            if let Ok(st) = jibri::JibriStatus::try_from(e) {
+                assert_eq!(jibri::JibriStatus::try_from(&st.to_element()), Ok(st));
+            }
+            if let Ok(d) = rayo::Dial::try_from(e) {
+                assert_eq!(rayo::Dial::try_from(&d.to_element()).as_ref(), Ok(&d));
+                assert!(d.headers.len() <= rayo::MAX_HEADERS && d.to.len() <= rayo::MAX_VALUE);
+            }
+            if let Ok(r) = rayo::Ref::try_from(e) {
+                assert_eq!(rayo::Ref::try_from(&r.to_element()).as_ref(), Ok(&r));
+            }
+            if let Ok(st) = jigasi::JigasiStats::try_from(e) {
+                assert!(st.region.as_ref().is_none_or(|r| r.len() <= jigasi::MAX_REGION));
+            }
+        }
+        assert!(jigasi::presence_features(&el).len() <= jigasi::MAX_FEATURES);
+        if el.name == "presence" {
+            jb.on_presence(&el, "focus", now);
+            gb.on_presence(&el, "focus");
+        }
+        assert!(jb.count() <= crate::jibri::brewery::MAX_INSTANCES && gb.count() <= crate::jigasi::MAX_INSTANCES);
+        if let Ok(j) = jb.select(&[], now) {
+            assert!(jb.contains(&j) && j.bare() == room);
+            jb.failed(&j, now);
+        }
+        let _ = gb.select(&[], i % 2 == 0, &[], None);
     }
 }
 
@@ -1719,6 +1770,25 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "caps" => extra(&[
             ("xep0115", "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://code.google.com/p/exodus' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/></presence><iq type='result'><query xmlns='http://jabber.org/protocol/disco#info' node='http://code.google.com/p/exodus#QgayPKawpkPSDYmwT/WM94uAlu0='><identity category='client' name='Exodus 0.9.1' type='pc'/><feature var='http://jabber.org/protocol/caps'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/><feature var='http://jabber.org/protocol/muc'/></query></iq>"),
             ("form", "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc' xml:lang='en' name='P'/><feature var='a'/><x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field><field var='os'><value>Mac</value><value>x</value></field></x></query>"),
+        ]),
+        "gateways" => extra(&[
+            (
+                "jibri-start",
+                "<iq type='set' id='r' from='r@conference.meet.test/m'><jibri xmlns='http://jitsi.org/protocol/jibri' action='start' recording_mode='stream' streamid='k' app_data='{}' sipaddress='sip:a@b'/></iq>",
+            ),
+            (
+                "jibri-presence",
+                "<presence from='JibriBrewery@internal.auth.meet.test/j1'><jibri-status xmlns='http://jitsi.org/protocol/jibri'><busy-status status='idle'/><health-status xmlns='http://jitsi.org/protocol/health' status='healthy'/></jibri-status></presence>",
+            ),
+            (
+                "dial",
+                "<iq type='set' id='d'><dial xmlns='urn:xmpp:rayo:1' to='+15551234567' from='x'><header name='JvbRoomName' value='r@conference.meet.test'/></dial></iq>",
+            ),
+            (
+                "jigasi-presence",
+                "<presence from='JigasiBrewery@internal.auth.meet.test/jg'><stats xmlns='http://jitsi.org/protocol/colibri'><stat name='supports_sip' value='true'/><stat name='participants' value='2'/><stat name='region' value='eu'/></stats><features><feature var='http://jitsi.org/protocol/jigasi'/></features></presence>",
+            ),
+            ("ref", "<iq type='result' id='x'><ref xmlns='urn:xmpp:rayo:1' uri='xmpp:r@c/jg'/></iq>"),
         ]),
         "mute" => extra(&[
             ("audio", "<iq type='set' from='r@c/m'><mute xmlns='http://jitsi.org/jitmeet/audio' jid='r@c/p'>true</mute></iq>"),

@@ -5,6 +5,10 @@
 //! `net` (the only module that touches sockets: one mio event loop), and the focus
 //! logic above it, which runs on plain threads and talks to `net` through channels.
 //!
+//! `jibri` and `jigasi` are the Jibri and Jigasi breweries and the Jibri session state
+//! machine (sans-IO, shared by the router and conferences; the conference side is
+//! `conference::recording` and `conference::dial`).
+//!
 //! `jvbsim` is not part of the focus: it is a Jitsi Videobridge *simulator* for tests
 //! and demos (brewery presence, Colibri2 and health answers, no media), run by the
 //! `jvb-sim` binary.
@@ -18,7 +22,9 @@ pub mod config;
 pub mod focus;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod jibri;
 pub mod jid;
+pub mod jigasi;
 pub mod log_throttle;
 pub mod jvbsim;
 pub mod media;

@@ -57,6 +57,21 @@ pub struct Metrics {
     /// Focus-added time of the latest invites: from the bridge's allocation answer to the
     /// session-initiate handed to the event loop.
     focus_added: Mutex<Samples>,
+    /// The Jibri and Jigasi breweries and their counters (set once by the router).
+    gateways: Mutex<Option<(std::sync::Arc<crate::jibri::Jibris>, std::sync::Arc<crate::jigasi::Jigasis>)>>,
+}
+
+/// Jibri and Jigasi figures for `/stats` and `/metrics`.
+#[derive(Debug, Default, Clone, Copy)]
+struct GatewayFigures {
+    /// (instances, available) of the recorder and the SIP brewery.
+    jibri: [(usize, usize); 2],
+    /// (started, failed, active) of recording and SIP sessions.
+    sessions: [(u64, u64, u64); 2],
+    /// Jigasi instances: all, SIP-capable, transcription-capable.
+    jigasi: (usize, usize, usize),
+    /// Dials: forwarded, answered, failed.
+    dials: (u64, u64, u64),
 }
 
 /// Jicofo's metric names (without the `jitsi_jicofo_` prefix, as exposed in the text
@@ -76,6 +91,10 @@ pub const JICOFO_NAMES: &[(&str, &str, Option<&str>)] = &[
     ("bridge_selector_bridge_count_operational", "gauge", Some("bridge_count_operational")),
     ("bridge_selector_bridge_count_in_shutdown", "gauge", None),
     ("bridge_selector_bridge_version_count", "gauge", None),
+    ("jibri_instances", "gauge", Some("jibri_instances")),
+    ("jibri_instances_available", "gauge", Some("jibri_instances_available")),
+    ("sip_jibri_instances", "gauge", Some("sip_jibri_instances")),
+    ("sip_jibri_instances_available", "gauge", Some("sip_jibri_instances_available")),
     ("xmpp_disconnects_total", "counter", None),
     ("healthy", "gauge", None),
     ("threads", "gauge", None),
@@ -196,6 +215,23 @@ impl Metrics {
         problems
     }
 
+    /// The Jibri and Jigasi breweries to report on.
+    pub fn set_gateways(&self, jibri: std::sync::Arc<crate::jibri::Jibris>, jigasi: std::sync::Arc<crate::jigasi::Jigasis>) {
+        *self.gateways.lock() = Some((jibri, jigasi));
+    }
+
+    fn gateway_figures(&self) -> GatewayFigures {
+        let Some((jibri, jigasi)) = self.gateways.lock().clone() else { return GatewayFigures::default() };
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let sessions = |c: &crate::jibri::Counters| (l(&c.started), l(&c.failed), l(&c.active));
+        GatewayFigures {
+            jibri: jibri.instance_counts(),
+            sessions: [sessions(&jibri.recording), sessions(&jibri.sip_calls)],
+            jigasi: jigasi.counts(),
+            dials: (l(&jigasi.dials), l(&jigasi.dials_answered), l(&jigasi.dials_failed)),
+        }
+    }
+
     /// A conference started.
     pub fn conference_started(&self, id: u64, room: &str) {
         self.conferences_created.fetch_add(1, Ordering::Relaxed);
@@ -244,6 +280,7 @@ impl Metrics {
     /// The `/stats` JSON.
     pub fn stats_json(&self, bridges: &Bridges, now: Instant) -> Value {
         let (conferences, participants, largest) = self.current();
+        let g = self.gateway_figures();
         let list: Vec<Value> = {
             let mut v: Vec<_> = bridges.all().collect();
             v.sort_by(|a, b| a.jid.cmp(&b.jid));
@@ -284,6 +321,14 @@ impl Metrics {
             },
             "jingle": { "errors": self.jingle_errors.load(Ordering::Relaxed), "focus_added": self.focus_added.lock().summary() },
             "colibri": { "errors": self.colibri_errors.load(Ordering::Relaxed) },
+            "jibri_detector": { "count": g.jibri[0].0, "available": g.jibri[0].1 },
+            "sip_jibri_detector": { "count": g.jibri[1].0, "available": g.jibri[1].1 },
+            "jibri": {
+                "recording_sessions": { "started": g.sessions[0].0, "failed": g.sessions[0].1, "active": g.sessions[0].2 },
+                "sip_sessions": { "started": g.sessions[1].0, "failed": g.sessions[1].1, "active": g.sessions[1].2 },
+            },
+            "jigasi_detector": { "count": g.jigasi.0, "sip_count": g.jigasi.1, "transcriber_count": g.jigasi.2 },
+            "jigasi": { "dials": g.dials.0, "dials_answered": g.dials.1, "dials_failed": g.dials.2 },
             "bridge_failures": { "participants_moved": self.participants_moved.load(Ordering::Relaxed) },
             "limits": {
                 "refused": self.limits.pairs().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
@@ -398,6 +443,24 @@ impl Metrics {
             self.participants_over_limit.load(Ordering::Relaxed) as f64,
         );
         gauge("bridge_count", "Bridges in the brewery.", "gauge", bridges.len() as f64);
+        let g = self.gateway_figures();
+        gauge("jibri_instances", "Current number of jibri instances.", "gauge", g.jibri[0].0 as f64);
+        gauge("jibri_instances_available", "Current number of available (healthy, idle) jibri instances.", "gauge", g.jibri[0].1 as f64);
+        gauge("sip_jibri_instances", "Current number of SIP jibri instances.", "gauge", g.jibri[1].0 as f64);
+        gauge("sip_jibri_instances_available", "Current number of available SIP jibri instances.", "gauge", g.jibri[1].1 as f64);
+        for (i, kind) in ["recording", "sip"].iter().enumerate() {
+            let (started, failed, active) = g.sessions[i];
+            let p = if i == 0 { "jibri" } else { "sip_jibri" };
+            gauge(&format!("{}_sessions_started_total", p), &format!("Jibri {} sessions a Jibri accepted.", kind), "counter", started as f64);
+            gauge(&format!("{}_sessions_failed_total", p), &format!("Jibri {} sessions that failed.", kind), "counter", failed as f64);
+            gauge(&format!("{}_sessions_active", p), &format!("Jibri {} sessions running.", kind), "gauge", active as f64);
+        }
+        gauge("jigasi_instances", "Jigasi instances in the brewery.", "gauge", g.jigasi.0 as f64);
+        gauge("jigasi_instances_sip", "Jigasi instances that take SIP calls.", "gauge", g.jigasi.1 as f64);
+        gauge("jigasi_instances_transcription", "Jigasi instances that transcribe.", "gauge", g.jigasi.2 as f64);
+        gauge("jigasi_dials_total", "Dials forwarded to a Jigasi.", "counter", g.dials.0 as f64);
+        gauge("jigasi_dials_answered_total", "Dials a Jigasi answered with a ref.", "counter", g.dials.1 as f64);
+        gauge("jigasi_dials_failed_total", "Dials that failed.", "counter", g.dials.2 as f64);
         gauge("bridge_count_operational", "Operational bridges.", "gauge", bridges.operational_count(now) as f64);
         if !self.client_only {
             gauge("xmpp_component_connected", "Component connection up.", "gauge", self.component_up.load(Ordering::Relaxed) as u8 as f64);
@@ -538,6 +601,31 @@ mod tests {
         for n in &names {
             let lines = samples.iter().filter(|s| *s == n).count();
             assert!(lines == 1 || text.contains(&format!("{}{{", n)), "{} exported {} times", n, lines);
+        }
+    }
+
+    #[test]
+    fn jibri_and_jigasi_figures_in_stats_and_metrics() {
+        use crate::jid::Jid;
+        use crate::xml::{ns, Element};
+        let m = Metrics::new();
+        let jibri = std::sync::Arc::new(crate::jibri::Jibris::new(Some(Jid::parse("jb@internal.test").unwrap()), None, Default::default()));
+        let jigasi = std::sync::Arc::new(crate::jigasi::Jigasis::new(Some(Jid::parse("jg@internal.test").unwrap())));
+        let p = Element::new("presence", ns::CLIENT)
+            .attr("from", "jb@internal.test/j1")
+            .child(crate::xmpp::jibri::JibriStatus { busy: false, healthy: true }.to_element());
+        jibri.recorder.as_ref().unwrap().lock().on_presence(&p, "focus", Instant::now());
+        Metrics::inc(&jibri.recording.started);
+        Metrics::inc(&jigasi.dials_failed);
+        m.set_gateways(jibri, jigasi);
+        let st = m.stats_json(&Bridges::new(), Instant::now());
+        assert_eq!(st["jibri_detector"]["count"], 1);
+        assert_eq!(st["jibri_detector"]["available"], 1);
+        assert_eq!(st["jibri"]["recording_sessions"]["started"], 1);
+        assert_eq!(st["jigasi"]["dials_failed"], 1);
+        let text = m.prometheus(&Bridges::new(), Instant::now());
+        for line in ["jitsi_jicofo_jibri_instances 1\n", "jitsi_jicofo_jibri_instances_available 1\n", "jitsi_jicofo_jibri_sessions_started_total 1\n", "jitsi_jicofo_jigasi_dials_failed_total 1\n", "jitsi_jicofo_sip_jibri_instances 0\n"] {
+            assert!(text.contains(line), "{} missing", line);
         }
     }
 

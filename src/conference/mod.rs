@@ -21,6 +21,11 @@
 //! others are told their sources are gone: nobody knows who saw them leave). Presence
 //! values copied into outgoing stanzas are bounded in `muc`.
 //!
+//! Jibri sessions (`recording`: the moderator's `<jibri>` IQ, status in the focus presence)
+//! and Jigasi dials (`dial`: the moderator's Rayo `<dial>`) are handled in their own files;
+//! Jibri/Jigasi members are known by presence features from a trusted domain
+//! ([`crate::xmpp::jigasi::Robot`]) and are never made owner.
+//!
 //! Every IQ request whose answer matters is entered in the shared
 //! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for
@@ -33,15 +38,19 @@
 //!                                                                    owner lost, shutdown
 //! ```
 
+pub mod dial;
 pub mod env;
 pub mod media;
 pub mod muc;
 pub mod mute;
+pub mod recording;
 pub mod sim;
 #[cfg(test)]
 mod media_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod recording_tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -90,6 +99,8 @@ pub enum Inbox {
     Connection(bool),
     /// A bridge came up or went down.
     Bridge(crate::bridge::BridgeEvent),
+    /// A status update from, or the departure of, one of this conference's Jibris.
+    Jibri(recording::JibriNotice),
     /// End the conference now (process shutdown).
     Shutdown,
 }
@@ -103,6 +114,7 @@ impl Inbox {
             Inbox::Stanza(el) => base + el.weight(),
             Inbox::Request(p) => base + p.iq.weight() + p.reply.weight(),
             Inbox::Connection(_) | Inbox::Bridge(_) | Inbox::Shutdown => base,
+            Inbox::Jibri(_) => base + crate::xmpp::jibri::MAX_ATTR * 2,
         }
     }
 }
@@ -168,6 +180,12 @@ pub struct Shared {
     pub pending: Mutex<PendingTable>,
     /// Limits against hostile input.
     pub limits: Limits,
+    /// Jibri breweries and which Jibri serves which conference.
+    pub jibri: Arc<crate::jibri::Jibris>,
+    /// The Jigasi brewery.
+    pub jigasi: Arc<crate::jigasi::Jigasis>,
+    /// Domains whose members are recognised as Jibri/Jigasi by presence features.
+    pub trusted_domains: Vec<String>,
 }
 
 /// How an occupant left the room.
@@ -207,6 +225,8 @@ pub struct Occupant {
     pub audio_muted: bool,
     pub video_muted: bool,
     pub features: Option<Vec<String>>,
+    /// Jibri, Jigasi or the transcriber: presence features from a trusted domain (§5.5).
+    pub robot: Option<crate::xmpp::jigasi::Robot>,
     pub joined_at: Instant,
     /// Not seen since the last rejoin (dropped when the rejoin completes).
     stale: bool,
@@ -220,13 +240,10 @@ impl Occupant {
         matches!(self.affiliation, Affiliation::Owner | Affiliation::Admin) || self.role == Role::Moderator
     }
 
-    fn has_feature(&self, f: &str) -> bool {
-        self.features.as_ref().is_some_and(|fs| fs.iter().any(|x| x == f))
-    }
-
-    /// Jibri and Jigasi are not eligible for ownership and are never muted.
+    /// Jibri and Jigasi (recognised by presence features from a trusted domain) are not
+    /// eligible for ownership and are muted only as [`crate::xmpp::jigasi::Robot::may_be_muted`] says.
     pub fn is_jibri_or_jigasi(&self) -> bool {
-        self.has_feature("http://jitsi.org/protocol/jibri") || self.has_feature("http://jitsi.org/protocol/jigasi")
+        self.robot.is_some()
     }
 }
 
@@ -237,6 +254,10 @@ enum PendingIq {
     Affiliation { nick: String },
     Initiate { nick: String, sid: String },
     ColibriUpdate { nick: String },
+    /// A start IQ to a Jibri for this session.
+    JibriStart { session: String },
+    /// A dial forwarded to a Jigasi.
+    Dial { key: u64 },
 }
 
 /// A non-blocking request of ours waiting for its answer.
@@ -305,6 +326,10 @@ pub struct Conference<E: Env> {
     joins: usize,
     /// What to undo should this thread panic (shared with the thread's launcher).
     cleanup: Arc<Mutex<env::Cleanup>>,
+    /// Jibri sessions (`recording`).
+    recording: recording::Recording,
+    /// Dials in flight (`dial`).
+    dials: dial::Dials,
 }
 
 impl<E: Env> Conference<E> {
@@ -348,6 +373,8 @@ impl<E: Env> Conference<E> {
             started: now,
             joins: 0,
             cleanup,
+            recording: Default::default(),
+            dials: Default::default(),
         }
     }
 
@@ -511,6 +538,9 @@ impl<E: Env> Conference<E> {
         for t in self.pending.values() {
             d = Some(d.map_or(t.deadline, |x| x.min(t.deadline)));
         }
+        if let Some(t) = self.recording_deadline() {
+            d = Some(d.map_or(t, |x| x.min(t)));
+        }
         d
     }
 
@@ -522,6 +552,8 @@ impl<E: Env> Conference<E> {
 
     /// Leave the room and answer whoever still waits.
     fn finish(&mut self, reason: EndReason) {
+        self.recording_stop_all();
+        self.dials_abort_all();
         self.media_stop();
         // Answers to our requests have nowhere to go any more.
         self.pending.clear();
@@ -679,6 +711,7 @@ impl<E: Env> Conference<E> {
             Some(b) => p.child(b),
             None => p,
         };
+        let p = p.children(self.recording.presence_extensions().cloned());
         if self.joined {
             self.send(p);
         }
@@ -701,12 +734,14 @@ impl<E: Env> Conference<E> {
             }
         }
         self.media_timer();
+        self.recording_timer();
     }
 
     fn handle(&mut self, m: Inbox) {
         match m {
             Inbox::Shutdown => self.abort(),
             Inbox::Bridge(ev) => self.media_bridge_event(ev),
+            Inbox::Jibri(n) => self.on_jibri_notice(n),
             Inbox::Connection(false) => {
                 info!("conference {}: XMPP connection lost; keeping the conference", self.room);
                 self.connected = false;
@@ -814,6 +849,10 @@ impl<E: Env> Conference<E> {
             if p.real_jid.is_some() {
                 o.real_jid = p.real_jid.clone();
             }
+            if !p.features.is_empty() {
+                let domain = o.real_jid.as_ref().map(|j| j.domain().to_string());
+                o.robot = crate::xmpp::jigasi::Robot::recognise(&p.features, domain.as_deref(), &self.shared.trusted_domains);
+            }
             o.stats_id = p.stats_id.clone().or(o.stats_id.take());
             o.region = p.region.clone().or(o.region.take());
             if let Some(a) = p.audio_muted {
@@ -892,6 +931,7 @@ impl<E: Env> Conference<E> {
             audio_muted: p.audio_muted.unwrap_or(false),
             video_muted: p.video_muted.unwrap_or(false),
             features: None,
+            robot: crate::xmpp::jigasi::Robot::recognise(&p.features, p.real_jid.as_ref().map(|j| j.domain()), &self.shared.trusted_domains),
             joined_at: now,
             stale: false,
             owner_requested: false,
@@ -1029,6 +1069,8 @@ impl<E: Env> Conference<E> {
             }
             PendingIq::Initiate { nick, sid } => self.on_initiate_answer(&nick, &sid, answer),
             PendingIq::ColibriUpdate { nick } => self.on_colibri_update_answer(&nick, answer),
+            PendingIq::JibriStart { session } => self.on_jibri_start_answer(&session, answer),
+            PendingIq::Dial { key } => self.on_dial_answer(key, answer),
         }
     }
 
@@ -1115,6 +1157,16 @@ impl<E: Env> Conference<E> {
             self.on_jingle(&el);
             return;
         }
+        if let Some(j) = el.get_child("jibri", crate::xmpp::jibri::NS).filter(|_| el.get_attr("type") == Some("set")) {
+            let j = j.clone();
+            self.on_jibri_request(&el, &j);
+            return;
+        }
+        if let Some(d) = el.get_child("dial", crate::xmpp::rayo::NS).filter(|_| el.get_attr("type") == Some("set")) {
+            let d = d.clone();
+            self.on_dial_request(&el, &d);
+            return;
+        }
         if el.get_child("query", ns::DISCO_INFO).is_some() && el.get_attr("type") == Some("get") {
             let r = crate::focus::disco::info_answer(&el);
             self.send(r);
@@ -1145,7 +1197,7 @@ impl<E: Env> Conference<E> {
         if !own && !requester.is_moderator() {
             return iq_error(iq, ErrorCondition::Forbidden, Some("only moderators may mute others"));
         }
-        if target.is_jibri_or_jigasi() && !own {
+        if !own && target.robot.is_some_and(|r| !r.may_be_muted(m.ns == ns::AUDIO_MUTE)) {
             return iq_error(iq, ErrorCondition::NotAllowed, Some("Jibri and Jigasi are never muted"));
         }
         if !own {

@@ -182,7 +182,7 @@ fn bounded_value(v: &str, max: usize) -> String {
 /// and the `<error/>` of a refused join), each value bounded: at most 12 KB whatever was
 /// sent (a real join about 3 KB). Used for presences held back while a conference's
 /// inbox is full (`focus::inbox`). `parse(slim_presence(p))` equals `parse(p)` except
-/// for `features` (not kept: nothing reads them) and statuses beyond the first 8 (the
+/// for `features` (only the four that make a Jibri or Jigasi are kept) and statuses beyond the first 8 (the
 /// MUC sends a few).
 pub fn slim_presence(p: &Element) -> Element {
     const JID_MAX: usize = 3 * 1023 + 2;
@@ -239,6 +239,15 @@ pub fn slim_presence(p: &Element) -> Element {
             }
         }
         out = out.child(nc);
+    }
+    // Of the presence features only those that make a Jibri/Jigasi (§5.5).
+    if let Some(f) = p.get_child("features", ns::CLIENT) {
+        use crate::xmpp::jigasi::*;
+        let keep = [FEATURE_JIBRI, FEATURE_JIGASI, FEATURE_TRANSCRIBER, FEATURE_AUDIO_MUTE];
+        let vars: Vec<&str> = keep.into_iter().filter(|k| f.children_named("feature", ns::CLIENT).any(|x| x.get_attr("var") == Some(*k))).collect();
+        if !vars.is_empty() {
+            out = out.child(features_element(&vars));
+        }
     }
     if let Some(e) = p.get_child("error", &p.ns) {
         let mut ne = Element::new("error", &p.ns).attr_opt("type", e.get_attr("type").map(|t| bounded_value(t, 16)));

@@ -156,6 +156,13 @@ pub fn test_shared_with(
         control: None,
         pending: Mutex::new(crate::focus::pending::PendingTable::seeded(11)),
         limits,
+        jibri: Arc::new(crate::jibri::Jibris::new(
+            Some(Jid::parse("JibriBrewery@internal.auth.meet.test").unwrap()),
+            Some(Jid::parse("SipBrewery@internal.auth.meet.test").unwrap()),
+            crate::jibri::SessionConfig::default(),
+        )),
+        jigasi: Arc::new(crate::jigasi::Jigasis::new(Some(Jid::parse("JigasiBrewery@internal.auth.meet.test").unwrap()))),
+        trusted_domains: vec!["recorder.meet.test".into()],
     })
 }
 

@@ -34,6 +34,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("jicofo.xmpp.client.conference-muc-jid", "conference_muc"),
     ("jicofo.xmpp.client.disable-certificate-verification", "tls_insecure"),
     ("jicofo.bridge.brewery-jid", "bridge_muc"),
+    ("jicofo.jibri.brewery-jid", "jibri_muc"),
+    ("jicofo.jibri-sip.brewery-jid", "jibri_sip_muc"),
+    ("jicofo.jigasi.brewery-jid", "jigasi_muc"),
+    ("jicofo.jibri.num-retries", "jibri_num_retries"),
     ("jicofo.rest.port", "rest_port"),
     ("jicofo.rest.host", "rest_bind"),
 ];

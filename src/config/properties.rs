@@ -8,6 +8,11 @@ use super::files::{FileError, Parsed, Setting};
 /// Keys and the flags they set (the README's table).
 pub const KEYS: &[(&str, &str)] = &[
     ("org.jitsi.jicofo.BRIDGE_MUC", "bridge_muc"),
+    ("org.jitsi.jicofo.jibri.BREWERY", "jibri_muc"),
+    ("org.jitsi.jicofo.jibri.SIP_BREWERY", "jibri_sip_muc"),
+    ("org.jitsi.jicofo.jigasi.BREWERY", "jigasi_muc"),
+    ("org.jitsi.jicofo.jibri.PENDING_TIMEOUT", "jibri_pending_timeout"),
+    ("org.jitsi.jicofo.NUM_JIBRI_RETRIES", "jibri_num_retries"),
     ("org.jitsi.jicofo.auth.URL", "auth_domain"),
     ("org.jitsi.jicofo.ALWAYS_TRUST_MODE_ENABLED", "tls_insecure"),
     ("org.jitsi.jicofo.XMPP_PORT", "user_port"),
@@ -165,9 +170,15 @@ mod tests {
         let f: Vec<(&str, &str)> = p.settings.iter().map(|s| (s.flag, s.value.as_str())).collect();
         assert_eq!(
             f,
-            vec![("bridge_muc", "JvbBrewery@internal.auth.meet.example.com"), ("auth_domain", "meet.example.com"), ("tls_insecure", "true")]
+            vec![
+                ("bridge_muc", "JvbBrewery@internal.auth.meet.example.com"),
+                ("jibri_muc", "JibriBrewery@internal.auth.meet.example.com"),
+                ("jibri_pending_timeout", "90"),
+                ("auth_domain", "meet.example.com"),
+                ("tls_insecure", "true")
+            ]
         );
-        assert_eq!(p.ignored, vec!["org.jitsi.jicofo.jibri.BREWERY", "org.jitsi.jicofo.jibri.PENDING_TIMEOUT"]);
+        assert!(p.ignored.is_empty(), "{:?}", p.ignored);
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //!   only rooms on the conference MUC service are served ([`request::RoomServices`]), and
 //!   new conferences are limited in number and per minute ([`limits`]): refusals get
 //!   `resource-constraint` (type wait) and are logged once per interval per kind;
+//! - presences from the Jibri and Jigasi breweries update their registries
+//!   (`Shared::jibri`, `Shared::jigasi`); a Jibri leaving while serving a session is
+//!   reported to that session's conference; a `<jibri>` status IQ is answered and passed
+//!   to the conference whose session the sending Jibri serves, anything else gets
+//!   `item-not-found`;
 //! - an IQ request nobody handles gets `service-unavailable`.
 //!
 //! In client-only mode (no component secret, [`crate::config::Mode::ClientOnly`]) there is
@@ -158,7 +163,11 @@ impl FocusRouter {
             control: Some(control_tx.clone()),
             pending: Mutex::new(PendingTable::new()),
             limits: cfg.limits,
+            jibri: Arc::new(crate::jibri::Jibris::new(cfg.jibri_muc.clone(), cfg.jibri_sip_muc.clone(), cfg.jibri_session)),
+            jigasi: Arc::new(crate::jigasi::Jigasis::new(cfg.jigasi_muc.clone())),
+            trusted_domains: cfg.trusted_domains.clone(),
         });
+        shared.metrics.set_gateways(shared.jibri.clone(), shared.jigasi.clone());
         FocusRouter {
             component_jid: cfg.component_jid(),
             room_services: RoomServices::new(&cfg.conference_muc).except(&cfg.bridge_muc),
@@ -216,6 +225,9 @@ impl FocusRouter {
                     return self.forward(conn, &room, Inbox::Stanza(iq), out);
                 }
             }
+        }
+        if conn == CLIENT && iq.get_child("jibri", crate::xmpp::jibri::NS).is_some() {
+            return self.on_jibri_status(iq, now, out);
         }
         if !self.is_for_us(iq.get_attr("to")) {
             if self.service_answer(now) {
@@ -376,6 +388,11 @@ impl FocusRouter {
             reply.properties.push(("externalAuth".into(), "false".into()));
         } else {
             reply.properties.push(("authentication".into(), "false".into()));
+        }
+        if let Some(b) = &self.shared.jigasi.brewery {
+            // Jicofo says true whenever a brewery is configured; we say whether a
+            // SIP-capable Jigasi is there now, so clients do not offer a dead button.
+            reply.properties.push(("sipGatewayEnabled".into(), b.lock().supports(false).to_string()));
         }
         if !exists {
             let limits = self.shared.limits;
@@ -606,6 +623,7 @@ impl FocusRouter {
                     return;
                 }
                 debug!("conference {}: thread ended ({:?})", room, reason);
+                self.shared.jibri.unbind_conference(id);
                 self.shared.metrics.conference_ended(id);
                 self.shared.pending.lock().remove_destination(Destination::Conference(id));
                 let handle = route.handle.take();
@@ -697,9 +715,102 @@ impl FocusRouter {
             .child(Element::new("x", ns::MUC))
     }
 
+    /// The Jibri and Jigasi breweries configured.
+    fn service_breweries(&self) -> Vec<Jid> {
+        let j = &self.shared.jibri;
+        let mut v: Vec<Jid> = [&j.recorder, &j.sip].into_iter().flatten().map(|b| b.lock().room().clone()).collect();
+        v.extend(self.shared.jigasi.brewery.as_ref().map(|b| b.lock().room().clone()));
+        v
+    }
+
+    /// A presence from a Jibri or Jigasi brewery (`false`: `room` is none of them). A
+    /// Jibri that leaves while serving a session is reported to its conference.
+    fn on_service_brewery_presence(&mut self, room: &Jid, el: &Element, now: Instant, _out: &mut Outbox) -> bool {
+        let refused = |el: &Element| {
+            if el.get_attr("type") == Some("error") {
+                let cond = crate::xmpp::stanza::parse_error(el).map(|e| e.condition_name);
+                warn!("cannot join the brewery {}: {}", room, cond.unwrap_or_default());
+                true
+            } else {
+                false
+            }
+        };
+        if let Some(sip) = self.shared.jibri.brewery_of(room) {
+            if refused(el) {
+                return true;
+            }
+            let Some(b) = self.shared.jibri.brewery(sip) else { return true };
+            let change = b.lock().on_presence(el, &self.shared.nick, now);
+            match change {
+                crate::jibri::brewery::BreweryChange::Left(jid) => {
+                    info!("Jibri {} left the brewery", jid);
+                    if let Some(conf) = self.shared.jibri.bound_to(&jid) {
+                        if let Some(r) = self.by_id.get(&conf).and_then(|room| self.rooms.get(room)) {
+                            r.push(Inbox::Jibri(crate::conference::recording::JibriNotice::Left(jid)));
+                        }
+                    }
+                }
+                crate::jibri::brewery::BreweryChange::Updated(jid) => debug!("Jibri {} status updated", jid),
+                crate::jibri::brewery::BreweryChange::Ignored => {
+                    if let Some(n) = self.refusal_logs.hit("jibri brewery full", now) {
+                        warn!("brewery {}: more than {} Jibris; ignoring the rest ({} more)", room, crate::jibri::brewery::MAX_INSTANCES, n);
+                    }
+                }
+                crate::jibri::brewery::BreweryChange::None => {}
+            }
+            return true;
+        }
+        if let Some(b) = self.shared.jigasi.brewery.as_ref().filter(|b| b.lock().room() == room) {
+            if !refused(el) {
+                b.lock().on_presence(el, &self.shared.nick);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// A `<jibri>` IQ not from a conference room: a status update from a Jibri serving
+    /// a session (answered with an empty result and passed to its conference), or
+    /// `item-not-found` (an unknown Jibri, a session the focus did not start, a forged
+    /// sender) (§3.4).
+    fn on_jibri_status(&mut self, iq: Element, now: Instant, out: &mut Outbox) {
+        let from = iq.get_attr("from").and_then(|f| Jid::parse(f).ok());
+        let conf = from.as_ref().filter(|f| self.shared.jibri.brewery_of(&f.bare()).is_some()).and_then(|f| self.shared.jibri.bound_to(f));
+        let parsed = iq.get_child("jibri", crate::xmpp::jibri::NS).and_then(|j| crate::xmpp::jibri::JibriIq::try_from(j).ok());
+        let route = conf.and_then(|c| self.by_id.get(&c)).and_then(|room| self.rooms.get(room));
+        match (iq.get_attr("type"), from, parsed, route) {
+            (Some("set"), Some(from), Some(jibri), Some(route)) if jibri.action.is_none() => {
+                route.push(Inbox::Jibri(crate::conference::recording::JibriNotice::Status { from, jibri }));
+                out.send(CLIENT, iq_result(&iq));
+            }
+            _ => {
+                if let Some(n) = self.refusal_logs.hit("jibri status", now) {
+                    warn!(
+                        "a Jibri IQ from {:.128} matches no session the focus started: item-not-found ({} more since the last line)",
+                        iq.get_attr("from").unwrap_or("?"),
+                        n
+                    );
+                }
+                if self.service_answer(now) {
+                    out.send(CLIENT, iq_error(&iq, ErrorCondition::ItemNotFound, Some("no such Jibri session")));
+                }
+            }
+        }
+    }
+
     /// The sender of control messages (main uses it to ask for a shutdown).
     pub fn control(&self) -> Sender<Control> {
         self.control_tx.clone()
+    }
+}
+
+/// A MUC join (`typ` None) or leave presence for `room` as `nick`.
+fn muc_presence(room: &Jid, nick: &str, typ: Option<&str>) -> Element {
+    let p = Element::new("presence", ns::CLIENT).attr("to", room.with_resource(nick).to_string()).attr_opt("type", typ);
+    if typ.is_none() {
+        p.child(Element::new("x", ns::MUC))
+    } else {
+        p
     }
 }
 
@@ -726,6 +837,10 @@ impl Router for FocusRouter {
             }
             info!("joining the bridge brewery {}", self.cfg.bridge_muc);
             out.send(CLIENT, self.brewery_join());
+            for room in self.service_breweries() {
+                info!("joining the brewery {}", room);
+                out.send(CLIENT, muc_presence(&room, &self.shared.nick, None));
+            }
             self.client_jid = Some(jid.clone());
             *self.shared.focus_full.lock() = Some(jid.to_string());
             self.client_up = true;
@@ -759,6 +874,14 @@ impl Router for FocusRouter {
             // The brewery is rejoined (and the bridge list rebuilt) after the reconnect;
             // conferences keep their bridge sessions meanwhile.
             let _ = self.shared.bridges.lock().clear();
+            // Jibri/Jigasi instances are listed again after the rejoin; sessions keep
+            // their Jibri meanwhile.
+            for b in [&self.shared.jibri.recorder, &self.shared.jibri.sip].into_iter().flatten() {
+                b.lock().clear();
+            }
+            if let Some(b) = &self.shared.jigasi.brewery {
+                b.lock().clear();
+            }
             for r in self.rooms.values() {
                 r.push(Inbox::Connection(false));
             }
@@ -814,6 +937,7 @@ impl Router for FocusRouter {
                         }
                         let events = self.shared.bridges.lock().on_presence(&el, &self.shared.nick, now);
                         self.broadcast_bridge_events(events);
+                    } else if conn == CLIENT && self.on_service_brewery_presence(&room, &el, now, out) {
                     } else if conn == CLIENT && self.rooms.contains_key(&room) {
                         // Rooms are joined on the client connection: only there can the
                         // MUC send their presences.
@@ -867,6 +991,9 @@ impl Router for FocusRouter {
                 .attr("to", self.cfg.bridge_muc.with_resource(&self.shared.nick).to_string())
                 .attr("type", "unavailable");
             out.send(CLIENT, leave);
+            for room in self.service_breweries() {
+                out.send(CLIENT, muc_presence(&room, &self.shared.nick, Some("unavailable")));
+            }
         }
         for r in self.rooms.values() {
             r.push(Inbox::Shutdown);

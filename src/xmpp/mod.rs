@@ -10,6 +10,9 @@
 //! * [`stanza`]: IQ replies, stanza and stream errors.
 //! * [`caps`]: XEP-0115 entity capabilities: hash verification and the bounded
 //!   LRU cache of verified disco#info features.
+//! * [`jibri`], [`rayo`], [`jigasi`]: the Jibri IQ and status elements, Rayo dial /
+//!   ref / hangup, Jigasi's brewery stats and members' presence features (typed,
+//!   `TryFrom<&Element>` parsers and writers).
 //!
 //! The caller owns the socket and the framer: it writes every `Action::Send`,
 //! wraps the socket on `Action::StartTls`, resets its framer on
@@ -25,6 +28,9 @@ pub mod c2s;
 pub mod caps;
 pub mod component;
 pub mod handshake;
+pub mod jibri;
+pub mod jigasi;
+pub mod rayo;
 pub mod sasl;
 pub mod stanza;
 

@@ -490,6 +490,38 @@ async function runRound(port, dep, sourceNames) {
             roles.p1 === 'moderator' && roles.p2 !== 'moderator' && roles.p3 !== 'moderator',
             JSON.stringify(roles));
 
+        // Recording (issue #13): the moderator's startRecording through the focus to the Jibri
+        // simulator; everyone sees RECORDER_STATE_CHANGED on, then off after stopRecording.
+        {
+            const t0 = Date.now();
+            let sid = null;
+            try {
+                sid = await ps[0].page.evaluate(() => window.startRecording());
+            } catch (e) {
+                check(`${tag} p1 startRecording resolves`, false, String(e));
+            }
+            if (sid) {
+                const seen = st => async () => {
+                    for (const p of ps) {
+                        const r = (await p.state()).recorder || [];
+                        if (!r.some(x => x.id === sid && x.status === st)) {
+                            return null;
+                        }
+                    }
+
+                    return true;
+                };
+                const on = await waitFor('recording on', seen('on'), 10_000);
+                check(`${tag} startRecording from p1: everyone sees the recording on (${Date.now() - t0} ms)`, on,
+                    JSON.stringify(await ps[1].state().then(s => s.recorder)));
+                const t1 = Date.now();
+                await ps[0].page.evaluate(id => window.stopRecording(id), sid).catch(e => check(`${tag} p1 stopRecording`, false, String(e)));
+                const off = await waitFor('recording off', seen('off'), 10_000);
+                check(`${tag} stopRecording from p1: everyone sees the recording off (${Date.now() - t1} ms)`, off,
+                    JSON.stringify(await ps[2].state().then(s => s.recorder)));
+            }
+        }
+
         // Jingle: session-initiate from the focus, session-accept acknowledged, forwarded to the bridge.
         for (const p of ps) {
             const s = await p.state();

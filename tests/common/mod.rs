@@ -5,3 +5,4 @@ pub mod prosody;
 pub mod client;
 pub mod deploy;
 pub mod sim;
+pub mod gateways;

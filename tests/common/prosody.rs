@@ -42,6 +42,8 @@ pub struct Prosody {
     pub user_passwords: Vec<(String, String)>,
     /// PEM of the test CA that signed Prosody's certificate.
     pub ca_file: PathBuf,
+    /// Password of `jibri@auth.<domain>`, `recorder@recorder.<domain>`, `jigasi@recorder.<domain>`.
+    pub gateway_password: String,
 }
 
 fn repo_root() -> PathBuf {
@@ -176,6 +178,7 @@ impl Prosody {
                 ("user2".to_string(), get("USER2_PASSWORD")),
             ],
             ca_file: PathBuf::from(get("CA_FILE")),
+            gateway_password: get("GATEWAY_PASSWORD"),
         }
     }
 

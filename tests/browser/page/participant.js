@@ -30,6 +30,7 @@
         removedTracks: [],   // {participant, type}
         usersJoined: [],
         usersLeft: [],
+        recorder: [],        // {t, id, status, mode, error} from RECORDER_STATE_CHANGED
         stanzas: [],         // {t, dir: 'in'|'out', xml}
         done: false
     };
@@ -149,6 +150,17 @@
             T.removedTracks.push(info);
             ev('TRACK_REMOVED', info);
         });
+        conference.on(E.conference.RECORDER_STATE_CHANGED, session => {
+            const info = {
+                t: Date.now(),
+                id: session.getID(),
+                status: session.getStatus(),
+                mode: session.getMode(),
+                error: session.getError ? session.getError() : undefined
+            };
+            T.recorder.push(info);
+            ev('RECORDER_STATE_CHANGED', info);
+        });
         conference.on(E.conference._MEDIA_SESSION_STARTED, session => ev('MEDIA_SESSION_STARTED', { p2p: session.isP2P }));
         conference.on(E.conference.P2P_STATUS, (_, p2p) => ev('P2P_STATUS', { p2p }));
         conference.on(E.conference.CONNECTION_INTERRUPTED, () => ev('CONNECTION_INTERRUPTED'));
@@ -159,6 +171,17 @@
         conference.setDisplayName(cfg.nick);
         conference.join();
     }
+
+    // lib-jitsi-meet's recording API, as jitsi-meet's Record button calls it.
+    window.startRecording = async () => {
+        const session = await conference.startRecording({
+            mode: JitsiMeetJS.constants.recording.mode.FILE,
+            appData: JSON.stringify({ file_recording_metadata: { share: true } })
+        });
+
+        return session.getID();
+    };
+    window.stopRecording = id => conference.stopRecording(id).then(() => true);
 
     // The SSRCs in the remote description of the bridge session (what the browser was told of).
     window.remoteSsrcs = () => {
