@@ -71,6 +71,8 @@ pub struct Config {
     pub conference_muc: String,
     /// Secure domain: only users authenticated on it may create rooms.
     pub auth_domain: Option<String>,
+    /// `--enable_auto_owner`, `--enable_ice_restart`.
+    pub moderation: crate::moderation::breakout::Settings,
     /// REST API port; 0 turns the API off.
     pub rest_port: u16,
     /// REST API bind address.
@@ -109,6 +111,7 @@ impl fmt::Debug for Config {
             bridge_muc,
             conference_muc,
             auth_domain,
+            moderation,
             rest_port,
             rest_bind,
             limits,
@@ -130,6 +133,7 @@ impl fmt::Debug for Config {
             .field("bridge_muc", bridge_muc)
             .field("conference_muc", conference_muc)
             .field("auth_domain", auth_domain)
+            .field("moderation", moderation)
             .field("rest_port", rest_port)
             .field("rest_bind", rest_bind)
             .field("limits", limits)
@@ -198,6 +202,8 @@ pub(crate) const FLAGS: &[(&str, &str, &str)] = &[
     ("bridge_muc", "JID", "bridge brewery room (default JvbBrewery@internal.auth.<domain>)"),
     ("conference_muc", "DOMAIN", "MUC service of conference rooms; requests for other services are refused (default conference.<domain>)"),
     ("auth_domain", "DOMAIN", "secure domain: only users authenticated on DOMAIN may create rooms"),
+    ("enable_auto_owner", "BOOL", "make the first eligible participant owner, passed on when they leave (default true; false: Prosody decides owners, e.g. token deployments)"),
+    ("enable_ice_restart", "BOOL", "serve clients' in-place ICE restart requests (default true)"),
     ("rest_port", "PORT", "HTTP API port, 0 turns it off (default 8888)"),
     ("rest_bind", "ADDR", "HTTP API address (default 127.0.0.1)"),
     ("max_conferences", "N", "running conferences at most (default 1000)"),
@@ -418,6 +424,16 @@ where
         Some(d) => Some(check_domain(&label("auth_domain"), d.trim_start_matches("XMPP:"))?),
         None => None,
     };
+    let boolean = |name: &str, default: bool| match get(name) {
+        None => Ok(default),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(ConfigError(format!("{}: '{}' is not true or false", label(name), v))),
+    };
+    let moderation = crate::moderation::breakout::Settings {
+        auto_owner: boolean("enable_auto_owner", true)?,
+        ice_restart: boolean("enable_ice_restart", true)?,
+    };
     let rest_port = match get("rest_port") {
         Some(p) => parse_port(&label("rest_port"), &p)?,
         None => 8888,
@@ -458,6 +474,7 @@ where
         bridge_muc,
         conference_muc,
         auth_domain,
+        moderation,
         rest_port,
         rest_bind,
         limits,

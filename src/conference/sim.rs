@@ -156,6 +156,8 @@ pub fn test_shared_with(
         control: None,
         pending: Mutex::new(crate::focus::pending::PendingTable::seeded(11)),
         limits,
+        moderation: Default::default(),
+        breakouts: Default::default(),
     })
 }
 

@@ -158,6 +158,8 @@ impl FocusRouter {
             control: Some(control_tx.clone()),
             pending: Mutex::new(PendingTable::new()),
             limits: cfg.limits,
+            moderation: cfg.moderation,
+            breakouts: Default::default(),
         });
         FocusRouter {
             component_jid: cfg.component_jid(),
