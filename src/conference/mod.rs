@@ -21,6 +21,12 @@
 //! others are told their sources are gone: nobody knows who saw them leave). Presence
 //! values copied into outgoing stanzas are bounded in `muc`.
 //!
+//! Moderation (moderation.md): the router hands over the discovered components' messages as
+//! [`Inbox::Component`] (AV moderation, room metadata); mute IQs, AV moderation transitions
+//! and `session-info` are decided by [`crate::moderation`] and carried out here and in
+//! `media`. A breakout conference registers its main room (read from the owner form) in
+//! `Shared::breakouts`; a main conference stays while it has breakout conferences.
+//!
 //! Every IQ request whose answer matters is entered in the shared
 //! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for

@@ -556,3 +556,12 @@ fn an_errored_session_initiate_ends_that_participants_session_only() {
     assert_eq!(expired, vec!["p".to_string()]);
     assert!(jingle_to(&c.env, "m", "session-terminate").is_empty());
 }
+
+#[test]
+fn the_room_configuration_stays_lobby_compatible() {
+    // Only whois is submitted (moderation.md §4.3): never membersonly, which the lobby owns.
+    let form = muc::owner_form_submit(&room());
+    let x = form.get_child("query", ns::MUC_OWNER).unwrap().get_child("x", ns::DATA).unwrap();
+    let vars: Vec<&str> = x.children_named("field", ns::DATA).filter_map(|f| f.get_attr("var")).collect();
+    assert_eq!(vars, vec!["FORM_TYPE", "muc#roomconfig_whois"]);
+}

@@ -10,7 +10,11 @@
 //!   only rooms on the conference MUC service are served ([`request::RoomServices`]), and
 //!   new conferences are limited in number and per minute ([`limits`]): refusals get
 //!   `resource-constraint` (type wait) and are logged once per interval per kind;
-//! - an IQ request nobody handles gets `service-unavailable`.
+//! - an IQ request nobody handles gets `service-unavailable`;
+//! - after every connect the domain is asked (disco#info) for the Jitsi components
+//!   (moderation.md §0); their `<json-message>`s go to the conference they name, only from
+//!   exactly the discovered addresses (others are ignored and counted); rooms on the
+//!   discovered breakout service are admitted and need no authentication.
 //!
 //! In client-only mode (no component secret, [`crate::config::Mode::ClientOnly`]) there is
 //! only the client connection: conference, login-url and logout IQs arrive on it through
