@@ -59,6 +59,9 @@
 #   Component internal.auth.D   brewery MUCs (JvbBrewery, JibriBrewery, JigasiBrewery @internal.auth.D;
 #                               created by whoever joins first), no locking, public jids, admins
 #                               focus+jvb
+#   Components avmoderation.D, metadata.D, breakout.D (MUC): test stand-ins for Jitsi's AV
+#                               moderation, room metadata and breakout rooms plugins, advertised
+#                               as disco identities of D (scripts/prosody-modules/mod_jicofo_test_*)
 #   Component focus.D           seed layout: external component (XEP-0114), secret FOCUS_SECRET;
 #                               client_proxy layout: "jicofo_test_client_proxy" component with
 #                               target_address = focus@auth.D (see PROSODY_LAYOUT)
@@ -394,7 +397,14 @@ VirtualHost "$d"
     authentication = "anonymous"
     -- anonymous web clients: plain c2s on loopback is fine; ws/bosh count as secure anyway
     c2s_require_encryption = false
-    modules_enabled = { "bosh"; "websocket"; "ping" }
+    modules_enabled = { "bosh"; "websocket"; "ping"; "jicofo_test_components_identity" }
+    -- The Jitsi components the focus discovers (disco#info identities), as Jitsi's plugins
+    -- advertise them; served below by the project's test modules.
+    jicofo_test_component_identities = {
+        av_moderation = "avmoderation.$d";
+        breakout_rooms = "breakout.$d";
+        room_metadata = "metadata.$d";
+    }
 
 VirtualHost "auth.$d"
     authentication = "internal_hashed"
@@ -417,6 +427,22 @@ Component "internal.auth.$d" "muc"
     muc_room_default_public_jids = true
     muc_tombstones = false
     admins = { "focus@auth.$d", "jvb@auth.$d" }
+
+-- Test stand-ins for Jitsi's AV moderation, room metadata and breakout rooms plugins
+-- (scripts/prosody-modules/mod_jicofo_test_*.lua).
+Component "avmoderation.$d" "jicofo_test_av_moderation_component"
+    muc_component = "conference.$d"
+
+Component "metadata.$d" "jicofo_test_room_metadata_component"
+    muc_component = "conference.$d"
+
+Component "breakout.$d" "muc"
+    storage = "memory"
+    muc_room_locking = false
+    muc_tombstones = false
+    admins = { "focus@auth.$d" }
+    modules_enabled = { "jicofo_test_breakout_rooms" }
+    breakout_rooms_main_muc = "conference.$d"
 
 $(focus_component)
 EOF

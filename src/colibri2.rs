@@ -25,6 +25,8 @@ pub struct EndpointRequest {
     pub force_mute: Option<(bool, bool)>,
     pub capabilities: Vec<String>,
     pub initial_last_n: Option<u32>,
+    /// Ask for an in-place ICE restart (`<transport ice-restart='true'/>`, media.md §1.10).
+    pub ice_restart: bool,
 }
 
 impl EndpointRequest {
@@ -49,6 +51,8 @@ impl EndpointRequest {
             e = e.child(t);
         } else if let Some(t) = &self.transport {
             e = e.child(Element::new("transport", ns::COLIBRI2).child(t.clone()));
+        } else if self.ice_restart {
+            e = e.child(Element::new("transport", ns::COLIBRI2).attr("ice-restart", "true"));
         }
         if let Some(s) = &self.sources {
             e = e.child(s.clone());

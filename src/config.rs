@@ -82,6 +82,8 @@ pub struct Config {
     pub jibri_session: crate::jibri::SessionConfig,
     /// Secure domain: only users authenticated on it may create rooms.
     pub auth_domain: Option<String>,
+    /// `--enable_auto_owner`, `--enable_ice_restart`.
+    pub moderation: crate::moderation::breakout::Settings,
     /// REST API port; 0 turns the API off.
     pub rest_port: u16,
     /// REST API bind address.
@@ -125,6 +127,7 @@ impl fmt::Debug for Config {
             trusted_domains,
             jibri_session,
             auth_domain,
+            moderation,
             rest_port,
             rest_bind,
             limits,
@@ -151,6 +154,7 @@ impl fmt::Debug for Config {
             .field("trusted_domains", trusted_domains)
             .field("jibri_session", jibri_session)
             .field("auth_domain", auth_domain)
+            .field("moderation", moderation)
             .field("rest_port", rest_port)
             .field("rest_bind", rest_bind)
             .field("limits", limits)
@@ -225,6 +229,8 @@ pub(crate) const FLAGS: &[(&str, &str, &str)] = &[
     ("jibri_pending_timeout", "SECONDS", "a Jibri session not on this long after its start ends, 0: never (default 90)"),
     ("jibri_num_retries", "N", "other Jibris tried when one fails, -1: no limit (default 5)"),
     ("auth_domain", "DOMAIN", "secure domain: only users authenticated on DOMAIN may create rooms"),
+    ("enable_auto_owner", "BOOL", "make the first eligible participant owner, passed on when they leave (default true; false: Prosody decides owners, e.g. token deployments)"),
+    ("enable_ice_restart", "BOOL", "serve clients' in-place ICE restart requests (default true)"),
     ("rest_port", "PORT", "HTTP API port, 0 turns it off (default 8888)"),
     ("rest_bind", "ADDR", "HTTP API address (default 127.0.0.1)"),
     ("max_conferences", "N", "running conferences at most (default 1000)"),
@@ -490,6 +496,16 @@ where
         Some(d) => Some(check_domain(&label("auth_domain"), d.trim_start_matches("XMPP:"))?),
         None => None,
     };
+    let boolean = |name: &str, default: bool| match get(name) {
+        None => Ok(default),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(ConfigError(format!("{}: '{}' is not true or false", label(name), v))),
+    };
+    let moderation = crate::moderation::breakout::Settings {
+        auto_owner: boolean("enable_auto_owner", true)?,
+        ice_restart: boolean("enable_ice_restart", true)?,
+    };
     let rest_port = match get("rest_port") {
         Some(p) => parse_port(&label("rest_port"), &p)?,
         None => 8888,
@@ -535,6 +551,7 @@ where
         trusted_domains,
         jibri_session,
         auth_domain,
+        moderation,
         rest_port,
         rest_bind,
         limits,

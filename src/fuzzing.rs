@@ -505,7 +505,7 @@ pub fn caps(data: &[u8]) {
 pub fn mute(data: &[u8]) {
     let Some(el) = element(data) else { return };
     if let Some(Ok(m)) = MuteRequest::parse(&el) {
-        assert!(!m.from_nick.is_empty() || el.get_attr("from").is_some());
+        assert!(m.from_nick.as_deref().is_none_or(|n| !n.is_empty()) || el.get_attr("from").is_some());
         assert!([ns::AUDIO_MUTE, ns::VIDEO_MUTE, ns::DESKTOP_MUTE].contains(&m.ns.as_str()));
     }
 }

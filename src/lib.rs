@@ -29,6 +29,7 @@ pub mod log_throttle;
 pub mod jvbsim;
 pub mod media;
 pub mod metrics;
+pub mod moderation;
 pub mod net;
 pub mod xml;
 pub mod xmpp;

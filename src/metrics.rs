@@ -48,6 +48,11 @@ pub struct Metrics {
     pub limits: LimitCounters,
     /// IQ answers dropped because they did not come from the request's addressee.
     pub forged_answers: AtomicU64,
+    /// Component messages (moderation.md §0) handed to a conference; ignored because
+    /// they did not come from a discovered component address; refused as malformed.
+    pub component_messages: AtomicU64,
+    pub component_messages_ignored: AtomicU64,
+    pub component_messages_invalid: AtomicU64,
     /// Requests a conference did not send because it had too many outstanding.
     pub requests_refused_locally: AtomicU64,
     /// Participants past `--max_participants` (made to wait for a seat or not tracked).
@@ -329,10 +334,13 @@ impl Metrics {
             },
             "jigasi_detector": { "count": g.jigasi.0, "sip_count": g.jigasi.1, "transcriber_count": g.jigasi.2 },
             "jigasi": { "dials": g.dials.0, "dials_answered": g.dials.1, "dials_failed": g.dials.2 },
+            "plugin_messages": self.component_messages.load(Ordering::Relaxed),
             "bridge_failures": { "participants_moved": self.participants_moved.load(Ordering::Relaxed) },
             "limits": {
                 "refused": self.limits.pairs().iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
                 "forged_answers": self.forged_answers.load(Ordering::Relaxed),
+                "plugin_messages_ignored": self.component_messages_ignored.load(Ordering::Relaxed),
+                "plugin_messages_invalid": self.component_messages_invalid.load(Ordering::Relaxed),
                 "requests_refused_locally": self.requests_refused_locally.load(Ordering::Relaxed),
                 "participants_over_limit": self.participants_over_limit.load(Ordering::Relaxed),
             },
@@ -430,6 +438,19 @@ impl Metrics {
         );
         gauge("stanzas_sent_total", "Stanzas the focus sent (both connections).", "counter", self.stanzas_sent.load(Ordering::Relaxed) as f64);
         gauge("forged_answers_total", "IQ answers dropped: not from the request's addressee.", "counter", self.forged_answers.load(Ordering::Relaxed) as f64);
+        gauge("plugin_messages_total", "Messages from discovered Jitsi Prosody plugins (AV moderation, room metadata) handed to conferences.", "counter", self.component_messages.load(Ordering::Relaxed) as f64);
+        gauge(
+            "plugin_messages_ignored_total",
+            "Plugin messages ignored: not from a discovered plugin address (forged or undiscovered).",
+            "counter",
+            self.component_messages_ignored.load(Ordering::Relaxed) as f64,
+        );
+        gauge(
+            "plugin_messages_invalid_total",
+            "Plugin messages refused as malformed or over their bounds.",
+            "counter",
+            self.component_messages_invalid.load(Ordering::Relaxed) as f64,
+        );
         gauge(
             "requests_refused_locally_total",
             "Requests a conference did not send: too many outstanding.",

@@ -51,7 +51,7 @@ fn moderator_passes_on_and_mute_rules_hold() {
     c.request_conference(&room);
     c.join();
 
-    // A non-moderator may not mute someone else.
+    // A non-moderator may not mute someone else (moderation.md §2 row 4: not-allowed).
     let mute = |target: &str, v: &str| {
         Element::new("iq", ns::CLIENT)
             .attr("type", "set")
@@ -59,7 +59,7 @@ fn moderator_passes_on_and_mute_rules_hold() {
             .child(Element::new("mute", ns::AUDIO_MUTE).attr("jid", target.to_string()).text(v))
     };
     let r = b.request(mute(&alice, "true"));
-    assert_eq!(parse_error(&r).map(|e| e.condition_name).as_deref(), Some("forbidden"), "{}", r);
+    assert_eq!(parse_error(&r).map(|e| e.condition_name).as_deref(), Some("not-allowed"), "{}", r);
     // The moderator may; the target is told who muted it.
     let r = a.request(mute(&bob, "true"));
     assert_eq!(r.get_attr("type"), Some("result"), "{}", r);

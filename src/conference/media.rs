@@ -93,6 +93,10 @@ pub(crate) struct MediaState {
     pub removals: u32,
     /// Bridge force-mute state (audio, video) per participant.
     pub force_muted: HashMap<String, (bool, bool)>,
+    /// In-place ICE restart budgets per participant (separate from full restarts).
+    pub ice_restarts: HashMap<String, crate::moderation::ice::RateBudget>,
+    /// The last ICE generation relayed to each participant.
+    pub ice_generations: HashMap<String, u32>,
     /// The last bridge used (for the end-of-conference log line).
     pub last_bridge: Option<Jid>,
 }
@@ -260,6 +264,9 @@ impl<E: Env> Conference<E> {
         if features.ssrc_rewriting {
             caps.push("ssrc-rewriting".to_string());
         }
+        // AV moderation on: a non-moderator, non-exempt joiner is force-muted at
+        // allocation and told to start muted (moderation.md §1.3).
+        let av_join = if occ.is_moderator() || occ.mute_exempt() { (false, false) } else { self.av.join_flags() };
         let colibri = self.media.colibri.as_mut().expect("set above");
         let create = !colibri.created;
         colibri.created = true;
@@ -280,9 +287,11 @@ impl<E: Env> Conference<E> {
                 media: colibri_media(&contents),
                 sctp: has_data_content(&contents),
                 capabilities: caps,
+                force_mute: (av_join.0 || av_join.1).then_some(av_join),
                 ..Default::default()
             }],
         };
+        self.media.force_muted.insert(nick.to_string(), av_join);
         // The id is set by `request`.
         let answer = match self.request(req.to_iq(&bridge, ""), super::REPLY_TIMEOUT) {
             Ok(a) => Some(a),
@@ -352,8 +361,8 @@ impl<E: Env> Conference<E> {
         }
         let index = self.occupants.iter().position(|o| o.nick == nick).unwrap_or(0) as i64;
         let start_muted = (
-            self.start_audio_muted.is_some_and(|n| index >= n),
-            self.start_video_muted.is_some_and(|n| index >= n),
+            self.start_audio_muted.is_some_and(|n| index >= n) || self.metadata_start_muted.0 || av_join.0,
+            self.start_video_muted.is_some_and(|n| index >= n) || self.metadata_start_muted.1 || av_join.1,
         );
         let offer = Offer {
             contents,
@@ -469,6 +478,8 @@ impl<E: Env> Conference<E> {
         self.media.failed.remove(nick);
         self.media.restarts.remove(nick);
         self.media.force_muted.remove(nick);
+        self.media.ice_restarts.remove(nick);
+        self.media.ice_generations.remove(nick);
         if tell_others {
             // Queued adds of its sources are netted against the removal.
             self.terminate_session(nick, None, false);
@@ -661,6 +672,10 @@ impl<E: Env> Conference<E> {
             Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string()))),
         };
         let Some(nick) = self.media.sessions.iter().find(|(_, s)| s.sid == req.sid).map(|(n, _)| n.clone()) else {
+            if req.action == JingleAction::SessionInfo {
+                // moderation.md §7 case 1.
+                return Some(iq_error(iq, ErrorCondition::ItemNotFound, Some("jingle session no longer active")));
+            }
             return Some(iq_error(iq, ErrorCondition::BadRequest, Some("unknown Jingle session")));
         };
         let from_nick = iq.get_attr("from").and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
@@ -761,21 +776,87 @@ impl<E: Env> Conference<E> {
                 }
                 iq_result(iq)
             }
-            JingleAction::SessionInfo => {
-                let failed = req.ice_state.as_deref() == Some("failed");
-                let current = self.media.sessions.get(&nick).map(|s| s.bridge_session_id.clone());
-                let matches = req.bridge_session.as_ref().and_then(|b| b.id.clone()) == current;
-                if failed && matches && self.restart_allowed(&nick) {
-                    self.send(iq_result(iq));
-                    self.terminate_session(&nick, Some(("success", "moving")), false);
-                    self.maybe_invite();
-                    return None;
-                }
-                iq_result(iq)
-            }
+            JingleAction::SessionInfo => return self.on_session_info(iq, &nick, &req),
             JingleAction::TransportReject => iq_result(iq),
             _ => iq_error(iq, ErrorCondition::FeatureNotImplemented, Some("Unsupported 'action'")),
         })
+    }
+
+    /// A `session-info` from `nick` about its current session (moderation.md §7, decided
+    /// by `moderation::ice`). The answer precedes whatever follows it.
+    fn on_session_info(&mut self, iq: &Element, nick: &str, req: &JingleRequest) -> Option<Element> {
+        use crate::moderation::ice::{decide, IceDecision, SessionInfo, SessionState};
+        let info = SessionInfo::of(req);
+        let now = self.env.now();
+        let bs = self.media.sessions.get(nick).map(|s| s.bridge_session_id.clone());
+        let st = SessionState { current: true, ice_restart_enabled: self.shared.moderation.ice_restart, bridge_session: bs.as_deref() };
+        let budget = self.media.ice_restarts.entry(nick.to_string()).or_default();
+        match decide(&info, st, budget, now) {
+            IceDecision::Refuse(cond, text) => Some(ErrorReply::new(cond).text(&text).reply_to(iq)),
+            IceDecision::Ignore => Some(iq_result(iq)),
+            IceDecision::ReInvite => {
+                info!("conference {}: {} reports ICE failed; inviting again", self.room, nick);
+                self.send(iq_result(iq));
+                self.terminate_session(nick, Some(("success", "moving")), false);
+                self.maybe_invite();
+                None
+            }
+            IceDecision::RestartTransport => {
+                self.send(iq_result(iq));
+                self.ice_restart(nick);
+                None
+            }
+        }
+    }
+
+    /// Ask the bridge for an in-place ICE restart of `nick`'s endpoint (media.md §1.10).
+    fn ice_restart(&mut self, nick: &str) {
+        let Some(c) = self.media.colibri.as_ref().filter(|c| c.endpoints.contains(nick)) else { return };
+        let Some(sid) = self.media.sessions.get(nick).map(|s| s.sid.clone()) else { return };
+        let bridge = c.bridge.clone();
+        let stats_id = self.occupants.iter().find(|o| o.nick == nick).and_then(|o| o.stats_id.clone());
+        let req = ConferenceModify {
+            meeting_id: self.meeting_id.clone(),
+            endpoints: vec![EndpointRequest { id: nick.to_string(), stats_id, ice_restart: true, ..Default::default() }],
+            ..Default::default()
+        };
+        let deadline = self.env.now() + super::REPLY_TIMEOUT;
+        let Some(id) = self.track(PendingIq::IceRestart { nick: nick.to_string(), sid }, bridge.clone(), deadline) else { return };
+        info!("conference {}: in-place ICE restart of {}", self.room, nick);
+        self.send(req.to_iq(&bridge, &id));
+    }
+
+    /// The bridge's answer to an in-place ICE restart: relay a new transport in a
+    /// transport-info, relay nothing, or invite again (media.md §1.10, §3.6).
+    pub(crate) fn on_ice_restart_answer(&mut self, nick: &str, sid: &str, answer: Option<&Element>) {
+        use crate::moderation::ice::{on_restart_answer, RestartAnswer};
+        let Some(session) = self.media.sessions.get(nick).filter(|s| s.sid == sid).cloned() else { return };
+        let parsed = match parse_answer(answer, false) {
+            Ok(a) => a,
+            Err(e) => {
+                // Handled (and counted) like any failed colibri update.
+                warn!("conference {}: ICE restart of {} failed: {}", self.room, nick, e);
+                self.on_colibri_update_answer(nick, answer);
+                return;
+            }
+        };
+        let ice = parsed.endpoint(nick).and_then(|e| e.transport.clone());
+        match on_restart_answer(ice.as_ref(), self.media.ice_generations.get(nick).copied()) {
+            RestartAnswer::Relay(t, generation) => {
+                self.media.ice_generations.insert(nick.to_string(), generation);
+                let content = offer_contents(&session.features).first().and_then(|c| c.get_attr("name").map(str::to_string));
+                let id = self.new_id();
+                let ti = jingle::transport_info(&self.focus_full(), &self.occupant_jid(nick), &sid, &id, content.as_deref().unwrap_or("audio"), &t);
+                info!("conference {}: new bridge transport (generation {}) sent to {}", self.room, generation, nick);
+                self.send(ti);
+            }
+            RestartAnswer::Nothing => debug!("conference {}: ICE restart of {}: nothing to relay", self.room, nick),
+            RestartAnswer::ReInvite => {
+                info!("conference {}: the bridge cannot restart ICE for {}; inviting again", self.room, nick);
+                self.terminate_session(nick, Some(("success", "moving")), false);
+                self.maybe_invite();
+            }
+        }
     }
 
     /// Count a restart request against the rate limit; false when over it.

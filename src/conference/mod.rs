@@ -25,6 +25,11 @@
 //! and Jigasi dials (`dial`: the moderator's Rayo `<dial>`) are handled in their own files;
 //! Jibri/Jigasi members are known by presence features from a trusted domain
 //! ([`crate::xmpp::jigasi::Robot`]) and are never made owner.
+//! Moderation (moderation.md): the router hands over the discovered components' messages as
+//! [`Inbox::Component`] (AV moderation, room metadata); mute IQs, AV moderation transitions
+//! and `session-info` are decided by [`crate::moderation`] and carried out here and in
+//! `media`. A breakout conference registers its main room (read from the owner form) in
+//! `Shared::breakouts`; a main conference stays while it has breakout conferences.
 //!
 //! Every IQ request whose answer matters is entered in the shared
 //! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
@@ -47,6 +52,8 @@ pub mod recording;
 pub mod sim;
 #[cfg(test)]
 mod media_tests;
+#[cfg(test)]
+mod moderation_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -101,8 +108,32 @@ pub enum Inbox {
     Bridge(crate::bridge::BridgeEvent),
     /// A status update from, or the departure of, one of this conference's Jibris.
     Jibri(recording::JibriNotice),
+    /// A message from a discovered Jitsi Prosody component (AV moderation, room
+    /// metadata), already checked to come from its address.
+    Component(ComponentMessage),
     /// End the conference now (process shutdown).
     Shutdown,
+}
+
+/// A component message for a conference (moderation.md §1, §4).
+#[derive(Debug, Clone)]
+pub enum ComponentMessage {
+    AvModeration(crate::xmpp::av_moderation::AvModerationMessage),
+    RoomMetadata(crate::xmpp::room_metadata::RoomMetadata),
+}
+
+impl ComponentMessage {
+    /// Estimated memory held (the lists' strings).
+    fn weight(&self) -> usize {
+        match self {
+            ComponentMessage::AvModeration(m) => {
+                m.whitelists.iter().flat_map(|(_, l)| l.iter()).map(|j| j.len() + 24).sum::<usize>() + m.actor.as_ref().map_or(0, |a| a.len())
+            }
+            ComponentMessage::RoomMetadata(m) => {
+                m.moderators.iter().chain(m.participants.iter().flatten()).map(|j| j.len() + 24).sum::<usize>()
+            }
+        }
+    }
 }
 
 impl Inbox {
@@ -113,6 +144,7 @@ impl Inbox {
         match self {
             Inbox::Stanza(el) => base + el.weight(),
             Inbox::Request(p) => base + p.iq.weight() + p.reply.weight(),
+            Inbox::Component(m) => base + m.weight(),
             Inbox::Connection(_) | Inbox::Bridge(_) | Inbox::Shutdown => base,
             Inbox::Jibri(_) => base + crate::xmpp::jibri::MAX_ATTR * 2,
         }
@@ -186,6 +218,10 @@ pub struct Shared {
     pub jigasi: Arc<crate::jigasi::Jigasis>,
     /// Domains whose members are recognised as Jibri/Jigasi by presence features.
     pub trusted_domains: Vec<String>,
+    /// `--enable_auto_owner`, `--enable_ice_restart`.
+    pub moderation: crate::moderation::breakout::Settings,
+    /// Main rooms with breakout conferences running (moderation.md §3).
+    pub breakouts: Mutex<crate::moderation::breakout::BreakoutRegistry>,
 }
 
 /// How an occupant left the room.
@@ -195,6 +231,9 @@ enum Departure {
     Left,
     /// The MUC said so, with status 307.
     Kicked,
+    /// The MUC said so, and the client said `<status>switch_room</status>`: it moves to
+    /// a breakout room or back (moderation.md §3).
+    SwitchedRoom,
     /// Not listed again when the focus rejoined after losing its connection: it left
     /// while the focus was away, and the focus cannot know who saw it leave.
     Vanished,
@@ -245,6 +284,13 @@ impl Occupant {
     pub fn is_jibri_or_jigasi(&self) -> bool {
         self.robot.is_some()
     }
+
+    /// Never muted, by anyone (moderation.md §1.3, §2 row 8): Jibri, and Jigasi without
+    /// the audio-mute feature (there are no visitors here).
+    /// Recognised only from a trusted domain (`robot`), never from features alone.
+    pub fn mute_exempt(&self) -> bool {
+        self.robot.is_some_and(|r| !matches!(r, crate::xmpp::jigasi::Robot::Jigasi { audio_mute: true }))
+    }
 }
 
 /// What a pending IQ of ours was for.
@@ -258,6 +304,8 @@ enum PendingIq {
     JibriStart { session: String },
     /// A dial forwarded to a Jigasi.
     Dial { key: u64 },
+    /// An in-place ICE restart of `nick`'s endpoint (session `sid`).
+    IceRestart { nick: String, sid: String },
 }
 
 /// A non-blocking request of ours waiting for its answer.
@@ -330,6 +378,12 @@ pub struct Conference<E: Env> {
     recording: recording::Recording,
     /// Dials in flight (`dial`).
     dials: dial::Dials,
+    /// AV moderation state (moderation.md §1), reset on every (re)join.
+    pub(crate) av: crate::moderation::av::AvModeration,
+    /// `startMuted` from the room metadata (§4): (audio, video).
+    pub(crate) metadata_start_muted: (bool, bool),
+    /// The main room, when this is a breakout room (read from the owner form).
+    pub(crate) breakout_main: Option<Jid>,
 }
 
 impl<E: Env> Conference<E> {
@@ -375,6 +429,9 @@ impl<E: Env> Conference<E> {
             cleanup,
             recording: Default::default(),
             dials: Default::default(),
+            av: Default::default(),
+            metadata_start_muted: (false, false),
+            breakout_main: None,
         }
     }
 
@@ -554,6 +611,9 @@ impl<E: Env> Conference<E> {
     fn finish(&mut self, reason: EndReason) {
         self.recording_stop_all();
         self.dials_abort_all();
+        if let Some(main) = self.breakout_main.take() {
+            self.shared.breakouts.lock().remove(&main);
+        }
         self.media_stop();
         // Answers to our requests have nowhere to go any more.
         self.pending.clear();
@@ -661,11 +721,20 @@ impl<E: Env> Conference<E> {
             }
         };
         self.joined = true;
+        // Prosody tells a joining focus nothing about AV moderation already on.
+        self.av.reset();
         // Configure the room (also unlocks a new, locked room) and read its meeting id.
         if let Ok(form) = self.request(muc::owner_form_get(&self.room), REPLY_TIMEOUT) {
             if let Some(q) = form.get_child("query", ns::MUC_OWNER) {
                 if let Some(mid) = muc::form_value(q, "muc#roominfo_meetingId").filter(|m| !m.is_empty()) {
                     self.meeting_id = mid;
+                }
+                if self.breakout_main.is_none() {
+                    if let Some(main) = crate::xmpp::components::breakout_main_room(q) {
+                        info!("conference {}: a breakout room of {}", self.room, main);
+                        self.shared.breakouts.lock().add(&main);
+                        self.breakout_main = Some(main);
+                    }
                 }
             }
         }
@@ -722,8 +791,12 @@ impl<E: Env> Conference<E> {
         if self.start_deadline.is_some_and(|d| now >= d) {
             self.start_deadline = None;
             if self.occupants.is_empty() {
-                info!("conference {}: nobody joined within {} s", self.room, START_TIMEOUT.as_secs());
-                self.end(EndReason::NobodyJoined);
+                if self.ever_joined && self.kept_for_breakouts() {
+                    self.start_deadline = Some(now + START_TIMEOUT);
+                } else {
+                    info!("conference {}: nobody joined within {} s", self.room, START_TIMEOUT.as_secs());
+                    self.end(EndReason::NobodyJoined);
+                }
             }
         }
         let expired: Vec<IqId> = self.pending.iter().filter(|(_, t)| now >= t.deadline).map(|(k, _)| *k).collect();
@@ -799,6 +872,7 @@ impl<E: Env> Conference<E> {
                     self.waiting.push(w);
                 }
             }
+            Inbox::Component(m) => self.on_component(m),
             Inbox::Stanza(el) => match el.name.as_str() {
                 "presence" => self.on_presence(el),
                 "iq" => self.on_iq(el),
@@ -839,7 +913,8 @@ impl<E: Env> Conference<E> {
             return;
         }
         if !p.available {
-            self.on_leave(&p);
+            let switch_room = el.get_child("status", ns::CLIENT).is_some_and(|s| s.text_content().trim() == "switch_room");
+            self.on_leave(&p, switch_room);
             return;
         }
         if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == p.nick) {
@@ -956,9 +1031,21 @@ impl<E: Env> Conference<E> {
         self.maybe_invite();
     }
 
-    fn on_leave(&mut self, p: &OccupantPresence) {
-        let how = if p.statuses.contains(&307) { Departure::Kicked } else { Departure::Left };
+    fn on_leave(&mut self, p: &OccupantPresence, switch_room: bool) {
+        let how = if p.statuses.contains(&307) {
+            Departure::Kicked
+        } else if switch_room {
+            Departure::SwitchedRoom
+        } else {
+            Departure::Left
+        };
         self.occupant_gone(&p.nick, how);
+    }
+
+    /// Does this conference stay while its room is empty, because breakout conferences
+    /// of this (main) room run (moderation.md §3)?
+    fn kept_for_breakouts(&self) -> bool {
+        self.shared.breakouts.lock().has_breakouts(&self.room)
     }
 
     /// `nick` is no longer in the room, however that came to be: the one path that forgets
@@ -974,6 +1061,7 @@ impl<E: Env> Conference<E> {
         self.shared.metrics.set_size(self.id, self.occupants.len());
         let what = match how {
             Departure::Left => "left",
+            Departure::SwitchedRoom => "left to switch rooms",
             Departure::Kicked => "was kicked",
             Departure::Vanished => "left while the focus was away",
         };
@@ -992,6 +1080,10 @@ impl<E: Env> Conference<E> {
                 Some(t) => {
                     info!("conference {}: empty, but a participant is expected", self.room);
                     self.start_deadline = Some(t + START_TIMEOUT);
+                }
+                None if how == Departure::SwitchedRoom || self.kept_for_breakouts() => {
+                    info!("conference {}: empty, kept while its breakout rooms run", self.room);
+                    self.start_deadline = Some(now + START_TIMEOUT);
                 }
                 None => self.end(EndReason::RoomEmpty),
             }
@@ -1071,6 +1163,7 @@ impl<E: Env> Conference<E> {
             PendingIq::ColibriUpdate { nick } => self.on_colibri_update_answer(&nick, answer),
             PendingIq::JibriStart { session } => self.on_jibri_start_answer(&session, answer),
             PendingIq::Dial { key } => self.on_dial_answer(key, answer),
+            PendingIq::IceRestart { nick, sid } => self.on_ice_restart_answer(&nick, &sid, answer),
         }
     }
 
@@ -1096,6 +1189,11 @@ impl<E: Env> Conference<E> {
         }
         if let Some(o) = self.occupants.iter().find(|o| o.affiliation == Affiliation::Owner && !o.is_jibri_or_jigasi()) {
             self.owner = Some(o.nick.clone());
+            return;
+        }
+        // Prosody decides owners (auto-owner off: token setups, moderation.md §5), or
+        // roles come from the main room (breakout rooms, §3): no muc#admin from us.
+        if !self.shared.moderation.auto_owner || self.breakout_main.is_some() {
             return;
         }
         let candidate = self
@@ -1181,45 +1279,111 @@ impl<E: Env> Conference<E> {
         self.send(r);
     }
 
-    /// A mute request (§6.1). Returns the answer for the requester.
+    /// Has `nick` a Participant object in Jicofo's sense (moderation.md §2): a served
+    /// occupant the focus has invited or will invite now (the room has reached the
+    /// participants needed), and whose invitation did not fail.
+    fn is_participant(&self, nick: &str) -> bool {
+        self.occupants.iter().any(|o| o.nick == nick)
+            && !self.media.failed.contains(nick)
+            && (self.media.sessions.contains_key(nick) || self.occupants.len() >= media::MIN_PARTICIPANTS)
+    }
+
+    /// `nick` as a party to a mute request, if it has a Participant object.
+    fn mute_member(&self, nick: &str) -> Option<crate::moderation::mute_rules::Member> {
+        if !self.is_participant(nick) {
+            return None;
+        }
+        let o = self.occupants.iter().find(|o| o.nick == nick)?;
+        Some(crate::moderation::mute_rules::Member {
+            occupant_jid: self.room.with_resource(nick).to_string(),
+            moderator: o.is_moderator(),
+            exempt: o.mute_exempt(),
+        })
+    }
+
+    /// A mute request (moderation.md §2, rows 2–9 by `mute_rules::check`). Returns the
+    /// answer for the requester.
     fn on_mute(&mut self, iq: &Element, m: &mute::MuteRequest) -> Element {
-        let mute = m.mute;
-        let Some(requester) = self.occupants.iter().find(|o| o.nick == m.from_nick).cloned() else {
-            return iq_error(iq, ErrorCondition::Forbidden, Some("only participants may mute"));
+        use crate::moderation::mute_rules::{check, BridgeFlag, MuteAsk};
+        use crate::xmpp::av_moderation::MediaType;
+        let Some(media) = MediaType::from_mute_ns(&m.ns) else { return iq_error(iq, ErrorCondition::BadRequest, Some(mute::BAD_MUTE)) };
+        let target_nick = m.target.as_ref().filter(|t| t.bare() == self.room).and_then(|t| t.resource().map(str::to_string));
+        let requester = m.from_nick.as_deref().and_then(|n| self.mute_member(n));
+        let target = target_nick.as_deref().and_then(|n| self.mute_member(n));
+        let own = m.from_nick.is_some() && m.from_nick == target_nick;
+        let ask = MuteAsk { conference: true, requester: requester.as_ref(), target: target.as_ref(), own, mute: m.mute, media };
+        let outcome = match check(&ask, &self.av) {
+            Ok(o) => o,
+            Err(r) => {
+                debug!("conference {}: mute request refused (row {}): {}", self.room, r.row(), r.text());
+                return iq_error(iq, r.condition(), Some(r.text()));
+            }
         };
-        let Some(target) = self.occupants.iter().find(|o| o.nick == m.target_nick).cloned() else {
-            return iq_error(iq, ErrorCondition::ItemNotFound, Some("no such participant"));
+        let (Some(requester_nick), Some(target_nick)) = (m.from_nick.clone(), target_nick) else {
+            return iq_error(iq, ErrorCondition::InternalServerError, None);
         };
-        let own = requester.nick == target.nick;
-        if !own && !mute {
-            return iq_error(iq, ErrorCondition::NotAllowed, Some("nobody may unmute someone else"));
+        match outcome.bridge {
+            BridgeFlag::Audio(v) => self.bridge_force_mute(&target_nick, "audio", v),
+            BridgeFlag::Video(v) => self.bridge_force_mute(&target_nick, "video", v),
         }
-        if !own && !requester.is_moderator() {
-            return iq_error(iq, ErrorCondition::Forbidden, Some("only moderators may mute others"));
-        }
-        if !own && target.robot.is_some_and(|r| !r.may_be_muted(m.ns == ns::AUDIO_MUTE)) {
-            return iq_error(iq, ErrorCondition::NotAllowed, Some("Jibri and Jigasi are never muted"));
-        }
-        if !own {
-            let id = self.new_id();
-            let fwd = Element::new("iq", ns::CLIENT)
-                .attr("type", "set")
-                .attr("id", id)
-                .attr("to", self.room.with_resource(&target.nick).to_string())
-                .child(
-                    Element::new("mute", &m.ns)
-                        .attr("actor", self.room.with_resource(&requester.nick).to_string())
-                        .text(if mute { "true" } else { "false" }),
-                );
-            info!("conference {}: {} mutes {} ({})", self.room, requester.nick, target.nick, m.ns);
-            self.send(fwd);
-        }
-        // The bridge enforces a moderator's mute and lifts it when the participant
-        // unmutes itself (desktop sharing is video on the bridge).
-        let media = if m.ns == ns::AUDIO_MUTE { "audio" } else { "video" };
-        if !own || !mute {
-            self.bridge_force_mute(&target.nick, media, mute);
+        if outcome.notify_target {
+            info!("conference {}: {} mutes {} ({})", self.room, requester_nick, target_nick, media.as_str());
+            let actor = self.room.with_resource(&requester_nick).to_string();
+            self.send_mute(&target_nick, media, Some(&actor));
         }
         iq_result(iq)
+    }
+
+    /// Send `<mute xmlns=T [actor]>true</mute>` to `nick`'s occupant JID; its answer is
+    /// not awaited.
+    fn send_mute(&mut self, nick: &str, media: crate::xmpp::av_moderation::MediaType, actor: Option<&str>) {
+        let id = self.new_id();
+        let iq = Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", id)
+            .attr("to", self.room.with_resource(nick).to_string())
+            .child(Element::new("mute", media.mute_ns()).attr_opt("actor", actor).text("true"));
+        self.send(iq);
+    }
+
+    /// A message from a discovered component.
+    fn on_component(&mut self, m: ComponentMessage) {
+        match m {
+            ComponentMessage::AvModeration(m) => self.on_av_moderation(&m),
+            ComponentMessage::RoomMetadata(md) => {
+                if let Some(a) = md.start_muted_audio {
+                    self.metadata_start_muted.0 = a;
+                }
+                if let Some(v) = md.start_muted_video {
+                    self.metadata_start_muted.1 = v;
+                }
+                debug!("conference {}: room metadata: start muted {:?}, lobby {}", self.room, self.metadata_start_muted, md.lobby_enabled);
+            }
+        }
+    }
+
+    /// AV moderation (moderation.md §1.3): state, and on a false→true transition of a
+    /// media type, every participant but the actor and the exempt is force-muted at the
+    /// bridge as `bridge_flags` says and sent a mute IQ (moderators included).
+    fn on_av_moderation(&mut self, m: &crate::xmpp::av_moderation::AvModerationMessage) {
+        use crate::xmpp::av_moderation::MediaType;
+        let Some(on) = self.av.apply(m) else { return };
+        info!("conference {}: AV moderation of {} enabled by {:?}", self.room, on.media.as_str(), on.actor);
+        let targets: Vec<String> = self
+            .occupants
+            .iter()
+            .filter(|o| !o.mute_exempt())
+            .map(|o| o.nick.clone())
+            .filter(|n| self.is_participant(n))
+            .filter(|n| on.actor.as_deref() != Some(self.room.with_resource(n).to_string().as_str()))
+            .collect();
+        for nick in targets {
+            let (a, v) = self.av.bridge_flags(&self.room.with_resource(&nick).to_string());
+            match on.media {
+                MediaType::Audio => self.bridge_force_mute(&nick, "audio", a),
+                MediaType::Video | MediaType::Desktop => self.bridge_force_mute(&nick, "video", v),
+            }
+            self.send_mute(&nick, on.media, None);
+        }
     }
 }

@@ -163,6 +163,8 @@ pub fn test_shared_with(
         )),
         jigasi: Arc::new(crate::jigasi::Jigasis::new(Some(Jid::parse("JigasiBrewery@internal.auth.meet.test").unwrap()))),
         trusted_domains: vec!["recorder.meet.test".into()],
+        moderation: Default::default(),
+        breakouts: Default::default(),
     })
 }
 

@@ -151,7 +151,7 @@ fn mute_rules() {
     e.at(ms(0), request());
     e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "mod", "m@meet.test/1", "owner", "moderator")));
     e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
-    e.at(ms(30), mute_iq("p", "mod", "true")); // non-moderator mutes another: forbidden
+    e.at(ms(30), mute_iq("p", "mod", "true")); // non-moderator mutes another: not-allowed (§2 row 4)
     e.at(ms(40), mute_iq("mod", "p", "true")); // moderator mutes: ok, forwarded with actor
     e.at(ms(50), mute_iq("mod", "p", "false")); // unmuting someone else: never
     e.at(ms(60), mute_iq("p", "p", "false")); // self: ok
@@ -160,7 +160,7 @@ fn mute_rules() {
     c.run();
     let answer = |id: &str| c.env.sent_matching(|e| e.get_attr("id") == Some(id)).first().map(|e| (*e).clone()).unwrap();
     let forbidden = answer("m-p-true");
-    assert_eq!(parse_error(&forbidden).unwrap().condition_name, "forbidden");
+    assert_eq!(parse_error(&forbidden).unwrap().condition_name, "not-allowed");
     assert_eq!(answer("m-mod-true").get_attr("type"), Some("result"));
     assert_eq!(parse_error(&answer("m-mod-false")).unwrap().condition_name, "not-allowed");
     assert_eq!(answer("m-p-false").get_attr("type"), Some("result"));

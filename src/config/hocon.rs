@@ -40,7 +40,12 @@ pub const KEYS: &[(&str, &str)] = &[
     ("jicofo.jibri.num-retries", "jibri_num_retries"),
     ("jicofo.rest.port", "rest_port"),
     ("jicofo.rest.host", "rest_bind"),
+    ("jicofo.conference.enable-auto-owner", "enable_auto_owner"),
+    ("jicofo.conference.enable-ice-restart", "enable_ice_restart"),
 ];
+
+/// Flags whose keys hold booleans.
+const BOOL_FLAGS: &[&str] = &["tls_insecure", "enable_auto_owner", "enable_ice_restart"];
 
 /// Keys read with a meaning of their own (see [`parse`]).
 const SPECIAL: &[&str] = &[
@@ -205,7 +210,7 @@ pub fn parse(input: &str, dir: Option<&Path>) -> Result<Parsed, FileError> {
     for (key, v) in &all {
         if let Some((_, flag)) = KEYS.iter().find(|(k, _)| k == key) {
             let value = text(v).ok_or_else(|| FileError::at(0, 0, format!("{}: expected a single value", key)))?;
-            if *flag == "tls_insecure" {
+            if BOOL_FLAGS.contains(flag) {
                 let b = v.as_bool().ok_or_else(|| FileError::at(0, 0, format!("{}: not a boolean", key)))?;
                 out.settings.push(Setting::new(flag, b.to_string(), key.clone()));
             } else {

@@ -18,6 +18,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("org.jitsi.jicofo.XMPP_PORT", "user_port"),
     ("org.jitsi.jicofo.auth.jetty.port", "rest_port"),
     ("org.jitsi.jicofo.auth.jetty.host", "rest_bind"),
+    ("org.jitsi.jicofo.DISABLE_AUTO_OWNER", "enable_auto_owner"),
 ];
 
 /// One logical line (continuations joined) and where it started.
@@ -146,6 +147,10 @@ pub fn parse(input: &str) -> Result<Parsed, FileError> {
             Some((_, "tls_insecure")) => {
                 let b = value.eq_ignore_ascii_case("true");
                 out.settings.push(Setting::new("tls_insecure", b.to_string(), key));
+            }
+            Some((_, "enable_auto_owner")) => {
+                let disabled = value.eq_ignore_ascii_case("true");
+                out.settings.push(Setting::new("enable_auto_owner", (!disabled).to_string(), key));
             }
             Some((_, flag)) => out.settings.push(Setting::new(flag, value, key)),
             None => out.ignored.push(key),

@@ -16,6 +16,11 @@
 //!   to the conference whose session the sending Jibri serves, anything else gets
 //!   `item-not-found`;
 //! - an IQ request nobody handles gets `service-unavailable`.
+//! - an IQ request nobody handles gets `service-unavailable`;
+//! - after every connect the domain is asked (disco#info) for the Jitsi components
+//!   (moderation.md §0); their `<json-message>`s go to the conference they name, only from
+//!   exactly the discovered addresses (others are ignored and counted); rooms on the
+//!   discovered breakout service are admitted and need no authentication.
 //!
 //! In client-only mode (no component secret, [`crate::config::Mode::ClientOnly`]) there is
 //! only the client connection: conference, login-url and logout IQs arrive on it through
@@ -31,6 +36,8 @@
 //! starts a fresh conference.
 
 pub mod auth;
+#[cfg(test)]
+mod component_tests;
 pub mod disco;
 pub mod inbox;
 pub mod limits;
@@ -100,6 +107,8 @@ pub struct FocusRouter {
     holding: std::collections::HashSet<Jid>,
     /// Bytes waiting in every conference inbox (see [`inbox::InboxLoad`]).
     inbox_total: Arc<std::sync::atomic::AtomicUsize>,
+    /// The Jitsi Prosody components discovered on the domain (moderation.md §0).
+    components: crate::xmpp::components::Components,
 }
 
 /// While presences are held for a full inbox, `tick` runs at least this often.
@@ -166,6 +175,8 @@ impl FocusRouter {
             jibri: Arc::new(crate::jibri::Jibris::new(cfg.jibri_muc.clone(), cfg.jibri_sip_muc.clone(), cfg.jibri_session)),
             jigasi: Arc::new(crate::jigasi::Jigasis::new(cfg.jigasi_muc.clone())),
             trusted_domains: cfg.trusted_domains.clone(),
+            moderation: cfg.moderation,
+            breakouts: Default::default(),
         });
         shared.metrics.set_gateways(shared.jibri.clone(), shared.jigasi.clone());
         FocusRouter {
@@ -190,6 +201,7 @@ impl FocusRouter {
 
             holding: std::collections::HashSet::new(),
             inbox_total: Arc::default(),
+            components: Default::default(),
         }
     }
 
@@ -257,6 +269,19 @@ impl FocusRouter {
                 self.on_conference_request(ReplyTarget::Xmpp(conn), iq, &payload, now, out)
             }
             ("get", "login-url", ns::FOCUS) => self.on_login_url(conn, &iq, &payload, out),
+            ("set", "mute", n) if crate::xmpp::av_moderation::MediaType::from_mute_ns(n).is_some() => {
+                // Not from a room with a conference (moderation.md §2 row 2; row 1 first).
+                if self.service_answer(now) {
+                    let r = match crate::conference::mute::MuteRequest::parse(&iq) {
+                        Some(Err(t)) => iq_error(&iq, ErrorCondition::BadRequest, Some(t)),
+                        _ => {
+                            let why = crate::moderation::mute_rules::MuteRefusal::NoConference;
+                            iq_error(&iq, why.condition(), Some(why.text()))
+                        }
+                    };
+                    out.send(conn, r);
+                }
+            }
             ("set", "logout", ns::FOCUS) => self.on_logout(conn, &iq, &payload, out),
             _ => {
                 if self.service_answer(now) {
@@ -349,7 +374,13 @@ impl FocusRouter {
             focus_jid: self.shared.focus_jid.clone(),
             ..Default::default()
         };
-        if let Some(sessions) = &self.shared.sessions {
+        // Breakout rooms, and main rooms people return to from them, need no
+        // authentication (moderation.md §3).
+        let auth_exempt = self.is_breakout_room(&req.room) || self.shared.breakouts.lock().has_breakouts(&req.room);
+        if let (Some(_), true) = (&self.shared.sessions, auth_exempt) {
+            reply.properties.push(("authentication".into(), "true".into()));
+            reply.properties.push(("externalAuth".into(), "false".into()));
+        } else if let Some(sessions) = &self.shared.sessions {
             let Some(sender) = sender.clone() else {
                 send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some("no sender")));
                 return;
@@ -584,6 +615,7 @@ impl FocusRouter {
                 let events = self.shared.bridges.lock().on_health_answer(&el, now);
                 self.broadcast_bridge_events(events);
             }
+            Answer::Deliver(Destination::Router) => self.on_components(&el),
             Answer::Deliver(Destination::Conference(cid)) => match self.by_id.get(&cid).cloned() {
                 Some(room) => self.deliver_answer(&room, el),
                 None => debug!("answer {} for a conference that has ended", id),
@@ -798,6 +830,89 @@ impl FocusRouter {
         }
     }
 
+    /// Ask the domain which Jitsi components it has (moderation.md §0); after every
+    /// (re)connect, as components may have come or gone.
+    fn discover_components(&mut self, out: &mut Outbox) {
+        let Ok(domain) = Jid::parse(&self.cfg.domain) else { return };
+        let deadline = Instant::now() + crate::conference::REPLY_TIMEOUT;
+        let id = self.shared.pending.lock().insert(Destination::Router, CLIENT, Some(domain), deadline);
+        match id {
+            Ok(id) => out.send(CLIENT, crate::xmpp::components::Components::request(&self.cfg.domain).attr("id", id.to_string())),
+            Err(e) => warn!("component discovery not sent: {}", e),
+        }
+    }
+
+    /// The domain's disco#info answer: the component addresses, and the room services
+    /// conferences may be created on (the conference MUC, and the breakout rooms' MUC
+    /// when there is one).
+    fn on_components(&mut self, el: &Element) {
+        let c = crate::xmpp::components::Components::from_disco(el);
+        let name = |j: &Option<Jid>| j.as_ref().map(|j| j.to_string()).unwrap_or_else(|| "none".into());
+        info!(
+            "components of {}: av_moderation {}, breakout_rooms {}, room_metadata {}",
+            self.cfg.domain,
+            name(&c.av_moderation),
+            name(&c.breakout_rooms),
+            name(&c.room_metadata)
+        );
+        let mut services = RoomServices::new(&self.cfg.conference_muc).except(&self.cfg.bridge_muc);
+        if let Some(b) = &c.breakout_rooms {
+            services = services.with(b.domain());
+        }
+        self.room_services = services;
+        self.components = c;
+    }
+
+    /// Is `room` on the discovered breakout rooms service?
+    fn is_breakout_room(&self, room: &Jid) -> bool {
+        self.components.breakout_rooms.as_ref().is_some_and(|b| b.domain() == room.domain())
+    }
+
+    /// A `<message>`: from a discovered component (its exact address), its JSON goes to
+    /// the conference it names; anything else carrying a `<json-message>` is ignored and
+    /// counted (a participant forging a component, or a component not discovered).
+    fn on_message(&mut self, el: Element, now: Instant, out: &mut Outbox) {
+        use crate::conference::ComponentMessage;
+        use crate::xmpp::components::ComponentKind;
+        if el.get_attr("type") == Some("error") || el.get_child("json-message", ns::JITMEET).is_none() {
+            return;
+        }
+        let from = el.get_attr("from").and_then(|f| Jid::parse(f).ok());
+        let Some(kind) = from.as_ref().and_then(|f| self.components.kind_of(f)) else {
+            Metrics::inc(&self.shared.metrics.component_messages_ignored);
+            if let Some(n) = self.refusal_logs.hit("component message", now) {
+                warn!(
+                    "ignored a json-message from {:.128}: not a discovered component ({} more since the last line)",
+                    el.get_attr("from").unwrap_or("nobody"),
+                    n
+                );
+            }
+            return;
+        };
+        let parsed = match kind {
+            ComponentKind::AvModeration => crate::xmpp::av_moderation::AvModerationMessage::try_from(&el)
+                .map(|m| (m.room.clone(), ComponentMessage::AvModeration(m))),
+            ComponentKind::RoomMetadata => crate::xmpp::room_metadata::RoomMetadata::try_from(&el).and_then(|m| match m.room.clone() {
+                Some(r) => Ok((r, ComponentMessage::RoomMetadata(m))),
+                None => Err(crate::xmpp::json_message::ComponentMessageError::BadField("room")),
+            }),
+        };
+        match parsed {
+            Ok((room, msg)) => {
+                if self.rooms.contains_key(&room) {
+                    Metrics::inc(&self.shared.metrics.component_messages);
+                    self.forward(CLIENT, &room, Inbox::Component(msg), out);
+                }
+            }
+            Err(e) => {
+                Metrics::inc(&self.shared.metrics.component_messages_invalid);
+                if let Some(n) = self.refusal_logs.hit("invalid component message", now) {
+                    warn!("ignored a message of {:?}: {} ({} more since the last line)", kind, e, n);
+                }
+            }
+        }
+    }
+
     /// The sender of control messages (main uses it to ask for a shutdown).
     pub fn control(&self) -> Sender<Control> {
         self.control_tx.clone()
@@ -841,6 +956,7 @@ impl Router for FocusRouter {
                 info!("joining the brewery {}", room);
                 out.send(CLIENT, muc_presence(&room, &self.shared.nick, None));
             }
+            self.discover_components(out);
             self.client_jid = Some(jid.clone());
             *self.shared.focus_full.lock() = Some(jid.to_string());
             self.client_up = true;
@@ -945,6 +1061,7 @@ impl Router for FocusRouter {
                     }
                 }
             }
+            "message" if conn == CLIENT => self.on_message(el, now, out),
             _ => {}
         }
     }
@@ -1049,6 +1166,14 @@ mod tests {
         let mut out = Outbox::default();
         r.connected(CLIENT, &Jid::parse("focus@auth.meet.test/focus").unwrap(), &mut out);
         r.connected(COMPONENT, &Jid::parse("focus.meet.test").unwrap(), &mut out);
+        // The domain answers the component discovery: no Jitsi components.
+        for (_, e) in out.drain() {
+            if e.get_attr("to") == Some("meet.test") && e.get_child("query", ns::DISCO_INFO).is_some() {
+                let mut a = iq_result(&e).child(Element::new("query", ns::DISCO_INFO));
+                a.set_attr("from", "meet.test");
+                r.stanza(CLIENT, a, &mut out);
+            }
+        }
     }
 
     /// A route for conference `id` of `room` with no thread behind it: the test reads its inbox.

@@ -36,6 +36,8 @@ use crate::net::ConnId;
 pub const CONFERENCE_CAP: usize = 256;
 /// Outstanding health checks (one per bridge, plus a retry each).
 pub const BRIDGES_CAP: usize = 1024;
+/// Outstanding requests of the router (one disco#info per connection).
+pub const ROUTER_CAP: usize = 4;
 
 /// The id of an IQ request of ours: 64 random bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +75,8 @@ pub enum Destination {
     Conference(u64),
     /// The bridge registry (health checks).
     Bridges,
+    /// The router itself (component discovery).
+    Router,
 }
 
 impl Destination {
@@ -81,6 +85,7 @@ impl Destination {
         match self {
             Destination::Conference(_) => CONFERENCE_CAP,
             Destination::Bridges => BRIDGES_CAP,
+            Destination::Router => ROUTER_CAP,
         }
     }
 }

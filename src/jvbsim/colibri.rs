@@ -125,6 +125,8 @@ pub struct Endpoint {
     pub force_mute_audio: bool,
     pub force_mute_video: bool,
     pub initial_last_n: Option<String>,
+    /// ICE restarts done (the `ice-generation` of the current local credentials).
+    pub ice_generation: u32,
 }
 
 /// A conference on the bridge, keyed by meeting-id.
@@ -375,6 +377,7 @@ impl Bridge {
                 sources: Vec::new(),
                 force_mute_audio: false,
                 force_mute_video: false,
+                ice_generation: 0,
                 initial_last_n: None,
             };
             self.conferences.get_mut(mid).expect("conference exists").endpoints.push(endpoint);
@@ -441,9 +444,21 @@ impl Bridge {
             endpoint.force_mute_audio = is_true(fm.get_attr("audio"));
             endpoint.force_mute_video = is_true(fm.get_attr("video"));
         }
-        // ICE never connects on a simulator, so a restart keeps the existing transport
-        // (no ice-generation), as a real bridge does before ICE has completed.
+        // A simulator has no media: ICE counts as established once the participant's
+        // transport arrived. Then a restart gives new credentials and the next
+        // ice-generation; before, the existing transport without one, as a real bridge
+        // does before ICE has completed (media.md §1.10).
         let restart = transport.is_some_and(|t| is_true(t.get_attr("ice-restart")));
+        if restart && !created {
+            let established = self.conferences[mid].endpoint(&id).is_some_and(|e| e.remote_transport.is_some());
+            if established {
+                let fresh = self.local_transport();
+                let endpoint = self.endpoint_mut(mid, &id);
+                endpoint.local.ufrag = fresh.ufrag;
+                endpoint.local.pwd = fresh.pwd;
+                endpoint.ice_generation += 1;
+            }
+        }
 
         let mut echo = Element::new("endpoint", ns::COLIBRI2).attr("id", id.clone());
         if created || restart {
@@ -473,9 +488,11 @@ impl Bridge {
             "wss://{}/colibri-ws/{}/{}/{}?pwd={}",
             self.cfg.ws_domain, self.cfg.server_id, conf.internal_id, ep.id, t.ws_pwd
         );
-        let ice = Element::new("transport", NS_ICE)
-            .attr("ufrag", t.ufrag.clone())
-            .attr("pwd", t.pwd.clone())
+        let mut ice = Element::new("transport", NS_ICE).attr("ufrag", t.ufrag.clone()).attr("pwd", t.pwd.clone());
+        if ep.ice_generation > 0 {
+            ice.set_attr("ice-generation", ep.ice_generation.to_string());
+        }
+        let ice = ice
             .child(Element::new("rtcp-mux", NS_ICE))
             .child(
                 Element::new("fingerprint", NS_DTLS)

@@ -425,6 +425,34 @@ fn ice_restart_keeps_existing_transport() {
     assert_eq!(ice.get_attr("ice-generation"), None);
 }
 
+#[test]
+fn ice_restart_once_established_gives_new_credentials_and_the_next_generation() {
+    let mut b = bridge();
+    let now = Instant::now();
+    let ice_of = |reply: &Element| {
+        modified(reply)
+            .get_child("endpoint", ns::COLIBRI2).unwrap()
+            .get_child("transport", ns::COLIBRI2).unwrap()
+            .get_child("transport", NS_ICE).unwrap()
+            .clone()
+    };
+    let first = ice_of(&b.colibri_iq(&iq("1", &create_body("a1")), now));
+    // The participant's transport arrives (session-accept): ICE counts as established.
+    let remote = format!(
+        "<conference-modify xmlns='jitsi:colibri2' meeting-id='{MID}'><endpoint id='a1'><transport>\
+         <transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='x' pwd='y'/></transport></endpoint></conference-modify>"
+    );
+    b.colibri_iq(&iq("2", &remote), now);
+    let body = format!("<conference-modify xmlns='jitsi:colibri2' meeting-id='{MID}'><endpoint id='a1'><transport ice-restart='true'/></endpoint></conference-modify>");
+    let one = ice_of(&b.colibri_iq(&iq("3", &body), now));
+    assert_ne!(one.get_attr("ufrag"), first.get_attr("ufrag"));
+    assert_ne!(one.get_attr("pwd"), first.get_attr("pwd"));
+    assert_eq!(one.get_attr("ice-generation"), Some("1"));
+    let two = ice_of(&b.colibri_iq(&iq("4", &body), now));
+    assert_eq!(two.get_attr("ice-generation"), Some("2"));
+    assert_ne!(two.get_attr("ufrag"), one.get_attr("ufrag"));
+}
+
 // ---- router ---------------------------------------------------------------------------
 
 fn router() -> (SimRouter, Sender<Command>, Receiver<Event>) {

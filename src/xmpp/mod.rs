@@ -8,6 +8,8 @@
 //!   `focus.<domain>`.
 //! * [`sasl`], [`handshake`]: the authentication computations they use.
 //! * [`stanza`]: IQ replies, stanza and stream errors.
+//! * [`components`], [`json_message`], [`av_moderation`], [`room_metadata`]: the Jitsi
+//!   Prosody components (discovery, their JSON messages) as typed values.
 //! * [`caps`]: XEP-0115 entity capabilities: hash verification and the bounded
 //!   LRU cache of verified disco#info features.
 //! * [`jibri`], [`rayo`], [`jigasi`]: the Jibri IQ and status elements, Rayo dial /
@@ -24,13 +26,17 @@ use std::fmt;
 
 use crate::jid::Jid;
 
+pub mod av_moderation;
 pub mod c2s;
 pub mod caps;
 pub mod component;
+pub mod components;
 pub mod handshake;
 pub mod jibri;
 pub mod jigasi;
 pub mod rayo;
+pub mod json_message;
+pub mod room_metadata;
 pub mod sasl;
 pub mod stanza;
 
