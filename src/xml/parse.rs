@@ -113,9 +113,15 @@ fn config() -> ParserConfig {
         .max_entity_expansion_depth(0)
 }
 
-/// Parse one stanza framed from a stream whose header is `header`: the stream's
-/// default namespace and prefixes are in scope.
+/// Parse one stanza framed from a stream whose header is `header`, of at most
+/// [`MAX_NODES`] nodes (what the focus accepts from its server).
 pub fn parse_stanza(text: &str, header: &StreamHeader) -> Result<Element, ParseError> {
+    parse_stanza_with(text, header, MAX_NODES)
+}
+
+/// [`parse_stanza`] with another node cap: a client of the focus (a test tool) receives
+/// offers for large rooms, far over the cap on what the focus itself accepts.
+pub fn parse_stanza_with(text: &str, header: &StreamHeader, max_nodes: usize) -> Result<Element, ParseError> {
     let mut open = String::with_capacity(64);
     open.push_str("<w");
     if !header.default_ns.is_empty() {
@@ -135,7 +141,7 @@ pub fn parse_stanza(text: &str, header: &StreamHeader) -> Result<Element, ParseE
     }
     open.push('>');
     let source = open.as_bytes().chain(text.as_bytes()).chain(&b"</w>"[..]);
-    build(config().create_reader(source), true, MAX_NODES)
+    build(config().create_reader(source), true, max_nodes)
 }
 
 /// Parse a standalone element (only its own namespace declarations are in scope).
