@@ -1,7 +1,7 @@
 //! What bounded parsing costs (`cargo bench --bench hostile_parse`, no external
 //! harness): the typed parsers of `media` and `xmpp::caps` on the captured
 //! lib-jitsi-meet stanzas and on hostile inputs at and over their bounds. The XML
-//! parse itself (xml-rs) is not timed here; `benches/xml.rs` measures it.
+//! parse itself (the `xml` crate) is not timed here; `benches/xml.rs` measures it.
 //!
 //! Each case runs for about 0.3 s per round, 5 rounds; the median time per call is
 //! printed. A refused input should cost no more than an accepted one of similar size.

@@ -59,6 +59,7 @@ pub fn connection_specs(cfg: &Config) -> Vec<ConnSpec> {
         tls: tls.clone(),
         keepalive: KEEPALIVE,
         max_stanza: crate::xml::DEFAULT_MAX_STANZA,
+        max_nodes: crate::xml::MAX_NODES,
     }];
     if let Some(secret) = &cfg.secret {
         specs.push(ConnSpec {
@@ -69,6 +70,7 @@ pub fn connection_specs(cfg: &Config) -> Vec<ConnSpec> {
             tls,
             keepalive: KEEPALIVE,
             max_stanza: crate::xml::DEFAULT_MAX_STANZA,
+        max_nodes: crate::xml::MAX_NODES,
         });
     }
     debug_assert_eq!(specs.len(), if cfg.secret.is_some() { 2 } else { 1 });

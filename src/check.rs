@@ -301,6 +301,7 @@ fn anonymous_spec(cfg: &Config) -> ConnSpec {
         tls: crate::net::TlsOptions { ca_file: cfg.tls_ca_file.clone(), insecure: cfg.tls_insecure },
         keepalive: KEEPALIVE,
         max_stanza: crate::xml::DEFAULT_MAX_STANZA,
+        max_nodes: crate::xml::MAX_NODES,
     }
 }
 

@@ -51,6 +51,9 @@ const FEATURE_JSON_SOURCES: &str = "http://jitsi.org/json-encoded-sources";
 const CAPS_VER: &str = "/LxjVAUjW56LWSj9lRquSYt35Ho=";
 /// Incoming stanzas can be large: an offer in a 500-participant room carries ~3500 sources.
 const MAX_STANZA: usize = 64 * 1024 * 1024;
+/// Most XML nodes in a stanza a participant accepts: an offer in a room of 500 holds
+/// tens of thousands (the focus itself accepts `jicofo::xml::MAX_NODES`).
+const MAX_NODES: usize = 1 << 20;
 /// Retry delay of a conference request answered `ready='false'`.
 const NOT_READY_RETRY: Duration = Duration::from_millis(500);
 
@@ -1070,6 +1073,7 @@ fn run_churn(o: &Opts) -> Value {
         tls: TlsOptions::default(),
         keepalive: Duration::from_secs(3600),
         max_stanza: MAX_STANZA,
+        max_nodes: MAX_NODES,
     };
     let specs: Vec<ConnSpec> = (0..n).map(|i| spec(format!("p{}", i))).collect();
     let (to_main, from_loop) = unbounded();
@@ -1589,6 +1593,7 @@ fn run(o: &Opts) -> Value {
             tls: TlsOptions::default(),
             keepalive: Duration::from_secs(3600),
             max_stanza: MAX_STANZA,
+        max_nodes: MAX_NODES,
         })
         .collect();
     let (to_main, from_loop) = unbounded();

@@ -529,7 +529,7 @@ impl Conn {
                 }
                 Frame::Stanza(text) => {
                     let header = self.framer.header().cloned().unwrap_or_default();
-                    let el = match parse::parse_stanza(&text, &header) {
+                    let el = match parse::parse_stanza_with(&text, &header, self.spec.max_nodes) {
                         Ok(el) => el,
                         Err(e) if self.state == State::Negotiating => {
                             let t = crate::xmpp::stanza::stream_error("not-well-formed", None);

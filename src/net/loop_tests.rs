@@ -128,6 +128,7 @@ pub(crate) fn component_spec(port: u16, keepalive: Duration, max_stanza: usize) 
         tls: TlsOptions::default(),
         keepalive,
         max_stanza,
+        max_nodes: crate::xml::MAX_NODES,
     }
 }
 
@@ -384,6 +385,7 @@ fn a_client_connection_requiring_tls_fails_clearly_when_starttls_is_not_offered(
         tls: TlsOptions::default(),
         keepalive: Duration::from_secs(30),
         max_stanza: 1 << 16,
+        max_nodes: crate::xml::MAX_NODES,
     };
     let run = Running::start(vec![spec]);
     let mut p = Peer::accept(&listener);
@@ -461,6 +463,7 @@ fn a_client_connection_to_loopback_without_starttls_reports_that_it_is_plain() {
         tls: TlsOptions::default(),
         keepalive: Duration::from_secs(30),
         max_stanza: 1 << 16,
+        max_nodes: crate::xml::MAX_NODES,
     };
     assert_eq!(crate::app::client_tls_policy("127.0.0.1", false), TlsPolicy::IfOffered);
     let run = Running::start(vec![spec]);

@@ -85,6 +85,10 @@ pub struct ConnSpec {
     /// Largest accepted incoming stanza in bytes ([`crate::xml::DEFAULT_MAX_STANZA`] for the
     /// focus); larger ones are skipped (an IQ request among them gets `policy-violation`).
     pub max_stanza: usize,
+    /// Most XML nodes (elements, attributes, texts) in an incoming stanza
+    /// ([`crate::xml::MAX_NODES`] for the focus); a stanza over it is refused like an
+    /// unparsable one.
+    pub max_nodes: usize,
 }
 
 /// Stanzas the router wants sent, collected while it runs on the loop thread.

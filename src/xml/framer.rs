@@ -11,7 +11,7 @@
 //! `<`, `>` and quotes) tracks only the element depth, quoted attribute values and
 //! CDATA sections, so it runs at memory-scanning speed. The scan state survives
 //! between `feed`s, so no byte is scanned twice however small the reads are. Full
-//! well-formedness of a stanza is left to `parse::parse_stanza` (xml-rs).
+//! well-formedness of a stanza is left to `parse::parse_stanza` (the `xml` crate).
 //!
 //! **Oversized and too-deep stanzas are skipped, not fatal.** The server's stream is
 //! trusted to be well formed (Prosody parsed it), but a participant controls how large

@@ -91,6 +91,9 @@ pub fn run(name: &str, login: Login, router: Box<dyn Router>) -> i32 {
         tls: login.tls.clone(),
         keepalive: Duration::from_secs(10),
         max_stanza: jicofo::xml::DEFAULT_MAX_STANZA,
+        // A Jigasi in a large room is offered every participant's sources: no node cap of
+        // the focus's size.
+        max_nodes: 1 << 20,
     };
     let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]) {
         Ok(s) => s,
