@@ -770,35 +770,6 @@ fn json_group(v: &Value, media: MediaType) -> Result<SsrcGroup, SourceError> {
     Ok(SsrcGroup { semantics, media, ssrcs })
 }
 
-/// True when no object or array in the JSON `text` nests deeper than `max` (a byte
-/// scan that skips strings; run before parsing so that depth never reaches the parser).
-fn json_depth_within(text: &str, max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for b in text.bytes() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return false;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    true
-}
-
 /// How many sources and groups a JSON parse may still produce.
 struct JsonBudget {
     sources: usize,
@@ -1057,7 +1028,7 @@ impl ConferenceSources {
         if text.len() > MAX_JSON_BYTES {
             return Err(SourceError::parse(format!("JSON sources too large (more than {MAX_JSON_BYTES} bytes)")));
         }
-        if !json_depth_within(text, MAX_JSON_DEPTH) {
+        if !crate::xmpp::json_message::depth_within(text, MAX_JSON_DEPTH) {
             return Err(SourceError::parse(format!("JSON sources nested too deep (more than {MAX_JSON_DEPTH})")));
         }
         let v: Value = serde_json::from_str(text).map_err(|e| SourceError::parse(format!("Invalid JSON: {e}")))?;

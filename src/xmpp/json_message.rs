@@ -57,8 +57,8 @@ pub fn json_child(msg: &Element) -> Result<&Element, ComponentMessageError> {
 }
 
 /// Is `text` nested at most `max` deep? A linear scan that skips strings, run before
-/// parsing so that the parser never recurses deeper.
-fn depth_within(text: &str, max: usize) -> bool {
+/// parsing so that the parser never recurses deeper (also for JSON-encoded sources).
+pub(crate) fn depth_within(text: &str, max: usize) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for b in text.bytes() {
         if in_string {
