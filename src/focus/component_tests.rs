@@ -5,16 +5,7 @@
 use super::*;
 use crate::conference::ComponentMessage;
 
-fn router(args: &[&str]) -> FocusRouter {
-    let mut a: Vec<String> = vec!["--domain=meet.test".into(), "--secret=s".into()];
-    a.extend(args.iter().map(|s| s.to_string()));
-    let cfg = match crate::config::parse(&a, |_| None).unwrap() {
-        crate::config::Command::Run(c) => c,
-        _ => unreachable!(),
-    };
-    let (_el, net) = crate::net::EventLoop::new().unwrap();
-    FocusRouter::new(Arc::new(cfg), net)
-}
+use super::tests::router;
 
 fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
     let room = Jid::parse(room).unwrap();

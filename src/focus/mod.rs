@@ -1135,7 +1135,8 @@ mod tests {
     use super::*;
     use crate::xmpp::stanza::parse_error;
 
-    fn router(args: &[&str]) -> FocusRouter {
+    /// A router with a component secret and `args` (also for `component_tests`).
+    pub(super) fn router(args: &[&str]) -> FocusRouter {
         let mut a: Vec<String> = vec!["--secret=s".into()];
         a.extend(args.iter().map(|s| s.to_string()));
         client_only_router(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>())
