@@ -75,6 +75,22 @@ pub fn trace(on: bool, name: &str, dir: &str, el: &Element) {
     }
 }
 
+/// What a simulator's argument parsing gave: the login and settings (logging is then
+/// set up), `None` when there is nothing to run (`--help`); a bad argument exits 2.
+pub fn parsed_or_exit<S>(name: &str, parsed: Result<Option<(Login, S)>, String>) -> Option<(Login, S)> {
+    match parsed {
+        Ok(Some(x)) => {
+            let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_timestamp_millis().try_init();
+            Some(x)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("{}: {}", name, e);
+            std::process::exit(2);
+        }
+    }
+}
+
 /// Run `router` on one client connection until SIGTERM/SIGINT; exit status.
 pub fn run(name: &str, login: Login, router: Box<dyn Router>) -> i32 {
     let spec = ConnSpec {

@@ -275,15 +275,7 @@ fn main() {
         };
         Ok(Some((common::login(&m, "auth.meet.test", "jibri", &nick)?, s)))
     })();
-    let (login, s) = match parsed {
-        Ok(Some(x)) => x,
-        Ok(None) => return,
-        Err(e) => {
-            eprintln!("jibri-sim: {}", e);
-            std::process::exit(2);
-        }
-    };
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_timestamp_millis().try_init();
+    let Some((login, s)) = common::parsed_or_exit(NAME, parsed) else { return };
     info!("jibri-sim (a Jibri simulator, no recording) {}@{}, brewery {}/{}, fault {:?}", login.user, login.domain, s.brewery, s.nick, s.fault);
     let sim = Sim { s, online: false, in_brewery: false, rejoin_at: None, serving: None, next_id: 0 };
     std::process::exit(common::run(NAME, login, Box::new(sim)));

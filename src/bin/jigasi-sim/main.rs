@@ -380,15 +380,7 @@ fn main() {
         };
         Ok(Some((common::login(&m, "recorder.meet.test", "jigasi", &nick)?, s)))
     })();
-    let (login, s) = match parsed {
-        Ok(Some(x)) => x,
-        Ok(None) => return,
-        Err(e) => {
-            eprintln!("jigasi-sim: {}", e);
-            std::process::exit(2);
-        }
-    };
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_timestamp_millis().try_init();
+    let Some((login, s)) = common::parsed_or_exit(NAME, parsed) else { return };
     info!("jigasi-sim (a Jigasi simulator, no SIP) {}@{}, brewery {}/{}", login.user, login.domain, s.brewery, s.nick);
     let sim = Sim { s, online: false, calls: Vec::new(), n: 0, ssrc: 0 };
     std::process::exit(common::run(NAME, login, Box::new(sim)));
