@@ -12,7 +12,7 @@
 //! flushed [`signaling_window`] after its first queued change (netting adds against
 //! removes), so a burst of joins costs one source-add per receiver, not one per source.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -82,8 +82,8 @@ pub(crate) struct MediaState {
     pub colibri: Option<ColibriSession>,
     /// Accepted sources of the participants (the bridge's are in `colibri.feedback`).
     pub sources: ConferenceSources,
-    pub sessions: HashMap<String, Session>,
-    pub signals: HashMap<String, PendingSignal>,
+    pub sessions: BTreeMap<String, Session>,
+    pub signals: BTreeMap<String, PendingSignal>,
     pub restarts: HashMap<String, VecDeque<Instant>>,
     /// Invites that failed for a reason retrying will not fix.
     pub failed: HashSet<String>,
@@ -246,7 +246,7 @@ impl<E: Env> Conference<E> {
             self.shared.metrics.set_bridge(self.id, Some(bridge.to_string()));
             self.media.colibri = Some(ColibriSession {
                 bridge: bridge.clone(),
-                id: crate::focus::auth::new_uuid(),
+                id: self.env.new_uuid(),
                 created: false,
                 endpoints: HashSet::new(),
                 feedback: None,
@@ -300,8 +300,8 @@ impl<E: Env> Conference<E> {
                 return true;
             }
         };
-        // Real time (not the Env's clock): the focus-added metric measures this thread's work.
-        let answered = std::time::Instant::now();
+        // The focus-added metric measures this thread's work (real time in production).
+        let answered = self.env.stopwatch();
         let answer = match parse_answer(answer.as_ref(), true) {
             Ok(a) => a,
             Err(e) => {
@@ -365,7 +365,7 @@ impl<E: Env> Conference<E> {
             bridge_session_id: bridge_session_id.clone(),
             region,
         };
-        let sid = jingle::new_sid();
+        let sid = self.env.new_sid();
         let deadline = self.env.now() + super::REPLY_TIMEOUT;
         let what = PendingIq::Initiate { nick: nick.to_string(), sid: sid.clone() };
         let Some(id) = self.track(what, self.room.with_resource(nick), deadline) else {
@@ -376,7 +376,8 @@ impl<E: Env> Conference<E> {
         };
         let si = offer.session_initiate(&self.focus_full(), &self.occupant_jid(nick), &sid, &id);
         self.send(si);
-        self.shared.metrics.focus_added(answered.elapsed());
+        let work = self.env.stopwatch().saturating_duration_since(answered);
+        self.shared.metrics.focus_added(work);
         info!("conference {}: invited {} (bridge {}, sid {})", self.room, nick, bridge, sid);
         self.note_session(nick, Some(&sid));
         self.media.sessions.insert(nick.to_string(), Session { sid, active: false, bridge_session_id, features });

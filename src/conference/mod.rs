@@ -41,11 +41,13 @@ pub mod sim;
 #[cfg(test)]
 mod media_tests;
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, info, warn};
 use parking_lot::Mutex;
@@ -130,12 +132,31 @@ pub struct PendingReply {
     pub requester: Option<Jid>,
 }
 
-/// The world as a conference thread sees it.
+/// The world as a conference thread sees it. Time and randomness come only from here, so
+/// a simulated run ([`sim::SimEnv`]) is deterministic: the same script and seed give the
+/// same stanzas at the same times.
 pub trait Env: Send {
     /// Send a stanza on `conn`.
     fn send(&mut self, conn: ConnId, el: Element);
-    /// The current time.
+    /// The current time (deadlines, rate limits, timers).
     fn now(&self) -> Instant;
+    /// Wall-clock time, for values clients show (`created-ms`).
+    fn wall_clock(&self) -> SystemTime;
+    /// 64 random bits (meeting ids, bridge-session ids, Jingle sids).
+    fn random_u64(&mut self) -> u64;
+    /// A reading to measure this thread's own work with (the focus-added metric): the
+    /// real clock in production; the simulated clock by default.
+    fn stopwatch(&self) -> Instant {
+        self.now()
+    }
+    /// A random (v4) UUID in its usual text form.
+    fn new_uuid(&mut self) -> String {
+        env::uuid_text(self.random_u64(), self.random_u64())
+    }
+    /// A new Jingle session id: 64 random bits in lower-case base 32.
+    fn new_sid(&mut self) -> String {
+        env::sid_text(self.random_u64())
+    }
     /// The next message, or `None` once `deadline` has passed with nothing received.
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox>;
     /// The conference now keeps `n` received messages of `bytes` bytes
@@ -285,7 +306,7 @@ pub struct Conference<E: Env> {
     waiting: Vec<PendingReply>,
     start_deadline: Option<Instant>,
     owner: Option<String>,
-    pending: HashMap<IqId, Tracked>,
+    pending: BTreeMap<IqId, Tracked>,
     /// Forged answers (right id, wrong sender), logged once per interval.
     forged_log: LogThrottle,
     meeting_id: String,
@@ -296,7 +317,7 @@ pub struct Conference<E: Env> {
     ever_joined: bool,
     pub(crate) media: media::MediaState,
     /// Requests not yet followed by a join, per requester: someone is about to come.
-    expected: HashMap<Jid, (u32, Instant)>,
+    expected: BTreeMap<Jid, (u32, Instant)>,
     /// Occupants past `max_participants`, waiting for a seat (at most as many again).
     seat_queue: VecDeque<OccupantPresence>,
     /// Refusals under the limits, logged once per interval per kind.
@@ -314,8 +335,10 @@ impl<E: Env> Conference<E> {
 
     /// A conference that keeps `cleanup` current (its sessions and bridge conference),
     /// for its launcher to undo them after a panic.
-    pub fn with_cleanup(env: E, p: Params, cleanup: Arc<Mutex<env::Cleanup>>) -> Conference<E> {
+    pub fn with_cleanup(mut env: E, p: Params, cleanup: Arc<Mutex<env::Cleanup>>) -> Conference<E> {
         let now = env.now();
+        let meeting_id = env.new_uuid();
+        let created_ms = env.wall_clock().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         Conference {
             env,
             id: p.id,
@@ -330,19 +353,16 @@ impl<E: Env> Conference<E> {
             waiting: Vec::new(),
             start_deadline: Some(now + START_TIMEOUT),
             owner: None,
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             forged_log: LogThrottle::default(),
-            meeting_id: crate::focus::auth::new_uuid(),
-            created_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0),
+            meeting_id,
+            created_ms,
             start_audio_muted: p.start_audio_muted,
             start_video_muted: p.start_video_muted,
             ended: None,
             ever_joined: false,
             media: media::MediaState::default(),
-            expected: HashMap::new(),
+            expected: BTreeMap::new(),
             seat_queue: VecDeque::new(),
             limit_log: LogThrottles::default(),
             started: now,
@@ -693,8 +713,10 @@ impl<E: Env> Conference<E> {
                 self.end(EndReason::NobodyJoined);
             }
         }
-        let expired: Vec<IqId> = self.pending.iter().filter(|(_, t)| now >= t.deadline).map(|(k, _)| *k).collect();
-        for id in expired {
+        let mut expired: Vec<(Instant, IqId)> =
+            self.pending.iter().filter(|(_, t)| now >= t.deadline).map(|(k, t)| (t.deadline, *k)).collect();
+        expired.sort();
+        for (_, id) in expired {
             if let Some(t) = self.pending.remove(&id) {
                 self.shared.pending.lock().cancel(id);
                 self.pending_answered(t.what, None);
