@@ -291,3 +291,305 @@ fn restarts_are_rate_limited_5_s_apart_and_5_a_minute() {
     // b's endpoint was expired when its refused restart ended the session.
     assert!(endpoint_requests(&c.env, "b", ms(3500)).iter().any(|(t, ep)| *t == ms(3500) && ep.get_attr("expire") == Some("true")));
 }
+
+fn mute_iq(id: &str, from: &str, target: &str, media_ns: &str, value: &str) -> Inbox {
+    Inbox::Stanza(
+        Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", id)
+            .attr("from", room().with_resource(from).to_string())
+            .attr("to", room().with_resource("focus").to_string())
+            .child(Element::new("mute", media_ns).attr("jid", room().with_resource(target).to_string()).text(value)),
+    )
+}
+
+#[test]
+fn a_moderator_mute_is_enforced_by_the_bridge_and_lifted_when_the_participant_unmutes() {
+    let r = room();
+    let mut e = accepting_env();
+    e.at(ms(0), request());
+    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "mod", "m@meet.test/1", "owner", "moderator")));
+    join(&mut e, 20, "p");
+    join(&mut e, 30, "q");
+    e.at(ms(1000), mute_iq("m1", "mod", "p", ns::AUDIO_MUTE, "true"));
+    e.at(ms(2000), mute_iq("m2", "mod", "p", ns::AUDIO_MUTE, "true")); // no change on the bridge
+    e.at(ms(3000), mute_iq("m3", "mod", "p", ns::VIDEO_MUTE, "true"));
+    e.at(ms(4000), mute_iq("m4", "p", "p", ns::AUDIO_MUTE, "false")); // p unmutes itself: lifted
+    e.at(ms(5000), mute_iq("m5", "p", "p", ns::AUDIO_MUTE, "true")); // self-mute: not forced
+    e.at(ms(6000), mute_iq("m6", "q", "p", ns::VIDEO_MUTE, "false")); // not allowed: nothing
+    e.at(ms(7000), Inbox::Shutdown);
+    let (c, _) = run_with(e, shared());
+    for id in ["m1", "m2", "m3", "m4", "m5"] {
+        assert_eq!(answer(&c.env, id).1.get_attr("type"), Some("result"), "{id}");
+    }
+    assert_eq!(error_of(&answer(&c.env, "m6").1).0, "not-allowed");
+    // Each change states p's complete force-mute state; nothing when it does not change.
+    let forced: Vec<(Duration, Option<String>, Option<String>)> = endpoint_requests(&c.env, "p", ms(1000))
+        .into_iter()
+        .filter_map(|(t, ep)| {
+            ep.get_child("force-mute", ns::COLIBRI2)
+                .map(|f| (t, f.get_attr("audio").map(str::to_string), f.get_attr("video").map(str::to_string)))
+        })
+        .collect();
+    let yes = || Some("true".to_string());
+    assert_eq!(forced, vec![(ms(1000), yes(), None), (ms(3000), yes(), yes()), (ms(4000), None, yes())]);
+    assert!(endpoint_requests(&c.env, "mod", ms(1000)).is_empty() && endpoint_requests(&c.env, "q", ms(1000)).is_empty());
+    // The moderator's mutes are forwarded to p with the actor; p's own are not forwarded.
+    let to_p: Vec<Duration> = c
+        .env
+        .sent
+        .iter()
+        .filter(|(_, _, x)| x.get_attr("to") == Some(r.with_resource("p").to_string().as_str()) && super::mute::MuteRequest::mute_child(x).is_some())
+        .map(|(t, _, x)| {
+            assert_eq!(super::mute::MuteRequest::mute_child(x).unwrap().get_attr("actor"), Some(r.with_resource("mod").to_string().as_str()));
+            *t
+        })
+        .collect();
+    assert_eq!(to_p, vec![ms(1000), ms(2000), ms(3000)]);
+}
+
+fn bridge_presence(jid: &Jid) -> Element {
+    let stats = Element::new("stats", ns::COLIBRI)
+        .child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", "0.1"))
+        .child(Element::new("stat", ns::COLIBRI).attr("name", "drain").attr("value", "false"));
+    Element::new("presence", ns::CLIENT).attr("from", jid.to_string()).child(stats)
+}
+
+/// Focus presence updates (not the join) with the time each was sent.
+fn focus_presences(e: &SimEnv) -> Vec<(Duration, Element)> {
+    e.sent
+        .iter()
+        .filter(|(_, _, x)| x.name == "presence" && x.get_child("conference-properties", ns::FOCUS).is_some())
+        .map(|(t, _, x)| (*t, x.clone()))
+        .collect()
+}
+
+#[test]
+fn without_a_bridge_participants_wait_and_are_told_until_one_comes() {
+    let mut e = env_with_muc_and_bridge();
+    e.at(ms(0), request());
+    join(&mut e, 10, "a");
+    join(&mut e, 20, "b");
+    let sh = super::sim::test_shared(Bridges::new(), None);
+    let bridges = sh.bridges.clone();
+    e.at_with(ms(5000), move |_| {
+        bridges.lock().on_presence(&bridge_presence(&bridge()), "focus", std::time::Instant::now());
+        Inbox::Bridge(crate::bridge::BridgeEvent::Up(bridge()))
+    });
+    e.at(ms(6000), Inbox::Shutdown);
+    let (c, _) = run_with(e, sh);
+    let presences = focus_presences(&c.env);
+    let flagged: Vec<Duration> =
+        presences.iter().filter(|(_, p)| p.get_child("bridgeNotAvailable", ns::FOCUS).is_some()).map(|(t, _)| *t).collect();
+    assert_eq!(flagged, vec![ms(20)], "told once, when the second participant could not be invited");
+    // When the bridge came: the flag is cleared, then the bridge is in use.
+    let later: Vec<&(Duration, Element)> = presences.iter().filter(|(t, _)| *t > ms(20)).collect();
+    assert!(!later.is_empty() && later.iter().all(|(t, p)| *t == ms(5000) && p.get_child("bridgeNotAvailable", ns::FOCUS).is_none()));
+    let count = |p: &Element| {
+        let props = p.get_child("conference-properties", ns::FOCUS).unwrap();
+        let bc = props.children_named("property", ns::FOCUS).find(|p| p.get_attr("key") == Some("bridge-count")).unwrap();
+        bc.get_attr("value").unwrap().to_string()
+    };
+    assert_eq!(count(&later.last().unwrap().1), "1");
+    assert!(presences.iter().filter(|(t, _)| *t <= ms(20)).all(|(_, p)| count(p) == "0"));
+    // Nothing was allocated or offered before the bridge came; then both were.
+    let first_colibri = c.env.sent.iter().find(|(_, _, x)| x.get_child("conference-modify", ns::COLIBRI2).is_some()).unwrap();
+    assert_eq!(first_colibri.0, ms(5000));
+    assert_eq!(first_colibri.2.get_attr("to"), Some(bridge().to_string().as_str()));
+    for n in ["a", "b"] {
+        let offers = jingle_to(&c.env, n, "session-initiate");
+        assert_eq!(offers.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![ms(5000)], "{n}");
+    }
+}
+
+fn env_with_muc_and_bridge() -> SimEnv {
+    SimEnv::new(with_bridge(bridge(), muc_responder(room(), focus_real())))
+}
+
+#[test]
+fn a_bridge_in_graceful_shutdown_takes_nothing_new_and_everyone_moves() {
+    let jvb2 = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb2").unwrap();
+    let mut both = with_bridge(bridge(), with_bridge(jvb2.clone(), muc_responder(room(), focus_real())));
+    let jvb1 = bridge().to_string();
+    // jvb1 refuses c's endpoint: it is shutting down.
+    let mut e = SimEnv::new(Box::new(move |el: &Element| {
+        let for_c = el.get_attr("to") == Some(jvb1.as_str())
+            && el
+                .get_child("conference-modify", ns::COLIBRI2)
+                .is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_attr("id") == Some("c")));
+        if for_c {
+            let mut err = crate::xmpp::stanza::iq_error(el, crate::xmpp::stanza::ErrorCondition::ServiceUnavailable, None);
+            err.set_attr("from", jvb1.clone());
+            if let Some(x) = err.get_child_mut("error", ns::CLIENT) {
+                x.children.push(crate::xml::Node::Element(Element::new("error", ns::COLIBRI2).attr("reason", "graceful_shutdown")));
+            }
+            return vec![err];
+        }
+        both(el)
+    }));
+    e.at(ms(0), request());
+    for (i, n) in ["a", "b", "c"].iter().enumerate() {
+        join(&mut e, 10 + 10 * i as u64, n);
+    }
+    e.at(ms(1000), Inbox::Shutdown);
+    let mut b = Bridges::new();
+    add_bridge(&mut b, &bridge(), "0.1");
+    add_bridge(&mut b, &jvb2, "0.5");
+    let sh = super::sim::test_shared(b, None);
+    let (c, _) = run_with(e, sh.clone());
+    let ufrag = |si: &Element| {
+        let j = si.get_child("jingle", JINGLE).unwrap();
+        let t = j.children_named("content", JINGLE).next().unwrap().get_child("transport", "urn:xmpp:jingle:transports:ice-udp:1").unwrap();
+        t.get_attr("ufrag").unwrap().to_string()
+    };
+    for n in ["a", "b"] {
+        let offers = jingle_to(&c.env, n, "session-initiate");
+        assert_eq!(offers.len(), 2, "{n}");
+        assert!(ufrag(&offers[0].1).starts_with("jvb1-") && ufrag(&offers[1].1).starts_with("jvb2-"), "{n} moved to jvb2");
+        let moved = jingle_to(&c.env, n, "session-terminate");
+        assert_eq!(moved.len(), 1, "{n}");
+        assert_eq!(moved[0].0, ms(30));
+        let reason = moved[0].1.get_child("jingle", JINGLE).unwrap().get_child("reason", JINGLE).unwrap();
+        assert!(reason.get_child("success", JINGLE).is_some());
+        assert_eq!(reason.get_child("text", JINGLE).map(|t| t.text_content()).as_deref(), Some("moving"));
+    }
+    let offers_c = jingle_to(&c.env, "c", "session-initiate");
+    assert_eq!(offers_c.len(), 1);
+    assert!(ufrag(&offers_c[0].1).starts_with("jvb2-"));
+    // The conference on jvb1 was expired; jvb1 is kept out of selection but not failed.
+    let expired_jvb1 = c.env.sent.iter().any(|(t, _, x)| {
+        *t == ms(30) && x.get_attr("to") == Some(bridge().to_string().as_str()) && x.get_child("conference-modify", ns::COLIBRI2).is_some_and(|cm| cm.get_attr("expire") == Some("true"))
+    });
+    assert!(expired_jvb1);
+    let now = std::time::Instant::now();
+    let reg = sh.bridges.lock();
+    let b1 = reg.get(&bridge()).unwrap();
+    assert!(b1.graceful_shutdown && b1.is_operational(now), "in graceful shutdown, not failed");
+    assert_eq!(reg.select(now, None, None, &[]), Some(jvb2), "jvb1 takes nothing new");
+    assert_eq!(sh.metrics.participants_moved.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(sh.metrics.colibri_errors.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+fn ping(id: &str, from: &str) -> Inbox {
+    Inbox::Stanza(
+        Element::new("iq", ns::CLIENT)
+            .attr("type", "get")
+            .attr("id", id)
+            .attr("from", room().with_resource(from).to_string())
+            .attr("to", "focus@auth.meet.test/focus")
+            .child(Element::new("ping", ns::PING)),
+    )
+}
+
+fn disco_times(e: &SimEnv, nick: &str) -> Vec<Duration> {
+    let to = room().with_resource(nick).to_string();
+    e.sent.iter().filter(|(_, _, x)| x.get_attr("to") == Some(to.as_str()) && x.get_child("query", ns::DISCO_INFO).is_some()).map(|(t, _, _)| *t).collect()
+}
+
+#[test]
+fn a_full_inbox_during_a_blocking_wait_refuses_requests_and_holds_presences_for_later() {
+    use crate::focus::inbox::{InboxLoad, Route};
+    let r = room();
+    let mut e = super::media_tests::silent_bridge_env();
+    e.at(ms(0), request());
+    join(&mut e, 10, "a");
+    join(&mut e, 20, "b");
+    // The allocation for a waits 15 s. Meanwhile: three pings, 40 joins, five more pings and
+    // a conference request.
+    for i in 0..3 {
+        e.at(ms(100 + i), ping(&format!("early{i}"), "a"));
+    }
+    for i in 0..40u64 {
+        join(&mut e, 200 + i, Box::leak(format!("p{i}").into_boxed_str()));
+    }
+    for i in 0..5 {
+        e.at(ms(300 + i), ping(&format!("late{i}"), "b"));
+    }
+    e.at(ms(400), request());
+    e.at(ms(20_000), Inbox::Shutdown);
+    // An inbox of 20 presences' weight (the real one: 4096 messages, 8 MiB).
+    let one = Inbox::Stanza(occupant_presence(&r, "p10", "p10@meet.test/1", "none", "participant")).weight();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut route = Route::new(1, tx, rx, None, Arc::new(InboxLoad::new(Arc::default())), 1000 + crate::focus::inbox::HOLD_SLACK);
+    route.budget.per_conference = 20 * one;
+    route.budget.floor = 0;
+    let load = route.load.clone();
+    e.through_inbox(route);
+    let (c, _) = run_with(e, shared());
+    let inbox = c.env.inbox.as_ref().unwrap();
+    // What the conference kept aside counted: the inbox filled at its byte budget…
+    assert!(c.env.max_backlog_bytes <= 20 * one, "{} bytes kept aside", c.env.max_backlog_bytes);
+    assert!(c.env.max_backlog_bytes > 15 * one);
+    // …then every later request was refused (for the router to answer resource-constraint)…
+    let refused: Vec<String> = inbox
+        .refused
+        .iter()
+        .map(|(t, m)| {
+            assert!(*t >= ms(200) && *t < ms(15_020), "refused during the wait: {t:?}");
+            match m {
+                Inbox::Stanza(el) => el.get_attr("id").unwrap().to_string(),
+                Inbox::Request(p) => format!("request {}", p.iq.get_attr("id").unwrap()),
+                other => panic!("refused {other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(refused, vec!["late0", "late1", "late2", "late3", "late4", "request req"]);
+    // …and no presence was: those that did not fit were held and delivered after the wait.
+    assert!(inbox.held > 0);
+    for i in 0..40 {
+        let d = disco_times(&c.env, &format!("p{i}"));
+        assert_eq!(d.len(), 1, "p{i} was served");
+        assert!(d[0] >= ms(15_020), "after the wait: {:?}", d[0]);
+    }
+    assert_eq!(c.occupants().len(), 42);
+    // The pings that fitted were kept and answered after the wait, in order.
+    let early: Vec<Duration> = (0..3).map(|i| answer(&c.env, &format!("early{i}")).0).collect();
+    assert!(early.iter().all(|t| *t >= ms(15_020)));
+    for i in 0..5 {
+        assert!(c.env.sent.iter().all(|(_, _, x)| x.get_attr("id") != Some(format!("late{i}").as_str())), "the conference never saw late{i}");
+    }
+    assert_eq!((c.env.backlog, c.env.backlog_bytes, load.backlog()), (0, 0, 0));
+}
+
+#[test]
+fn what_is_kept_aside_is_not_replayed_after_the_conference_ended_and_waiting_requests_get_not_ready() {
+    let r = room();
+    let mut e = super::media_tests::silent_bridge_env();
+    e.at(ms(0), request());
+    join(&mut e, 10, "a");
+    join(&mut e, 20, "b");
+    // During the 15 s allocation wait everyone leaves, then someone asks for the room
+    // and a newcomer's presence arrives.
+    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "a")));
+    e.at(ms(1100), Inbox::Stanza(occupant_leave(&r, "b")));
+    let late = Element::new("iq", ns::COMPONENT).attr("type", "set").attr("id", "late").attr("from", "z@meet.test/1");
+    e.at(
+        ms(1200),
+        Inbox::Request(PendingReply {
+            target: ReplyTarget::Xmpp(ConnId(0)),
+            iq: late,
+            reply: crate::focus::request::ConferenceReply::default(),
+            requester: Some(Jid::parse("z@meet.test/1").unwrap()),
+        }),
+    );
+    join(&mut e, 1300, "c");
+    e.at(ms(60_000), Inbox::Shutdown);
+    let sh = shared();
+    let (c, reason) = run_with(e, sh.clone());
+    // The replay of the two leaves ended the conference when the wait was over…
+    assert_eq!(reason, EndReason::RoomEmpty);
+    let end = c.env.elapsed();
+    assert_eq!(end, ms(20) + REPLY_TIMEOUT, "ended when the wait was over");
+    // …and nothing kept aside after them was acted on: no disco or offer to c.
+    let to_c = r.with_resource("c").to_string();
+    assert!(c.env.sent.iter().all(|(_, _, x)| x.get_attr("to") != Some(to_c.as_str())));
+    // The request kept aside is answered, not ready: the client asks again and gets a new conference.
+    let (t, a) = answer(&c.env, "late");
+    assert_eq!(t, end);
+    assert_eq!(a.get_child("conference", ns::FOCUS).unwrap().get_attr("ready"), Some("false"));
+    // The room was left once, after the answer; nothing is kept or pending any more.
+    let leaves: Vec<Duration> = c.env.sent.iter().filter(|(_, _, x)| x.name == "presence" && x.get_attr("type") == Some("unavailable")).map(|(t, _, _)| *t).collect();
+    assert_eq!(leaves, vec![end]);
+    assert_eq!((c.env.backlog, c.env.backlog_bytes), (0, 0));
+    assert!(sh.pending.lock().is_empty());
+}
