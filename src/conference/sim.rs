@@ -120,6 +120,7 @@ impl SimEnv {
     }
 
     /// Scripted messages go through `route` as through the router (see [`SimInbox`]).
+    #[cfg(test)]
     pub(crate) fn through_inbox(&mut self, route: Route) {
         self.inbox = Some(SimInbox { route, refused: Vec::new(), held: 0 });
     }
