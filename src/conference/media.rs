@@ -194,13 +194,13 @@ impl<E: Env> Conference<E> {
 
     /// Invite everyone who can be invited now.
     pub(crate) fn maybe_invite(&mut self) {
-        if !self.joined || self.ended.is_some() || self.occupants.len() < MIN_PARTICIPANTS {
+        if !self.life.is_running() || self.occupants.len() < MIN_PARTICIPANTS {
             return;
         }
         self.media.single_deadline = None;
         // Each round either gives someone a session, marks them failed, or moves
         // everyone off a broken bridge session (counted in `removals`), so this ends.
-        while self.ended.is_none() {
+        while self.life.ended().is_none() {
             let next = self
                 .occupants
                 .iter()

@@ -34,6 +34,7 @@
 //! ```
 
 pub mod env;
+pub mod lifecycle;
 pub mod media;
 pub mod muc;
 pub mod mute;
@@ -298,13 +299,10 @@ pub struct Conference<E: Env> {
     deferred: VecDeque<Inbox>,
     /// The weight of `deferred` ([`Inbox::weight`]).
     deferred_bytes: usize,
-    /// A shutdown (or a closed inbox) was seen: no more waiting for anything.
-    aborted: bool,
-    joined: bool,
-    connected: bool,
+    /// Joining, running, away, ended (and whether a shutdown aborts waits).
+    life: lifecycle::Lifecycle,
     occupants: Vec<Occupant>,
     waiting: Vec<PendingReply>,
-    start_deadline: Option<Instant>,
     owner: Option<String>,
     pending: BTreeMap<IqId, Tracked>,
     /// Forged answers (right id, wrong sender), logged once per interval.
@@ -313,11 +311,9 @@ pub struct Conference<E: Env> {
     created_ms: u128,
     pub start_audio_muted: Option<i64>,
     pub start_video_muted: Option<i64>,
-    ended: Option<EndReason>,
-    ever_joined: bool,
     pub(crate) media: media::MediaState,
     /// Requests not yet followed by a join, per requester: someone is about to come.
-    expected: BTreeMap<Jid, (u32, Instant)>,
+    expected: lifecycle::Expected,
     /// Occupants past `max_participants`, waiting for a seat (at most as many again).
     seat_queue: VecDeque<OccupantPresence>,
     /// Refusals under the limits, logged once per interval per kind.
@@ -346,12 +342,9 @@ impl<E: Env> Conference<E> {
             shared: p.shared,
             deferred: VecDeque::new(),
             deferred_bytes: 0,
-            aborted: false,
-            joined: false,
-            connected: true,
+            life: lifecycle::Lifecycle::new(now),
             occupants: Vec::new(),
             waiting: Vec::new(),
-            start_deadline: Some(now + START_TIMEOUT),
             owner: None,
             pending: BTreeMap::new(),
             forged_log: LogThrottle::default(),
@@ -359,10 +352,8 @@ impl<E: Env> Conference<E> {
             created_ms,
             start_audio_muted: p.start_audio_muted,
             start_video_muted: p.start_video_muted,
-            ended: None,
-            ever_joined: false,
             media: media::MediaState::default(),
-            expected: BTreeMap::new(),
+            expected: lifecycle::Expected::default(),
             seat_queue: VecDeque::new(),
             limit_log: LogThrottles::default(),
             started: now,
@@ -447,8 +438,7 @@ impl<E: Env> Conference<E> {
 
     /// The conference is ending now (shutdown or a closed inbox): waits are over.
     fn abort(&mut self) {
-        self.aborted = true;
-        self.end(EndReason::Shutdown);
+        self.life.abort();
     }
 
     /// Keep `m` until the current wait is over. The router counts kept messages against
@@ -462,7 +452,7 @@ impl<E: Env> Conference<E> {
     /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
     /// Only an answer from the IQ's addressee counts. A shutdown ends the wait at once.
     pub(crate) fn request(&mut self, mut iq: Element, timeout: Duration) -> Result<Element, RequestError> {
-        if self.aborted {
+        if self.life.is_aborted() {
             return Err(RequestError::Aborted);
         }
         let to = iq.get_attr("to").and_then(|t| Jid::parse(t).ok());
@@ -506,7 +496,7 @@ impl<E: Env> Conference<E> {
         if !self.join() {
             self.end(EndReason::JoinFailed);
         }
-        while self.ended.is_none() {
+        while self.life.ended().is_none() {
             let deadline = self.next_deadline();
             match self.next_message(deadline) {
                 None => self.on_timer(),
@@ -518,13 +508,13 @@ impl<E: Env> Conference<E> {
                 }
             }
         }
-        let reason = self.ended.unwrap_or(EndReason::Shutdown);
+        let reason = self.life.ended().unwrap_or(EndReason::Shutdown);
         self.finish(reason);
         reason
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let mut d = self.start_deadline;
+        let mut d = self.life.start_deadline();
         if let Some(t) = self.media_deadline() {
             d = Some(d.map_or(t, |x| x.min(t)));
         }
@@ -535,9 +525,7 @@ impl<E: Env> Conference<E> {
     }
 
     fn end(&mut self, reason: EndReason) {
-        if self.ended.is_none() {
-            self.ended = Some(reason);
-        }
+        self.life.end(reason);
     }
 
     /// Leave the room and answer whoever still waits.
@@ -558,11 +546,10 @@ impl<E: Env> Conference<E> {
         for w in waiting {
             self.answer(w, false);
         }
-        if self.joined && self.connected && reason != EndReason::RoomDestroyed {
+        if self.life.leave() {
             let leave = muc::leave_presence(&self.room, &self.shared.nick);
             self.send(leave);
         }
-        self.joined = false;
         info!(
             "conference {}: ended ({:?}) after {} s; {} participants joined, {} at the end; bridge {}",
             self.room,
@@ -583,21 +570,6 @@ impl<E: Env> Conference<E> {
                 let _ = tx.try_send(iq);
             }
         }
-    }
-
-    /// `requester` asked for the room at `now` and is expected to join. The map is
-    /// bounded: past `max_participants` entries, expired ones go, then the oldest.
-    fn expect(&mut self, requester: Jid, now: Instant) {
-        let cap = self.shared.limits.max_participants;
-        if self.expected.len() >= cap && !self.expected.contains_key(&requester) {
-            self.expected.retain(|_, (n, t)| *n > 0 && now < *t + START_TIMEOUT);
-            while self.expected.len() >= cap {
-                let Some(oldest) = self.expected.iter().min_by_key(|(_, (_, t))| *t).map(|(j, _)| j.clone()) else { break };
-                self.expected.remove(&oldest);
-            }
-        }
-        let e = self.expected.entry(requester).or_insert((0, now));
-        *e = (e.0 + 1, now);
     }
 
     fn answer(&mut self, w: PendingReply, ready: bool) {
@@ -648,7 +620,7 @@ impl<E: Env> Conference<E> {
                 Some(other) => self.defer(other),
             }
         };
-        self.joined = true;
+        self.life.joined_room();
         // Configure the room (also unlocks a new, locked room) and read its meeting id.
         if let Ok(form) = self.request(muc::owner_form_get(&self.room), REPLY_TIMEOUT) {
             if let Some(q) = form.get_child("query", ns::MUC_OWNER) {
@@ -699,15 +671,14 @@ impl<E: Env> Conference<E> {
             Some(b) => p.child(b),
             None => p,
         };
-        if self.joined {
+        if self.life.in_room() {
             self.send(p);
         }
     }
 
     fn on_timer(&mut self) {
         let now = self.env.now();
-        if self.start_deadline.is_some_and(|d| now >= d) {
-            self.start_deadline = None;
+        if self.life.start_timeout_fired(now) {
             if self.occupants.is_empty() {
                 info!("conference {}: nobody joined within {} s", self.room, START_TIMEOUT.as_secs());
                 self.end(EndReason::NobodyJoined);
@@ -731,8 +702,7 @@ impl<E: Env> Conference<E> {
             Inbox::Bridge(ev) => self.media_bridge_event(ev),
             Inbox::Connection(false) => {
                 info!("conference {}: XMPP connection lost; keeping the conference", self.room);
-                self.connected = false;
-                self.joined = false;
+                self.life.connection_lost();
                 // Whoever the MUC does not list again after the rejoin has left meanwhile.
                 for o in &mut self.occupants {
                     o.stale = true;
@@ -741,13 +711,12 @@ impl<E: Env> Conference<E> {
                 self.seat_queue.clear();
             }
             Inbox::Connection(true) => {
-                if !self.connected {
-                    self.connected = true;
+                if self.life.connection_back() {
                     info!("conference {}: XMPP connection back; rejoining", self.room);
                     if !self.join() {
                         self.end(EndReason::JoinFailed);
                     }
-                    if self.ended.is_none() {
+                    if self.life.ended().is_none() {
                         // Whoever the MUC did not list again left while we were away.
                         let gone: Vec<String> = self.occupants.iter().filter(|o| o.stale).map(|o| o.nick.clone()).collect();
                         for nick in gone {
@@ -757,7 +726,7 @@ impl<E: Env> Conference<E> {
                 }
             }
             Inbox::Request(w) => {
-                if !self.joined && self.waiting.len() >= self.shared.limits.max_waiting_requests {
+                if !self.life.in_room() && self.waiting.len() >= self.shared.limits.max_waiting_requests {
                     crate::metrics::Metrics::inc(&self.shared.metrics.limits.waiting_requests);
                     if let Some(n) = self.limit_log.hit("waiting", self.env.now()) {
                         warn!(
@@ -771,16 +740,18 @@ impl<E: Env> Conference<E> {
                     return;
                 }
                 if let Some(r) = &w.requester {
+                    // Expected to join; bounded by `max_participants` entries.
                     let now = self.env.now();
-                    self.expect(r.clone(), now);
+                    self.expected.expect(r.clone(), now, self.shared.limits.max_participants);
                 }
                 if self.shared.sessions.is_some() {
                     self.update_owners();
                 }
                 if self.occupants.is_empty() {
-                    self.start_deadline = Some(self.env.now() + START_TIMEOUT);
+                    let t = self.env.now() + START_TIMEOUT;
+                    self.life.wait_until(t);
                 }
-                if self.joined {
+                if self.life.in_room() {
                     self.answer(w, true);
                 } else {
                     self.waiting.push(w);
@@ -812,12 +783,10 @@ impl<E: Env> Conference<E> {
             if !p.available {
                 if p.destroyed {
                     info!("conference {}: room destroyed", self.room);
-                    self.joined = false;
-                    self.end(EndReason::RoomDestroyed);
-                } else if self.connected {
+                    self.life.out_of_room(EndReason::RoomDestroyed);
+                } else if self.life.is_connected() {
                     info!("conference {}: the focus was removed from the room", self.room);
-                    self.joined = false;
-                    self.end(EndReason::NotOwner);
+                    self.life.out_of_room(EndReason::NotOwner);
                 }
             } else if p.affiliation != Affiliation::Owner && p.is_self() {
                 info!("conference {}: the focus lost ownership", self.room);
@@ -926,13 +895,12 @@ impl<E: Env> Conference<E> {
         );
         self.occupants.push(occupant);
         self.joins += 1;
-        if let Some(e) = p.real_jid.as_ref().and_then(|j| self.expected.get_mut(j)) {
-            e.0 = e.0.saturating_sub(1);
+        if let Some(j) = &p.real_jid {
+            self.expected.arrived(j);
         }
         self.shared.metrics.participant_joined();
         self.shared.metrics.set_size(self.id, self.occupants.len());
-        self.ever_joined = true;
-        self.start_deadline = None;
+        self.life.someone_joined();
         self.discover_features(&p);
         self.update_owners();
         self.maybe_invite();
@@ -969,11 +937,10 @@ impl<E: Env> Conference<E> {
             // Someone who asked for the room after the last join is about to come:
             // wait for them (the start timeout) instead of leaving under their feet.
             let now = self.env.now();
-            self.expected.retain(|_, (n, t)| *n > 0 && now < *t + START_TIMEOUT);
-            match self.expected.values().map(|(_, t)| *t).max() {
+            match self.expected.wait_for_someone(now) {
                 Some(t) => {
                     info!("conference {}: empty, but a participant is expected", self.room);
-                    self.start_deadline = Some(t + START_TIMEOUT);
+                    self.life.wait_until(t);
                 }
                 None => self.end(EndReason::RoomEmpty),
             }
