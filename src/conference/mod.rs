@@ -38,6 +38,7 @@ pub mod lifecycle;
 pub mod media;
 pub mod muc;
 pub mod mute;
+pub mod owners;
 pub mod sim;
 #[cfg(test)]
 mod media_tests;
@@ -232,8 +233,6 @@ pub struct Occupant {
     pub joined_at: Instant,
     /// Not seen since the last rejoin (dropped when the rejoin completes).
     stale: bool,
-    /// The focus asked the MUC to make this participant an owner.
-    owner_requested: bool,
 }
 
 impl Occupant {
@@ -303,7 +302,8 @@ pub struct Conference<E: Env> {
     life: lifecycle::Lifecycle,
     occupants: Vec<Occupant>,
     waiting: Vec<PendingReply>,
-    owner: Option<String>,
+    /// The room's owner and the grants asked for.
+    owners: owners::Owners,
     pending: BTreeMap<IqId, Tracked>,
     /// Forged answers (right id, wrong sender), logged once per interval.
     forged_log: LogThrottle,
@@ -345,7 +345,7 @@ impl<E: Env> Conference<E> {
             life: lifecycle::Lifecycle::new(now),
             occupants: Vec::new(),
             waiting: Vec::new(),
-            owner: None,
+            owners: owners::Owners::default(),
             pending: BTreeMap::new(),
             forged_log: LogThrottle::default(),
             meeting_id,
@@ -885,7 +885,6 @@ impl<E: Env> Conference<E> {
             features: None,
             joined_at: now,
             stale: false,
-            owner_requested: false,
         };
         info!(
             "conference {}: {} joined ({})",
@@ -928,9 +927,7 @@ impl<E: Env> Conference<E> {
             Departure::Vanished => "left while the focus was away",
         };
         info!("conference {}: {} {}", self.room, o.nick, what);
-        if self.owner.as_deref() == Some(o.nick.as_str()) {
-            self.owner = None;
-        }
+        self.owners.left(&o.nick);
         self.media_participant_left(&o.nick, how == Departure::Vanished);
         self.fill_seats();
         if self.occupants.is_empty() {
@@ -1008,12 +1005,7 @@ impl<E: Env> Conference<E> {
             PendingIq::Affiliation { nick } => {
                 if !ok {
                     warn!("conference {}: granting owner to {} failed", self.room, nick);
-                    if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
-                        o.owner_requested = false;
-                    }
-                    if self.owner.as_deref() == Some(nick.as_str()) {
-                        self.owner = None;
-                    }
+                    self.owners.grant_failed(&nick);
                 }
             }
             PendingIq::Initiate { nick, sid } => self.on_initiate_answer(&nick, &sid, answer),
@@ -1021,45 +1013,33 @@ impl<E: Env> Conference<E> {
         }
     }
 
-    /// Keep the room's owners as §3.3 says.
+    /// Keep the room's owners as §3.3 says ([`owners`]).
     fn update_owners(&mut self) {
-        if let Some(sessions) = self.shared.sessions.clone() {
-            // Secure domain: every authenticated participant is an owner.
-            let grants: Vec<(String, Jid)> = {
-                let s = sessions.lock();
-                self.occupants
-                    .iter()
-                    .filter(|o| o.affiliation != Affiliation::Owner && !o.owner_requested)
-                    .filter_map(|o| o.real_jid.clone().filter(|j| s.is_authenticated(j)).map(|j| (o.nick.clone(), j)))
-                    .collect()
-            };
-            for (nick, jid) in grants {
-                self.grant_owner(&nick, &jid);
-            }
-            return;
-        }
-        if self.owner.as_ref().is_some_and(|n| self.occupants.iter().any(|o| &o.nick == n)) {
-            return;
-        }
-        if let Some(o) = self.occupants.iter().find(|o| o.affiliation == Affiliation::Owner && !o.is_jibri_or_jigasi()) {
-            self.owner = Some(o.nick.clone());
-            return;
-        }
-        let candidate = self
-            .occupants
-            .iter()
-            .find(|o| !o.is_jibri_or_jigasi() && o.real_jid.is_some())
-            .map(|o| (o.nick.clone(), o.real_jid.clone().unwrap()));
-        if let Some((nick, jid)) = candidate {
-            self.owner = Some(nick.clone());
+        let sessions = self.shared.sessions.clone();
+        let grants = {
+            let s = sessions.as_ref().map(|s| s.lock());
+            let candidates: Vec<owners::Candidate> = self
+                .occupants
+                .iter()
+                .map(|o| owners::Candidate {
+                    nick: &o.nick,
+                    real_jid: o.real_jid.as_ref(),
+                    is_owner: o.affiliation == Affiliation::Owner,
+                    eligible: !o.is_jibri_or_jigasi(),
+                    authenticated: match (&s, &o.real_jid) {
+                        (Some(s), Some(j)) => s.is_authenticated(j),
+                        _ => false,
+                    },
+                })
+                .collect();
+            self.owners.decide(s.is_some(), &candidates)
+        };
+        for (nick, jid) in grants {
             self.grant_owner(&nick, &jid);
         }
     }
 
     fn grant_owner(&mut self, nick: &str, jid: &Jid) {
-        if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
-            o.owner_requested = true;
-        }
         info!("conference {}: granting owner to {} ({})", self.room, nick, jid.bare());
         let deadline = self.env.now() + REPLY_TIMEOUT;
         let Some(id) = self.track(PendingIq::Affiliation { nick: nick.to_string() }, self.room.clone(), deadline) else {
