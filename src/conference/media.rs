@@ -91,8 +91,8 @@ pub(crate) struct MediaState {
     pub bridge_not_available: bool,
     /// Re-invite rounds caused by session removals, to stop a failing loop.
     pub removals: u32,
-    /// Bridge force-mute state (audio, video) per participant.
-    pub force_muted: HashMap<String, (bool, bool)>,
+    /// Bridge force-mute state per participant.
+    pub force_mute: super::mute::ForceMute,
     /// The last bridge used (for the end-of-conference log line).
     pub last_bridge: Option<Jid>,
 }
@@ -469,7 +469,7 @@ impl<E: Env> Conference<E> {
     pub(crate) fn media_participant_left(&mut self, nick: &str, tell_others: bool) {
         self.media.failed.remove(nick);
         self.media.restarts.remove(nick);
-        self.media.force_muted.remove(nick);
+        self.media.force_mute.forget(nick);
         if tell_others {
             // Queued adds of its sources are netted against the removal.
             self.terminate_session(nick, None, false);
@@ -810,16 +810,7 @@ impl<E: Env> Conference<E> {
             return;
         }
         let bridge = c.bridge.clone();
-        let state = self.media.force_muted.entry(nick.to_string()).or_default();
-        let before = *state;
-        match media {
-            "audio" => state.0 = muted,
-            _ => state.1 = muted,
-        }
-        if *state == before {
-            return;
-        }
-        let st = *state;
+        let Some(st) = self.media.force_mute.set(nick, media, muted) else { return };
         let req = ConferenceModify {
             meeting_id: self.meeting_id.clone(),
             endpoints: vec![EndpointRequest { id: nick.to_string(), force_mute: Some(st), ..Default::default() }],

@@ -1098,44 +1098,33 @@ impl<E: Env> Conference<E> {
         self.send(r);
     }
 
-    /// A mute request (§6.1). Returns the answer for the requester.
+    /// A mute request (§6.1, rules in [`mute::decide`]). Returns the answer for the requester.
     fn on_mute(&mut self, iq: &Element, m: &mute::MuteRequest) -> Element {
-        let mute = m.mute;
-        let Some(requester) = self.occupants.iter().find(|o| o.nick == m.from_nick).cloned() else {
-            return iq_error(iq, ErrorCondition::Forbidden, Some("only participants may mute"));
+        fn party(o: &Occupant) -> mute::Party<'_> {
+            mute::Party { nick: &o.nick, is_moderator: o.is_moderator(), is_jibri_or_jigasi: o.is_jibri_or_jigasi() }
+        }
+        let requester = self.occupants.iter().find(|o| o.nick == m.from_nick);
+        let target = self.occupants.iter().find(|o| o.nick == m.target_nick);
+        let action = match mute::decide(m, requester.map(party), target.map(party)) {
+            Ok(a) => a,
+            Err((cond, text)) => return iq_error(iq, cond, Some(text)),
         };
-        let Some(target) = self.occupants.iter().find(|o| o.nick == m.target_nick).cloned() else {
-            return iq_error(iq, ErrorCondition::ItemNotFound, Some("no such participant"));
-        };
-        let own = requester.nick == target.nick;
-        if !own && !mute {
-            return iq_error(iq, ErrorCondition::NotAllowed, Some("nobody may unmute someone else"));
-        }
-        if !own && !requester.is_moderator() {
-            return iq_error(iq, ErrorCondition::Forbidden, Some("only moderators may mute others"));
-        }
-        if target.is_jibri_or_jigasi() && !own {
-            return iq_error(iq, ErrorCondition::NotAllowed, Some("Jibri and Jigasi are never muted"));
-        }
-        if !own {
+        if action.forward {
             let id = self.new_id();
             let fwd = Element::new("iq", ns::CLIENT)
                 .attr("type", "set")
                 .attr("id", id)
-                .attr("to", self.room.with_resource(&target.nick).to_string())
+                .attr("to", self.room.with_resource(&m.target_nick).to_string())
                 .child(
                     Element::new("mute", &m.ns)
-                        .attr("actor", self.room.with_resource(&requester.nick).to_string())
-                        .text(if mute { "true" } else { "false" }),
+                        .attr("actor", self.room.with_resource(&m.from_nick).to_string())
+                        .text(if m.mute { "true" } else { "false" }),
                 );
-            info!("conference {}: {} mutes {} ({})", self.room, requester.nick, target.nick, m.ns);
+            info!("conference {}: {} mutes {} ({})", self.room, m.from_nick, m.target_nick, m.ns);
             self.send(fwd);
         }
-        // The bridge enforces a moderator's mute and lifts it when the participant
-        // unmutes itself (desktop sharing is video on the bridge).
-        let media = if m.ns == ns::AUDIO_MUTE { "audio" } else { "video" };
-        if !own || !mute {
-            self.bridge_force_mute(&target.nick, media, mute);
+        if let Some((media, muted)) = action.force {
+            self.bridge_force_mute(&m.target_nick, media, muted);
         }
         iq_result(iq)
     }
