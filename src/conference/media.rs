@@ -8,15 +8,15 @@
 //!  bridge up / restart / move ◀──── session dropped              session-accept ──▶ Active
 //!                                                                  (sources → bridge, others)
 //! ```
-//! Source changes reach the other participants in batches: a receiver's queue is
-//! flushed [`signaling_window`] after its first queued change (netting adds against
-//! removes), so a burst of joins costs one source-add per receiver, not one per source.
+//! Source changes reach the other participants in batches (the queues are in
+//! [`super::signaling`]): a burst of joins costs one source-add per receiver, not one per source.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
+use super::signaling::{signaling_window, Signaling};
 use super::{Conference, Env, PendingIq, RequestError};
 use crate::bridge::BridgeEvent;
 use crate::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
@@ -36,15 +36,6 @@ pub const SINGLE_PARTICIPANT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const RESTART_MIN_INTERVAL: Duration = Duration::from_secs(5);
 /// …and at most this many per minute.
 pub const RESTART_MAX_PER_MINUTE: usize = 5;
-
-/// The batching window of source signaling for a conference of `size` participants.
-pub fn signaling_window(size: usize) -> Duration {
-    match size {
-        0..=9 => Duration::from_millis(20),
-        10..=49 => Duration::from_millis(100),
-        _ => Duration::from_millis(300),
-    }
-}
 
 /// The conference's session on its bridge.
 #[derive(Debug, Clone)]
@@ -68,14 +59,6 @@ pub(crate) struct Session {
     pub features: Features,
 }
 
-/// Source changes waiting to be signaled to one receiver.
-#[derive(Debug, Default)]
-pub(crate) struct PendingSignal {
-    add: ConferenceSources,
-    remove: ConferenceSources,
-    due: Option<Instant>,
-}
-
 /// Media state of a conference.
 #[derive(Debug, Default)]
 pub(crate) struct MediaState {
@@ -83,7 +66,8 @@ pub(crate) struct MediaState {
     /// Accepted sources of the participants (the bridge's are in `colibri.feedback`).
     pub sources: ConferenceSources,
     pub sessions: BTreeMap<String, Session>,
-    pub signals: BTreeMap<String, PendingSignal>,
+    /// Source changes not yet sent, per receiver.
+    pub signaling: Signaling,
     pub restarts: HashMap<String, VecDeque<Instant>>,
     /// Invites that failed for a reason retrying will not fix.
     pub failed: HashSet<String>,
@@ -95,43 +79,6 @@ pub(crate) struct MediaState {
     pub force_mute: super::mute::ForceMute,
     /// The last bridge used (for the end-of-conference log line).
     pub last_bridge: Option<Jid>,
-}
-
-fn remove_ssrcs(set: &mut EndpointSources, ssrcs: &HashSet<u32>) {
-    set.sources.retain(|s| !ssrcs.contains(&s.ssrc));
-    set.groups.retain(|g| !g.ssrcs.iter().any(|x| ssrcs.contains(x)));
-}
-
-impl PendingSignal {
-    fn queue_add(&mut self, owner: &str, delta: &EndpointSources) {
-        let ssrcs: HashSet<u32> = delta.sources.iter().map(|s| s.ssrc).collect();
-        // A removal of the same sources not yet signaled cancels out.
-        let mut rem = self.remove.get(owner).cloned().unwrap_or_default();
-        let before = rem.sources.len();
-        remove_ssrcs(&mut rem, &ssrcs);
-        let cancelled = before - rem.sources.len();
-        self.remove.insert(owner, rem);
-        if cancelled < ssrcs.len() {
-            self.add.merge(&ConferenceSources::single(owner, delta.clone()));
-        }
-    }
-
-    fn queue_remove(&mut self, owner: &str, removed: &EndpointSources) {
-        let ssrcs: HashSet<u32> = removed.sources.iter().map(|s| s.ssrc).collect();
-        let mut add = self.add.get(owner).cloned().unwrap_or_default();
-        let pending: HashSet<u32> = add.sources.iter().map(|s| s.ssrc).filter(|s| ssrcs.contains(s)).collect();
-        remove_ssrcs(&mut add, &pending);
-        self.add.insert(owner, add);
-        let mut rest = removed.clone();
-        remove_ssrcs(&mut rest, &pending);
-        if !rest.sources.is_empty() {
-            self.remove.merge(&ConferenceSources::single(owner, rest));
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.add.is_empty() && self.remove.is_empty()
-    }
 }
 
 impl<E: Env> Conference<E> {
@@ -163,21 +110,16 @@ impl<E: Env> Conference<E> {
 
     /// The next media timer.
     pub(crate) fn media_deadline(&self) -> Option<Instant> {
-        let mut d = self.media.single_deadline;
-        for s in self.media.signals.values() {
-            if let Some(t) = s.due {
-                d = Some(d.map_or(t, |x| x.min(t)));
-            }
+        match (self.media.single_deadline, self.media.signaling.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        d
     }
 
     /// Media timers: batched signaling and the single-participant timeout.
     pub(crate) fn media_timer(&mut self) {
         let now = self.env.now();
-        let due: Vec<String> =
-            self.media.signals.iter().filter(|(_, s)| s.due.is_some_and(|t| now >= t)).map(|(k, _)| k.clone()).collect();
-        for nick in due {
+        for nick in self.media.signaling.due(now) {
             self.flush_signals(&nick);
         }
         if self.media.single_deadline.is_some_and(|t| now >= t) {
@@ -382,7 +324,7 @@ impl<E: Env> Conference<E> {
         self.note_session(nick, Some(&sid));
         self.media.sessions.insert(nick.to_string(), Session { sid, active: false, bridge_session_id, features });
         // Whatever was queued for an earlier session of this receiver is in the offer.
-        self.media.signals.remove(nick);
+        self.media.signaling.take(nick);
         true
     }
 
@@ -428,7 +370,7 @@ impl<E: Env> Conference<E> {
             let st = jingle::session_terminate(&self.focus_full(), &self.occupant_jid(nick), &s.sid, &id, r, Some(text));
             self.send(st);
         }
-        self.media.signals.remove(nick);
+        self.media.signaling.take(nick);
         if let Some(removed) = self.media.sources.remove_owner(nick) {
             if !moving_all {
                 self.queue_signal(nick, &removed, false);
@@ -474,14 +416,11 @@ impl<E: Env> Conference<E> {
             // Queued adds of its sources are netted against the removal.
             self.terminate_session(nick, None, false);
         } else {
-            for sig in self.media.signals.values_mut() {
-                sig.add.remove_owner(nick);
-                sig.remove.remove_owner(nick);
-            }
+            self.media.signaling.forget_owner(nick);
             if self.media.sessions.remove(nick).is_some() {
                 self.note_session(nick, None);
                 self.media.sources.remove_owner(nick);
-                self.media.signals.remove(nick);
+                self.media.signaling.take(nick);
                 self.expire_endpoint(nick);
             }
         }
@@ -492,45 +431,28 @@ impl<E: Env> Conference<E> {
 
     /// Queue a source change by `owner` for every other participant with a session.
     fn queue_signal(&mut self, owner: &str, delta: &EndpointSources, add: bool) {
-        if delta.sources.is_empty() {
-            return;
-        }
         let window = signaling_window(self.occupants.len());
         let now = self.env.now();
-        let receivers: Vec<String> = self
+        let receivers = self
             .media
             .sessions
             .iter()
             .filter(|(n, s)| n.as_str() != owner && !s.features.ssrc_rewriting)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for r in receivers {
-            let active = self.media.sessions.get(&r).is_some_and(|s| s.active);
-            let sig = self.media.signals.entry(r).or_default();
-            if add {
-                sig.queue_add(owner, delta);
-            } else {
-                sig.queue_remove(owner, delta);
-            }
-            if active && sig.due.is_none() {
-                sig.due = Some(now + window);
-            }
-        }
+            .map(|(n, s)| (n.as_str(), s.active));
+        self.media.signaling.queue(owner, delta, add, receivers, now, window);
     }
 
     /// Send `nick` its queued source-remove then source-add.
     fn flush_signals(&mut self, nick: &str) {
         let Some(session) = self.media.sessions.get(nick).cloned() else {
-            self.media.signals.remove(nick);
+            self.media.signaling.take(nick);
             return;
         };
         if !session.active {
-            if let Some(s) = self.media.signals.get_mut(nick) {
-                s.due = None;
-            }
+            self.media.signaling.hold(nick);
             return;
         }
-        let Some(sig) = self.media.signals.remove(nick) else { return };
+        let Some(sig) = self.media.signaling.take(nick) else { return };
         if sig.is_empty() {
             return;
         }
@@ -690,9 +612,8 @@ impl<E: Env> Conference<E> {
                 self.colibri_update(&nick, transport, true, last_n);
                 self.queue_signal(&nick, &accepted, true);
                 // What was queued for this participant while it was pending goes now.
-                if let Some(sig) = self.media.signals.get_mut(&nick) {
-                    sig.due = Some(self.env.now());
-                }
+                let now = self.env.now();
+                self.media.signaling.due_now(&nick, now);
                 self.flush_signals(&nick);
                 info!("conference {}: {} accepted ({} sources)", self.room, nick, accepted.sources.len());
                 iq_result(iq)
@@ -797,7 +718,7 @@ impl<E: Env> Conference<E> {
     pub(crate) fn media_stop(&mut self) {
         self.media.sessions.clear();
         self.cleanup.lock().sessions.clear();
-        self.media.signals.clear();
+        self.media.signaling.clear();
         self.drop_colibri();
     }
 

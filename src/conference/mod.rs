@@ -39,6 +39,7 @@ pub mod media;
 pub mod muc;
 pub mod mute;
 pub mod owners;
+pub mod signaling;
 pub mod sim;
 #[cfg(test)]
 mod media_tests;
