@@ -26,12 +26,17 @@
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for
 //! this conference a request fails here, without being sent.
 //!
-//! ```text
-//!   start ──join MUC──▶ Joining ──self presence, config form──▶ Running ──▶ Ended
-//!                          │ (error / no answer)                   │ room empty, nobody
-//!                          └──────────────────────────────▶ Ended ◀┘ came, destroyed,
-//!                                                                    owner lost, shutdown
-//! ```
+//! The conference is split by concern, each part its own state with its own tests:
+//! - [`lifecycle`]: the room's life cycle (Joining, Running, Away, Ended; the state
+//!   diagram is there), the start timeout and the requesters expected to join;
+//! - [`owners`]: owners and roles (§3.3); [`mute`]: the mute rules and the bridge
+//!   force-mute state; [`signaling`]: the per-receiver source-signaling queues;
+//! - `media.rs`: the bridge session (Colibri2), the participants' Jingle sessions,
+//!   restarts and failover; [`muc`]: the MUC stanzas.
+//!
+//! Time and randomness come only through the [`Env`] (clock, wall clock, random bits),
+//! so [`sim::SimEnv`] runs are deterministic for a seed (`sim_tests.rs` covers the rules
+//! end to end on simulated time).
 
 pub mod env;
 pub mod lifecycle;
