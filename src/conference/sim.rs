@@ -30,7 +30,7 @@ enum Scripted {
     Later(Later),
 }
 
-/// The router's side of the conference's inbox ([`Route`]): in this mode scripted
+/// The router's side of the conference's inbox (`focus::inbox::Route`): in this mode scripted
 /// messages are offered to it as the router offers what arrives (full: IQs refused,
 /// presences held), and the conference takes them from its channel; what it keeps
 /// aside is reported to the route's load, as the real `Env` does.
@@ -63,7 +63,7 @@ pub struct SimEnv {
     pub backlog_bytes: usize,
     pub max_backlog_bytes: usize,
     rng: StdRng,
-    /// The router's inbox, when messages go through one ([`SimEnv::through_inbox`]).
+    /// The router's inbox, when messages go through one (`SimEnv::through_inbox`, tests).
     pub inbox: Option<SimInbox>,
 }
 
