@@ -1053,6 +1053,8 @@ struct FuzzEnv {
     /// The bridge registry the conference shares with the router.
     bridges: Arc<Mutex<Bridges>>,
     shared: Arc<crate::conference::Shared>,
+    /// State of the id generator (deterministic).
+    rng: u64,
 }
 
 impl FuzzEnv {
@@ -1531,6 +1533,19 @@ impl Env for FuzzEnv {
         self.now
     }
 
+    fn wall_clock(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + (self.now - self.start)
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        // splitmix64: reproducible ids for a reproducible run.
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
     fn set_backlog(&mut self, n: usize, _bytes: usize) {
         let mut seen = self.seen.lock();
         seen.max_backlog = seen.max_backlog.max(n);
@@ -1652,9 +1667,9 @@ fn conference_on_this_thread(data: &[u8]) {
         next_req: 0,
         bridges: shared.bridges.clone(),
         shared: shared.clone(),
+        rng: 0,
     };
     env.queue.push_back(request(None));
-    let _ = env.start;
     let params = Params {
         id: 1,
         room: room(),

@@ -1,5 +1,7 @@
 //! The real [`Env`] of a conference thread (the network handle, an inbox of limited length, the
-//! system clock) and the thread launcher that contains panics.
+//! system clock, the OS-seeded random generator) and the thread launcher that contains panics.
+//! The text forms of the random ids a conference makes ([`uuid_text`], [`sid_text`]) are here
+//! too: every `Env` turns its random bits into ids the same way.
 //!
 //! A panicking conference does not leave its bridge conference and its participants'
 //! Jingle sessions behind: the conference keeps a small [`Cleanup`] record, shared with
@@ -11,7 +13,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::error;
@@ -51,6 +53,32 @@ impl Cleanup {
         out.push(muc::leave_presence(room, nick));
         out
     }
+}
+
+/// A v4 UUID made of 128 random bits (`hi`, `lo`), in its usual text form.
+pub fn uuid_text(hi: u64, lo: u64) -> String {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&hi.to_be_bytes());
+    b[8..].copy_from_slice(&lo.to_be_bytes());
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// A Jingle session id: `n` in lower-case base 32 (as lib-jitsi-meet and Jicofo make them).
+pub fn sid_text(mut n: u64) -> String {
+    if n == 0 {
+        return "0".into();
+    }
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuv";
+    let mut out = Vec::new();
+    while n > 0 {
+        out.push(DIGITS[(n % 32) as usize]);
+        n /= 32;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Capacity of a conference inbox: messages sent to the conference and not processed yet,
@@ -104,6 +132,18 @@ impl Env for ThreadEnv {
     }
 
     fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        rand::random()
+    }
+
+    fn stopwatch(&self) -> Instant {
         Instant::now()
     }
 
@@ -253,6 +293,19 @@ mod tests {
         let s2 = sent.clone();
         let send: Box<dyn Fn(ConnId, Element) + Send> = Box::new(move |_, el| s2.lock().push(el));
         spawn_with(params, env, send, Box::new(|| {}), control, None).unwrap()
+    }
+
+    #[test]
+    fn ids_have_their_usual_text_forms() {
+        let u = uuid_text(0, 0);
+        assert_eq!(u, "00000000-0000-4000-8000-000000000000");
+        let u = uuid_text(u64::MAX, u64::MAX);
+        assert_eq!(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert_eq!(uuid_text(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210), "01234567-89ab-4def-bedc-ba9876543210");
+        assert_eq!(sid_text(0), "0");
+        assert_eq!(sid_text(31), "v");
+        assert_eq!(sid_text(32), "10");
+        assert_eq!(sid_text(u64::MAX), "fvvvvvvvvvvvv");
     }
 
     #[test]

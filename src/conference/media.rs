@@ -8,15 +8,15 @@
 //!  bridge up / restart / move ◀──── session dropped              session-accept ──▶ Active
 //!                                                                  (sources → bridge, others)
 //! ```
-//! Source changes reach the other participants in batches: a receiver's queue is
-//! flushed [`signaling_window`] after its first queued change (netting adds against
-//! removes), so a burst of joins costs one source-add per receiver, not one per source.
+//! Source changes reach the other participants in batches (the queues are in
+//! [`super::signaling`]): a burst of joins costs one source-add per receiver, not one per source.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
+use super::signaling::{signaling_window, Signaling};
 use super::{Conference, Env, PendingIq, RequestError};
 use crate::bridge::BridgeEvent;
 use crate::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
@@ -36,15 +36,6 @@ pub const SINGLE_PARTICIPANT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const RESTART_MIN_INTERVAL: Duration = Duration::from_secs(5);
 /// …and at most this many per minute.
 pub const RESTART_MAX_PER_MINUTE: usize = 5;
-
-/// The batching window of source signaling for a conference of `size` participants.
-pub fn signaling_window(size: usize) -> Duration {
-    match size {
-        0..=9 => Duration::from_millis(20),
-        10..=49 => Duration::from_millis(100),
-        _ => Duration::from_millis(300),
-    }
-}
 
 /// The conference's session on its bridge.
 #[derive(Debug, Clone)]
@@ -68,22 +59,15 @@ pub(crate) struct Session {
     pub features: Features,
 }
 
-/// Source changes waiting to be signaled to one receiver.
-#[derive(Debug, Default)]
-pub(crate) struct PendingSignal {
-    add: ConferenceSources,
-    remove: ConferenceSources,
-    due: Option<Instant>,
-}
-
 /// Media state of a conference.
 #[derive(Debug, Default)]
 pub(crate) struct MediaState {
     pub colibri: Option<ColibriSession>,
     /// Accepted sources of the participants (the bridge's are in `colibri.feedback`).
     pub sources: ConferenceSources,
-    pub sessions: HashMap<String, Session>,
-    pub signals: HashMap<String, PendingSignal>,
+    pub sessions: BTreeMap<String, Session>,
+    /// Source changes not yet sent, per receiver.
+    pub signaling: Signaling,
     pub restarts: HashMap<String, VecDeque<Instant>>,
     /// Invites that failed for a reason retrying will not fix.
     pub failed: HashSet<String>,
@@ -91,51 +75,14 @@ pub(crate) struct MediaState {
     pub bridge_not_available: bool,
     /// Re-invite rounds caused by session removals, to stop a failing loop.
     pub removals: u32,
-    /// Bridge force-mute state (audio, video) per participant.
-    pub force_muted: HashMap<String, (bool, bool)>,
+    /// Bridge force-mute state per participant.
+    pub force_mute: super::mute::ForceMute,
     /// In-place ICE restart budgets per participant (separate from full restarts).
     pub ice_restarts: HashMap<String, crate::moderation::ice::RateBudget>,
     /// The last ICE generation relayed to each participant.
     pub ice_generations: HashMap<String, u32>,
     /// The last bridge used (for the end-of-conference log line).
     pub last_bridge: Option<Jid>,
-}
-
-fn remove_ssrcs(set: &mut EndpointSources, ssrcs: &HashSet<u32>) {
-    set.sources.retain(|s| !ssrcs.contains(&s.ssrc));
-    set.groups.retain(|g| !g.ssrcs.iter().any(|x| ssrcs.contains(x)));
-}
-
-impl PendingSignal {
-    fn queue_add(&mut self, owner: &str, delta: &EndpointSources) {
-        let ssrcs: HashSet<u32> = delta.sources.iter().map(|s| s.ssrc).collect();
-        // A removal of the same sources not yet signaled cancels out.
-        let mut rem = self.remove.get(owner).cloned().unwrap_or_default();
-        let before = rem.sources.len();
-        remove_ssrcs(&mut rem, &ssrcs);
-        let cancelled = before - rem.sources.len();
-        self.remove.insert(owner, rem);
-        if cancelled < ssrcs.len() {
-            self.add.merge(&ConferenceSources::single(owner, delta.clone()));
-        }
-    }
-
-    fn queue_remove(&mut self, owner: &str, removed: &EndpointSources) {
-        let ssrcs: HashSet<u32> = removed.sources.iter().map(|s| s.ssrc).collect();
-        let mut add = self.add.get(owner).cloned().unwrap_or_default();
-        let pending: HashSet<u32> = add.sources.iter().map(|s| s.ssrc).filter(|s| ssrcs.contains(s)).collect();
-        remove_ssrcs(&mut add, &pending);
-        self.add.insert(owner, add);
-        let mut rest = removed.clone();
-        remove_ssrcs(&mut rest, &pending);
-        if !rest.sources.is_empty() {
-            self.remove.merge(&ConferenceSources::single(owner, rest));
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.add.is_empty() && self.remove.is_empty()
-    }
 }
 
 impl<E: Env> Conference<E> {
@@ -167,21 +114,16 @@ impl<E: Env> Conference<E> {
 
     /// The next media timer.
     pub(crate) fn media_deadline(&self) -> Option<Instant> {
-        let mut d = self.media.single_deadline;
-        for s in self.media.signals.values() {
-            if let Some(t) = s.due {
-                d = Some(d.map_or(t, |x| x.min(t)));
-            }
+        match (self.media.single_deadline, self.media.signaling.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        d
     }
 
     /// Media timers: batched signaling and the single-participant timeout.
     pub(crate) fn media_timer(&mut self) {
         let now = self.env.now();
-        let due: Vec<String> =
-            self.media.signals.iter().filter(|(_, s)| s.due.is_some_and(|t| now >= t)).map(|(k, _)| k.clone()).collect();
-        for nick in due {
+        for nick in self.media.signaling.due(now) {
             self.flush_signals(&nick);
         }
         if self.media.single_deadline.is_some_and(|t| now >= t) {
@@ -198,13 +140,13 @@ impl<E: Env> Conference<E> {
 
     /// Invite everyone who can be invited now.
     pub(crate) fn maybe_invite(&mut self) {
-        if !self.joined || self.ended.is_some() || self.occupants.len() < MIN_PARTICIPANTS {
+        if !self.life.is_running() || self.occupants.len() < MIN_PARTICIPANTS {
             return;
         }
         self.media.single_deadline = None;
         // Each round either gives someone a session, marks them failed, or moves
         // everyone off a broken bridge session (counted in `removals`), so this ends.
-        while self.ended.is_none() {
+        while self.life.ended().is_none() {
             let next = self
                 .occupants
                 .iter()
@@ -250,7 +192,7 @@ impl<E: Env> Conference<E> {
             self.shared.metrics.set_bridge(self.id, Some(bridge.to_string()));
             self.media.colibri = Some(ColibriSession {
                 bridge: bridge.clone(),
-                id: crate::focus::auth::new_uuid(),
+                id: self.env.new_uuid(),
                 created: false,
                 endpoints: HashSet::new(),
                 feedback: None,
@@ -291,7 +233,7 @@ impl<E: Env> Conference<E> {
                 ..Default::default()
             }],
         };
-        self.media.force_muted.insert(nick.to_string(), av_join);
+        self.media.force_mute.created(nick, av_join);
         // The id is set by `request`.
         let answer = match self.request(req.to_iq(&bridge, ""), super::REPLY_TIMEOUT) {
             Ok(a) => Some(a),
@@ -309,8 +251,8 @@ impl<E: Env> Conference<E> {
                 return true;
             }
         };
-        // Real time (not the Env's clock): the focus-added metric measures this thread's work.
-        let answered = std::time::Instant::now();
+        // The focus-added metric measures this thread's work (real time in production).
+        let answered = self.env.stopwatch();
         let answer = match parse_answer(answer.as_ref(), true) {
             Ok(a) => a,
             Err(e) => {
@@ -374,7 +316,7 @@ impl<E: Env> Conference<E> {
             bridge_session_id: bridge_session_id.clone(),
             region,
         };
-        let sid = jingle::new_sid();
+        let sid = self.env.new_sid();
         let deadline = self.env.now() + super::REPLY_TIMEOUT;
         let what = PendingIq::Initiate { nick: nick.to_string(), sid: sid.clone() };
         let Some(id) = self.track(what, self.room.with_resource(nick), deadline) else {
@@ -385,12 +327,13 @@ impl<E: Env> Conference<E> {
         };
         let si = offer.session_initiate(&self.focus_full(), &self.occupant_jid(nick), &sid, &id);
         self.send(si);
-        self.shared.metrics.focus_added(answered.elapsed());
+        let work = self.env.stopwatch().saturating_duration_since(answered);
+        self.shared.metrics.focus_added(work);
         info!("conference {}: invited {} (bridge {}, sid {})", self.room, nick, bridge, sid);
         self.note_session(nick, Some(&sid));
         self.media.sessions.insert(nick.to_string(), Session { sid, active: false, bridge_session_id, features });
         // Whatever was queued for an earlier session of this receiver is in the offer.
-        self.media.signals.remove(nick);
+        self.media.signaling.take(nick);
         true
     }
 
@@ -436,7 +379,7 @@ impl<E: Env> Conference<E> {
             let st = jingle::session_terminate(&self.focus_full(), &self.occupant_jid(nick), &s.sid, &id, r, Some(text));
             self.send(st);
         }
-        self.media.signals.remove(nick);
+        self.media.signaling.take(nick);
         if let Some(removed) = self.media.sources.remove_owner(nick) {
             if !moving_all {
                 self.queue_signal(nick, &removed, false);
@@ -477,21 +420,18 @@ impl<E: Env> Conference<E> {
     pub(crate) fn media_participant_left(&mut self, nick: &str, tell_others: bool) {
         self.media.failed.remove(nick);
         self.media.restarts.remove(nick);
-        self.media.force_muted.remove(nick);
+        self.media.force_mute.forget(nick);
         self.media.ice_restarts.remove(nick);
         self.media.ice_generations.remove(nick);
         if tell_others {
             // Queued adds of its sources are netted against the removal.
             self.terminate_session(nick, None, false);
         } else {
-            for sig in self.media.signals.values_mut() {
-                sig.add.remove_owner(nick);
-                sig.remove.remove_owner(nick);
-            }
+            self.media.signaling.forget_owner(nick);
             if self.media.sessions.remove(nick).is_some() {
                 self.note_session(nick, None);
                 self.media.sources.remove_owner(nick);
-                self.media.signals.remove(nick);
+                self.media.signaling.take(nick);
                 self.expire_endpoint(nick);
             }
         }
@@ -502,45 +442,28 @@ impl<E: Env> Conference<E> {
 
     /// Queue a source change by `owner` for every other participant with a session.
     fn queue_signal(&mut self, owner: &str, delta: &EndpointSources, add: bool) {
-        if delta.sources.is_empty() {
-            return;
-        }
         let window = signaling_window(self.occupants.len());
         let now = self.env.now();
-        let receivers: Vec<String> = self
+        let receivers = self
             .media
             .sessions
             .iter()
             .filter(|(n, s)| n.as_str() != owner && !s.features.ssrc_rewriting)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for r in receivers {
-            let active = self.media.sessions.get(&r).is_some_and(|s| s.active);
-            let sig = self.media.signals.entry(r).or_default();
-            if add {
-                sig.queue_add(owner, delta);
-            } else {
-                sig.queue_remove(owner, delta);
-            }
-            if active && sig.due.is_none() {
-                sig.due = Some(now + window);
-            }
-        }
+            .map(|(n, s)| (n.as_str(), s.active));
+        self.media.signaling.queue(owner, delta, add, receivers, now, window);
     }
 
     /// Send `nick` its queued source-remove then source-add.
     fn flush_signals(&mut self, nick: &str) {
         let Some(session) = self.media.sessions.get(nick).cloned() else {
-            self.media.signals.remove(nick);
+            self.media.signaling.take(nick);
             return;
         };
         if !session.active {
-            if let Some(s) = self.media.signals.get_mut(nick) {
-                s.due = None;
-            }
+            self.media.signaling.hold(nick);
             return;
         }
-        let Some(sig) = self.media.signals.remove(nick) else { return };
+        let Some(sig) = self.media.signaling.take(nick) else { return };
         if sig.is_empty() {
             return;
         }
@@ -704,9 +627,8 @@ impl<E: Env> Conference<E> {
                 self.colibri_update(&nick, transport, true, last_n);
                 self.queue_signal(&nick, &accepted, true);
                 // What was queued for this participant while it was pending goes now.
-                if let Some(sig) = self.media.signals.get_mut(&nick) {
-                    sig.due = Some(self.env.now());
-                }
+                let now = self.env.now();
+                self.media.signaling.due_now(&nick, now);
                 self.flush_signals(&nick);
                 info!("conference {}: {} accepted ({} sources)", self.room, nick, accepted.sources.len());
                 iq_result(iq)
@@ -877,7 +799,7 @@ impl<E: Env> Conference<E> {
     pub(crate) fn media_stop(&mut self) {
         self.media.sessions.clear();
         self.cleanup.lock().sessions.clear();
-        self.media.signals.clear();
+        self.media.signaling.clear();
         self.drop_colibri();
     }
 
@@ -890,16 +812,7 @@ impl<E: Env> Conference<E> {
             return;
         }
         let bridge = c.bridge.clone();
-        let state = self.media.force_muted.entry(nick.to_string()).or_default();
-        let before = *state;
-        match media {
-            "audio" => state.0 = muted,
-            _ => state.1 = muted,
-        }
-        if *state == before {
-            return;
-        }
-        let st = *state;
+        let Some(st) = self.media.force_mute.set(nick, media, muted) else { return };
         let req = ConferenceModify {
             meeting_id: self.meeting_id.clone(),
             endpoints: vec![EndpointRequest { id: nick.to_string(), force_mute: Some(st), ..Default::default() }],

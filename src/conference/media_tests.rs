@@ -9,17 +9,17 @@ use super::*;
 use crate::bridge::Bridges;
 use crate::focus::request::ConferenceReply;
 
-const JINGLE: &str = "urn:xmpp:jingle:1";
+pub(super) const JINGLE: &str = "urn:xmpp:jingle:1";
 
-fn room() -> Jid {
+pub(super) fn room() -> Jid {
     Jid::parse("room1@conference.meet.test").unwrap()
 }
 
-fn bridge() -> Jid {
+pub(super) fn bridge() -> Jid {
     Jid::parse("jvbbrewery@internal.auth.meet.test/jvb1").unwrap()
 }
 
-fn add_bridge(b: &mut Bridges, jid: &Jid, stress: &str) {
+pub(super) fn add_bridge(b: &mut Bridges, jid: &Jid, stress: &str) {
     let stats = Element::new("stats", ns::COLIBRI)
         .child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", stress))
         .child(Element::new("stat", ns::COLIBRI).attr("name", "drain").attr("value", "false"));
@@ -27,26 +27,26 @@ fn add_bridge(b: &mut Bridges, jid: &Jid, stress: &str) {
     b.on_presence(&p, "focus", Instant::now());
 }
 
-fn shared() -> Arc<Shared> {
+pub(super) fn shared() -> Arc<Shared> {
     let mut b = Bridges::new();
     add_bridge(&mut b, &bridge(), "0.1");
     super::sim::test_shared(b, None)
 }
 
-fn env() -> SimEnv {
+pub(super) fn env() -> SimEnv {
     SimEnv::new(with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap())))
 }
 
-fn request() -> Inbox {
+pub(super) fn request() -> Inbox {
     let iq = Element::new("iq", ns::COMPONENT).attr("type", "set").attr("id", "req").attr("from", "x@meet.test/1");
     Inbox::Request(PendingReply { target: ReplyTarget::Xmpp(ConnId(0)), iq, reply: ConferenceReply::default(), requester: None })
 }
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn jingle_to(env: &SimEnv, nick: &str, action: &str) -> Vec<(Duration, Element)> {
+pub(super) fn jingle_to(env: &SimEnv, nick: &str, action: &str) -> Vec<(Duration, Element)> {
     let to = room().with_resource(nick).to_string();
     env.sent
         .iter()
@@ -57,7 +57,7 @@ fn jingle_to(env: &SimEnv, nick: &str, action: &str) -> Vec<(Duration, Element)>
         .collect()
 }
 
-fn colibri(env: &SimEnv) -> Vec<Element> {
+pub(super) fn colibri(env: &SimEnv) -> Vec<Element> {
     env.sent.iter().filter_map(|(_, _, e)| e.get_child("conference-modify", ns::COLIBRI2).cloned()).collect()
 }
 
@@ -116,7 +116,7 @@ fn a_lone_participant_session_ends_after_20_s() {
 }
 
 /// A client answer to a session-initiate: session-accept with one audio source.
-fn accept_for(si: &Element, ssrc: u32) -> Element {
+pub(super) fn accept_for(si: &Element, ssrc: u32) -> Element {
     let j = si.get_child("jingle", JINGLE).unwrap();
     let to = si.get_attr("to").unwrap();
     let nick = Jid::parse(to).unwrap().resource().unwrap().to_string();
@@ -238,7 +238,7 @@ fn a_bridge_that_stops_answering_is_failed_and_everyone_moves() {
 }
 
 /// A session-accept for `si` carrying `sources` (`(ssrc, name)` audio sources, one msid each).
-fn accept_with(si: &Element, sources: &[(u32, &str)]) -> Element {
+pub(super) fn accept_with(si: &Element, sources: &[(u32, &str)]) -> Element {
     let mut acc = accept_for(si, 1);
     let nick = Jid::parse(si.get_attr("to").unwrap()).unwrap().resource().unwrap().to_string();
     let d = acc
@@ -384,7 +384,7 @@ fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_u
 }
 
 /// A bridge that never answers allocations; everything else answered as usual.
-fn silent_bridge_env() -> SimEnv {
+pub(super) fn silent_bridge_env() -> SimEnv {
     let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
     SimEnv::new(Box::new(move |el: &Element| {
         if el.get_child("conference-modify", ns::COLIBRI2).is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).next().is_some()) {
@@ -579,7 +579,7 @@ fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
 
 /// An env whose clients accept every offer at once, each with one audio source
 /// (SSRC 1001, 1002, … in the order offers go out).
-fn accepting_env() -> SimEnv {
+pub(super) fn accepting_env() -> SimEnv {
     let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
     let mut next_ssrc = 1000;
     SimEnv::new(Box::new(move |el: &Element| {
@@ -593,7 +593,7 @@ fn accepting_env() -> SimEnv {
 }
 
 /// SSRCs in the `<source>`s of a Jingle IQ.
-fn ssrcs_in(iq: &Element) -> Vec<String> {
+pub(super) fn ssrcs_in(iq: &Element) -> Vec<String> {
     let mut out = Vec::new();
     for ct in iq.get_child("jingle", JINGLE).unwrap().children_named("content", JINGLE) {
         for d in ct.elements().filter(|d| d.name == "description") {

@@ -36,32 +36,42 @@
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for
 //! this conference a request fails here, without being sent.
 //!
-//! ```text
-//!   start ──join MUC──▶ Joining ──self presence, config form──▶ Running ──▶ Ended
-//!                          │ (error / no answer)                   │ room empty, nobody
-//!                          └──────────────────────────────▶ Ended ◀┘ came, destroyed,
-//!                                                                    owner lost, shutdown
-//! ```
+//! The conference is split by concern, each part its own state with its own tests:
+//! - [`lifecycle`]: the room's life cycle (Joining, Running, Away, Ended; the state
+//!   diagram is there), the start timeout and the requesters expected to join;
+//! - [`owners`]: owners and roles (§3.3); [`mute`]: the mute rules and the bridge
+//!   force-mute state; [`signaling`]: the per-receiver source-signaling queues;
+//! - `media.rs`: the bridge session (Colibri2), the participants' Jingle sessions,
+//!   restarts and failover; [`muc`]: the MUC stanzas.
+//!
+//! Time and randomness come only through the [`Env`] (clock, wall clock, random bits),
+//! so [`sim::SimEnv`] runs are deterministic for a seed (`sim_tests.rs` covers the rules
+//! end to end on simulated time).
 
 pub mod dial;
 pub mod env;
+pub mod lifecycle;
 pub mod media;
 pub mod muc;
 pub mod mute;
+pub mod owners;
 pub mod recording;
+pub mod signaling;
 pub mod sim;
 #[cfg(test)]
 mod media_tests;
 #[cfg(test)]
 mod moderation_tests;
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod recording_tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, info, warn};
 use parking_lot::Mutex;
@@ -174,12 +184,31 @@ pub struct PendingReply {
     pub requester: Option<Jid>,
 }
 
-/// The world as a conference thread sees it.
+/// The world as a conference thread sees it. Time and randomness come only from here, so
+/// a simulated run ([`sim::SimEnv`]) is deterministic: the same script and seed give the
+/// same stanzas at the same times.
 pub trait Env: Send {
     /// Send a stanza on `conn`.
     fn send(&mut self, conn: ConnId, el: Element);
-    /// The current time.
+    /// The current time (deadlines, rate limits, timers).
     fn now(&self) -> Instant;
+    /// Wall-clock time, for values clients show (`created-ms`).
+    fn wall_clock(&self) -> SystemTime;
+    /// 64 random bits (meeting ids, bridge-session ids, Jingle sids).
+    fn random_u64(&mut self) -> u64;
+    /// A reading to measure this thread's own work with (the focus-added metric): the
+    /// real clock in production; the simulated clock by default.
+    fn stopwatch(&self) -> Instant {
+        self.now()
+    }
+    /// A random (v4) UUID in its usual text form.
+    fn new_uuid(&mut self) -> String {
+        env::uuid_text(self.random_u64(), self.random_u64())
+    }
+    /// A new Jingle session id: 64 random bits in lower-case base 32.
+    fn new_sid(&mut self) -> String {
+        env::sid_text(self.random_u64())
+    }
     /// The next message, or `None` once `deadline` has passed with nothing received.
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox>;
     /// The conference now keeps `n` received messages of `bytes` bytes
@@ -269,8 +298,6 @@ pub struct Occupant {
     pub joined_at: Instant,
     /// Not seen since the last rejoin (dropped when the rejoin completes).
     stale: bool,
-    /// The focus asked the MUC to make this participant an owner.
-    owner_requested: bool,
 }
 
 impl Occupant {
@@ -346,26 +373,22 @@ pub struct Conference<E: Env> {
     deferred: VecDeque<Inbox>,
     /// The weight of `deferred` ([`Inbox::weight`]).
     deferred_bytes: usize,
-    /// A shutdown (or a closed inbox) was seen: no more waiting for anything.
-    aborted: bool,
-    joined: bool,
-    connected: bool,
+    /// Joining, running, away, ended (and whether a shutdown aborts waits).
+    life: lifecycle::Lifecycle,
     occupants: Vec<Occupant>,
     waiting: Vec<PendingReply>,
-    start_deadline: Option<Instant>,
-    owner: Option<String>,
-    pending: HashMap<IqId, Tracked>,
+    /// The room's owner and the grants asked for.
+    owners: owners::Owners,
+    pending: BTreeMap<IqId, Tracked>,
     /// Forged answers (right id, wrong sender), logged once per interval.
     forged_log: LogThrottle,
     meeting_id: String,
     created_ms: u128,
     pub start_audio_muted: Option<i64>,
     pub start_video_muted: Option<i64>,
-    ended: Option<EndReason>,
-    ever_joined: bool,
     pub(crate) media: media::MediaState,
     /// Requests not yet followed by a join, per requester: someone is about to come.
-    expected: HashMap<Jid, (u32, Instant)>,
+    expected: lifecycle::Expected,
     /// Occupants past `max_participants`, waiting for a seat (at most as many again).
     seat_queue: VecDeque<OccupantPresence>,
     /// Refusals under the limits, logged once per interval per kind.
@@ -393,8 +416,10 @@ impl<E: Env> Conference<E> {
 
     /// A conference that keeps `cleanup` current (its sessions and bridge conference),
     /// for its launcher to undo them after a panic.
-    pub fn with_cleanup(env: E, p: Params, cleanup: Arc<Mutex<env::Cleanup>>) -> Conference<E> {
+    pub fn with_cleanup(mut env: E, p: Params, cleanup: Arc<Mutex<env::Cleanup>>) -> Conference<E> {
         let now = env.now();
+        let meeting_id = env.new_uuid();
+        let created_ms = env.wall_clock().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         Conference {
             env,
             id: p.id,
@@ -402,26 +427,18 @@ impl<E: Env> Conference<E> {
             shared: p.shared,
             deferred: VecDeque::new(),
             deferred_bytes: 0,
-            aborted: false,
-            joined: false,
-            connected: true,
+            life: lifecycle::Lifecycle::new(now),
             occupants: Vec::new(),
             waiting: Vec::new(),
-            start_deadline: Some(now + START_TIMEOUT),
-            owner: None,
-            pending: HashMap::new(),
+            owners: owners::Owners::default(),
+            pending: BTreeMap::new(),
             forged_log: LogThrottle::default(),
-            meeting_id: crate::focus::auth::new_uuid(),
-            created_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0),
+            meeting_id,
+            created_ms,
             start_audio_muted: p.start_audio_muted,
             start_video_muted: p.start_video_muted,
-            ended: None,
-            ever_joined: false,
             media: media::MediaState::default(),
-            expected: HashMap::new(),
+            expected: lifecycle::Expected::default(),
             seat_queue: VecDeque::new(),
             limit_log: LogThrottles::default(),
             started: now,
@@ -511,8 +528,7 @@ impl<E: Env> Conference<E> {
 
     /// The conference is ending now (shutdown or a closed inbox): waits are over.
     fn abort(&mut self) {
-        self.aborted = true;
-        self.end(EndReason::Shutdown);
+        self.life.abort();
     }
 
     /// Keep `m` until the current wait is over. The router counts kept messages against
@@ -526,7 +542,7 @@ impl<E: Env> Conference<E> {
     /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
     /// Only an answer from the IQ's addressee counts. A shutdown ends the wait at once.
     pub(crate) fn request(&mut self, mut iq: Element, timeout: Duration) -> Result<Element, RequestError> {
-        if self.aborted {
+        if self.life.is_aborted() {
             return Err(RequestError::Aborted);
         }
         let to = iq.get_attr("to").and_then(|t| Jid::parse(t).ok());
@@ -570,7 +586,7 @@ impl<E: Env> Conference<E> {
         if !self.join() {
             self.end(EndReason::JoinFailed);
         }
-        while self.ended.is_none() {
+        while self.life.ended().is_none() {
             let deadline = self.next_deadline();
             match self.next_message(deadline) {
                 None => self.on_timer(),
@@ -582,13 +598,13 @@ impl<E: Env> Conference<E> {
                 }
             }
         }
-        let reason = self.ended.unwrap_or(EndReason::Shutdown);
+        let reason = self.life.ended().unwrap_or(EndReason::Shutdown);
         self.finish(reason);
         reason
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let mut d = self.start_deadline;
+        let mut d = self.life.start_deadline();
         if let Some(t) = self.media_deadline() {
             d = Some(d.map_or(t, |x| x.min(t)));
         }
@@ -602,9 +618,7 @@ impl<E: Env> Conference<E> {
     }
 
     fn end(&mut self, reason: EndReason) {
-        if self.ended.is_none() {
-            self.ended = Some(reason);
-        }
+        self.life.end(reason);
     }
 
     /// Leave the room and answer whoever still waits.
@@ -630,11 +644,10 @@ impl<E: Env> Conference<E> {
         for w in waiting {
             self.answer(w, false);
         }
-        if self.joined && self.connected && reason != EndReason::RoomDestroyed {
+        if self.life.leave() {
             let leave = muc::leave_presence(&self.room, &self.shared.nick);
             self.send(leave);
         }
-        self.joined = false;
         info!(
             "conference {}: ended ({:?}) after {} s; {} participants joined, {} at the end; bridge {}",
             self.room,
@@ -655,21 +668,6 @@ impl<E: Env> Conference<E> {
                 let _ = tx.try_send(iq);
             }
         }
-    }
-
-    /// `requester` asked for the room at `now` and is expected to join. The map is
-    /// bounded: past `max_participants` entries, expired ones go, then the oldest.
-    fn expect(&mut self, requester: Jid, now: Instant) {
-        let cap = self.shared.limits.max_participants;
-        if self.expected.len() >= cap && !self.expected.contains_key(&requester) {
-            self.expected.retain(|_, (n, t)| *n > 0 && now < *t + START_TIMEOUT);
-            while self.expected.len() >= cap {
-                let Some(oldest) = self.expected.iter().min_by_key(|(_, (_, t))| *t).map(|(j, _)| j.clone()) else { break };
-                self.expected.remove(&oldest);
-            }
-        }
-        let e = self.expected.entry(requester).or_insert((0, now));
-        *e = (e.0 + 1, now);
     }
 
     fn answer(&mut self, w: PendingReply, ready: bool) {
@@ -720,7 +718,7 @@ impl<E: Env> Conference<E> {
                 Some(other) => self.defer(other),
             }
         };
-        self.joined = true;
+        self.life.joined_room();
         // Prosody tells a joining focus nothing about AV moderation already on.
         self.av.reset();
         // Configure the room (also unlocks a new, locked room) and read its meeting id.
@@ -781,26 +779,27 @@ impl<E: Env> Conference<E> {
             None => p,
         };
         let p = p.children(self.recording.presence_extensions().cloned());
-        if self.joined {
+        if self.life.in_room() {
             self.send(p);
         }
     }
 
     fn on_timer(&mut self) {
         let now = self.env.now();
-        if self.start_deadline.is_some_and(|d| now >= d) {
-            self.start_deadline = None;
+        if self.life.start_timeout_fired(now) {
             if self.occupants.is_empty() {
-                if self.ever_joined && self.kept_for_breakouts() {
-                    self.start_deadline = Some(now + START_TIMEOUT);
+                if self.life.anyone_came() && self.kept_for_breakouts() {
+                    self.life.wait_until(now + START_TIMEOUT);
                 } else {
                     info!("conference {}: nobody joined within {} s", self.room, START_TIMEOUT.as_secs());
                     self.end(EndReason::NobodyJoined);
                 }
             }
         }
-        let expired: Vec<IqId> = self.pending.iter().filter(|(_, t)| now >= t.deadline).map(|(k, _)| *k).collect();
-        for id in expired {
+        let mut expired: Vec<(Instant, IqId)> =
+            self.pending.iter().filter(|(_, t)| now >= t.deadline).map(|(k, t)| (t.deadline, *k)).collect();
+        expired.sort();
+        for (_, id) in expired {
             if let Some(t) = self.pending.remove(&id) {
                 self.shared.pending.lock().cancel(id);
                 self.pending_answered(t.what, None);
@@ -817,8 +816,7 @@ impl<E: Env> Conference<E> {
             Inbox::Jibri(n) => self.on_jibri_notice(n),
             Inbox::Connection(false) => {
                 info!("conference {}: XMPP connection lost; keeping the conference", self.room);
-                self.connected = false;
-                self.joined = false;
+                self.life.connection_lost();
                 // Whoever the MUC does not list again after the rejoin has left meanwhile.
                 for o in &mut self.occupants {
                     o.stale = true;
@@ -827,13 +825,12 @@ impl<E: Env> Conference<E> {
                 self.seat_queue.clear();
             }
             Inbox::Connection(true) => {
-                if !self.connected {
-                    self.connected = true;
+                if self.life.connection_back() {
                     info!("conference {}: XMPP connection back; rejoining", self.room);
                     if !self.join() {
                         self.end(EndReason::JoinFailed);
                     }
-                    if self.ended.is_none() {
+                    if self.life.ended().is_none() {
                         // Whoever the MUC did not list again left while we were away.
                         let gone: Vec<String> = self.occupants.iter().filter(|o| o.stale).map(|o| o.nick.clone()).collect();
                         for nick in gone {
@@ -843,7 +840,7 @@ impl<E: Env> Conference<E> {
                 }
             }
             Inbox::Request(w) => {
-                if !self.joined && self.waiting.len() >= self.shared.limits.max_waiting_requests {
+                if !self.life.in_room() && self.waiting.len() >= self.shared.limits.max_waiting_requests {
                     crate::metrics::Metrics::inc(&self.shared.metrics.limits.waiting_requests);
                     if let Some(n) = self.limit_log.hit("waiting", self.env.now()) {
                         warn!(
@@ -857,16 +854,18 @@ impl<E: Env> Conference<E> {
                     return;
                 }
                 if let Some(r) = &w.requester {
+                    // Expected to join; bounded by `max_participants` entries.
                     let now = self.env.now();
-                    self.expect(r.clone(), now);
+                    self.expected.expect(r.clone(), now, self.shared.limits.max_participants);
                 }
                 if self.shared.sessions.is_some() {
                     self.update_owners();
                 }
                 if self.occupants.is_empty() {
-                    self.start_deadline = Some(self.env.now() + START_TIMEOUT);
+                    let t = self.env.now() + START_TIMEOUT;
+                    self.life.wait_until(t);
                 }
-                if self.joined {
+                if self.life.in_room() {
                     self.answer(w, true);
                 } else {
                     self.waiting.push(w);
@@ -899,12 +898,10 @@ impl<E: Env> Conference<E> {
             if !p.available {
                 if p.destroyed {
                     info!("conference {}: room destroyed", self.room);
-                    self.joined = false;
-                    self.end(EndReason::RoomDestroyed);
-                } else if self.connected {
+                    self.life.out_of_room(EndReason::RoomDestroyed);
+                } else if self.life.is_connected() {
                     info!("conference {}: the focus was removed from the room", self.room);
-                    self.joined = false;
-                    self.end(EndReason::NotOwner);
+                    self.life.out_of_room(EndReason::NotOwner);
                 }
             } else if p.affiliation != Affiliation::Owner && p.is_self() {
                 info!("conference {}: the focus lost ownership", self.room);
@@ -1009,7 +1006,6 @@ impl<E: Env> Conference<E> {
             robot: crate::xmpp::jigasi::Robot::recognise(&p.features, p.real_jid.as_ref().map(|j| j.domain()), &self.shared.trusted_domains),
             joined_at: now,
             stale: false,
-            owner_requested: false,
         };
         info!(
             "conference {}: {} joined ({})",
@@ -1019,13 +1015,12 @@ impl<E: Env> Conference<E> {
         );
         self.occupants.push(occupant);
         self.joins += 1;
-        if let Some(e) = p.real_jid.as_ref().and_then(|j| self.expected.get_mut(j)) {
-            e.0 = e.0.saturating_sub(1);
+        if let Some(j) = &p.real_jid {
+            self.expected.arrived(j);
         }
         self.shared.metrics.participant_joined();
         self.shared.metrics.set_size(self.id, self.occupants.len());
-        self.ever_joined = true;
-        self.start_deadline = None;
+        self.life.someone_joined();
         self.discover_features(&p);
         self.update_owners();
         self.maybe_invite();
@@ -1066,24 +1061,21 @@ impl<E: Env> Conference<E> {
             Departure::Vanished => "left while the focus was away",
         };
         info!("conference {}: {} {}", self.room, o.nick, what);
-        if self.owner.as_deref() == Some(o.nick.as_str()) {
-            self.owner = None;
-        }
+        self.owners.left(&o.nick);
         self.media_participant_left(&o.nick, how == Departure::Vanished);
         self.fill_seats();
         if self.occupants.is_empty() {
             // Someone who asked for the room after the last join is about to come:
             // wait for them (the start timeout) instead of leaving under their feet.
             let now = self.env.now();
-            self.expected.retain(|_, (n, t)| *n > 0 && now < *t + START_TIMEOUT);
-            match self.expected.values().map(|(_, t)| *t).max() {
+            match self.expected.wait_for_someone(now) {
                 Some(t) => {
                     info!("conference {}: empty, but a participant is expected", self.room);
-                    self.start_deadline = Some(t + START_TIMEOUT);
+                    self.life.wait_until(t);
                 }
                 None if how == Departure::SwitchedRoom || self.kept_for_breakouts() => {
                     info!("conference {}: empty, kept while its breakout rooms run", self.room);
-                    self.start_deadline = Some(now + START_TIMEOUT);
+                    self.life.wait_until(now + START_TIMEOUT);
                 }
                 None => self.end(EndReason::RoomEmpty),
             }
@@ -1151,12 +1143,7 @@ impl<E: Env> Conference<E> {
             PendingIq::Affiliation { nick } => {
                 if !ok {
                     warn!("conference {}: granting owner to {} failed", self.room, nick);
-                    if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
-                        o.owner_requested = false;
-                    }
-                    if self.owner.as_deref() == Some(nick.as_str()) {
-                        self.owner = None;
-                    }
+                    self.owners.grant_failed(&nick);
                 }
             }
             PendingIq::Initiate { nick, sid } => self.on_initiate_answer(&nick, &sid, answer),
@@ -1167,50 +1154,34 @@ impl<E: Env> Conference<E> {
         }
     }
 
-    /// Keep the room's owners as §3.3 says.
+    /// Keep the room's owners as §3.3 says ([`owners`]).
     fn update_owners(&mut self) {
-        if let Some(sessions) = self.shared.sessions.clone() {
-            // Secure domain: every authenticated participant is an owner.
-            let grants: Vec<(String, Jid)> = {
-                let s = sessions.lock();
-                self.occupants
-                    .iter()
-                    .filter(|o| o.affiliation != Affiliation::Owner && !o.owner_requested)
-                    .filter_map(|o| o.real_jid.clone().filter(|j| s.is_authenticated(j)).map(|j| (o.nick.clone(), j)))
-                    .collect()
-            };
-            for (nick, jid) in grants {
-                self.grant_owner(&nick, &jid);
-            }
-            return;
-        }
-        if self.owner.as_ref().is_some_and(|n| self.occupants.iter().any(|o| &o.nick == n)) {
-            return;
-        }
-        if let Some(o) = self.occupants.iter().find(|o| o.affiliation == Affiliation::Owner && !o.is_jibri_or_jigasi()) {
-            self.owner = Some(o.nick.clone());
-            return;
-        }
-        // Prosody decides owners (auto-owner off: token setups, moderation.md §5), or
-        // roles come from the main room (breakout rooms, §3): no muc#admin from us.
-        if !self.shared.moderation.auto_owner || self.breakout_main.is_some() {
-            return;
-        }
-        let candidate = self
-            .occupants
-            .iter()
-            .find(|o| !o.is_jibri_or_jigasi() && o.real_jid.is_some())
-            .map(|o| (o.nick.clone(), o.real_jid.clone().unwrap()));
-        if let Some((nick, jid)) = candidate {
-            self.owner = Some(nick.clone());
+        let sessions = self.shared.sessions.clone();
+        let grants = {
+            let s = sessions.as_ref().map(|s| s.lock());
+            let candidates: Vec<owners::Candidate> = self
+                .occupants
+                .iter()
+                .map(|o| owners::Candidate {
+                    nick: &o.nick,
+                    real_jid: o.real_jid.as_ref(),
+                    is_owner: o.affiliation == Affiliation::Owner,
+                    eligible: !o.is_jibri_or_jigasi(),
+                    authenticated: match (&s, &o.real_jid) {
+                        (Some(s), Some(j)) => s.is_authenticated(j),
+                        _ => false,
+                    },
+                })
+                .collect();
+            let auto_owner = self.shared.moderation.auto_owner && self.breakout_main.is_none();
+            self.owners.decide(s.is_some(), auto_owner, &candidates)
+        };
+        for (nick, jid) in grants {
             self.grant_owner(&nick, &jid);
         }
     }
 
     fn grant_owner(&mut self, nick: &str, jid: &Jid) {
-        if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
-            o.owner_requested = true;
-        }
         info!("conference {}: granting owner to {} ({})", self.room, nick, jid.bare());
         let deadline = self.env.now() + REPLY_TIMEOUT;
         let Some(id) = self.track(PendingIq::Affiliation { nick: nick.to_string() }, self.room.clone(), deadline) else {

@@ -416,7 +416,7 @@ fn until_invited(c: &mut Conference<SimEnv>) {
 
 /// The rest of `run` after [`until_invited`]: until the conference ends.
 fn run_rest(c: &mut Conference<SimEnv>) {
-    while c.ended.is_none() {
+    while c.life.ended().is_none() {
         let deadline = c.next_deadline();
         match c.next_message(deadline) {
             None => c.on_timer(),

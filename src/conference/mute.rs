@@ -3,6 +3,12 @@
 //! `Boolean.parseBoolean`: only `true`, in any case, is true), and which media
 //! namespace. Row 1 of §2 is decided here (no text or no `jid`: `bad-request`); the
 //! other rows by [`crate::moderation::mute_rules::check`] in `Conference::on_mute`.
+//!
+//! Also the bridge's force-mute state per participant ([`ForceMute`]): every change
+//! states the endpoint's complete state (media.md §1.7) and nothing is sent when it does
+//! not change.
+
+use std::collections::HashMap;
 
 use crate::jid::Jid;
 use crate::xml::{ns, Element};
@@ -42,9 +48,51 @@ impl MuteRequest {
     }
 }
 
+/// The bridge force-mute state `(audio, video)` per participant.
+#[derive(Debug, Default)]
+pub struct ForceMute {
+    state: HashMap<String, (bool, bool)>,
+}
+
+impl ForceMute {
+    /// Set `nick`'s force-mute of `media` ("audio"/"video"): its complete new state when
+    /// that changed, `None` when there is nothing to tell the bridge.
+    pub fn set(&mut self, nick: &str, media: &str, muted: bool) -> Option<(bool, bool)> {
+        let state = self.state.entry(nick.to_string()).or_default();
+        let before = *state;
+        match media {
+            "audio" => state.0 = muted,
+            _ => state.1 = muted,
+        }
+        (*state != before).then_some(*state)
+    }
+
+    /// `nick`'s state as sent in its endpoint's creation (AV moderation at allocation).
+    pub fn created(&mut self, nick: &str, state: (bool, bool)) {
+        self.state.insert(nick.to_string(), state);
+    }
+
+    /// `nick` left: its state goes with it.
+    pub fn forget(&mut self, nick: &str) {
+        self.state.remove(nick);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn force_mute_states_the_complete_state_and_only_changes() {
+        let mut f = ForceMute::default();
+        assert_eq!(f.set("p", "audio", true), Some((true, false)));
+        assert_eq!(f.set("p", "audio", true), None);
+        assert_eq!(f.set("p", "video", true), Some((true, true)));
+        assert_eq!(f.set("p", "audio", false), Some((false, true)));
+        assert_eq!(f.set("q", "video", false), None, "nothing forced, nothing to lift");
+        f.forget("p");
+        assert_eq!(f.set("p", "video", false), None);
+    }
 
     #[test]
     fn mute_requests_parse_and_malformed_ones_are_errors() {

@@ -75,7 +75,7 @@ impl<E: Env> Conference<E> {
             Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string()))),
         };
         let sip = j.is_sip();
-        if self.shared.jibri.brewery(sip).is_none() || !self.joined {
+        if self.shared.jibri.brewery(sip).is_none() || !self.life.in_room() {
             return Some(iq_error(iq, ErrorCondition::ItemNotFound, None));
         }
         let from = iq.get_attr("from").and_then(|f| Jid::parse(f).ok());
@@ -146,7 +146,7 @@ impl<E: Env> Conference<E> {
                         },
                     }
                 };
-                let id = crate::focus::auth::new_uuid();
+                let id = self.env.new_uuid();
                 let mut s = Session::new(id.clone(), kind, self.room.to_string(), requester, self.shared.jibri.session);
                 info!("conference {}: {} starts Jibri session {} ({})", self.room, occupant.nick, id, if sip { "SIP gateway" } else { s.mode().as_str() });
                 let jibris = self.shared.jibri.clone();

@@ -1,11 +1,17 @@
 //! A simulated [`Env`] for tests: scripted, timed inbox messages, a fake MUC service
 //! that answers the focus's requests, and a clock that jumps to the next event.
 //! No threads, sockets or sleeps: a conference runs to its end in microseconds.
+//! Randomness comes from a generator with a fixed seed ([`SimEnv::with_seed`]) and the
+//! wall clock starts at a fixed date, so the same script gives the same stanzas.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 
 use super::{Env, Inbox};
+use crate::focus::inbox::{Offered, Route};
 use crate::jid::Jid;
 use crate::net::ConnId;
 use crate::xml::{ns, Element};
@@ -14,12 +20,34 @@ use crate::xmpp::stanza::iq_result;
 /// Answers a stanza the conference sent; returns the stanzas to deliver back.
 pub type Responder = Box<dyn FnMut(&Element) -> Vec<Element> + Send>;
 
+/// Builds a scripted message when it is due, from what the conference sent so far
+/// (e.g. a Jingle request that needs the sid of the latest offer).
+pub type Later = Box<dyn FnOnce(&[(Duration, ConnId, Element)]) -> Inbox + Send>;
+
+/// A scripted message: given, or built when it is due.
+enum Scripted {
+    Now(Inbox),
+    Later(Later),
+}
+
+/// The router's side of the conference's inbox (`focus::inbox::Route`): in this mode scripted
+/// messages are offered to it as the router offers what arrives (full: IQs refused,
+/// presences held), and the conference takes them from its channel; what it keeps
+/// aside is reported to the route's load, as the real `Env` does.
+pub struct SimInbox {
+    pub(crate) route: Route,
+    /// Messages the route refused, with the time.
+    pub refused: Vec<(Duration, Inbox)>,
+    /// Presences the route held at least once.
+    pub held: usize,
+}
+
 /// The simulated environment.
 pub struct SimEnv {
     now: Instant,
     start: Instant,
     /// Scripted messages and when they arrive.
-    script: Vec<(Instant, Inbox)>,
+    script: Vec<(Instant, Scripted)>,
     /// Messages produced by the responder, delivered before the script's next item.
     replies: VecDeque<Inbox>,
     /// Everything the conference sent, with the time it was sent.
@@ -34,12 +62,26 @@ pub struct SimEnv {
     pub max_backlog: usize,
     pub backlog_bytes: usize,
     pub max_backlog_bytes: usize,
+    rng: StdRng,
+    /// The router's inbox, when messages go through one (`SimEnv::through_inbox`, tests).
+    pub inbox: Option<SimInbox>,
 }
 
+/// The simulated wall clock at the start: 2026-01-01T00:00:00Z.
+pub const SIM_EPOCH_SECS: u64 = 1_767_225_600;
+
 impl SimEnv {
+    /// With the random generator seeded by 0.
     pub fn new(responder: Responder) -> SimEnv {
+        SimEnv::with_seed(responder, 0)
+    }
+
+    /// With the random generator (ids, sids) seeded by `seed`.
+    pub fn with_seed(responder: Responder, seed: u64) -> SimEnv {
         let now = Instant::now();
         SimEnv {
+            rng: StdRng::seed_from_u64(seed),
+            inbox: None,
             now,
             start: now,
             script: Vec::new(),
@@ -63,9 +105,68 @@ impl SimEnv {
 
     /// Deliver `msg` at `at` after the start.
     pub fn at(&mut self, at: Duration, msg: Inbox) {
+        self.schedule(at, Scripted::Now(msg));
+    }
+
+    /// Deliver at `at` the message `f` builds then from what was sent so far.
+    pub fn at_with(&mut self, at: Duration, f: impl FnOnce(&[(Duration, ConnId, Element)]) -> Inbox + Send + 'static) {
+        self.schedule(at, Scripted::Later(Box::new(f)));
+    }
+
+    fn schedule(&mut self, at: Duration, msg: Scripted) {
         let t = self.start + at;
         let pos = self.script.iter().position(|(x, _)| *x > t).unwrap_or(self.script.len());
         self.script.insert(pos, (t, msg));
+    }
+
+    /// Scripted messages go through `route` as through the router (see [`SimInbox`]).
+    #[cfg(test)]
+    pub(crate) fn through_inbox(&mut self, route: Route) {
+        self.inbox = Some(SimInbox { route, refused: Vec::new(), held: 0 });
+    }
+
+    /// The next scripted message due by `deadline` (advancing the clock to it), built now.
+    fn next_scripted(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
+        match (self.script.first().map(|(t, _)| *t), deadline) {
+            (Some(t), Some(d)) if t > d => None,
+            (Some(_), _) => {
+                let (t, m) = self.script.remove(0);
+                self.now = self.now.max(t);
+                Some(match m {
+                    Scripted::Now(m) => m,
+                    Scripted::Later(f) => f(&self.sent),
+                })
+            }
+            (None, _) => None,
+        }
+    }
+
+    /// `recv` through the router's inbox: offer what is due until the channel has something.
+    fn recv_through_inbox(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
+        loop {
+            let inbox = self.inbox.as_mut().expect("inbox mode");
+            inbox.route.flush();
+            if let Ok(m) = inbox.route.rx.try_recv() {
+                inbox.route.load.taken(m.weight());
+                return Some(m);
+            }
+            let Some(m) = self.next_scripted(deadline) else {
+                if self.script.is_empty() && deadline.is_none() && self.inbox.as_ref().is_some_and(|i| i.route.held.is_empty()) {
+                    return Some(Inbox::Shutdown);
+                }
+                if let Some(d) = deadline {
+                    self.now = self.now.max(d);
+                }
+                return None;
+            };
+            let at = self.now - self.start;
+            let inbox = self.inbox.as_mut().expect("inbox mode");
+            match inbox.route.offer(m) {
+                Offered::Delivered => {}
+                Offered::Held(_) => inbox.held += 1,
+                Offered::Refused(m) => inbox.refused.push((at, m)),
+            }
+        }
     }
 
     /// Time since the start.
@@ -81,6 +182,9 @@ impl SimEnv {
 
 impl Env for SimEnv {
     fn set_backlog(&mut self, n: usize, bytes: usize) {
+        if let Some(i) = &self.inbox {
+            i.route.load.report_backlog(n, bytes);
+        }
         self.backlog = n;
         self.max_backlog = self.max_backlog.max(n);
         self.backlog_bytes = bytes;
@@ -98,9 +202,20 @@ impl Env for SimEnv {
         self.now
     }
 
+    fn wall_clock(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(SIM_EPOCH_SECS) + (self.now - self.start)
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
         if let Some(m) = self.replies.pop_front() {
             return Some(m);
+        }
+        if self.inbox.is_some() {
+            return self.recv_through_inbox(deadline);
         }
         if let Some(c) = self.closed_at {
             let before_close = self.script.first().is_some_and(|(t, _)| *t <= c);
@@ -111,21 +226,15 @@ impl Env for SimEnv {
                 return Some(Inbox::Shutdown);
             }
         }
-        match (self.script.first().map(|(t, _)| *t), deadline) {
-            (Some(t), Some(d)) if t > d => {
+        if let Some(m) = self.next_scripted(deadline) {
+            return Some(m);
+        }
+        match deadline {
+            Some(d) => {
                 self.now = self.now.max(d);
                 None
             }
-            (Some(_), _) => {
-                let (t, m) = self.script.remove(0);
-                self.now = self.now.max(t);
-                Some(m)
-            }
-            (None, Some(d)) => {
-                self.now = self.now.max(d);
-                None
-            }
-            (None, None) => Some(Inbox::Shutdown),
+            None => Some(Inbox::Shutdown),
         }
     }
 }
