@@ -6,7 +6,7 @@ use std::time::Duration;
 use log::{error, info, warn};
 
 use crate::config::{self, Command, Config, Mode};
-use crate::conference::env::Control;
+use crate::messages::Control;
 use crate::focus::FocusRouter;
 use crate::net::{ConnSpec, EventLoop, Negotiation, TlsOptions};
 use crate::xmpp::c2s::{ClientConfig, TlsPolicy};

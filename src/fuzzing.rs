@@ -25,14 +25,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::bridge::{BridgeEvent, Bridges};
+use crate::bridge::Bridges;
+use crate::messages::{BridgeEvent, Inbox, PendingReply, ReplyTarget};
 use crate::colibri2::parse_answer;
 use crate::conference::mute::MuteRequest;
 use crate::conference::muc::OccupantPresence;
 use crate::conference::sim::{occupant_leave, occupant_presence, with_bridge, Responder};
-use crate::conference::{Conference, Env, Inbox, Params, PendingReply, ReplyTarget};
+use crate::conference::{Conference, Env, Params};
 use crate::focus::inbox::HeldPresences;
-use crate::focus::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
+use crate::messages::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
 use crate::focus::request::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
 use crate::jid::Jid;
 use crate::media::jingle::{first_ice_transport, initial_last_n, JingleRequest};
@@ -545,7 +546,7 @@ pub fn brewery(data: &[u8]) {
             assert!(IqId::parse(id).is_some_and(|x| table.contains(x)), "a health check not in the pending table");
             ids.push(id.to_string());
         }
-        assert!(table.outstanding(Destination::Bridges) <= crate::focus::pending::BRIDGES_CAP);
+        assert!(table.outstanding(Destination::Bridges) <= crate::messages::pending::BRIDGES_CAP);
         let exclude: Vec<Jid> = bridges.all().take(1).map(|b| b.jid.clone()).collect();
         if let Some(b) = bridges.select(now, None, Some("r1"), &exclude) {
             assert!(bridges.get(&b).is_some_and(|x| x.is_operational(now)), "selected a bridge that is not operational");
@@ -1388,7 +1389,7 @@ fn request(requester: Option<usize>) -> Inbox {
 impl Env for FuzzEnv {
     fn send(&mut self, _conn: ConnId, el: Element) {
         let outstanding = self.shared.pending.lock().outstanding(Destination::Conference(1));
-        assert!(outstanding <= crate::focus::pending::CONFERENCE_CAP, "{outstanding} requests pending");
+        assert!(outstanding <= crate::messages::pending::CONFERENCE_CAP, "{outstanding} requests pending");
         {
             let mut seen = self.seen.lock();
             seen.sent += 1;

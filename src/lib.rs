@@ -22,6 +22,7 @@ pub mod jid;
 pub mod log_throttle;
 pub mod jvbsim;
 pub mod media;
+pub mod messages;
 pub mod metrics;
 pub mod net;
 pub mod xml;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use crate::jid::Jid;
+use crate::messages::BridgeEvent;
 use crate::xml::{ns, Element};
 
 /// Stress at and above which a bridge is overloaded.
@@ -102,15 +103,6 @@ impl Bridge {
             }
         }
     }
-}
-
-/// What changed, for the conferences.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BridgeEvent {
-    /// A bridge became available for new conferences.
-    Up(Jid),
-    /// A bridge left, failed or is shutting down: move its participants.
-    Down(Jid),
 }
 
 #[derive(Clone, Debug)]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 
 use super::{Conference, Env, PendingIq, RequestError};
-use crate::bridge::BridgeEvent;
+use crate::messages::BridgeEvent;
 use crate::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
 use crate::jid::Jid;
 use crate::media::codecs::{colibri_media, has_data_content, offer_contents, Features};
@@ -316,7 +316,7 @@ impl<E: Env> Conference<E> {
                     Reaction::BridgeFailed => {
                         let events = self.shared.bridges.lock().mark_failed(&bridge, now);
                         if let (Some(c), false) = (&self.shared.control, events.is_empty()) {
-                            let _ = c.try_send(super::env::Control::BridgeEvents(events));
+                            let _ = c.try_send(crate::messages::Control::BridgeEvents(events));
                         }
                     }
                     Reaction::GracefulShutdown => self.shared.bridges.lock().mark_graceful(&bridge),

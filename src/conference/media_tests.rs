@@ -376,7 +376,7 @@ fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_u
         .filter_map(|(_, _, e)| e.get_attr("id").map(str::to_string)).collect();
     assert!(ids.len() >= 6);
     for id in &ids {
-        assert!(crate::focus::pending::IqId::parse(id).is_some(), "{}", id);
+        assert!(crate::messages::pending::IqId::parse(id).is_some(), "{}", id);
     }
     let nums: Vec<u64> = ids.iter().map(|i| u64::from_str_radix(i, 16).unwrap()).collect();
     assert!(nums.windows(2).all(|w| w[0].abs_diff(w[1]) > 1 << 20), "{:?}", ids);

@@ -22,7 +22,7 @@
 //! values copied into outgoing stanzas are bounded in `muc`.
 //!
 //! Every IQ request whose answer matters is entered in the shared
-//! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
+//! [`PendingTable`](crate::messages::pending::PendingTable) before it is sent (random id,
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for
 //! this conference a request fails here, without being sent.
 //!
@@ -51,10 +51,10 @@ use log::{debug, info, warn};
 use parking_lot::Mutex;
 
 use crate::focus::auth::Sessions;
-use crate::focus::limits::{Limits, Refusal};
+use crate::focus::limits::Limits;
+use crate::messages::{EndReason, Inbox, PendingReply, Refusal, ReplyTarget};
 use crate::log_throttle::{LogThrottle, LogThrottles};
-use crate::focus::pending::{answer_is_from, Destination, IqId, PendingTable};
-use crate::focus::request::ConferenceReply;
+use crate::messages::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::jid::Jid;
 use crate::net::ConnId;
 use crate::xml::{ns, Element};
@@ -77,57 +77,6 @@ pub const DEFAULT_FEATURES: &[&str] =
 /// Is `el` an IQ answer (`result` or `error`) with id `id`?
 fn is_answer(el: &Element, id: &str) -> bool {
     el.name == "iq" && matches!(el.get_attr("type"), Some("result") | Some("error")) && el.get_attr("id") == Some(id)
-}
-
-/// A message for a conference thread.
-#[derive(Debug)]
-pub enum Inbox {
-    /// A stanza from the client connection about this room (presence, IQ, IQ answer).
-    Stanza(Element),
-    /// A conference request to answer once the focus is in the room.
-    Request(PendingReply),
-    /// The client connection went down (`false`) or came back (`true`).
-    Connection(bool),
-    /// A bridge came up or went down.
-    Bridge(crate::bridge::BridgeEvent),
-    /// End the conference now (process shutdown).
-    Shutdown,
-}
-
-impl Inbox {
-    /// Estimated memory the message holds (see [`Element::weight`]), for the byte budget
-    /// of conference inboxes (`focus::inbox`).
-    pub fn weight(&self) -> usize {
-        let base = std::mem::size_of::<Inbox>();
-        match self {
-            Inbox::Stanza(el) => base + el.weight(),
-            Inbox::Request(p) => base + p.iq.weight() + p.reply.weight(),
-            Inbox::Connection(_) | Inbox::Bridge(_) | Inbox::Shutdown => base,
-        }
-    }
-}
-
-/// Where the answer to a conference request goes.
-#[derive(Debug, Clone)]
-pub enum ReplyTarget {
-    /// Back over this XMPP connection.
-    Xmpp(ConnId),
-    /// To the HTTP API thread waiting on this channel.
-    Channel(crossbeam_channel::Sender<Element>),
-}
-
-/// A conference request waiting for its answer.
-#[derive(Debug, Clone)]
-pub struct PendingReply {
-    /// Where to answer.
-    pub target: ReplyTarget,
-    /// The request IQ (its id/from/to shape the answer), slimmed to what answering and
-    /// replaying it need (`focus::request::slim_request`).
-    pub iq: Element,
-    /// The `<conference>` answer without `ready`.
-    pub reply: ConferenceReply,
-    /// The real JID of whoever asked (when known).
-    pub requester: Option<Jid>,
 }
 
 /// The world as a conference thread sees it.
@@ -163,7 +112,7 @@ pub struct Shared {
     /// The focus's full client JID once bound (`focus@auth.meet.test/focus`).
     pub focus_full: Mutex<Option<String>>,
     /// The router's control channel (bridge failures found by a conference go there).
-    pub control: Option<crossbeam_channel::Sender<env::Control>>,
+    pub control: Option<crossbeam_channel::Sender<crate::messages::Control>>,
     /// Outstanding IQ requests of every conference and the router (ids come from here).
     pub pending: Mutex<PendingTable>,
     /// Limits against hostile input.
@@ -180,19 +129,6 @@ enum Departure {
     /// Not listed again when the focus rejoined after losing its connection: it left
     /// while the focus was away, and the focus cannot know who saw it leave.
     Vanished,
-}
-
-/// Why a conference ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    NobodyJoined,
-    RoomEmpty,
-    RoomDestroyed,
-    NotOwner,
-    JoinFailed,
-    Shutdown,
-    /// An internal error (a panic) ended it; the room was left.
-    Panicked,
 }
 
 /// A participant in the room (not the focus).

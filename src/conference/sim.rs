@@ -5,7 +5,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{Env, Inbox};
+use super::Env;
+use crate::messages::Inbox;
 use crate::jid::Jid;
 use crate::net::ConnId;
 use crate::xml::{ns, Element};
@@ -154,7 +155,7 @@ pub fn test_shared_with(
         metrics: Arc::new(crate::metrics::Metrics::new()),
         focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
         control: None,
-        pending: Mutex::new(crate::focus::pending::PendingTable::seeded(11)),
+        pending: Mutex::new(crate::messages::pending::PendingTable::seeded(11)),
         limits,
     })
 }

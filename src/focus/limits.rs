@@ -69,58 +69,6 @@ impl Default for Limits {
     }
 }
 
-/// A request refused under a limit: answered `resource-constraint` (type wait) with
-/// [`Refusal::text`]. The HTTP API answers it `503` with `Retry-After:`
-/// [`Refusal::retry_after`], recognising the kind by its text ([`Refusal::from_text`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// `--max_conferences` conferences are running.
-    TooManyConferences,
-    /// `--max_new_rooms_per_minute` or `--max_new_rooms_total_per_minute`.
-    TooManyNewRooms,
-    /// The conference's inbox is full (messages or bytes).
-    ConferenceBusy,
-    /// `--max_waiting_requests` wait for the focus to join the room.
-    TooManyWaiting,
-    /// No thread could be started for a new conference.
-    CannotStart,
-}
-
-impl Refusal {
-    pub const ALL: [Refusal; 5] =
-        [Refusal::TooManyConferences, Refusal::TooManyNewRooms, Refusal::ConferenceBusy, Refusal::TooManyWaiting, Refusal::CannotStart];
-
-    /// The text of the `resource-constraint` answer.
-    pub fn text(self) -> &'static str {
-        match self {
-            Refusal::TooManyConferences => "too many conferences; try again later",
-            Refusal::TooManyNewRooms => "too many new rooms; try again later",
-            Refusal::ConferenceBusy => "the conference is busy",
-            Refusal::TooManyWaiting => "too many requests for this conference; try again later",
-            Refusal::CannotStart => "cannot start a conference",
-        }
-    }
-
-    /// The refusal whose answer has this text.
-    pub fn from_text(text: &str) -> Option<Refusal> {
-        Refusal::ALL.into_iter().find(|r| r.text() == text)
-    }
-
-    /// When a retry may succeed: the room limits count per sliding minute and
-    /// conferences last minutes; a busy inbox or a joining focus is a matter of seconds.
-    pub fn retry_after(self) -> Duration {
-        match self {
-            Refusal::TooManyConferences | Refusal::TooManyNewRooms => Duration::from_secs(60),
-            Refusal::ConferenceBusy | Refusal::TooManyWaiting | Refusal::CannotStart => Duration::from_secs(5),
-        }
-    }
-
-    /// The answer to `iq`.
-    pub fn reply_to(self, iq: &crate::xml::Element) -> crate::xml::Element {
-        crate::xmpp::stanza::iq_error(iq, crate::xmpp::stanza::ErrorCondition::ResourceConstraint, Some(self.text()))
-    }
-}
-
 /// At most `limit` events in any sliding `window`; memory is `limit` instants.
 #[derive(Clone, Debug)]
 pub struct RateWindow {

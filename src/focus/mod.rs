@@ -29,7 +29,6 @@ pub mod auth;
 pub mod disco;
 pub mod inbox;
 pub mod limits;
-pub mod pending;
 pub mod request;
 
 use std::collections::HashMap;
@@ -41,23 +40,23 @@ use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use log::{debug, info, warn};
 use parking_lot::Mutex;
 
-use crate::conference::env::{spawn as spawn_conference, Control};
-use crate::conference::{Inbox, Params, PendingReply, Shared};
+use crate::conference::env::spawn as spawn_conference;
+use crate::conference::{Params, Shared};
+use crate::messages::{BridgeEvent, Control, Inbox, PendingReply, Refusal, ReplyTarget};
 use crate::config::{Config, Mode};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
 use crate::xml::{ns, Element};
 use crate::xmpp::stanza::{is_answerable, iq_error, iq_result, ErrorCondition, ErrorReply};
 
-use crate::bridge::{BridgeEvent, Bridges};
-use crate::conference::ReplyTarget;
+use crate::bridge::Bridges;
 use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
 use auth::{AuthResult, Sessions};
 use inbox::{Held, Offered, Route};
 use crate::log_throttle::{LogThrottle, LogThrottles};
-use limits::{IqRateLimiter, IqVerdict, NewRoomLimiter, Refusal, RoomRefusal};
-use pending::{Answer, Destination, PendingTable};
+use limits::{IqRateLimiter, IqVerdict, NewRoomLimiter, RoomRefusal};
+use crate::messages::pending::{Answer, Destination, PendingTable};
 use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
 /// The client connection (always there; the first of `app::connection_specs`).
@@ -427,7 +426,7 @@ impl FocusRouter {
         // `forward`. A bounded crossbeam channel allocates and initialises every slot up
         // front: 4096 × 248 bytes = 1 MB of RSS per conference, 200 MB for 200 rooms.
         let (tx, rx) = unbounded();
-        let load = Arc::new(inbox::InboxLoad::new(self.inbox_total.clone()));
+        let load = Arc::new(crate::messages::InboxLoad::new(self.inbox_total.clone()));
         let params = Params {
             id,
             room: req.room.clone(),
@@ -928,7 +927,7 @@ mod tests {
     fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
         let room = Jid::parse(room).unwrap();
         let (tx, rx) = unbounded();
-        let load = Arc::new(inbox::InboxLoad::new(r.inbox_total.clone()));
+        let load = Arc::new(crate::messages::InboxLoad::new(r.inbox_total.clone()));
         r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None, load, 1000 + inbox::HOLD_SLACK));
         r.by_id.insert(id, room);
         rx
@@ -1054,7 +1053,7 @@ mod tests {
         let checks: Vec<Element> = out.drain().into_iter().map(|(_, e)| e).filter(|e| e.get_child("healthcheck", ns::HEALTHCHECK).is_some()).collect();
         assert_eq!(checks.len(), 1);
         let id = checks[0].get_attr("id").unwrap().to_string();
-        assert!(pending::IqId::parse(&id).is_some(), "a random id: {}", id);
+        assert!(crate::messages::pending::IqId::parse(&id).is_some(), "a random id: {}", id);
         // Errors from a participant, another brewery occupant and the server: ignored.
         for from in [MALLORY, "jvbbrewery@internal.auth.meet.test/jvb2", "auth.meet.test"] {
             r.stanza(CLIENT, answer(&id, from, false), &mut out);
@@ -1077,7 +1076,7 @@ mod tests {
         let deadline = Instant::now() + std::time::Duration::from_secs(15);
         let id = r.shared.pending.lock().insert(Destination::Conference(9), CLIENT, Some(to), deadline).unwrap();
         let mut out = Outbox::default();
-        r.on_control(Control::Ended { id: 9, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: 9, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert!(r.shared.pending.lock().is_empty(), "the conference's entries left with it");
         r.stanza(CLIENT, answer(&id.to_string(), "room9@conference.meet.test", true), &mut out);
         assert!(inbox.is_empty() && out.drain().is_empty());
@@ -1203,7 +1202,7 @@ mod tests {
         let inbox = fake_route(&mut r, 3, room);
         let roomj = Jid::parse(room).unwrap();
         // The conference is stuck in a blocking wait with its inbox's worth kept aside.
-        r.rooms[&roomj].load.report_backlog(crate::conference::env::INBOX_CAPACITY, 0);
+        r.rooms[&roomj].load.report_backlog(crate::messages::INBOX_CAPACITY, 0);
         let p = |nick: &str, n: u32, leave: bool| {
             let el = Element::new("presence", ns::CLIENT).attr("from", format!("{}/{}", room, nick)).attr("id", n.to_string());
             if leave {
@@ -1277,7 +1276,7 @@ mod tests {
         assert!(load.bytes() <= inbox::INBOX_BYTES);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), load.bytes());
         // When the conference ends, what it did not take leaves the total.
-        r.on_control(Control::Ended { id: 3, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: 3, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), 0);
     }
 

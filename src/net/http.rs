@@ -48,8 +48,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
 use crate::bridge::Bridges;
-use crate::conference::env::Control;
-use crate::focus::limits::Refusal;
+use crate::messages::{Control, Refusal};
 use crate::metrics::Metrics;
 use crate::net::NetHandle;
 use crate::xml::{ns, Element};
