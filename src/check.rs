@@ -21,7 +21,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::app::{client_tls_policy, connection_specs, KEEPALIVE};
 use crate::config::{Config, Mode};
-use crate::focus::{disco, CLIENT, COMPONENT};
+use crate::focus::{CLIENT, COMPONENT};
+use crate::xmpp::disco;
 use crate::jid::Jid;
 use crate::net::{ConnId, ConnSpec, EventLoop, LinkSecurity, NetHandle, Negotiation, Outbox, Router};
 use crate::xml::{ns, Element};

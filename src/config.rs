@@ -19,11 +19,12 @@ use std::path::PathBuf;
 
 pub mod files;
 pub mod hocon;
+pub mod limits;
 pub mod properties;
 pub mod shell;
 
-use crate::focus::limits::{self, Limits};
 use crate::jid::Jid;
+use limits::Limits;
 
 /// What the command line asked for.
 #[derive(Debug)]

@@ -34,7 +34,7 @@ use crate::conference::sim::{occupant_leave, occupant_presence, with_bridge, Res
 use crate::conference::{Conference, Env, Params};
 use crate::focus::inbox::HeldPresences;
 use crate::messages::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
-use crate::focus::request::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
+use crate::xmpp::conference_iq::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
 use crate::jid::Jid;
 use crate::media::jingle::{first_ice_transport, initial_last_n, JingleRequest};
 use crate::media::sources::{ConferenceSources, EndpointSources, MediaType};
@@ -1568,7 +1568,7 @@ fn conference_on_this_thread(data: &[u8]) {
         bridges.on_presence(&bridge_presence(b, "0.1", false, false), "focus", now);
     }
     // Small limits on some inputs, so that the refusals are exercised too.
-    let mut limits = crate::focus::limits::Limits::default();
+    let mut limits = crate::config::limits::Limits::default();
     if flags & 8 != 0 {
         limits.max_participants = 2;
         limits.max_waiting_requests = 1;

@@ -10,6 +10,7 @@
 //! `jvb-sim` binary.
 
 pub mod app;
+pub mod auth;
 pub mod bridge;
 pub mod check;
 pub mod colibri2;

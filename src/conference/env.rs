@@ -184,7 +184,7 @@ mod tests {
     use crate::conference::sim::{muc_responder, occupant_presence, with_bridge, SimEnv};
     use crate::conference::Shared;
     use crate::messages::{PendingReply, ReplyTarget};
-    use crate::focus::request::ConferenceReply;
+    use crate::xmpp::conference_iq::ConferenceReply;
     use crate::jid::Jid;
     use crate::xml::ns;
     use parking_lot::Mutex;

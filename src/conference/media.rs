@@ -246,7 +246,7 @@ impl<E: Env> Conference<E> {
             self.shared.metrics.set_bridge(self.id, Some(bridge.to_string()));
             self.media.colibri = Some(ColibriSession {
                 bridge: bridge.clone(),
-                id: crate::focus::auth::new_uuid(),
+                id: crate::auth::new_uuid(),
                 created: false,
                 endpoints: HashSet::new(),
                 feedback: None,

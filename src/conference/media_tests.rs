@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, SimEnv};
 use super::*;
 use crate::bridge::Bridges;
-use crate::focus::request::ConferenceReply;
+use crate::xmpp::conference_iq::ConferenceReply;
 
 const JINGLE: &str = "urn:xmpp:jingle:1";
 
@@ -479,7 +479,7 @@ fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
     e.at(ms(4000), Inbox::Shutdown);
     let mut b = Bridges::new();
     add_bridge(&mut b, &bridge(), "0.1");
-    let limits = crate::focus::limits::Limits { max_participants: 2, ..Default::default() };
+    let limits = crate::config::limits::Limits { max_participants: 2, ..Default::default() };
     let sh = crate::conference::sim::test_shared_with(b, None, limits);
     let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();

@@ -50,8 +50,8 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use parking_lot::Mutex;
 
-use crate::focus::auth::Sessions;
-use crate::focus::limits::Limits;
+use crate::auth::Sessions;
+use crate::config::limits::Limits;
 use crate::messages::{EndReason, Inbox, PendingReply, Refusal, ReplyTarget};
 use crate::log_throttle::{LogThrottle, LogThrottles};
 use crate::messages::pending::{answer_is_from, Destination, IqId, PendingTable};
@@ -268,7 +268,7 @@ impl<E: Env> Conference<E> {
             owner: None,
             pending: HashMap::new(),
             forged_log: LogThrottle::default(),
-            meeting_id: crate::focus::auth::new_uuid(),
+            meeting_id: crate::auth::new_uuid(),
             created_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis())
@@ -1052,7 +1052,7 @@ impl<E: Env> Conference<E> {
             return;
         }
         if el.get_child("query", ns::DISCO_INFO).is_some() && el.get_attr("type") == Some("get") {
-            let r = crate::focus::disco::info_answer(&el);
+            let r = crate::xmpp::disco::info_answer(&el);
             self.send(r);
             return;
         }

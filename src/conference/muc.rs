@@ -258,7 +258,7 @@ pub fn focus_caps() -> Element {
     Element::new("c", ns::CAPS)
         .attr("hash", "sha-1")
         .attr("node", "http://jitsi.org/jicofo")
-        .attr("ver", crate::focus::disco::caps_ver())
+        .attr("ver", crate::xmpp::disco::caps_ver())
 }
 
 /// The join presence to `room/nick`. It asks for no discussion history (XEP-0045

@@ -133,15 +133,15 @@ impl Env for SimEnv {
 
 /// A `Shared` for tests: focus `focus@auth.meet.test/focus` on `ConnId(1)`, these
 /// bridges and sessions.
-pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::focus::auth::Sessions>) -> std::sync::Arc<super::Shared> {
-    test_shared_with(bridges, sessions, crate::focus::limits::Limits::default())
+pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::auth::Sessions>) -> std::sync::Arc<super::Shared> {
+    test_shared_with(bridges, sessions, crate::config::limits::Limits::default())
 }
 
 /// [`test_shared`] with these limits. Ids come from a generator with a fixed seed.
 pub fn test_shared_with(
     bridges: crate::bridge::Bridges,
-    sessions: Option<crate::focus::auth::Sessions>,
-    limits: crate::focus::limits::Limits,
+    sessions: Option<crate::auth::Sessions>,
+    limits: crate::config::limits::Limits,
 ) -> std::sync::Arc<super::Shared> {
     use parking_lot::Mutex;
     use std::sync::Arc;

@@ -23,7 +23,7 @@
 //! 12 KB per occupant held) and answers to the conferences' own requests (at most 256
 //! outstanding per conference, never refused, but weighed too). Over a byte limit counts
 //! as a full inbox. (Conference requests the conference takes while the focus joins its
-//! room wait outside the inbox, as slim copies: `focus::request::slim_request`.)
+//! room wait outside the inbox, as slim copies: `xmpp::conference_iq::slim_request`.)
 //!
 //! When the inbox is full:
 //! - an IQ request or a conference request is refused (the caller answers

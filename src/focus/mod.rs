@@ -25,11 +25,8 @@
 //! is still in its inbox is then replayed: a conference request that raced with the end
 //! starts a fresh conference.
 
-pub mod auth;
-pub mod disco;
 pub mod inbox;
 pub mod limits;
-pub mod request;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,12 +49,12 @@ use crate::xmpp::stanza::{is_answerable, iq_error, iq_result, ErrorCondition, Er
 use crate::bridge::Bridges;
 use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
-use auth::{AuthResult, Sessions};
+use crate::auth::{AuthResult, Sessions};
 use inbox::{Held, Offered, Route};
 use crate::log_throttle::{LogThrottle, LogThrottles};
 use limits::{IqRateLimiter, IqVerdict, NewRoomLimiter, RoomRefusal};
 use crate::messages::pending::{Answer, Destination, PendingTable};
-use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
+use crate::xmpp::conference_iq::{self as request, ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
 /// The client connection (always there; the first of `app::connection_specs`).
 pub const CLIENT: ConnId = ConnId(0);
@@ -232,7 +229,7 @@ impl FocusRouter {
         match (typ, payload.name.as_str(), payload.ns.as_str()) {
             ("get", "query", ns::DISCO_INFO) => {
                 if self.service_answer(now) {
-                    out.send(conn, disco::info_answer(&iq));
+                    out.send(conn, crate::xmpp::disco::info_answer(&iq));
                 }
             }
             ("get", "ping", ns::PING) => {

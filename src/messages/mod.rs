@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::focus::request::ConferenceReply;
+use crate::xmpp::conference_iq::ConferenceReply;
 use crate::jid::Jid;
 use crate::net::ConnId;
 use crate::xml::Element;
@@ -69,7 +69,7 @@ pub struct PendingReply {
     /// Where to answer.
     pub target: ReplyTarget,
     /// The request IQ (its id/from/to shape the answer), slimmed to what answering and
-    /// replaying it need (`focus::request::slim_request`).
+    /// replaying it need (`xmpp::conference_iq::slim_request`).
     pub iq: Element,
     /// The `<conference>` answer without `ready`.
     pub reply: ConferenceReply,

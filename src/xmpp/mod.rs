@@ -24,6 +24,8 @@ use crate::jid::Jid;
 pub mod c2s;
 pub mod caps;
 pub mod component;
+pub mod conference_iq;
+pub mod disco;
 pub mod handshake;
 pub mod sasl;
 pub mod stanza;
