@@ -12,7 +12,6 @@
 pub mod app;
 pub mod auth;
 pub mod bridge;
-pub mod check;
 pub mod colibri2;
 pub mod conference;
 pub mod config;
@@ -26,6 +25,7 @@ pub mod media;
 pub mod messages;
 pub mod metrics;
 pub mod net;
+pub mod ops;
 pub mod xml;
 pub mod xmpp;
 

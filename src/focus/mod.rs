@@ -25,6 +25,7 @@
 //! is still in its inbox is then replayed: a conference request that raced with the end
 //! starts a fresh conference.
 
+pub mod connections;
 pub mod inbox;
 pub mod limits;
 
@@ -56,7 +57,7 @@ use limits::{IqRateLimiter, IqVerdict, NewRoomLimiter, RoomRefusal};
 use crate::messages::pending::{Answer, Destination, PendingTable};
 use crate::xmpp::conference_iq::{self as request, ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
-/// The client connection (always there; the first of `app::connection_specs`).
+/// The client connection (always there; the first of [`connections::connection_specs`]).
 pub const CLIENT: ConnId = ConnId(0);
 /// The component connection (only with a component secret).
 pub const COMPONENT: ConnId = ConnId(1);

@@ -52,7 +52,7 @@ pub enum ParseError {
 
 /// The deepest element nesting accepted (the stanza element is level 1). `Element`
 /// is cloned, dropped, compared and serialized recursively, on conference threads with
-/// a small stack ([`crate::conference::env::STACK_SIZE`]), so a hostile stanza of
+/// a small stack (`STACK_SIZE` in `conference::env`), so a hostile stanza of
 /// `<a><a><a>…` must not reach them. Real stanzas nest at most 7 deep (Jingle
 /// `iq/jingle/content/description/payload-type/rtcp-fb`, Colibri2 transports); 64
 /// leaves room for extensions and costs about 30 KiB of stack (release build; 90 KiB
