@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 
 use crate::bridge::Bridges;
 use crate::messages::{BridgeEvent, Inbox, PendingReply, ReplyTarget};
-use crate::colibri2::parse_answer;
+use crate::xmpp::colibri2::parse_answer;
 use crate::conference::mute::MuteRequest;
 use crate::conference::muc::OccupantPresence;
 use crate::conference::sim::{occupant_leave, occupant_presence, with_bridge, Responder};

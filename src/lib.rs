@@ -12,7 +12,6 @@
 pub mod app;
 pub mod auth;
 pub mod bridge;
-pub mod colibri2;
 pub mod conference;
 pub mod config;
 pub mod focus;

@@ -18,7 +18,7 @@ use log::error;
 use parking_lot::Mutex;
 
 use super::{muc, Conference, Env, Params};
-use crate::colibri2::ConferenceModify;
+use crate::xmpp::colibri2::ConferenceModify;
 use crate::messages::{Control, EndReason, Inbox, InboxLoad};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle};

@@ -19,7 +19,7 @@ use log::{debug, info, warn};
 
 use super::{Conference, Env, PendingIq, RequestError};
 use crate::messages::BridgeEvent;
-use crate::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
+use crate::xmpp::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
 use crate::jid::Jid;
 use crate::media::codecs::{colibri_media, has_data_content, offer_contents, Features};
 use crate::media::jingle::{self as jingle, JingleAction, JingleRequest, Offer};

@@ -22,6 +22,7 @@ use std::fmt;
 use crate::jid::Jid;
 
 pub mod c2s;
+pub mod colibri2;
 pub mod caps;
 pub mod component;
 pub mod conference_iq;
