@@ -17,7 +17,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::error;
 use parking_lot::Mutex;
 
-use super::{muc, Conference, Env, Params};
+use super::{Conference, Env, Params};
+use crate::xmpp::muc;
 use crate::xmpp::colibri2::ConferenceModify;
 use crate::messages::{Control, EndReason, Inbox, InboxLoad};
 use crate::jid::Jid;

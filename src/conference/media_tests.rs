@@ -550,7 +550,7 @@ fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
     let b2 = occupant_presence(&r, "b", "b@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text(huge));
     e.at(ms(30), Inbox::Stanza(b2));
     // A nick longer than an endpoint id may be is not served.
-    let long_nick = "n".repeat(super::muc::MAX_NICK_LEN + 1);
+    let long_nick = "n".repeat(crate::xmpp::muc::MAX_NICK_LEN + 1);
     e.at(ms(40), Inbox::Stanza(occupant_presence(&r, &long_nick, "l@meet.test/1", "none", "participant")));
     // A mute request quoting a huge JID: the answer does not grow with it.
     let mute = Element::new("iq", ns::CLIENT)

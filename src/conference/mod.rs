@@ -35,8 +35,6 @@
 
 pub mod env;
 pub mod media;
-pub mod muc;
-pub mod mute;
 pub mod sim;
 #[cfg(test)]
 mod media_tests;
@@ -61,7 +59,8 @@ use crate::xml::{ns, Element};
 use crate::xmpp::caps::{Caps, CapsCache, DiscoInfo};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
-use muc::{Affiliation, OccupantPresence, Role};
+use crate::xmpp::muc::{self, Affiliation, OccupantPresence, Role};
+use crate::xmpp::mute;
 
 /// No participant joined this long after creation: the conference ends.
 pub const START_TIMEOUT: Duration = Duration::from_secs(15);

@@ -31,7 +31,7 @@
 //! - a presence is never refused: the latest presence per occupant (full `from` JID) is
 //!   held, preceded by an `unavailable` one when the occupant left and came back meanwhile,
 //!   so no leave is lost; a held presence keeps only what the conference reads from it
-//!   (`muc::slim_presence`: at most 12 KB, whatever was sent); held presences go to the
+//!   (`xmpp::muc::slim_presence`: at most 12 KB, whatever was sent); held presences go to the
 //!   conference as soon as there is room, in the order occupants were first held (each
 //!   occupant's own presences stay in order).
 //!   The holding is bounded (max participants + [`HOLD_SLACK`] occupants); past it an
@@ -98,7 +98,7 @@ impl HeldPresences {
 
     /// Hold `p` (a presence), slimmed to what the conference reads from it.
     pub fn hold(&mut self, p: Element) -> Held {
-        let p = crate::conference::muc::slim_presence(&p);
+        let p = crate::xmpp::muc::slim_presence(&p);
         let from = p.get_attr("from").unwrap_or_default().to_string();
         let leave = p.get_attr("type") == Some("unavailable");
         if let Some(held) = self.by_from.get_mut(&from) {

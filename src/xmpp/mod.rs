@@ -28,6 +28,8 @@ pub mod component;
 pub mod conference_iq;
 pub mod disco;
 pub mod handshake;
+pub mod muc;
+pub mod mute;
 pub mod sasl;
 pub mod stanza;
 
