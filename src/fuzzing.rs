@@ -36,8 +36,8 @@ use crate::focus::inbox::HeldPresences;
 use crate::messages::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
 use crate::xmpp::conference_iq::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
 use crate::jid::Jid;
-use crate::media::jingle::{first_ice_transport, initial_last_n, JingleRequest};
-use crate::media::sources::{ConferenceSources, EndpointSources, MediaType};
+use crate::xmpp::jingle::stanzas::{first_ice_transport, initial_last_n, JingleRequest};
+use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, MediaType};
 use crate::net::ConnId;
 use crate::xml::framer::opening_tag;
 use crate::xml::write::is_xml_char;
@@ -393,10 +393,10 @@ pub fn jingle(data: &[u8]) {
     let _ = first_ice_transport(&req.contents);
     let _ = initial_last_n(&req.contents);
     let Ok(set) = req.sources() else { return };
-    assert!(set.sources.len() <= 2 * crate::media::sources::MAX_PARSED_SOURCES);
+    assert!(set.sources.len() <= 2 * crate::xmpp::jingle::sources::MAX_PARSED_SOURCES);
     let mut conf = ConferenceSources::new();
     let mut other = EndpointSources::new();
-    other.sources.push(crate::media::sources::Source::new(1, MediaType::Audio).with_name("other-a0"));
+    other.sources.push(crate::xmpp::jingle::sources::Source::new(1, MediaType::Audio).with_name("other-a0"));
     conf.insert("other", other);
     if let Ok(added) = conf.try_add("p", set.clone()) {
         // What was accepted is valid, and travels through JSON and Jingle unchanged.

@@ -20,7 +20,6 @@ pub mod fuzzing;
 pub mod jid;
 pub mod log_throttle;
 pub mod jvbsim;
-pub mod media;
 pub mod messages;
 pub mod metrics;
 pub mod net;

@@ -6,7 +6,7 @@
 //! Input one level deeper is skipped by the framer or refused by the parser.
 
 use crate::conference::env::STACK_SIZE;
-use crate::media::sources::ConferenceSources;
+use crate::xmpp::jingle::sources::ConferenceSources;
 use crate::xml::framer::{Frame, Framer, SkipReason, StreamHeader};
 use crate::xml::{ns, parse_fragment, parse_stanza, Element, ParseError, DEFAULT_MAX_STANZA, MAX_DEPTH};
 

@@ -44,7 +44,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 /// Features a 2021 lib-jitsi-meet advertises (no JSON sources, no ssrc-rewriting).
-const FEATURES: &[&str] = jicofo::media::codecs::LIB_JITSI_MEET_2021_FEATURES;
+const FEATURES: &[&str] = jicofo::xmpp::jingle::codecs::LIB_JITSI_MEET_2021_FEATURES;
 /// Compact JSON source signaling (newer lib-jitsi-meet), with --json-sources.
 const FEATURE_JSON_SOURCES: &str = "http://jitsi.org/json-encoded-sources";
 /// The caps `ver` of the captured lib-jitsi-meet join presence.

@@ -47,7 +47,7 @@ impl Cleanup {
         for (participant, sid) in &self.sessions {
             let to = room.with_resource(participant).to_string();
             let text = Some("the conference ended after an internal error");
-            out.push(crate::media::jingle::session_terminate(focus_full, &to, sid, &new_id(), "general-error", text));
+            out.push(crate::xmpp::jingle::stanzas::session_terminate(focus_full, &to, sid, &new_id(), "general-error", text));
         }
         out.push(muc::leave_presence(room, nick));
         out

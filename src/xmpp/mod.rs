@@ -28,6 +28,7 @@ pub mod component;
 pub mod conference_iq;
 pub mod disco;
 pub mod handshake;
+pub mod jingle;
 pub mod muc;
 pub mod mute;
 pub mod sasl;
