@@ -10,7 +10,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use jicofo::xmpp::jingle::{ConferenceSources, EndpointSources, JingleRequest};
-use jicofo::xml::{ns, parse_fragment, Element};
+use jicofo::xml::{parse_fragment, Element};
+use jicofo::xmpp::ns;
 use jicofo::xmpp::caps::{Caps, CapsCache, DiscoInfo};
 
 const ROUNDS: usize = 5;

@@ -41,7 +41,8 @@ use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, MediaType
 use crate::net::ConnId;
 use crate::xml::framer::opening_tag;
 use crate::xml::write::is_xml_char;
-use crate::xml::{ns, parse_fragment, parse_stanza, Element, Frame, Framer, FramerError, Node, StreamHeader, MAX_DEPTH};
+use crate::xml::{parse_fragment, parse_stanza, Element, Frame, Framer, FramerError, Node, StreamHeader, MAX_DEPTH};
+use crate::xmpp::ns;
 use crate::xmpp::caps::{verify, Caps, CapsCache, DiscoInfo, Verdict};
 use crate::xmpp::stanza::{iq_error, parse_error, parse_stream_error, refuse_unread, ErrorCondition, ErrorReply};
 

@@ -20,7 +20,8 @@ use log::{info, warn};
 
 use crate::jid::Jid;
 use crate::messages::BridgeEvent;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// Stress at and above which a bridge is overloaded.
 pub const STRESS_THRESHOLD: f64 = 0.8;

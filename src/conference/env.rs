@@ -187,7 +187,7 @@ mod tests {
     use crate::messages::{PendingReply, ReplyTarget};
     use crate::xmpp::conference_iq::ConferenceReply;
     use crate::jid::Jid;
-    use crate::xml::ns;
+    use crate::xmpp::ns;
     use parking_lot::Mutex;
     use std::sync::Arc;
     use std::time::Duration;

@@ -25,7 +25,8 @@ use crate::xmpp::jingle::codecs::{colibri_media, has_data_content, offer_content
 use crate::xmpp::jingle::stanzas::{self as jingle, JingleAction, JingleRequest, Offer};
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, BRIDGE_OWNER};
 use crate::metrics::Metrics;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
 
 /// Participants needed before anyone is invited.

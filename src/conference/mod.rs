@@ -55,7 +55,8 @@ use crate::log_throttle::{LogThrottle, LogThrottles};
 use crate::messages::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::jid::Jid;
 use crate::net::ConnId;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::caps::{Caps, CapsCache, DiscoInfo};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 

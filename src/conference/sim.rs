@@ -9,7 +9,8 @@ use super::Env;
 use crate::messages::Inbox;
 use crate::jid::Jid;
 use crate::net::ConnId;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::iq_result;
 
 /// Answers a stanza the conference sent; returns the stanzas to deliver back.

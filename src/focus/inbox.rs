@@ -276,7 +276,7 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xml::ns;
+    use crate::xmpp::ns;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn presence(nick: &str, n: u32) -> Element {

@@ -44,7 +44,8 @@ use crate::messages::{BridgeEvent, Control, Inbox, PendingReply, Refusal, ReplyT
 use crate::config::{Config, Mode};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::{is_answerable, iq_error, iq_result, ErrorCondition, ErrorReply};
 
 use crate::bridge::Bridges;

@@ -16,7 +16,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::{iq_result, ErrorCondition, ErrorReply};
 
 pub const NS_ICE: &str = "urn:xmpp:jingle:transports:ice-udp:1";

@@ -30,7 +30,8 @@ use log::{debug, error, info, warn};
 
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, IqType};
 pub use colibri::{Bridge, BridgeConfig, ColibriError};
 

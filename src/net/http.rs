@@ -51,7 +51,8 @@ use crate::bridge::Bridges;
 use crate::messages::{Control, Refusal};
 use crate::metrics::Metrics;
 use crate::net::NetHandle;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 64 * 1024;

@@ -12,7 +12,8 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use super::{spawn, ConnId, ConnSpec, LinkSecurity, NetHandle, Negotiation, Outbox, Router, TlsOptions};
 use crate::jid::Jid;
 use crate::xml::framer::{Frame, Framer};
-use crate::xml::{ns, parse_stanza, Element};
+use crate::xml::{parse_stanza, Element};
+use crate::xmpp::ns;
 use crate::xmpp::stanza::parse_error;
 
 /// What reached the router.

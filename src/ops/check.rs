@@ -25,7 +25,8 @@ use crate::focus::{CLIENT, COMPONENT};
 use crate::xmpp::disco;
 use crate::jid::Jid;
 use crate::net::{ConnId, ConnSpec, EventLoop, LinkSecurity, NetHandle, Negotiation, Outbox, Router};
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::c2s::ClientConfig;
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 

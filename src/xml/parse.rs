@@ -258,7 +258,17 @@ fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool, max_nodes: usize) -
 mod tests {
     use super::*;
     use crate::xml::framer::{Frame, Framer};
-    use crate::xml::ns;
+    /// The namespaces these tests use (the XML layer knows none; `xmpp::ns` has them all).
+    mod ns {
+        pub const CLIENT: &str = "jabber:client";
+        pub const COMPONENT: &str = "jabber:component:accept";
+        pub const STREAM: &str = "http://etherx.jabber.org/streams";
+        pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+        pub const PING: &str = "urn:xmpp:ping";
+        pub const CAPS: &str = "http://jabber.org/protocol/caps";
+        pub const MUC: &str = "http://jabber.org/protocol/muc";
+        pub const VIDEO_MUTE: &str = "http://jitsi.org/jitmeet/video";
+    }
 
     fn client_header() -> StreamHeader {
         StreamHeader {

@@ -11,7 +11,8 @@
 use std::fmt;
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// A parsed `<conference>` request.
 #[derive(Clone, Debug, PartialEq, Eq)]

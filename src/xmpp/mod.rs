@@ -31,6 +31,7 @@ pub mod handshake;
 pub mod jingle;
 pub mod muc;
 pub mod mute;
+pub mod ns;
 pub mod sasl;
 pub mod stanza;
 

@@ -12,7 +12,8 @@
 //! at most [`MAX_NICK_LEN`] bytes.
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::caps::{self, Caps};
 
 /// Longest `stats-id` or region kept from a presence (bytes). lib-jitsi-meet's stats-id

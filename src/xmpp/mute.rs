@@ -3,7 +3,8 @@
 //! The conference decides what is allowed (`Conference::on_mute`).
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// A well-formed mute request.
 #[derive(Clone, Debug, PartialEq, Eq)]

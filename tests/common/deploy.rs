@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use jicofo::xml::{ns, parse_fragment, Element};
+use jicofo::xml::{parse_fragment, Element};
+
+use jicofo::xmpp::ns;
 
 use super::client::TestClient;
 use super::prosody::{Layout, Prosody};
