@@ -101,13 +101,7 @@ fn run(cfg: Config) -> i32 {
     let control = router.control();
     let metrics = router.metrics();
     let rest = if cfg.rest_port != 0 {
-        let api = crate::net::http::Api {
-            metrics: metrics.clone(),
-            bridges: router.bridges(),
-            control: control.clone(),
-            net: net.clone(),
-            focus_jid: cfg.focus_bare_jid(),
-        };
+        let api = crate::ops::api::Api { metrics: metrics.clone(), bridges: router.bridges(), control: control.clone(), net: net.clone() };
         match crate::net::http::RestServer::start(std::net::SocketAddr::new(cfg.rest_bind, cfg.rest_port), api) {
             Ok(r) => Some(r),
             Err(e) => {

@@ -874,7 +874,8 @@ fn costly_scram(el: &Element) -> bool {
 /// same for every longer prefix; a complete request is routed (and a conference body
 /// turned into an IQ) without a panic.
 pub fn http(data: &[u8]) {
-    use crate::net::http::{parse_request, route, Parsed, Route, MAX_BODY};
+    use crate::net::http::{parse_request, Parsed, Route, MAX_BODY};
+    use crate::ops::api::route;
     let mut inp = Input::new(data);
     let n = (inp.byte() % 8) as usize;
     let mut splits: Vec<usize> = (0..n).map(|_| inp.u16() as usize).collect();
@@ -898,9 +899,8 @@ pub fn http(data: &[u8]) {
             }
             Ok(Parsed::Complete(req)) => {
                 assert!(req.body.len() <= MAX_BODY && req.path.starts_with('/'));
-                if let Route::Conference { iq, room } = route(req) {
-                    assert_round_trip(&iq, "conference IQ from HTTP");
-                    let _ = room;
+                if let Route::Wait(fields) = route(req) {
+                    assert_round_trip(&fields.to_iq(), "conference IQ from HTTP");
                 }
                 final_answer = Some(r.clone());
             }

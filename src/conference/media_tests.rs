@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, SimEnv};
 use super::*;
 use crate::bridge::Bridges;
+use crate::messages::ReplyTarget;
 use crate::xmpp::conference_iq::ConferenceReply;
 
 const JINGLE: &str = "urn:xmpp:jingle:1";

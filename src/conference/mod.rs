@@ -50,7 +50,7 @@ use parking_lot::Mutex;
 
 use crate::auth::Sessions;
 use crate::config::limits::Limits;
-use crate::messages::{EndReason, Inbox, PendingReply, Refusal, ReplyTarget};
+use crate::messages::{ConferenceAnswer, EndReason, Inbox, PendingReply, Refusal};
 use crate::log_throttle::{LogThrottle, LogThrottles};
 use crate::messages::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::jid::Jid;
@@ -492,12 +492,8 @@ impl<E: Env> Conference<E> {
 
     /// Answer a conference request with `resource-constraint` (type wait).
     fn refuse(&mut self, w: PendingReply, why: Refusal) {
-        let iq = why.reply_to(&w.iq);
-        match w.target {
-            ReplyTarget::Xmpp(conn) => self.env.send(conn, iq),
-            ReplyTarget::Channel(tx) => {
-                let _ = tx.try_send(iq);
-            }
+        if let Some((conn, iq)) = w.target.answer(&w.iq, ConferenceAnswer::Refused(why)) {
+            self.env.send(conn, iq);
         }
     }
 
@@ -519,12 +515,8 @@ impl<E: Env> Conference<E> {
     fn answer(&mut self, w: PendingReply, ready: bool) {
         let mut reply = w.reply.clone();
         reply.ready = ready;
-        let iq = iq_result(&w.iq).child(reply.to_element());
-        match w.target {
-            ReplyTarget::Xmpp(conn) => self.env.send(conn, iq),
-            ReplyTarget::Channel(tx) => {
-                let _ = tx.try_send(iq);
-            }
+        if let Some((conn, iq)) = w.target.answer(&w.iq, ConferenceAnswer::Reply(reply)) {
+            self.env.send(conn, iq);
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::sim::{muc_responder, occupant_leave, occupant_presence, SimEnv};
 use super::*;
+use crate::messages::ReplyTarget;
 use crate::xmpp::conference_iq::ConferenceReply;
 use crate::xmpp::stanza::parse_error;
 

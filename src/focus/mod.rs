@@ -40,7 +40,7 @@ use parking_lot::Mutex;
 
 use crate::conference::env::spawn as spawn_conference;
 use crate::conference::{Params, Shared};
-use crate::messages::{BridgeEvent, Control, Inbox, PendingReply, Refusal, ReplyTarget};
+use crate::messages::{BridgeEvent, ConferenceAnswer, Control, Inbox, PendingReply, Refusal, ReplyTarget};
 use crate::config::{Config, Mode};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
@@ -122,12 +122,12 @@ impl std::fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 impl StartError {
-    /// The error answer to the request that could not start a conference.
-    fn reply_to(&self, iq: &Element) -> Element {
+    /// The answer to the request that could not start a conference.
+    fn answer(&self) -> ConferenceAnswer {
         match self {
-            StartError::Room(e) => iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string())),
-            StartError::TooManyConferences(_) => Refusal::TooManyConferences.reply_to(iq),
-            StartError::Thread(_) => Refusal::CannotStart.reply_to(iq),
+            StartError::Room(e) => ConferenceAnswer::BadRequest(e.to_string()),
+            StartError::TooManyConferences(_) => ConferenceAnswer::Refused(Refusal::TooManyConferences),
+            StartError::Thread(_) => ConferenceAnswer::Refused(Refusal::CannotStart),
         }
     }
 }
@@ -313,7 +313,7 @@ impl FocusRouter {
                 if !matches!(e, RequestError::NoRoom) {
                     self.refused("bad room", &metrics.limits.bad_room, &e, now);
                 }
-                send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some(&e.to_string())));
+                send_reply(&target, out, &iq, ConferenceAnswer::BadRequest(e.to_string()));
                 return;
             }
         };
@@ -322,10 +322,7 @@ impl FocusRouter {
             Metrics::inc(&metrics.conference_requests_new);
         }
         if self.stopping && !exists {
-            let err = ErrorReply::new(ErrorCondition::ServiceUnavailable)
-                .extra(Element::new("graceful-shutdown", ns::COLIBRI))
-                .reply_to(&iq);
-            send_reply(&target, out, err);
+            send_reply(&target, out, &iq, ConferenceAnswer::ShuttingDown);
             return;
         }
         let sender = self.real_sender(&iq);
@@ -337,31 +334,27 @@ impl FocusRouter {
         };
         if let Some(sessions) = &self.shared.sessions {
             let Some(sender) = sender.clone() else {
-                send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some("no sender")));
+                send_reply(&target, out, &iq, ConferenceAnswer::BadRequest("no sender".into()));
                 return;
             };
             let res = sessions.lock().authenticate(&sender, req.session_id.as_deref(), req.machine_uid.as_deref(), now);
             match res {
                 AuthResult::InvalidSession => {
-                    let err = ErrorReply::new(ErrorCondition::NotAcceptable)
-                        .text("invalid session")
-                        .extra(Element::new("session-invalid", ns::FOCUS))
-                        .reply_to(&iq);
-                    send_reply(&target, out, err);
+                    send_reply(&target, out, &iq, ConferenceAnswer::SessionInvalid);
                     return;
                 }
                 AuthResult::MachineUidMismatch => {
-                    send_reply(&target, out, iq_error(&iq, ErrorCondition::NotAcceptable, Some("machine UID mismatch or empty")));
+                    send_reply(&target, out, &iq, ConferenceAnswer::NotAcceptable("machine UID mismatch or empty".into()));
                     return;
                 }
                 AuthResult::MissingMachineUid => {
                     let t = "Missing mandatory attribute 'machine-uid'";
-                    send_reply(&target, out, iq_error(&iq, ErrorCondition::NotAcceptable, Some(t)));
+                    send_reply(&target, out, &iq, ConferenceAnswer::NotAcceptable(t.into()));
                     return;
                 }
                 AuthResult::Guest => {
                     if !exists {
-                        send_reply(&target, out, iq_error(&iq, ErrorCondition::NotAuthorized, Some("not authorized user domain")));
+                        send_reply(&target, out, &iq, ConferenceAnswer::NotAuthorized("not authorized user domain".into()));
                         return;
                     }
                 }
@@ -380,7 +373,7 @@ impl FocusRouter {
             if self.rooms.len() >= limits.max_conferences {
                 let e = StartError::TooManyConferences(self.rooms.len());
                 self.refused("max_conferences", &metrics.limits.max_conferences, &e, now);
-                send_reply(&target, out, e.reply_to(&iq));
+                send_reply(&target, out, &iq, e.answer());
                 return;
             }
             if let Err(why) = self.new_rooms.admit(sender.as_ref(), now) {
@@ -397,7 +390,7 @@ impl FocusRouter {
                     ),
                 };
                 self.refused(kind, counter, &text, now);
-                send_reply(&target, out, Refusal::TooManyNewRooms.reply_to(&iq));
+                send_reply(&target, out, &iq, ConferenceAnswer::Refused(Refusal::TooManyNewRooms));
                 return;
             }
         }
@@ -405,7 +398,7 @@ impl FocusRouter {
         if !exists {
             if let Err(e) = self.start_conference(&req, None) {
                 warn!("conference {}: not started: {}", req.room, e);
-                send_reply(&target, out, e.reply_to(&iq));
+                send_reply(&target, out, &iq, e.answer());
                 return;
             }
         }
@@ -479,7 +472,7 @@ impl FocusRouter {
                     Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => {
                         out.send(conn, busy(&el))
                     }
-                    Inbox::Request(p) => send_reply(&p.target, out, busy(&p.iq)),
+                    Inbox::Request(p) => send_reply(&p.target, out, &p.iq, ConferenceAnswer::Refused(Refusal::ConferenceBusy)),
                     _ => {}
                 }
             }
@@ -630,7 +623,7 @@ impl FocusRouter {
                                     info!("conference {}: request arrived while ending; starting fresh", room);
                                     if let Err(e) = self.start_conference(&req, previous.take()) {
                                         warn!("conference {}: not started again: {}", room, e);
-                                        send_reply(&p.target, out, e.reply_to(&p.iq));
+                                        send_reply(&p.target, out, &p.iq, e.answer());
                                         continue;
                                     }
                                 }
@@ -651,8 +644,9 @@ impl FocusRouter {
                 }
             }
             Control::BridgeEvents(events) => self.broadcast_bridge_events(events),
-            Control::Http { iq, reply } => {
-                let conf = iq.get_child("conference", ns::FOCUS).cloned().unwrap_or_else(|| Element::new("conference", ns::FOCUS));
+            Control::Http { request, reply } => {
+                // Served as the XMPP request it stands for: the same checks, limits and replay.
+                let (iq, conf) = (request.to_iq(), request.to_element());
                 self.on_conference_request(ReplyTarget::Channel(reply), iq, &conf, Instant::now(), out);
             }
             Control::Shutdown => {
@@ -701,13 +695,10 @@ impl FocusRouter {
     }
 }
 
-/// Send `el` where `target` says.
-fn send_reply(target: &ReplyTarget, out: &mut Outbox, el: Element) {
-    match target {
-        ReplyTarget::Xmpp(conn) => out.send(*conn, el),
-        ReplyTarget::Channel(tx) => {
-            let _ = tx.try_send(el);
-        }
+/// Answer the conference request `iq` with `a` where `target` says.
+fn send_reply(target: &ReplyTarget, out: &mut Outbox, iq: &Element, a: ConferenceAnswer) {
+    if let Some((conn, el)) = target.answer(iq, a) {
+        out.send(conn, el);
     }
 }
 
@@ -1087,14 +1078,18 @@ mod tests {
         (e.condition_name, el.get_child("error", &el.ns).and_then(|x| x.get_attr("type")).unwrap_or_default().to_string())
     }
 
-    fn http(r: &mut FocusRouter, room: &str) -> Element {
+    /// A conference request over HTTP: the typed answer.
+    fn http_answer(r: &mut FocusRouter, room: &str) -> ConferenceAnswer {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let iq = Element::new("iq", ns::CLIENT)
-            .attr("type", "set")
-            .attr("id", "http")
-            .child(Element::new("conference", ns::FOCUS).attr("room", room));
-        r.on_control(Control::Http { iq, reply: tx }, &mut Outbox::default());
+        let request = crate::xmpp::conference_iq::RequestFields { room: room.into(), ..Default::default() };
+        r.on_control(Control::Http { request, reply: tx }, &mut Outbox::default());
         rx.try_recv().expect("answered at once")
+    }
+
+    /// The same, written as the IQ it stands for.
+    fn http(r: &mut FocusRouter, room: &str) -> Element {
+        let iq = crate::xmpp::conference_iq::RequestFields { room: room.into(), ..Default::default() }.to_iq();
+        http_answer(r, room).to_iq(&iq)
     }
 
     #[test]
@@ -1163,11 +1158,11 @@ mod tests {
         assert!(ask(&mut r, "b@meet.test/1", "r3@conference.meet.test", &mut out).is_none());
         let e = ask(&mut r, "c@meet.test/1", "r4@conference.meet.test", &mut out).unwrap();
         assert_eq!(error_of(&e), ("resource-constraint".to_string(), "wait".to_string()));
-        let refused = http(&mut r, "r5@conference.meet.test");
-        assert_eq!(error_of(&refused).0, "resource-constraint");
-        // Over HTTP: 503, retry in a minute.
-        let resp = crate::net::http::conference_response(&refused, "r5@conference.meet.test", "focus@auth.meet.test");
-        assert_eq!((resp.status, resp.retry_after), (503, Some(60)));
+        let refused = http_answer(&mut r, "r5@conference.meet.test");
+        assert_eq!(error_of(&refused.to_iq(&Element::new("iq", ns::CLIENT))).0, "resource-constraint");
+        // Over HTTP: a refusal (503 in `ops::api`), retry in a minute.
+        assert_eq!(refused, ConferenceAnswer::Refused(Refusal::TooManyNewRooms));
+        assert_eq!(Refusal::TooManyNewRooms.retry_after(), std::time::Duration::from_secs(60));
         assert!(ask(&mut r, "c@meet.test/1", "r2@conference.meet.test", &mut out).is_none(), "existing rooms still served");
         assert_eq!(r.conference_count(), 3);
         let l = &r.shared.metrics.limits;

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::xmpp::conference_iq::ConferenceReply;
+use crate::xmpp::conference_iq::{ConferenceReply, RequestFields};
+use crate::xmpp::ns;
+use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
 use crate::jid::Jid;
 use crate::net::ConnId;
 use crate::xml::Element;
@@ -59,8 +61,64 @@ impl Inbox {
 pub enum ReplyTarget {
     /// Back over this XMPP connection.
     Xmpp(ConnId),
-    /// To the HTTP API thread waiting on this channel.
-    Channel(crossbeam_channel::Sender<Element>),
+    /// To the HTTP API thread waiting on this channel, typed.
+    Channel(Sender<ConferenceAnswer>),
+}
+
+impl ReplyTarget {
+    /// Answer the request `iq` with `a`: sent typed over the channel (never blocking:
+    /// the channel has room for the one answer), or, for XMPP, the connection and the
+    /// answer stanza to send there.
+    pub fn answer(&self, iq: &Element, a: ConferenceAnswer) -> Option<(ConnId, Element)> {
+        match self {
+            ReplyTarget::Xmpp(conn) => Some((*conn, a.to_iq(iq))),
+            ReplyTarget::Channel(tx) => {
+                let _ = tx.try_send(a);
+                None
+            }
+        }
+    }
+}
+
+/// The answer to a conference request, typed. XMPP requesters get it as an IQ
+/// ([`ConferenceAnswer::to_iq`]); the HTTP API gets the value and picks its status from
+/// the variant (`ops::api`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConferenceAnswer {
+    /// The `<conference>` result, `ready` or not yet.
+    Reply(ConferenceReply),
+    /// `bad-request` with this text: no or a bad room, a room on another service, no sender.
+    BadRequest(String),
+    /// `not-acceptable` with this text (secure domain: machine UID missing or wrong).
+    NotAcceptable(String),
+    /// `not-acceptable` with `<session-invalid/>`: an unknown or expired session.
+    SessionInvalid,
+    /// `not-authorized` with this text: a guest may not create a room on a secure domain.
+    NotAuthorized(String),
+    /// `resource-constraint` (type wait): refused under a limit.
+    Refused(Refusal),
+    /// `service-unavailable` with `<graceful-shutdown/>`: the focus is shutting down.
+    ShuttingDown,
+}
+
+impl ConferenceAnswer {
+    /// The answer stanza to the request `iq`.
+    pub fn to_iq(&self, iq: &Element) -> Element {
+        match self {
+            ConferenceAnswer::Reply(r) => iq_result(iq).child(r.to_element()),
+            ConferenceAnswer::BadRequest(t) => iq_error(iq, ErrorCondition::BadRequest, Some(t)),
+            ConferenceAnswer::NotAcceptable(t) => iq_error(iq, ErrorCondition::NotAcceptable, Some(t)),
+            ConferenceAnswer::SessionInvalid => ErrorReply::new(ErrorCondition::NotAcceptable)
+                .text("invalid session")
+                .extra(Element::new("session-invalid", ns::FOCUS))
+                .reply_to(iq),
+            ConferenceAnswer::NotAuthorized(t) => iq_error(iq, ErrorCondition::NotAuthorized, Some(t)),
+            ConferenceAnswer::Refused(r) => r.reply_to(iq),
+            ConferenceAnswer::ShuttingDown => ErrorReply::new(ErrorCondition::ServiceUnavailable)
+                .extra(Element::new("graceful-shutdown", ns::COLIBRI))
+                .reply_to(iq),
+        }
+    }
 }
 
 /// A conference request waiting for its answer.
@@ -104,8 +162,8 @@ pub enum Control {
     Shutdown,
     /// A conference found a bridge failed: tell every conference.
     BridgeEvents(Vec<BridgeEvent>),
-    /// A conference request from the HTTP API; the answer IQ goes to `reply`.
-    Http { iq: Element, reply: Sender<Element> },
+    /// A conference request from the HTTP API; the answer goes to `reply`.
+    Http { request: RequestFields, reply: Sender<ConferenceAnswer> },
 }
 
 /// What changed, for the conferences.
@@ -119,7 +177,7 @@ pub enum BridgeEvent {
 
 /// A request refused under a limit: answered `resource-constraint` (type wait) with
 /// [`Refusal::text`]. The HTTP API answers it `503` with `Retry-After:`
-/// [`Refusal::retry_after`], recognising the kind by its text ([`Refusal::from_text`]).
+/// [`Refusal::retry_after`] (it gets the value, in [`ConferenceAnswer::Refused`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// `--max_conferences` conferences are running.
@@ -147,11 +205,6 @@ impl Refusal {
             Refusal::TooManyWaiting => "too many requests for this conference; try again later",
             Refusal::CannotStart => "cannot start a conference",
         }
-    }
-
-    /// The refusal whose answer has this text.
-    pub fn from_text(text: &str) -> Option<Refusal> {
-        Refusal::ALL.into_iter().find(|r| r.text() == text)
     }
 
     /// When a retry may succeed: the room limits count per sliding minute and

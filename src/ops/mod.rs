@@ -3,4 +3,6 @@
 //! the generic server of `net::http`), the `/stats` and `/metrics` rendering
 //! ([`metrics`]) and the deployment doctor `--check` ([`check`]).
 
+pub mod api;
 pub mod check;
+pub mod metrics;
