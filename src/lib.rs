@@ -19,7 +19,6 @@ pub mod focus;
 pub mod fuzzing;
 pub mod jid;
 pub mod log_throttle;
-pub mod jvbsim;
 pub mod messages;
 pub mod metrics;
 pub mod net;
