@@ -26,8 +26,8 @@ const LAYERS: &[&[&str]] = &[
     &["xml", "config"],
     // XMPP: stream negotiation and every protocol's typed stanzas (parsers, writers).
     &["xmpp"],
-    // Sockets, TLS, the event loop, the generic HTTP server; media offers and sources.
-    &["net", "media"],
+    // Sockets, TLS, the event loop, the generic HTTP server.
+    &["net"],
     // What crosses threads; secure-domain sessions; the process counters.
     &["messages", "auth", "metrics"],
     // The brewery: bridge registry, selection, health checks.
