@@ -2,7 +2,7 @@
 //! IQs it answers itself (disco, ping, the conference request, login-url, logout).
 //!
 //! Routing, never blocking:
-//! - IQ answers go where the [`pending::PendingTable`] says (a conference or the
+//! - IQ answers go where the [`PendingTable`](crate::messages::pending::PendingTable) says (a conference or the
 //!   bridge registry), only when they come from the JID the request went to; forged
 //!   ones are dropped (logged once per interval) and leave the entry for the real answer;
 //! - stanzas from a room with a conference (presence, IQs from occupants) go to it;
@@ -1161,8 +1161,8 @@ mod tests {
         let refused = http_answer(&mut r, "r5@conference.meet.test");
         assert_eq!(error_of(&refused.to_iq(&Element::new("iq", ns::CLIENT))).0, "resource-constraint");
         // Over HTTP: a refusal (503 in `ops::api`), retry in a minute.
-        assert_eq!(refused, ConferenceAnswer::Refused(Refusal::TooManyNewRooms));
-        assert_eq!(Refusal::TooManyNewRooms.retry_after(), std::time::Duration::from_secs(60));
+        assert_eq!(refused, ConferenceAnswer::Refused(Refusal::TooManyConferences));
+        assert_eq!(Refusal::TooManyConferences.retry_after(), std::time::Duration::from_secs(60));
         assert!(ask(&mut r, "c@meet.test/1", "r2@conference.meet.test", &mut out).is_none(), "existing rooms still served");
         assert_eq!(r.conference_count(), 3);
         let l = &r.shared.metrics.limits;

@@ -11,6 +11,18 @@
 //! * [`caps`]: XEP-0115 entity capabilities: hash verification and the bounded
 //!   LRU cache of verified disco#info features.
 //!
+//! And every protocol the focus speaks, one module each: typed values parsed from a
+//! stanza's `Element` and written back to one (everything else imports them from here):
+//!
+//! * [`ns`]: the namespaces.
+//! * [`muc`]: MUC occupant presence, the focus's own presences, owner form, affiliation.
+//! * [`conference_iq`]: the focus conference request (`<conference>`), its reply, the
+//!   rooms the focus serves.
+//! * [`disco`]: the focus's own disco#info and caps `ver`.
+//! * [`jingle`]: Jingle stanzas, sources (Jingle/SSMA, JSON, Colibri2 forms) and codecs.
+//! * [`colibri2`]: Colibri2 conference-modify requests and answers.
+//! * [`mute`]: the mute IQ.
+//!
 //! The caller owns the socket and the framer: it writes every `Action::Send`,
 //! wraps the socket on `Action::StartTls`, resets its framer on
 //! `Action::ResetStream`, and on `Action::Ready` hands the stream over to the
@@ -22,8 +34,8 @@ use std::fmt;
 use crate::jid::Jid;
 
 pub mod c2s;
-pub mod colibri2;
 pub mod caps;
+pub mod colibri2;
 pub mod component;
 pub mod conference_iq;
 pub mod disco;
