@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::messages::BridgeEvent;
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// Stress at and above which a bridge is overloaded.
 pub const STRESS_THRESHOLD: f64 = 0.8;
@@ -102,15 +104,6 @@ impl Bridge {
             }
         }
     }
-}
-
-/// What changed, for the conferences.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BridgeEvent {
-    /// A bridge became available for new conferences.
-    Up(Jid),
-    /// A bridge left, failed or is shutting down: move its participants.
-    Down(Jid),
 }
 
 #[derive(Clone, Debug)]

@@ -165,7 +165,7 @@ impl JibriBrewery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xml::ns;
+    use crate::xmpp::ns;
 
     fn room() -> Jid {
         Jid::parse("JibriBrewery@internal.auth.meet.test").unwrap()

@@ -50,20 +50,8 @@ pub enum Kind {
     Sip { address: String, display_name: Option<String> },
 }
 
-/// Settings (`--jibri_pending_timeout`, `--jibri_num_retries`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionConfig {
-    /// `None`: no pending timer.
-    pub pending_timeout: Option<Duration>,
-    /// `None`: unlimited.
-    pub num_retries: Option<u32>,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        SessionConfig { pending_timeout: Some(Duration::from_secs(90)), num_retries: Some(5) }
-    }
-}
+/// Settings (`--jibri_pending_timeout`, `--jibri_num_retries`), configured in `config`.
+pub use crate::config::features::JibriSessionSettings as SessionConfig;
 
 /// The session's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,7 +370,8 @@ impl Session {
 mod tests {
     use super::*;
     use crate::jibri::brewery::JibriBrewery;
-    use crate::xml::{ns, Element};
+    use crate::xml::Element;
+    use crate::xmpp::ns;
     use crate::xmpp::jibri::JibriStatus;
 
     /// A brewery as the pool, recording what is bound.

@@ -15,7 +15,8 @@ use std::sync::atomic::AtomicU64;
 use parking_lot::Mutex;
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::jigasi::JigasiStats;
 
 /// Instances tracked.

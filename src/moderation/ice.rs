@@ -14,8 +14,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::media::jingle::JingleRequest;
-use crate::xml::{ns, Element};
+use crate::xmpp::jingle::stanzas::JingleRequest;
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::ErrorCondition;
 
 /// Requests at least this far apart…

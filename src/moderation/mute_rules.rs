@@ -3,7 +3,7 @@
 //!
 //! | # | condition | reply |
 //! |---|---|---|
-//! | 1 | no text, or no `jid` | `bad-request` ([`crate::conference::mute::MuteRequest::parse`]) |
+//! | 1 | no text, or no `jid` | `bad-request` ([`crate::xmpp::mute::MuteRequest::parse`]) |
 //! | 2 | the room has no conference | `item-not-found` ([`MuteRefusal::NoConference`]) |
 //! | 3 | requester has no Participant (not invited yet) | `internal-server-error` |
 //! | 4 | someone else's mute, requester not owner/moderator | `not-allowed` |

@@ -8,7 +8,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::json_message::{json_child, parse_object, ComponentMessageError};
 
 /// Most JIDs in one media type's whitelist (a conference serves at most

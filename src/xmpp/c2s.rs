@@ -33,7 +33,8 @@ use super::stanza::{parse_error, parse_stream_error, IqType};
 use super::{attr_escape, describe, Action, NegotiationError};
 use crate::jid::Jid;
 use crate::xml::framer::StreamHeader;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// Whether to use STARTTLS on the client connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,7 +29,8 @@ use log::warn;
 use sha1::{Digest, Sha1};
 
 use crate::log_throttle::LogThrottle;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// Features taken from one disco#info answer; further ones are ignored.
 pub const MAX_FEATURES: usize = 512;

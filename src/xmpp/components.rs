@@ -5,7 +5,8 @@
 //! exactly the discovered address. Also the breakout fields of a room's owner form.
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// Addresses of the discovered components (`None`: that feature is off).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

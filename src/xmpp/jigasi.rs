@@ -7,7 +7,8 @@
 //! Jicofo). Booleans are `true` only for a case-insensitive "true". Values are bounded.
 //! Facts: `tests/fixtures/protocol/jibri-jigasi.md` §2.3, §5.5.
 
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// Feature of a Jibri member.
 pub const FEATURE_JIBRI: &str = "http://jitsi.org/protocol/jibri";

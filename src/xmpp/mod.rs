@@ -16,6 +16,18 @@
 //!   ref / hangup, Jigasi's brewery stats and members' presence features (typed,
 //!   `TryFrom<&Element>` parsers and writers).
 //!
+//! And every protocol the focus speaks, one module each: typed values parsed from a
+//! stanza's `Element` and written back to one (everything else imports them from here):
+//!
+//! * [`ns`]: the namespaces.
+//! * [`muc`]: MUC occupant presence, the focus's own presences, owner form, affiliation.
+//! * [`conference_iq`]: the focus conference request (`<conference>`), its reply, the
+//!   rooms the focus serves.
+//! * [`disco`]: the focus's own disco#info and caps `ver`.
+//! * [`jingle`]: Jingle stanzas, sources (Jingle/SSMA, JSON, Colibri2 forms) and codecs.
+//! * [`colibri2`]: Colibri2 conference-modify requests and answers.
+//! * [`mute`]: the mute IQ.
+//!
 //! The caller owns the socket and the framer: it writes every `Action::Send`,
 //! wraps the socket on `Action::StartTls`, resets its framer on
 //! `Action::ResetStream`, and on `Action::Ready` hands the stream over to the
@@ -29,13 +41,20 @@ use crate::jid::Jid;
 pub mod av_moderation;
 pub mod c2s;
 pub mod caps;
+pub mod colibri2;
 pub mod component;
 pub mod components;
+pub mod conference_iq;
+pub mod disco;
 pub mod handshake;
 pub mod jibri;
 pub mod jigasi;
-pub mod rayo;
+pub mod jingle;
 pub mod json_message;
+pub mod muc;
+pub mod mute;
+pub mod ns;
+pub mod rayo;
 pub mod room_metadata;
 pub mod sasl;
 pub mod stanza;

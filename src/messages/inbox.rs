@@ -1,12 +1,12 @@
 //! A conference's inbox as the router sees it ([`Route`]): the channel to its thread, the
-//! load the thread reports ([`InboxLoad`]), and the presences held back while the inbox
+//! load the thread reports ([`InboxLoad`](crate::messages::InboxLoad)), and the presences held back while the inbox
 //! is full ([`HeldPresences`]).
 //!
 //! What counts against the inbox's limits is everything sent and not yet processed: what
 //! is in the channel plus the messages the conference keeps aside during a blocking wait
 //! (it reports them through its `Env`). So however long a wait lasts, the conference never
 //! holds more than that of participants' input. The limits are in messages
-//! ([`INBOX_CAPACITY`]) and in bytes, because a message's size varies a thousandfold: a
+//! ([`INBOX_CAPACITY`](crate::messages::INBOX_CAPACITY)) and in bytes, because a message's size varies a thousandfold: a
 //! parsed stanza may hold up to about 1.3 MB (8192 XML nodes, `xml::parse::MAX_NODES`),
 //! so 4096 of them could hold 5 GB. The router weighs each message
 //! (`Element::weight`, within a few percent of its heap) when it sends it and the
@@ -23,7 +23,7 @@
 //! 12 KB per occupant held) and answers to the conferences' own requests (at most 256
 //! outstanding per conference, never refused, but weighed too). Over a byte limit counts
 //! as a full inbox. (Conference requests the conference takes while the focus joins its
-//! room wait outside the inbox, as slim copies: `focus::request::slim_request`.)
+//! room wait outside the inbox, as slim copies: `xmpp::conference_iq::slim_request`.)
 //!
 //! When the inbox is full:
 //! - an IQ request or a conference request is refused (the caller answers
@@ -31,7 +31,7 @@
 //! - a presence is never refused: the latest presence per occupant (full `from` JID) is
 //!   held, preceded by an `unavailable` one when the occupant left and came back meanwhile,
 //!   so no leave is lost; a held presence keeps only what the conference reads from it
-//!   (`muc::slim_presence`: at most 12 KB, whatever was sent); held presences go to the
+//!   (`xmpp::muc::slim_presence`: at most 12 KB, whatever was sent); held presences go to the
 //!   conference as soon as there is room, in the order occupants were first held (each
 //!   occupant's own presences stay in order).
 //!   The holding is bounded (max participants + [`HOLD_SLACK`] occupants); past it an
@@ -40,14 +40,12 @@
 //!   bounds them (256 per conference).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::conference::env::INBOX_CAPACITY;
-use crate::conference::Inbox;
+use crate::messages::{Inbox, InboxLoad, INBOX_CAPACITY};
 use crate::log_throttle::LogThrottle;
 use crate::xml::Element;
 
@@ -59,82 +57,6 @@ pub const INBOX_BYTES: usize = 8 << 20;
 pub const TOTAL_INBOX_BYTES: usize = 256 << 20;
 /// …except that a conference holding less than this always takes a message that keeps it below.
 pub const INBOX_FLOOR: usize = 256 << 10;
-
-/// The weight of what waits in one conference's inbox (sent by the router and not yet
-/// processed by the conference), and the total of every inbox. Shared by the router
-/// (which adds what it sends), the conference thread (which subtracts what it takes and
-/// reports what it keeps aside) and the router again when the conference has ended
-/// ([`InboxLoad::release`]).
-#[derive(Debug)]
-pub struct InboxLoad {
-    /// Messages the conference keeps aside during a blocking wait.
-    backlog: AtomicUsize,
-    /// Bytes in the channel plus bytes kept aside.
-    bytes: AtomicUsize,
-    /// Bytes kept aside, as last reported by the conference.
-    kept: AtomicUsize,
-    /// The sum of `bytes` over every conference.
-    total: Arc<AtomicUsize>,
-}
-
-/// Subtract `n` from `a` without going below zero; what was subtracted.
-fn saturating_sub(a: &AtomicUsize, n: usize) -> usize {
-    let before = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n))).unwrap_or(0);
-    before.min(n)
-}
-
-impl InboxLoad {
-    /// A conference's load, counted in `total` too.
-    pub fn new(total: Arc<AtomicUsize>) -> InboxLoad {
-        InboxLoad { backlog: AtomicUsize::new(0), bytes: AtomicUsize::new(0), kept: AtomicUsize::new(0), total }
-    }
-
-    /// `w` bytes were sent to the conference.
-    pub fn sent(&self, w: usize) {
-        self.bytes.fetch_add(w, Ordering::Relaxed);
-        self.total.fetch_add(w, Ordering::Relaxed);
-    }
-
-    /// The conference took a message of `w` bytes from its channel.
-    pub fn taken(&self, w: usize) {
-        let n = saturating_sub(&self.bytes, w);
-        saturating_sub(&self.total, n);
-    }
-
-    /// The conference now keeps `n` messages of `bytes` bytes aside (unprocessed).
-    pub fn report_backlog(&self, n: usize, bytes: usize) {
-        self.backlog.store(n, Ordering::Relaxed);
-        let before = self.kept.swap(bytes, Ordering::Relaxed);
-        if bytes >= before {
-            self.sent(bytes - before);
-        } else {
-            self.taken(before - bytes);
-        }
-    }
-
-    /// Messages kept aside.
-    pub fn backlog(&self) -> usize {
-        self.backlog.load(Ordering::Relaxed)
-    }
-
-    /// Bytes waiting for this conference.
-    pub fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// Bytes waiting for every conference.
-    pub fn total(&self) -> usize {
-        self.total.load(Ordering::Relaxed)
-    }
-
-    /// The conference has ended: whatever it did not take leaves the total.
-    pub fn release(&self) {
-        let n = self.bytes.swap(0, Ordering::Relaxed);
-        self.kept.store(0, Ordering::Relaxed);
-        self.backlog.store(0, Ordering::Relaxed);
-        saturating_sub(&self.total, n);
-    }
-}
 
 /// What [`HeldPresences::hold`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +98,7 @@ impl HeldPresences {
 
     /// Hold `p` (a presence), slimmed to what the conference reads from it.
     pub fn hold(&mut self, p: Element) -> Held {
-        let p = crate::conference::muc::slim_presence(&p);
+        let p = crate::xmpp::muc::slim_presence(&p);
         let from = p.get_attr("from").unwrap_or_default().to_string();
         let leave = p.get_attr("type") == Some("unavailable");
         if let Some(held) = self.by_from.get_mut(&from) {
@@ -354,7 +276,8 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xml::ns;
+    use crate::xmpp::ns;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn presence(nick: &str, n: u32) -> Element {
         Element::new("presence", ns::CLIENT).attr("from", format!("r@conference.meet.test/{}", nick)).attr("id", n.to_string())
@@ -512,31 +435,6 @@ mod tests {
         flooded.load.release();
         assert_eq!(total.load(Ordering::Relaxed), quiet.load.bytes());
         assert!(matches!(quiet.offer(heavy_iq("q", 2000)), Offered::Delivered));
-    }
-
-    #[test]
-    fn the_load_follows_what_the_conference_takes_and_keeps_aside() {
-        let total: Arc<AtomicUsize> = Arc::default();
-        let l = InboxLoad::new(total.clone());
-        l.sent(1000);
-        l.sent(500);
-        l.taken(500);
-        assert_eq!((l.bytes(), total.load(Ordering::Relaxed)), (1000, 1000));
-        // Taken (1000 gone), then kept aside during a wait: it counts again until processed.
-        l.taken(1000);
-        l.report_backlog(1, 1000);
-        assert_eq!((l.backlog(), l.bytes(), total.load(Ordering::Relaxed)), (1, 1000, 1000));
-        l.report_backlog(3, 2500);
-        l.report_backlog(1, 300);
-        assert_eq!((l.backlog(), l.bytes()), (1, 300));
-        l.report_backlog(0, 0);
-        assert_eq!((l.bytes(), total.load(Ordering::Relaxed)), (0, 0));
-        // Never below zero, and the total stays the sum.
-        l.taken(10_000);
-        assert_eq!((l.bytes(), total.load(Ordering::Relaxed)), (0, 0));
-        l.sent(70);
-        l.release();
-        assert_eq!((l.bytes(), total.load(Ordering::Relaxed)), (0, 0));
     }
 
     #[test]

@@ -19,12 +19,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::app::{client_tls_policy, connection_specs, KEEPALIVE};
+use crate::focus::connections::{client_tls_policy, connection_specs, is_loopback, KEEPALIVE};
 use crate::config::{Config, Mode};
-use crate::focus::{disco, CLIENT, COMPONENT};
+use crate::focus::{CLIENT, COMPONENT};
+use crate::xmpp::disco;
 use crate::jid::Jid;
 use crate::net::{ConnId, ConnSpec, EventLoop, LinkSecurity, NetHandle, Negotiation, Outbox, Router};
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::c2s::ClientConfig;
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
@@ -105,7 +107,7 @@ pub fn login_line(account: &str, how: &str, security: LinkSecurity, host: &str) 
     let link = match security {
         LinkSecurity::Verified => "TLS verified".to_string(),
         LinkSecurity::Unverified => "TLS, certificate not verified: --tls_insecure".to_string(),
-        LinkSecurity::Plain if crate::app::is_loopback(host) => {
+        LinkSecurity::Plain if is_loopback(host) => {
             format!("no TLS: the server offered no STARTTLS, allowed because {} is loopback", host)
         }
         LinkSecurity::Plain => "no TLS: the server offered no STARTTLS, allowed by --tls_insecure".to_string(),
@@ -463,6 +465,14 @@ fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (Moved from the net loop test of a plain loopback client connection, which checks
+    /// that the event loop reports `LinkSecurity::Plain`.)
+    #[test]
+    fn the_login_line_of_a_plain_loopback_link_says_so() {
+        let line = login_line("focus@auth.test", "SASL ANONYMOUS", LinkSecurity::Plain, "127.0.0.1");
+        assert!(line.contains("no TLS") && line.contains("loopback") && !line.contains("verified"), "{line}");
+    }
 
     #[test]
     fn the_login_line_says_what_protects_the_link() {

@@ -11,7 +11,8 @@
 use std::fmt;
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// A parsed `<conference>` request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,8 +182,44 @@ pub fn parse_room(text: &str) -> Result<Jid, RequestError> {
     }
 }
 
+/// A conference request as it came, before the focus checks it: what the HTTP API reads
+/// from its JSON body (`room`, `sessionId`, `machineUid`, `properties`). The router
+/// serves it exactly like the XMPP request it stands for ([`RequestFields::to_iq`]), so
+/// both paths share one check ([`ConferenceRequest::parse`]) and one set of limits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestFields {
+    /// The room as given (not checked yet).
+    pub room: String,
+    pub session_id: Option<String>,
+    pub machine_uid: Option<String>,
+    /// `name → value` in the order given.
+    pub properties: Vec<(String, String)>,
+}
+
+impl RequestFields {
+    /// The `<conference>` element of these fields.
+    pub fn to_element(&self) -> Element {
+        let mut conf = Element::new("conference", ns::FOCUS).attr("room", self.room.clone());
+        if let Some(s) = &self.session_id {
+            conf.set_attr("session-id", s);
+        }
+        if let Some(m) = &self.machine_uid {
+            conf.set_attr("machine-uid", m);
+        }
+        for (k, v) in &self.properties {
+            conf = conf.child(Element::new("property", ns::FOCUS).attr("name", k.clone()).attr("value", v.clone()));
+        }
+        conf
+    }
+
+    /// The request IQ these fields stand for (no sender: it came over HTTP).
+    pub fn to_iq(&self) -> Element {
+        Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", "http").child(self.to_element())
+    }
+}
+
 /// The `<conference>` payload of a reply.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConferenceReply {
     pub room: String,
     pub ready: bool,
