@@ -389,6 +389,25 @@ fn check_client_proxy(cfg: &Config, net: &NetHandle, ev: &mut Events, own: &Jid,
         let _ = net.send(CLIENT, Element::new("presence", ns::CLIENT).attr("to", proxy.clone()).attr("type", "unavailable"));
     }
 }
+/// Note a brewery member's presence in `bridges` (name, stress): a bridge sends a new
+/// presence with each stats update, so the latest one counts, and one that leaves is gone.
+fn note_bridge(bridges: &mut Vec<(String, String)>, from: &Jid, p: &Element) {
+    let name = from.resource().unwrap_or_default().to_string();
+    bridges.retain(|(n, _)| *n != name);
+    if p.get_attr("type") == Some("unavailable") {
+        return;
+    }
+    if let Some(stats) = p.get_child("stats", ns::COLIBRI) {
+        let stress = stats
+            .children_named("stat", ns::COLIBRI)
+            .find(|s| s.get_attr("name") == Some("stress_level"))
+            .and_then(|s| s.get_attr("value"))
+            .unwrap_or("?")
+            .to_string();
+        bridges.push((name, stress));
+    }
+}
+
 
 /// The conference MUC service answers disco; the brewery can be joined; its bridges.
 fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut Report) {
@@ -436,15 +455,7 @@ fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut
             joined = true;
             continue;
         }
-        if let Some(stats) = p.get_child("stats", ns::COLIBRI) {
-            let stress = stats
-                .children_named("stat", ns::COLIBRI)
-                .find(|s| s.get_attr("name") == Some("stress_level"))
-                .and_then(|s| s.get_attr("value"))
-                .unwrap_or("?")
-                .to_string();
-            bridges.push((from.resource().unwrap_or_default().to_string(), stress));
-        }
+        note_bridge(&mut bridges, &from, &p);
     }
     if joined {
         let list: Vec<String> = bridges.iter().map(|(n, s)| format!("{} (stress {})", n, s)).collect();
@@ -486,5 +497,21 @@ mod tests {
         }
         let plain = l(LinkSecurity::Plain, "meet.example.com");
         assert!(plain.contains("no TLS") && plain.contains("--tls_insecure"), "{plain}");
+    }
+
+    #[test]
+    fn a_bridge_counts_once_with_its_latest_stats_and_not_after_it_left() {
+        let jid = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb1").unwrap();
+        let presence = |stress: &str| {
+            Element::new("presence", ns::CLIENT).attr("from", jid.to_string()).child(
+                Element::new("stats", ns::COLIBRI).child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", stress)),
+            )
+        };
+        let mut bridges = Vec::new();
+        note_bridge(&mut bridges, &jid, &presence("0.1"));
+        note_bridge(&mut bridges, &jid, &presence("0.3"));
+        assert_eq!(bridges, vec![("jvb1".to_string(), "0.3".to_string())]);
+        note_bridge(&mut bridges, &jid, &Element::new("presence", ns::CLIENT).attr("type", "unavailable"));
+        assert!(bridges.is_empty());
     }
 }
