@@ -50,6 +50,9 @@ pub struct Metrics {
     pub component_messages: AtomicU64,
     pub component_messages_ignored: AtomicU64,
     pub component_messages_invalid: AtomicU64,
+    /// Component messages dropped because a full conference inbox already held
+    /// as many component messages as it may (`messages::inbox::HELD_COMPONENT_MESSAGES`).
+    pub component_messages_dropped: AtomicU64,
     /// Requests a conference did not send because it had too many outstanding.
     pub requests_refused_locally: AtomicU64,
     /// Participants past `--max_participants` (made to wait for a seat or not tracked).

@@ -509,6 +509,15 @@ impl FocusRouter {
                     }
                 }
             }
+            Offered::HeldComponent(h) => {
+                self.holding.insert(room.clone());
+                if h == Held::Dropped {
+                    Metrics::inc(&self.shared.metrics.component_messages_dropped);
+                    if let Some(n) = route.busy_log.hit(Instant::now()) {
+                        warn!("conference {}: inbox and held component messages full; the oldest was dropped ({} more events)", room, n);
+                    }
+                }
+            }
             Offered::Refused(m) => {
                 Metrics::inc(&limits.inbox_full);
                 if let Some(n) = route.busy_log.hit(Instant::now()) {
