@@ -31,12 +31,14 @@ pub struct Metrics {
     pub client_up: AtomicBool,
     /// Conferences started since the process started.
     pub conferences_created: AtomicU64,
-    /// Occupants that joined any conference room since start (the focus not counted).
+    /// Participants admitted to any conference since start (one over `--max_participants`
+    /// counts when it gets a seat).
     pub participants_total: AtomicU64,
     /// Jingle IQs from participants answered with an error, and session-initiates a
     /// participant answered with an error.
     pub jingle_errors: AtomicU64,
-    /// Colibri2 allocations and updates the bridge answered with an error or unusably.
+    /// Colibri2 requests that failed: allocations the bridge answered with an error,
+    /// unusably or not in time, and updates it answered with an error or unusably.
     pub colibri_errors: AtomicU64,
     /// Participants re-invited to a new bridge session because theirs failed (Jicofo's
     /// `participants_moved`).

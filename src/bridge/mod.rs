@@ -39,7 +39,7 @@ const RAMPUP: Duration = Duration::from_secs(20);
 pub struct Bridge {
     /// Its occupant JID in the brewery: colibri and health IQs go there.
     pub jid: Jid,
-    /// Reported load (`stress_level` stat; 0 idle, 1 and above overloaded, see [`STRESS_THRESHOLD`]).
+    /// Reported load (`stress_level` stat; 0 idle, overloaded from [`STRESS_THRESHOLD`] on).
     pub stress: f64,
     /// Stress each newly added endpoint is assumed to add until the bridge reports it
     /// (`average_participant_stress` stat; 0.01 until a presence says otherwise).
@@ -51,8 +51,8 @@ pub struct Bridge {
     pub relay_id: Option<String>,
     /// The bridge's version (`version` stat), shown in `/stats`.
     pub version: Option<String>,
-    /// Draining (`drain` stat): keeps its conferences, takes no new ones. True until the
-    /// first stats presence says otherwise.
+    /// Draining (`drain` stat): keeps its conferences, takes no new ones. True until a
+    /// stats presence says otherwise.
     pub drain: bool,
     /// In graceful shutdown (`graceful_shutdown` stat): keeps its conferences, takes no new ones.
     pub graceful_shutdown: bool,

@@ -39,7 +39,7 @@ pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 pub const DATA: &str = "jabber:x:data";
 /// Software Version, XEP-0092 (`jabber:iq:version`).
 pub const VERSION: &str = "jabber:iq:version";
-/// Jitsi focus protocol (`http://jitsi.org/protocol/focus`): the conference IQ `<conference>`, and `<bridge-session>` / `<ice-state>` in Jingle.
+/// Jitsi focus protocol (`http://jitsi.org/protocol/focus`): the conference IQ `<conference>`, `<conference-properties>` in the focus's presence, and `<bridge-session>` / `<ice-state>` in Jingle.
 pub const FOCUS: &str = "http://jitsi.org/protocol/focus";
 /// Colibri v1 (`http://jitsi.org/protocol/colibri`): the `<stats>` bridges and Jigasis publish in brewery presence, and the bridge's `graceful-shutdown` error condition.
 pub const COLIBRI: &str = "http://jitsi.org/protocol/colibri";
@@ -49,7 +49,7 @@ pub const COLIBRI2: &str = "jitsi:colibri2";
 pub const HEALTHCHECK: &str = "http://jitsi.org/protocol/healthcheck";
 /// Jingle, XEP-0166 (`urn:xmpp:jingle:1`): the session signaling between focus and participant.
 pub const JINGLE: &str = "urn:xmpp:jingle:1";
-/// Jitsi Meet extensions (`http://jitsi.org/jitmeet`): `<json-message>` (room metadata, component messages), `<versions>` in the focus's presence.
+/// Jitsi Meet extensions (`http://jitsi.org/jitmeet`): `<json-message>` (messages of the Prosody components: room metadata, AV moderation), `<versions>` in the focus's presence.
 pub const JITMEET: &str = "http://jitsi.org/jitmeet";
 /// Jitsi audio mute (`http://jitsi.org/jitmeet/audio`): the `<mute>` IQ for audio, and `<audiomuted>` in presence.
 pub const AUDIO_MUTE: &str = "http://jitsi.org/jitmeet/audio";

@@ -33,7 +33,7 @@ pub const MAX_ITERATIONS: u32 = 1_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mechanism {
     /// SCRAM-SHA-1 (RFC 5802): salted challenge-response; the password never crosses the wire
-    /// and the server proves it knows it too. Preferred when offered.
+    /// and the server proves it knows it too. Chosen whenever a password is set and it is offered.
     ScramSha1,
     /// PLAIN (RFC 4616): user name and password in clear, so chosen only over TLS.
     Plain,
