@@ -54,7 +54,12 @@ fn jid_key(jid: &Jid) -> JidKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthResult {
     /// Authenticated as `identity` with `session_id`.
-    Authenticated { identity: Jid, session_id: String },
+    Authenticated {
+        /// The authenticated user: the bare JID it logged in with on the secure domain.
+        identity: Jid,
+        /// The session's id, returned as `session-id` for the client to present later.
+        session_id: String,
+    },
     /// Not authenticated (guest); may still join existing rooms.
     Guest,
     /// `session-id` unknown or expired.
