@@ -219,4 +219,31 @@ mod tests {
         s.forget_owner("a");
         assert!(s.take("b").unwrap().is_empty() && s.take("c").unwrap().is_empty());
     }
+
+    /// A change queued for many receivers is one entry in all their queues (encoded once
+    /// for all of them), unless a receiver's queue already had something of that owner.
+    #[test]
+    fn a_change_queued_for_many_receivers_is_one_shared_entry() {
+        let t0 = Instant::now();
+        let w = signaling_window(500);
+        let mut s = Signaling::default();
+        s.queue("z", &set(&[7]), true, [("y", true)].into_iter(), t0, w);
+        let receivers: Vec<String> = (0..500).map(|i| format!("r{i}")).collect();
+        s.queue("a", &set(&[1, 2]), true, receivers.iter().map(|r| (r.as_str(), true)).chain([("y", true)]), t0, w);
+        let first = s.take("r0").unwrap();
+        for r in &receivers[1..] {
+            let q = s.take(r).unwrap();
+            assert!(q.add.shares_entry(&first.add, "a"), "{r}");
+        }
+        // y's queue merged a's change with nothing of a's before: shared as well; a second
+        // change of a is merged into a new entry there.
+        s.queue("a", &set(&[3]), true, [("y", true), ("x", true)].into_iter(), t0, w);
+        let y = s.take("y").unwrap();
+        assert_eq!((ssrcs(&y.add, "a"), ssrcs(&y.add, "z")), (vec![1, 2, 3], vec![7]));
+        assert!(!y.add.shares_entry(&first.add, "a"));
+        // A removal netted against a queued add is a receiver's own entry.
+        s.queue("a", &set(&[3]), false, [("x", true), ("v", true)].into_iter(), t0, w);
+        assert!(s.take("x").unwrap().is_empty());
+        assert_eq!(ssrcs(&s.take("v").unwrap().remove, "a"), vec![3]);
+    }
 }
