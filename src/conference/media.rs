@@ -24,6 +24,7 @@ use crate::jid::Jid;
 use crate::xmpp::jingle::codecs::{colibri_media, has_data_content, offer_contents, Features};
 use crate::xmpp::jingle::stanzas::{self as jingle, JingleAction, JingleRequest, Offer};
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, BRIDGE_OWNER};
+use crate::xmpp::jingle::SourceView;
 use crate::metrics::Metrics;
 use crate::xml::Element;
 use crate::xmpp::ns;
@@ -298,25 +299,12 @@ impl<E: Env> Conference<E> {
         }
         let bridge_session_id = colibri.id.clone();
         let region = colibri.region.clone();
-        let mut all = if features.ssrc_rewriting { ConferenceSources::new() } else { self.media.sources.without(nick) };
-        if let Some(fb) = &colibri.feedback {
-            all.insert(BRIDGE_OWNER, fb.clone());
-        }
+        let bridge_sources = colibri.feedback.clone().map(|fb| ConferenceSources::single(BRIDGE_OWNER, fb));
         let index = self.occupants.iter().position(|o| o.nick == nick).unwrap_or(0) as i64;
         let start_muted = (
             self.start_audio_muted.is_some_and(|n| index >= n) || self.metadata_start_muted.0 || av_join.0,
             self.start_video_muted.is_some_and(|n| index >= n) || self.metadata_start_muted.1 || av_join.1,
         );
-        let offer = Offer {
-            contents,
-            bridge_transport: transport,
-            sctp_port: ep.sctp_port,
-            sources: all.filtered(features.audio, features.video, true),
-            json: features.json_sources,
-            start_muted,
-            bridge_session_id: bridge_session_id.clone(),
-            region,
-        };
         let sid = self.env.new_sid();
         let deadline = self.env.now() + super::REPLY_TIMEOUT;
         let what = PendingIq::Initiate { nick: nick.to_string(), sid: sid.clone() };
@@ -325,6 +313,19 @@ impl<E: Env> Conference<E> {
             self.media.failed.insert(nick.to_string());
             self.expire_endpoint(nick);
             return true;
+        };
+        // Everyone else's sources and the bridge's, read in place (each owner's encoding is cached).
+        let others = if features.ssrc_rewriting { SourceView::none() } else { SourceView::new(&self.media.sources).except(nick) };
+        let sources = bridge_sources.as_ref().map_or(others, |b| others.plus(b));
+        let offer = Offer {
+            contents,
+            bridge_transport: transport,
+            sctp_port: ep.sctp_port,
+            sources: sources.media(features.audio, features.video),
+            json: features.json_sources,
+            start_muted,
+            bridge_session_id: bridge_session_id.clone(),
+            region,
         };
         let si = offer.session_initiate(&self.focus_full(), &self.occupant_jid(nick), &sid, &id);
         self.send(si);
@@ -471,15 +472,15 @@ impl<E: Env> Conference<E> {
         let f = session.features;
         let from = self.focus_full();
         let to = self.occupant_jid(nick);
-        let remove = sig.remove.filtered(f.audio, f.video, true);
+        let remove = SourceView::new(&sig.remove).media(f.audio, f.video);
         if !remove.is_empty() {
             let id = self.new_id();
-            self.send(jingle::source_remove(&from, &to, &session.sid, &id, &remove, f.json_sources));
+            self.send(jingle::source_remove(&from, &to, &session.sid, &id, remove, f.json_sources));
         }
-        let add = sig.add.filtered(f.audio, f.video, true);
+        let add = SourceView::new(&sig.add).media(f.audio, f.video);
         if !add.is_empty() {
             let id = self.new_id();
-            self.send(jingle::source_add(&from, &to, &session.sid, &id, &add, f.json_sources));
+            self.send(jingle::source_add(&from, &to, &session.sid, &id, add, f.json_sources));
         }
     }
 

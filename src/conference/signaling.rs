@@ -7,6 +7,10 @@
 //! source. The conference sends what [`Signaling::take`] returns: a source-remove, then a
 //! source-add. The queues are bounded by the conference's sources: at most one entry per
 //! receiver with a session, holding at most the sources the conference accepted.
+//!
+//! A change queued for many receivers is one shared entry (with its cached wire
+//! encodings, `xmpp::jingle::encoded`) in each queue that had nothing from that owner
+//! yet, so a join in a room of 500 is encoded once, not once per receiver.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -36,25 +40,37 @@ fn remove_ssrcs(set: &mut EndpointSources, ssrcs: &HashSet<u32>) {
 }
 
 impl PendingSignal {
-    fn queue_add(&mut self, owner: &str, delta: &EndpointSources) {
+    /// Queue `owner`'s added sources (`delta`, the same map holding only them).
+    fn queue_add(&mut self, owner: &str, delta: &EndpointSources, shared: &ConferenceSources) {
         let ssrcs: HashSet<u32> = delta.sources.iter().map(|s| s.ssrc).collect();
         // A removal of the same sources not yet signaled cancels out.
-        let mut rem = self.remove.get(owner).cloned().unwrap_or_default();
-        let before = rem.sources.len();
-        remove_ssrcs(&mut rem, &ssrcs);
-        let cancelled = before - rem.sources.len();
-        self.remove.insert(owner, rem);
+        let mut cancelled = 0;
+        if let Some(mut rem) = self.remove.get(owner).cloned() {
+            let before = rem.sources.len();
+            remove_ssrcs(&mut rem, &ssrcs);
+            cancelled = before - rem.sources.len();
+            self.remove.insert(owner, rem);
+        }
         if cancelled < ssrcs.len() {
-            self.add.merge(&ConferenceSources::single(owner, delta.clone()));
+            self.add.merge(shared);
         }
     }
 
-    fn queue_remove(&mut self, owner: &str, removed: &EndpointSources) {
+    /// Queue `owner`'s removed sources (`removed`, the same map holding only them).
+    fn queue_remove(&mut self, owner: &str, removed: &EndpointSources, shared: &ConferenceSources) {
         let ssrcs: HashSet<u32> = removed.sources.iter().map(|s| s.ssrc).collect();
-        let mut add = self.add.get(owner).cloned().unwrap_or_default();
-        let pending: HashSet<u32> = add.sources.iter().map(|s| s.ssrc).filter(|s| ssrcs.contains(s)).collect();
-        remove_ssrcs(&mut add, &pending);
-        self.add.insert(owner, add);
+        let mut pending: HashSet<u32> = HashSet::new();
+        if let Some(mut add) = self.add.get(owner).cloned() {
+            pending = add.sources.iter().map(|s| s.ssrc).filter(|s| ssrcs.contains(s)).collect();
+            if !pending.is_empty() {
+                remove_ssrcs(&mut add, &pending);
+                self.add.insert(owner, add);
+            }
+        }
+        if pending.is_empty() {
+            self.remove.merge(shared);
+            return;
+        }
         let mut rest = removed.clone();
         remove_ssrcs(&mut rest, &pending);
         if !rest.sources.is_empty() {
@@ -88,12 +104,14 @@ impl Signaling {
         if delta.sources.is_empty() {
             return;
         }
+        // One entry for every receiver: encoded once when the first queue is sent.
+        let shared = ConferenceSources::single(owner, delta.clone());
         for (r, active) in receivers {
             let sig = self.queues.entry(r.to_string()).or_default();
             if add {
-                sig.queue_add(owner, delta);
+                sig.queue_add(owner, delta, &shared);
             } else {
-                sig.queue_remove(owner, delta);
+                sig.queue_remove(owner, delta, &shared);
             }
             if active && sig.due.is_none() {
                 sig.due = Some(now + window);
@@ -200,5 +218,32 @@ mod tests {
         s.queue("a", &set(&[5]), true, [("b", true), ("c", true)].into_iter(), t0, w);
         s.forget_owner("a");
         assert!(s.take("b").unwrap().is_empty() && s.take("c").unwrap().is_empty());
+    }
+
+    /// A change queued for many receivers is one entry in all their queues (encoded once
+    /// for all of them), unless a receiver's queue already had something of that owner.
+    #[test]
+    fn a_change_queued_for_many_receivers_is_one_shared_entry() {
+        let t0 = Instant::now();
+        let w = signaling_window(500);
+        let mut s = Signaling::default();
+        s.queue("z", &set(&[7]), true, [("y", true)].into_iter(), t0, w);
+        let receivers: Vec<String> = (0..500).map(|i| format!("r{i}")).collect();
+        s.queue("a", &set(&[1, 2]), true, receivers.iter().map(|r| (r.as_str(), true)).chain([("y", true)]), t0, w);
+        let first = s.take("r0").unwrap();
+        for r in &receivers[1..] {
+            let q = s.take(r).unwrap();
+            assert!(q.add.shares_entry(&first.add, "a"), "{r}");
+        }
+        // y's queue merged a's change with nothing of a's before: shared as well; a second
+        // change of a is merged into a new entry there.
+        s.queue("a", &set(&[3]), true, [("y", true), ("x", true)].into_iter(), t0, w);
+        let y = s.take("y").unwrap();
+        assert_eq!((ssrcs(&y.add, "a"), ssrcs(&y.add, "z")), (vec![1, 2, 3], vec![7]));
+        assert!(!y.add.shares_entry(&first.add, "a"));
+        // A removal netted against a queued add is a receiver's own entry.
+        s.queue("a", &set(&[3]), false, [("x", true), ("v", true)].into_iter(), t0, w);
+        assert!(s.take("x").unwrap().is_empty());
+        assert_eq!(ssrcs(&s.take("v").unwrap().remove, "a"), vec![3]);
     }
 }

@@ -194,6 +194,8 @@ impl Env for SimEnv {
     }
 
     fn send(&mut self, conn: ConnId, el: Element) {
+        // As the receiver sees it: cached source encodings (raw XML) parsed into elements.
+        let el = if el.contains_raw() { el.reparsed().expect("the focus writes well-formed XML") } else { el };
         self.sent.push((self.now - self.start, conn, el.clone()));
         for r in (self.responder)(&el) {
             self.replies.push_back(Inbox::Stanza(r));

@@ -222,7 +222,7 @@ fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool, max_nodes: usize) -
                     if el.children.iter().any(|n| matches!(n, Node::Element(_))) {
                         el.children.retain(|n| match n {
                             Node::Text(t) => !t.chars().all(char::is_whitespace),
-                            Node::Element(_) => true,
+                            Node::Element(_) | Node::Raw(_) => true,
                         });
                     }
                     match stack.last_mut() {

@@ -8,6 +8,21 @@
 //! even as references; they are written as U+FFFD, so that whatever a value holds (a
 //! participant's JSON-encoded source name, say) the output is well-formed and the
 //! server does not close our stream over it.
+//!
+//! [`RawWriter`] writes into a [`RawXml`]: pre-serialised XML that an [`Element`] can
+//! carry as a child ([`Node::Raw`]) and that is then copied into the output verbatim.
+//! The focus caches each endpoint's encoded sources this way, so an offer in a room of
+//! 500 is a copy of cached bytes rather than a tree of 20 000 elements
+//! (`xmpp::jingle::encoded`).
+//!
+//! **The raw invariant.** A `RawXml` holds only what this module's writer produced:
+//! complete elements, each declaring its own namespace (so the text means the same under
+//! any parent), and escaped character data, in sequence. It has no constructor from a
+//! string; the only way in is [`RawWriter`], whose methods take an [`Element`], text to
+//! escape, or another `RawXml`. So a participant's input can never become raw XML: it
+//! reaches one only as the values of typed sources written through the escaping above.
+
+use std::sync::Arc;
 
 use super::element::{Element, Node};
 
@@ -37,11 +52,101 @@ pub fn write_element(out: &mut String, el: &Element, parent_ns: &str) {
         match child {
             Node::Element(c) => write_element(out, c, &el.ns),
             Node::Text(t) => escape_text(out, t),
+            Node::Raw(r) => out.push_str(&r.0),
         }
     }
     out.push_str("</");
     out.push_str(&el.name);
     out.push('>');
+}
+
+/// Pre-serialised XML written by [`RawWriter`] (see the raw invariant in the module
+/// doc): shared, cheap to clone, written out verbatim as a child of an [`Element`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RawXml(Arc<str>);
+
+impl RawXml {
+    /// The XML text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Memory it holds, as [`Element::weight`] counts it: the shared block (two
+    /// reference counts and the bytes) with allocator overhead.
+    pub fn weight(&self) -> usize {
+        let size = self.0.len() + 2 * std::mem::size_of::<usize>();
+        ((size + 8 + 15) & !15).max(32)
+    }
+}
+
+impl std::fmt::Debug for RawXml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Raw({:?})", &*self.0)
+    }
+}
+
+/// Writes elements, escaped text and earlier [`RawXml`] into a new `RawXml`: the only
+/// way to make one.
+///
+/// ```compile_fail
+/// // Raw XML cannot be made from a string.
+/// let raw = jicofo::xml::RawXml(std::sync::Arc::from("<x/>"));
+/// ```
+#[derive(Debug, Default)]
+pub struct RawWriter {
+    out: String,
+}
+
+impl RawWriter {
+    /// An empty writer.
+    pub fn new() -> RawWriter {
+        RawWriter::default()
+    }
+
+    /// An empty writer with room for `bytes`.
+    pub fn with_capacity(bytes: usize) -> RawWriter {
+        RawWriter { out: String::with_capacity(bytes) }
+    }
+
+    /// Append `el` as a standalone element (declaring its namespace).
+    pub fn element(&mut self, el: &Element) {
+        write_element(&mut self.out, el, "");
+    }
+
+    /// Append character data, escaped.
+    pub fn text(&mut self, text: &str) {
+        escape_text(&mut self.out, text);
+    }
+
+    /// Append XML written earlier.
+    pub fn raw(&mut self, raw: &RawXml) {
+        self.out.push_str(&raw.0);
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// What was written.
+    pub fn finish(self) -> RawXml {
+        RawXml(Arc::from(self.out))
+    }
 }
 
 /// Escape an attribute value (quoted with `'`).
@@ -85,6 +190,42 @@ pub fn escape_text(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Raw XML is written verbatim, means the same under any parent (its elements declare
+    /// their namespace), escapes what it was given, and counts in the tree's weight.
+    #[test]
+    fn raw_xml_is_written_verbatim_and_parses_back_to_the_tree_it_replaces() {
+        let hostile = "a'b\"c<d>&e]]>\u{1}f";
+        let inner = Element::new("source", "urn:x:ssma").attr("name", hostile).child(Element::new("p", "urn:x:rtp").attr("v", "1"));
+        let mut w = RawWriter::new();
+        w.element(&inner);
+        w.text(hostile);
+        let raw = w.finish();
+        assert!(raw.as_str().starts_with("<source xmlns='urn:x:ssma' name='a&apos;b&quot;c&lt;d&gt;&amp;e]]&gt;"), "{raw:?}");
+        assert!(!raw.as_str().contains("]]>") && !raw.as_str().contains("<d>"), "{raw:?}");
+        // Under a parent of any namespace, the same tree as without the cache.
+        for parent_ns in ["urn:x:rtp", "urn:x:ssma", "jabber:client"] {
+            let tree = Element::new("description", parent_ns).child(inner.clone()).text(hostile);
+            let spliced = Element::new("description", parent_ns).raw(raw.clone());
+            assert!(spliced.contains_raw() && !tree.contains_raw());
+            assert_eq!(spliced.reparsed().unwrap(), tree.reparsed().unwrap(), "under {parent_ns}");
+            assert!(spliced.elements().next().is_none() && spliced.text_content().is_empty(), "accessors do not look into raw XML");
+        }
+        // Concatenation of raw pieces is raw XML too.
+        let mut w = RawWriter::with_capacity(2 * raw.len());
+        w.raw(&raw);
+        w.raw(&raw);
+        let twice = w.finish();
+        assert_eq!(twice.len(), 2 * raw.len());
+        let back = Element::new("d", "urn:y").raw(twice).reparsed().unwrap();
+        assert_eq!(back.elements().count(), 2);
+        assert_eq!(back.elements().next().unwrap().get_attr("name"), Some("a'b\"c<d>&e]]>\u{fffd}f"));
+        // The weight counts the raw bytes.
+        let small = Element::new("d", "urn:y");
+        let big = Element::new("d", "urn:y").raw(raw.clone());
+        assert!(big.weight() >= small.weight() + raw.len(), "{} vs {}", big.weight(), small.weight());
+        assert!(RawXml::default().is_empty() && RawWriter::new().is_empty());
+    }
 
     #[test]
     fn escapes_and_namespaces() {

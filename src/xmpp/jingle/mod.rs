@@ -1,12 +1,14 @@
 //! Jingle and sources (was `media`): participant features and the codecs offered
 //! (`codecs`), sources, their validation and their encodings in Jingle, JSON and
-//! Colibri2 (`sources`), and the Jingle stanzas themselves (`stanzas`: session-initiate,
-//! session-accept, transport-info, source-add/remove, session-terminate).
+//! Colibri2 (`sources`), each owner's encodings cached for the wire and the per-receiver
+//! view that writes them (`encoded`), and the Jingle stanzas themselves (`stanzas`:
+//! session-initiate, session-accept, transport-info, source-add/remove, session-terminate).
 //!
 //! Pure functions and values only: no sockets, no threads, no clocks. The
 //! conference logic feeds parsed stanzas in and sends the returned elements out.
 
 pub mod codecs;
+pub mod encoded;
 pub mod stanzas;
 pub mod sources;
 
@@ -15,6 +17,7 @@ pub use stanzas::{
     first_ice_transport, initial_last_n, new_sid, session_terminate, source_add, source_remove, transport_info, BridgeSession,
     JingleAction, JingleError, JingleRequest, Offer,
 };
+pub use encoded::SourceView;
 pub use sources::{
     ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SourceLimits, SsrcGroup, BRIDGE_OWNER,
 };

@@ -8,7 +8,9 @@
 //! - Filtering: [`ConferenceSources::filtered`] drops media types a receiver lacks and
 //!   strips simulcast (§2.4).
 //! - Encoding: Jingle ssma elements for descriptions, the JSON object, and colibri2
-//!   `<sources>` with one `<media-source>` per source name.
+//!   `<sources>` with one `<media-source>` per source name. Each owner's set in a
+//!   [`ConferenceSources`] keeps its Jingle and JSON encodings for receivers once they are
+//!   built (`super::encoded`): offers and source signaling copy those.
 //!
 //! Nothing here panics on hostile input: malformed SSRCs, unknown media or semantics
 //! and missing attributes become [`SourceError`]s.
@@ -30,14 +32,17 @@
 //! already uses ("Source name is already used: …"), one name for both audio and video,
 //! and a group listing one SSRC twice.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{btree_map, BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use crate::xml::Element;
 
 use crate::xmpp::ns;
+
+use super::encoded::Cached;
 
 /// The owner under which the bridge's feedback sources are stored.
 pub const BRIDGE_OWNER: &str = "jvb";
@@ -793,9 +798,13 @@ impl Default for SourceLimits {
 
 /// The conference's sources: owner (endpoint id or [`BRIDGE_OWNER`]) → its set.
 /// Owners with an empty set are not kept.
+///
+/// Each set is stored with its wire encodings, built on first use
+/// ([`super::encoded::SourceView`] writes them); a set is never changed in place, so a
+/// change makes a new entry with nothing encoded. Clones share the entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConferenceSources {
-    owners: BTreeMap<String, EndpointSources>,
+    owners: BTreeMap<String, Arc<Cached>>,
     limits: SourceLimits,
 }
 
@@ -822,18 +831,35 @@ impl ConferenceSources {
         if set.is_empty() {
             self.owners.remove(owner);
         } else {
-            self.owners.insert(owner.to_string(), set);
+            self.owners.insert(owner.to_string(), Cached::new(set));
         }
     }
 
     /// `owner`'s set.
     pub fn get(&self, owner: &str) -> Option<&EndpointSources> {
-        self.owners.get(owner)
+        self.owners.get(owner).map(|c| &c.set)
     }
 
     /// Owners and sets, ordered by owner.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &EndpointSources)> {
-        self.owners.iter().map(|(k, v)| (k.as_str(), v))
+        self.owners.iter().map(|(k, v)| (k.as_str(), &v.set))
+    }
+
+    /// Owners and their entries (set and encodings), ordered by owner.
+    pub(crate) fn entries(&self) -> btree_map::Iter<'_, String, Arc<Cached>> {
+        self.owners.iter()
+    }
+
+    /// True when `owner`'s entry is the very one `other` holds (shared, not a copy).
+    #[cfg(test)]
+    pub(crate) fn shares_entry(&self, other: &ConferenceSources, owner: &str) -> bool {
+        matches!((self.owners.get(owner), other.owners.get(owner)), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+    }
+
+    /// How many encodings `owner`'s entry has built (tests).
+    #[cfg(test)]
+    pub(crate) fn encoded_count(&self, owner: &str) -> usize {
+        self.owners.get(owner).map_or(0, |c| c.encoded_count())
     }
 
     /// True when no owner has sources.
@@ -843,7 +869,8 @@ impl ConferenceSources {
 
     /// Remove an owner entirely, returning its set (no validation).
     pub fn remove_owner(&mut self, owner: &str) -> Option<EndpointSources> {
-        self.owners.remove(owner)
+        let c = self.owners.remove(owner)?;
+        Some(Arc::try_unwrap(c).map_or_else(|c| c.set.clone(), |c| c.set))
     }
 
     /// A copy without `owner` (a receiver never gets its own sources).
@@ -853,29 +880,38 @@ impl ConferenceSources {
         c
     }
 
-    /// Merge `other` into this map without validation (set union per owner).
+    /// Merge `other` into this map without validation (set union per owner). An owner
+    /// this map does not have yet gets `other`'s entry itself (shared with its encodings).
     pub fn merge(&mut self, other: &ConferenceSources) {
-        for (owner, set) in &other.owners {
-            let e = self.owners.entry(owner.clone()).or_default();
-            for s in &set.sources {
+        for (owner, theirs) in &other.owners {
+            let Some(mine) = self.owners.get(owner) else {
+                if !theirs.set.is_empty() {
+                    self.owners.insert(owner.clone(), theirs.clone());
+                }
+                continue;
+            };
+            let mut e = mine.set.clone();
+            for s in &theirs.set.sources {
                 if !e.sources.contains(s) {
                     e.sources.push(s.clone());
                 }
             }
-            for g in &set.groups {
+            for g in &theirs.set.groups {
                 if !e.groups.contains(g) {
                     e.groups.push(g.clone());
                 }
             }
+            if e != mine.set {
+                self.insert(owner, e);
+            }
         }
-        self.owners.retain(|_, v| !v.is_empty());
     }
 
     /// Filtered for a receiver (§2.4): only the media types it supports, simulcast
     /// stripped when `strip_simulcast`; owners left empty are dropped.
     pub fn filtered(&self, audio: bool, video: bool, strip_simulcast: bool) -> ConferenceSources {
         let mut out = ConferenceSources::with_limits(self.limits);
-        for (owner, set) in &self.owners {
+        for (owner, set) in self.iter() {
             let mut s = set.filter_media(audio, video);
             if strip_simulcast {
                 s = s.strip_simulcast();
@@ -897,9 +933,9 @@ impl ConferenceSources {
             return Err(SourceError::invalid(format!("Endpoint id '{BRIDGE_OWNER}' is reserved for the bridge")));
         }
         let limits = self.limits;
-        let existing = self.owners.get(owner).cloned().unwrap_or_default();
-        let mut used: HashSet<u32> = self.owners.values().flat_map(|e| e.sources.iter().map(|s| s.ssrc)).collect();
-        let others = || self.owners.iter().filter(|(o, _)| o.as_str() != owner).flat_map(|(_, e)| e.sources.iter());
+        let existing = self.get(owner).cloned().unwrap_or_default();
+        let mut used: HashSet<u32> = self.iter().flat_map(|(_, e)| e.sources.iter().map(|s| s.ssrc)).collect();
+        let others = || self.iter().filter(|(o, _)| *o != owner).flat_map(|(_, e)| e.sources.iter());
         let foreign_msids: HashSet<&str> = others().filter_map(|s| s.msid.as_deref()).collect();
         let foreign_names: HashSet<&str> = others().filter_map(|s| s.name.as_deref()).collect();
         let mut name_media: HashMap<&str, MediaType> =
@@ -972,7 +1008,6 @@ impl ConferenceSources {
             return Ok(EndpointSources::new());
         }
         let existing = self
-            .owners
             .get(owner)
             .ok_or_else(|| SourceError::invalid(format!("No sources exist for endpoint {}", shown(owner))))?;
         let mut removed = EndpointSources::new();
@@ -1015,8 +1050,8 @@ impl ConferenceSources {
     /// The JSON encoding `{"sources":{owner:[…]}}` (§2.4).
     pub fn to_json(&self) -> String {
         let mut m = Map::new();
-        for (owner, set) in &self.owners {
-            m.insert(owner.clone(), set.to_json_value());
+        for (owner, set) in self.iter() {
+            m.insert(owner.to_string(), set.to_json_value());
         }
         let mut top = Map::new();
         top.insert("sources".into(), Value::Object(m));
@@ -1051,10 +1086,10 @@ impl ConferenceSources {
     /// All owners' sources come first, then all groups.
     pub fn jingle_elements(&self, media: MediaType) -> Vec<Element> {
         let mut out: Vec<Element> = Vec::new();
-        for (owner, set) in &self.owners {
+        for (owner, set) in self.iter() {
             out.extend(set.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner)));
         }
-        for set in self.owners.values() {
+        for (_, set) in self.iter() {
             out.extend(set.groups.iter().filter(|g| g.media == media).map(SsrcGroup::to_element));
         }
         out
@@ -1062,6 +1097,6 @@ impl ConferenceSources {
 
     /// True when some owner has sources or groups of `media`.
     pub fn has_media(&self, media: MediaType) -> bool {
-        self.owners.values().any(|e| e.sources.iter().any(|s| s.media == media) || e.groups.iter().any(|g| g.media == media))
+        self.iter().any(|(_, e)| e.sources.iter().any(|s| s.media == media) || e.groups.iter().any(|g| g.media == media))
     }
 }

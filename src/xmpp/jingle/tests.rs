@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::codecs::{offer_contents, Features};
+use super::encoded::SourceView;
 use super::stanzas::*;
 use super::sources::*;
 use crate::xml::{parse_fragment, Element};
@@ -839,13 +840,14 @@ fn json_features() -> Features {
     Features { rtx: true, tcc: true, json_sources: true, source_names: true, ..Features::default_set() }
 }
 
-fn offer(json: bool) -> Offer {
+fn offer(json: bool) -> Offer<'static> {
+    static SAMPLE: std::sync::OnceLock<ConferenceSources> = std::sync::OnceLock::new();
     let f = Features { json_sources: json, ..json_features() };
     Offer {
         contents: offer_contents(&f),
         bridge_transport: bridge_transport(),
         sctp_port: Some(5000),
-        sources: sample_conference().filtered(f.audio, f.video, true),
+        sources: SourceView::new(SAMPLE.get_or_init(sample_conference)).media(f.audio, f.video),
         json,
         start_muted: (true, false),
         bridge_session_id: "0c9f3b1e-6d2a-4e7f-8b5c-1a2b3c4d5e6f".into(),
@@ -972,7 +974,8 @@ fn source_add_and_remove_iqs() {
             vec![fid(3735928559, 3735928560)],
         ),
     );
-    let iq = source_add(FOCUS, OCCUPANT, "sid", "sa-9", &delta, true);
+    // Reparsed: the sources are cached encodings (raw XML) until written.
+    let iq = source_add(FOCUS, OCCUPANT, "sid", "sa-9", &delta, true).reparsed().unwrap();
     let j = iq.get_child("jingle", ns::JINGLE).unwrap();
     let attrs: Vec<_> = j.attrs.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(attrs, ["action", "sid"]);
