@@ -468,7 +468,11 @@ fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut
                 .and_then(|s| s.get_attr("value"))
                 .unwrap_or("?")
                 .to_string();
-            bridges.push((from.resource().unwrap_or_default().to_string(), stress));
+            // A bridge updates its stats presence (it may while the check listens): one
+            // entry per bridge, its latest stress.
+            let name = from.resource().unwrap_or_default().to_string();
+            bridges.retain(|(n, _)| *n != name);
+            bridges.push((name, stress));
         }
     }
     if joined {
