@@ -9,8 +9,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use jicofo::media::{ConferenceSources, EndpointSources, JingleRequest};
-use jicofo::xml::{ns, parse_fragment, Element};
+use jicofo::xmpp::jingle::{ConferenceSources, EndpointSources, JingleRequest};
+use jicofo::xml::{parse_fragment, Element};
+use jicofo::xmpp::ns;
 use jicofo::xmpp::caps::{Caps, CapsCache, DiscoInfo};
 
 const ROUNDS: usize = 5;
@@ -58,7 +59,7 @@ fn main() {
     row("  … + try_add into a 50-endpoint conference", 0, time(|| {
         let mut c = ConferenceSources::new();
         for i in 0..50u32 {
-            let s = jicofo::media::Source::new(10_000 + i, jicofo::media::MediaType::Audio).with_msid(&format!("m{i}"));
+            let s = jicofo::xmpp::jingle::Source::new(10_000 + i, jicofo::xmpp::jingle::MediaType::Audio).with_msid(&format!("m{i}"));
             c.insert(&format!("e{i}"), EndpointSources { sources: vec![s], groups: vec![] });
         }
         black_box(c.try_add("d8c2803e", named.clone()).unwrap());

@@ -17,14 +17,16 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub mod features;
 pub mod files;
 pub mod hocon;
+pub mod limits;
 pub mod properties;
 pub mod shell;
 
-use crate::focus::auth::{Authority, AuthorityKind};
-use crate::focus::limits::{self, Limits};
 use crate::jid::Jid;
+use features::{Authority, AuthorityKind};
+use limits::Limits;
 
 /// What the command line asked for.
 #[derive(Debug)]
@@ -80,12 +82,12 @@ pub struct Config {
     /// presence features (`recorder.<domain>`).
     pub trusted_domains: Vec<String>,
     /// Jibri pending timeout and retries.
-    pub jibri_session: crate::jibri::SessionConfig,
+    pub jibri_session: features::JibriSessionSettings,
     /// Jicofo's authentication authority (`--auth_domain`: the secure domain;
     /// `--jwt_auth_domain`: the JWT authority of token setup C), if any.
     pub authority: Option<Authority>,
     /// `--enable_auto_owner`, `--enable_ice_restart`.
-    pub moderation: crate::moderation::breakout::Settings,
+    pub moderation: features::ModerationSettings,
     /// REST API port; 0 turns the API off.
     pub rest_port: u16,
     /// REST API bind address.
@@ -534,7 +536,7 @@ where
             _ => return Err(ConfigError(format!("{}: '{}' is not -1 or a number from 0 to 1000", label("jibri_num_retries"), v))),
         },
     };
-    let jibri_session = crate::jibri::SessionConfig {
+    let jibri_session = features::JibriSessionSettings {
         pending_timeout: (pending_timeout > 0).then(|| std::time::Duration::from_secs(pending_timeout)),
         num_retries,
     };
@@ -545,7 +547,7 @@ where
         Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
         Some(v) => Err(ConfigError(format!("{}: '{}' is not true or false", label(name), v))),
     };
-    let moderation = crate::moderation::breakout::Settings {
+    let moderation = features::ModerationSettings {
         auto_owner: boolean("enable_auto_owner", true)?,
         ice_restart: boolean("enable_ice_restart", true)?,
     };
@@ -795,7 +797,7 @@ mod tests {
         assert_eq!(c.jigasi_muc.as_ref().map(|j| j.to_string()).as_deref(), Some("jigasibrewery@internal.auth.meet.test"));
         assert_eq!(c.jibri_sip_muc, None);
         assert_eq!(c.trusted_domains, vec!["recorder.meet.test".to_string()]);
-        assert_eq!(c.jibri_session, crate::jibri::SessionConfig::default());
+        assert_eq!(c.jibri_session, features::JibriSessionSettings::default());
         let c = run(
             &["--domain=meet.test", "--jibri_muc=off", "--jigasi_muc=J@internal.auth.meet.test", "--jibri_sip_muc=S@x.test",
               "--trusted_domain=a.test", "--trusted_domain=B.test", "--jibri_pending_timeout=0", "--jibri_num_retries=-1"],
@@ -805,7 +807,7 @@ mod tests {
         assert_eq!(c.jibri_muc, None);
         assert_eq!(c.jibri_sip_muc.map(|j| j.to_string()).as_deref(), Some("s@x.test"));
         assert_eq!(c.trusted_domains, vec!["a.test".to_string(), "b.test".to_string()]);
-        assert_eq!(c.jibri_session, crate::jibri::SessionConfig { pending_timeout: None, num_retries: None });
+        assert_eq!(c.jibri_session, features::JibriSessionSettings { pending_timeout: None, num_retries: None });
         for bad in ["--jibri_muc=nope", "--trusted_domain=a@b", "--jibri_pending_timeout=x", "--jibri_num_retries=-2"] {
             let e = run(&["--domain=meet.test", bad], &[]).unwrap_err();
             assert!(e.0.contains(bad.split('=').next().unwrap()), "{}", e);

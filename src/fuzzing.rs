@@ -25,22 +25,24 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::bridge::{BridgeEvent, Bridges};
-use crate::colibri2::parse_answer;
-use crate::conference::mute::MuteRequest;
-use crate::conference::muc::OccupantPresence;
+use crate::bridge::Bridges;
+use crate::messages::{BridgeEvent, Inbox, PendingReply, ReplyTarget};
+use crate::xmpp::colibri2::parse_answer;
+use crate::xmpp::muc::OccupantPresence;
+use crate::xmpp::mute::MuteRequest;
 use crate::conference::sim::{occupant_leave, occupant_presence, with_bridge, Responder};
-use crate::conference::{Conference, Env, Inbox, Params, PendingReply, ReplyTarget};
-use crate::focus::inbox::HeldPresences;
-use crate::focus::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
-use crate::focus::request::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
+use crate::conference::{Conference, Env, Params};
+use crate::messages::inbox::HeldPresences;
+use crate::messages::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
+use crate::xmpp::conference_iq::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
 use crate::jid::Jid;
-use crate::media::jingle::{first_ice_transport, initial_last_n, JingleRequest};
-use crate::media::sources::{ConferenceSources, EndpointSources, MediaType};
+use crate::xmpp::jingle::stanzas::{first_ice_transport, initial_last_n, JingleRequest};
+use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, MediaType};
 use crate::net::ConnId;
 use crate::xml::framer::opening_tag;
 use crate::xml::write::is_xml_char;
-use crate::xml::{ns, parse_fragment, parse_stanza, Element, Frame, Framer, FramerError, Node, StreamHeader, MAX_DEPTH};
+use crate::xml::{parse_fragment, parse_stanza, Element, Frame, Framer, FramerError, Node, StreamHeader, MAX_DEPTH};
+use crate::xmpp::ns;
 use crate::xmpp::caps::{verify, Caps, CapsCache, DiscoInfo, Verdict};
 use crate::xmpp::stanza::{iq_error, parse_error, parse_stream_error, refuse_unread, ErrorCondition, ErrorReply};
 
@@ -66,6 +68,7 @@ pub const TARGETS: &[&str] = &[
     "negotiation",
     "http",
     "conference",
+    "components",
 ];
 
 /// Run target `name` on `data`; false for an unknown name.
@@ -90,6 +93,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "negotiation" => negotiation(data),
         "http" => http(data),
         "conference" => conference(data),
+        "components" => components(data),
         _ => return false,
     }
     true
@@ -394,10 +398,10 @@ pub fn jingle(data: &[u8]) {
     let _ = first_ice_transport(&req.contents);
     let _ = initial_last_n(&req.contents);
     let Ok(set) = req.sources() else { return };
-    assert!(set.sources.len() <= 2 * crate::media::sources::MAX_PARSED_SOURCES);
+    assert!(set.sources.len() <= 2 * crate::xmpp::jingle::sources::MAX_PARSED_SOURCES);
     let mut conf = ConferenceSources::new();
     let mut other = EndpointSources::new();
-    other.sources.push(crate::media::sources::Source::new(1, MediaType::Audio).with_name("other-a0"));
+    other.sources.push(crate::xmpp::jingle::sources::Source::new(1, MediaType::Audio).with_name("other-a0"));
     conf.insert("other", other);
     if let Ok(added) = conf.try_add("p", set.clone()) {
         // What was accepted is valid, and travels through JSON and Jingle unchanged.
@@ -510,6 +514,39 @@ pub fn mute(data: &[u8]) {
     }
 }
 
+/// The Jitsi component messages (moderation.md §0, §1, §4): each stanza's
+/// `<json-message>` read as AV moderation and as room metadata, and as a disco#info
+/// answer listing components. What parses writes back to JSON that parses to the same
+/// value and stays within its bounds; the parsed messages are held as a full inbox holds
+/// them, which stays within its cap.
+pub fn components(data: &[u8]) {
+    use crate::messages::inbox::{HeldComponents, HELD_COMPONENT_MESSAGES};
+    use crate::messages::ComponentMessage;
+    use crate::xmpp::av_moderation::{AvModerationMessage, MAX_WHITELIST};
+    use crate::xmpp::components::Components;
+    use crate::xmpp::room_metadata::RoomMetadata;
+    let mut held = HeldComponents::default();
+    for el in elements(data, 32) {
+        let c = Components::from_disco(&el);
+        for a in [&c.av_moderation, &c.breakout_rooms, &c.room_metadata].into_iter().flatten() {
+            assert!(a.is_bare() && a.local().is_none());
+        }
+        // As the router reads them (`TryFrom<&Element>`), then written back and read again.
+        if let Ok(m) = AvModerationMessage::try_from(&el) {
+            assert!(m.whitelists.iter().all(|(_, l)| l.len() <= MAX_WHITELIST));
+            let again = AvModerationMessage::try_from(&m.to_element("avmoderation.meet.test", "focus@auth.meet.test/focus"));
+            assert_eq!(again.as_ref(), Ok(&m), "written AV moderation parses back");
+            let _ = held.hold(ComponentMessage::AvModeration(m));
+        }
+        if let Ok(m) = RoomMetadata::try_from(&el) {
+            let again = RoomMetadata::try_from(&m.to_element("metadata.meet.test", "focus@auth.meet.test/focus"));
+            assert_eq!(again.as_ref(), Ok(&m), "written metadata parses back");
+            let _ = held.hold(ComponentMessage::RoomMetadata(m));
+        }
+        assert!(held.len() <= HELD_COMPONENT_MESSAGES);
+    }
+}
+
 /// The Jibri/Jigasi typed parsers (`xmpp::jibri`, `xmpp::rayo`, `xmpp::jigasi`) on any
 /// element of a stanza: what parses writes back to an element that parses to the same
 /// value, values stay within their bounds; stanzas also go to a Jibri and a Jigasi
@@ -596,7 +633,7 @@ pub fn brewery(data: &[u8]) {
             assert!(IqId::parse(id).is_some_and(|x| table.contains(x)), "a health check not in the pending table");
             ids.push(id.to_string());
         }
-        assert!(table.outstanding(Destination::Bridges) <= crate::focus::pending::BRIDGES_CAP);
+        assert!(table.outstanding(Destination::Bridges) <= crate::messages::pending::BRIDGES_CAP);
         let exclude: Vec<Jid> = bridges.all().take(1).map(|b| b.jid.clone()).collect();
         if let Some(b) = bridges.select(now, None, Some("r1"), &exclude) {
             assert!(bridges.get(&b).is_some_and(|x| x.is_operational(now)), "selected a bridge that is not operational");
@@ -768,7 +805,7 @@ pub fn held_presences(data: &[u8]) {
         if leave {
             p.set_attr("type", "unavailable");
         }
-        if held.hold(p) == crate::focus::inbox::Held::Dropped {
+        if held.hold(p) == crate::messages::inbox::Held::Dropped {
             dropped = true;
         }
         sent.entry(from).or_default().push((version, leave));
@@ -923,7 +960,8 @@ fn costly_scram(el: &Element) -> bool {
 /// same for every longer prefix; a complete request is routed (and a conference body
 /// turned into an IQ) without a panic.
 pub fn http(data: &[u8]) {
-    use crate::net::http::{parse_request, route, Parsed, Route, MAX_BODY};
+    use crate::net::http::{parse_request, Parsed, Route, MAX_BODY};
+    use crate::ops::api::route;
     let mut inp = Input::new(data);
     let n = (inp.byte() % 8) as usize;
     let mut splits: Vec<usize> = (0..n).map(|_| inp.u16() as usize).collect();
@@ -947,9 +985,8 @@ pub fn http(data: &[u8]) {
             }
             Ok(Parsed::Complete(req)) => {
                 assert!(req.body.len() <= MAX_BODY && req.path.starts_with('/'));
-                if let Route::Conference { iq, room } = route(req) {
-                    assert_round_trip(&iq, "conference IQ from HTTP");
-                    let _ = room;
+                if let Route::Wait(fields) = route(req) {
+                    assert_round_trip(&fields.to_iq(), "conference IQ from HTTP");
                 }
                 final_answer = Some(r.clone());
             }
@@ -1441,7 +1478,7 @@ fn request(requester: Option<usize>) -> Inbox {
 impl Env for FuzzEnv {
     fn send(&mut self, _conn: ConnId, el: Element) {
         let outstanding = self.shared.pending.lock().outstanding(Destination::Conference(1));
-        assert!(outstanding <= crate::focus::pending::CONFERENCE_CAP, "{outstanding} requests pending");
+        assert!(outstanding <= crate::messages::pending::CONFERENCE_CAP, "{outstanding} requests pending");
         {
             let mut seen = self.seen.lock();
             seen.sent += 1;
@@ -1633,7 +1670,7 @@ fn conference_on_this_thread(data: &[u8]) {
         bridges.on_presence(&bridge_presence(b, "0.1", false, false), "focus", now);
     }
     // Small limits on some inputs, so that the refusals are exercised too.
-    let mut limits = crate::focus::limits::Limits::default();
+    let mut limits = crate::config::limits::Limits::default();
     if flags & 8 != 0 {
         limits.max_participants = 2;
         limits.max_waiting_requests = 1;
@@ -1785,6 +1822,24 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "caps" => extra(&[
             ("xep0115", "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://code.google.com/p/exodus' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/></presence><iq type='result'><query xmlns='http://jabber.org/protocol/disco#info' node='http://code.google.com/p/exodus#QgayPKawpkPSDYmwT/WM94uAlu0='><identity category='client' name='Exodus 0.9.1' type='pc'/><feature var='http://jabber.org/protocol/caps'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/><feature var='http://jabber.org/protocol/muc'/></query></iq>"),
             ("form", "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc' xml:lang='en' name='P'/><feature var='a'/><x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field><field var='os'><value>Mac</value><value>x</value></field></x></query>"),
+        ]),
+        "components" => extra(&[
+            (
+                "av-enable",
+                "<message from='avmoderation.meet.test' to='focus@auth.meet.test/focus'><json-message xmlns='http://jitsi.org/jitmeet'>{\"type\":\"av_moderation\",\"room\":\"r@conference.meet.test\",\"enabled\":true,\"mediaType\":\"audio\",\"actor\":\"r@conference.meet.test/m\"}</json-message></message>",
+            ),
+            (
+                "av-whitelists",
+                "<message from='avmoderation.meet.test'><json-message xmlns='http://jitsi.org/jitmeet'>{\"type\":\"av_moderation\",\"room\":\"r@conference.meet.test\",\"whitelists\":{\"audio\":[\"r@conference.meet.test/a\"],\"video\":[]}}</json-message></message>",
+            ),
+            (
+                "metadata",
+                "<message from='metadata.meet.test'><json-message xmlns='http://jitsi.org/jitmeet' room='r@conference.meet.test'>{\"type\":\"room_metadata\",\"metadata\":{\"startMuted\":{\"audio\":true,\"video\":false},\"lobbyEnabled\":false,\"moderators\":[\"a@meet.test\"],\"participants\":[\"b@meet.test\"]}}</json-message></message>",
+            ),
+            (
+                "disco",
+                "<iq type='result' from='meet.test'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='component' type='av_moderation' name='avmoderation.meet.test'/><identity category='component' type='room_metadata' name='metadata.meet.test'/><identity category='component' type='breakout_rooms' name='breakout.meet.test'/></query></iq>",
+            ),
         ]),
         "gateways" => extra(&[
             (

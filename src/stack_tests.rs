@@ -6,9 +6,10 @@
 //! Input one level deeper is skipped by the framer or refused by the parser.
 
 use crate::conference::env::STACK_SIZE;
-use crate::media::sources::ConferenceSources;
+use crate::xmpp::jingle::sources::ConferenceSources;
 use crate::xml::framer::{Frame, Framer, SkipReason, StreamHeader};
-use crate::xml::{ns, parse_fragment, parse_stanza, Element, ParseError, DEFAULT_MAX_STANZA, MAX_DEPTH};
+use crate::xml::{parse_fragment, parse_stanza, Element, ParseError, DEFAULT_MAX_STANZA, MAX_DEPTH};
+use crate::xmpp::ns;
 
 /// Run `f` on a thread with `stack` bytes of stack (a stack overflow aborts the test binary).
 fn on_stack<T: Send + 'static>(stack: usize, f: impl FnOnce() -> T + Send + 'static) -> T {

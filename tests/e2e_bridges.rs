@@ -7,7 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::deploy::{Deployment, Participant, FEATURES_2021, T};
-use jicofo::xml::{ns, Element};
+use jicofo::xml::Element;
+use jicofo::xmpp::ns;
 
 const JINGLE: &str = "urn:xmpp:jingle:1";
 const ICE: &str = "urn:xmpp:jingle:transports:ice-udp:1";

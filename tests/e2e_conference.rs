@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::client::TestClient;
 use common::deploy::{Deployment, FEATURES_2021, T};
-use jicofo::xml::{ns, Element};
+use jicofo::xml::Element;
+use jicofo::xmpp::ns;
 use jicofo::xmpp::stanza::parse_error;
 
 fn affiliation_of(p: &Element) -> Option<&str> {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::deploy::{Deployment, FEATURES_2021, T};
 use common::prosody::Layout;
-use jicofo::xml::{ns, Element};
+use jicofo::xml::Element;
+use jicofo::xmpp::ns;
 
 fn disco(to: &str) -> Element {
     Element::new("iq", ns::CLIENT).attr("type", "get").attr("to", to.to_string()).child(Element::new("query", ns::DISCO_INFO))

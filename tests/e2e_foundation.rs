@@ -6,7 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::deploy::{Deployment, T};
-use jicofo::xml::{ns, Element};
+use jicofo::xml::Element;
+use jicofo::xmpp::ns;
 
 fn disco(to: &str) -> Element {
     Element::new("iq", ns::CLIENT).attr("type", "get").attr("to", to).child(Element::new("query", ns::DISCO_INFO))

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::client::TestClient;
 use common::deploy::{jicofo_help, proc_status, Deployment, Participant, FEATURES_2021, T};
-use jicofo::xml::{ns, Element, MAX_DEPTH};
+use jicofo::xml::{Element, MAX_DEPTH};
+use jicofo::xmpp::ns;
 use jicofo::xmpp::stanza::{iq_result, parse_error};
 use serde_json::Value;
 

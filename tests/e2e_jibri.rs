@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::deploy::{Deployment, Participant, FEATURES_2021, T};
 use common::gateways::Gateway;
-use jicofo::xml::{ns, Element};
+use jicofo::xml::Element;
+use jicofo::xmpp::ns;
 use jicofo::xmpp::jibri::{RecordingStatus, Status, NS as JNS};
 use jicofo::xmpp::rayo::NS as RAYO;
 use jicofo::xmpp::stanza::parse_error;

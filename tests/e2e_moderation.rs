@@ -8,7 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::deploy::{Deployment, Participant, FEATURES_2021, T};
-use jicofo::xml::{ns, Element};
+use jicofo::xml::Element;
+use jicofo::xmpp::ns;
 use jicofo::xmpp::stanza::parse_error;
 
 const JINGLE: &str = "urn:xmpp:jingle:1";

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::deploy::{Deployment, FEATURES_2021, T};
-use jicofo::xml::ns;
+use jicofo::xmpp::ns;
 
 #[test]
 fn http_api_shapes_and_codes() {

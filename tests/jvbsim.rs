@@ -11,7 +11,8 @@ use std::time::Duration;
 use common::client::TestClient;
 use common::sim::{brewery, Sim};
 use common::prosody::Prosody;
-use jicofo::xml::{ns, parse_fragment, Element};
+use jicofo::xml::{parse_fragment, Element};
+use jicofo::xmpp::ns;
 
 const T: Duration = Duration::from_secs(8);
 const NS_ICE: &str = "urn:xmpp:jingle:transports:ice-udp:1";

@@ -17,7 +17,8 @@ use std::sync::atomic::Ordering;
 use log::{info, warn};
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::jigasi::Robot;
 use crate::xmpp::rayo::{Dial, DialTarget, ROOM_NAME_HEADER};
 use crate::xmpp::stanza::{iq_error, ErrorCondition};
@@ -85,7 +86,7 @@ impl<E: Env> Conference<E> {
         self.dials.next += 1;
         let key = self.dials.next;
         info!("conference {}: {} dials {}", self.room, occupant.nick, if transcriber { "the transcriber" } else { &dial.to });
-        self.dials.flights.push(InFlight { key, iq: crate::focus::request::slim_request(iq), dial, tried: Vec::new() });
+        self.dials.flights.push(InFlight { key, iq: crate::xmpp::conference_iq::slim_request(iq), dial, tried: Vec::new() });
         self.dial_attempt(key, ErrorCondition::ServiceUnavailable);
         None
     }

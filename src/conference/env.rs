@@ -19,9 +19,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::error;
 use parking_lot::Mutex;
 
-use super::{muc, Conference, EndReason, Env, Inbox, Params};
-use crate::colibri2::ConferenceModify;
-use crate::focus::inbox::InboxLoad;
+use super::{Conference, Env, Params};
+use crate::xmpp::muc;
+use crate::xmpp::colibri2::ConferenceModify;
+use crate::messages::{Control, EndReason, Inbox, InboxLoad};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle};
 use crate::xml::Element;
@@ -48,7 +49,7 @@ impl Cleanup {
         for (participant, sid) in &self.sessions {
             let to = room.with_resource(participant).to_string();
             let text = Some("the conference ended after an internal error");
-            out.push(crate::media::jingle::session_terminate(focus_full, &to, sid, &new_id(), "general-error", text));
+            out.push(crate::xmpp::jingle::stanzas::session_terminate(focus_full, &to, sid, &new_id(), "general-error", text));
         }
         out.push(muc::leave_presence(room, nick));
         out
@@ -81,29 +82,11 @@ pub fn sid_text(mut n: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Capacity of a conference inbox: messages sent to the conference and not processed yet,
-/// including those it keeps aside during a blocking wait (see `focus::inbox`, which also
-/// bounds them in bytes).
-pub const INBOX_CAPACITY: usize = 4096;
-
 /// Stack size of a conference thread, chosen with [`crate::xml::MAX_DEPTH`]: the
 /// recursive `Element` operations on the deepest stanza the parser accepts and
 /// serde_json on the deepest JSON sources it accepts each fit in half of it, in
 /// release and unoptimized builds (`src/stack_tests.rs`). Only touched pages cost memory.
 pub const STACK_SIZE: usize = 512 * 1024;
-
-/// Messages from conference threads to the router.
-#[derive(Debug)]
-pub enum Control {
-    /// The conference thread `id` is about to return (its last message).
-    Ended { id: u64, reason: EndReason },
-    /// Stop taking conferences and end every running one (graceful shutdown).
-    Shutdown,
-    /// A conference found a bridge failed: tell every conference.
-    BridgeEvents(Vec<crate::bridge::BridgeEvent>),
-    /// A conference request from the HTTP API; the answer IQ goes to `reply`.
-    Http { iq: Element, reply: Sender<Element> },
-}
 
 /// The real environment: sends through the event loop, reads a channel, system time,
 /// reports what it takes and keeps aside to the router ([`InboxLoad`]).
@@ -240,10 +223,11 @@ pub fn spawn_with<E: Env + 'static>(
 mod tests {
     use super::*;
     use crate::conference::sim::{muc_responder, occupant_presence, with_bridge, SimEnv};
-    use crate::conference::{PendingReply, ReplyTarget, Shared};
-    use crate::focus::request::ConferenceReply;
+    use crate::conference::Shared;
+    use crate::messages::{PendingReply, ReplyTarget};
+    use crate::xmpp::conference_iq::ConferenceReply;
     use crate::jid::Jid;
-    use crate::xml::ns;
+    use crate::xmpp::ns;
     use parking_lot::Mutex;
     use std::sync::Arc;
     use std::time::Duration;

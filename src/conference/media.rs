@@ -18,14 +18,15 @@ use log::{debug, info, warn};
 
 use super::signaling::{signaling_window, Signaling};
 use super::{Conference, Env, PendingIq, RequestError};
-use crate::bridge::BridgeEvent;
-use crate::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
+use crate::messages::BridgeEvent;
+use crate::xmpp::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
 use crate::jid::Jid;
-use crate::media::codecs::{colibri_media, has_data_content, offer_contents, Features};
-use crate::media::jingle::{self as jingle, JingleAction, JingleRequest, Offer};
-use crate::media::sources::{ConferenceSources, EndpointSources, BRIDGE_OWNER};
+use crate::xmpp::jingle::codecs::{colibri_media, has_data_content, offer_contents, Features};
+use crate::xmpp::jingle::stanzas::{self as jingle, JingleAction, JingleRequest, Offer};
+use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, BRIDGE_OWNER};
 use crate::metrics::Metrics;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
 
 /// Participants needed before anyone is invited.
@@ -267,7 +268,7 @@ impl<E: Env> Conference<E> {
                     Reaction::BridgeFailed => {
                         let events = self.shared.bridges.lock().mark_failed(&bridge, now);
                         if let (Some(c), false) = (&self.shared.control, events.is_empty()) {
-                            let _ = c.try_send(super::env::Control::BridgeEvents(events));
+                            let _ = c.try_send(crate::messages::Control::BridgeEvents(events));
                         }
                     }
                     Reaction::GracefulShutdown => self.shared.bridges.lock().mark_graceful(&bridge),

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, SimEnv};
 use super::*;
 use crate::bridge::Bridges;
-use crate::focus::request::ConferenceReply;
+use crate::messages::ReplyTarget;
+use crate::xmpp::conference_iq::ConferenceReply;
 
 pub(super) const JINGLE: &str = "urn:xmpp:jingle:1";
 
@@ -376,7 +377,7 @@ fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_u
         .filter_map(|(_, _, e)| e.get_attr("id").map(str::to_string)).collect();
     assert!(ids.len() >= 6);
     for id in &ids {
-        assert!(crate::focus::pending::IqId::parse(id).is_some(), "{}", id);
+        assert!(crate::messages::pending::IqId::parse(id).is_some(), "{}", id);
     }
     let nums: Vec<u64> = ids.iter().map(|i| u64::from_str_radix(i, 16).unwrap()).collect();
     assert!(nums.windows(2).all(|w| w[0].abs_diff(w[1]) > 1 << 20), "{:?}", ids);
@@ -479,7 +480,7 @@ fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
     e.at(ms(4000), Inbox::Shutdown);
     let mut b = Bridges::new();
     add_bridge(&mut b, &bridge(), "0.1");
-    let limits = crate::focus::limits::Limits { max_participants: 2, ..Default::default() };
+    let limits = crate::config::limits::Limits { max_participants: 2, ..Default::default() };
     let sh = crate::conference::sim::test_shared_with(b, None, limits);
     let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
@@ -550,7 +551,7 @@ fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
     let b2 = occupant_presence(&r, "b", "b@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text(huge));
     e.at(ms(30), Inbox::Stanza(b2));
     // A nick longer than an endpoint id may be is not served.
-    let long_nick = "n".repeat(super::muc::MAX_NICK_LEN + 1);
+    let long_nick = "n".repeat(crate::xmpp::muc::MAX_NICK_LEN + 1);
     e.at(ms(40), Inbox::Stanza(occupant_presence(&r, &long_nick, "l@meet.test/1", "none", "participant")));
     // A mute request quoting a huge JID: the answer does not grow with it.
     let mute = Element::new("iq", ns::CLIENT)

@@ -32,7 +32,7 @@
 //! `Shared::breakouts`; a main conference stays while it has breakout conferences.
 //!
 //! Every IQ request whose answer matters is entered in the shared
-//! [`PendingTable`](crate::focus::pending::PendingTable) before it is sent (random id,
+//! [`PendingTable`](crate::messages::pending::PendingTable) before it is sent (random id,
 //! the JID it went to); an answer counts only from that JID. Past the table's cap for
 //! this conference a request fails here, without being sent.
 //!
@@ -42,7 +42,7 @@
 //! - [`owners`]: owners and roles (§3.3); [`mute`]: the mute rules and the bridge
 //!   force-mute state; [`signaling`]: the per-receiver source-signaling queues;
 //! - `media.rs`: the bridge session (Colibri2), the participants' Jingle sessions,
-//!   restarts and failover; [`muc`]: the MUC stanzas.
+//!   restarts and failover; the MUC stanzas are typed in [`crate::xmpp::muc`].
 //!
 //! Time and randomness come only through the [`Env`] (clock, wall clock, random bits),
 //! so [`sim::SimEnv`] runs are deterministic for a seed (`sim_tests.rs` covers the rules
@@ -52,7 +52,6 @@ pub mod dial;
 pub mod env;
 pub mod lifecycle;
 pub mod media;
-pub mod muc;
 pub mod mute;
 pub mod owners;
 pub mod recording;
@@ -76,18 +75,20 @@ use std::time::{Duration, Instant, SystemTime};
 use log::{debug, info, warn};
 use parking_lot::Mutex;
 
-use crate::focus::auth::Sessions;
-use crate::focus::limits::{Limits, Refusal};
+use crate::auth::Sessions;
+use crate::config::limits::Limits;
+use crate::messages::{ComponentMessage, ConferenceAnswer, EndReason, Inbox, PendingReply, Refusal};
 use crate::log_throttle::{LogThrottle, LogThrottles};
-use crate::focus::pending::{answer_is_from, Destination, IqId, PendingTable};
-use crate::focus::request::ConferenceReply;
+use crate::messages::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::jid::Jid;
 use crate::net::ConnId;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::caps::{Caps, CapsCache, DiscoInfo};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
-use muc::{Affiliation, OccupantPresence, Role};
+use crate::xmpp::muc::{self, Affiliation, OccupantPresence, Role};
+use crate::xmpp::mute::{MuteRequest, BAD_MUTE};
 
 /// No participant joined this long after creation: the conference ends.
 pub const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -103,85 +104,6 @@ pub const DEFAULT_FEATURES: &[&str] =
 /// Is `el` an IQ answer (`result` or `error`) with id `id`?
 fn is_answer(el: &Element, id: &str) -> bool {
     el.name == "iq" && matches!(el.get_attr("type"), Some("result") | Some("error")) && el.get_attr("id") == Some(id)
-}
-
-/// A message for a conference thread.
-#[derive(Debug)]
-pub enum Inbox {
-    /// A stanza from the client connection about this room (presence, IQ, IQ answer).
-    Stanza(Element),
-    /// A conference request to answer once the focus is in the room.
-    Request(PendingReply),
-    /// The client connection went down (`false`) or came back (`true`).
-    Connection(bool),
-    /// A bridge came up or went down.
-    Bridge(crate::bridge::BridgeEvent),
-    /// A status update from, or the departure of, one of this conference's Jibris.
-    Jibri(recording::JibriNotice),
-    /// A message from a discovered Jitsi Prosody component (AV moderation, room
-    /// metadata), already checked to come from its address.
-    Component(ComponentMessage),
-    /// End the conference now (process shutdown).
-    Shutdown,
-}
-
-/// A component message for a conference (moderation.md §1, §4).
-#[derive(Debug, Clone)]
-pub enum ComponentMessage {
-    AvModeration(crate::xmpp::av_moderation::AvModerationMessage),
-    RoomMetadata(crate::xmpp::room_metadata::RoomMetadata),
-}
-
-impl ComponentMessage {
-    /// Estimated memory held (the lists' strings).
-    fn weight(&self) -> usize {
-        match self {
-            ComponentMessage::AvModeration(m) => {
-                m.whitelists.iter().flat_map(|(_, l)| l.iter()).map(|j| j.len() + 24).sum::<usize>() + m.actor.as_ref().map_or(0, |a| a.len())
-            }
-            ComponentMessage::RoomMetadata(m) => {
-                m.moderators.iter().chain(m.participants.iter().flatten()).map(|j| j.len() + 24).sum::<usize>()
-            }
-        }
-    }
-}
-
-impl Inbox {
-    /// Estimated memory the message holds (see [`Element::weight`]), for the byte budget
-    /// of conference inboxes (`focus::inbox`).
-    pub fn weight(&self) -> usize {
-        let base = std::mem::size_of::<Inbox>();
-        match self {
-            Inbox::Stanza(el) => base + el.weight(),
-            Inbox::Request(p) => base + p.iq.weight() + p.reply.weight(),
-            Inbox::Component(m) => base + m.weight(),
-            Inbox::Connection(_) | Inbox::Bridge(_) | Inbox::Shutdown => base,
-            Inbox::Jibri(_) => base + crate::xmpp::jibri::MAX_ATTR * 2,
-        }
-    }
-}
-
-/// Where the answer to a conference request goes.
-#[derive(Debug, Clone)]
-pub enum ReplyTarget {
-    /// Back over this XMPP connection.
-    Xmpp(ConnId),
-    /// To the HTTP API thread waiting on this channel.
-    Channel(crossbeam_channel::Sender<Element>),
-}
-
-/// A conference request waiting for its answer.
-#[derive(Debug, Clone)]
-pub struct PendingReply {
-    /// Where to answer.
-    pub target: ReplyTarget,
-    /// The request IQ (its id/from/to shape the answer), slimmed to what answering and
-    /// replaying it need (`focus::request::slim_request`).
-    pub iq: Element,
-    /// The `<conference>` answer without `ready`.
-    pub reply: ConferenceReply,
-    /// The real JID of whoever asked (when known).
-    pub requester: Option<Jid>,
 }
 
 /// The world as a conference thread sees it. Time and randomness come only from here, so
@@ -237,7 +159,7 @@ pub struct Shared {
     /// The focus's full client JID once bound (`focus@auth.meet.test/focus`).
     pub focus_full: Mutex<Option<String>>,
     /// The router's control channel (bridge failures found by a conference go there).
-    pub control: Option<crossbeam_channel::Sender<env::Control>>,
+    pub control: Option<crossbeam_channel::Sender<crate::messages::Control>>,
     /// Outstanding IQ requests of every conference and the router (ids come from here).
     pub pending: Mutex<PendingTable>,
     /// Limits against hostile input.
@@ -267,19 +189,6 @@ enum Departure {
     /// Not listed again when the focus rejoined after losing its connection: it left
     /// while the focus was away, and the focus cannot know who saw it leave.
     Vanished,
-}
-
-/// Why a conference ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    NobodyJoined,
-    RoomEmpty,
-    RoomDestroyed,
-    NotOwner,
-    JoinFailed,
-    Shutdown,
-    /// An internal error (a panic) ended it; the room was left.
-    Panicked,
 }
 
 /// A participant in the room (not the focus).
@@ -662,24 +571,16 @@ impl<E: Env> Conference<E> {
 
     /// Answer a conference request with `resource-constraint` (type wait).
     fn refuse(&mut self, w: PendingReply, why: Refusal) {
-        let iq = why.reply_to(&w.iq);
-        match w.target {
-            ReplyTarget::Xmpp(conn) => self.env.send(conn, iq),
-            ReplyTarget::Channel(tx) => {
-                let _ = tx.try_send(iq);
-            }
+        if let Some((conn, iq)) = w.target.answer(&w.iq, ConferenceAnswer::Refused(why)) {
+            self.env.send(conn, iq);
         }
     }
 
     fn answer(&mut self, w: PendingReply, ready: bool) {
         let mut reply = w.reply.clone();
         reply.ready = ready;
-        let iq = iq_result(&w.iq).child(reply.to_element());
-        match w.target {
-            ReplyTarget::Xmpp(conn) => self.env.send(conn, iq),
-            ReplyTarget::Channel(tx) => {
-                let _ = tx.try_send(iq);
-            }
+        if let Some((conn, iq)) = w.target.answer(&w.iq, ConferenceAnswer::Reply(reply)) {
+            self.env.send(conn, iq);
         }
     }
 
@@ -1216,7 +1117,7 @@ impl<E: Env> Conference<E> {
     }
 
     fn on_request(&mut self, el: Element) {
-        if let Some(m) = mute::MuteRequest::parse(&el) {
+        if let Some(m) = MuteRequest::parse(&el) {
             let reply = match m {
                 Ok(m) => self.on_mute(&el, &m),
                 Err(text) => iq_error(&el, ErrorCondition::BadRequest, Some(text)),
@@ -1239,7 +1140,7 @@ impl<E: Env> Conference<E> {
             return;
         }
         if el.get_child("query", ns::DISCO_INFO).is_some() && el.get_attr("type") == Some("get") {
-            let r = crate::focus::disco::info_answer(&el);
+            let r = crate::xmpp::disco::info_answer(&el);
             self.send(r);
             return;
         }
@@ -1276,10 +1177,10 @@ impl<E: Env> Conference<E> {
 
     /// A mute request (moderation.md §2, rows 2–9 by `mute_rules::check`). Returns the
     /// answer for the requester.
-    fn on_mute(&mut self, iq: &Element, m: &mute::MuteRequest) -> Element {
+    fn on_mute(&mut self, iq: &Element, m: &MuteRequest) -> Element {
         use crate::moderation::mute_rules::{check, BridgeFlag, MuteAsk};
         use crate::xmpp::av_moderation::MediaType;
-        let Some(media) = MediaType::from_mute_ns(&m.ns) else { return iq_error(iq, ErrorCondition::BadRequest, Some(mute::BAD_MUTE)) };
+        let Some(media) = MediaType::from_mute_ns(&m.ns) else { return iq_error(iq, ErrorCondition::BadRequest, Some(BAD_MUTE)) };
         let target_nick = m.target.as_ref().filter(|t| t.bare() == self.room).and_then(|t| t.resource().map(str::to_string));
         let requester = m.from_nick.as_deref().and_then(|n| self.mute_member(n));
         let target = target_nick.as_deref().and_then(|n| self.mute_member(n));

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, Responder, SimEnv};
 use super::*;
 use crate::bridge::Bridges;
-use crate::focus::request::ConferenceReply;
+use crate::messages::ReplyTarget;
+use crate::xmpp::conference_iq::ConferenceReply;
 use crate::xmpp::av_moderation::{AvModerationMessage, MediaType};
 use crate::xmpp::room_metadata::RoomMetadata;
 use crate::xmpp::stanza::parse_error;
@@ -131,7 +132,7 @@ fn mutes_to(env: &SimEnv, nick: &str) -> Vec<(String, Option<String>)> {
     env.sent
         .iter()
         .filter(|(_, _, e)| e.get_attr("to") == Some(to.as_str()) && e.get_attr("type") == Some("set"))
-        .filter_map(|(_, _, e)| crate::conference::mute::MuteRequest::mute_child(e).map(|m| (m.ns.clone(), m.get_attr("actor").map(str::to_string))))
+        .filter_map(|(_, _, e)| crate::xmpp::mute::MuteRequest::mute_child(e).map(|m| (m.ns.clone(), m.get_attr("actor").map(str::to_string))))
         .collect()
 }
 

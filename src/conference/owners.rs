@@ -4,7 +4,7 @@
 //! owner, else the first eligible participant with a known real JID (not Jibri or
 //! Jigasi), who gets the owner affiliation; when the owner leaves (or the grant fails),
 //! the next one is chosen. With an authentication authority (the secure domain or
-//! Jicofo's JWT authority, `focus::auth`), every authenticated participant is made an
+//! Jicofo's JWT authority, `crate::auth`), every authenticated participant is made an
 //! owner. A participant is asked for at most once while a grant is outstanding or
 //! done ([`Owners::grant_failed`] allows a new one).
 

@@ -14,23 +14,16 @@ use log::{info, warn};
 
 use crate::jibri::session::{Effect, Kind, Session, StartAnswer, START_TIMEOUT};
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::jibri::{Action, JibriIq, RecordingMode, RecordingStatus, SipCallState, Status};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
 
 use super::{Conference, Env, PendingIq};
+use crate::messages::JibriNotice;
 
 /// SIP gateway sessions one conference may run.
 pub const MAX_SIP_SESSIONS: usize = 8;
-
-/// What the router passes on about the conference's Jibris.
-#[derive(Debug, Clone)]
-pub enum JibriNotice {
-    /// A status update (IQ set, already answered) from this Jibri.
-    Status { from: Jid, jibri: JibriIq },
-    /// This Jibri left its brewery.
-    Left(Jid),
-}
 
 /// The conference's Jibri sessions and what the focus presence shows of them.
 #[derive(Debug, Default)]
@@ -157,7 +150,7 @@ impl<E: Env> Conference<E> {
                 } else {
                     self.recording.recorder = Some(s);
                 }
-                self.recording.waiting.push((id.clone(), crate::focus::request::slim_request(iq)));
+                self.recording.waiting.push((id.clone(), crate::xmpp::conference_iq::slim_request(iq)));
                 self.apply_jibri(&id, fx);
                 None
             }

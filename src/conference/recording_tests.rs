@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::recording::JibriNotice;
+use crate::messages::{JibriNotice, ReplyTarget};
 use super::sim::{muc_responder, occupant_presence, test_shared, Responder, SimEnv};
 use super::*;
-use crate::focus::request::ConferenceReply;
-use crate::xml::ns;
+use crate::xmpp::conference_iq::ConferenceReply;
+use crate::xmpp::ns;
 use crate::xmpp::jibri::{FailureReason, JibriIq, JibriStatus, RecordingStatus, Status, NS as JNS};
 use crate::xmpp::jigasi::{features_element, JigasiStats, FEATURE_JIBRI};
 use crate::xmpp::rayo::NS as RAYO;

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use crate::media::sources::{ConferenceSources, EndpointSources};
+use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources};
 
 /// The batching window of source signaling for a conference of `size` participants.
 pub fn signaling_window(size: usize) -> Duration {
@@ -146,7 +146,7 @@ impl Signaling {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::sources::{MediaType, Source};
+    use crate::xmpp::jingle::sources::{MediaType, Source};
 
     fn set(ssrcs: &[u32]) -> EndpointSources {
         let mut s = EndpointSources::new();

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant, SystemTime};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use super::{Env, Inbox};
-use crate::focus::inbox::{Offered, Route};
+use super::Env;
+use crate::messages::inbox::{Offered, Route};
+use crate::messages::Inbox;
 use crate::jid::Jid;
 use crate::net::ConnId;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::iq_result;
 
 /// Answers a stanza the conference sent; returns the stanzas to deliver back.
@@ -30,7 +32,7 @@ enum Scripted {
     Later(Later),
 }
 
-/// The router's side of the conference's inbox (`focus::inbox::Route`): in this mode scripted
+/// The router's side of the conference's inbox (`messages::inbox::Route`): in this mode scripted
 /// messages are offered to it as the router offers what arrives (full: IQs refused,
 /// presences held), and the conference takes them from its channel; what it keeps
 /// aside is reported to the route's load, as the real `Env` does.
@@ -163,7 +165,7 @@ impl SimEnv {
             let inbox = self.inbox.as_mut().expect("inbox mode");
             match inbox.route.offer(m) {
                 Offered::Delivered => {}
-                Offered::Held(_) => inbox.held += 1,
+                Offered::Held(_) | Offered::HeldComponent(_) => inbox.held += 1,
                 Offered::Refused(m) => inbox.refused.push((at, m)),
             }
         }
@@ -241,15 +243,15 @@ impl Env for SimEnv {
 
 /// A `Shared` for tests: focus `focus@auth.meet.test/focus` on `ConnId(1)`, these
 /// bridges and sessions.
-pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::focus::auth::Sessions>) -> std::sync::Arc<super::Shared> {
-    test_shared_with(bridges, sessions, crate::focus::limits::Limits::default())
+pub fn test_shared(bridges: crate::bridge::Bridges, sessions: Option<crate::auth::Sessions>) -> std::sync::Arc<super::Shared> {
+    test_shared_with(bridges, sessions, crate::config::limits::Limits::default())
 }
 
 /// [`test_shared`] with these limits. Ids come from a generator with a fixed seed.
 pub fn test_shared_with(
     bridges: crate::bridge::Bridges,
-    sessions: Option<crate::focus::auth::Sessions>,
-    limits: crate::focus::limits::Limits,
+    sessions: Option<crate::auth::Sessions>,
+    limits: crate::config::limits::Limits,
 ) -> std::sync::Arc<super::Shared> {
     use parking_lot::Mutex;
     use std::sync::Arc;
@@ -263,7 +265,7 @@ pub fn test_shared_with(
         metrics: Arc::new(crate::metrics::Metrics::new()),
         focus_full: Mutex::new(Some("focus@auth.meet.test/focus".into())),
         control: None,
-        pending: Mutex::new(crate::focus::pending::PendingTable::seeded(11)),
+        pending: Mutex::new(crate::messages::pending::PendingTable::seeded(11)),
         limits,
         jibri: Arc::new(crate::jibri::Jibris::new(
             Some(Jid::parse("JibriBrewery@internal.auth.meet.test").unwrap()),

@@ -9,6 +9,7 @@ use super::media_tests::{accept_for, accepting_env, add_bridge, bridge, jingle_t
 use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, SimEnv, SIM_EPOCH_SECS};
 use super::*;
 use crate::bridge::Bridges;
+use crate::messages::ReplyTarget;
 
 fn focus_real() -> Jid {
     Jid::parse("focus@auth.meet.test/focus").unwrap()
@@ -339,9 +340,9 @@ fn a_moderator_mute_is_forwarded_and_the_bridge_left_alone_without_av_moderation
         .env
         .sent
         .iter()
-        .filter(|(_, _, x)| x.get_attr("to") == Some(r.with_resource("p").to_string().as_str()) && super::mute::MuteRequest::mute_child(x).is_some())
+        .filter(|(_, _, x)| x.get_attr("to") == Some(r.with_resource("p").to_string().as_str()) && crate::xmpp::mute::MuteRequest::mute_child(x).is_some())
         .map(|(t, _, x)| {
-            assert_eq!(super::mute::MuteRequest::mute_child(x).unwrap().get_attr("actor"), Some(r.with_resource("mod").to_string().as_str()));
+            assert_eq!(crate::xmpp::mute::MuteRequest::mute_child(x).unwrap().get_attr("actor"), Some(r.with_resource("mod").to_string().as_str()));
             *t
         })
         .collect();
@@ -374,7 +375,7 @@ fn without_a_bridge_participants_wait_and_are_told_until_one_comes() {
     let bridges = sh.bridges.clone();
     e.at_with(ms(5000), move |_| {
         bridges.lock().on_presence(&bridge_presence(&bridge()), "focus", std::time::Instant::now());
-        Inbox::Bridge(crate::bridge::BridgeEvent::Up(bridge()))
+        Inbox::Bridge(crate::messages::BridgeEvent::Up(bridge()))
     });
     e.at(ms(6000), Inbox::Shutdown);
     let (c, _) = run_with(e, sh);
@@ -488,7 +489,8 @@ fn disco_times(e: &SimEnv, nick: &str) -> Vec<Duration> {
 
 #[test]
 fn a_full_inbox_during_a_blocking_wait_refuses_requests_and_holds_presences_for_later() {
-    use crate::focus::inbox::{InboxLoad, Route};
+    use crate::messages::inbox::Route;
+    use crate::messages::InboxLoad;
     let r = room();
     let mut e = super::media_tests::silent_bridge_env();
     e.at(ms(0), request());
@@ -510,7 +512,7 @@ fn a_full_inbox_during_a_blocking_wait_refuses_requests_and_holds_presences_for_
     // An inbox of 20 presences' weight (the real one: 4096 messages, 8 MiB).
     let one = Inbox::Stanza(occupant_presence(&r, "p10", "p10@meet.test/1", "none", "participant")).weight();
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut route = Route::new(1, tx, rx, None, Arc::new(InboxLoad::new(Arc::default())), 1000 + crate::focus::inbox::HOLD_SLACK);
+    let mut route = Route::new(1, tx, rx, None, Arc::new(InboxLoad::new(Arc::default())), 1000 + crate::messages::inbox::HOLD_SLACK);
     route.budget.per_conference = 20 * one;
     route.budget.floor = 0;
     let load = route.load.clone();
@@ -568,7 +570,7 @@ fn what_is_kept_aside_is_not_replayed_after_the_conference_ended_and_waiting_req
         Inbox::Request(PendingReply {
             target: ReplyTarget::Xmpp(ConnId(0)),
             iq: late,
-            reply: crate::focus::request::ConferenceReply::default(),
+            reply: crate::xmpp::conference_iq::ConferenceReply::default(),
             requester: Some(Jid::parse("z@meet.test/1").unwrap()),
         }),
     );

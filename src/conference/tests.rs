@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::sim::{muc_responder, occupant_leave, occupant_presence, SimEnv};
 use super::*;
-use crate::focus::request::ConferenceReply;
+use crate::messages::ReplyTarget;
+use crate::xmpp::conference_iq::ConferenceReply;
 use crate::xmpp::stanza::parse_error;
 
 const COMPONENT: ConnId = ConnId(0);
@@ -138,7 +139,7 @@ fn secure_domain_makes_every_authenticated_participant_owner() {
 /// token domain is not enough.
 #[test]
 fn jwt_authority_makes_only_live_session_holders_owners() {
-    use crate::focus::auth::{AuthResult, Authority, AuthorityKind, JWT_SESSION_LIFETIME};
+    use crate::auth::{AuthResult, Authority, AuthorityKind, JWT_SESSION_LIFETIME};
     let r = room();
     let mut e = env();
     let t0 = e.now();
@@ -334,7 +335,7 @@ fn request_from(id: &str, from: &str) -> Inbox {
     })
 }
 
-fn limited(env: SimEnv, limits: crate::focus::limits::Limits) -> Conference<SimEnv> {
+fn limited(env: SimEnv, limits: crate::config::limits::Limits) -> Conference<SimEnv> {
     let sh = super::sim::test_shared_with(crate::bridge::Bridges::new(), None, limits);
     Conference::new(env, Params { id: 7, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
 }
@@ -352,7 +353,7 @@ fn requests_waiting_for_the_focus_to_rejoin_are_bounded() {
     e.at(ms(30_000), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
     e.at(ms(30_000), Inbox::Connection(true));
     e.at(ms(31_000), Inbox::Shutdown);
-    let mut c = limited(e, crate::focus::limits::Limits { max_waiting_requests: 2, ..Default::default() });
+    let mut c = limited(e, crate::config::limits::Limits { max_waiting_requests: 2, ..Default::default() });
     c.run();
     let answer = |id: &str| c.env.sent.iter().find(|(_, _, e)| e.get_attr("id") == Some(id)).map(|(t, _, e)| (*t, e.clone())).unwrap();
     for id in ["w0", "w1"] {
@@ -382,7 +383,7 @@ fn the_map_of_expected_requesters_is_bounded() {
     }
     // The latest requester still counts as expected when the room empties.
     e.at(ms(2000), Inbox::Stanza(occupant_leave(&r, "a")));
-    let mut c = limited(e, crate::focus::limits::Limits { max_participants: 5, ..Default::default() });
+    let mut c = limited(e, crate::config::limits::Limits { max_participants: 5, ..Default::default() });
     assert_eq!(c.run(), EndReason::NobodyJoined);
     assert!(c.expected.len() <= 5, "{} requesters remembered", c.expected.len());
     // It waited for the latest requester (asked at 1.099 s) for the start timeout.

@@ -11,7 +11,7 @@
 //! an HTTP client for URL includes.
 //!
 //! Substitutions resolve against the file itself only, not the environment (jicofo's
-//! environment variables are read as such, see the README). A guard ([`guard`]) refuses
+//! environment variables are read as such, see the README). A guard (`guard`) refuses
 //! first what the crate handles badly (long dotted paths, self-growing substitutions) and
 //! `include`, whose file would escape that guard.
 

@@ -3,14 +3,14 @@
 //! admitted and exempt from authentication.
 
 use super::*;
-use crate::conference::ComponentMessage;
+use crate::messages::ComponentMessage;
 
 use super::tests::router;
 
 fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
     let room = Jid::parse(room).unwrap();
     let (tx, rx) = unbounded();
-    let load = Arc::new(inbox::InboxLoad::new(r.inbox_total.clone()));
+    let load = Arc::new(crate::messages::InboxLoad::new(r.inbox_total.clone()));
     r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None, load, 1000 + inbox::HOLD_SLACK));
     r.by_id.insert(id, room);
     rx

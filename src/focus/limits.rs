@@ -1,5 +1,5 @@
 //! Limits against hostile input and the helpers that enforce them without growing
-//! with it: [`Limits`] (the configured values), [`RateWindow`] (at most N events in a
+//! with it (the configured values are [`Limits`], in `config::limits`): [`RateWindow`] (at most N events in a
 //! sliding minute), [`NewRoomLimiter`] (new rooms per requester and in all),
 //! [`IqRateLimiter`] (IQ requests per sender, and the router's own answers in all) and
 //! [`Refusal`] (what a refusal answers). Refusals are logged once per interval with
@@ -12,114 +12,14 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
+use crate::config::limits::Limits;
 use crate::jid::Jid;
 
-/// Default of `--max_conferences`.
-pub const DEFAULT_MAX_CONFERENCES: usize = 1000;
-/// Default of `--max_new_rooms_per_minute` (per requester bare JID).
-pub const DEFAULT_NEW_ROOMS_PER_MINUTE: usize = 20;
-/// Default of `--max_new_rooms_total_per_minute` (all requesters together).
-pub const DEFAULT_NEW_ROOMS_TOTAL_PER_MINUTE: usize = 600;
-/// Default of `--max_participants` (per conference).
-pub const DEFAULT_MAX_PARTICIPANTS: usize = 1000;
-/// Default of `--max_waiting_requests` (per conference, while the focus is joining).
-pub const DEFAULT_MAX_WAITING_REQUESTS: usize = 256;
-/// Default of `--max_iq_per_second` (IQ requests per sender; bursts of five times that).
-pub const DEFAULT_IQ_PER_SECOND: usize = 20;
 /// IQ requests the router answers itself (disco, ping, errors for what nobody handles),
 /// all senders together, per second (bursts of twice that).
 pub const SERVICE_ANSWERS_PER_SECOND: f64 = 500.0;
 /// Senders whose IQ rate is tracked one by one; past it new senders share one bucket.
 pub const MAX_TRACKED_SENDERS: usize = 8192;
-
-/// The configured limits.
-///
-/// Jicofo has no participant limit for a main room (its `visitors.max-participants`
-/// redirects clients that support visitors to visitor nodes, which this focus does not
-/// have). Here a participant past `max_participants` stays in the MUC but the focus
-/// serves it nothing (no disco, ownership or offer) until a seat frees; the focus
-/// remembers at most as many waiting ones again and ignores the rest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Running conferences (each is a thread and a MUC room).
-    pub max_conferences: usize,
-    /// New rooms one requester (bare JID) may create per minute.
-    pub new_rooms_per_minute: usize,
-    /// New rooms all requesters together may create per minute.
-    pub new_rooms_total_per_minute: usize,
-    /// Participants a conference serves (offers, disco, ownership); later joiners wait.
-    pub max_participants: usize,
-    /// Conference requests a conference keeps while the focus is joining its room.
-    pub max_waiting_requests: usize,
-    /// IQ requests one sender (full JID as it reaches the focus) may send per second,
-    /// with bursts of five times that.
-    pub iq_per_second: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_conferences: DEFAULT_MAX_CONFERENCES,
-            new_rooms_per_minute: DEFAULT_NEW_ROOMS_PER_MINUTE,
-            new_rooms_total_per_minute: DEFAULT_NEW_ROOMS_TOTAL_PER_MINUTE,
-            max_participants: DEFAULT_MAX_PARTICIPANTS,
-            max_waiting_requests: DEFAULT_MAX_WAITING_REQUESTS,
-            iq_per_second: DEFAULT_IQ_PER_SECOND,
-        }
-    }
-}
-
-/// A request refused under a limit: answered `resource-constraint` (type wait) with
-/// [`Refusal::text`]. The HTTP API answers it `503` with `Retry-After:`
-/// [`Refusal::retry_after`], recognising the kind by its text ([`Refusal::from_text`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// `--max_conferences` conferences are running.
-    TooManyConferences,
-    /// `--max_new_rooms_per_minute` or `--max_new_rooms_total_per_minute`.
-    TooManyNewRooms,
-    /// The conference's inbox is full (messages or bytes).
-    ConferenceBusy,
-    /// `--max_waiting_requests` wait for the focus to join the room.
-    TooManyWaiting,
-    /// No thread could be started for a new conference.
-    CannotStart,
-}
-
-impl Refusal {
-    pub const ALL: [Refusal; 5] =
-        [Refusal::TooManyConferences, Refusal::TooManyNewRooms, Refusal::ConferenceBusy, Refusal::TooManyWaiting, Refusal::CannotStart];
-
-    /// The text of the `resource-constraint` answer.
-    pub fn text(self) -> &'static str {
-        match self {
-            Refusal::TooManyConferences => "too many conferences; try again later",
-            Refusal::TooManyNewRooms => "too many new rooms; try again later",
-            Refusal::ConferenceBusy => "the conference is busy",
-            Refusal::TooManyWaiting => "too many requests for this conference; try again later",
-            Refusal::CannotStart => "cannot start a conference",
-        }
-    }
-
-    /// The refusal whose answer has this text.
-    pub fn from_text(text: &str) -> Option<Refusal> {
-        Refusal::ALL.into_iter().find(|r| r.text() == text)
-    }
-
-    /// When a retry may succeed: the room limits count per sliding minute and
-    /// conferences last minutes; a busy inbox or a joining focus is a matter of seconds.
-    pub fn retry_after(self) -> Duration {
-        match self {
-            Refusal::TooManyConferences | Refusal::TooManyNewRooms => Duration::from_secs(60),
-            Refusal::ConferenceBusy | Refusal::TooManyWaiting | Refusal::CannotStart => Duration::from_secs(5),
-        }
-    }
-
-    /// The answer to `iq`.
-    pub fn reply_to(self, iq: &crate::xml::Element) -> crate::xml::Element {
-        crate::xmpp::stanza::iq_error(iq, crate::xmpp::stanza::ErrorCondition::ResourceConstraint, Some(self.text()))
-    }
-}
 
 /// At most `limit` events in any sliding `window`; memory is `limit` instants.
 #[derive(Clone, Debug)]

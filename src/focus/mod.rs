@@ -2,7 +2,7 @@
 //! IQs it answers itself (disco, ping, the conference request, login-url, logout).
 //!
 //! Routing, never blocking:
-//! - IQ answers go where the [`pending::PendingTable`] says (a conference or the
+//! - IQ answers go where the [`PendingTable`](crate::messages::pending::PendingTable) says (a conference or the
 //!   bridge registry), only when they come from the JID the request went to; forged
 //!   ones are dropped (logged once per interval) and leave the entry for the real answer;
 //! - stanzas from a room with a conference (presence, IQs from occupants) go to it;
@@ -38,14 +38,10 @@
 //! is still in its inbox is then replayed: a conference request that raced with the end
 //! starts a fresh conference.
 
-pub mod auth;
 #[cfg(test)]
 mod component_tests;
-pub mod disco;
-pub mod inbox;
+pub mod connections;
 pub mod limits;
-pub mod pending;
-pub mod request;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,26 +52,27 @@ use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use log::{debug, info, warn};
 use parking_lot::Mutex;
 
-use crate::conference::env::{spawn as spawn_conference, Control};
-use crate::conference::{Inbox, Params, PendingReply, Shared};
+use crate::conference::env::spawn as spawn_conference;
+use crate::conference::{Params, Shared};
+use crate::messages::{BridgeEvent, ConferenceAnswer, Control, Inbox, PendingReply, Refusal, ReplyTarget};
 use crate::config::{Config, Mode};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::{is_answerable, iq_error, iq_result, ErrorCondition, ErrorReply};
 
-use crate::bridge::{BridgeEvent, Bridges};
-use crate::conference::ReplyTarget;
+use crate::bridge::Bridges;
 use crate::metrics::Metrics;
 use std::sync::atomic::Ordering;
-use auth::{AuthResult, Sessions};
-use inbox::{Held, Offered, Route};
+use crate::auth::{AuthResult, Sessions};
+use crate::messages::inbox::{self, Held, Offered, Route};
 use crate::log_throttle::{LogThrottle, LogThrottles};
-use limits::{IqRateLimiter, IqVerdict, NewRoomLimiter, Refusal, RoomRefusal};
-use pending::{Answer, Destination, PendingTable};
-use request::{ConferenceReply, ConferenceRequest, RequestError, RoomServices};
+use limits::{IqRateLimiter, IqVerdict, NewRoomLimiter, RoomRefusal};
+use crate::messages::pending::{Answer, Destination, PendingTable};
+use crate::xmpp::conference_iq::{self as request, ConferenceReply, ConferenceRequest, RequestError, RoomServices};
 
-/// The client connection (always there; the first of `app::connection_specs`).
+/// The client connection (always there; the first of [`connections::connection_specs`]).
 pub const CLIENT: ConnId = ConnId(0);
 /// The component connection (only with a component secret).
 pub const COMPONENT: ConnId = ConnId(1);
@@ -141,12 +138,12 @@ impl std::fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 impl StartError {
-    /// The error answer to the request that could not start a conference.
-    fn reply_to(&self, iq: &Element) -> Element {
+    /// The answer to the request that could not start a conference.
+    fn answer(&self) -> ConferenceAnswer {
         match self {
-            StartError::Room(e) => iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string())),
-            StartError::TooManyConferences(_) => Refusal::TooManyConferences.reply_to(iq),
-            StartError::Thread(_) => Refusal::CannotStart.reply_to(iq),
+            StartError::Room(e) => ConferenceAnswer::BadRequest(e.to_string()),
+            StartError::TooManyConferences(_) => ConferenceAnswer::Refused(Refusal::TooManyConferences),
+            StartError::Thread(_) => ConferenceAnswer::Refused(Refusal::CannotStart),
         }
     }
 }
@@ -181,7 +178,7 @@ impl FocusRouter {
             moderation: cfg.moderation,
             breakouts: Default::default(),
         });
-        shared.metrics.set_gateways(shared.jibri.clone(), shared.jigasi.clone());
+        shared.metrics.set_gateways(gateway_source(shared.jibri.clone(), shared.jigasi.clone()));
         FocusRouter {
             component_jid: cfg.component_jid(),
             room_services: RoomServices::new(&cfg.conference_muc).except(&cfg.bridge_muc),
@@ -260,7 +257,7 @@ impl FocusRouter {
         match (typ, payload.name.as_str(), payload.ns.as_str()) {
             ("get", "query", ns::DISCO_INFO) => {
                 if self.service_answer(now) {
-                    out.send(conn, disco::info_answer(&iq));
+                    out.send(conn, crate::xmpp::disco::info_answer(&iq));
                 }
             }
             ("get", "ping", ns::PING) => {
@@ -275,7 +272,7 @@ impl FocusRouter {
             ("set", "mute", n) if crate::xmpp::av_moderation::MediaType::from_mute_ns(n).is_some() => {
                 // Not from a room with a conference (moderation.md §2 row 2; row 1 first).
                 if self.service_answer(now) {
-                    let r = match crate::conference::mute::MuteRequest::parse(&iq) {
+                    let r = match crate::xmpp::mute::MuteRequest::parse(&iq) {
                         Some(Err(t)) => iq_error(&iq, ErrorCondition::BadRequest, Some(t)),
                         _ => {
                             let why = crate::moderation::mute_rules::MuteRefusal::NoConference;
@@ -355,7 +352,7 @@ impl FocusRouter {
                 if !matches!(e, RequestError::NoRoom) {
                     self.refused("bad room", &metrics.limits.bad_room, &e, now);
                 }
-                send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some(&e.to_string())));
+                send_reply(&target, out, &iq, ConferenceAnswer::BadRequest(e.to_string()));
                 return;
             }
         };
@@ -364,10 +361,7 @@ impl FocusRouter {
             Metrics::inc(&metrics.conference_requests_new);
         }
         if self.stopping && !exists {
-            let err = ErrorReply::new(ErrorCondition::ServiceUnavailable)
-                .extra(Element::new("graceful-shutdown", ns::COLIBRI))
-                .reply_to(&iq);
-            send_reply(&target, out, err);
+            send_reply(&target, out, &iq, ConferenceAnswer::ShuttingDown);
             return;
         }
         let sender = self.real_sender(&iq);
@@ -386,31 +380,27 @@ impl FocusRouter {
             reply.properties.push(("externalAuth".into(), external.to_string()));
         } else if let Some(sessions) = &self.shared.sessions {
             let Some(sender) = sender.clone() else {
-                send_reply(&target, out, iq_error(&iq, ErrorCondition::BadRequest, Some("no sender")));
+                send_reply(&target, out, &iq, ConferenceAnswer::BadRequest("no sender".into()));
                 return;
             };
             let res = sessions.lock().authenticate(&sender, req.session_id.as_deref(), req.machine_uid.as_deref(), &req.room, now);
             match res {
                 AuthResult::InvalidSession => {
-                    let err = ErrorReply::new(ErrorCondition::NotAcceptable)
-                        .text("invalid session")
-                        .extra(Element::new("session-invalid", ns::FOCUS))
-                        .reply_to(&iq);
-                    send_reply(&target, out, err);
+                    send_reply(&target, out, &iq, ConferenceAnswer::SessionInvalid);
                     return;
                 }
                 AuthResult::MachineUidMismatch => {
-                    send_reply(&target, out, iq_error(&iq, ErrorCondition::NotAcceptable, Some("machine UID mismatch or empty")));
+                    send_reply(&target, out, &iq, ConferenceAnswer::NotAcceptable("machine UID mismatch or empty".into()));
                     return;
                 }
                 AuthResult::MissingMachineUid => {
                     let t = "Missing mandatory attribute 'machine-uid'";
-                    send_reply(&target, out, iq_error(&iq, ErrorCondition::NotAcceptable, Some(t)));
+                    send_reply(&target, out, &iq, ConferenceAnswer::NotAcceptable(t.into()));
                     return;
                 }
                 AuthResult::Guest => {
                     if !exists {
-                        send_reply(&target, out, iq_error(&iq, ErrorCondition::NotAuthorized, Some("not authorized user domain")));
+                        send_reply(&target, out, &iq, ConferenceAnswer::NotAuthorized("not authorized user domain".into()));
                         return;
                     }
                 }
@@ -434,7 +424,7 @@ impl FocusRouter {
             if self.rooms.len() >= limits.max_conferences {
                 let e = StartError::TooManyConferences(self.rooms.len());
                 self.refused("max_conferences", &metrics.limits.max_conferences, &e, now);
-                send_reply(&target, out, e.reply_to(&iq));
+                send_reply(&target, out, &iq, e.answer());
                 return;
             }
             if let Err(why) = self.new_rooms.admit(sender.as_ref(), now) {
@@ -451,7 +441,7 @@ impl FocusRouter {
                     ),
                 };
                 self.refused(kind, counter, &text, now);
-                send_reply(&target, out, Refusal::TooManyNewRooms.reply_to(&iq));
+                send_reply(&target, out, &iq, ConferenceAnswer::Refused(Refusal::TooManyNewRooms));
                 return;
             }
         }
@@ -459,7 +449,7 @@ impl FocusRouter {
         if !exists {
             if let Err(e) = self.start_conference(&req, None) {
                 warn!("conference {}: not started: {}", req.room, e);
-                send_reply(&target, out, e.reply_to(&iq));
+                send_reply(&target, out, &iq, e.answer());
                 return;
             }
         }
@@ -479,7 +469,7 @@ impl FocusRouter {
         // `forward`. A bounded crossbeam channel allocates and initialises every slot up
         // front: 4096 × 248 bytes = 1 MB of RSS per conference, 200 MB for 200 rooms.
         let (tx, rx) = unbounded();
-        let load = Arc::new(inbox::InboxLoad::new(self.inbox_total.clone()));
+        let load = Arc::new(crate::messages::InboxLoad::new(self.inbox_total.clone()));
         let params = Params {
             id,
             room: req.room.clone(),
@@ -523,6 +513,15 @@ impl FocusRouter {
                     }
                 }
             }
+            Offered::HeldComponent(h) => {
+                self.holding.insert(room.clone());
+                if h == Held::Dropped {
+                    Metrics::inc(&self.shared.metrics.component_messages_dropped);
+                    if let Some(n) = route.busy_log.hit(Instant::now()) {
+                        warn!("conference {}: inbox and held component messages full; the oldest was dropped ({} more events)", room, n);
+                    }
+                }
+            }
             Offered::Refused(m) => {
                 Metrics::inc(&limits.inbox_full);
                 if let Some(n) = route.busy_log.hit(Instant::now()) {
@@ -533,7 +532,7 @@ impl FocusRouter {
                     Inbox::Stanza(el) if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) => {
                         out.send(conn, busy(&el))
                     }
-                    Inbox::Request(p) => send_reply(&p.target, out, busy(&p.iq)),
+                    Inbox::Request(p) => send_reply(&p.target, out, &p.iq, ConferenceAnswer::Refused(Refusal::ConferenceBusy)),
                     _ => {}
                 }
             }
@@ -691,7 +690,7 @@ impl FocusRouter {
                                     info!("conference {}: request arrived while ending; starting fresh", room);
                                     if let Err(e) = self.start_conference(&req, previous.take()) {
                                         warn!("conference {}: not started again: {}", room, e);
-                                        send_reply(&p.target, out, e.reply_to(&p.iq));
+                                        send_reply(&p.target, out, &p.iq, e.answer());
                                         continue;
                                     }
                                 }
@@ -722,8 +721,9 @@ impl FocusRouter {
                 }
             }
             Control::BridgeEvents(events) => self.broadcast_bridge_events(events),
-            Control::Http { iq, reply } => {
-                let conf = iq.get_child("conference", ns::FOCUS).cloned().unwrap_or_else(|| Element::new("conference", ns::FOCUS));
+            Control::Http { request, reply } => {
+                // Served as the XMPP request it stands for: the same checks, limits and replay.
+                let (iq, conf) = (request.to_iq(), request.to_element());
                 self.on_conference_request(ReplyTarget::Channel(reply), iq, &conf, Instant::now(), out);
             }
             Control::Shutdown => {
@@ -797,7 +797,7 @@ impl FocusRouter {
                     info!("Jibri {} left the brewery", jid);
                     if let Some(conf) = self.shared.jibri.bound_to(&jid) {
                         if let Some(r) = self.by_id.get(&conf).and_then(|room| self.rooms.get(room)) {
-                            r.push(Inbox::Jibri(crate::conference::recording::JibriNotice::Left(jid)));
+                            r.push(Inbox::Jibri(crate::messages::JibriNotice::Left(jid)));
                         }
                     }
                 }
@@ -831,7 +831,7 @@ impl FocusRouter {
         let route = conf.and_then(|c| self.by_id.get(&c)).and_then(|room| self.rooms.get(room));
         match (iq.get_attr("type"), from, parsed, route) {
             (Some("set"), Some(from), Some(jibri), Some(route)) if jibri.action.is_none() => {
-                route.push(Inbox::Jibri(crate::conference::recording::JibriNotice::Status { from, jibri }));
+                route.push(Inbox::Jibri(crate::messages::JibriNotice::Status { from, jibri }));
                 out.send(CLIENT, iq_result(&iq));
             }
             _ => {
@@ -891,7 +891,7 @@ impl FocusRouter {
     /// the conference it names; anything else carrying a `<json-message>` is ignored and
     /// counted (a participant forging a component, or a component not discovered).
     fn on_message(&mut self, el: Element, now: Instant, out: &mut Outbox) {
-        use crate::conference::ComponentMessage;
+        use crate::messages::ComponentMessage;
         use crate::xmpp::components::ComponentKind;
         if el.get_attr("type") == Some("error") || el.get_child("json-message", ns::JITMEET).is_none() {
             return;
@@ -938,6 +938,20 @@ impl FocusRouter {
     }
 }
 
+/// The Jibri and Jigasi figures for `/stats` and `/metrics`, read from the breweries.
+fn gateway_source(jibri: Arc<crate::jibri::Jibris>, jigasi: Arc<crate::jigasi::Jigasis>) -> crate::metrics::GatewaySource {
+    crate::metrics::GatewaySource(Box::new(move || {
+        let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let sessions = |c: &crate::jibri::Counters| (l(&c.started), l(&c.failed), l(&c.active));
+        crate::metrics::GatewayFigures {
+            jibri: jibri.instance_counts(),
+            sessions: [sessions(&jibri.recording), sessions(&jibri.sip_calls)],
+            jigasi: jigasi.counts(),
+            dials: (l(&jigasi.dials), l(&jigasi.dials_answered), l(&jigasi.dials_failed)),
+        }
+    }))
+}
+
 /// A MUC join (`typ` None) or leave presence for `room` as `nick`.
 fn muc_presence(room: &Jid, nick: &str, typ: Option<&str>) -> Element {
     let p = Element::new("presence", ns::CLIENT).attr("to", room.with_resource(nick).to_string()).attr_opt("type", typ);
@@ -948,13 +962,10 @@ fn muc_presence(room: &Jid, nick: &str, typ: Option<&str>) -> Element {
     }
 }
 
-/// Send `el` where `target` says.
-fn send_reply(target: &ReplyTarget, out: &mut Outbox, el: Element) {
-    match target {
-        ReplyTarget::Xmpp(conn) => out.send(*conn, el),
-        ReplyTarget::Channel(tx) => {
-            let _ = tx.try_send(el);
-        }
+/// Answer the conference request `iq` with `a` where `target` says.
+fn send_reply(target: &ReplyTarget, out: &mut Outbox, iq: &Element, a: ConferenceAnswer) {
+    if let Some((conn, el)) = target.answer(iq, a) {
+        out.send(conn, el);
     }
 }
 
@@ -1200,7 +1211,7 @@ mod tests {
     fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
         let room = Jid::parse(room).unwrap();
         let (tx, rx) = unbounded();
-        let load = Arc::new(inbox::InboxLoad::new(r.inbox_total.clone()));
+        let load = Arc::new(crate::messages::InboxLoad::new(r.inbox_total.clone()));
         r.rooms.insert(room.clone(), Route::new(id, tx, rx.clone(), None, load, 1000 + inbox::HOLD_SLACK));
         r.by_id.insert(id, room);
         rx
@@ -1326,7 +1337,7 @@ mod tests {
         let checks: Vec<Element> = out.drain().into_iter().map(|(_, e)| e).filter(|e| e.get_child("healthcheck", ns::HEALTHCHECK).is_some()).collect();
         assert_eq!(checks.len(), 1);
         let id = checks[0].get_attr("id").unwrap().to_string();
-        assert!(pending::IqId::parse(&id).is_some(), "a random id: {}", id);
+        assert!(crate::messages::pending::IqId::parse(&id).is_some(), "a random id: {}", id);
         // Errors from a participant, another brewery occupant and the server: ignored.
         for from in [MALLORY, "jvbbrewery@internal.auth.meet.test/jvb2", "auth.meet.test"] {
             r.stanza(CLIENT, answer(&id, from, false), &mut out);
@@ -1349,7 +1360,7 @@ mod tests {
         let deadline = Instant::now() + std::time::Duration::from_secs(15);
         let id = r.shared.pending.lock().insert(Destination::Conference(9), CLIENT, Some(to), deadline).unwrap();
         let mut out = Outbox::default();
-        r.on_control(Control::Ended { id: 9, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: 9, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert!(r.shared.pending.lock().is_empty(), "the conference's entries left with it");
         r.stanza(CLIENT, answer(&id.to_string(), "room9@conference.meet.test", true), &mut out);
         assert!(inbox.is_empty() && out.drain().is_empty());
@@ -1361,14 +1372,18 @@ mod tests {
         (e.condition_name, el.get_child("error", &el.ns).and_then(|x| x.get_attr("type")).unwrap_or_default().to_string())
     }
 
-    fn http(r: &mut FocusRouter, room: &str) -> Element {
+    /// A conference request over HTTP: the typed answer.
+    fn http_answer(r: &mut FocusRouter, room: &str) -> ConferenceAnswer {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let iq = Element::new("iq", ns::CLIENT)
-            .attr("type", "set")
-            .attr("id", "http")
-            .child(Element::new("conference", ns::FOCUS).attr("room", room));
-        r.on_control(Control::Http { iq, reply: tx }, &mut Outbox::default());
+        let request = crate::xmpp::conference_iq::RequestFields { room: room.into(), ..Default::default() };
+        r.on_control(Control::Http { request, reply: tx }, &mut Outbox::default());
         rx.try_recv().expect("answered at once")
+    }
+
+    /// The same, written as the IQ it stands for.
+    fn http(r: &mut FocusRouter, room: &str) -> Element {
+        let iq = crate::xmpp::conference_iq::RequestFields { room: room.into(), ..Default::default() }.to_iq();
+        http_answer(r, room).to_iq(&iq)
     }
 
     #[test]
@@ -1477,7 +1492,7 @@ mod tests {
         let el = a.get_child("login-url", ns::FOCUS).expect("login-url");
         assert_eq!(el.get_attr("url"), None, "{}", a);
         // The conference of r2 ends: no auto-login, its sessions go; r1's stays.
-        r.on_control(Control::Ended { id: 5, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: 5, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert!(!sessions.lock().is_authenticated(&Jid::parse("anon@guest.meet.test/y").unwrap(), Instant::now()));
         assert!(!sessions.lock().is_authenticated(&Jid::parse("user2@meet.test/r").unwrap(), Instant::now()));
         assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/r").unwrap(), Instant::now()));
@@ -1496,7 +1511,7 @@ mod tests {
         let Ok(Inbox::Request(p)) = inbox.try_recv() else { panic!() };
         assert!(p.reply.properties.contains(&("externalAuth".to_string(), "false".to_string())));
         let sid = p.reply.session_id.clone().unwrap();
-        r.on_control(Control::Ended { id: 6, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: 6, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         let sessions = r.shared.sessions.clone().unwrap();
         assert!(sessions.lock().logout(&sid), "the session is still there");
     }
@@ -1520,11 +1535,11 @@ mod tests {
         assert!(ask(&mut r, "b@meet.test/1", "r3@conference.meet.test", &mut out).is_none());
         let e = ask(&mut r, "c@meet.test/1", "r4@conference.meet.test", &mut out).unwrap();
         assert_eq!(error_of(&e), ("resource-constraint".to_string(), "wait".to_string()));
-        let refused = http(&mut r, "r5@conference.meet.test");
-        assert_eq!(error_of(&refused).0, "resource-constraint");
-        // Over HTTP: 503, retry in a minute.
-        let resp = crate::net::http::conference_response(&refused, "r5@conference.meet.test", "focus@auth.meet.test");
-        assert_eq!((resp.status, resp.retry_after), (503, Some(60)));
+        let refused = http_answer(&mut r, "r5@conference.meet.test");
+        assert_eq!(error_of(&refused.to_iq(&Element::new("iq", ns::CLIENT))).0, "resource-constraint");
+        // Over HTTP: a refusal (503 in `ops::api`), retry in a minute.
+        assert_eq!(refused, ConferenceAnswer::Refused(Refusal::TooManyConferences));
+        assert_eq!(Refusal::TooManyConferences.retry_after(), std::time::Duration::from_secs(60));
         assert!(ask(&mut r, "c@meet.test/1", "r2@conference.meet.test", &mut out).is_none(), "existing rooms still served");
         assert_eq!(r.conference_count(), 3);
         let l = &r.shared.metrics.limits;
@@ -1558,7 +1573,7 @@ mod tests {
         let inbox = fake_route(&mut r, 3, room);
         let roomj = Jid::parse(room).unwrap();
         // The conference is stuck in a blocking wait with its inbox's worth kept aside.
-        r.rooms[&roomj].load.report_backlog(crate::conference::env::INBOX_CAPACITY, 0);
+        r.rooms[&roomj].load.report_backlog(crate::messages::INBOX_CAPACITY, 0);
         let p = |nick: &str, n: u32, leave: bool| {
             let el = Element::new("presence", ns::CLIENT).attr("from", format!("{}/{}", room, nick)).attr("id", n.to_string());
             if leave {
@@ -1632,7 +1647,7 @@ mod tests {
         assert!(load.bytes() <= inbox::INBOX_BYTES);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), load.bytes());
         // When the conference ends, what it did not take leaves the total.
-        r.on_control(Control::Ended { id: 3, reason: crate::conference::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: 3, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), 0);
     }
 

@@ -37,21 +37,8 @@ impl BreakoutRegistry {
     }
 }
 
-/// Settings of the moderation features, from the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Settings {
-    /// `--enable_auto_owner`: the focus makes the first eligible participant owner
-    /// (without a secure domain, outside breakout rooms).
-    pub auto_owner: bool,
-    /// `--enable_ice_restart`: in-place ICE restarts are served.
-    pub ice_restart: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings { auto_owner: true, ice_restart: true }
-    }
-}
+/// Settings of the moderation features, configured in `config`.
+pub use crate::config::features::ModerationSettings as Settings;
 
 #[cfg(test)]
 mod tests {

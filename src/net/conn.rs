@@ -37,7 +37,8 @@ use super::{tls, Backoff, ConnId, ConnSpec, LinkSecurity, Negotiation, Outbox, R
 use crate::log_throttle::LogThrottle;
 use crate::jid::Jid;
 use crate::xml::framer::{opening_tag, Frame, Framer};
-use crate::xml::{ns, parse, Element};
+use crate::xml::{parse, Element};
+use crate::xmpp::ns;
 use crate::xmpp::c2s::ClientNegotiator;
 use crate::xmpp::component::ComponentNegotiator;
 use crate::xmpp::stanza::{iq_error, refuse_unread, ErrorCondition, IqType};

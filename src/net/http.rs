@@ -1,10 +1,12 @@
-//! The HTTP API server (it lives in `net` because it owns sockets): health, version,
-//! stats, Prometheus metrics and the conference request over HTTP (focus.md §7).
+//! A small HTTP/1.1 server (it lives in `net` because it owns sockets), generic over
+//! what it serves: a [`Handler`] decides what each request is and answers it. It knows
+//! nothing of conferences, bridges or metrics; `ops::api` is the handler of the focus's
+//! API (health, version, stats, metrics, the conference request).
 //!
 //! ```text
-//!  clients ──▶ io thread (mio: accept, read, write; no blocking call) ──┬─▶ ops workers (2):
-//!                 ▲   cap on connections, deadlines per request       │   health, stats, metrics
-//!                 │                                                   └─▶ conference waiter (1):
+//!  clients ──▶ io thread (mio: accept, read, write; no blocking call) ──┬─▶ workers (2):
+//!                 ▲   cap on connections, deadlines per request       │   Handler::work
+//!                 │                                                   └─▶ waiter (1): Handler::begin,
 //!                 └──────────── responses (channel + mio Waker) ◀────────  up to 32 requests at
 //!                                                                          once, 30 s each
 //! ```
@@ -20,17 +22,17 @@
 //! response (`Connection: close`, with a short lingering read so that an unread body
 //! does not reset the response).
 //!
-//! Complete requests go to one of two bounded stages, so that conference requests
-//! (which wait up to 30 s for the conference) cannot starve health checks:
-//! health/stats/metrics to a small worker pool with a bounded queue, conference
-//! requests to one thread that hands each to the router (the same `<conference>` IQ
-//! as the XMPP path, over the control channel) and waits for all of their answers at
-//! once, at most [`Limits::max_conference_requests`] in flight. A full stage answers
+//! Complete requests ([`Handler::route`], on the io thread) are answered at once or go
+//! to one of two bounded stages, so that requests which wait for another thread (the
+//! API's conference requests wait up to 30 s for the conference) cannot starve quick
+//! ones (health checks): [`Route::Work`] to a small worker pool with a bounded queue
+//! ([`Handler::work`]), [`Route::Wait`] to one thread that hands each on
+//! ([`Handler::begin`]) and waits for all of their answers at once
+//! ([`Handler::finish`]), at most [`Limits::max_waiting`] in flight. A full stage answers
 //! `503`. [`RestServer::stop`] joins every thread.
 //!
 //! Parsing ([`parse_request`]: the request head by `httparse`, the server's rules on
-//! top), routing and rendering are pure functions over bytes
-//! and values.
+//! top) is a pure function over bytes; routing and rendering are the handler's.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -44,15 +46,8 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Select, Sender, TrySendErr
 use log::{info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use parking_lot::Mutex;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::bridge::Bridges;
-use crate::conference::env::Control;
-use crate::focus::limits::Refusal;
-use crate::metrics::Metrics;
-use crate::net::NetHandle;
-use crate::xml::{ns, Element};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -71,14 +66,14 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// A response must be taken by the client within this time.
     pub write_timeout: Duration,
-    /// Threads answering health, stats and metrics.
-    pub ops_workers: usize,
+    /// Threads answering [`Route::Work`] (health, stats and metrics in the API).
+    pub workers: usize,
     /// Requests waiting for those threads at most.
-    pub ops_queue: usize,
-    /// Conference requests waiting for their conference at most.
-    pub max_conference_requests: usize,
-    /// How long a conference request waits for its answer.
-    pub conference_timeout: Duration,
+    pub work_queue: usize,
+    /// [`Route::Wait`] requests (conference requests in the API) in flight at most.
+    pub max_waiting: usize,
+    /// How long such a request waits for its answer.
+    pub wait_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -87,30 +82,22 @@ impl Default for Limits {
             max_connections: 256,
             request_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
-            ops_workers: 2,
-            ops_queue: 64,
-            max_conference_requests: 32,
-            conference_timeout: Duration::from_secs(30),
+            workers: 2,
+            work_queue: 64,
+            max_waiting: 32,
+            wait_timeout: Duration::from_secs(30),
         }
     }
-}
-
-/// What the API reads and where it sends conference requests.
-#[derive(Clone)]
-pub struct Api {
-    pub metrics: Arc<Metrics>,
-    pub bridges: Arc<Mutex<Bridges>>,
-    pub control: Sender<Control>,
-    pub net: NetHandle,
-    pub focus_jid: String,
 }
 
 /// A complete request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// The request method as sent, e.g. `GET`, `POST`.
     pub method: String,
     /// The target without its query string.
     pub path: String,
+    /// The body (its `Content-Length` bytes, at most [`MAX_BODY`]; empty without one).
     pub body: Vec<u8>,
 }
 
@@ -119,30 +106,40 @@ pub struct Request {
 pub enum Parsed {
     /// More bytes are needed; `expects_continue` once the head is complete and asks
     /// for `100 Continue` before sending the body.
-    Incomplete { expects_continue: bool },
+    Incomplete {
+        /// The client sent `Expect: 100-continue` and waits for `100 Continue`.
+        expects_continue: bool,
+    },
+    /// The whole request (head and body) is there.
     Complete(Request),
 }
 
 /// A response; every one closes its connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// The `Content-Type` header.
     pub content_type: &'static str,
+    /// The body, sent with its `Content-Length`.
     pub body: Vec<u8>,
     /// `Retry-After` in seconds (with a `503` for a limit).
     pub retry_after: Option<u64>,
 }
 
 impl Response {
+    /// `v` as `application/json` with `status`.
     pub fn json(status: u16, v: &Value) -> Response {
         Response { status, content_type: "application/json", body: v.to_string().into_bytes(), retry_after: None }
     }
 
+    /// `text` as a body of `content_type` with `status`.
     pub fn text(status: u16, text: &str, content_type: &'static str) -> Response {
         Response { status, content_type, body: text.as_bytes().to_vec(), retry_after: None }
     }
 
-    fn error(status: u16, msg: &str) -> Response {
+    /// `{"error": msg}` with `status`.
+    pub fn error(status: u16, msg: &str) -> Response {
         Response::json(status, &json!({ "error": msg }))
     }
 
@@ -262,131 +259,40 @@ pub fn parse_request(buf: &[u8]) -> Result<Parsed, Response> {
     Ok(Parsed::Complete(Request { method: method.to_string(), path, body: buf[head_len..head_len + len].to_vec() }))
 }
 
-/// The operations endpoints answered by the worker pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ops {
-    Health,
-    Stats,
-    Metrics,
-}
-
 /// What to do with a complete request.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Route {
+pub enum Route<W, A> {
     /// The answer, known at once.
     Done(Response),
-    Ops(Ops),
-    /// Hand this `<conference>` IQ to the router; `room` as requested.
-    Conference { iq: Element, room: String },
+    /// Answer it on a worker ([`Handler::work`]).
+    Work(W),
+    /// Hand it on and wait for its answer ([`Handler::begin`], [`Handler::finish`]).
+    Wait(A),
 }
 
-/// Decide what a request is (pure).
-pub fn route(req: &Request) -> Route {
-    match (req.path.as_str(), req.method.as_str()) {
-        ("/about/health", "GET") => Route::Ops(Ops::Health),
-        ("/stats", "GET") => Route::Ops(Ops::Stats),
-        ("/metrics", "GET") => Route::Ops(Ops::Metrics),
-        ("/about/version", "GET") => Route::Done(Response::json(
-            200,
-            &json!({"name": "JiCoFo", "version": env!("CARGO_PKG_VERSION"), "os": std::env::consts::OS}),
-        )),
-        ("/conference-request/v1", "OPTIONS") => Route::Done(Response::text(200, "", "text/plain")),
-        ("/conference-request/v1", "POST") => match conference_iq(&req.body) {
-            Ok((iq, room)) => Route::Conference { iq, room },
-            Err(r) => Route::Done(r),
-        },
-        ("/about/health" | "/about/version" | "/stats" | "/metrics" | "/conference-request/v1", _) => {
-            Route::Done(Response::error(405, "method not allowed"))
-        }
-        _ => Route::Done(Response::error(404, "not found")),
+/// What a server serves. Every method runs on a thread of the server: `route` on the io
+/// thread (it must not block), `work` on a worker, `begin` and `finish` on the waiter.
+pub trait Handler: Send + Sync + 'static {
+    /// A request for the worker pool.
+    type Work: Send + 'static;
+    /// A request that waits for an answer from another thread.
+    type Wait: Send + 'static;
+    /// What such a request waits for.
+    type Answer: Send + 'static;
+    /// Decide what a request is.
+    fn route(&self, req: &Request) -> Route<Self::Work, Self::Wait>;
+    /// Answer a [`Route::Work`] request.
+    fn work(&self, work: Self::Work) -> Response;
+    /// Hand a [`Route::Wait`] request on: its answer will come on the returned channel;
+    /// an error is the response to send at once.
+    fn begin(&self, wait: Self::Wait) -> Result<Receiver<Self::Answer>, Response>;
+    /// The response to a waiting request: its answer, or `None` when none came in time
+    /// (or the other side dropped it).
+    fn finish(&self, answer: Option<Self::Answer>) -> Response;
+    /// The response when [`Limits::max_waiting`] requests wait already.
+    fn too_many_waiting(&self) -> Response {
+        Response::error(503, "too many requests waiting, try again")
     }
-}
-
-/// Answer an operations request from the shared state.
-pub fn ops_response(ops: Ops, api: &Api, now: Instant) -> Response {
-    match ops {
-        Ops::Health => {
-            let problems = api.metrics.health_problems(&api.bridges.lock(), now);
-            if problems.is_empty() {
-                Response::json(200, &json!({"healthy": true}))
-            } else {
-                Response::json(500, &json!({"healthy": false, "problems": problems}))
-            }
-        }
-        Ops::Stats => Response::json(200, &api.metrics.stats_json(&api.bridges.lock(), now)),
-        Ops::Metrics => {
-            Response::text(200, &api.metrics.prometheus(&api.bridges.lock(), now), "text/plain; version=0.0.4")
-        }
-    }
-}
-
-/// The `<conference>` IQ of a conference request body, and the room it names.
-pub fn conference_iq(body: &[u8]) -> Result<(Element, String), Response> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| Response::error(400, &format!("invalid JSON: {}", e)))?;
-    let Some(room) = v.get("room").and_then(Value::as_str) else {
-        return Err(Response::error(400, "No 'room' specified."));
-    };
-    let mut conf = Element::new("conference", ns::FOCUS).attr("room", room);
-    if let Some(s) = v.get("sessionId").and_then(Value::as_str) {
-        conf.set_attr("session-id", s);
-    }
-    if let Some(m) = v.get("machineUid").and_then(Value::as_str) {
-        conf.set_attr("machine-uid", m);
-    }
-    if let Some(props) = v.get("properties").and_then(Value::as_object) {
-        for (k, val) in props {
-            let text = match val {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            conf = conf.child(Element::new("property", ns::FOCUS).attr("name", k.clone()).attr("value", text));
-        }
-    }
-    let iq = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", "http").child(conf);
-    Ok((iq, room.to_string()))
-}
-
-/// The HTTP answer for the router's answer to a conference request: `403` for
-/// `not-authorized`, `503` with `Retry-After` for a limit (`resource-constraint`, see
-/// [`Refusal`]), `400` for any other error.
-pub fn conference_response(answer: &Element, room: &str, focus_jid: &str) -> Response {
-    if answer.get_attr("type") == Some("error") {
-        let err = crate::xmpp::stanza::parse_error(answer);
-        let cond = err.as_ref().map(|e| e.condition_name.clone()).unwrap_or_default();
-        let text = err.as_ref().and_then(|e| e.text.clone()).unwrap_or_else(|| cond.clone());
-        return match cond.as_str() {
-            "not-authorized" => Response::error(403, &text),
-            "not-acceptable" if err.as_ref().is_some_and(|e| e.extra.iter().any(|x| x.name == "session-invalid")) => {
-                Response::error(400, "invalid-session")
-            }
-            "resource-constraint" => {
-                let after = Refusal::from_text(&text).map_or(Duration::from_secs(5), Refusal::retry_after);
-                Response::error(503, &text).retry_after(after)
-            }
-            _ => Response::error(400, &text),
-        };
-    }
-    let Some(c) = answer.get_child("conference", ns::FOCUS) else {
-        return Response::error(500, "malformed answer");
-    };
-    let mut out = Map::new();
-    out.insert("room".into(), json!(c.get_attr("room").unwrap_or(room)));
-    out.insert("ready".into(), json!(c.get_attr("ready") == Some("true")));
-    out.insert("focusJid".into(), json!(c.get_attr("focusjid").unwrap_or(focus_jid)));
-    if let Some(s) = c.get_attr("session-id") {
-        out.insert("sessionId".into(), json!(s));
-    }
-    if let Some(s) = c.get_attr("identity") {
-        out.insert("identity".into(), json!(s));
-    }
-    let mut props = Map::new();
-    for p in c.children_named("property", ns::FOCUS) {
-        if let (Some(k), Some(v)) = (p.get_attr("name"), p.get_attr("value")) {
-            props.insert(k.to_string(), json!(v));
-        }
-    }
-    out.insert("properties".into(), Value::Object(props));
-    Response::json(200, &Value::Object(out))
 }
 
 // ---------------------------------------------------------------------------------
@@ -398,15 +304,14 @@ const WAKER: Token = Token(usize::MAX);
 /// A finished response for connection `conn`.
 type Done = (usize, Response);
 
-struct OpsJob {
+struct WorkJob<W> {
     conn: usize,
-    ops: Ops,
+    work: W,
 }
 
-struct ConferenceJob {
+struct WaitJob<A> {
     conn: usize,
-    iq: Element,
-    room: String,
+    wait: A,
 }
 
 enum Phase {
@@ -434,17 +339,19 @@ pub struct RestServer {
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     threads: Vec<JoinHandle<()>>,
+    /// The address it listens on (with the actual port when bound to port 0).
     pub addr: SocketAddr,
 }
 
 impl RestServer {
-    /// Bind `addr` and serve with the default [`Limits`].
-    pub fn start(addr: SocketAddr, api: Api) -> Result<RestServer, String> {
-        RestServer::start_with(addr, api, Limits::default())
+    /// Bind `addr` and serve `handler` with the default [`Limits`].
+    pub fn start<H: Handler>(addr: SocketAddr, handler: H) -> Result<RestServer, String> {
+        RestServer::start_with(addr, handler, Limits::default())
     }
 
-    /// Bind `addr` and serve with `limits`.
-    pub fn start_with(addr: SocketAddr, api: Api, limits: Limits) -> Result<RestServer, String> {
+    /// Bind `addr` and serve `handler` with `limits`.
+    pub fn start_with<H: Handler>(addr: SocketAddr, handler: H, limits: Limits) -> Result<RestServer, String> {
+        let handler = Arc::new(handler);
         let cant = |e: io::Error| format!("cannot listen on {} (--rest_port/--rest_bind): {}", addr, e);
         let std_listener = std::net::TcpListener::bind(addr).map_err(cant)?;
         std_listener.set_nonblocking(true).map_err(cant)?;
@@ -458,26 +365,23 @@ impl RestServer {
 
         // Each connection has at most one response on its way, so this stays small.
         let (done_tx, done_rx) = unbounded::<Done>();
-        let (ops_tx, ops_rx) = bounded::<OpsJob>(limits.ops_queue.max(1));
-        let (conf_tx, conf_rx) = bounded::<ConferenceJob>(limits.max_conference_requests.max(1));
+        let (work_tx, work_rx) = bounded::<WorkJob<H::Work>>(limits.work_queue.max(1));
+        let (wait_tx, wait_rx) = bounded::<WaitJob<H::Wait>>(limits.max_waiting.max(1));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let tag = format!("http{}", bound.port());
         let mut threads = Vec::new();
         let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(name).spawn(f).map_err(|e| e.to_string())
         };
-        for i in 0..limits.ops_workers.max(1) {
-            let (rx, tx, api, waker) = (ops_rx.clone(), done_tx.clone(), api.clone(), waker.clone());
-            threads.push(spawn(format!("{tag}-w{i}"), Box::new(move || ops_worker(rx, tx, api, waker)))?);
+        for i in 0..limits.workers.max(1) {
+            let (rx, tx, h, waker) = (work_rx.clone(), done_tx.clone(), handler.clone(), waker.clone());
+            threads.push(spawn(format!("{tag}-w{i}"), Box::new(move || worker(rx, tx, h, waker)))?);
         }
-        drop(ops_rx);
+        drop(work_rx);
         {
-            let (tx, api, waker, in_flight, timeout) =
-                (done_tx.clone(), api.clone(), waker.clone(), in_flight.clone(), limits.conference_timeout);
-            threads.push(spawn(
-                format!("{tag}-cf"),
-                Box::new(move || conference_waiter(conf_rx, tx, api, waker, in_flight, timeout)),
-            )?);
+            let (tx, h, waker, in_flight, timeout) =
+                (done_tx.clone(), handler.clone(), waker.clone(), in_flight.clone(), limits.wait_timeout);
+            threads.push(spawn(format!("{tag}-cf"), Box::new(move || waiter(wait_rx, tx, h, waker, in_flight, timeout)))?);
         }
         drop(done_tx);
         let io = Io {
@@ -486,8 +390,9 @@ impl RestServer {
             conns: HashMap::new(),
             next_id: 0,
             limits,
-            ops_tx,
-            conf_tx,
+            handler,
+            work_tx,
+            wait_tx,
             in_flight,
             done_rx,
             stop: stop.clone(),
@@ -507,9 +412,9 @@ impl RestServer {
     }
 }
 
-fn ops_worker(rx: Receiver<OpsJob>, tx: Sender<Done>, api: Api, waker: Arc<Waker>) {
+fn worker<H: Handler>(rx: Receiver<WorkJob<H::Work>>, tx: Sender<Done>, handler: Arc<H>, waker: Arc<Waker>) {
     while let Ok(job) = rx.recv() {
-        let resp = ops_response(job.ops, &api, Instant::now());
+        let resp = handler.work(job.work);
         if tx.send((job.conn, resp)).is_err() {
             return;
         }
@@ -517,23 +422,22 @@ fn ops_worker(rx: Receiver<OpsJob>, tx: Sender<Done>, api: Api, waker: Arc<Waker
     }
 }
 
-struct Pending {
+struct Pending<T> {
     conn: usize,
-    room: String,
-    reply: Receiver<Element>,
+    reply: Receiver<T>,
     deadline: Instant,
 }
 
-/// Hands conference requests to the router and waits for all their answers at once.
-fn conference_waiter(
-    jobs: Receiver<ConferenceJob>,
+/// Hands waiting requests on ([`Handler::begin`]) and waits for all their answers at once.
+fn waiter<H: Handler>(
+    jobs: Receiver<WaitJob<H::Wait>>,
     tx: Sender<Done>,
-    api: Api,
+    handler: Arc<H>,
     waker: Arc<Waker>,
     in_flight: Arc<AtomicUsize>,
     timeout: Duration,
 ) {
-    let mut pending: Vec<Pending> = Vec::new();
+    let mut pending: Vec<Pending<H::Answer>> = Vec::new();
     let answer = |conn: usize, r: Response| {
         in_flight.fetch_sub(1, Ordering::SeqCst);
         let _ = tx.send((conn, r));
@@ -543,17 +447,17 @@ fn conference_waiter(
         let now = Instant::now();
         pending.retain(|p| {
             if now >= p.deadline {
-                answer(p.conn, Response::error(500, "no answer from the conference"));
+                answer(p.conn, handler.finish(None));
                 return false;
             }
             true
         });
-        enum Got {
-            Job(Result<ConferenceJob, crossbeam_channel::RecvError>),
-            Answer(usize, Result<Element, crossbeam_channel::RecvError>),
+        enum Got<W, T> {
+            Job(Result<WaitJob<W>, crossbeam_channel::RecvError>),
+            Answer(usize, Result<T, crossbeam_channel::RecvError>),
             Timeout,
         }
-        let got = {
+        let got: Got<H::Wait, H::Answer> = {
             let mut sel = Select::new();
             sel.recv(&jobs);
             for p in &pending {
@@ -577,43 +481,35 @@ fn conference_waiter(
             Got::Timeout => {}
             // The io thread has stopped: pending requests have nobody to answer to.
             Got::Job(Err(_)) => return,
-            Got::Job(Ok(job)) => {
-                let (reply, rx) = bounded(1);
-                if api.control.send(Control::Http { iq: job.iq, reply }).is_err() {
-                    answer(job.conn, Response::error(503, "shutting down"));
-                    continue;
-                }
-                api.net.wake();
-                pending.push(Pending { conn: job.conn, room: job.room, reply: rx, deadline: Instant::now() + timeout });
-            }
+            Got::Job(Ok(job)) => match handler.begin(job.wait) {
+                Ok(rx) => pending.push(Pending { conn: job.conn, reply: rx, deadline: Instant::now() + timeout }),
+                Err(r) => answer(job.conn, r),
+            },
             Got::Answer(i, res) => {
                 let p = pending.swap_remove(i);
-                let r = match res {
-                    Ok(el) => conference_response(&el, &p.room, &api.focus_jid),
-                    Err(_) => Response::error(500, "no answer from the conference"),
-                };
-                answer(p.conn, r);
+                answer(p.conn, handler.finish(res.ok()));
             }
         }
     }
 }
 
 /// The io thread: every socket, non-blocking.
-struct Io {
+struct Io<H: Handler> {
     poll: Poll,
     listener: TcpListener,
     conns: HashMap<usize, Conn>,
     next_id: usize,
     limits: Limits,
-    ops_tx: Sender<OpsJob>,
-    conf_tx: Sender<ConferenceJob>,
+    handler: Arc<H>,
+    work_tx: Sender<WorkJob<H::Work>>,
+    wait_tx: Sender<WaitJob<H::Wait>>,
     in_flight: Arc<AtomicUsize>,
     done_rx: Receiver<Done>,
     stop: Arc<AtomicBool>,
     busy_log: crate::log_throttle::LogThrottle,
 }
 
-impl Io {
+impl<H: Handler> Io<H> {
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
         loop {
@@ -766,19 +662,19 @@ impl Io {
     }
 
     fn dispatch(&mut self, id: usize, req: Request, now: Instant) {
-        let resp = match route(&req) {
+        let resp = match self.handler.route(&req) {
             Route::Done(r) => r,
-            Route::Ops(ops) => match self.ops_tx.try_send(OpsJob { conn: id, ops }) {
+            Route::Work(work) => match self.work_tx.try_send(WorkJob { conn: id, work }) {
                 Ok(()) => return self.wait(id, now),
                 Err(TrySendError::Full(_)) => Response::error(503, "busy, try again"),
                 Err(TrySendError::Disconnected(_)) => Response::error(503, "shutting down"),
             },
-            Route::Conference { iq, room } => {
-                if self.in_flight.load(Ordering::SeqCst) >= self.limits.max_conference_requests {
-                    Response::error(503, "too many conference requests waiting, try again")
+            Route::Wait(wait) => {
+                if self.in_flight.load(Ordering::SeqCst) >= self.limits.max_waiting {
+                    self.handler.too_many_waiting()
                 } else {
                     self.in_flight.fetch_add(1, Ordering::SeqCst);
-                    match self.conf_tx.try_send(ConferenceJob { conn: id, iq, room }) {
+                    match self.wait_tx.try_send(WaitJob { conn: id, wait }) {
                         Ok(()) => return self.wait(id, now),
                         Err(_) => {
                             self.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -795,7 +691,7 @@ impl Io {
         if let Some(c) = self.conns.get_mut(&id) {
             c.phase = Phase::Waiting;
             // The stages always answer; this only guards against a lost answer.
-            c.deadline = now + self.limits.conference_timeout + Duration::from_secs(5);
+            c.deadline = now + self.limits.wait_timeout + Duration::from_secs(5);
         }
     }
 

@@ -7,7 +7,7 @@
 //! stored as attributes: the serializer re-creates them from `ns`.
 //!
 //! [`Element::weight`] estimates the memory a tree holds, for budgets of queued input
-//! (`focus::inbox`): a parsed stanza costs far more than its text, since every element
+//! (`messages::inbox`): a parsed stanza costs far more than its text, since every element
 //! is a struct with two owned strings and two vectors.
 
 use std::fmt;

@@ -52,7 +52,7 @@ pub enum ParseError {
 
 /// The deepest element nesting accepted (the stanza element is level 1). `Element`
 /// is cloned, dropped, compared and serialized recursively, on conference threads with
-/// a small stack ([`crate::conference::env::STACK_SIZE`]), so a hostile stanza of
+/// a small stack (`STACK_SIZE` in `conference::env`), so a hostile stanza of
 /// `<a><a><a>…` must not reach them. Real stanzas nest at most 7 deep (Jingle
 /// `iq/jingle/content/description/payload-type/rtcp-fb`, Colibri2 transports); 64
 /// leaves room for extensions and costs about 30 KiB of stack (release build; 90 KiB
@@ -68,7 +68,7 @@ pub const MAX_DEPTH: usize = 64;
 /// configuration form about 500. A stanza over the cap is refused like a too-deep one
 /// (`policy-violation` for an IQ request; the stream stays up). At the cap a parsed
 /// stanza holds at most about 1.3 MB (flat empty elements; `tests/element_weight.rs`
-/// measures it), which `focus::inbox` budgets for.
+/// measures it), which `messages::inbox` budgets for.
 pub const MAX_NODES: usize = 8192;
 
 impl fmt::Display for ParseError {
@@ -262,7 +262,17 @@ fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool, max_nodes: usize) -
 mod tests {
     use super::*;
     use crate::xml::framer::{Frame, Framer};
-    use crate::xml::ns;
+    /// The namespaces these tests use (the XML layer knows none; `xmpp::ns` has them all).
+    mod ns {
+        pub const CLIENT: &str = "jabber:client";
+        pub const COMPONENT: &str = "jabber:component:accept";
+        pub const STREAM: &str = "http://etherx.jabber.org/streams";
+        pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+        pub const PING: &str = "urn:xmpp:ping";
+        pub const CAPS: &str = "http://jabber.org/protocol/caps";
+        pub const MUC: &str = "http://jabber.org/protocol/muc";
+        pub const VIDEO_MUTE: &str = "http://jitsi.org/jitmeet/video";
+    }
 
     fn client_header() -> StreamHeader {
         StreamHeader {

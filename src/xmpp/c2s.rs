@@ -33,7 +33,8 @@ use super::stanza::{parse_error, parse_stream_error, IqType};
 use super::{attr_escape, describe, Action, NegotiationError};
 use crate::jid::Jid;
 use crate::xml::framer::StreamHeader;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// Whether to use STARTTLS on the client connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +58,7 @@ pub struct ClientConfig {
     pub password: Option<String>,
     /// The resource to bind (`focus`).
     pub resource: String,
+    /// Whether STARTTLS is required, used when offered, or never used.
     pub tls: TlsPolicy,
 }
 
@@ -121,6 +123,7 @@ pub struct ClientNegotiator {
 }
 
 impl ClientNegotiator {
+    /// A negotiator for `cfg`, not started yet: call [`ClientNegotiator::start`].
     pub fn new(cfg: ClientConfig) -> Self {
         ClientNegotiator {
             cfg,

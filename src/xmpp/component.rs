@@ -19,7 +19,8 @@ use super::stanza::parse_stream_error;
 use super::{attr_escape, describe, Action, NegotiationError};
 use crate::jid::Jid;
 use crate::xml::framer::StreamHeader;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {

@@ -6,7 +6,8 @@
 
 use std::fmt;
 
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 
 /// Largest JSON text accepted in one component message.
 pub const MAX_JSON_MESSAGE_BYTES: usize = 64 * 1024;

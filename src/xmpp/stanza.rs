@@ -14,7 +14,9 @@
 
 use std::fmt;
 
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+
+use crate::xmpp::ns;
 
 /// The `type` of an `<iq/>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -17,7 +17,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use jicofo::jid::Jid;
-use jicofo::xml::{ns, parse_stanza, Element, Frame, Framer};
+use jicofo::xml::{parse_stanza, Element, Frame, Framer};
+use jicofo::xmpp::ns;
 use jicofo::xmpp::c2s::{ClientConfig, ClientNegotiator, TlsPolicy};
 use jicofo::xmpp::Action;
 

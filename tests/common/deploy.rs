@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use jicofo::xml::{ns, parse_fragment, Element};
+use jicofo::xml::{parse_fragment, Element};
+
+use jicofo::xmpp::ns;
 
 use super::client::TestClient;
 use super::prosody::{Layout, Prosody};
@@ -18,7 +20,7 @@ use super::sim::Sim;
 pub const T: Duration = Duration::from_secs(10);
 
 /// Features a 2021 lib-jitsi-meet advertises (no JSON sources).
-pub const FEATURES_2021: &[&str] = jicofo::media::codecs::LIB_JITSI_MEET_2021_FEATURES;
+pub const FEATURES_2021: &[&str] = jicofo::xmpp::jingle::codecs::LIB_JITSI_MEET_2021_FEATURES;
 
 /// A deployment under test.
 pub struct Deployment {

@@ -24,7 +24,8 @@ use log::{info, warn};
 
 use jicofo::jid::Jid;
 use jicofo::net::{ConnId, Outbox, Router};
-use jicofo::xml::{ns, Element};
+use jicofo::xml::Element;
+use jicofo::xmpp::ns;
 use jicofo::xmpp::jibri::{Action, FailureReason, JibriIq, JibriStatus, Status, NS};
 use jicofo::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 

@@ -29,7 +29,8 @@ use log::{info, warn};
 
 use jicofo::jid::Jid;
 use jicofo::net::{ConnId, Outbox, Router};
-use jicofo::xml::{ns, Element};
+use jicofo::xml::Element;
+use jicofo::xmpp::ns;
 use jicofo::xmpp::jigasi::{features_element, JigasiStats, FEATURE_AUDIO_MUTE, FEATURE_JIGASI, FEATURE_TRANSCRIBER};
 use jicofo::xmpp::rayo::{Dial, DialTarget, Ref, NS as RAYO, ROOM_NAME_HEADER, ROOM_PASSWORD_HEADER};
 use jicofo::xmpp::stanza::{iq_error, iq_result, ErrorCondition};

@@ -7,7 +7,9 @@
 //! elements of an endpoint allocation (§1.2). Everything here is a pure function of
 //! its inputs with the default jicofo codec configuration.
 
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+
+use crate::xmpp::ns;
 
 /// Disco feature: the participant can receive/send audio.
 pub const FEATURE_AUDIO: &str = "urn:xmpp:jingle:apps:rtp:audio";

@@ -1,15 +1,17 @@
-//! The sans-IO media model: participant features and codecs (`codecs`), sources,
-//! their validation and encodings (`sources`), and Jingle stanzas (`jingle`).
+//! Jingle and sources (was `media`): participant features and the codecs offered
+//! (`codecs`), sources, their validation and their encodings in Jingle, JSON and
+//! Colibri2 (`sources`), and the Jingle stanzas themselves (`stanzas`: session-initiate,
+//! session-accept, transport-info, source-add/remove, session-terminate).
 //!
 //! Pure functions and values only: no sockets, no threads, no clocks. The
 //! conference logic feeds parsed stanzas in and sends the returned elements out.
 
 pub mod codecs;
-pub mod jingle;
+pub mod stanzas;
 pub mod sources;
 
 pub use codecs::{colibri_media, has_data_content, offer_contents, offer_contents_with, CodecConfig, Features};
-pub use jingle::{
+pub use stanzas::{
     first_ice_transport, initial_last_n, new_sid, session_terminate, source_add, source_remove, transport_info, BridgeSession,
     JingleAction, JingleError, JingleRequest, Offer,
 };

@@ -3,13 +3,14 @@
 use serde_json::Value;
 
 use super::codecs::{offer_contents, Features};
-use super::jingle::*;
+use super::stanzas::*;
 use super::sources::*;
-use crate::xml::{ns, parse_fragment, Element};
+use crate::xml::{parse_fragment, Element};
+use crate::xmpp::ns;
 
-const ACCEPT: &str = include_str!("../../tests/fixtures/captures/lyno-session-accept.xml");
-const ACCEPT_NAMES: &str = include_str!("../../tests/fixtures/captures/lyno-session-accept-source-names.xml");
-const TRANSPORT_INFO: &str = include_str!("../../tests/fixtures/captures/lyno-transport-info.xml");
+const ACCEPT: &str = include_str!("../../../tests/fixtures/captures/lyno-session-accept.xml");
+const ACCEPT_NAMES: &str = include_str!("../../../tests/fixtures/captures/lyno-session-accept-source-names.xml");
+const TRANSPORT_INFO: &str = include_str!("../../../tests/fixtures/captures/lyno-transport-info.xml");
 
 /// Parse a capture after stripping its leading comment.
 fn capture(text: &str) -> Element {

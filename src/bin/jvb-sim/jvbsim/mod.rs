@@ -28,11 +28,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, error, info, warn};
 
-use crate::jid::Jid;
-use crate::net::{ConnId, NetHandle, Outbox, Router};
-use crate::xml::{ns, Element};
-use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, IqType};
-pub use colibri::{Bridge, BridgeConfig, ColibriError};
+use jicofo::jid::Jid;
+use jicofo::net::{ConnId, NetHandle, Outbox, Router};
+use jicofo::xml::Element;
+use jicofo::xmpp::ns;
+use jicofo::xmpp::stanza::{iq_error, iq_result, ErrorCondition, IqType};
+pub use colibri::{Bridge, BridgeConfig};
 
 /// Interval of the stats presence.
 pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(5);
@@ -300,11 +301,6 @@ impl SimRouter {
         }
     }
 
-    /// The bridge state (tests).
-    pub fn bridge(&self) -> &Bridge {
-        &self.bridge
-    }
-
     fn occupant(&self) -> String {
         format!("{}/{}", self.settings.brewery, self.settings.nick)
     }
@@ -457,7 +453,7 @@ impl SimRouter {
         }
         match p.get_attr("type") {
             Some("error") => {
-                let why = crate::xmpp::stanza::parse_error(&p).map(|e| e.to_string()).unwrap_or_default();
+                let why = jicofo::xmpp::stanza::parse_error(&p).map(|e| e.to_string()).unwrap_or_default();
                 error!("cannot join the brewery {} as {}: {}", self.settings.brewery, self.settings.nick, why);
             }
             Some("unavailable") => {

@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::app::{client_tls_policy, connection_specs, KEEPALIVE};
+use crate::focus::connections::{client_tls_policy, connection_specs, is_loopback, KEEPALIVE};
 use crate::config::{Config, Mode};
-use crate::focus::{disco, CLIENT, COMPONENT};
+use crate::focus::{CLIENT, COMPONENT};
+use crate::xmpp::disco;
 use crate::jid::Jid;
 use crate::net::{ConnId, ConnSpec, EventLoop, LinkSecurity, NetHandle, Negotiation, Outbox, Router};
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::c2s::ClientConfig;
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
@@ -106,7 +108,7 @@ pub fn login_line(account: &str, how: &str, security: LinkSecurity, host: &str) 
     let link = match security {
         LinkSecurity::Verified => "TLS verified".to_string(),
         LinkSecurity::Unverified => "TLS, certificate not verified: --tls_insecure".to_string(),
-        LinkSecurity::Plain if crate::app::is_loopback(host) => {
+        LinkSecurity::Plain if is_loopback(host) => {
             format!("no TLS: the server offered no STARTTLS, allowed because {} is loopback", host)
         }
         LinkSecurity::Plain => "no TLS: the server offered no STARTTLS, allowed by --tls_insecure".to_string(),
@@ -394,10 +396,29 @@ fn check_client_proxy(cfg: &Config, net: &NetHandle, ev: &mut Events, own: &Jid,
         let _ = net.send(CLIENT, Element::new("presence", ns::CLIENT).attr("to", proxy.clone()).attr("type", "unavailable"));
     }
 }
+/// Note a brewery member's presence in `bridges` (name, stress): a bridge sends a new
+/// presence with each stats update, so the latest one counts, and one that leaves is gone.
+fn note_bridge(bridges: &mut Vec<(String, String)>, from: &Jid, p: &Element) {
+    let name = from.resource().unwrap_or_default().to_string();
+    bridges.retain(|(n, _)| *n != name);
+    if p.get_attr("type") == Some("unavailable") {
+        return;
+    }
+    if let Some(stats) = p.get_child("stats", ns::COLIBRI) {
+        let stress = stats
+            .children_named("stat", ns::COLIBRI)
+            .find(|s| s.get_attr("name") == Some("stress_level"))
+            .and_then(|s| s.get_attr("value"))
+            .unwrap_or("?")
+            .to_string();
+        bridges.push((name, stress));
+    }
+}
+
 
 /// The authentication authority's domain is served by Prosody (a disco#info to it is
 /// answered): users must be able to log in there (with a token under the JWT authority).
-fn check_login_domain(a: &crate::focus::auth::Authority, net: &NetHandle, ev: &mut Events, r: &mut Report) {
+fn check_login_domain(a: &crate::auth::Authority, net: &NetHandle, ev: &mut Events, r: &mut Report) {
     let disco = Element::new("iq", ns::CLIENT)
         .attr("type", "get")
         .attr("id", random_id("check-auth"))
@@ -461,19 +482,7 @@ fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut
             joined = true;
             continue;
         }
-        if let Some(stats) = p.get_child("stats", ns::COLIBRI) {
-            let stress = stats
-                .children_named("stat", ns::COLIBRI)
-                .find(|s| s.get_attr("name") == Some("stress_level"))
-                .and_then(|s| s.get_attr("value"))
-                .unwrap_or("?")
-                .to_string();
-            // A bridge updates its stats presence (it may while the check listens): one
-            // entry per bridge, its latest stress.
-            let name = from.resource().unwrap_or_default().to_string();
-            bridges.retain(|(n, _)| *n != name);
-            bridges.push((name, stress));
-        }
+        note_bridge(&mut bridges, &from, &p);
     }
     if joined {
         let list: Vec<String> = bridges.iter().map(|(n, s)| format!("{} (stress {})", n, s)).collect();
@@ -495,6 +504,14 @@ fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut
 mod tests {
     use super::*;
 
+    /// (Moved from the net loop test of a plain loopback client connection, which checks
+    /// that the event loop reports `LinkSecurity::Plain`.)
+    #[test]
+    fn the_login_line_of_a_plain_loopback_link_says_so() {
+        let line = login_line("focus@auth.test", "SASL ANONYMOUS", LinkSecurity::Plain, "127.0.0.1");
+        assert!(line.contains("no TLS") && line.contains("loopback") && !line.contains("verified"), "{line}");
+    }
+
     #[test]
     fn the_login_line_says_what_protects_the_link() {
         let l = |s, host| login_line("focus@auth.meet.test", "password", s, host);
@@ -507,5 +524,21 @@ mod tests {
         }
         let plain = l(LinkSecurity::Plain, "meet.example.com");
         assert!(plain.contains("no TLS") && plain.contains("--tls_insecure"), "{plain}");
+    }
+
+    #[test]
+    fn a_bridge_counts_once_with_its_latest_stats_and_not_after_it_left() {
+        let jid = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb1").unwrap();
+        let presence = |stress: &str| {
+            Element::new("presence", ns::CLIENT).attr("from", jid.to_string()).child(
+                Element::new("stats", ns::COLIBRI).child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", stress)),
+            )
+        };
+        let mut bridges = Vec::new();
+        note_bridge(&mut bridges, &jid, &presence("0.1"));
+        note_bridge(&mut bridges, &jid, &presence("0.3"));
+        assert_eq!(bridges, vec![("jvb1".to_string(), "0.3".to_string())]);
+        note_bridge(&mut bridges, &jid, &Element::new("presence", ns::CLIENT).attr("type", "unavailable"));
+        assert!(bridges.is_empty());
     }
 }

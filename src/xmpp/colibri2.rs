@@ -3,7 +3,8 @@
 //! bridge's errors classified into the reaction the focus owes them (media.md §1).
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::stanza::parse_error;
 
 /// One endpoint in a `conference-modify`.

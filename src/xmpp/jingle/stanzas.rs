@@ -13,7 +13,9 @@
 
 use std::fmt;
 
-use crate::xml::{ns, Element, Node};
+use crate::xml::{Element, Node};
+
+use crate::xmpp::ns;
 
 use super::sources::{ConferenceSources, EndpointSources, MediaType, SourceError};
 

@@ -1,5 +1,9 @@
 //! `jvb-sim`: a bridge simulator for tests and demos (not a bridge: no media).
-//! See `jicofo::jvbsim` for what it does; this is only the command line.
+//! The simulator is in `jvbsim` (a test tool, not part of the focus: it uses the
+//! library's `net`, `xml` and `xmpp` layers through their public API); this file is
+//! the command line.
+
+mod jvbsim;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +12,7 @@ use std::time::Duration;
 use crossbeam_channel::bounded;
 use log::{error, info, warn};
 
-use jicofo::jvbsim::{self, Command, Event, Recorder, Settings, SimRouter};
+use jvbsim::{Command, Event, Recorder, Settings, SimRouter};
 use jicofo::net::{ConnSpec, EventLoop, Negotiation, TlsOptions};
 use jicofo::xmpp::c2s::{ClientConfig, TlsPolicy};
 

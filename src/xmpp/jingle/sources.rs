@@ -35,7 +35,9 @@ use std::fmt;
 
 use serde_json::{json, Map, Value};
 
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+
+use crate::xmpp::ns;
 
 /// The owner under which the bridge's feedback sources are stored.
 pub const BRIDGE_OWNER: &str = "jvb";

@@ -29,6 +29,8 @@ use sha1::{Digest, Sha1};
 
 use crate::jid::Jid;
 
+pub use crate::config::features::{Authority, AuthorityKind};
+
 /// Idle lifetime of a secure-domain session (Jicofo's `authentication-lifetime` default).
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Idle lifetime of a JWT authority session: long enough for the join that follows the
@@ -42,15 +44,7 @@ pub const MAX_SESSIONS_PER_USER: usize = 5;
 /// Full JIDs bound to one session; a new one unbinds the oldest.
 pub const MAX_BOUND_PER_SESSION: usize = 16;
 
-/// Which of Jicofo's authentication authorities the focus plays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthorityKind {
-    /// `--auth_domain` (Jicofo `type = XMPP`, `org.jitsi.jicofo.auth.URL=XMPP:<domain>`).
-    XmppDomain,
-    /// `--jwt_auth_domain` (Jicofo `type = JWT`, `org.jitsi.jicofo.auth.URL=EXT_JWT:<domain>`).
-    ExternalJwt,
-}
-
+// The session rules of each authority (the kinds are configuration: `config::features`).
 impl AuthorityKind {
     /// How long a session lives without use.
     pub fn lifetime(self) -> Duration {
@@ -70,30 +64,6 @@ impl AuthorityKind {
     /// is dropped when the conference of the request that created it ends.
     pub fn auto_login(self) -> bool {
         self == AuthorityKind::XmppDomain
-    }
-}
-
-/// The authentication authority the focus runs: its kind and the domain users log in on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Authority {
-    pub kind: AuthorityKind,
-    pub domain: String,
-}
-
-impl fmt::Display for Authority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            AuthorityKind::XmppDomain => write!(
-                f,
-                "secure domain {} (its users create rooms and are made owners; sessions 24 h, kept after the conference)",
-                self.domain
-            ),
-            AuthorityKind::ExternalJwt => write!(
-                f,
-                "Jicofo's JWT authority for {} (Prosody checks the tokens; senders of that domain get a session of 1 min, dropped when its conference ends, create rooms and are made owners)",
-                self.domain
-            ),
-        }
     }
 }
 
@@ -125,7 +95,12 @@ fn jid_key(jid: &Jid) -> JidKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthResult {
     /// Authenticated as `identity` with `session_id`.
-    Authenticated { identity: Jid, session_id: String },
+    Authenticated {
+        /// The authenticated user: the bare JID it logged in with on the secure domain.
+        identity: Jid,
+        /// The session's id, returned as `session-id` for the client to present later.
+        session_id: String,
+    },
     /// Not authenticated (guest); may still join existing rooms.
     Guest,
     /// `session-id` unknown or expired.

@@ -12,7 +12,8 @@
 //! at most [`MAX_NICK_LEN`] bytes.
 
 use crate::jid::Jid;
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+use crate::xmpp::ns;
 use crate::xmpp::caps::{self, Caps};
 
 /// Longest `stats-id` or region kept from a presence (bytes). lib-jitsi-meet's stats-id
@@ -181,7 +182,7 @@ fn bounded_value(v: &str, max: usize) -> String {
 /// `p` reduced to what a conference reads from a presence ([`OccupantPresence::parse`],
 /// and the `<error/>` of a refused join), each value bounded: at most 12 KB whatever was
 /// sent (a real join about 3 KB). Used for presences held back while a conference's
-/// inbox is full (`focus::inbox`). `parse(slim_presence(p))` equals `parse(p)` except
+/// inbox is full (`messages::inbox`). `parse(slim_presence(p))` equals `parse(p)` except
 /// for `features` (only the four that make a Jibri or Jigasi are kept) and statuses beyond the first 8 (the
 /// MUC sends a few).
 pub fn slim_presence(p: &Element) -> Element {
@@ -267,7 +268,7 @@ pub fn focus_caps() -> Element {
     Element::new("c", ns::CAPS)
         .attr("hash", "sha-1")
         .attr("node", "http://jitsi.org/jicofo")
-        .attr("ver", crate::focus::disco::caps_ver())
+        .attr("ver", crate::xmpp::disco::caps_ver())
 }
 
 /// The join presence to `room/nick`. It asks for no discussion history (XEP-0045

@@ -4,7 +4,9 @@
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-use crate::xml::{ns, Element};
+use crate::xml::Element;
+
+use crate::xmpp::ns;
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
 /// Features the focus advertises.

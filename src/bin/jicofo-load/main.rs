@@ -37,14 +37,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use jicofo::jid::Jid;
 use jicofo::net::{ConnId, ConnSpec, EventLoop, Negotiation, Outbox, Router, TlsOptions};
-use jicofo::xml::{ns, parse_fragment, Element};
+use jicofo::xml::{parse_fragment, Element};
+use jicofo::xmpp::ns;
 use jicofo::xmpp::c2s::{ClientConfig, TlsPolicy};
 use jicofo::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 /// Features a 2021 lib-jitsi-meet advertises (no JSON sources, no ssrc-rewriting).
-const FEATURES: &[&str] = jicofo::media::codecs::LIB_JITSI_MEET_2021_FEATURES;
+const FEATURES: &[&str] = jicofo::xmpp::jingle::codecs::LIB_JITSI_MEET_2021_FEATURES;
 /// Compact JSON source signaling (newer lib-jitsi-meet), with --json-sources.
 const FEATURE_JSON_SOURCES: &str = "http://jitsi.org/json-encoded-sources";
 /// The caps `ver` of the captured lib-jitsi-meet join presence.

@@ -6,8 +6,9 @@ use crossbeam_channel::bounded;
 
 use super::colibri::*;
 use super::*;
-use crate::xml::{ns, parse_fragment, Element};
-use crate::xmpp::stanza::parse_error;
+use jicofo::xml::{parse_fragment, Element};
+use jicofo::xmpp::ns;
+use jicofo::xmpp::stanza::parse_error;
 
 const MID: &str = "5b1c7a8e-2f4d-4c1e-9a3b-7d2e6f0a1b2c";
 
