@@ -10,7 +10,8 @@
 //! `target_address` is the focus user does) and forwards requests to it (a disco#info
 //! round trip from an anonymous user of the domain, answered by a running focus or,
 //! when none runs, by the check itself; skipped when the domain has no anonymous
-//! login); the conference MUC service answers disco; the brewery can be joined and how
+//! login); the authentication authority's login domain, when one is configured, answers
+//! disco; the conference MUC service answers disco; the brewery can be joined and how
 //! many bridges are in it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -190,6 +191,9 @@ pub fn run(cfg: &Config) -> i32 {
     if !cfg.sources.ignored.is_empty() {
         r.note(&format!("ignored (no flag of this focus stands for them): {}", cfg.sources.ignored.join(", ")));
     }
+    if let Some(a) = &cfg.authority {
+        r.ok(&format!("authentication: {}", a));
+    }
     match crate::net::resolve(&cfg.host, cfg.user_port) {
         Ok(a) => r.ok(&format!("host {} resolves to {}", cfg.host, a.ip())),
         Err(_) => {
@@ -273,6 +277,9 @@ pub fn run(cfg: &Config) -> i32 {
     if let Some(own) = client {
         if let Some(anon) = anon {
             check_client_proxy(cfg, &net, &mut ev, &own, anon, &answered, &mut r);
+        }
+        if let Some(a) = &cfg.authority {
+            check_login_domain(a, &net, &mut ev, &mut r);
         }
         check_muc_and_brewery(cfg, &net, &mut ev, &mut r);
     }
@@ -408,6 +415,26 @@ fn note_bridge(bridges: &mut Vec<(String, String)>, from: &Jid, p: &Element) {
     }
 }
 
+
+/// The authentication authority's domain is served by Prosody (a disco#info to it is
+/// answered): users must be able to log in there (with a token under the JWT authority).
+fn check_login_domain(a: &crate::auth::Authority, net: &NetHandle, ev: &mut Events, r: &mut Report) {
+    let disco = Element::new("iq", ns::CLIENT)
+        .attr("type", "get")
+        .attr("id", random_id("check-auth"))
+        .attr("to", a.domain.clone())
+        .child(Element::new("query", ns::DISCO_INFO));
+    let fix = if a.kind.is_external() {
+        "check --jwt_auth_domain (login-url): it must be the VirtualHost where Prosody checks tokens"
+    } else {
+        "check --auth_domain (login-url): it must be a VirtualHost of Prosody where users log in"
+    };
+    match ev.request(net, CLIENT, disco, Duration::from_secs(3)) {
+        Some(ans) if ans.get_attr("type") == Some("result") => r.ok(&format!("login domain {} answers disco", a.domain)),
+        Some(_) => r.fail(&format!("login domain {} refused disco", a.domain), fix),
+        None => r.fail(&format!("login domain {} does not answer", a.domain), fix),
+    }
+}
 
 /// The conference MUC service answers disco; the brewery can be joined; its bridges.
 fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut Report) {
