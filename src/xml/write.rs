@@ -152,8 +152,8 @@ impl std::fmt::Debug for RawXml {
 /// [`RawXml::concat`], the only way to make one.
 ///
 /// ```compile_fail
-/// // Raw XML cannot be made from a string.
-/// let raw = jicofo::xml::RawXml(std::sync::Arc::from("<x/>"));
+/// // Raw XML cannot be made from a string: no conversion, no public field.
+/// let raw: jicofo::xml::RawXml = String::from("<x/>").into();
 /// ```
 #[derive(Debug, Default)]
 pub struct RawWriter {
