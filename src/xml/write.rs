@@ -52,7 +52,7 @@ pub fn write_element(out: &mut String, el: &Element, parent_ns: &str) {
         match child {
             Node::Element(c) => write_element(out, c, &el.ns),
             Node::Text(t) => escape_text(out, t),
-            Node::Raw(r) => out.push_str(&r.0),
+            Node::Raw(r) => r.write_to(out),
         }
     }
     out.push_str("</");
@@ -61,46 +61,99 @@ pub fn write_element(out: &mut String, el: &Element, parent_ns: &str) {
 }
 
 /// Pre-serialised XML written by [`RawWriter`] (see the raw invariant in the module
-/// doc): shared, cheap to clone, written out verbatim as a child of an [`Element`].
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct RawXml(Arc<str>);
+/// doc), written out verbatim as a child of an [`Element`]: one shared text, or a
+/// sequence of them ([`RawXml::concat`]: cached pieces spliced without copying them).
+/// Cheap to clone.
+#[derive(Clone, Default)]
+pub struct RawXml(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    One(Arc<str>),
+    Many(Arc<[Arc<str>]>),
+}
+
+impl Default for Repr {
+    fn default() -> Repr {
+        Repr::Many(Arc::new([]))
+    }
+}
 
 impl RawXml {
-    /// The XML text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The pieces, in order.
+    fn pieces(&self) -> &[Arc<str>] {
+        match &self.0 {
+            Repr::One(t) => std::slice::from_ref(t),
+            Repr::Many(v) => v,
+        }
+    }
+
+    /// `parts` one after the other, sharing their text (no copy).
+    pub fn concat<'a>(parts: impl IntoIterator<Item = &'a RawXml>) -> RawXml {
+        let pieces: Vec<Arc<str>> = parts.into_iter().flat_map(|p| p.pieces()).filter(|t| !t.is_empty()).cloned().collect();
+        match <[Arc<str>; 1]>::try_from(pieces) {
+            Ok([one]) => RawXml(Repr::One(one)),
+            Err(many) => RawXml(Repr::Many(many.into())),
+        }
+    }
+
+    /// Append the XML text to `out`.
+    pub fn write_to(&self, out: &mut String) {
+        for t in self.pieces() {
+            out.push_str(t);
+        }
     }
 
     /// Its length in bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pieces().iter().map(|t| t.len()).sum()
     }
 
     /// True when it holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pieces().iter().all(|t| t.is_empty())
     }
 
-    /// Memory it holds, as [`Element::weight`] counts it: the shared block (two
-    /// reference counts and the bytes) with allocator overhead.
+    /// Memory it holds, as [`Element::weight`] counts it: every shared block (two
+    /// reference counts and the bytes), counted whole even when a cache shares it, and
+    /// the list of pieces, with allocator overhead.
     pub fn weight(&self) -> usize {
-        let size = self.0.len() + 2 * std::mem::size_of::<usize>();
-        ((size + 8 + 15) & !15).max(32)
+        let block = |size: usize| ((size + 8 + 15) & !15).max(32);
+        let counts = 2 * std::mem::size_of::<usize>();
+        let texts: usize = self.pieces().iter().map(|t| block(t.len() + counts)).sum();
+        match &self.0 {
+            Repr::One(_) => texts,
+            Repr::Many(v) => texts + block(counts + v.len() * std::mem::size_of::<Arc<str>>()),
+        }
     }
 }
+
+impl PartialEq for RawXml {
+    /// The same text, however it is split.
+    fn eq(&self, other: &RawXml) -> bool {
+        let (mut a, mut b) = (String::new(), String::new());
+        self.write_to(&mut a);
+        other.write_to(&mut b);
+        a == b
+    }
+}
+
+impl Eq for RawXml {}
 
 impl std::fmt::Debug for RawXml {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Raw({:?})", &*self.0)
+        let mut text = String::new();
+        self.write_to(&mut text);
+        write!(f, "Raw({text:?})")
     }
 }
 
-/// Writes elements, escaped text and earlier [`RawXml`] into a new `RawXml`: the only
-/// way to make one.
+/// Writes elements, escaped text and earlier [`RawXml`] into a new `RawXml`: with
+/// [`RawXml::concat`], the only way to make one.
 ///
 /// ```compile_fail
-/// // Raw XML cannot be made from a string.
-/// let raw = jicofo::xml::RawXml(std::sync::Arc::from("<x/>"));
+/// // Raw XML cannot be made from a string: no conversion, no public field.
+/// let raw: jicofo::xml::RawXml = String::from("<x/>").into();
 /// ```
 #[derive(Debug, Default)]
 pub struct RawWriter {
@@ -128,9 +181,9 @@ impl RawWriter {
         escape_text(&mut self.out, text);
     }
 
-    /// Append XML written earlier.
+    /// Append XML written earlier (a copy).
     pub fn raw(&mut self, raw: &RawXml) {
-        self.out.push_str(&raw.0);
+        raw.write_to(&mut self.out);
     }
 
     /// Bytes written so far.
@@ -145,7 +198,7 @@ impl RawWriter {
 
     /// What was written.
     pub fn finish(self) -> RawXml {
-        RawXml(Arc::from(self.out))
+        RawXml(Repr::One(Arc::from(self.out)))
     }
 }
 
@@ -201,8 +254,9 @@ mod tests {
         w.element(&inner);
         w.text(hostile);
         let raw = w.finish();
-        assert!(raw.as_str().starts_with("<source xmlns='urn:x:ssma' name='a&apos;b&quot;c&lt;d&gt;&amp;e]]&gt;"), "{raw:?}");
-        assert!(!raw.as_str().contains("]]>") && !raw.as_str().contains("<d>"), "{raw:?}");
+        let text = format!("{raw:?}");
+        assert!(text.starts_with("Raw(\"<source xmlns='urn:x:ssma' name='a&apos;b&quot;c&lt;d&gt;&amp;e]]&gt;"), "{text}");
+        assert!(!text.contains("]]>") && !text.contains("<d>"), "{text}");
         // Under a parent of any namespace, the same tree as without the cache.
         for parent_ns in ["urn:x:rtp", "urn:x:ssma", "jabber:client"] {
             let tree = Element::new("description", parent_ns).child(inner.clone()).text(hostile);
@@ -211,12 +265,16 @@ mod tests {
             assert_eq!(spliced.reparsed().unwrap(), tree.reparsed().unwrap(), "under {parent_ns}");
             assert!(spliced.elements().next().is_none() && spliced.text_content().is_empty(), "accessors do not look into raw XML");
         }
-        // Concatenation of raw pieces is raw XML too.
+        // Concatenation of raw pieces is raw XML too, copied or shared.
         let mut w = RawWriter::with_capacity(2 * raw.len());
         w.raw(&raw);
         w.raw(&raw);
         let twice = w.finish();
         assert_eq!(twice.len(), 2 * raw.len());
+        let shared = RawXml::concat([&raw, &RawXml::default(), &raw]);
+        assert_eq!(shared, twice);
+        assert_eq!(RawXml::concat([&shared, &raw]).len(), 3 * raw.len());
+        assert!(shared.weight() >= 2 * raw.len());
         let back = Element::new("d", "urn:y").raw(twice).reparsed().unwrap();
         assert_eq!(back.elements().count(), 2);
         assert_eq!(back.elements().next().unwrap().get_attr("name"), Some("a'b\"c<d>&e]]>\u{fffd}f"));

@@ -227,37 +227,32 @@ impl<'a> SourceView<'a> {
     }
 
     /// The ssma `<source>`s then `<ssrc-group>`s of `media` of every owner, for a Jingle
-    /// `<description>`; `None` when there are none.
+    /// `<description>`; `None` when there are none. The cached pieces are shared, not
+    /// copied.
     pub fn jingle(&self, media: MediaType) -> Option<RawXml> {
         let i = media_index(media);
-        let bytes: usize = self.owners().map(|e| e.sources[i].len() + e.groups[i].len()).sum();
-        if bytes == 0 {
-            return None;
-        }
-        let mut w = RawWriter::with_capacity(bytes);
-        for e in self.owners() {
-            w.raw(&e.sources[i]);
-        }
-        for e in self.owners() {
-            w.raw(&e.groups[i]);
-        }
-        Some(w.finish())
+        let raw = RawXml::concat(self.owners().map(|e| &e.sources[i]).chain(self.owners().map(|e| &e.groups[i])));
+        (!raw.is_empty()).then_some(raw)
     }
 
     /// The JSON encoding `{"sources":{owner:[…],…}}` (§2.4), escaped as XML character
-    /// data for a `<json-message>`.
+    /// data for a `<json-message>`; the owners' cached pieces are shared, not copied.
     pub fn json(&self) -> RawXml {
-        let bytes: usize = self.owners().map(|e| e.json.len() + 1).sum();
-        let mut w = RawWriter::with_capacity(bytes + 16);
-        w.text("{\"sources\":{");
+        let piece = |text: &str| {
+            let mut w = RawWriter::new();
+            w.text(text);
+            w.finish()
+        };
+        let (open, comma, close) = (piece("{\"sources\":{"), piece(","), piece("}}"));
+        let mut parts = vec![&open];
         for (n, e) in self.owners().enumerate() {
             if n > 0 {
-                w.text(",");
+                parts.push(&comma);
             }
-            w.raw(&e.json);
+            parts.push(&e.json);
         }
-        w.text("}}");
-        w.finish()
+        parts.push(&close);
+        RawXml::concat(parts)
     }
 
     /// The same sources as a map of their own (a copy, filtered): what the offers were
