@@ -48,8 +48,10 @@
 //! so [`sim::SimEnv`] runs are deterministic for a seed (`sim_tests.rs` covers the rules
 //! end to end on simulated time).
 
+pub mod bridge_session;
 pub mod dial;
 pub mod env;
+pub mod jingle;
 pub mod lifecycle;
 pub mod media;
 pub mod mute;
