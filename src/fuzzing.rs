@@ -30,7 +30,7 @@ use crate::messages::{BridgeEvent, Inbox, PendingReply, ReplyTarget};
 use crate::xmpp::colibri2::parse_answer;
 use crate::xmpp::muc::OccupantPresence;
 use crate::xmpp::mute::MuteRequest;
-use crate::conference::sim::{occupant_leave, occupant_presence, with_bridge, Responder};
+use crate::conference::sim::{occupant_leave, occupant_presence, FakeBridge, Responder};
 use crate::conference::{Conference, Env, Params};
 use crate::messages::inbox::HeldPresences;
 use crate::messages::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
@@ -1643,13 +1643,8 @@ fn conference_on_this_thread(data: &[u8]) {
     let shared = crate::conference::sim::test_shared_with(bridges, None, limits);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let bridge: Responder = {
-        let mut b1 = with_bridge(Jid::parse(BRIDGES[0]).expect("valid"), Box::new(|_: &Element| Vec::new()));
-        let mut b2 = with_bridge(Jid::parse(BRIDGES[1]).expect("valid"), Box::new(|_: &Element| Vec::new()));
-        Box::new(move |el: &Element| {
-            let mut out = b1(el);
-            out.extend(b2(el));
-            out
-        })
+        let b2 = FakeBridge::new(Jid::parse(BRIDGES[1]).expect("valid")).around(Box::new(|_: &Element| Vec::new()));
+        FakeBridge::new(Jid::parse(BRIDGES[0]).expect("valid")).around(b2)
     };
     let mut env = FuzzEnv {
         input: rest.to_vec(),

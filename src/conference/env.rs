@@ -222,7 +222,7 @@ pub fn spawn_with<E: Env + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conference::sim::{muc_responder, occupant_presence, with_bridge, SimEnv};
+    use crate::conference::sim::{muc_responder, occupant_presence, FakeBridge, SimEnv};
     use crate::conference::Shared;
     use crate::messages::{PendingReply, ReplyTarget};
     use crate::xmpp::conference_iq::ConferenceReply;
@@ -247,7 +247,7 @@ mod tests {
     fn start(id: u64, room: &str, panic_on_mute: bool, sent: Arc<Mutex<Vec<Element>>>, control: Sender<Control>) -> JoinHandle<()> {
         let room = Jid::parse(room).unwrap();
         let mut inner =
-            with_bridge(Jid::parse(BRIDGE).unwrap(), muc_responder(room.clone(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+            FakeBridge::new(Jid::parse(BRIDGE).unwrap()).around(muc_responder(room.clone(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
         let mut env = SimEnv::new(Box::new(move |el: &Element| {
             if panic_on_mute && el.elements().any(|c| c.name == "mute") {
                 panic!("simulated bug");

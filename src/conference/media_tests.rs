@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 
-use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, SimEnv};
+use super::sim::{muc_responder, occupant_leave, occupant_presence, Behaviour, FakeBridge, Requests, Responder, SimEnv};
 use super::*;
 use crate::bridge::Bridges;
 use crate::messages::ReplyTarget;
@@ -34,8 +34,14 @@ pub(super) fn shared() -> Arc<Shared> {
     super::sim::test_shared(b, None)
 }
 
+/// The fake MUC of [`room`].
+pub(super) fn muc() -> Responder {
+    muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap())
+}
+
+/// The fake MUC and the fake bridge [`bridge`], answering everything.
 pub(super) fn env() -> SimEnv {
-    SimEnv::new(with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap())))
+    SimEnv::new(FakeBridge::new(bridge()).around(muc()))
 }
 
 pub(super) fn request() -> Inbox {
@@ -140,16 +146,7 @@ pub(super) fn accept_for(si: &Element, ssrc: u32) -> Element {
 fn a_burst_of_joins_costs_one_source_add_per_receiver() {
     let r = room();
     // Every client accepts its offer at once.
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
-    let mut next_ssrc = 1000;
-    let mut e = SimEnv::new(Box::new(move |el: &Element| {
-        let mut out = inner(el);
-        if el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
-            next_ssrc += 1;
-            out.push(accept_for(el, next_ssrc));
-        }
-        out
-    }));
+    let mut e = accepting_env();
     e.at(ms(0), request());
     let nicks = ["a", "b", "c", "d", "e", "f"];
     for (i, n) in nicks.iter().enumerate() {
@@ -191,21 +188,9 @@ fn a_burst_of_joins_costs_one_source_add_per_receiver() {
 fn a_bridge_that_stops_answering_is_failed_and_everyone_moves() {
     let r = room();
     let jvb2 = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb2").unwrap();
-    let muc = muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap());
-    let mut both = with_bridge(bridge(), with_bridge(jvb2.clone(), muc));
-    let jvb1 = bridge().to_string();
     // jvb1 never answers the allocation of "c".
-    let mut e = SimEnv::new(Box::new(move |el: &Element| {
-        let silent = el.get_attr("to") == Some(jvb1.as_str())
-            && el
-                .get_child("conference-modify", ns::COLIBRI2)
-                .is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_attr("id") == Some("c")));
-        if silent {
-            Vec::new()
-        } else {
-            both(el)
-        }
-    }));
+    let jvb1 = FakeBridge::new(bridge()).on(Requests::Endpoint("c".into()), Behaviour::Silent);
+    let mut e = SimEnv::new(jvb1.around(FakeBridge::new(jvb2.clone()).around(muc())));
     e.at(ms(0), request());
     for (i, n) in ["a", "b", "c"].iter().enumerate() {
         e.at(ms(10 + 100 * i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
@@ -261,7 +246,7 @@ pub(super) fn accept_with(si: &Element, sources: &[(u32, &str)]) -> Element {
 #[test]
 fn hostile_session_accepts_cost_their_sender_an_error_and_nothing_else() {
     let r = room();
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut inner = FakeBridge::new(bridge()).around(muc());
     let mut e = SimEnv::new(Box::new(move |el: &Element| {
         let mut out = inner(el);
         if el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
@@ -327,7 +312,7 @@ fn hostile_session_accepts_cost_their_sender_an_error_and_nothing_else() {
 fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_used() {
     let r = room();
     let mallory = r.with_resource("a").to_string();
-    let mut bridge_and_muc = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut bridge_and_muc = FakeBridge::new(bridge()).around(muc());
     // Before the bridge answers b's allocation, participant "a" answers it (right id,
     // from its own occupant JID) with its own ICE credentials.
     let mut e = SimEnv::new(Box::new(move |el: &Element| {
@@ -386,14 +371,7 @@ fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_u
 
 /// A bridge that never answers allocations; everything else answered as usual.
 pub(super) fn silent_bridge_env() -> SimEnv {
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
-    SimEnv::new(Box::new(move |el: &Element| {
-        if el.get_child("conference-modify", ns::COLIBRI2).is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).next().is_some()) {
-            Vec::new()
-        } else {
-            inner(el)
-        }
-    }))
+    SimEnv::new(FakeBridge::new(bridge()).on(Requests::AnyEndpoint, Behaviour::Silent).around(muc()))
 }
 
 fn wait_for_allocation_then(end: impl FnOnce(&mut SimEnv)) -> (Conference<SimEnv>, EndReason, Arc<Shared>) {
@@ -511,7 +489,7 @@ fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
 fn a_forged_error_for_someone_elses_offer_does_not_end_their_session() {
     let r = room();
     let mallory = r.with_resource("a").to_string();
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut inner = FakeBridge::new(bridge()).around(muc());
     // When b is offered a session, a answers the offer with an error in b's place.
     let mut e = SimEnv::new(Box::new(move |el: &Element| {
         let mut out = inner(el);
@@ -581,7 +559,7 @@ fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
 /// An env whose clients accept every offer at once, each with one audio source
 /// (SSRC 1001, 1002, … in the order offers go out).
 pub(super) fn accepting_env() -> SimEnv {
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut inner = FakeBridge::new(bridge()).around(muc());
     let mut next_ssrc = 1000;
     SimEnv::new(Box::new(move |el: &Element| {
         let mut out = inner(el);

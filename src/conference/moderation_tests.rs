@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, Responder, SimEnv};
+use super::sim::{muc_responder, occupant_leave, occupant_presence, FakeBridge, Responder, SimEnv};
 use super::*;
 use crate::bridge::Bridges;
 use crate::messages::ReplyTarget;
@@ -43,32 +43,10 @@ fn focus() -> Jid {
     Jid::parse("focus@auth.meet.test/focus").unwrap()
 }
 
-/// The fake bridge, and for in-place ICE restarts a new transport of generation 1, 2, …
+/// The fake MUC of `room` and the fake bridge (which answers in-place ICE restarts with
+/// a new transport of generation 1, 2, …).
 fn responder(room: Jid) -> Responder {
-    let mut inner = with_bridge(bridge(), muc_responder(room, focus()));
-    let mut generation = 0;
-    Box::new(move |el: &Element| {
-        let restart = el.get_child("conference-modify", ns::COLIBRI2).and_then(|cm| {
-            cm.children_named("endpoint", ns::COLIBRI2)
-                .find(|e| e.get_child("transport", ns::COLIBRI2).is_some_and(|t| t.get_attr("ice-restart") == Some("true")))
-                .map(|e| e.get_attr("id").unwrap_or_default().to_string())
-        });
-        match restart {
-            Some(id) => {
-                generation += 1;
-                let ice = Element::new("transport", ns::ICE_UDP)
-                    .attr("ufrag", format!("new{}", generation))
-                    .attr("pwd", "newpwdnewpwdnewpwdnewpwd")
-                    .attr("ice-generation", generation.to_string());
-                let cm = Element::new("conference-modified", ns::COLIBRI2)
-                    .child(Element::new("endpoint", ns::COLIBRI2).attr("id", id).child(Element::new("transport", ns::COLIBRI2).child(ice)));
-                let mut r = crate::xmpp::stanza::iq_result(el).child(cm);
-                r.set_attr("from", bridge().to_string());
-                vec![r]
-            }
-            None => inner(el),
-        }
-    })
+    FakeBridge::new(bridge()).around(muc_responder(room, focus()))
 }
 
 fn env() -> SimEnv {
