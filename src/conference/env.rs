@@ -224,6 +224,7 @@ mod tests {
     use super::*;
     use crate::conference::sim::{muc_responder, occupant_presence, FakeBridge, SimEnv};
     use crate::conference::Shared;
+    use crate::ids::ConferenceId;
     use crate::messages::{PendingReply, ReplyTarget};
     use crate::xmpp::conference_iq::ConferenceReply;
     use crate::jid::Jid;
@@ -273,7 +274,7 @@ mod tests {
             .child(Element::new("mute", ns::AUDIO_MUTE).attr("jid", room.with_resource("p").to_string()).text("true"));
         env.at(Duration::from_millis(3), Inbox::Stanza(mute));
         env.at(Duration::from_millis(4), Inbox::Shutdown);
-        let params = Params { id, room, shared: shared(), start_audio_muted: None, start_video_muted: None };
+        let params = Params { id: ConferenceId(id), room, shared: shared(), start_audio_muted: None, start_video_muted: None };
         let s2 = sent.clone();
         let send: Box<dyn Fn(ConnId, Element) + Send> = Box::new(move |_, el| s2.lock().push(el));
         spawn_with(params, env, send, Box::new(|| {}), control, None).unwrap()
@@ -322,7 +323,7 @@ mod tests {
         let good = start(2, "good@conference.meet.test", false, sent_ok.clone(), tx);
         bad.join().expect("the panic does not escape the thread");
         good.join().unwrap();
-        let mut ended: Vec<(u64, EndReason)> = rx
+        let mut ended: Vec<(ConferenceId, EndReason)> = rx
             .try_iter()
             .filter_map(|c| match c {
                 Control::Ended { id, reason } => Some((id, reason)),
@@ -330,7 +331,7 @@ mod tests {
             })
             .collect();
         ended.sort_by_key(|(id, _)| *id);
-        assert_eq!(ended, vec![(1, EndReason::Panicked), (2, EndReason::Shutdown)]);
+        assert_eq!(ended, vec![(ConferenceId(1), EndReason::Panicked), (ConferenceId(2), EndReason::Shutdown)]);
         let undone = sent_bad.lock();
         // The bridge conference is expired, both participants' sessions end, the room is left.
         assert_eq!(undone.len(), 4, "{:?}", undone.iter().map(|e| e.to_xml()).collect::<Vec<_>>());

@@ -76,7 +76,7 @@ fn second_participant_triggers_allocation_and_offers_with_the_bridge_transport()
     e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
     e.at(ms(500), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: Some(1), start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: Some(1), start_video_muted: None });
     c.run();
     let env = &c.env;
     let a = jingle_to(env, "a", "session-initiate");
@@ -109,7 +109,7 @@ fn a_lone_participant_session_ends_after_20_s() {
     e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "b")));
     e.at(ms(60_000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let t = jingle_to(&c.env, "a", "session-terminate");
     assert_eq!(t.len(), 1, "one session-terminate to the lone participant");
@@ -153,7 +153,7 @@ fn a_burst_of_joins_costs_one_source_add_per_receiver() {
         e.at(ms(10 + i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
     }
     e.at(ms(2000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let accepted = c
         .env
@@ -200,7 +200,7 @@ fn a_bridge_that_stops_answering_is_failed_and_everyone_moves() {
     add_bridge(&mut b, &bridge(), "0.1");
     add_bridge(&mut b, &jvb2, "0.5");
     let sh = crate::conference::sim::test_shared(b, None);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let ufrag = |si: &Element| {
         let j = si.get_child("jingle", JINGLE).unwrap();
@@ -271,7 +271,7 @@ fn hostile_session_accepts_cost_their_sender_an_error_and_nothing_else() {
         e.at(ms(10 + 10 * i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{n}@meet.test/1"), "none", "participant")));
     }
     e.at(ms(2000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let answer = |nick: &str| {
         let id = format!("acc-{nick}");
@@ -343,7 +343,7 @@ fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_u
     e.at(ms(500), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let b = jingle_to(&c.env, "b", "session-initiate");
     assert_eq!(b.len(), 1, "b was invited once");
@@ -382,7 +382,7 @@ fn wait_for_allocation_then(end: impl FnOnce(&mut SimEnv)) -> (Conference<SimEnv
     e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     end(&mut e);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     let reason = c.run();
     (c, reason, sh)
 }
@@ -425,7 +425,7 @@ fn what_arrives_during_a_blocking_wait_is_reported_as_backlog_and_replayed_in_or
     }
     e.at(ms(40_000), Inbox::Shutdown);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh, start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh, start_audio_muted: None, start_video_muted: None });
     c.run();
     // 300 joins, 299 leaves and the answer to b's disco were kept aside and reported.
     assert_eq!(c.env.max_backlog, 600, "everything received during the wait was reported");
@@ -460,7 +460,7 @@ fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
     add_bridge(&mut b, &bridge(), "0.1");
     let limits = crate::config::limits::Limits { max_participants: 2, ..Default::default() };
     let sh = crate::conference::sim::test_shared_with(b, None, limits);
-    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let disco_to = |n: &str| {
         let to = r.with_resource(n).to_string();
@@ -506,7 +506,7 @@ fn a_forged_error_for_someone_elses_offer_does_not_end_their_session() {
     e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     assert_eq!(jingle_to(&c.env, "b", "session-initiate").len(), 1);
     assert!(jingle_to(&c.env, "b", "session-terminate").is_empty(), "b's session survived the forgery");
@@ -540,7 +540,7 @@ fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
     e.at(ms(50), Inbox::Stanza(mute));
     e.at(ms(1000), Inbox::Shutdown);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let largest = c.env.sent.iter().map(|(_, _, e)| e.to_xml().len()).max().unwrap();
     assert!(largest < 8 * 1024, "the largest stanza the focus sent has {} bytes", largest);
@@ -596,7 +596,7 @@ fn a_participant_gone_while_the_focus_was_away_leaves_no_ghost_session() {
     // c joins later: its offer must not carry b's sources.
     e.at(ms(31_000), Inbox::Stanza(occupant_presence(&r, "c", "c@meet.test/1", "none", "participant")));
     e.at(ms(32_000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
     // Offers went to a then b: b's source is 1002.
     let b_init = jingle_to(&c.env, "b", "session-initiate");
@@ -641,7 +641,7 @@ fn when_everyone_vanished_while_the_focus_was_away_the_conference_ends() {
     e.at(ms(1000), Inbox::Connection(false));
     e.at(ms(30_000), Inbox::Connection(true));
     e.at(ms(60_000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
     assert_eq!(c.run(), EndReason::RoomEmpty);
     assert_eq!(c.env.elapsed(), ms(30_000));
     // The bridge conference went with them.

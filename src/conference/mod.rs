@@ -82,6 +82,7 @@ use crate::config::limits::Limits;
 use crate::messages::{ComponentMessage, ConferenceAnswer, EndReason, Inbox, PendingReply, Refusal};
 use crate::log_throttle::{LogThrottle, LogThrottles};
 use crate::messages::pending::{answer_is_from, Destination, IqId, PendingTable};
+use crate::ids::ConferenceId;
 use crate::jid::Jid;
 use crate::net::ConnId;
 use crate::xml::Element;
@@ -268,7 +269,7 @@ pub(crate) enum RequestError {
 
 /// Parameters of a new conference.
 pub struct Params {
-    pub id: u64,
+    pub id: ConferenceId,
     pub room: Jid,
     pub shared: Arc<Shared>,
     pub start_audio_muted: Option<i64>,
@@ -278,7 +279,7 @@ pub struct Params {
 /// The conference state machine.
 pub struct Conference<E: Env> {
     env: E,
-    id: u64,
+    id: ConferenceId,
     room: Jid,
     shared: Arc<Shared>,
     deferred: VecDeque<Inbox>,

@@ -63,7 +63,7 @@ fn ms(n: u64) -> Duration {
 }
 
 fn conference(e: SimEnv, sh: Arc<Shared>) -> Conference<SimEnv> {
-    Conference::new(e, Params { id: 1, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
+    Conference::new(e, Params { id: ConferenceId(1), room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
 }
 
 fn occ(nick: &str) -> String {
@@ -320,7 +320,7 @@ fn a_breakout_room_has_no_auto_owner_and_keeps_its_main_conference_alive() {
     e.at(ms(10), Inbox::Stanza(occupant_presence(&br, "g", "g@guest.meet.test/1", "none", "participant")));
     e.at(ms(20), Inbox::Stanza(occupant_presence(&br, "h", "h@guest.meet.test/1", "none", "participant")));
     e.at(ms(500), Inbox::Shutdown);
-    let mut b = Conference::new(e, Params { id: 2, room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut b = Conference::new(e, Params { id: ConferenceId(2), room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     // The main conference, while a breakout conference of it is registered (as the
     // breakout conference does when it joins; see the next test).
     let mut e2 = env();
@@ -360,7 +360,7 @@ fn a_breakout_conference_registers_its_main_room_while_it_runs() {
     e.at(ms(0), request());
     e.at(ms(10), Inbox::Stanza(occupant_presence(&br, "g", "g@guest.meet.test/1", "none", "participant")));
     e.at(ms(500), Inbox::Shutdown);
-    let mut b = Conference::new(e, Params { id: 2, room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut b = Conference::new(e, Params { id: ConferenceId(2), room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     // Step: join only (run() would also end it).
     assert!(b.join());
     assert!(sh.breakouts.lock().has_breakouts(&main));

@@ -20,7 +20,7 @@ fn join(e: &mut SimEnv, at: u64, nick: &str) {
 }
 
 fn run_with(e: SimEnv, sh: Arc<Shared>) -> (Conference<SimEnv>, EndReason) {
-    let mut c = Conference::new(e, Params { id: 1, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: room(), shared: sh, start_audio_muted: None, start_video_muted: None });
     let r = c.run();
     (c, r)
 }
@@ -490,7 +490,7 @@ fn a_full_inbox_during_a_blocking_wait_refuses_requests_and_holds_presences_for_
     // An inbox of 20 presences' weight (the real one: 4096 messages, 8 MiB).
     let one = Inbox::Stanza(occupant_presence(&r, "p10", "p10@meet.test/1", "none", "participant")).weight();
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut route = Route::new(1, tx, rx, None, Arc::new(InboxLoad::new(Arc::default())), 1000 + crate::messages::inbox::HOLD_SLACK);
+    let mut route = Route::new(ConferenceId(1), tx, rx, None, Arc::new(InboxLoad::new(Arc::default())), 1000 + crate::messages::inbox::HOLD_SLACK);
     route.budget.per_conference = 20 * one;
     route.budget.floor = 0;
     let load = route.load.clone();

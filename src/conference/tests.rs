@@ -23,7 +23,7 @@ fn shared(sessions: Option<Sessions>) -> Arc<Shared> {
 fn conference(env: SimEnv, sessions: Option<Sessions>) -> Conference<SimEnv> {
     Conference::new(
         env,
-        Params { id: 7, room: room(), shared: shared(sessions), start_audio_muted: None, start_video_muted: None },
+        Params { id: ConferenceId(7), room: room(), shared: shared(sessions), start_audio_muted: None, start_video_muted: None },
     )
 }
 
@@ -310,7 +310,7 @@ fn request_from(id: &str, from: &str) -> Inbox {
 
 fn limited(env: SimEnv, limits: crate::config::limits::Limits) -> Conference<SimEnv> {
     let sh = super::sim::test_shared_with(crate::bridge::Bridges::new(), None, limits);
-    Conference::new(env, Params { id: 7, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
+    Conference::new(env, Params { id: ConferenceId(7), room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
 }
 
 #[test]

@@ -53,6 +53,7 @@ use crate::conference::env::spawn as spawn_conference;
 use crate::conference::{Params, Shared};
 use crate::messages::{BridgeEvent, ConferenceAnswer, Control, Inbox, PendingReply, Refusal, ReplyTarget};
 use crate::config::{Config, Mode};
+use crate::ids::ConferenceId;
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
 use crate::xml::Element;
@@ -85,7 +86,7 @@ pub struct FocusRouter {
     client_jid: Option<Jid>,
     client_up: bool,
     rooms: HashMap<Jid, Route>,
-    by_id: HashMap<u64, Jid>,
+    by_id: HashMap<ConferenceId, Jid>,
     next_id: u64,
     control_rx: Receiver<Control>,
     control_tx: Sender<Control>,
@@ -460,7 +461,7 @@ impl FocusRouter {
             return Err(StartError::TooManyConferences(self.rooms.len()));
         }
         self.next_id += 1;
-        let id = self.next_id;
+        let id = ConferenceId(self.next_id);
         // Unbounded, so that memory follows what is queued; INBOX_CAPACITY is enforced in
         // `forward`. A bounded crossbeam channel allocates and initialises every slot up
         // front: 4096 × 248 bytes = 1 MB of RSS per conference, 200 MB for 200 rooms.
@@ -1181,6 +1182,7 @@ mod tests {
 
     /// A route for conference `id` of `room` with no thread behind it: the test reads its inbox.
     fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
+    let id = ConferenceId(id);
         let room = Jid::parse(room).unwrap();
         let (tx, rx) = unbounded();
         let load = Arc::new(crate::messages::InboxLoad::new(r.inbox_total.clone()));
@@ -1205,7 +1207,7 @@ mod tests {
         connected(&mut r);
         let inbox = fake_route(&mut r, 5, "room1@conference.meet.test");
         let deadline = Instant::now() + std::time::Duration::from_secs(15);
-        let id = r.shared.pending.lock().insert(Destination::Conference(5), CLIENT, Some(Jid::parse(JVB1).unwrap()), deadline).unwrap();
+        let id = r.shared.pending.lock().insert(Destination::Conference(ConferenceId(5)), CLIENT, Some(Jid::parse(JVB1).unwrap()), deadline).unwrap();
         let mut out = Outbox::default();
         // A participant forges the bridge's answer: dropped, counted, entry kept.
         r.stanza(CLIENT, answer(&id.to_string(), MALLORY, true), &mut out);
@@ -1213,7 +1215,7 @@ mod tests {
         r.stanza(COMPONENT, answer(&id.to_string(), JVB1, true), &mut out);
         assert!(inbox.is_empty());
         assert_eq!(r.shared.metrics.forged_answers.load(Ordering::Relaxed), 2);
-        assert_eq!(r.shared.pending.lock().outstanding(Destination::Conference(5)), 1);
+        assert_eq!(r.shared.pending.lock().outstanding(Destination::Conference(ConferenceId(5))), 1);
         // The bridge's answer reaches the conference.
         r.stanza(CLIENT, answer(&id.to_string(), JVB1, true), &mut out);
         match inbox.try_recv() {
@@ -1330,9 +1332,9 @@ mod tests {
         let inbox = fake_route(&mut r, 9, "room9@conference.meet.test");
         let to = Jid::parse("room9@conference.meet.test").unwrap();
         let deadline = Instant::now() + std::time::Duration::from_secs(15);
-        let id = r.shared.pending.lock().insert(Destination::Conference(9), CLIENT, Some(to), deadline).unwrap();
+        let id = r.shared.pending.lock().insert(Destination::Conference(ConferenceId(9)), CLIENT, Some(to), deadline).unwrap();
         let mut out = Outbox::default();
-        r.on_control(Control::Ended { id: 9, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: ConferenceId(9), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert!(r.shared.pending.lock().is_empty(), "the conference's entries left with it");
         r.stanza(CLIENT, answer(&id.to_string(), "room9@conference.meet.test", true), &mut out);
         assert!(inbox.is_empty() && out.drain().is_empty());
@@ -1536,7 +1538,7 @@ mod tests {
         assert!(load.bytes() <= inbox::INBOX_BYTES);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), load.bytes());
         // When the conference ends, what it did not take leaves the total.
-        r.on_control(Control::Ended { id: 3, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: ConferenceId(3), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), 0);
     }
 
