@@ -171,7 +171,7 @@ impl<E: Env> Conference<E> {
                 let accepted = if sources.is_empty() {
                     EndpointSources::default()
                 } else {
-                    match self.media.sources.try_add(&nick, sources) {
+                    match self.media.sources.try_add(nick.as_str(), sources) {
                         Ok(d) => d,
                         Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(e.text()))),
                     }
@@ -202,7 +202,7 @@ impl<E: Env> Conference<E> {
                 if sources.is_empty() {
                     return Some(iq_result(iq));
                 }
-                match self.media.sources.try_add(&nick, sources) {
+                match self.media.sources.try_add(nick.as_str(), sources) {
                     Ok(delta) => {
                         self.colibri_update(&nick, None, true, None);
                         self.queue_signal(&nick, &delta, true);
@@ -219,7 +219,7 @@ impl<E: Env> Conference<E> {
                 if sources.is_empty() {
                     return Some(iq_result(iq));
                 }
-                match self.media.sources.try_remove(&nick, &sources) {
+                match self.media.sources.try_remove(nick.as_str(), &sources) {
                     Ok(removed) => {
                         if !removed.is_empty() {
                             self.colibri_update(&nick, None, true, None);

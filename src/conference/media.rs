@@ -25,7 +25,7 @@ use crate::xmpp::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Rea
 use crate::jid::Jid;
 use crate::xmpp::jingle::codecs::{colibri_media, has_data_content, offer_contents, Features};
 use crate::xmpp::jingle::stanzas::Offer;
-use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, BRIDGE_OWNER};
+use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, SourceOwner};
 use crate::metrics::Metrics;
 
 /// Participants needed before anyone is invited.
@@ -237,7 +237,7 @@ impl<E: Env> Conference<E> {
         let region = colibri.region.clone();
         let mut all = if features.ssrc_rewriting { ConferenceSources::new() } else { self.media.sources.without(nick) };
         if let Some(fb) = &colibri.feedback {
-            all.insert(BRIDGE_OWNER, fb.clone());
+            all.insert(SourceOwner::Bridge, fb.clone());
         }
         let index = self.occupants.iter().position(|o| o.nick == nick).unwrap_or(0) as i64;
         let start_muted = (

@@ -16,7 +16,8 @@ pub use stanzas::{
     JingleAction, JingleError, JingleRequest, Offer,
 };
 pub use sources::{
-    ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SourceLimits, SsrcGroup, BRIDGE_OWNER,
+    ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SourceLimits, SourceOwner, SsrcGroup,
+    BRIDGE_OWNER,
 };
 
 #[cfg(test)]

@@ -26,21 +26,103 @@
 //! | SSRCs in one group | ≤ [`MAX_GROUP_SSRCS`] (32), none repeated | SIM has 3, FID 2 |
 //! | JSON sources text | ≤ [`MAX_JSON_BYTES`] (64 KiB), nesting ≤ [`MAX_JSON_DEPTH`] (8) | the encoding nests 5 deep |
 //!
+//! The conference map is keyed by [`SourceOwner`]: a participant (by its endpoint id) or
+//! the bridge (its feedback sources), two key spaces, so no nick can stand for the bridge.
+//! Only the wire encodings name the bridge [`BRIDGE_OWNER`] (`jvb`).
+//!
 //! Beyond §3.5, [`ConferenceSources::try_add`] refuses a source name another endpoint
 //! already uses ("Source name is already used: …"), one name for both audio and video,
 //! and a group listing one SSRC twice.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde_json::{json, Map, Value};
 
+use crate::ids::Nick;
 use crate::xml::Element;
 
 use crate::xmpp::ns;
 
-/// The owner under which the bridge's feedback sources are stored.
+/// The bridge's name as a source owner on the wire (`<ssrc-info owner>`, the JSON key);
+/// reserved: a participant with this endpoint id may not have sources.
 pub const BRIDGE_OWNER: &str = "jvb";
+
+/// Whose sources a set is: a participant's (by its nick, which is its endpoint id) or the
+/// bridge's feedback sources. The two never share a key: a participant whose nick is
+/// `jvb` is still a participant (and [`ConferenceSources::try_add`] refuses its sources,
+/// since clients could not tell them from the bridge's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SourceOwner {
+    /// A participant, by its endpoint id.
+    Participant(Nick),
+    /// The bridge (its feedback sources).
+    Bridge,
+}
+
+impl SourceOwner {
+    /// The owner's name on the wire: the endpoint id, or [`BRIDGE_OWNER`] for the bridge.
+    pub fn wire_name(&self) -> &str {
+        match self {
+            SourceOwner::Participant(n) => n.as_str(),
+            SourceOwner::Bridge => BRIDGE_OWNER,
+        }
+    }
+
+    /// The owner of a wire name: [`BRIDGE_OWNER`] is the bridge, anything else a participant
+    /// (for decoding what the focus or a bridge wrote; a participant's own sources are
+    /// keyed by its nick, never by what it wrote).
+    pub fn from_wire(name: &str) -> SourceOwner {
+        if name == BRIDGE_OWNER {
+            SourceOwner::Bridge
+        } else {
+            SourceOwner::Participant(Nick::from(name))
+        }
+    }
+}
+
+/// Owners sort by their wire names (so encodings list them as before the two key spaces
+/// were split), the bridge first on a tie.
+impl Ord for SourceOwner {
+    fn cmp(&self, other: &SourceOwner) -> Ordering {
+        let rank = |o: &SourceOwner| matches!(o, SourceOwner::Participant(_));
+        self.wire_name().cmp(other.wire_name()).then_with(|| rank(self).cmp(&rank(other)))
+    }
+}
+
+impl PartialOrd for SourceOwner {
+    fn partial_cmp(&self, other: &SourceOwner) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for SourceOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wire_name())
+    }
+}
+
+/// A participant.
+impl From<Nick> for SourceOwner {
+    fn from(n: Nick) -> SourceOwner {
+        SourceOwner::Participant(n)
+    }
+}
+
+/// A participant.
+impl From<&Nick> for SourceOwner {
+    fn from(n: &Nick) -> SourceOwner {
+        SourceOwner::Participant(n.clone())
+    }
+}
+
+/// A participant, whatever the text (the bridge is only ever [`SourceOwner::Bridge`]).
+impl From<&str> for SourceOwner {
+    fn from(n: &str) -> SourceOwner {
+        SourceOwner::Participant(Nick::from(n))
+    }
+}
 /// The msid jicofo gives the bridge's audio feedback source.
 pub const BRIDGE_AUDIO_MSID: &str = "mixedmslabel mixedlabelaudio0";
 /// The msid jicofo gives the bridge's video feedback source.
@@ -463,7 +545,7 @@ impl EndpointSources {
     }
 
     /// The bridge's feedback sources from a `conference-modified` `<sources>`, with
-    /// jicofo's fixed msids (§1.3). Store them under [`BRIDGE_OWNER`].
+    /// jicofo's fixed msids (§1.3). Store them under [`SourceOwner::Bridge`].
     pub fn bridge_feedback(sources: &Element) -> Result<EndpointSources, SourceError> {
         let mut set = EndpointSources::from_colibri2(sources)?;
         for s in &mut set.sources {
@@ -791,11 +873,11 @@ impl Default for SourceLimits {
     }
 }
 
-/// The conference's sources: owner (endpoint id or [`BRIDGE_OWNER`]) → its set.
+/// The conference's sources: owner (a participant or the bridge) → its set.
 /// Owners with an empty set are not kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConferenceSources {
-    owners: BTreeMap<String, EndpointSources>,
+    owners: BTreeMap<SourceOwner, EndpointSources>,
     limits: SourceLimits,
 }
 
@@ -811,29 +893,35 @@ impl ConferenceSources {
     }
 
     /// A map holding exactly one owner's set (no validation).
-    pub fn single(owner: &str, set: EndpointSources) -> ConferenceSources {
+    pub fn single(owner: impl Into<SourceOwner>, set: EndpointSources) -> ConferenceSources {
         let mut m = ConferenceSources::new();
         m.insert(owner, set);
         m
     }
 
     /// Replace `owner`'s set without validation (bridge feedback sources, deltas).
-    pub fn insert(&mut self, owner: &str, set: EndpointSources) {
+    pub fn insert(&mut self, owner: impl Into<SourceOwner>, set: EndpointSources) {
+        let owner = owner.into();
         if set.is_empty() {
-            self.owners.remove(owner);
+            self.owners.remove(&owner);
         } else {
-            self.owners.insert(owner.to_string(), set);
+            self.owners.insert(owner, set);
         }
     }
 
     /// `owner`'s set.
-    pub fn get(&self, owner: &str) -> Option<&EndpointSources> {
-        self.owners.get(owner)
+    pub fn get(&self, owner: impl Into<SourceOwner>) -> Option<&EndpointSources> {
+        self.owners.get(&owner.into())
+    }
+
+    /// Owners (by their wire names) and sets, ordered by owner.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &EndpointSources)> {
+        self.owners.iter().map(|(k, v)| (k.wire_name(), v))
     }
 
     /// Owners and sets, ordered by owner.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &EndpointSources)> {
-        self.owners.iter().map(|(k, v)| (k.as_str(), v))
+    pub fn owners(&self) -> impl Iterator<Item = (&SourceOwner, &EndpointSources)> {
+        self.owners.iter()
     }
 
     /// True when no owner has sources.
@@ -842,14 +930,14 @@ impl ConferenceSources {
     }
 
     /// Remove an owner entirely, returning its set (no validation).
-    pub fn remove_owner(&mut self, owner: &str) -> Option<EndpointSources> {
-        self.owners.remove(owner)
+    pub fn remove_owner(&mut self, owner: impl Into<SourceOwner>) -> Option<EndpointSources> {
+        self.owners.remove(&owner.into())
     }
 
     /// A copy without `owner` (a receiver never gets its own sources).
-    pub fn without(&self, owner: &str) -> ConferenceSources {
+    pub fn without(&self, owner: impl Into<SourceOwner>) -> ConferenceSources {
         let mut c = self.clone();
-        c.owners.remove(owner);
+        c.owners.remove(&owner.into());
         c
     }
 
@@ -880,7 +968,7 @@ impl ConferenceSources {
             if strip_simulcast {
                 s = s.strip_simulcast();
             }
-            out.insert(owner, s);
+            out.insert(owner.clone(), s);
         }
         out
     }
@@ -888,18 +976,22 @@ impl ConferenceSources {
     /// Validate and add `add` for `owner` (§3.5), all-or-nothing. Returns the
     /// accepted delta (sources plus the groups that were not empty or duplicates).
     ///
-    /// Besides §3.5: `owner` may not be [`BRIDGE_OWNER`]; a source name must start with
+    /// Only a participant adds sources this way (the bridge's are [`Self::insert`]ed).
+    /// Besides §3.5: its endpoint id may not be [`BRIDGE_OWNER`]; a source name must start with
     /// `<owner>-` (as lib-jitsi-meet's `<endpoint>-a0` / `-v0` do, so one endpoint cannot
     /// take the names another will use), may not be used by another owner, and one
     /// name may not cover both audio and video.
-    pub fn try_add(&mut self, owner: &str, add: EndpointSources) -> Result<EndpointSources, SourceError> {
+    pub fn try_add(&mut self, participant: impl Into<Nick>, add: EndpointSources) -> Result<EndpointSources, SourceError> {
+        let participant = participant.into();
+        let owner = participant.as_str();
         if owner == BRIDGE_OWNER {
             return Err(SourceError::invalid(format!("Endpoint id '{BRIDGE_OWNER}' is reserved for the bridge")));
         }
+        let key = SourceOwner::Participant(participant.clone());
         let limits = self.limits;
-        let existing = self.owners.get(owner).cloned().unwrap_or_default();
+        let existing = self.owners.get(&key).cloned().unwrap_or_default();
         let mut used: HashSet<u32> = self.owners.values().flat_map(|e| e.sources.iter().map(|s| s.ssrc)).collect();
-        let others = || self.owners.iter().filter(|(o, _)| o.as_str() != owner).flat_map(|(_, e)| e.sources.iter());
+        let others = || self.owners.iter().filter(|(o, _)| **o != key).flat_map(|(_, e)| e.sources.iter());
         let foreign_msids: HashSet<&str> = others().filter_map(|s| s.msid.as_deref()).collect();
         let foreign_names: HashSet<&str> = others().filter_map(|s| s.name.as_deref()).collect();
         let mut name_media: HashMap<&str, MediaType> =
@@ -960,20 +1052,23 @@ impl ConferenceSources {
         result.sources.extend(accepted.sources.iter().cloned());
         result.groups.extend(accepted.groups.iter().cloned());
         result.validate()?;
-        self.insert(owner, result);
+        self.insert(key, result);
         Ok(accepted)
     }
 
     /// Validate and remove `remove` from `owner` (§3.5), all-or-nothing. Sources are
     /// matched by SSRC only; groups touching a removed SSRC go too. Returns what was
     /// actually removed (the stored sources and every removed group).
-    pub fn try_remove(&mut self, owner: &str, remove: &EndpointSources) -> Result<EndpointSources, SourceError> {
+    pub fn try_remove(&mut self, participant: impl Into<Nick>, remove: &EndpointSources) -> Result<EndpointSources, SourceError> {
         if remove.is_empty() {
             return Ok(EndpointSources::new());
         }
+        let participant = participant.into();
+        let owner = participant.as_str();
+        let key = SourceOwner::Participant(participant.clone());
         let existing = self
             .owners
-            .get(owner)
+            .get(&key)
             .ok_or_else(|| SourceError::invalid(format!("No sources exist for endpoint {}", shown(owner))))?;
         let mut removed = EndpointSources::new();
         let mut gone: BTreeSet<u32> = BTreeSet::new();
@@ -1008,7 +1103,7 @@ impl ConferenceSources {
             }
         }
         remaining.validate()?;
-        self.insert(owner, remaining);
+        self.insert(key, remaining);
         Ok(removed)
     }
 
@@ -1016,7 +1111,7 @@ impl ConferenceSources {
     pub fn to_json(&self) -> String {
         let mut m = Map::new();
         for (owner, set) in &self.owners {
-            m.insert(owner.clone(), set.to_json_value());
+            m.insert(owner.wire_name().to_string(), set.to_json_value());
         }
         let mut top = Map::new();
         top.insert("sources".into(), Value::Object(m));
@@ -1041,7 +1136,7 @@ impl ConferenceSources {
         let mut out = ConferenceSources::new();
         let mut budget = JsonBudget { sources: MAX_PARSED_SOURCES, groups: MAX_PARSED_GROUPS };
         for (owner, arr) in sources {
-            out.insert(owner, EndpointSources::from_json_bounded(arr, &mut budget)?);
+            out.insert(SourceOwner::from_wire(owner), EndpointSources::from_json_bounded(arr, &mut budget)?);
         }
         Ok(out)
     }
@@ -1052,7 +1147,7 @@ impl ConferenceSources {
     pub fn jingle_elements(&self, media: MediaType) -> Vec<Element> {
         let mut out: Vec<Element> = Vec::new();
         for (owner, set) in &self.owners {
-            out.extend(set.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner)));
+            out.extend(set.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner.wire_name())));
         }
         for set in self.owners.values() {
             out.extend(set.groups.iter().filter(|g| g.media == media).map(SsrcGroup::to_element));
