@@ -23,6 +23,7 @@ use super::{Conference, Env, Params};
 use crate::xmpp::muc;
 use crate::xmpp::colibri2::ConferenceModify;
 use crate::messages::{Control, EndReason, Inbox, InboxLoad};
+use crate::ids::{MeetingId, Nick, Sid};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle};
 use crate::xml::Element;
@@ -32,9 +33,9 @@ use crate::xml::Element;
 #[derive(Debug, Default, Clone)]
 pub struct Cleanup {
     /// The bridge conference, `(bridge, meeting id)`, once its `create` was sent.
-    pub bridge: Option<(Jid, String)>,
+    pub bridge: Option<(Jid, MeetingId)>,
     /// Jingle sessions: participant nick → sid.
-    pub sessions: BTreeMap<String, String>,
+    pub sessions: BTreeMap<Nick, Sid>,
 }
 
 impl Cleanup {
@@ -43,13 +44,13 @@ impl Cleanup {
     pub fn stanzas(&self, room: &Jid, nick: &str, focus_full: &str, mut new_id: impl FnMut() -> String) -> Vec<Element> {
         let mut out = Vec::new();
         if let Some((bridge, meeting_id)) = &self.bridge {
-            let req = ConferenceModify { meeting_id: meeting_id.clone(), expire: true, ..Default::default() };
+            let req = ConferenceModify { meeting_id: meeting_id.to_string(), expire: true, ..Default::default() };
             out.push(req.to_iq(bridge, &new_id()));
         }
         for (participant, sid) in &self.sessions {
-            let to = room.with_resource(participant).to_string();
+            let to = room.with_resource(participant.as_str()).to_string();
             let text = Some("the conference ended after an internal error");
-            out.push(crate::xmpp::jingle::stanzas::session_terminate(focus_full, &to, sid, &new_id(), "general-error", text));
+            out.push(crate::xmpp::jingle::stanzas::session_terminate(focus_full, &to, sid.as_str(), &new_id(), "general-error", text));
         }
         out.push(muc::leave_presence(room, nick));
         out

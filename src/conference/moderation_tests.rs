@@ -384,7 +384,8 @@ fn session_info(nick: &str, id: &str, sid: &str, child: Element) -> Inbox {
 fn until_invited(c: &mut Conference<SimEnv>) {
     assert!(c.join());
     for _ in 0..10 {
-        if c.media.sessions.contains_key("p") && c.media.sessions.contains_key("q") {
+        let has_session = |n: &str| c.participant(n).is_some_and(|p| p.session().is_some());
+        if has_session("p") && has_session("q") {
             return;
         }
         let m = c.next_message(Some(c.env.now() + ms(100))).expect("scripted");
@@ -417,8 +418,8 @@ fn an_in_place_ice_restart_is_answered_with_transport_info_and_the_refusals_of_s
     three(&mut e);
     let mut c = conference(e, shared());
     until_invited(&mut c);
-    let s = c.media.sessions.get("p").unwrap().clone();
-    let (sid, bs) = (s.sid.clone(), s.bridge_session_id.clone());
+    let s = c.participant("p").and_then(|p| p.session()).unwrap().clone();
+    let (sid, bs) = (s.sid.to_string(), s.bridge_session.to_string());
     c.env.at(ms(100), session_info("p", "ok", &sid, restart(&bs)));
     c.env.at(ms(200), session_info("p", "soon", &sid, restart(&bs)));
     c.env.at(ms(6_000), session_info("p", "other", &sid, restart("nope")));
@@ -459,8 +460,8 @@ fn an_in_place_ice_restart_is_answered_with_transport_info_and_the_refusals_of_s
     three(&mut e);
     let mut c = conference(e, shared_with(crate::moderation::breakout::Settings { auto_owner: true, ice_restart: false }));
     until_invited(&mut c);
-    let s = c.media.sessions.get("p").unwrap().clone();
-    c.env.at(ms(100), session_info("p", "off", &s.sid, restart(&s.bridge_session_id)));
+    let s = c.participant("p").and_then(|p| p.session()).unwrap().clone();
+    c.env.at(ms(100), session_info("p", "off", s.sid.as_str(), restart(s.bridge_session.as_str())));
     c.env.at(ms(200), Inbox::Shutdown);
     run_rest(&mut c);
     let off = answer(&c.env, "off");
@@ -477,12 +478,12 @@ fn legacy_ice_failed_reinvites_are_not_rate_limited() {
     until_invited(&mut c);
     // Three reports at once (each re-invite has a new sid; the bridge session stays).
     for i in 0..3 {
-        let s = c.media.sessions.get("p").expect("p has a session").clone();
+        let s = c.participant("p").and_then(|p| p.session()).expect("p has a session").clone();
         let jingle = Element::new("jingle", JINGLE)
             .attr("action", "session-info")
             .attr("sid", s.sid.as_str())
             .child(Element::new("ice-state", ns::FOCUS).text("failed"))
-            .child(Element::new("bridge-session", ns::FOCUS).attr("id", s.bridge_session_id.as_str()));
+            .child(Element::new("bridge-session", ns::FOCUS).attr("id", s.bridge_session.as_str()));
         let iq = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", format!("f{}", i)).attr("from", occ("p")).child(jingle);
         c.handle(Inbox::Stanza(iq));
     }

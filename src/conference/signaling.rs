@@ -1,16 +1,19 @@
-//! Source signaling to the participants, as values: per receiver, the source changes not
-//! yet sent (adds netted against removes of the same SSRCs) and when they are due.
+//! Source signaling to the participants, as values: per receiver (in its Jingle
+//! session, [`super::participant::Session`]), the source changes not yet sent (adds netted
+//! against removes of the same SSRCs) and when they are due.
 //!
 //! A receiver's queue is due [`signaling_window`] after its first queued change while
 //! its session is active (a pending receiver's queue waits for its session-accept, then
 //! goes at once), so a burst of joins costs one source-add per receiver, not one per
-//! source. The conference sends what [`Signaling::take`] returns: a source-remove, then a
-//! source-add. The queues are bounded by the conference's sources: at most one entry per
-//! receiver with a session, holding at most the sources the conference accepted.
+//! source. The conference sends what [`PendingSignal::take`] returns: a source-remove, then a
+//! source-add. The queues are bounded by the conference's sources: one per session,
+//! holding at most the sources the conference accepted; a new session starts empty (its
+//! offer carries everything known).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::ids::Nick;
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources};
 
 /// The batching window of source signaling for a conference of `size` participants.
@@ -22,10 +25,12 @@ pub fn signaling_window(size: usize) -> Duration {
     }
 }
 
-/// Source changes waiting to be signaled to one receiver.
-#[derive(Debug, Default)]
+/// Source changes waiting to be signaled to one receiver, and when they are due.
+#[derive(Debug, Default, Clone)]
 pub struct PendingSignal {
+    /// Sources to announce (source-add).
     pub add: ConferenceSources,
+    /// Sources to retract (source-remove).
     pub remove: ConferenceSources,
     due: Option<Instant>,
 }
@@ -36,7 +41,23 @@ fn remove_ssrcs(set: &mut EndpointSources, ssrcs: &HashSet<u32>) {
 }
 
 impl PendingSignal {
-    fn queue_add(&mut self, owner: &str, delta: &EndpointSources) {
+    /// Queue `owner`'s change (`add` or remove `delta`), due `window` after `now` when the
+    /// receiver's session is `active` and nothing was due yet.
+    pub fn queue(&mut self, owner: &Nick, delta: &EndpointSources, add: bool, active: bool, now: Instant, window: Duration) {
+        if delta.sources.is_empty() {
+            return;
+        }
+        if add {
+            self.queue_add(owner, delta);
+        } else {
+            self.queue_remove(owner, delta);
+        }
+        if active && self.due.is_none() {
+            self.due = Some(now + window);
+        }
+    }
+
+    fn queue_add(&mut self, owner: &Nick, delta: &EndpointSources) {
         let ssrcs: HashSet<u32> = delta.sources.iter().map(|s| s.ssrc).collect();
         // A removal of the same sources not yet signaled cancels out.
         let mut rem = self.remove.get(owner).cloned().unwrap_or_default();
@@ -49,7 +70,7 @@ impl PendingSignal {
         }
     }
 
-    fn queue_remove(&mut self, owner: &str, removed: &EndpointSources) {
+    fn queue_remove(&mut self, owner: &Nick, removed: &EndpointSources) {
         let ssrcs: HashSet<u32> = removed.sources.iter().map(|s| s.ssrc).collect();
         let mut add = self.add.get(owner).cloned().unwrap_or_default();
         let pending: HashSet<u32> = add.sources.iter().map(|s| s.ssrc).filter(|s| ssrcs.contains(s)).collect();
@@ -62,84 +83,30 @@ impl PendingSignal {
         }
     }
 
+    /// Nothing to signal.
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
     }
-}
 
-/// The queues of every receiver.
-#[derive(Debug, Default)]
-pub struct Signaling {
-    queues: BTreeMap<String, PendingSignal>,
-}
-
-impl Signaling {
-    /// Queue `owner`'s change (`add` or remove `delta`) for `receivers` (`(nick, active)`),
-    /// due `window` after `now` for active receivers whose queue was not due yet.
-    pub fn queue<'a>(
-        &mut self,
-        owner: &str,
-        delta: &EndpointSources,
-        add: bool,
-        receivers: impl Iterator<Item = (&'a str, bool)>,
-        now: Instant,
-        window: Duration,
-    ) {
-        if delta.sources.is_empty() {
-            return;
-        }
-        for (r, active) in receivers {
-            let sig = self.queues.entry(r.to_string()).or_default();
-            if add {
-                sig.queue_add(owner, delta);
-            } else {
-                sig.queue_remove(owner, delta);
-            }
-            if active && sig.due.is_none() {
-                sig.due = Some(now + window);
-            }
-        }
+    /// When the queue is due (`None`: nothing due, or the session is not active yet).
+    pub fn due(&self) -> Option<Instant> {
+        self.due
     }
 
-    /// The earliest time a queue is due.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.queues.values().filter_map(|s| s.due).min()
+    /// Is the queue due at `now`?
+    pub fn is_due(&self, now: Instant) -> bool {
+        self.due.is_some_and(|t| now >= t)
     }
 
-    /// Receivers whose queue is due at `now`, in nick order.
-    pub fn due(&self, now: Instant) -> Vec<String> {
-        self.queues.iter().filter(|(_, s)| s.due.is_some_and(|t| now >= t)).map(|(k, _)| k.clone()).collect()
+    /// Everything queued, to send now; the queue is left empty and not due.
+    pub fn take(&mut self) -> PendingSignal {
+        std::mem::take(self)
     }
 
-    /// `nick`'s queue is due at `now` (its session was just accepted).
-    pub fn due_now(&mut self, nick: &str, now: Instant) {
-        if let Some(s) = self.queues.get_mut(nick) {
-            s.due = Some(now);
-        }
-    }
-
-    /// `nick`'s session is not active: its queue waits (not due).
-    pub fn hold(&mut self, nick: &str) {
-        if let Some(s) = self.queues.get_mut(nick) {
-            s.due = None;
-        }
-    }
-
-    /// `nick`'s queue, to send now (or because its new offer carries everything).
-    pub fn take(&mut self, nick: &str) -> Option<PendingSignal> {
-        self.queues.remove(nick)
-    }
-
-    /// Forget `owner`'s sources in every queue (clients drop them on its leave).
-    pub fn forget_owner(&mut self, owner: &str) {
-        for sig in self.queues.values_mut() {
-            sig.add.remove_owner(owner);
-            sig.remove.remove_owner(owner);
-        }
-    }
-
-    pub fn clear(&mut self) {
-        self.queues.clear();
+    /// Forget `owner`'s sources (clients drop them on its leave).
+    pub fn forget_owner(&mut self, owner: &Nick) {
+        self.add.remove_owner(owner);
+        self.remove.remove_owner(owner);
     }
 }
 
@@ -158,47 +125,58 @@ mod tests {
         c.get(owner).map(|s| s.sources.iter().map(|x| x.ssrc).collect()).unwrap_or_default()
     }
 
+    fn n(s: &str) -> Nick {
+        Nick::from(s)
+    }
+
     #[test]
     fn changes_are_batched_per_receiver_and_due_after_the_window() {
         let t0 = Instant::now();
         let w = signaling_window(3);
         assert_eq!(w, Duration::from_millis(20));
         assert_eq!((signaling_window(10), signaling_window(50)), (Duration::from_millis(100), Duration::from_millis(300)));
-        let mut s = Signaling::default();
-        s.queue("a", &set(&[1]), true, [("b", true), ("c", false)].into_iter(), t0, w);
-        s.queue("d", &set(&[4]), true, [("b", true), ("c", false)].into_iter(), t0 + w / 2, w);
-        assert_eq!(s.next_due(), Some(t0 + w), "the first change sets the time");
-        assert!(s.due(t0 + w / 2).is_empty());
-        assert_eq!(s.due(t0 + w), vec!["b"], "c is pending: not due");
-        let b = s.take("b").unwrap();
-        assert_eq!((ssrcs(&b.add, "a"), ssrcs(&b.add, "d")), (vec![1], vec![4]), "one batch");
-        // c's session is accepted: its queue goes at once.
-        s.due_now("c", t0 + w * 3);
-        assert_eq!(s.due(t0 + w * 3), vec!["c"]);
-        s.hold("c");
-        assert!(s.due(t0 + w * 4).is_empty());
+        // b's session is active, c's is offered (pending).
+        let (mut b, mut c) = (PendingSignal::default(), PendingSignal::default());
+        for (q, active) in [(&mut b, true), (&mut c, false)] {
+            q.queue(&n("a"), &set(&[1]), true, active, t0, w);
+            q.queue(&n("d"), &set(&[4]), true, active, t0 + w / 2, w);
+        }
+        assert_eq!(b.due(), Some(t0 + w), "the first change sets the time");
+        assert!(!b.is_due(t0 + w / 2));
+        assert!(b.is_due(t0 + w));
+        assert!(!c.is_due(t0 + w * 4), "c is pending: not due");
+        let sent = b.take();
+        assert_eq!((ssrcs(&sent.add, "a"), ssrcs(&sent.add, "d")), (vec![1], vec![4]), "one batch");
+        assert!(b.is_empty() && b.due().is_none());
+        // c's session is accepted: its queue goes at once, all of it.
+        let sent = c.take();
+        assert_eq!((ssrcs(&sent.add, "a"), ssrcs(&sent.add, "d")), (vec![1], vec![4]));
         // Nothing to signal, nothing queued.
-        s.queue("a", &EndpointSources::new(), true, [("e", true)].into_iter(), t0, w);
-        assert!(s.take("e").is_none());
+        let mut e = PendingSignal::default();
+        e.queue(&n("a"), &EndpointSources::new(), true, true, t0, w);
+        assert!(e.is_empty() && e.due().is_none());
     }
 
     #[test]
     fn an_add_and_a_remove_of_the_same_sources_cancel_out() {
         let t0 = Instant::now();
         let w = signaling_window(2);
-        let mut s = Signaling::default();
-        s.queue("a", &set(&[1, 2]), true, [("b", true)].into_iter(), t0, w);
-        s.queue("a", &set(&[1]), false, [("b", true)].into_iter(), t0, w);
-        let b = s.take("b").unwrap();
-        assert_eq!(ssrcs(&b.add, "a"), vec![2]);
-        assert!(b.remove.is_empty(), "a source added and removed unseen is not signaled at all");
+        let mut b = PendingSignal::default();
+        b.queue(&n("a"), &set(&[1, 2]), true, true, t0, w);
+        b.queue(&n("a"), &set(&[1]), false, true, t0, w);
+        let sent = b.take();
+        assert_eq!(ssrcs(&sent.add, "a"), vec![2]);
+        assert!(sent.remove.is_empty(), "a source added and removed unseen is not signaled at all");
         // Remove then add back: the removal is cancelled.
-        s.queue("a", &set(&[3]), false, [("b", true)].into_iter(), t0, w);
-        s.queue("a", &set(&[3]), true, [("b", true)].into_iter(), t0, w);
-        assert!(s.take("b").unwrap().is_empty());
-        // An owner that left is forgotten in every queue.
-        s.queue("a", &set(&[5]), true, [("b", true), ("c", true)].into_iter(), t0, w);
-        s.forget_owner("a");
-        assert!(s.take("b").unwrap().is_empty() && s.take("c").unwrap().is_empty());
+        b.queue(&n("a"), &set(&[3]), false, true, t0, w);
+        b.queue(&n("a"), &set(&[3]), true, true, t0, w);
+        assert!(b.take().is_empty());
+        // An owner that left is forgotten.
+        let mut c = PendingSignal::default();
+        b.queue(&n("a"), &set(&[5]), true, true, t0, w);
+        c.queue(&n("a"), &set(&[5]), true, true, t0, w);
+        b.forget_owner(&n("a"));
+        c.forget_owner(&n("a"));
+        assert!(b.take().is_empty() && c.take().is_empty());
     }
 }

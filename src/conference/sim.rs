@@ -350,6 +350,10 @@ pub enum Requests {
     AnyEndpoint,
     /// Requests that name this endpoint.
     Endpoint(String),
+    /// Requests that create this endpoint (its allocation).
+    Allocation(String),
+    /// Requests that update this endpoint (neither create nor expire it).
+    Update(String),
 }
 
 /// What a [`FakeBridge`] does with a request.
@@ -381,7 +385,8 @@ impl Behaviour {
 #[derive(Debug, Clone)]
 pub struct FakeBridge {
     jid: Jid,
-    rules: Vec<(Requests, Behaviour)>,
+    /// (requests, behaviour, how many more times; `None`: always).
+    rules: Vec<(Requests, Behaviour, Option<u32>)>,
     /// Endpoints created so far (their ICE ufrags are `<resource>-u<n>`).
     created: u32,
     /// The last ICE generation given in an in-place ICE restart.
@@ -396,7 +401,14 @@ impl FakeBridge {
 
     /// From now on, `requests` get `behaviour` (unless an earlier rule matches them).
     pub fn on(mut self, requests: Requests, behaviour: Behaviour) -> FakeBridge {
-        self.rules.push((requests, behaviour));
+        self.rules.push((requests, behaviour, None));
+        self
+    }
+
+    /// The next `times` of `requests` get `behaviour` (unless an earlier rule matches them);
+    /// later ones are answered by the next rule that matches, or as a bridge does.
+    pub fn on_times(mut self, requests: Requests, behaviour: Behaviour, times: u32) -> FakeBridge {
+        self.rules.push((requests, behaviour, Some(times)));
         self
     }
 
@@ -413,13 +425,33 @@ impl FakeBridge {
         if el.get_attr("to") != Some(self.jid.to_string().as_str()) {
             return None;
         }
-        let named: Vec<&str> = cm.children_named("endpoint", ns::COLIBRI2).filter_map(|e| e.get_attr("id")).collect();
-        let rule = self.rules.iter().find(|(r, _)| match r {
-            Requests::All => true,
-            Requests::AnyEndpoint => !named.is_empty(),
-            Requests::Endpoint(id) => named.contains(&id.as_str()),
+        let endpoints: Vec<&Element> = cm.children_named("endpoint", ns::COLIBRI2).collect();
+        let named: Vec<&str> = endpoints.iter().filter_map(|e| e.get_attr("id")).collect();
+        let names = |id: &str, create: bool| {
+            endpoints.iter().any(|e| {
+                let (c, x) = (e.get_attr("create") == Some("true"), e.get_attr("expire") == Some("true"));
+                e.get_attr("id") == Some(id) && if create { c } else { !c && !x }
+            })
+        };
+        let rule = self.rules.iter_mut().find(|(r, _, left)| {
+            *left != Some(0)
+                && match r {
+                    Requests::All => true,
+                    Requests::AnyEndpoint => !named.is_empty(),
+                    Requests::Endpoint(id) => named.contains(&id.as_str()),
+                    Requests::Allocation(id) => names(id, true),
+                    Requests::Update(id) => names(id, false),
+                }
         });
-        let behaviour = rule.map(|(_, b)| b.clone()).unwrap_or(Behaviour::Answer);
+        let behaviour = match rule {
+            Some((_, b, left)) => {
+                if let Some(n) = left {
+                    *n -= 1;
+                }
+                b.clone()
+            }
+            None => Behaviour::Answer,
+        };
         Some(match behaviour {
             Behaviour::Answer => vec![self.modified(el, cm)],
             Behaviour::Silent => Vec::new(),
@@ -551,5 +583,21 @@ mod tests {
         assert!(parse_answer(b.answer(&expire).unwrap().first(), false).is_ok());
         let mut all = FakeBridge::new(jvb()).on(Requests::All, Behaviour::Silent);
         assert_eq!(all.answer(&expire), Some(Vec::new()));
+    }
+
+    #[test]
+    fn the_fake_bridge_tells_allocations_from_updates_and_counts_limited_rules() {
+        let mut b = FakeBridge::new(jvb())
+            .on(Requests::Update("a".into()), Behaviour::Error(ErrorCondition::ItemNotFound, Some("unknown_endpoint")))
+            .on_times(Requests::Allocation("a".into()), Behaviour::Silent, 2);
+        assert_eq!(b.answer(&req("a", true)), Some(Vec::new()));
+        assert_eq!(b.answer(&req("a", true)), Some(Vec::new()));
+        assert!(parse_answer(b.answer(&req("a", true)).unwrap().first(), true).is_ok(), "twice only");
+        let e = b.answer(&req("a", false)).unwrap();
+        assert_eq!(parse_answer(e.first(), false).unwrap_err().reaction, Reaction::UnknownEndpoint("a".into()));
+        // An endpoint's expiry is neither.
+        let ep = EndpointRequest { id: "a".into(), expire: true, ..Default::default() };
+        let x = ConferenceModify { meeting_id: "m".into(), endpoints: vec![ep], ..Default::default() }.to_iq(&jvb(), "id4");
+        assert!(parse_answer(b.answer(&x).unwrap().first(), false).is_ok());
     }
 }

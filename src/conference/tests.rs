@@ -283,13 +283,13 @@ fn a_participant_lying_about_its_caps_cannot_poison_the_cache() {
     // …and its truthful answer was, so the third one was not asked.
     assert_eq!(discos_to("third"), 0);
     let occ = |nick: &str| c.occupants().iter().find(|o| o.nick == nick).unwrap().clone();
-    let says_jibri = |nick: &str| occ(nick).features.unwrap().iter().any(|f| f == "http://jitsi.org/protocol/jibri");
+    let says_jibri = |nick: &str| occ(nick).features().unwrap().iter().any(|f| f == "http://jitsi.org/protocol/jibri");
     assert!(says_jibri("liar"), "the lie applies to the liar only");
     assert!(!says_jibri("honest"));
     assert!(!says_jibri("third"));
     // Features alone (disco or presence) never make a Jibri: only from a trusted domain (issue #13).
     assert!(!occ("liar").is_jibri_or_jigasi());
-    assert_eq!(occ("third").features.unwrap().len(), LJM_FEATURES.len());
+    assert_eq!(occ("third").features().unwrap().len(), LJM_FEATURES.len());
     assert!(c.shared.caps_cache.lock().contains("/LxjVAUjW56LWSj9lRquSYt35Ho="));
 }
 
