@@ -98,6 +98,7 @@ pub struct ThreadEnv {
 }
 
 impl ThreadEnv {
+    /// Sending through `net`, reading `inbox`, reporting to `load`.
     pub fn new(net: NetHandle, inbox: Receiver<Inbox>, load: Arc<InboxLoad>) -> ThreadEnv {
         ThreadEnv { net, inbox, load }
     }

@@ -243,10 +243,15 @@ pub(crate) enum RequestError {
 
 /// Parameters of a new conference.
 pub struct Params {
+    /// The conference's number (the router's).
     pub id: ConferenceId,
+    /// The room.
     pub room: Jid,
+    /// What all conferences share.
     pub shared: Arc<Shared>,
+    /// `startAudioMuted` of the request: joiners from this index on start with audio muted.
     pub start_audio_muted: Option<i64>,
+    /// `startVideoMuted` of the request: joiners from this index on start with video muted.
     pub start_video_muted: Option<i64>,
 }
 
@@ -271,8 +276,11 @@ pub struct Conference<E: Env> {
     forged_log: LogThrottle,
     meeting_id: MeetingId,
     created_ms: u128,
+    /// Joiners from this index on start with audio muted (`startAudioMuted`).
     pub start_audio_muted: Option<i64>,
+    /// Joiners from this index on start with video muted (`startVideoMuted`).
     pub start_video_muted: Option<i64>,
+    /// The bridge side and the participants' sources.
     pub(crate) media: media::MediaState,
     /// Requests not yet followed by a join, per requester: someone is about to come.
     expected: lifecycle::Expected,
@@ -297,6 +305,7 @@ pub struct Conference<E: Env> {
 }
 
 impl<E: Env> Conference<E> {
+    /// A conference of `p.room` in `env`; [`Conference::run`] runs it.
     pub fn new(env: E, p: Params) -> Conference<E> {
         Conference::with_cleanup(env, p, Arc::default())
     }

@@ -61,10 +61,13 @@ pub struct SimEnv {
     closed_at: Option<Instant>,
     /// `recv` calls after the close (a conference that keeps waiting would loop).
     after_close: u64,
-    /// The backlog the conference reports (messages, bytes), and the largest it was.
+    /// The backlog the conference reports: messages kept aside now…
     pub backlog: usize,
+    /// …the most it kept at once…
     pub max_backlog: usize,
+    /// …their weight in bytes now…
     pub backlog_bytes: usize,
+    /// …and the largest weight.
     pub max_backlog_bytes: usize,
     rng: StdRng,
     /// The router's inbox, when messages go through one (`SimEnv::through_inbox`, tests).
