@@ -139,7 +139,7 @@ fn offer_rows() {
     use jicofo::xml::{parse_fragment, Element};
     use jicofo::xmpp::jingle::codecs::{offer_contents, Features};
     use jicofo::xmpp::jingle::stanzas::{tree, JingleRequest, Offer};
-    use jicofo::xmpp::jingle::{ConferenceSources, SourceView, BRIDGE_OWNER};
+    use jicofo::xmpp::jingle::{ConferenceSources, SourceView};
     use jicofo::xmpp::ns;
 
     // The session-accept jicofo-load answers with (2021 lib-jitsi-meet: 7 SSRCs, 4 groups).
@@ -159,12 +159,12 @@ fn offer_rows() {
             for g in &mut set.groups {
                 g.ssrcs.iter_mut().for_each(|x| *x = off(*x));
             }
-            c.try_add(&nick, set).expect("valid sources");
+            c.try_add(nick.as_str(), set).expect("valid sources");
         }
         c
     };
     let conference = room(ROOM);
-    let bridge = ConferenceSources::single(BRIDGE_OWNER, captured.filter_media(true, false));
+    let bridge = ConferenceSources::single(jicofo::xmpp::jingle::sources::SourceOwner::Bridge, captured.filter_media(true, false));
     let transport = Element::new("transport", ns::ICE_UDP).attr("ufrag", "4hc3m1fq0i4ct6").attr("pwd", "2v4d5vl8l5t9tbbmrs1o2v7ad");
     let nicks: Vec<String> = (0..RECEIVERS).map(|i| format!("p{i:03}")).collect();
     // Build the stanza (what the conference thread does) and, with `write`, serialize it

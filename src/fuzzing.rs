@@ -30,11 +30,12 @@ use crate::messages::{BridgeEvent, Inbox, PendingReply, ReplyTarget};
 use crate::xmpp::colibri2::parse_answer;
 use crate::xmpp::muc::OccupantPresence;
 use crate::xmpp::mute::MuteRequest;
-use crate::conference::sim::{occupant_leave, occupant_presence, with_bridge, Responder};
+use crate::conference::sim::{occupant_leave, occupant_presence, FakeBridge, Responder};
 use crate::conference::{Conference, Env, Params};
 use crate::messages::inbox::HeldPresences;
 use crate::messages::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
 use crate::xmpp::conference_iq::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
+use crate::ids::ConferenceId;
 use crate::jid::Jid;
 use crate::xmpp::jingle::stanzas::{first_ice_transport, initial_last_n, JingleRequest};
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, MediaType};
@@ -679,7 +680,7 @@ pub fn pending(data: &[u8]) {
         deadline: Instant,
     }
     let mut model: Vec<(IqId, Model)> = Vec::new();
-    let dest_of = |b: u8| if b % 5 == 4 { Destination::Bridges } else { Destination::Conference(u64::from(b % 5)) };
+    let dest_of = |b: u8| if b % 5 == 4 { Destination::Bridges } else { Destination::Conference(ConferenceId(u64::from(b % 5))) };
     for _ in 0..2048 {
         if inp.pos >= data.len() {
             break;
@@ -764,7 +765,7 @@ pub fn pending(data: &[u8]) {
         }
         assert_eq!(table.len(), model.len(), "table and model disagree");
         assert_eq!(table.next_deadline(), model.iter().map(|(_, m)| m.deadline).min());
-        for d in [Destination::Bridges, Destination::Conference(0), Destination::Conference(3)] {
+        for d in [Destination::Bridges, Destination::Conference(ConferenceId(0)), Destination::Conference(ConferenceId(3))] {
             assert_eq!(table.outstanding(d), model.iter().filter(|(_, m)| m.dest == d).count());
         }
     }
@@ -1483,7 +1484,7 @@ impl Env for FuzzEnv {
             true => el.reparsed().unwrap_or_else(|e| panic!("the conference wrote malformed XML ({e}): {}", el.to_xml())),
             false => el,
         };
-        let outstanding = self.shared.pending.lock().outstanding(Destination::Conference(1));
+        let outstanding = self.shared.pending.lock().outstanding(Destination::Conference(ConferenceId(1)));
         assert!(outstanding <= crate::messages::pending::CONFERENCE_CAP, "{outstanding} requests pending");
         {
             let mut seen = self.seen.lock();
@@ -1684,13 +1685,8 @@ fn conference_on_this_thread(data: &[u8]) {
     let shared = crate::conference::sim::test_shared_with(bridges, None, limits);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let bridge: Responder = {
-        let mut b1 = with_bridge(Jid::parse(BRIDGES[0]).expect("valid"), Box::new(|_: &Element| Vec::new()));
-        let mut b2 = with_bridge(Jid::parse(BRIDGES[1]).expect("valid"), Box::new(|_: &Element| Vec::new()));
-        Box::new(move |el: &Element| {
-            let mut out = b1(el);
-            out.extend(b2(el));
-            out
-        })
+        let b2 = FakeBridge::new(Jid::parse(BRIDGES[1]).expect("valid")).around(Box::new(|_: &Element| Vec::new()));
+        FakeBridge::new(Jid::parse(BRIDGES[0]).expect("valid")).around(b2)
     };
     let mut env = FuzzEnv {
         input: rest.to_vec(),
@@ -1714,7 +1710,7 @@ fn conference_on_this_thread(data: &[u8]) {
     };
     env.queue.push_back(request(None));
     let params = Params {
-        id: 1,
+        id: ConferenceId(1),
         room: room(),
         shared: shared.clone(),
         start_audio_muted: (flags & 4 != 0).then_some(1),
@@ -1724,7 +1720,7 @@ fn conference_on_this_thread(data: &[u8]) {
     let _reason = conf.run();
     assert!(conf.occupants().len() <= PARTICIPANTS);
     // Nothing of the ended conference stays in the pending table.
-    assert_eq!(shared.pending.lock().outstanding(Destination::Conference(1)), 0, "requests of an ended conference still pending");
+    assert_eq!(shared.pending.lock().outstanding(Destination::Conference(ConferenceId(1))), 0, "requests of an ended conference still pending");
     let s = seen.lock();
     // Bounded work: a handful of stanzas per op at most.
     assert!(s.sent <= 16 + 24 * s.ops, "{} stanzas sent for {} ops", s.sent, s.ops);

@@ -5,7 +5,7 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | 0 | `jid`, `log_throttle` | plain values and helpers |
+//! | 0 | `jid`, `ids`, `log_throttle` | plain values and helpers (JIDs; identifiers as types: conference id, nick, Jingle sid, meeting id, bridge-session id) |
 //! | 1 | `xml`, `config` | framing, parsing, writing (no I/O, no namespaces); flags, files and limits |
 //! | 2 | `xmpp` | stream negotiation, and every protocol's typed stanzas: stanza envelope and errors (`stanza`), namespaces (`ns`), MUC presence (`muc`), the focus conference IQ (`conference_iq`), disco and caps (`disco`, `caps`), Jingle and sources (`jingle`), Colibri2 (`colibri2`), mute (`mute`) |
 //! | 3 | `net` | the only module that touches sockets: one mio event loop, TLS, the generic HTTP server |
@@ -31,6 +31,7 @@ pub mod config;
 pub mod focus;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ids;
 pub mod jibri;
 pub mod jid;
 pub mod jigasi;

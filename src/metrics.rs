@@ -9,6 +9,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use crate::ids::ConferenceId;
+
 /// What `/stats` lists about one running conference.
 #[derive(Debug, Default, Clone)]
 pub struct ConferenceInfo {
@@ -74,7 +76,7 @@ pub struct Metrics {
     /// Participants past `--max_participants` (made to wait for a seat or not tracked).
     pub participants_over_limit: AtomicU64,
     /// Participants per live conference (by conference id).
-    sizes: Mutex<HashMap<u64, ConferenceInfo>>,
+    sizes: Mutex<HashMap<ConferenceId, ConferenceInfo>>,
     /// Focus-added time of the latest invites: from the bridge's allocation answer to the
     /// session-initiate handed to the event loop.
     focus_added: Mutex<Samples>,
@@ -200,25 +202,25 @@ impl Metrics {
     }
 
     /// A conference started.
-    pub fn conference_started(&self, id: u64, room: &str) {
+    pub fn conference_started(&self, id: ConferenceId, room: &str) {
         self.conferences_created.fetch_add(1, Ordering::Relaxed);
         self.sizes.lock().insert(id, ConferenceInfo { room: room.to_string(), ..Default::default() });
     }
 
     /// A conference ended.
-    pub fn conference_ended(&self, id: u64) {
+    pub fn conference_ended(&self, id: ConferenceId) {
         self.sizes.lock().remove(&id);
     }
 
     /// The participant count of conference `id` changed.
-    pub fn set_size(&self, id: u64, n: usize) {
+    pub fn set_size(&self, id: ConferenceId, n: usize) {
         if let Some(s) = self.sizes.lock().get_mut(&id) {
             s.participants = n;
         }
     }
 
     /// The bridge conference `id` uses changed.
-    pub fn set_bridge(&self, id: u64, bridge: Option<String>) {
+    pub fn set_bridge(&self, id: ConferenceId, bridge: Option<String>) {
         if let Some(s) = self.sizes.lock().get_mut(&id) {
             s.bridge = bridge;
         }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// Top-level modules of the library, bottom up. See README.md, "Architecture".
 const LAYERS: &[&[&str]] = &[
     // Plain values and helpers with no dependency inside the crate.
-    &["jid", "log_throttle"],
+    &["jid", "ids", "log_throttle"],
     // XML framing/parsing/writing; the configuration (flags, files, limits).
     &["xml", "config"],
     // XMPP: stream negotiation and every protocol's typed stanzas (parsers, writers).

@@ -23,7 +23,7 @@ fn shared(sessions: Option<Sessions>) -> Arc<Shared> {
 fn conference(env: SimEnv, sessions: Option<Sessions>) -> Conference<SimEnv> {
     Conference::new(
         env,
-        Params { id: 7, room: room(), shared: shared(sessions), start_audio_muted: None, start_video_muted: None },
+        Params { id: ConferenceId(7), room: room(), shared: shared(sessions), start_audio_muted: None, start_video_muted: None },
     )
 }
 
@@ -310,13 +310,13 @@ fn a_participant_lying_about_its_caps_cannot_poison_the_cache() {
     // …and its truthful answer was, so the third one was not asked.
     assert_eq!(discos_to("third"), 0);
     let occ = |nick: &str| c.occupants().iter().find(|o| o.nick == nick).unwrap().clone();
-    let says_jibri = |nick: &str| occ(nick).features.unwrap().iter().any(|f| f == "http://jitsi.org/protocol/jibri");
+    let says_jibri = |nick: &str| occ(nick).features().unwrap().iter().any(|f| f == "http://jitsi.org/protocol/jibri");
     assert!(says_jibri("liar"), "the lie applies to the liar only");
     assert!(!says_jibri("honest"));
     assert!(!says_jibri("third"));
     // Features alone (disco or presence) never make a Jibri: only from a trusted domain (issue #13).
     assert!(!occ("liar").is_jibri_or_jigasi());
-    assert_eq!(occ("third").features.unwrap().len(), LJM_FEATURES.len());
+    assert_eq!(occ("third").features().unwrap().len(), LJM_FEATURES.len());
     assert!(c.shared.caps_cache.lock().contains("/LxjVAUjW56LWSj9lRquSYt35Ho="));
 }
 
@@ -337,7 +337,7 @@ fn request_from(id: &str, from: &str) -> Inbox {
 
 fn limited(env: SimEnv, limits: crate::config::limits::Limits) -> Conference<SimEnv> {
     let sh = super::sim::test_shared_with(crate::bridge::Bridges::new(), None, limits);
-    Conference::new(env, Params { id: 7, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
+    Conference::new(env, Params { id: ConferenceId(7), room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
 }
 
 #[test]

@@ -56,6 +56,7 @@ use crate::conference::env::spawn as spawn_conference;
 use crate::conference::{Params, Shared};
 use crate::messages::{BridgeEvent, ConferenceAnswer, Control, Inbox, PendingReply, Refusal, ReplyTarget};
 use crate::config::{Config, Mode};
+use crate::ids::ConferenceId;
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
 use crate::xml::Element;
@@ -88,7 +89,7 @@ pub struct FocusRouter {
     client_jid: Option<Jid>,
     client_up: bool,
     rooms: HashMap<Jid, Route>,
-    by_id: HashMap<u64, Jid>,
+    by_id: HashMap<ConferenceId, Jid>,
     next_id: u64,
     control_rx: Receiver<Control>,
     control_tx: Sender<Control>,
@@ -464,7 +465,7 @@ impl FocusRouter {
             return Err(StartError::TooManyConferences(self.rooms.len()));
         }
         self.next_id += 1;
-        let id = self.next_id;
+        let id = ConferenceId(self.next_id);
         // Unbounded, so that memory follows what is queued; INBOX_CAPACITY is enforced in
         // `forward`. A bounded crossbeam channel allocates and initialises every slot up
         // front: 4096 × 248 bytes = 1 MB of RSS per conference, 200 MB for 200 rooms.
@@ -1209,6 +1210,7 @@ mod tests {
 
     /// A route for conference `id` of `room` with no thread behind it: the test reads its inbox.
     fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
+        let id = ConferenceId(id);
         let room = Jid::parse(room).unwrap();
         let (tx, rx) = unbounded();
         let load = Arc::new(crate::messages::InboxLoad::new(r.inbox_total.clone()));
@@ -1233,7 +1235,7 @@ mod tests {
         connected(&mut r);
         let inbox = fake_route(&mut r, 5, "room1@conference.meet.test");
         let deadline = Instant::now() + std::time::Duration::from_secs(15);
-        let id = r.shared.pending.lock().insert(Destination::Conference(5), CLIENT, Some(Jid::parse(JVB1).unwrap()), deadline).unwrap();
+        let id = r.shared.pending.lock().insert(Destination::Conference(ConferenceId(5)), CLIENT, Some(Jid::parse(JVB1).unwrap()), deadline).unwrap();
         let mut out = Outbox::default();
         // A participant forges the bridge's answer: dropped, counted, entry kept.
         r.stanza(CLIENT, answer(&id.to_string(), MALLORY, true), &mut out);
@@ -1241,7 +1243,7 @@ mod tests {
         r.stanza(COMPONENT, answer(&id.to_string(), JVB1, true), &mut out);
         assert!(inbox.is_empty());
         assert_eq!(r.shared.metrics.forged_answers.load(Ordering::Relaxed), 2);
-        assert_eq!(r.shared.pending.lock().outstanding(Destination::Conference(5)), 1);
+        assert_eq!(r.shared.pending.lock().outstanding(Destination::Conference(ConferenceId(5))), 1);
         // The bridge's answer reaches the conference.
         r.stanza(CLIENT, answer(&id.to_string(), JVB1, true), &mut out);
         match inbox.try_recv() {
@@ -1358,9 +1360,9 @@ mod tests {
         let inbox = fake_route(&mut r, 9, "room9@conference.meet.test");
         let to = Jid::parse("room9@conference.meet.test").unwrap();
         let deadline = Instant::now() + std::time::Duration::from_secs(15);
-        let id = r.shared.pending.lock().insert(Destination::Conference(9), CLIENT, Some(to), deadline).unwrap();
+        let id = r.shared.pending.lock().insert(Destination::Conference(ConferenceId(9)), CLIENT, Some(to), deadline).unwrap();
         let mut out = Outbox::default();
-        r.on_control(Control::Ended { id: 9, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: ConferenceId(9), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert!(r.shared.pending.lock().is_empty(), "the conference's entries left with it");
         r.stanza(CLIENT, answer(&id.to_string(), "room9@conference.meet.test", true), &mut out);
         assert!(inbox.is_empty() && out.drain().is_empty());
@@ -1492,7 +1494,7 @@ mod tests {
         let el = a.get_child("login-url", ns::FOCUS).expect("login-url");
         assert_eq!(el.get_attr("url"), None, "{}", a);
         // The conference of r2 ends: no auto-login, its sessions go; r1's stays.
-        r.on_control(Control::Ended { id: 5, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: ConferenceId(5), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert!(!sessions.lock().is_authenticated(&Jid::parse("anon@guest.meet.test/y").unwrap(), Instant::now()));
         assert!(!sessions.lock().is_authenticated(&Jid::parse("user2@meet.test/r").unwrap(), Instant::now()));
         assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/r").unwrap(), Instant::now()));
@@ -1511,7 +1513,7 @@ mod tests {
         let Ok(Inbox::Request(p)) = inbox.try_recv() else { panic!() };
         assert!(p.reply.properties.contains(&("externalAuth".to_string(), "false".to_string())));
         let sid = p.reply.session_id.clone().unwrap();
-        r.on_control(Control::Ended { id: 6, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: ConferenceId(6), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         let sessions = r.shared.sessions.clone().unwrap();
         assert!(sessions.lock().logout(&sid), "the session is still there");
     }
@@ -1647,7 +1649,7 @@ mod tests {
         assert!(load.bytes() <= inbox::INBOX_BYTES);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), load.bytes());
         // When the conference ends, what it did not take leaves the total.
-        r.on_control(Control::Ended { id: 3, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: ConferenceId(3), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), 0);
     }
 

@@ -45,6 +45,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::ids::ConferenceId;
 use crate::messages::{ComponentMessage, Inbox, InboxLoad, INBOX_CAPACITY};
 use crate::log_throttle::LogThrottle;
 use crate::xml::Element;
@@ -262,7 +263,7 @@ impl Default for Budget {
 
 /// The router's side of one conference thread.
 pub(crate) struct Route {
-    pub id: u64,
+    pub id: ConferenceId,
     pub tx: Sender<Inbox>,
     pub rx: Receiver<Inbox>,
     pub handle: Option<JoinHandle<()>>,
@@ -288,7 +289,7 @@ pub(crate) enum Offered {
 }
 
 impl Route {
-    pub fn new(id: u64, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>, load: Arc<InboxLoad>, hold_cap: usize) -> Route {
+    pub fn new(id: ConferenceId, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>, load: Arc<InboxLoad>, hold_cap: usize) -> Route {
         Route { id, tx, rx, handle, load, held: HeldPresences::new(hold_cap), held_components: HeldComponents::default(), busy_log: LogThrottle::default(), budget: Budget::default() }
     }
 
@@ -428,7 +429,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded();
         let load = Arc::new(InboxLoad::new(Arc::default()));
         load.report_backlog(backlog, 0);
-        let r = Route::new(1, tx, rx.clone(), None, load, 100);
+        let r = Route::new(ConferenceId(1), tx, rx.clone(), None, load, 100);
         (r, rx)
     }
 
@@ -499,7 +500,7 @@ mod tests {
         let budget = Budget { per_conference: 8 << 20, total: 4 << 20, floor: 64 << 10 };
         let mk = |id: u64| {
             let (tx, rx) = crossbeam_channel::unbounded();
-            let mut r = Route::new(id, tx, rx.clone(), None, Arc::new(InboxLoad::new(total.clone())), 100);
+            let mut r = Route::new(ConferenceId(id), tx, rx.clone(), None, Arc::new(InboxLoad::new(total.clone())), 100);
             r.budget = budget;
             (r, rx)
         };

@@ -318,6 +318,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::ConferenceId;
 
     #[test]
     fn limit_counters_show_in_stats_and_metrics() {
@@ -368,10 +369,10 @@ mod tests {
     #[test]
     fn every_jicofo_name_is_exported_with_its_type() {
         let m = Metrics::new();
-        m.conference_started(1, "a@c.test");
-        m.set_size(1, 3);
-        m.conference_started(2, "b@c.test");
-        m.set_size(2, 2);
+        m.conference_started(ConferenceId(1), "a@c.test");
+        m.set_size(ConferenceId(1), 3);
+        m.conference_started(ConferenceId(2), "b@c.test");
+        m.set_size(ConferenceId(2), 2);
         Metrics::inc(&m.xmpp_disconnects);
         let text = m.prometheus(&Bridges::new(), Instant::now());
         let names = exported(&text);

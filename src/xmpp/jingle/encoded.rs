@@ -27,7 +27,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::xml::{RawWriter, RawXml};
 
-use super::sources::{ConferenceSources, EndpointSources, MediaType};
+use super::sources::{ConferenceSources, EndpointSources, MediaType, SourceOwner};
 
 /// Receiver filters an owner's encodings are kept for.
 const VARIANTS: usize = 3;
@@ -169,7 +169,7 @@ impl<'a> From<&'a ConferenceSources> for SourceView<'a> {
 impl fmt::Debug for SourceView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SourceView")
-            .field("owners", &self.entries().map(|(o, _)| o).collect::<Vec<_>>())
+            .field("owners", &self.entries().map(|(o, _)| o.wire_name()).collect::<Vec<_>>())
             .field("filter", &self.variant.map(filter_of))
             .finish()
     }
@@ -186,7 +186,7 @@ impl<'a> SourceView<'a> {
         SourceView { base: None, except: None, extra: None, variant: variant(true, true) }
     }
 
-    /// Leave out `owner` (a receiver never gets its own sources).
+    /// Leave out the participant `owner` (a receiver never gets its own sources).
     pub fn except(self, owner: &'a str) -> SourceView<'a> {
         SourceView { except: Some(owner), ..self }
     }
@@ -213,7 +213,7 @@ impl<'a> SourceView<'a> {
     /// The owners with something for this receiver, in owner order, with their encodings.
     fn owners(&self) -> impl Iterator<Item = &'a Encoded> + 'a {
         let variant = self.variant;
-        self.entries().filter_map(move |(owner, c)| Some(c.encoded(owner, variant?))).filter(|e| !e.empty)
+        self.entries().filter_map(move |(owner, c)| Some(c.encoded(owner.wire_name(), variant?))).filter(|e| !e.empty)
     }
 
     /// True when the receiver gets nothing.
@@ -261,7 +261,7 @@ impl<'a> SourceView<'a> {
         let mut out = ConferenceSources::new();
         if let Some((audio, video)) = self.variant.map(filter_of) {
             for (owner, c) in self.entries() {
-                out.insert(owner, c.set.filter_media(audio, video).strip_simulcast());
+                out.insert(owner.clone(), c.set.filter_media(audio, video).strip_simulcast());
             }
         }
         out
@@ -270,18 +270,18 @@ impl<'a> SourceView<'a> {
 
 /// The entries of a [`SourceView`]: two maps merged in owner order.
 struct Entries<'a> {
-    base: Option<Peekable<btree_map::Iter<'a, String, Arc<Cached>>>>,
-    extra: Option<Peekable<btree_map::Iter<'a, String, Arc<Cached>>>>,
+    base: Option<Peekable<btree_map::Iter<'a, SourceOwner, Arc<Cached>>>>,
+    extra: Option<Peekable<btree_map::Iter<'a, SourceOwner, Arc<Cached>>>>,
     except: Option<&'a str>,
 }
 
 impl<'a> Iterator for Entries<'a> {
-    type Item = (&'a str, &'a Cached);
+    type Item = (&'a SourceOwner, &'a Cached);
 
-    fn next(&mut self) -> Option<(&'a str, &'a Cached)> {
+    fn next(&mut self) -> Option<(&'a SourceOwner, &'a Cached)> {
         loop {
-            let b = self.base.as_mut().and_then(|i| i.peek().map(|&(k, _)| k.as_str()));
-            let x = self.extra.as_mut().and_then(|i| i.peek().map(|&(k, _)| k.as_str()));
+            let b = self.base.as_mut().and_then(|i| i.peek().map(|&(k, _)| k));
+            let x = self.extra.as_mut().and_then(|i| i.peek().map(|&(k, _)| k));
             let from_base = match (b, x) {
                 (None, None) => return None,
                 (Some(_), None) => true,
@@ -295,10 +295,10 @@ impl<'a> Iterator for Entries<'a> {
             };
             let next = if from_base { self.base.as_mut() } else { self.extra.as_mut() };
             let (owner, c) = next.and_then(Iterator::next)?;
-            if from_base && Some(owner.as_str()) == self.except {
+            if from_base && matches!((owner, self.except), (SourceOwner::Participant(n), Some(e)) if n.as_str() == e) {
                 continue;
             }
-            return Some((owner.as_str(), c));
+            return Some((owner, c));
         }
     }
 }

@@ -19,7 +19,8 @@ pub use stanzas::{
 };
 pub use encoded::SourceView;
 pub use sources::{
-    ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SourceLimits, SsrcGroup, BRIDGE_OWNER,
+    ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SourceLimits, SourceOwner, SsrcGroup,
+    BRIDGE_OWNER,
 };
 
 #[cfg(test)]

@@ -28,24 +28,106 @@
 //! | SSRCs in one group | ≤ [`MAX_GROUP_SSRCS`] (32), none repeated | SIM has 3, FID 2 |
 //! | JSON sources text | ≤ [`MAX_JSON_BYTES`] (64 KiB), nesting ≤ [`MAX_JSON_DEPTH`] (8) | the encoding nests 5 deep |
 //!
+//! The conference map is keyed by [`SourceOwner`]: a participant (by its endpoint id) or
+//! the bridge (its feedback sources), two key spaces, so no nick can stand for the bridge.
+//! Only the wire encodings name the bridge [`BRIDGE_OWNER`] (`jvb`).
+//!
 //! Beyond §3.5, [`ConferenceSources::try_add`] refuses a source name another endpoint
 //! already uses ("Source name is already used: …"), one name for both audio and video,
 //! and a group listing one SSRC twice.
 
+use std::cmp::Ordering;
 use std::collections::{btree_map, BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use crate::ids::Nick;
 use crate::xml::Element;
 
 use crate::xmpp::ns;
 
 use super::encoded::Cached;
 
-/// The owner under which the bridge's feedback sources are stored.
+/// The bridge's name as a source owner on the wire (`<ssrc-info owner>`, the JSON key);
+/// reserved: a participant with this endpoint id may not have sources.
 pub const BRIDGE_OWNER: &str = "jvb";
+
+/// Whose sources a set is: a participant's (by its nick, which is its endpoint id) or the
+/// bridge's feedback sources. The two never share a key: a participant whose nick is
+/// `jvb` is still a participant (and [`ConferenceSources::try_add`] refuses its sources,
+/// since clients could not tell them from the bridge's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SourceOwner {
+    /// A participant, by its endpoint id.
+    Participant(Nick),
+    /// The bridge (its feedback sources).
+    Bridge,
+}
+
+impl SourceOwner {
+    /// The owner's name on the wire: the endpoint id, or [`BRIDGE_OWNER`] for the bridge.
+    pub fn wire_name(&self) -> &str {
+        match self {
+            SourceOwner::Participant(n) => n.as_str(),
+            SourceOwner::Bridge => BRIDGE_OWNER,
+        }
+    }
+
+    /// The owner of a wire name: [`BRIDGE_OWNER`] is the bridge, anything else a participant
+    /// (for decoding what the focus or a bridge wrote; a participant's own sources are
+    /// keyed by its nick, never by what it wrote).
+    pub fn from_wire(name: &str) -> SourceOwner {
+        if name == BRIDGE_OWNER {
+            SourceOwner::Bridge
+        } else {
+            SourceOwner::Participant(Nick::from(name))
+        }
+    }
+}
+
+/// Owners sort by their wire names (so encodings list them as before the two key spaces
+/// were split), the bridge first on a tie.
+impl Ord for SourceOwner {
+    fn cmp(&self, other: &SourceOwner) -> Ordering {
+        let rank = |o: &SourceOwner| matches!(o, SourceOwner::Participant(_));
+        self.wire_name().cmp(other.wire_name()).then_with(|| rank(self).cmp(&rank(other)))
+    }
+}
+
+impl PartialOrd for SourceOwner {
+    fn partial_cmp(&self, other: &SourceOwner) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for SourceOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wire_name())
+    }
+}
+
+/// A participant.
+impl From<Nick> for SourceOwner {
+    fn from(n: Nick) -> SourceOwner {
+        SourceOwner::Participant(n)
+    }
+}
+
+/// A participant.
+impl From<&Nick> for SourceOwner {
+    fn from(n: &Nick) -> SourceOwner {
+        SourceOwner::Participant(n.clone())
+    }
+}
+
+/// A participant, whatever the text (the bridge is only ever [`SourceOwner::Bridge`]).
+impl From<&str> for SourceOwner {
+    fn from(n: &str) -> SourceOwner {
+        SourceOwner::Participant(Nick::from(n))
+    }
+}
 /// The msid jicofo gives the bridge's audio feedback source.
 pub const BRIDGE_AUDIO_MSID: &str = "mixedmslabel mixedlabelaudio0";
 /// The msid jicofo gives the bridge's video feedback source.
@@ -468,7 +550,7 @@ impl EndpointSources {
     }
 
     /// The bridge's feedback sources from a `conference-modified` `<sources>`, with
-    /// jicofo's fixed msids (§1.3). Store them under [`BRIDGE_OWNER`].
+    /// jicofo's fixed msids (§1.3). Store them under [`SourceOwner::Bridge`].
     pub fn bridge_feedback(sources: &Element) -> Result<EndpointSources, SourceError> {
         let mut set = EndpointSources::from_colibri2(sources)?;
         for s in &mut set.sources {
@@ -796,7 +878,7 @@ impl Default for SourceLimits {
     }
 }
 
-/// The conference's sources: owner (endpoint id or [`BRIDGE_OWNER`]) → its set.
+/// The conference's sources: owner (a participant or the bridge) → its set.
 /// Owners with an empty set are not kept.
 ///
 /// Each set is stored with its wire encodings, built on first use
@@ -804,7 +886,7 @@ impl Default for SourceLimits {
 /// change makes a new entry with nothing encoded. Clones share the entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConferenceSources {
-    owners: BTreeMap<String, Arc<Cached>>,
+    owners: BTreeMap<SourceOwner, Arc<Cached>>,
     limits: SourceLimits,
 }
 
@@ -820,46 +902,53 @@ impl ConferenceSources {
     }
 
     /// A map holding exactly one owner's set (no validation).
-    pub fn single(owner: &str, set: EndpointSources) -> ConferenceSources {
+    pub fn single(owner: impl Into<SourceOwner>, set: EndpointSources) -> ConferenceSources {
         let mut m = ConferenceSources::new();
         m.insert(owner, set);
         m
     }
 
     /// Replace `owner`'s set without validation (bridge feedback sources, deltas).
-    pub fn insert(&mut self, owner: &str, set: EndpointSources) {
+    pub fn insert(&mut self, owner: impl Into<SourceOwner>, set: EndpointSources) {
+        let owner = owner.into();
         if set.is_empty() {
-            self.owners.remove(owner);
+            self.owners.remove(&owner);
         } else {
-            self.owners.insert(owner.to_string(), Cached::new(set));
+            self.owners.insert(owner, Cached::new(set));
         }
     }
 
     /// `owner`'s set.
-    pub fn get(&self, owner: &str) -> Option<&EndpointSources> {
-        self.owners.get(owner).map(|c| &c.set)
+    pub fn get(&self, owner: impl Into<SourceOwner>) -> Option<&EndpointSources> {
+        self.owners.get(&owner.into()).map(|c| &c.set)
+    }
+
+    /// Owners (by their wire names) and sets, ordered by owner.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &EndpointSources)> {
+        self.owners.iter().map(|(k, v)| (k.wire_name(), &v.set))
     }
 
     /// Owners and sets, ordered by owner.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &EndpointSources)> {
-        self.owners.iter().map(|(k, v)| (k.as_str(), &v.set))
+    pub fn owners(&self) -> impl Iterator<Item = (&SourceOwner, &EndpointSources)> {
+        self.owners.iter().map(|(k, v)| (k, &v.set))
     }
 
     /// Owners and their entries (set and encodings), ordered by owner.
-    pub(crate) fn entries(&self) -> btree_map::Iter<'_, String, Arc<Cached>> {
+    pub(crate) fn entries(&self) -> btree_map::Iter<'_, SourceOwner, Arc<Cached>> {
         self.owners.iter()
     }
 
     /// True when `owner`'s entry is the very one `other` holds (shared, not a copy).
     #[cfg(test)]
-    pub(crate) fn shares_entry(&self, other: &ConferenceSources, owner: &str) -> bool {
-        matches!((self.owners.get(owner), other.owners.get(owner)), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+    pub(crate) fn shares_entry(&self, other: &ConferenceSources, owner: impl Into<SourceOwner>) -> bool {
+        let owner = owner.into();
+        matches!((self.owners.get(&owner), other.owners.get(&owner)), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
     }
 
     /// How many encodings `owner`'s entry has built (tests).
     #[cfg(test)]
-    pub(crate) fn encoded_count(&self, owner: &str) -> usize {
-        self.owners.get(owner).map_or(0, |c| c.encoded_count())
+    pub(crate) fn encoded_count(&self, owner: impl Into<SourceOwner>) -> usize {
+        self.owners.get(&owner.into()).map_or(0, |c| c.encoded_count())
     }
 
     /// True when no owner has sources.
@@ -868,15 +957,15 @@ impl ConferenceSources {
     }
 
     /// Remove an owner entirely, returning its set (no validation).
-    pub fn remove_owner(&mut self, owner: &str) -> Option<EndpointSources> {
-        let c = self.owners.remove(owner)?;
+    pub fn remove_owner(&mut self, owner: impl Into<SourceOwner>) -> Option<EndpointSources> {
+        let c = self.owners.remove(&owner.into())?;
         Some(Arc::try_unwrap(c).map_or_else(|c| c.set.clone(), |c| c.set))
     }
 
     /// A copy without `owner` (a receiver never gets its own sources).
-    pub fn without(&self, owner: &str) -> ConferenceSources {
+    pub fn without(&self, owner: impl Into<SourceOwner>) -> ConferenceSources {
         let mut c = self.clone();
-        c.owners.remove(owner);
+        c.owners.remove(&owner.into());
         c
     }
 
@@ -902,7 +991,7 @@ impl ConferenceSources {
                 }
             }
             if e != mine.set {
-                self.insert(owner, e);
+                self.insert(owner.clone(), e);
             }
         }
     }
@@ -911,12 +1000,12 @@ impl ConferenceSources {
     /// stripped when `strip_simulcast`; owners left empty are dropped.
     pub fn filtered(&self, audio: bool, video: bool, strip_simulcast: bool) -> ConferenceSources {
         let mut out = ConferenceSources::with_limits(self.limits);
-        for (owner, set) in self.iter() {
+        for (owner, set) in self.owners() {
             let mut s = set.filter_media(audio, video);
             if strip_simulcast {
                 s = s.strip_simulcast();
             }
-            out.insert(owner, s);
+            out.insert(owner.clone(), s);
         }
         out
     }
@@ -924,18 +1013,22 @@ impl ConferenceSources {
     /// Validate and add `add` for `owner` (§3.5), all-or-nothing. Returns the
     /// accepted delta (sources plus the groups that were not empty or duplicates).
     ///
-    /// Besides §3.5: `owner` may not be [`BRIDGE_OWNER`]; a source name must start with
+    /// Only a participant adds sources this way (the bridge's are [`Self::insert`]ed).
+    /// Besides §3.5: its endpoint id may not be [`BRIDGE_OWNER`]; a source name must start with
     /// `<owner>-` (as lib-jitsi-meet's `<endpoint>-a0` / `-v0` do, so one endpoint cannot
     /// take the names another will use), may not be used by another owner, and one
     /// name may not cover both audio and video.
-    pub fn try_add(&mut self, owner: &str, add: EndpointSources) -> Result<EndpointSources, SourceError> {
+    pub fn try_add(&mut self, participant: impl Into<Nick>, add: EndpointSources) -> Result<EndpointSources, SourceError> {
+        let participant = participant.into();
+        let owner = participant.as_str();
         if owner == BRIDGE_OWNER {
             return Err(SourceError::invalid(format!("Endpoint id '{BRIDGE_OWNER}' is reserved for the bridge")));
         }
+        let key = SourceOwner::Participant(participant.clone());
         let limits = self.limits;
-        let existing = self.get(owner).cloned().unwrap_or_default();
-        let mut used: HashSet<u32> = self.iter().flat_map(|(_, e)| e.sources.iter().map(|s| s.ssrc)).collect();
-        let others = || self.iter().filter(|(o, _)| *o != owner).flat_map(|(_, e)| e.sources.iter());
+        let existing = self.owners.get(&key).map(|c| c.set.clone()).unwrap_or_default();
+        let mut used: HashSet<u32> = self.owners.values().flat_map(|c| c.set.sources.iter().map(|s| s.ssrc)).collect();
+        let others = || self.owners.iter().filter(|(o, _)| **o != key).flat_map(|(_, c)| c.set.sources.iter());
         let foreign_msids: HashSet<&str> = others().filter_map(|s| s.msid.as_deref()).collect();
         let foreign_names: HashSet<&str> = others().filter_map(|s| s.name.as_deref()).collect();
         let mut name_media: HashMap<&str, MediaType> =
@@ -996,19 +1089,24 @@ impl ConferenceSources {
         result.sources.extend(accepted.sources.iter().cloned());
         result.groups.extend(accepted.groups.iter().cloned());
         result.validate()?;
-        self.insert(owner, result);
+        self.insert(key, result);
         Ok(accepted)
     }
 
     /// Validate and remove `remove` from `owner` (§3.5), all-or-nothing. Sources are
     /// matched by SSRC only; groups touching a removed SSRC go too. Returns what was
     /// actually removed (the stored sources and every removed group).
-    pub fn try_remove(&mut self, owner: &str, remove: &EndpointSources) -> Result<EndpointSources, SourceError> {
+    pub fn try_remove(&mut self, participant: impl Into<Nick>, remove: &EndpointSources) -> Result<EndpointSources, SourceError> {
         if remove.is_empty() {
             return Ok(EndpointSources::new());
         }
+        let participant = participant.into();
+        let owner = participant.as_str();
+        let key = SourceOwner::Participant(participant.clone());
         let existing = self
-            .get(owner)
+            .owners
+            .get(&key)
+            .map(|c| &c.set)
             .ok_or_else(|| SourceError::invalid(format!("No sources exist for endpoint {}", shown(owner))))?;
         let mut removed = EndpointSources::new();
         let mut gone: BTreeSet<u32> = BTreeSet::new();
@@ -1043,15 +1141,16 @@ impl ConferenceSources {
             }
         }
         remaining.validate()?;
-        self.insert(owner, remaining);
+        self.insert(key, remaining);
         Ok(removed)
     }
 
     /// The JSON encoding `{"sources":{owner:[…]}}` (§2.4).
     pub fn to_json(&self) -> String {
         let mut m = Map::new();
-        for (owner, set) in self.iter() {
-            m.insert(owner.to_string(), set.to_json_value());
+        for (owner, c) in &self.owners {
+            let set = &c.set;
+            m.insert(owner.wire_name().to_string(), set.to_json_value());
         }
         let mut top = Map::new();
         top.insert("sources".into(), Value::Object(m));
@@ -1076,7 +1175,7 @@ impl ConferenceSources {
         let mut out = ConferenceSources::new();
         let mut budget = JsonBudget { sources: MAX_PARSED_SOURCES, groups: MAX_PARSED_GROUPS };
         for (owner, arr) in sources {
-            out.insert(owner, EndpointSources::from_json_bounded(arr, &mut budget)?);
+            out.insert(SourceOwner::from_wire(owner), EndpointSources::from_json_bounded(arr, &mut budget)?);
         }
         Ok(out)
     }
@@ -1086,8 +1185,9 @@ impl ConferenceSources {
     /// All owners' sources come first, then all groups.
     pub fn jingle_elements(&self, media: MediaType) -> Vec<Element> {
         let mut out: Vec<Element> = Vec::new();
-        for (owner, set) in self.iter() {
-            out.extend(set.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner)));
+        for (owner, c) in &self.owners {
+            let set = &c.set;
+            out.extend(set.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner.wire_name())));
         }
         for (_, set) in self.iter() {
             out.extend(set.groups.iter().filter(|g| g.media == media).map(SsrcGroup::to_element));
