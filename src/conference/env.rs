@@ -264,14 +264,14 @@ mod tests {
                 requester: None,
             }),
         );
-        env.at(Duration::from_millis(1), Inbox::Stanza(occupant_presence(&room, "m", "m@meet.test/1", "owner", "moderator")));
-        env.at(Duration::from_millis(2), Inbox::Stanza(occupant_presence(&room, "p", "p@meet.test/1", "none", "participant")));
+        env.at(Duration::from_millis(1), Inbox::stanza(occupant_presence(&room, "m", "m@meet.test/1", "owner", "moderator")));
+        env.at(Duration::from_millis(2), Inbox::stanza(occupant_presence(&room, "p", "p@meet.test/1", "none", "participant")));
         let mute = Element::new("iq", ns::CLIENT)
             .attr("type", "set")
             .attr("id", "m1")
             .attr("from", room.with_resource("m").to_string())
             .child(Element::new("mute", ns::AUDIO_MUTE).attr("jid", room.with_resource("p").to_string()).text("true"));
-        env.at(Duration::from_millis(3), Inbox::Stanza(mute));
+        env.at(Duration::from_millis(3), Inbox::stanza(mute));
         env.at(Duration::from_millis(4), Inbox::Shutdown);
         let params = Params { id, room, shared: shared(), start_audio_muted: None, start_video_muted: None };
         let s2 = sent.clone();
@@ -298,7 +298,7 @@ mod tests {
         let total: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
         let load = Arc::new(InboxLoad::new(total.clone()));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let m = Inbox::Stanza(Element::new("iq", ns::CLIENT).children((0..1000).map(|_| Element::new("a", ns::CLIENT))));
+        let m = Inbox::stanza(Element::new("iq", ns::CLIENT).children((0..1000).map(|_| Element::new("a", ns::CLIENT))));
         let w = m.weight();
         load.sent(w);
         tx.send(m).unwrap();

@@ -19,10 +19,12 @@ use log::{debug, info, warn};
 use super::signaling::{signaling_window, Signaling};
 use super::{Conference, Env, PendingIq, RequestError};
 use crate::messages::BridgeEvent;
-use crate::xmpp::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
+use crate::xmpp::colibri2::{ConferenceModify, EndpointRequest, Reaction};
+use crate::xmpp::incoming::{colibri2_outcome, Incoming, JingleIq};
+use crate::xmpp::stanza::IqHead;
 use crate::jid::Jid;
 use crate::xmpp::jingle::codecs::{colibri_media, has_data_content, offer_contents, Features};
-use crate::xmpp::jingle::stanzas::{self as jingle, JingleAction, JingleRequest, Offer};
+use crate::xmpp::jingle::stanzas::{self as jingle, JingleAction, JingleError, JingleRequest, Offer};
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, BRIDGE_OWNER};
 use crate::metrics::Metrics;
 use crate::xml::Element;
@@ -254,7 +256,7 @@ impl<E: Env> Conference<E> {
         };
         // The focus-added metric measures this thread's work (real time in production).
         let answered = self.env.stopwatch();
-        let answer = match parse_answer(answer.as_ref(), true) {
+        let answer = match colibri2_outcome(answer.as_ref(), true) {
             Ok(a) => a,
             Err(e) => {
                 Metrics::inc(&self.shared.metrics.colibri_errors);
@@ -293,7 +295,7 @@ impl<E: Env> Conference<E> {
         colibri.endpoints.insert(nick.to_string());
         if colibri.feedback.is_none() {
             if let Some(s) = &answer.sources {
-                colibri.feedback = EndpointSources::bridge_feedback(s).ok();
+                colibri.feedback = s.bridge_feedback().ok();
             }
         }
         let bridge_session_id = colibri.id.clone();
@@ -309,7 +311,7 @@ impl<E: Env> Conference<E> {
         );
         let offer = Offer {
             contents,
-            bridge_transport: transport,
+            bridge_transport: transport.to_element(),
             sctp_port: ep.sctp_port,
             sources: all.filtered(features.audio, features.video, true),
             json: features.json_sources,
@@ -518,12 +520,12 @@ impl<E: Env> Conference<E> {
     }
 
     /// The answer to a fire-and-forget colibri update.
-    pub(crate) fn on_colibri_update_answer(&mut self, nick: &str, answer: Option<&Element>) {
+    pub(crate) fn on_colibri_update_answer(&mut self, nick: &str, answer: Option<&Incoming>) {
         let Some(answer) = answer else {
             debug!("conference {}: colibri update for {} unanswered", self.room, nick);
             return;
         };
-        if let Err(e) = parse_answer(Some(answer), false) {
+        if let Err(e) = colibri2_outcome(Some(answer), false) {
             Metrics::inc(&self.shared.metrics.colibri_errors);
             warn!("conference {}: colibri update for {} failed: {}", self.room, nick, e);
             match e.reaction {
@@ -543,7 +545,7 @@ impl<E: Env> Conference<E> {
     }
 
     /// The answer to a session-initiate.
-    pub(crate) fn on_initiate_answer(&mut self, nick: &str, sid: &str, answer: Option<&Element>) {
+    pub(crate) fn on_initiate_answer(&mut self, nick: &str, sid: &str, answer: Option<&Incoming>) {
         if answer.is_none_or(|a| a.get_attr("type") == Some("result")) {
             return; // a timeout counts as success: the session stays pending
         }
@@ -578,9 +580,9 @@ impl<E: Env> Conference<E> {
         }
     }
 
-    /// A Jingle IQ from an occupant. Always answered.
-    pub(crate) fn on_jingle(&mut self, iq: &Element) {
-        if let Some(reply) = self.handle_jingle(iq) {
+    /// A Jingle IQ from an occupant (typed where it was parsed). Always answered.
+    pub(crate) fn on_jingle(&mut self, j: &JingleIq) {
+        if let Some(reply) = self.handle_jingle(&j.head, &j.request) {
             if reply.get_attr("type") == Some("error") {
                 Metrics::inc(&self.shared.metrics.jingle_errors);
             }
@@ -590,8 +592,8 @@ impl<E: Env> Conference<E> {
 
     /// Handle a Jingle request; the answer, or `None` when it was already sent (it
     /// must precede a new offer).
-    fn handle_jingle(&mut self, iq: &Element) -> Option<Element> {
-        let req = match JingleRequest::parse(iq) {
+    fn handle_jingle(&mut self, iq: &IqHead, req: &Result<JingleRequest, JingleError>) -> Option<Element> {
+        let req = match req {
             Ok(r) => r,
             Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string()))),
         };
@@ -602,7 +604,7 @@ impl<E: Env> Conference<E> {
             }
             return Some(iq_error(iq, ErrorCondition::BadRequest, Some("unknown Jingle session")));
         };
-        let from_nick = iq.get_attr("from").and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
+        let from_nick = iq.from.as_deref().and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
         if from_nick.as_deref() != Some(nick.as_str()) {
             return Some(iq_error(iq, ErrorCondition::Forbidden, Some("not your Jingle session")));
         }
@@ -623,7 +625,7 @@ impl<E: Env> Conference<E> {
                         Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(e.text()))),
                     }
                 };
-                let transport = jingle::first_ice_transport(&req.contents);
+                let transport = jingle::first_ice_transport(&req.contents).map(|t| t.to_element());
                 let last_n = jingle::initial_last_n(&req.contents);
                 self.colibri_update(&nick, transport, true, last_n);
                 self.queue_signal(&nick, &accepted, true);
@@ -636,7 +638,7 @@ impl<E: Env> Conference<E> {
             }
             JingleAction::TransportInfo => match jingle::first_ice_transport(&req.contents) {
                 Some(t) => {
-                    self.colibri_update(&nick, Some(t), false, None);
+                    self.colibri_update(&nick, Some(t.to_element()), false, None);
                     iq_result(iq)
                 }
                 None => iq_error(iq, ErrorCondition::BadRequest, Some("missing transport")),
@@ -699,7 +701,7 @@ impl<E: Env> Conference<E> {
                 }
                 iq_result(iq)
             }
-            JingleAction::SessionInfo => return self.on_session_info(iq, &nick, &req),
+            JingleAction::SessionInfo => return self.on_session_info(iq, &nick, req),
             JingleAction::TransportReject => iq_result(iq),
             _ => iq_error(iq, ErrorCondition::FeatureNotImplemented, Some("Unsupported 'action'")),
         })
@@ -707,7 +709,7 @@ impl<E: Env> Conference<E> {
 
     /// A `session-info` from `nick` about its current session (moderation.md §7, decided
     /// by `moderation::ice`). The answer precedes whatever follows it.
-    fn on_session_info(&mut self, iq: &Element, nick: &str, req: &JingleRequest) -> Option<Element> {
+    fn on_session_info(&mut self, iq: &IqHead, nick: &str, req: &JingleRequest) -> Option<Element> {
         use crate::moderation::ice::{decide, IceDecision, SessionInfo, SessionState};
         let info = SessionInfo::of(req);
         let now = self.env.now();
@@ -751,10 +753,10 @@ impl<E: Env> Conference<E> {
 
     /// The bridge's answer to an in-place ICE restart: relay a new transport in a
     /// transport-info, relay nothing, or invite again (media.md §1.10, §3.6).
-    pub(crate) fn on_ice_restart_answer(&mut self, nick: &str, sid: &str, answer: Option<&Element>) {
+    pub(crate) fn on_ice_restart_answer(&mut self, nick: &str, sid: &str, answer: Option<&Incoming>) {
         use crate::moderation::ice::{on_restart_answer, RestartAnswer};
         let Some(session) = self.media.sessions.get(nick).filter(|s| s.sid == sid).cloned() else { return };
-        let parsed = match parse_answer(answer, false) {
+        let parsed = match colibri2_outcome(answer, false) {
             Ok(a) => a,
             Err(e) => {
                 // Handled (and counted) like any failed colibri update.
@@ -763,7 +765,7 @@ impl<E: Env> Conference<E> {
                 return;
             }
         };
-        let ice = parsed.endpoint(nick).and_then(|e| e.transport.clone());
+        let ice = parsed.endpoint(nick).and_then(|e| e.transport.as_ref()).map(|t| t.to_element());
         match on_restart_answer(ice.as_ref(), self.media.ice_generations.get(nick).copied()) {
             RestartAnswer::Relay(t, generation) => {
                 self.media.ice_generations.insert(nick.to_string(), generation);

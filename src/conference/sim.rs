@@ -196,7 +196,7 @@ impl Env for SimEnv {
     fn send(&mut self, conn: ConnId, el: Element) {
         self.sent.push((self.now - self.start, conn, el.clone()));
         for r in (self.responder)(&el) {
-            self.replies.push_back(Inbox::Stanza(r));
+            self.replies.push_back(Inbox::stanza(r));
         }
     }
 

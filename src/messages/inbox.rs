@@ -31,7 +31,7 @@
 //! - a presence is never refused: the latest presence per occupant (full `from` JID) is
 //!   held, preceded by an `unavailable` one when the occupant left and came back meanwhile,
 //!   so no leave is lost; a held presence keeps only what the conference reads from it
-//!   (`xmpp::muc::slim_presence`: at most 12 KB, whatever was sent); held presences go to the
+//!   (`xmpp::presence::Presence::slim`: at most 12 KB, whatever was sent); held presences go to the
 //!   conference as soon as there is room, in the order occupants were first held (each
 //!   occupant's own presences stay in order).
 //!   The holding is bounded (max participants + [`HOLD_SLACK`] occupants); past it an
@@ -47,7 +47,8 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::messages::{Inbox, InboxLoad, INBOX_CAPACITY};
 use crate::log_throttle::LogThrottle;
-use crate::xml::Element;
+use crate::xmpp::incoming::Incoming;
+use crate::xmpp::presence::Presence;
 
 /// Occupants held beyond `--max_participants` (the focus, people leaving, nick changes).
 pub const HOLD_SLACK: usize = 64;
@@ -72,8 +73,8 @@ pub enum Held {
 
 #[derive(Debug, Default)]
 struct Pending {
-    leave: Option<Element>,
-    latest: Option<Element>,
+    leave: Option<Presence>,
+    latest: Option<Presence>,
 }
 
 impl Pending {
@@ -96,11 +97,12 @@ impl HeldPresences {
         HeldPresences { cap: cap.max(1), order: VecDeque::new(), by_from: HashMap::new() }
     }
 
-    /// Hold `p` (a presence), slimmed to what the conference reads from it.
-    pub fn hold(&mut self, p: Element) -> Held {
-        let p = crate::xmpp::muc::slim_presence(&p);
-        let from = p.get_attr("from").unwrap_or_default().to_string();
-        let leave = p.get_attr("type") == Some("unavailable");
+    /// Hold `p` (a presence), slimmed to what the conference reads from it
+    /// ([`Presence::slim`]).
+    pub fn hold(&mut self, p: impl Into<Presence>) -> Held {
+        let p = p.into().slim();
+        let from = p.from.clone().unwrap_or_default();
+        let leave = p.is_unavailable();
         if let Some(held) = self.by_from.get_mut(&from) {
             let before = held.count();
             if leave {
@@ -137,13 +139,13 @@ impl HeldPresences {
     }
 
     /// The next presence to deliver, left in place.
-    pub fn peek(&self) -> Option<&Element> {
+    pub fn peek(&self) -> Option<&Presence> {
         let held = self.by_from.get(self.order.front()?)?;
         held.leave.as_ref().or(held.latest.as_ref())
     }
 
     /// The next presence to deliver.
-    pub fn pop(&mut self) -> Option<Element> {
+    pub fn pop(&mut self) -> Option<Presence> {
         let from = self.order.front()?.clone();
         let held = self.by_from.get_mut(&from).expect("order and map agree");
         if let Some(l) = held.leave.take() {
@@ -169,9 +171,15 @@ impl HeldPresences {
     }
 
     /// Everything held, in delivery order.
-    pub fn drain(&mut self) -> Vec<Element> {
+    pub fn drain(&mut self) -> Vec<Presence> {
         std::iter::from_fn(|| self.pop()).collect()
     }
+}
+
+/// The weight of a held presence once it is a message for the conference (what
+/// [`Inbox::weight`] says of it).
+fn held_weight(p: &Presence) -> usize {
+    std::mem::size_of::<Inbox>() + std::mem::size_of::<Incoming>() + p.weight()
 }
 
 /// The byte limits of an inbox (the constants above; tests use smaller ones).
@@ -246,12 +254,13 @@ impl Route {
 
     /// Move held presences to the conference while there is room; true when none is left.
     pub fn flush(&mut self) -> bool {
-        while let Some(w) = self.held.peek().map(Element::weight) {
+        while let Some(w) = self.held.peek().map(held_weight) {
             if !self.has_room(w) {
                 break;
             }
             if let Some(p) = self.held.pop() {
-                self.push_weighed(w, Inbox::Stanza(p));
+                let m = Inbox::Stanza(Incoming::Presence(Box::new(p)));
+                self.push_weighed(m.weight(), m);
             }
         }
         self.held.is_empty()
@@ -267,7 +276,7 @@ impl Route {
             return Offered::Delivered;
         }
         match m {
-            Inbox::Stanza(p) if p.name == "presence" => Offered::Held(self.held.hold(p)),
+            Inbox::Stanza(Incoming::Presence(p)) => Offered::Held(self.held.hold(*p)),
             other => Offered::Refused(other),
         }
     }
@@ -276,6 +285,7 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xml::Element;
     use crate::xmpp::ns;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -287,7 +297,7 @@ mod tests {
         presence(nick, n).attr("type", "unavailable")
     }
 
-    fn ids(v: &[Element]) -> Vec<String> {
+    fn ids(v: &[Presence]) -> Vec<String> {
         v.iter().map(|e| format!("{}:{}", e.get_attr("from").unwrap().rsplit('/').next().unwrap(), e.get_attr("id").unwrap())).collect()
     }
 
@@ -345,12 +355,12 @@ mod tests {
     }
 
     fn iq_get(n: u32) -> Inbox {
-        Inbox::Stanza(Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", n.to_string()))
+        Inbox::stanza(Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", n.to_string()))
     }
 
     /// An IQ from `nick` with `n` empty child elements (parsed, it weighs ~160 bytes each).
     fn heavy_iq(nick: &str, n: usize) -> Inbox {
-        Inbox::Stanza(
+        Inbox::stanza(
             Element::new("iq", ns::CLIENT)
                 .attr("type", "set")
                 .attr("id", format!("{}-{}", nick, n))
@@ -385,12 +395,12 @@ mod tests {
         assert!(light > 0 && delivered + light < 200, "{light}");
         // Full by bytes counts as full: presences are held (slim), requests refused.
         let mut i = 0;
-        while matches!(r.offer(Inbox::Stanza(presence(&format!("p{i}"), i))), Offered::Delivered) {
+        while matches!(r.offer(Inbox::stanza(presence(&format!("p{i}"), i))), Offered::Delivered) {
             i += 1;
         }
         assert!(i < 100, "{i} presences still fitted");
         assert_eq!(r.held.len(), 1);
-        assert!(matches!(r.offer(Inbox::Stanza(presence("alice", 1))), Offered::Held(Held::New)));
+        assert!(matches!(r.offer(Inbox::stanza(presence("alice", 1))), Offered::Held(Held::New)));
         assert!(matches!(r.offer(iq_get(1)), Offered::Refused(_)));
         // The conference takes what is queued: room again, held presences first.
         for m in rx.try_iter().collect::<Vec<_>>() {
@@ -444,10 +454,10 @@ mod tests {
             .child(Element::new("stats-id", ns::CLIENT).text("Fat-1"))
             .child(Element::new("junk", "urn:junk").children((0..8000).map(|_| Element::new("a", "urn:junk"))));
         assert!(fat.weight() > 1 << 20);
-        assert!(matches!(r.offer(Inbox::Stanza(fat)), Offered::Held(Held::New)));
+        assert!(matches!(r.offer(Inbox::stanza(fat)), Offered::Held(Held::New)));
         let held = r.held.peek().unwrap();
         assert!(held.weight() < 2048, "{}", held.weight());
-        assert_eq!(held.get_child("stats-id", ns::CLIENT).unwrap().text_content(), "Fat-1");
+        assert_eq!(held.occupant.as_ref().unwrap().stats_id.as_deref(), Some("Fat-1"));
     }
 
     #[test]
@@ -455,10 +465,10 @@ mod tests {
         // The conference keeps INBOX_CAPACITY - 3 messages aside in a blocking wait.
         let (mut r, rx) = route(INBOX_CAPACITY - 3);
         for i in 0..3 {
-            assert!(matches!(r.offer(Inbox::Stanza(presence(&format!("p{}", i), i))), Offered::Delivered));
+            assert!(matches!(r.offer(Inbox::stanza(presence(&format!("p{}", i), i))), Offered::Delivered));
         }
         assert!(matches!(r.offer(iq_get(1)), Offered::Refused(_)), "full: IQ requests are refused");
-        assert!(matches!(r.offer(Inbox::Stanza(presence("late", 9))), Offered::Held(Held::New)), "presences are held");
+        assert!(matches!(r.offer(Inbox::stanza(presence("late", 9))), Offered::Held(Held::New)), "presences are held");
         assert_eq!(rx.len(), 3);
         // The conference catches up: the held presence goes first, then new traffic.
         r.load.report_backlog(0, 0);

@@ -1,7 +1,10 @@
 //! Jingle and sources (was `media`): participant features and the codecs offered
 //! (`codecs`), sources, their validation and their encodings in Jingle, JSON and
 //! Colibri2 (`sources`), and the Jingle stanzas themselves (`stanzas`: session-initiate,
-//! session-accept, transport-info, source-add/remove, session-terminate).
+//! session-accept, transport-info, source-add/remove, session-terminate), and the ICE
+//! transport the focus relays between participants and the bridge (`transport`).
+//! What clients send is read into typed values (`JingleRequest`, `JingleContent`,
+//! `IceTransport`) from the parser's events, without a tree (`xmpp::incoming`).
 //!
 //! Pure functions and values only: no sockets, no threads, no clocks. The
 //! conference logic feeds parsed stanzas in and sends the returned elements out.
@@ -9,15 +12,18 @@
 pub mod codecs;
 pub mod stanzas;
 pub mod sources;
+pub mod transport;
 
 pub use codecs::{colibri_media, has_data_content, offer_contents, offer_contents_with, CodecConfig, Features};
 pub use stanzas::{
     first_ice_transport, initial_last_n, new_sid, session_terminate, source_add, source_remove, transport_info, BridgeSession,
-    JingleAction, JingleError, JingleRequest, Offer,
+    JingleAction, JingleError, JingleReader, JingleRequest, Offer,
 };
 pub use sources::{
-    ConferenceSources, EndpointSources, MediaType, Semantics, Source, SourceError, SourceLimits, SsrcGroup, BRIDGE_OWNER,
+    ColibriSources, ConferenceSources, EndpointSources, JingleContent, MediaType, Semantics, Source, SourceError, SourceLimits, SsrcGroup,
+    BRIDGE_OWNER,
 };
+pub use transport::{IceTransport, TransportChild};
 
 #[cfg(test)]
 mod tests;
