@@ -38,7 +38,7 @@ use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector, TlsStream}
 use super::{tls, Backoff, ConnId, ConnSpec, LinkSecurity, Negotiation, Outbox, Router};
 use crate::log_throttle::LogThrottle;
 use crate::jid::Jid;
-use crate::xml::framer::{opening_tag, Frame, Framer};
+use crate::xml::framer::{opening_tag, Frame, Framer, StreamHeader};
 use crate::xml::{parse, Element};
 use crate::xmpp::ns;
 use crate::xmpp::c2s::ClientNegotiator;
@@ -532,11 +532,12 @@ impl Conn {
                     self.drop_unread(now, &s.name, &s.attrs, &reason, reply);
                 }
                 Frame::Stanza(text) => {
-                    let header = self.framer.header().cloned().unwrap_or_default();
+                    let no_header = StreamHeader::default();
+                    let header = self.framer.header().unwrap_or(&no_header);
                     let parsed = if self.state == State::Ready && self.spec.typed {
-                        incoming::parse(&text, &header, self.spec.max_nodes)
+                        incoming::parse(&text, header, self.spec.max_nodes)
                     } else {
-                        parse::parse_stanza_with(&text, &header, self.spec.max_nodes).map(Incoming::Other)
+                        parse::parse_stanza_with(&text, header, self.spec.max_nodes).map(Incoming::Other)
                     };
                     let st = match parsed {
                         Ok(st) => st,
