@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use log::error;
 use parking_lot::Mutex;
 
@@ -130,14 +130,28 @@ impl Env for ThreadEnv {
         Instant::now()
     }
 
+    /// The next message, waiting by parking the thread: the router unparks it after every
+    /// message it sends (`messages::inbox::Route`) and when it closes the inbox. (A
+    /// blocking channel receive spins and yields a while before it sleeps; with hundreds
+    /// of conference threads waking tens of times a second that was several percent of
+    /// the focus's CPU.) A wake-up without a message (another unpark) just waits again.
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
-        match deadline {
-            Some(d) => match self.inbox.recv_deadline(d) {
-                Ok(m) => Some(self.took(m)),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => Some(Inbox::Shutdown),
-            },
-            None => Some(self.inbox.recv().map(|m| self.took(m)).unwrap_or(Inbox::Shutdown)),
+        loop {
+            match self.inbox.try_recv() {
+                Ok(m) => return Some(self.took(m)),
+                Err(TryRecvError::Disconnected) => return Some(Inbox::Shutdown),
+                Err(TryRecvError::Empty) => {}
+            }
+            match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    std::thread::park_timeout(d - now);
+                }
+                None => std::thread::park(),
+            }
         }
     }
 

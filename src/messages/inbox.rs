@@ -208,6 +208,21 @@ pub(crate) struct Route {
     /// Refusals for a full inbox, logged once per interval.
     pub busy_log: LogThrottle,
     pub budget: Budget,
+    /// The conference's thread, woken (unparked) after every message sent to it: it
+    /// waits for its inbox by parking (`conference::env::ThreadEnv`), which costs no
+    /// spinning while it is empty.
+    waker: Option<std::thread::Thread>,
+}
+
+impl Drop for Route {
+    /// The inbox closes (its sender is dropped here, before the thread is woken to see it).
+    fn drop(&mut self) {
+        let (closed, _) = crossbeam_channel::unbounded();
+        drop(std::mem::replace(&mut self.tx, closed));
+        if let Some(t) = &self.waker {
+            t.unpark();
+        }
+    }
 }
 
 /// What [`Route::offer`] did with a message.
@@ -221,7 +236,8 @@ pub(crate) enum Offered {
 
 impl Route {
     pub fn new(id: u64, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>, load: Arc<InboxLoad>, hold_cap: usize) -> Route {
-        Route { id, tx, rx, handle, load, held: HeldPresences::new(hold_cap), busy_log: LogThrottle::default(), budget: Budget::default() }
+        let waker = handle.as_ref().map(|h| h.thread().clone());
+        Route { id, tx, rx, handle, load, held: HeldPresences::new(hold_cap), busy_log: LogThrottle::default(), budget: Budget::default(), waker }
     }
 
     /// Messages sent to the conference and not processed yet.
@@ -249,6 +265,8 @@ impl Route {
         self.load.sent(w);
         if self.tx.try_send(m).is_err() {
             self.load.taken(w);
+        } else if let Some(t) = &self.waker {
+            t.unpark();
         }
     }
 
