@@ -70,6 +70,7 @@ pub const TARGETS: &[&str] = &[
     "http",
     "conference",
     "components",
+    "incoming",
 ];
 
 /// Run target `name` on `data`; false for an unknown name.
@@ -95,6 +96,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "http" => http(data),
         "conference" => conference(data),
         "components" => components(data),
+        "incoming" => incoming(data),
         _ => return false,
     }
     true
@@ -434,6 +436,66 @@ fn json_view(set: &EndpointSources) -> EndpointSources {
     out
 }
 
+/// Every stanza as the focus classifies it where it parses it (`xmpp::incoming`), a
+/// differential target: on any text, the typed fast path (no tree for the hot kinds) and
+/// the tree path (parse into an `Element`, classify the tree) give the same verdict —
+/// the same parse error, or the same typed value — on a client and a component stream,
+/// with the focus's node cap and with a small one (so the cap is hit often). Then what
+/// the handlers do with a typed value does not panic (the reply envelope, the Colibri2
+/// outcome, the sources and the transport of a Jingle request, the occupant presence,
+/// writing it back), and a held presence stays slim.
+pub fn incoming(data: &[u8]) {
+    use crate::xmpp::incoming::{colibri2_outcome, parse as parse_incoming, Incoming};
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let component = StreamHeader { default_ns: ns::COMPONENT.into(), ..client_header() };
+    for header in [client_header(), component] {
+        for max_nodes in [crate::xml::MAX_NODES, 24] {
+            let fast = parse_incoming(text, &header, max_nodes);
+            let tree = crate::xml::parse_stanza_with(text, &header, max_nodes);
+            let st = match (fast, tree) {
+                (Ok(f), Ok(t)) => {
+                    let from_tree = Incoming::from_element(t);
+                    assert_eq!(f, from_tree, "the fast path and the tree path disagree");
+                    f
+                }
+                (Err(a), Err(b)) => {
+                    assert_eq!(a, b, "the two paths refuse with different errors");
+                    continue;
+                }
+                (a, b) => panic!("verdicts differ: fast {:?}, tree {:?}", a.map(|_| "ok"), b.map(|_| "ok")),
+            };
+            let _ = st.weight();
+            if let Some(env) = st.envelope() {
+                let _ = iq_error(env, ErrorCondition::BadRequest, Some("x")).to_xml();
+            }
+            let _ = st.stanza_error().map(|e| e.to_string());
+            for allocation in [true, false] {
+                let _ = colibri2_outcome(Some(&st), allocation);
+            }
+            match &st {
+                Incoming::Jingle(j) => {
+                    if let Ok(r) = &j.request {
+                        let _ = r.sources();
+                        if let Some(t) = first_ice_transport(&r.contents) {
+                            assert!(t.written_len() <= crate::xmpp::jingle::stanzas::MAX_TRANSPORT_BYTES + 32, "an oversized transport got through");
+                        }
+                        let _ = initial_last_n(&r.contents);
+                    }
+                }
+                Incoming::Presence(p) => {
+                    let slim = p.slim();
+                    assert!(slim.weight() < 16 << 10, "a held presence of {} bytes", slim.weight());
+                    if let (Some(a), Some(b)) = (&p.occupant, &slim.occupant) {
+                        assert_eq!((&a.nick, a.available, a.affiliation, a.role), (&b.nick, b.available, b.affiliation, b.role));
+                    }
+                }
+                _ => {}
+            }
+            let _ = st.into_element().to_xml();
+        }
+    }
+}
+
 /// Colibri2 `<sources>` (the bridge's feedback and endpoints' sources).
 pub fn colibri2_sources(data: &[u8]) {
     let Some(el) = element(data) else { return };
@@ -463,7 +525,7 @@ pub fn colibri2_answer(data: &[u8]) {
                 let _ = a.endpoint(&ep.id);
             }
             if let Some(s) = &a.sources {
-                let _ = EndpointSources::bridge_feedback(s);
+                let _ = s.bridge_feedback();
             }
         } else if let Err(e) = parse_answer(Some(&el), allocation) {
             let _ = e.to_string();
@@ -785,7 +847,7 @@ pub fn held_presences(data: &[u8]) {
     let mut dropped = false;
     let mut sent: HashMap<String, Vec<(u32, bool)>> = HashMap::new();
     let mut got: HashMap<String, Vec<(u32, bool)>> = HashMap::new();
-    let take = |p: Element, got: &mut HashMap<String, Vec<(u32, bool)>>| {
+    let take = |p: crate::xmpp::presence::Presence, got: &mut HashMap<String, Vec<(u32, bool)>>| {
         let from = p.get_attr("from").unwrap_or_default().to_string();
         let v: u32 = p.get_attr("id").and_then(|v| v.parse().ok()).expect("our version");
         let list = got.entry(from).or_default();
@@ -1125,7 +1187,7 @@ impl FuzzEnv {
             el.set_attr("id", id.clone());
             self.asked.insert((occupant(i), id));
         }
-        Inbox::Stanza(el)
+        Inbox::stanza(el)
     }
 
     /// Sources of participant `i` from the bytes: `n` SSRCs (audio or video), with or
@@ -1260,11 +1322,11 @@ impl FuzzEnv {
                 if flags & 16 != 0 {
                     p = p.child(Element::new("audiomuted", ns::AUDIO_MUTE).text("true"));
                 }
-                Some(Inbox::Stanza(p))
+                Some(Inbox::stanza(p))
             }
             1 => {
                 let i = self.participant();
-                Some(Inbox::Stanza(occupant_leave(&r, &nick(i))))
+                Some(Inbox::stanza(occupant_leave(&r, &nick(i))))
             }
             2 => {
                 let i = self.participant();
@@ -1273,7 +1335,7 @@ impl FuzzEnv {
                 if let Ok(x) = std::str::from_utf8(&c).map_err(|_| ()).and_then(|t| parse_stanza(t, &client_header()).map_err(|_| ())) {
                     p = p.child(x);
                 }
-                Some(Inbox::Stanza(p))
+                Some(Inbox::stanza(p))
             }
             3 => {
                 let i = self.participant();
@@ -1281,10 +1343,10 @@ impl FuzzEnv {
                 let keep_from = self.byte() & 1 == 1;
                 let Some(mut el) = element(&c) else { return Some(None) };
                 if keep_from {
-                    Some(Inbox::Stanza(el))
+                    Some(Inbox::stanza(el))
                 } else {
                     el.set_attr("from", occupant(i));
-                    Some(Inbox::Stanza(el))
+                    Some(Inbox::stanza(el))
                 }
             }
             4 => {
@@ -1363,12 +1425,12 @@ impl FuzzEnv {
                 let answers = self.proper_answer(&req);
                 let mut it = answers.into_iter();
                 let first = it.next();
-                self.queue.extend(it.map(Inbox::Stanza));
-                first.map(Inbox::Stanza)
+                self.queue.extend(it.map(Inbox::stanza));
+                first.map(Inbox::stanza)
             }
             11 => {
                 let Some(req) = self.take_pending() else { return Some(None) };
-                Some(Inbox::Stanza(self.error_answer(&req)))
+                Some(Inbox::stanza(self.error_answer(&req)))
             }
             12 => {
                 let Some(req) = self.take_pending() else { return Some(None) };
@@ -1380,7 +1442,7 @@ impl FuzzEnv {
                 if !matches!(el.get_attr("type"), Some("result" | "error")) {
                     el.set_attr("type", "result");
                 }
-                Some(Inbox::Stanza(el))
+                Some(Inbox::stanza(el))
             }
             13 => {
                 // A forged answer: the right id, from a participant (the request stays pending).
@@ -1394,7 +1456,7 @@ impl FuzzEnv {
                 let Some(mut el) = answers.drain(..).next() else { return Some(None) };
                 el.set_attr("from", occupant(i));
                 mark_forged(&mut el);
-                Some(Inbox::Stanza(el))
+                Some(Inbox::stanza(el))
             }
             14 => {
                 let b = self.byte();
@@ -1544,7 +1606,7 @@ impl Env for FuzzEnv {
                         .child(Element::new("status", ns::MUC_USER).attr("code", "110")),
                 );
             }
-            self.queue.push_back(Inbox::Stanza(p));
+            self.queue.push_back(Inbox::stanza(p));
             return;
         }
         if el.name == "iq" && to == ROOM && el.get_child("query", ns::MUC_OWNER).is_some() {
@@ -1553,7 +1615,7 @@ impl Env for FuzzEnv {
             if el.get_attr("type") == Some("get") {
                 r = r.child(Element::new("query", ns::MUC_OWNER).child(Element::new("x", ns::DATA).attr("type", "form")));
             }
-            self.queue.push_back(Inbox::Stanza(r));
+            self.queue.push_back(Inbox::stanza(r));
             return;
         }
         if el.name == "iq" && matches!(el.get_attr("type"), Some("get" | "set")) {
@@ -1817,6 +1879,23 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             ("basic", "{\"sources\":{\"p\":[[{\"s\":1,\"n\":\"p-a0\",\"m\":\"p-audio t\"}],[{\"s\":2,\"n\":\"p-v0\",\"v\":\"camera\"},{\"s\":3}],[[\"f\",2,3],[\"s\",2]]]}}"),
             ("two", "{\"sources\":{\"a\":[[],[{\"s\":4294967295}]],\"jvb\":[[{\"s\":5}],[]]}}"),
         ]),
+        "incoming" => {
+            let mut v = stanzas(&[]);
+            v.extend(extra(&[
+                ("answer", "<iq type='result' id='0123' from='jvbbrewery@internal.auth.meet.test/jvb1' to='focus@auth.meet.test/focus'/>"),
+                ("error", "<iq type='error' id='7' from='b@x/y'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><error xmlns='jitsi:colibri2' reason='unknown_endpoint'/><endpoint xmlns='jitsi:colibri2' id='a'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>x</text></error></iq>"),
+                ("colibri2", "<iq type='result' id='8' from='b@x/y'><conference-modified xmlns='jitsi:colibri2' meeting-id='m'><endpoint id='a1'><transport><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='p'><rtcp-mux/><fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='actpass'>AA</fingerprint><web-socket xmlns='http://jitsi.org/protocol/colibri' url='wss://x'/><candidate ip='10.0.0.1' port='1'/></transport><sctp port='5000'/></transport></endpoint><sources><media-source type='video' id='jvb-v0'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='2' name='jvb-v0'/><ssrc-group xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' semantics='SIM'><source ssrc='2'/><source ssrc='3'/></ssrc-group></media-source></sources></conference-modified></iq>"),
+                ("source-remove", "<iq type='set' id='9' from='r@c/p'><jingle xmlns='urn:xmpp:jingle:1' action='source-remove' sid='s1'><content name='video'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='video'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='11' name='p-v0'><parameter name='msid' value='a b'/></source><ssrc-group xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' semantics='FID'><source ssrc='11'/><source ssrc='12'/></ssrc-group></description><initial-last-n xmlns='jitsi:colibri2' value='5'/></content><bridge-session xmlns='http://jitsi.org/protocol/focus' id='b' ice-restart='true'/><ice-state xmlns='http://jitsi.org/protocol/focus'>failed</ice-state><reason><success/><text>t</text></reason></jingle></iq>"),
+                ("ping", "<iq type='get' id='p' from='meet.test'><ping xmlns='urn:xmpp:ping'/></iq>"),
+                ("bridge", "<presence from='jvbbrewery@internal.auth.meet.test/jvb1'><stats xmlns='http://jitsi.org/protocol/colibri'><stat name='stress_level' value='0.1'/><stat name='drain' value='false'/></stats></presence>"),
+                ("jibri", "<presence from='JibriBrewery@internal.auth.meet.test/j1'><jibri-status xmlns='http://jitsi.org/protocol/jibri'><busy-status status='idle'/><health-status xmlns='http://jitsi.org/protocol/health' status='healthy'/></jibri-status></presence>"),
+                ("occupant", "<presence from='r@c/n' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='a@b/c' affiliation='owner' role='moderator'/><status code='110'/><destroy/></x><status>switch_room</status><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/><features><feature var='http://jitsi.org/protocol/jibri'/></features><region xmlns='http://jitsi.org/jitsi-meet' id='eu'/><audiomuted>true</audiomuted><videomuted xmlns='http://jitsi.org/jitmeet/video'>false</videomuted></presence>"),
+                ("join-error", "<presence from='r@c/focus' type='error'><error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>no</text></error></presence>"),
+                ("late-bail", "<iq type='set' id='j'><jingle xmlns='urn:xmpp:jingle:1' action='source-add' sid='s'/><x/></iq>"),
+                ("deep", "<presence from='r@c/p'><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></presence>"),
+            ]));
+            v
+        }
         "colibri2_answer" => extra(&[
             ("ok", "<iq type='result' from='b'><conference-modified xmlns='jitsi:colibri2'><endpoint id='a'><transport><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='p'><fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='actpass'>AA</fingerprint></transport><sctp port='5000'/></transport></endpoint><sources><media-source type='audio' id='jvb-a0'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='1'/></media-source></sources></conference-modified></iq>"),
             ("err", "<iq type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><error xmlns='jitsi:colibri2' reason='unknown_endpoint'/><endpoint xmlns='jitsi:colibri2' id='a'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>x</text></error></iq>"),

@@ -21,7 +21,9 @@ use log::{info, warn};
 use crate::jid::Jid;
 use crate::messages::BridgeEvent;
 use crate::xml::Element;
+use crate::xmpp::incoming::Incoming;
 use crate::xmpp::ns;
+use crate::xmpp::presence::{Presence, Stat};
 
 /// Stress at and above which a bridge is overloaded.
 pub const STRESS_THRESHOLD: f64 = 0.8;
@@ -97,9 +99,9 @@ impl Bridge {
         self.stress + recent as f64 * self.average_participant_stress
     }
 
-    fn apply_stats(&mut self, stats: &Element) {
-        for s in stats.children_named("stat", ns::COLIBRI) {
-            let (Some(name), Some(value)) = (s.get_attr("name"), s.get_attr("value")) else { continue };
+    fn apply_stats(&mut self, stats: &[Stat]) {
+        for s in stats {
+            let (Some(name), Some(value)) = (s.name.as_deref(), s.value.as_deref()) else { continue };
             match name {
                 "stress_level" => self.stress = value.parse().unwrap_or(self.stress),
                 "average_participant_stress" => {
@@ -165,11 +167,16 @@ impl Bridges {
 
     /// A presence from the brewery room (`brewery/<nick>`).
     pub fn on_presence(&mut self, p: &Element, own_nick: &str, now: Instant) -> Vec<BridgeEvent> {
-        let Some(jid) = p.get_attr("from").and_then(|f| Jid::parse(f).ok()) else { return vec![] };
+        self.on_brewery_presence(&Presence::from_element(p), own_nick, now)
+    }
+
+    /// [`Bridges::on_presence`] on a typed presence (as the router has it).
+    pub fn on_brewery_presence(&mut self, p: &Presence, own_nick: &str, now: Instant) -> Vec<BridgeEvent> {
+        let Some(jid) = p.from_jid() else { return vec![] };
         if jid.resource().is_none() || jid.resource() == Some(own_nick) {
             return vec![];
         }
-        if p.get_attr("type") == Some("unavailable") {
+        if p.is_unavailable() {
             if self.bridges.remove(&jid).is_some() {
                 info!("bridge {} left the brewery", jid);
                 self.next_check.remove(&jid);
@@ -177,10 +184,10 @@ impl Bridges {
             }
             return vec![];
         }
-        if p.get_attr("type").is_some() {
+        if p.typ.is_some() {
             return vec![];
         }
-        let Some(stats) = p.get_child("stats", ns::COLIBRI) else { return vec![] };
+        let Some(stats) = &p.stats else { return vec![] };
         let mut events = Vec::new();
         let is_new = !self.bridges.contains_key(&jid);
         let b = self.bridges.entry(jid.clone()).or_insert_with(|| Bridge::new(jid.clone()));
@@ -317,6 +324,11 @@ impl Bridges {
 
     /// The answer to a health check; only the bridge it went to may answer it.
     pub fn on_health_answer(&mut self, iq: &Element, now: Instant) -> Vec<BridgeEvent> {
+        self.on_health_reply(&Incoming::from_element(iq.clone()), now)
+    }
+
+    /// [`Bridges::on_health_answer`] on a classified answer (as the router has it).
+    pub fn on_health_reply(&mut self, iq: &Incoming, now: Instant) -> Vec<BridgeEvent> {
         let Some(id) = iq.get_attr("id") else { return vec![] };
         let from = iq.get_attr("from").and_then(|f| Jid::parse(f).ok());
         if self.pending.get(id).is_none_or(|c| from.as_ref() != Some(&c.bridge)) {
@@ -326,7 +338,7 @@ impl Bridges {
         if iq.get_attr("type") == Some("result") {
             return vec![];
         }
-        let cond = crate::xmpp::stanza::parse_error(iq).map(|e| e.condition_name).unwrap_or_default();
+        let cond = iq.stanza_error().map(|e| e.condition_name).unwrap_or_default();
         match cond.as_str() {
             "internal-server-error" | "service-unavailable" => {
                 warn!("bridge {}: health check failed ({})", c.bridge, cond);

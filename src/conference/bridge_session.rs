@@ -32,7 +32,9 @@ use crate::jid::Jid;
 use crate::messages::BridgeEvent;
 use crate::metrics::Metrics;
 use crate::xml::Element;
-use crate::xmpp::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
+use crate::xmpp::colibri2::{ConferenceModify, EndpointRequest, Reaction};
+use crate::xmpp::incoming::{colibri2_outcome, Incoming};
+use crate::xmpp::jingle::ColibriSources;
 use crate::xmpp::jingle::sources::EndpointSources;
 use crate::xmpp::ns;
 
@@ -116,11 +118,11 @@ impl BridgeSession {
 
     /// The bridge created `nick`'s endpoint; `sources` are the feedback sources its answer
     /// carried (kept from the first answer that has them).
-    pub fn allocated(&mut self, nick: &Nick, sources: Option<&Element>) {
+    pub fn allocated(&mut self, nick: &Nick, sources: Option<&ColibriSources>) {
         self.endpoints.insert(nick.clone());
         if self.feedback.is_none() {
             if let Some(s) = sources {
-                self.feedback = EndpointSources::bridge_feedback(s).ok();
+                self.feedback = s.bridge_feedback().ok();
             }
         }
     }
@@ -309,7 +311,7 @@ impl<E: Env> Conference<E> {
         };
         // The focus-added metric measures this thread's work (real time in production).
         let answered = self.env.stopwatch();
-        let answer = match parse_answer(answer.as_ref(), true) {
+        let answer = match colibri2_outcome(answer.as_ref(), true) {
             Ok(a) => a,
             Err(e) => {
                 Metrics::inc(&self.shared.metrics.colibri_errors);
@@ -347,7 +349,7 @@ impl<E: Env> Conference<E> {
         if let Some(s) = self.media.bridging.session.as_mut() {
             s.allocated(nick, answer.sources.as_ref());
         }
-        Ok(Allocated { transport, sctp_port: ep.sctp_port, answered })
+        Ok(Allocated { transport: transport.to_element(), sctp_port: ep.sctp_port, answered })
     }
 
     /// Drop the bridge session, expiring it on the bridge.
@@ -420,12 +422,12 @@ impl<E: Env> Conference<E> {
     }
 
     /// The answer to a fire-and-forget colibri update.
-    pub(crate) fn on_colibri_update_answer(&mut self, nick: &Nick, answer: Option<&Element>) {
+    pub(crate) fn on_colibri_update_answer(&mut self, nick: &Nick, answer: Option<&Incoming>) {
         let Some(answer) = answer else {
             debug!("conference {}: colibri update for {} unanswered", self.room, nick);
             return;
         };
-        if let Err(e) = parse_answer(Some(answer), false) {
+        if let Err(e) = colibri2_outcome(Some(answer), false) {
             Metrics::inc(&self.shared.metrics.colibri_errors);
             warn!("conference {}: colibri update for {} failed: {}", self.room, nick, e);
             match e.reaction {
@@ -530,7 +532,11 @@ mod tests {
         EndpointRequest { id: id.into(), create: true, ..Default::default() }
     }
 
-    fn feedback() -> Element {
+    fn feedback() -> ColibriSources {
+        ColibriSources::from_element(&feedback_element())
+    }
+
+    fn feedback_element() -> Element {
         let src = |media: &str, ssrc: &str, name: &str| {
             Element::new("media-source", ns::COLIBRI2)
                 .attr("type", media)
@@ -609,7 +615,7 @@ mod tests {
         s.allocated(&n("a"), None);
         assert!(s.feedback().is_none());
         s.allocated(&n("b"), Some(&feedback()));
-        let other = Element::new("sources", ns::COLIBRI2);
+        let other = ColibriSources::from_element(&Element::new("sources", ns::COLIBRI2));
         s.allocated(&n("c"), Some(&other));
         assert_eq!(s.feedback().unwrap().sources.len(), 2);
     }
@@ -633,7 +639,7 @@ mod on_simulated_time {
     use crate::xmpp::stanza::ErrorCondition;
 
     fn join(e: &mut SimEnv, at: u64, nick: &str) {
-        e.at(ms(at), Inbox::Stanza(occupant_presence(&room(), nick, &format!("{nick}@meet.test/1"), "none", "participant")));
+        e.at(ms(at), Inbox::stanza(occupant_presence(&room(), nick, &format!("{nick}@meet.test/1"), "none", "participant")));
     }
 
     fn run(e: SimEnv) -> Conference<SimEnv> {

@@ -18,6 +18,7 @@ use log::{info, warn};
 
 use crate::jid::Jid;
 use crate::xml::Element;
+use crate::xmpp::incoming::Incoming;
 use crate::xmpp::ns;
 use crate::xmpp::jigasi::Robot;
 use crate::xmpp::rayo::{Dial, DialTarget, ROOM_NAME_HEADER};
@@ -133,7 +134,7 @@ impl<E: Env> Conference<E> {
     }
 
     /// Jigasi's answer to a dial (or `None` at its deadline).
-    pub(crate) fn on_dial_answer(&mut self, key: u64, answer: Option<&Element>) {
+    pub(crate) fn on_dial_answer(&mut self, key: u64, answer: Option<&Incoming>) {
         match answer {
             Some(a) if a.get_attr("type") == Some("result") => {
                 let Some(pos) = self.dials.flights.iter().position(|f| f.key == key) else { return };
@@ -141,7 +142,7 @@ impl<E: Env> Conference<E> {
                 // The answer as is, to the requester with its id (children bounded: a
                 // `<ref>` is copied, anything else dropped).
                 let mut r = crate::xmpp::stanza::iq_result(&f.iq);
-                if let Some(rf) = a.get_child("ref", crate::xmpp::rayo::NS).and_then(|x| crate::xmpp::rayo::Ref::try_from(x).ok()) {
+                if let Some(rf) = a.element().and_then(|a| a.get_child("ref", crate::xmpp::rayo::NS)).and_then(|x| crate::xmpp::rayo::Ref::try_from(x).ok()) {
                     info!("conference {}: dial to {} answered: {}", self.room, f.dial.to, rf.uri);
                     r = r.child(rf.to_element());
                 }

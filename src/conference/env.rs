@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use log::error;
 use parking_lot::Mutex;
 
@@ -132,14 +132,28 @@ impl Env for ThreadEnv {
         Instant::now()
     }
 
+    /// The next message, waiting by parking the thread: the router unparks it after every
+    /// message it sends (`messages::inbox::Route`) and when it closes the inbox. (A
+    /// blocking channel receive spins and yields a while before it sleeps; with hundreds
+    /// of conference threads waking tens of times a second that was several percent of
+    /// the focus's CPU.) A wake-up without a message (another unpark) just waits again.
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox> {
-        match deadline {
-            Some(d) => match self.inbox.recv_deadline(d) {
-                Ok(m) => Some(self.took(m)),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => Some(Inbox::Shutdown),
-            },
-            None => Some(self.inbox.recv().map(|m| self.took(m)).unwrap_or(Inbox::Shutdown)),
+        loop {
+            match self.inbox.try_recv() {
+                Ok(m) => return Some(self.took(m)),
+                Err(TryRecvError::Disconnected) => return Some(Inbox::Shutdown),
+                Err(TryRecvError::Empty) => {}
+            }
+            match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    std::thread::park_timeout(d - now);
+                }
+                None => std::thread::park(),
+            }
         }
     }
 
@@ -267,14 +281,14 @@ mod tests {
                 requester: None,
             }),
         );
-        env.at(Duration::from_millis(1), Inbox::Stanza(occupant_presence(&room, "m", "m@meet.test/1", "owner", "moderator")));
-        env.at(Duration::from_millis(2), Inbox::Stanza(occupant_presence(&room, "p", "p@meet.test/1", "none", "participant")));
+        env.at(Duration::from_millis(1), Inbox::stanza(occupant_presence(&room, "m", "m@meet.test/1", "owner", "moderator")));
+        env.at(Duration::from_millis(2), Inbox::stanza(occupant_presence(&room, "p", "p@meet.test/1", "none", "participant")));
         let mute = Element::new("iq", ns::CLIENT)
             .attr("type", "set")
             .attr("id", "m1")
             .attr("from", room.with_resource("m").to_string())
             .child(Element::new("mute", ns::AUDIO_MUTE).attr("jid", room.with_resource("p").to_string()).text("true"));
-        env.at(Duration::from_millis(3), Inbox::Stanza(mute));
+        env.at(Duration::from_millis(3), Inbox::stanza(mute));
         env.at(Duration::from_millis(4), Inbox::Shutdown);
         let params = Params { id: ConferenceId(id), room, shared: shared(), start_audio_muted: None, start_video_muted: None };
         let s2 = sent.clone();
@@ -301,7 +315,7 @@ mod tests {
         let total: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
         let load = Arc::new(InboxLoad::new(total.clone()));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let m = Inbox::Stanza(Element::new("iq", ns::CLIENT).children((0..1000).map(|_| Element::new("a", ns::CLIENT))));
+        let m = Inbox::stanza(Element::new("iq", ns::CLIENT).children((0..1000).map(|_| Element::new("a", ns::CLIENT))));
         let w = m.weight();
         load.sent(w);
         tx.send(m).unwrap();

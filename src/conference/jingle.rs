@@ -14,12 +14,12 @@ use crate::ids::{BridgeSessionId, Nick, Sid};
 use crate::jid::Jid;
 use crate::metrics::Metrics;
 use crate::xml::Element;
-use crate::xmpp::colibri2::parse_answer;
+use crate::xmpp::incoming::{colibri2_outcome, Incoming, JingleIq};
 use crate::xmpp::jingle::codecs::{offer_contents, Features};
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, SourceOwner};
-use crate::xmpp::jingle::stanzas::{self as jingle, JingleAction, JingleRequest, Offer};
+use crate::xmpp::jingle::stanzas::{self as jingle, JingleAction, JingleError, JingleRequest, Offer};
 use crate::xmpp::jingle::SourceView;
-use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
+use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply, IqHead};
 
 impl<E: Env> Conference<E> {
     /// Record (or forget) `nick`'s Jingle session for the panic cleanup.
@@ -162,7 +162,7 @@ impl<E: Env> Conference<E> {
     }
 
     /// The answer to a session-initiate.
-    pub(crate) fn on_initiate_answer(&mut self, nick: &Nick, sid: &Sid, answer: Option<&Element>) {
+    pub(crate) fn on_initiate_answer(&mut self, nick: &Nick, sid: &Sid, answer: Option<&Incoming>) {
         if answer.is_none_or(|a| a.get_attr("type") == Some("result")) {
             return; // a timeout counts as success: the session stays pending
         }
@@ -172,9 +172,9 @@ impl<E: Env> Conference<E> {
         self.session_ended(nick, s, Some(("general-error", "jingle session failed")), false);
     }
 
-    /// A Jingle IQ from an occupant. Always answered.
-    pub(crate) fn on_jingle(&mut self, iq: &Element) {
-        if let Some(reply) = self.handle_jingle(iq) {
+    /// A Jingle IQ from an occupant (typed where it was parsed). Always answered.
+    pub(crate) fn on_jingle(&mut self, j: &JingleIq) {
+        if let Some(reply) = self.handle_jingle(&j.head, &j.request) {
             if reply.get_attr("type") == Some("error") {
                 Metrics::inc(&self.shared.metrics.jingle_errors);
             }
@@ -184,8 +184,8 @@ impl<E: Env> Conference<E> {
 
     /// Handle a Jingle request; the answer, or `None` when it was already sent (it
     /// must precede a new offer).
-    pub(super) fn handle_jingle(&mut self, iq: &Element) -> Option<Element> {
-        let req = match JingleRequest::parse(iq) {
+    pub(super) fn handle_jingle(&mut self, iq: &IqHead, req: &Result<JingleRequest, JingleError>) -> Option<Element> {
+        let req = match req {
             Ok(r) => r,
             Err(e) => return Some(iq_error(iq, ErrorCondition::BadRequest, Some(&e.to_string()))),
         };
@@ -196,7 +196,7 @@ impl<E: Env> Conference<E> {
             }
             return Some(iq_error(iq, ErrorCondition::BadRequest, Some("unknown Jingle session")));
         };
-        let from_nick = iq.get_attr("from").and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
+        let from_nick = iq.from.as_deref().and_then(|f| Jid::parse(f).ok()).and_then(|j| j.resource().map(str::to_string));
         if from_nick.as_deref() != Some(nick.as_str()) {
             return Some(iq_error(iq, ErrorCondition::Forbidden, Some("not your Jingle session")));
         }
@@ -219,7 +219,7 @@ impl<E: Env> Conference<E> {
                 };
                 let transport = jingle::first_ice_transport(&req.contents);
                 let last_n = jingle::initial_last_n(&req.contents);
-                self.colibri_update(&nick, transport, true, last_n);
+                self.colibri_update(&nick, transport.map(|t| t.to_element()), true, last_n);
                 self.queue_signal(&nick, &accepted, true);
                 // What was queued for this participant while it was pending goes now.
                 self.flush_signals(&nick);
@@ -228,7 +228,7 @@ impl<E: Env> Conference<E> {
             }
             JingleAction::TransportInfo => match jingle::first_ice_transport(&req.contents) {
                 Some(t) => {
-                    self.colibri_update(&nick, Some(t), false, None);
+                    self.colibri_update(&nick, Some(t.to_element()), false, None);
                     iq_result(iq)
                 }
                 None => iq_error(iq, ErrorCondition::BadRequest, Some("missing transport")),
@@ -292,7 +292,7 @@ impl<E: Env> Conference<E> {
                 }
                 iq_result(iq)
             }
-            JingleAction::SessionInfo => return self.on_session_info(iq, &nick, &req),
+            JingleAction::SessionInfo => return self.on_session_info(iq, &nick, req),
             JingleAction::TransportReject => iq_result(iq),
             _ => iq_error(iq, ErrorCondition::FeatureNotImplemented, Some("Unsupported 'action'")),
         })
@@ -300,7 +300,7 @@ impl<E: Env> Conference<E> {
 
     /// A `session-info` from `nick` about its current session (moderation.md §7, decided
     /// by `moderation::ice`). The answer precedes whatever follows it.
-    pub(super) fn on_session_info(&mut self, iq: &Element, nick: &Nick, req: &JingleRequest) -> Option<Element> {
+    pub(super) fn on_session_info(&mut self, iq: &IqHead, nick: &Nick, req: &JingleRequest) -> Option<Element> {
         use crate::moderation::ice::{decide, IceDecision, SessionInfo, SessionState};
         let info = SessionInfo::of(req);
         let now = self.env.now();
@@ -328,12 +328,12 @@ impl<E: Env> Conference<E> {
 
     /// The bridge's answer to an in-place ICE restart: relay a new transport in a
     /// transport-info, relay nothing, or invite again (media.md §1.10, §3.6).
-    pub(crate) fn on_ice_restart_answer(&mut self, nick: &Nick, sid: &Sid, answer: Option<&Element>) {
+    pub(crate) fn on_ice_restart_answer(&mut self, nick: &Nick, sid: &Sid, answer: Option<&Incoming>) {
         use crate::moderation::ice::{on_restart_answer, RestartAnswer};
         let Some(p) = self.participant(nick.as_str()) else { return };
         let Some(features) = p.session_with(sid.as_str()).map(|s| s.features) else { return };
         let last_generation = p.ice_generation();
-        let parsed = match parse_answer(answer, false) {
+        let parsed = match colibri2_outcome(answer, false) {
             Ok(a) => a,
             Err(e) => {
                 // Handled (and counted) like any failed colibri update.
@@ -342,7 +342,7 @@ impl<E: Env> Conference<E> {
                 return;
             }
         };
-        let ice = parsed.endpoint(nick.as_str()).and_then(|e| e.transport.clone());
+        let ice = parsed.endpoint(nick.as_str()).and_then(|e| e.transport.as_ref()).map(|t| t.to_element());
         match on_restart_answer(ice.as_ref(), last_generation) {
             RestartAnswer::Relay(t, generation) => {
                 self.with_participant(nick, |p| p.relayed_ice_generation(generation));

@@ -73,8 +73,8 @@ fn second_participant_triggers_allocation_and_offers_with_the_bridge_transport()
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(500), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(500), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
     let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: Some(1), start_video_muted: None });
     c.run();
@@ -105,9 +105,9 @@ fn a_lone_participant_session_ends_after_20_s() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
-    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "b")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::stanza(occupant_leave(&r, "b")));
     e.at(ms(60_000), Inbox::Shutdown);
     let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
@@ -150,7 +150,7 @@ fn a_burst_of_joins_costs_one_source_add_per_receiver() {
     e.at(ms(0), request());
     let nicks = ["a", "b", "c", "d", "e", "f"];
     for (i, n) in nicks.iter().enumerate() {
-        e.at(ms(10 + i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
+        e.at(ms(10 + i as u64), Inbox::stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
     }
     e.at(ms(2000), Inbox::Shutdown);
     let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
@@ -193,7 +193,7 @@ fn a_bridge_that_stops_answering_is_failed_and_everyone_moves() {
     let mut e = SimEnv::new(jvb1.around(FakeBridge::new(jvb2.clone()).around(muc())));
     e.at(ms(0), request());
     for (i, n) in ["a", "b", "c"].iter().enumerate() {
-        e.at(ms(10 + 100 * i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
+        e.at(ms(10 + 100 * i as u64), Inbox::stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
     }
     e.at(ms(60_000), Inbox::Shutdown);
     let mut b = Bridges::new();
@@ -268,7 +268,7 @@ fn hostile_session_accepts_cost_their_sender_an_error_and_nothing_else() {
     }));
     e.at(ms(0), request());
     for (i, n) in ["a", "b", "evil", "squat", "flood"].iter().enumerate() {
-        e.at(ms(10 + 10 * i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{n}@meet.test/1"), "none", "participant")));
+        e.at(ms(10 + 10 * i as u64), Inbox::stanza(occupant_presence(&r, n, &format!("{n}@meet.test/1"), "none", "participant")));
     }
     e.at(ms(2000), Inbox::Shutdown);
     let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
@@ -339,8 +339,8 @@ fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_u
         out
     }));
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(500), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(500), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
     let sh = shared();
     let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
@@ -378,8 +378,8 @@ fn wait_for_allocation_then(end: impl FnOnce(&mut SimEnv)) -> (Conference<SimEnv
     let r = room();
     let mut e = silent_bridge_env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     end(&mut e);
     let sh = shared();
     let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
@@ -414,14 +414,14 @@ fn what_arrives_during_a_blocking_wait_is_reported_as_backlog_and_replayed_in_or
     let r = room();
     let mut e = silent_bridge_env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     // While the allocation for a waits (15 s), 300 others join and 299 leave again.
     for i in 0..300u64 {
-        e.at(ms(100 + i), Inbox::Stanza(occupant_presence(&r, &format!("p{}", i), &format!("p{}@meet.test/1", i), "none", "participant")));
+        e.at(ms(100 + i), Inbox::stanza(occupant_presence(&r, &format!("p{}", i), &format!("p{}@meet.test/1", i), "none", "participant")));
     }
     for i in 0..299u64 {
-        e.at(ms(1000 + i), Inbox::Stanza(occupant_leave(&r, &format!("p{}", i))));
+        e.at(ms(1000 + i), Inbox::stanza(occupant_leave(&r, &format!("p{}", i))));
     }
     e.at(ms(40_000), Inbox::Shutdown);
     let sh = shared();
@@ -431,7 +431,7 @@ fn what_arrives_during_a_blocking_wait_is_reported_as_backlog_and_replayed_in_or
     assert_eq!(c.env.max_backlog, 600, "everything received during the wait was reported");
     assert_eq!(c.env.backlog, 0);
     // In bytes too: the weight of what was kept, back to zero once replayed.
-    let one = Inbox::Stanza(occupant_presence(&room(), "p1", "p1@meet.test/1", "none", "participant")).weight();
+    let one = Inbox::stanza(occupant_presence(&room(), "p1", "p1@meet.test/1", "none", "participant")).weight();
     assert!(c.env.max_backlog_bytes >= 300 * one, "{} bytes for 600 messages", c.env.max_backlog_bytes);
     assert_eq!(c.env.backlog_bytes, 0);
     // Replayed in order after the wait: only p299 stayed besides a and b.
@@ -446,15 +446,15 @@ fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
     let mut e = env();
     e.at(ms(0), request());
     for (i, n) in ["a", "b", "c", "d", "e"].iter().enumerate() {
-        e.at(ms(10 + 10 * i as u64), Inbox::Stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
+        e.at(ms(10 + 10 * i as u64), Inbox::stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
     }
     // An update from a waiting participant is kept (its latest presence is what it gets admitted with).
     let mut upd = occupant_presence(&r, "c", "c@meet.test/1", "none", "participant");
     upd = upd.child(Element::new("stats-id", ns::CLIENT).text("Carol-1"));
-    e.at(ms(500), Inbox::Stanza(upd));
-    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "d"))); // leaves the queue
-    e.at(ms(2000), Inbox::Stanza(occupant_leave(&r, "a"))); // c gets a's seat
-    e.at(ms(3000), Inbox::Stanza(occupant_leave(&r, "b"))); // nobody waits: e was never tracked
+    e.at(ms(500), Inbox::stanza(upd));
+    e.at(ms(1000), Inbox::stanza(occupant_leave(&r, "d"))); // leaves the queue
+    e.at(ms(2000), Inbox::stanza(occupant_leave(&r, "a"))); // c gets a's seat
+    e.at(ms(3000), Inbox::stanza(occupant_leave(&r, "b"))); // nobody waits: e was never tracked
     e.at(ms(4000), Inbox::Shutdown);
     let mut b = Bridges::new();
     add_bridge(&mut b, &bridge(), "0.1");
@@ -502,8 +502,8 @@ fn a_forged_error_for_someone_elses_offer_does_not_end_their_session() {
         out
     }));
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
     let sh = shared();
     let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
@@ -523,21 +523,21 @@ fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
     // a's stats-id would go into every Colibri2 request about a, six times larger escaped.
     let huge = "'".repeat(200_000);
     let a = occupant_presence(&r, "a", "a@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text(huge.clone()));
-    e.at(ms(10), Inbox::Stanza(a));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text("Bob-1"))));
+    e.at(ms(10), Inbox::stanza(a));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text("Bob-1"))));
     // A later update with a huge value keeps the earlier one.
     let b2 = occupant_presence(&r, "b", "b@meet.test/1", "none", "participant").child(Element::new("stats-id", ns::CLIENT).text(huge));
-    e.at(ms(30), Inbox::Stanza(b2));
+    e.at(ms(30), Inbox::stanza(b2));
     // A nick longer than an endpoint id may be is not served.
     let long_nick = "n".repeat(crate::xmpp::muc::MAX_NICK_LEN + 1);
-    e.at(ms(40), Inbox::Stanza(occupant_presence(&r, &long_nick, "l@meet.test/1", "none", "participant")));
+    e.at(ms(40), Inbox::stanza(occupant_presence(&r, &long_nick, "l@meet.test/1", "none", "participant")));
     // A mute request quoting a huge JID: the answer does not grow with it.
     let mute = Element::new("iq", ns::CLIENT)
         .attr("type", "set")
         .attr("id", "m1")
         .attr("from", r.with_resource("a").to_string())
         .child(Element::new("mute", ns::AUDIO_MUTE).attr("jid", format!("{}/{}", r, "x".repeat(100_000))).text("true"));
-    e.at(ms(50), Inbox::Stanza(mute));
+    e.at(ms(50), Inbox::stanza(mute));
     e.at(ms(1000), Inbox::Shutdown);
     let sh = shared();
     let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
@@ -587,14 +587,14 @@ fn a_participant_gone_while_the_focus_was_away_leaves_no_ghost_session() {
     let r = room();
     let mut e = accepting_env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Connection(false));
     // b leaves while the focus is disconnected; after the reconnect the MUC lists only a.
-    e.at(ms(30_000), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(30_000), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
     e.at(ms(30_000), Inbox::Connection(true));
     // c joins later: its offer must not carry b's sources.
-    e.at(ms(31_000), Inbox::Stanza(occupant_presence(&r, "c", "c@meet.test/1", "none", "participant")));
+    e.at(ms(31_000), Inbox::stanza(occupant_presence(&r, "c", "c@meet.test/1", "none", "participant")));
     e.at(ms(32_000), Inbox::Shutdown);
     let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
@@ -636,8 +636,8 @@ fn when_everyone_vanished_while_the_focus_was_away_the_conference_ends() {
     let r = room();
     let mut e = accepting_env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Connection(false));
     e.at(ms(30_000), Inbox::Connection(true));
     e.at(ms(60_000), Inbox::Shutdown);

@@ -1,8 +1,9 @@
 //! One conference, run as plain blocking code on its own thread.
 //!
 //! The thread owns the room's state. It reads [`Inbox`] messages (stanzas for the
-//! room, forwarded conference requests, connection changes) from its [`Env`] and
-//! sends stanzas through it. A request that needs an answer is sent with a deadline
+//! room, typed where they were parsed and dispatched here by variant: presences,
+//! Jingle requests, pings, answers; forwarded conference requests, connection changes)
+//! from its [`Env`] and sends stanzas through it. A request that needs an answer is sent with a deadline
 //! and waited for; anything unrelated that arrives meanwhile is kept and replayed in
 //! order afterwards. A shutdown (or a closed inbox) aborts any such wait at once.
 //! Time comes from the `Env`, so tests run a whole conference on simulated time with
@@ -102,7 +103,10 @@ use crate::xmpp::ns;
 use crate::xmpp::caps::{Caps, CapsCache, DiscoInfo};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
+use crate::xmpp::incoming::Incoming;
 use crate::xmpp::muc::{self, Affiliation, OccupantPresence};
+use crate::xmpp::presence::Presence;
+use crate::xmpp::stanza::IqType;
 use participant::Participant;
 use crate::xmpp::mute::{MuteRequest, BAD_MUTE};
 
@@ -117,9 +121,9 @@ pub const DISCO_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_FEATURES: &[&str] =
     &["urn:xmpp:jingle:apps:rtp:audio", "urn:xmpp:jingle:apps:rtp:video", "urn:xmpp:jingle:transports:dtls-sctp:1"];
 
-/// Is `el` an IQ answer (`result` or `error`) with id `id`?
-fn is_answer(el: &Element, id: &str) -> bool {
-    el.name == "iq" && matches!(el.get_attr("type"), Some("result") | Some("error")) && el.get_attr("id") == Some(id)
+/// Is `st` an IQ answer (`result` or `error`) with id `id`?
+fn is_answer(st: &Incoming, id: &str) -> bool {
+    matches!(st.iq_type(), Some(IqType::Result | IqType::Error)) && st.get_attr("id") == Some(id)
 }
 
 /// The world as a conference thread sees it. Time and randomness come only from here, so
@@ -415,7 +419,7 @@ impl<E: Env> Conference<E> {
     }
 
     /// Is `el` an answer from whoever the request went to (`to`)?
-    fn is_from_addressee(&self, to: Option<&Jid>, el: &Element) -> bool {
+    fn is_from_addressee(&self, to: Option<&Jid>, el: &Incoming) -> bool {
         let own = self.shared.focus_full.lock().as_deref().and_then(|s| Jid::parse(s).ok());
         let from = match el.get_attr("from").map(Jid::parse) {
             None => None,
@@ -426,7 +430,7 @@ impl<E: Env> Conference<E> {
     }
 
     /// A forged answer reached the conference: drop it (logged once per interval).
-    fn forged(&mut self, el: &Element) {
+    fn forged(&mut self, el: &Incoming) {
         crate::metrics::Metrics::inc(&self.shared.metrics.forged_answers);
         if let Some(n) = self.forged_log.hit(self.env.now()) {
             warn!(
@@ -454,7 +458,7 @@ impl<E: Env> Conference<E> {
 
     /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
     /// Only an answer from the IQ's addressee counts. A shutdown ends the wait at once.
-    pub(crate) fn request(&mut self, mut iq: Element, timeout: Duration) -> Result<Element, RequestError> {
+    pub(crate) fn request(&mut self, mut iq: Element, timeout: Duration) -> Result<Incoming, RequestError> {
         if self.life.is_aborted() {
             return Err(RequestError::Aborted);
         }
@@ -601,17 +605,17 @@ impl<E: Env> Conference<E> {
                     warn!("conference {}: no answer to the MUC join", self.room);
                     return false;
                 }
-                Some(Inbox::Stanza(el)) if el.name == "presence" && el.get_attr("from") != Some(me.as_str()) => {
+                Some(Inbox::Stanza(Incoming::Presence(p))) if p.from.as_deref() != Some(me.as_str()) => {
                     // Occupants the MUC lists before our own presence.
-                    self.on_presence(el);
+                    self.on_presence(*p);
                 }
-                Some(Inbox::Stanza(el)) if el.name == "presence" && el.get_attr("from") == Some(me.as_str()) => {
-                    if el.get_attr("type") == Some("error") {
-                        let cond = crate::xmpp::stanza::parse_error(&el).map(|e| e.condition_name);
+                Some(Inbox::Stanza(Incoming::Presence(p))) => {
+                    if p.is_error() {
+                        let cond = p.error.as_ref().map(|e| e.condition_name.clone());
                         warn!("conference {}: MUC join refused: {}", self.room, cond.unwrap_or_default());
                         return false;
                     }
-                    match OccupantPresence::parse(&el) {
+                    match p.occupant {
                         Some(p) if p.available => break p,
                         _ => continue,
                     }
@@ -628,7 +632,7 @@ impl<E: Env> Conference<E> {
         self.av.reset();
         // Configure the room (also unlocks a new, locked room) and read its meeting id.
         if let Ok(form) = self.request(muc::owner_form_get(&self.room), REPLY_TIMEOUT) {
-            if let Some(q) = form.get_child("query", ns::MUC_OWNER) {
+            if let Some(q) = form.element().and_then(|f| f.get_child("query", ns::MUC_OWNER)) {
                 if let Some(mid) = muc::form_value(q, "muc#roominfo_meetingId").filter(|m| !m.is_empty()) {
                     self.meeting_id = MeetingId::from(mid);
                 }
@@ -643,7 +647,7 @@ impl<E: Env> Conference<E> {
         }
         match self.request(muc::owner_form_submit(&self.room), REPLY_TIMEOUT) {
             Ok(r) if r.get_attr("type") == Some("result") => {}
-            Ok(r) => warn!("conference {}: room configuration refused: {:?}", self.room, r.to_xml()),
+            Ok(r) => warn!("conference {}: room configuration refused: {:?}", self.room, r.into_element().to_xml()),
             Err(RequestError::Aborted) => return false,
             Err(e) => warn!("conference {}: room configuration not answered ({:?})", self.room, e),
         }
@@ -777,16 +781,15 @@ impl<E: Env> Conference<E> {
                 }
             }
             Inbox::Component(m) => self.on_component(m),
-            Inbox::Stanza(el) => match el.name.as_str() {
-                "presence" => self.on_presence(el),
-                "iq" => self.on_iq(el),
-                _ => {}
-            },
+            Inbox::Stanza(Incoming::Presence(p)) => self.on_presence(*p),
+            Inbox::Stanza(st) if st.name() == "iq" => self.on_iq(st),
+            Inbox::Stanza(_) => {}
         }
     }
 
-    fn on_presence(&mut self, el: Element) {
-        let Some(p) = OccupantPresence::parse(&el) else { return };
+    fn on_presence(&mut self, presence: Presence) {
+        let switch_room = presence.switch_room;
+        let Some(p) = presence.occupant else { return };
         if !p.oversized.is_empty() {
             crate::metrics::Metrics::inc(&self.shared.metrics.limits.oversized_fields);
             if let Some(n) = self.limit_log.hit("presence values", self.env.now()) {
@@ -815,7 +818,6 @@ impl<E: Env> Conference<E> {
             return;
         }
         if !p.available {
-            let switch_room = el.get_child("status", ns::CLIENT).is_some_and(|s| s.text_content().trim() == "switch_room");
             self.on_leave(&p, switch_room);
             return;
         }
@@ -1016,11 +1018,11 @@ impl<E: Env> Conference<E> {
     }
 
     /// An answer (or, with `None`, the deadline) for one of our pending requests.
-    fn pending_answered(&mut self, what: PendingIq, answer: Option<&Element>) {
+    fn pending_answered(&mut self, what: PendingIq, answer: Option<&Incoming>) {
         let ok = answer.is_some_and(|a| a.get_attr("type") == Some("result"));
         match what {
             PendingIq::Disco { nick, caps } => {
-                let features: Vec<String> = match answer.filter(|_| ok).and_then(|a| a.get_child("query", ns::DISCO_INFO)) {
+                let features: Vec<String> = match answer.filter(|_| ok).and_then(Incoming::element).and_then(|a| a.get_child("query", ns::DISCO_INFO)) {
                     Some(q) => {
                         // Bounded; cached only when it hashes to the advertised ver.
                         let info = DiscoInfo::parse(q);
@@ -1093,28 +1095,42 @@ impl<E: Env> Conference<E> {
         self.send(iq);
     }
 
-    fn on_iq(&mut self, el: Element) {
-        match el.get_attr("type") {
-            Some("result") | Some("error") => {
-                let Some(id) = el.get_attr("id").and_then(IqId::parse).filter(|id| self.pending.contains_key(id)) else {
-                    debug!("conference {}: answer to unknown request {:?}", self.room, el.get_attr("id"));
+    fn on_iq(&mut self, st: Incoming) {
+        match st.iq_type() {
+            Some(IqType::Result | IqType::Error) => {
+                let Some(id) = st.get_attr("id").and_then(IqId::parse).filter(|id| self.pending.contains_key(id)) else {
+                    debug!("conference {}: answer to unknown request {:?}", self.room, st.get_attr("id"));
                     return;
                 };
                 let to = self.pending.get(&id).map(|t| t.to.clone());
-                if !self.is_from_addressee(to.as_ref(), &el) {
-                    self.forged(&el);
+                if !self.is_from_addressee(to.as_ref(), &st) {
+                    self.forged(&st);
                     return;
                 }
                 let Some(t) = self.pending.remove(&id) else { return };
                 self.shared.pending.lock().cancel(id);
-                self.pending_answered(t.what, Some(&el));
+                self.pending_answered(t.what, Some(&st));
             }
-            Some("get") | Some("set") => self.on_request(el),
-            _ => {}
+            Some(IqType::Get | IqType::Set) => self.on_request(st),
+            None => {}
         }
     }
 
-    fn on_request(&mut self, el: Element) {
+    /// A request from an occupant, by kind: Jingle and ping typed; the rest (mute, Jibri,
+    /// Rayo dial, disco) from its tree; anything else is `service-unavailable`.
+    fn on_request(&mut self, st: Incoming) {
+        let el = match st {
+            Incoming::Jingle(j) => return self.on_jingle(&j),
+            Incoming::Ping(head) => return self.send(iq_result(&head)),
+            Incoming::Other(el) => el,
+            other => {
+                if let Some(env) = other.envelope() {
+                    let r = iq_error(env, ErrorCondition::ServiceUnavailable, None);
+                    self.send(r);
+                }
+                return;
+            }
+        };
         if let Some(m) = MuteRequest::parse(&el) {
             let reply = match m {
                 Ok(m) => self.on_mute(&el, &m),
@@ -1124,7 +1140,11 @@ impl<E: Env> Conference<E> {
             return;
         }
         if el.get_child("jingle", ns::JINGLE).is_some() && el.get_attr("type") == Some("set") {
-            self.on_jingle(&el);
+            // A Jingle IQ with more than the one child: read from its tree.
+            if let Some(head) = crate::xmpp::stanza::IqHead::of(&el) {
+                let request = crate::xmpp::jingle::stanzas::JingleRequest::parse(&el);
+                self.on_jingle(&crate::xmpp::incoming::JingleIq { head, request });
+            }
             return;
         }
         if let Some(j) = el.get_child("jibri", crate::xmpp::jibri::NS).filter(|_| el.get_attr("type") == Some("set")) {

@@ -81,7 +81,7 @@ fn av(enabled: Option<bool>, t: Option<MediaType>, actor: Option<&str>, wl: Vec<
 }
 
 fn mute_iq(id: &str, from: &str, target: &str, ns_: &str, value: &str) -> Inbox {
-    Inbox::Stanza(
+    Inbox::stanza(
         Element::new("iq", ns::CLIENT)
             .attr("type", "set")
             .attr("id", id)
@@ -134,9 +134,9 @@ fn jingle_to(env: &SimEnv, nick: &str, action: &str) -> Vec<Element> {
 fn three(e: &mut SimEnv) {
     let r = room();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "m", "m@meet.test/1", "owner", "moderator")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
-    e.at(ms(30), Inbox::Stanza(occupant_presence(&r, "q", "q@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "m", "m@meet.test/1", "owner", "moderator")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
+    e.at(ms(30), Inbox::stanza(occupant_presence(&r, "q", "q@meet.test/1", "none", "participant")));
 }
 
 #[test]
@@ -203,9 +203,9 @@ fn joiners_while_moderated_are_force_muted_at_allocation_and_start_muted() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "m", "m@meet.test/1", "owner", "moderator")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "m", "m@meet.test/1", "owner", "moderator")));
     e.at(ms(20), av(Some(true), Some(MediaType::Video), Some("m"), vec![]));
-    e.at(ms(30), Inbox::Stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
+    e.at(ms(30), Inbox::stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
     e.at(ms(200), Inbox::Shutdown);
     let mut c = conference(e, shared());
     c.run();
@@ -222,10 +222,10 @@ fn mute_rows_participant_objects_and_exemptions() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "m", "m@meet.test/1", "owner", "moderator")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "m", "m@meet.test/1", "owner", "moderator")));
     // Alone below min-participants: no Participant object (row 3).
     e.at(ms(20), mute_iq("alone", "m", "m", ns::AUDIO_MUTE, "true"));
-    e.at(ms(30), Inbox::Stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
+    e.at(ms(30), Inbox::stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
     // Row 5: a target that is no participant.
     e.at(ms(40), mute_iq("ghost", "m", "ghost", ns::AUDIO_MUTE, "true"));
     // Row 1: no text.
@@ -245,8 +245,8 @@ fn room_metadata_start_muted_reaches_new_joiners() {
     e.at(ms(0), request());
     let md = RoomMetadata { room: Some(room()), start_muted_audio: Some(true), start_muted_video: None, ..Default::default() };
     e.at(ms(5), Inbox::Component(ComponentMessage::RoomMetadata(md)));
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(200), Inbox::Shutdown);
     let mut c = conference(e, shared());
     c.run();
@@ -266,10 +266,10 @@ fn with_auto_owner_off_the_focus_grants_nothing_and_follows_the_muc() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     // Prosody makes b an owner itself; b may now mute a.
-    e.at(ms(30), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "owner", "moderator")));
+    e.at(ms(30), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "owner", "moderator")));
     e.at(ms(40), mute_iq("b-mutes-a", "b", "a", ns::AUDIO_MUTE, "true"));
     e.at(ms(200), Inbox::Shutdown);
     let mut c = conference(e, shared_with(crate::moderation::breakout::Settings { auto_owner: false, ice_restart: true }));
@@ -279,7 +279,7 @@ fn with_auto_owner_off_the_focus_grants_nothing_and_follows_the_muc() {
     // With it on (the default) the first participant is made owner.
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
     e.at(ms(200), Inbox::Shutdown);
     let mut c = conference(e, shared());
     c.run();
@@ -317,19 +317,19 @@ fn a_breakout_room_has_no_auto_owner_and_keeps_its_main_conference_alive() {
     // The breakout conference: registers its main room while it runs, grants no owner.
     let mut e = breakout_env(br.clone(), &main.to_string());
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&br, "g", "g@guest.meet.test/1", "none", "participant")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&br, "h", "h@guest.meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&br, "g", "g@guest.meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&br, "h", "h@guest.meet.test/1", "none", "participant")));
     e.at(ms(500), Inbox::Shutdown);
     let mut b = Conference::new(e, Params { id: ConferenceId(2), room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     // The main conference, while a breakout conference of it is registered (as the
     // breakout conference does when it joins; see the next test).
     let mut e2 = env();
     e2.at(ms(0), request());
-    e2.at(ms(10), Inbox::Stanza(occupant_presence(&main, "a", "a@meet.test/1", "owner", "moderator")));
+    e2.at(ms(10), Inbox::stanza(occupant_presence(&main, "a", "a@meet.test/1", "owner", "moderator")));
     // a moves to the breakout room: the main room is empty.
     let mut leave = occupant_leave(&main, "a");
     leave = leave.child(Element::new("status", ns::CLIENT).text("switch_room"));
-    e2.at(ms(1000), Inbox::Stanza(leave));
+    e2.at(ms(1000), Inbox::stanza(leave));
     e2.at(ms(60_000), Inbox::Shutdown);
     sh.breakouts.lock().add(&main);
     let mut m = conference(e2, sh.clone());
@@ -343,8 +343,8 @@ fn a_breakout_room_has_no_auto_owner_and_keeps_its_main_conference_alive() {
     // Without breakouts the same main room ends 15 s after the switch_room leave.
     let mut e3 = env();
     e3.at(ms(0), request());
-    e3.at(ms(10), Inbox::Stanza(occupant_presence(&main, "a", "a@meet.test/1", "owner", "moderator")));
-    e3.at(ms(1000), Inbox::Stanza(occupant_leave(&main, "a").child(Element::new("status", ns::CLIENT).text("switch_room"))));
+    e3.at(ms(10), Inbox::stanza(occupant_presence(&main, "a", "a@meet.test/1", "owner", "moderator")));
+    e3.at(ms(1000), Inbox::stanza(occupant_leave(&main, "a").child(Element::new("status", ns::CLIENT).text("switch_room"))));
     e3.at(ms(60_000), Inbox::Shutdown);
     let mut m3 = conference(e3, shared());
     assert_eq!(m3.run(), EndReason::NobodyJoined);
@@ -358,7 +358,7 @@ fn a_breakout_conference_registers_its_main_room_while_it_runs() {
     let sh = shared();
     let mut e = breakout_env(br.clone(), &main.to_string());
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&br, "g", "g@guest.meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&br, "g", "g@guest.meet.test/1", "none", "participant")));
     e.at(ms(500), Inbox::Shutdown);
     let mut b = Conference::new(e, Params { id: ConferenceId(2), room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     // Step: join only (run() would also end it).
@@ -370,7 +370,7 @@ fn a_breakout_conference_registers_its_main_room_while_it_runs() {
 }
 
 fn session_info(nick: &str, id: &str, sid: &str, child: Element) -> Inbox {
-    Inbox::Stanza(
+    Inbox::stanza(
         Element::new("iq", ns::CLIENT)
             .attr("type", "set")
             .attr("id", id)
@@ -485,7 +485,7 @@ fn legacy_ice_failed_reinvites_are_not_rate_limited() {
             .child(Element::new("ice-state", ns::FOCUS).text("failed"))
             .child(Element::new("bridge-session", ns::FOCUS).attr("id", s.bridge_session.as_str()));
         let iq = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", format!("f{}", i)).attr("from", occ("p")).child(jingle);
-        c.handle(Inbox::Stanza(iq));
+        c.handle(Inbox::stanza(iq));
     }
     for i in 0..3 {
         assert_eq!(condition(&answer(&c.env, &format!("f{}", i))), "result");
@@ -511,9 +511,9 @@ fn an_errored_session_initiate_ends_that_participants_session_only() {
     }));
     let mut e = e;
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "m", "m@meet.test/1", "owner", "moderator")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
-    e.at(ms(30), Inbox::Stanza(occupant_presence(&r, "q", "q@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "m", "m@meet.test/1", "owner", "moderator")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
+    e.at(ms(30), Inbox::stanza(occupant_presence(&r, "q", "q@meet.test/1", "none", "participant")));
     e.at(ms(5_000), Inbox::Shutdown);
     let mut c = conference(e, shared());
     c.run();

@@ -638,11 +638,11 @@ mod in_a_conference {
         let mut e = e;
         e.at(ms(0), request());
         for (at, n) in [(10, "a"), (20, "b"), (30, "slow"), (40, "gone")] {
-            e.at(ms(at), Inbox::Stanza(occupant_presence(&room(), n, &format!("{n}@meet.test/1"), "none", "participant")));
+            e.at(ms(at), Inbox::stanza(occupant_presence(&room(), n, &format!("{n}@meet.test/1"), "none", "participant")));
         }
-        e.at(ms(1000), Inbox::Stanza(occupant_leave(&room(), "gone")));
-        e.at(ms(2000), Inbox::Stanza(occupant_leave(&room(), "b")));
-        e.at(ms(7000), Inbox::Stanza(occupant_leave(&room(), "a")));
+        e.at(ms(1000), Inbox::stanza(occupant_leave(&room(), "gone")));
+        e.at(ms(2000), Inbox::stanza(occupant_leave(&room(), "b")));
+        e.at(ms(7000), Inbox::stanza(occupant_leave(&room(), "a")));
         e.at(ms(8000), Inbox::Shutdown);
         let params = Params { id: ConferenceId(1), room: room(), shared: shared(), start_audio_muted: None, start_video_muted: None };
         let mut c = Conference::new(e, params);

@@ -15,6 +15,7 @@ use log::{info, warn};
 use crate::jibri::session::{Effect, Kind, Session, StartAnswer, START_TIMEOUT};
 use crate::jid::Jid;
 use crate::xml::Element;
+use crate::xmpp::incoming::Incoming;
 use crate::xmpp::ns;
 use crate::xmpp::jibri::{Action, JibriIq, RecordingMode, RecordingStatus, SipCallState, Status};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
@@ -243,10 +244,10 @@ impl<E: Env> Conference<E> {
     }
 
     /// The answer to a start IQ (or `None` at its deadline).
-    pub(crate) fn on_jibri_start_answer(&mut self, session: &str, answer: Option<&Element>) {
+    pub(crate) fn on_jibri_start_answer(&mut self, session: &str, answer: Option<&Incoming>) {
         let a = match answer {
-            Some(el) if el.get_attr("type") == Some("result") => {
-                match el.get_child("jibri", crate::xmpp::jibri::NS).and_then(|j| JibriIq::try_from(j).ok()) {
+            Some(st) if st.get_attr("type") == Some("result") => {
+                match st.element().and_then(|el| el.get_child("jibri", crate::xmpp::jibri::NS)).and_then(|j| JibriIq::try_from(j).ok()) {
                     Some(j) => StartAnswer::Result(j),
                     None => StartAnswer::Failed { timed_out: false },
                 }

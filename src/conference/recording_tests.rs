@@ -123,8 +123,8 @@ fn conference(env: SimEnv, jibris: usize, jigasis: usize) -> Conference<SimEnv> 
 
 fn join(e: &mut SimEnv) {
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&room(), "mod", "m@meet.test/1", "owner", "moderator")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&room(), "guest", "g@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&room(), "mod", "m@meet.test/1", "owner", "moderator")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&room(), "guest", "g@meet.test/1", "none", "participant")));
 }
 
 fn jibri_iq(id: &str, from_nick: &str, attrs: &[(&str, &str)]) -> Inbox {
@@ -132,7 +132,7 @@ fn jibri_iq(id: &str, from_nick: &str, attrs: &[(&str, &str)]) -> Inbox {
     for (k, v) in attrs {
         j = j.attr(k, *v);
     }
-    Inbox::Stanza(
+    Inbox::stanza(
         Element::new("iq", ns::CLIENT)
             .attr("type", "set")
             .attr("id", id)
@@ -342,8 +342,8 @@ fn the_end_of_the_conference_stops_the_recording() {
     join(&mut e);
     e.at(ms(100), jibri_iq("r", "mod", &[("action", "start"), ("recording_mode", "file")]));
     e.at(ms(1000), status("jibri-1", Status::On, None, None));
-    e.at(ms(2000), Inbox::Stanza(super::sim::occupant_leave(&room(), "guest")));
-    e.at(ms(2100), Inbox::Stanza(super::sim::occupant_leave(&room(), "mod")));
+    e.at(ms(2000), Inbox::stanza(super::sim::occupant_leave(&room(), "guest")));
+    e.at(ms(2100), Inbox::stanza(super::sim::occupant_leave(&room(), "mod")));
     let mut c = conference(e, 1, 0);
     assert_eq!(c.run(), EndReason::RoomEmpty);
     let stops = c.env.sent_matching(|e| e.get_child("jibri", JNS).is_some_and(|j| j.get_attr("action") == Some("stop")));
@@ -357,8 +357,8 @@ fn a_jibri_member_is_recognised_only_from_a_trusted_domain() {
     e.at(ms(0), request());
     let with = |p: Element| p.child(features_element(&[FEATURE_JIBRI]));
     // An impostor with the feature joins first, then the real recorder, then a person.
-    e.at(ms(10), Inbox::Stanza(with(occupant_presence(&room(), "fake", "x@meet.test/1", "none", "participant"))));
-    e.at(ms(20), Inbox::Stanza(with(occupant_presence(&room(), "rec", "recorder@recorder.meet.test/r", "none", "participant"))));
+    e.at(ms(10), Inbox::stanza(with(occupant_presence(&room(), "fake", "x@meet.test/1", "none", "participant"))));
+    e.at(ms(20), Inbox::stanza(with(occupant_presence(&room(), "rec", "recorder@recorder.meet.test/r", "none", "participant"))));
     e.at(ms(1000), Inbox::Shutdown);
     let mut c = conference(e, 0, 0);
     c.run();
@@ -372,7 +372,7 @@ fn dial(id: &str, from_nick: &str, to: &str, room_header: Option<&str>) -> Inbox
     if let Some(r) = room_header {
         d = d.child(Element::new("header", RAYO).attr("name", "JvbRoomName").attr("value", r));
     }
-    Inbox::Stanza(
+    Inbox::stanza(
         Element::new("iq", ns::CLIENT)
             .attr("type", "set")
             .attr("id", id)
@@ -526,9 +526,9 @@ fn a_recognised_jibri_or_jigasi_is_never_made_owner() {
     e.at(ms(0), request());
     let feat = |p: Element, f: &str| p.child(features_element(&[f]));
     // The recorder and a Jigasi (trusted domain) come first, then a person.
-    e.at(ms(10), Inbox::Stanza(feat(occupant_presence(&room(), "rec", "recorder@recorder.meet.test/r", "none", "participant"), FEATURE_JIBRI)));
-    e.at(ms(20), Inbox::Stanza(feat(occupant_presence(&room(), "jg", "jigasi@recorder.meet.test/j", "none", "participant"), crate::xmpp::jigasi::FEATURE_JIGASI)));
-    e.at(ms(30), Inbox::Stanza(occupant_presence(&room(), "person", "p@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(feat(occupant_presence(&room(), "rec", "recorder@recorder.meet.test/r", "none", "participant"), FEATURE_JIBRI)));
+    e.at(ms(20), Inbox::stanza(feat(occupant_presence(&room(), "jg", "jigasi@recorder.meet.test/j", "none", "participant"), crate::xmpp::jigasi::FEATURE_JIGASI)));
+    e.at(ms(30), Inbox::stanza(occupant_presence(&room(), "person", "p@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
     let mut c = conference(e, 0, 0);
     c.run();

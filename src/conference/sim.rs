@@ -203,7 +203,7 @@ impl Env for SimEnv {
         let el = if el.contains_raw() { el.reparsed().expect("the focus writes well-formed XML") } else { el };
         self.sent.push((self.now - self.start, conn, el.clone()));
         for r in (self.responder)(&el) {
-            self.replies.push_back(Inbox::Stanza(r));
+            self.replies.push_back(Inbox::stanza(r));
         }
     }
 

@@ -16,7 +16,7 @@ fn focus_real() -> Jid {
 }
 
 fn join(e: &mut SimEnv, at: u64, nick: &str) {
-    e.at(ms(at), Inbox::Stanza(occupant_presence(&room(), nick, &format!("{nick}@meet.test/1"), "none", "participant")));
+    e.at(ms(at), Inbox::stanza(occupant_presence(&room(), nick, &format!("{nick}@meet.test/1"), "none", "participant")));
 }
 
 fn run_with(e: SimEnv, sh: Arc<Shared>) -> (Conference<SimEnv>, EndReason) {
@@ -52,7 +52,7 @@ fn eventful(seed: u64) -> Vec<(Duration, String)> {
     for (i, n) in ["a", "b", "c", "d"].iter().enumerate() {
         join(&mut e, 10 + 10 * i as u64, n);
     }
-    e.at(ms(40_000), Inbox::Stanza(occupant_leave(&room(), "b")));
+    e.at(ms(40_000), Inbox::stanza(occupant_leave(&room(), "b")));
     e.at(ms(60_000), Inbox::Shutdown);
     let mut b = Bridges::new();
     add_bridge(&mut b, &bridge(), "0.1");
@@ -118,7 +118,7 @@ fn audio(nick: &str, ssrcs: &[u32]) -> Element {
 fn jingle_at(e: &mut SimEnv, at: u64, id: &'static str, from: &'static str, owner: &'static str, action: &'static str, children: Vec<Element>) {
     e.at_with(ms(at), move |sent| {
         let (sid, _) = offer_of(sent, owner);
-        Inbox::Stanza(jingle_iq(id, from, action, &sid, children))
+        Inbox::stanza(jingle_iq(id, from, action, &sid, children))
     });
 }
 
@@ -243,7 +243,7 @@ fn restart_at(e: &mut SimEnv, at: u64, id: &'static str, nick: &'static str) {
     e.at_with(ms(at), move |sent| {
         let (sid, bs) = offer_of(sent, nick);
         let b = Element::new("bridge-session", ns::FOCUS).attr("id", bs).attr("restart", "true");
-        Inbox::Stanza(jingle_iq(id, nick, "session-terminate", &sid, vec![b]))
+        Inbox::stanza(jingle_iq(id, nick, "session-terminate", &sid, vec![b]))
     });
 }
 
@@ -287,7 +287,7 @@ fn restarts_are_rate_limited_5_s_apart_and_5_a_minute() {
 }
 
 fn mute_iq(id: &str, from: &str, target: &str, media_ns: &str, value: &str) -> Inbox {
-    Inbox::Stanza(
+    Inbox::stanza(
         Element::new("iq", ns::CLIENT)
             .attr("type", "set")
             .attr("id", id)
@@ -302,7 +302,7 @@ fn a_moderator_mute_is_forwarded_and_the_bridge_left_alone_without_av_moderation
     let r = room();
     let mut e = accepting_env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "mod", "m@meet.test/1", "owner", "moderator")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "mod", "m@meet.test/1", "owner", "moderator")));
     join(&mut e, 20, "p");
     join(&mut e, 30, "q");
     e.at(ms(1000), mute_iq("m1", "mod", "p", ns::AUDIO_MUTE, "true"));
@@ -450,7 +450,7 @@ fn a_bridge_in_graceful_shutdown_takes_nothing_new_and_everyone_moves() {
 }
 
 fn ping(id: &str, from: &str) -> Inbox {
-    Inbox::Stanza(
+    Inbox::stanza(
         Element::new("iq", ns::CLIENT)
             .attr("type", "get")
             .attr("id", id)
@@ -488,7 +488,7 @@ fn a_full_inbox_during_a_blocking_wait_refuses_requests_and_holds_presences_for_
     e.at(ms(400), request());
     e.at(ms(20_000), Inbox::Shutdown);
     // An inbox of 20 presences' weight (the real one: 4096 messages, 8 MiB).
-    let one = Inbox::Stanza(occupant_presence(&r, "p10", "p10@meet.test/1", "none", "participant")).weight();
+    let one = Inbox::stanza(occupant_presence(&r, "p10", "p10@meet.test/1", "none", "participant")).weight();
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut route = Route::new(ConferenceId(1), tx, rx, None, Arc::new(InboxLoad::new(Arc::default())), 1000 + crate::messages::inbox::HOLD_SLACK);
     route.budget.per_conference = 20 * one;
@@ -540,8 +540,8 @@ fn what_is_kept_aside_is_not_replayed_after_the_conference_ended_and_waiting_req
     join(&mut e, 20, "b");
     // During the 15 s allocation wait everyone leaves, then someone asks for the room
     // and a newcomer's presence arrives.
-    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "a")));
-    e.at(ms(1100), Inbox::Stanza(occupant_leave(&r, "b")));
+    e.at(ms(1000), Inbox::stanza(occupant_leave(&r, "a")));
+    e.at(ms(1100), Inbox::stanza(occupant_leave(&r, "b")));
     let late = Element::new("iq", ns::COMPONENT).attr("type", "set").attr("id", "late").attr("from", "z@meet.test/1");
     e.at(
         ms(1200),

@@ -95,12 +95,12 @@ fn first_participant_is_made_owner_and_the_next_inherits() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "alice", "a@meet.test/1", "none", "participant")));
-    e.at(ms(200), Inbox::Stanza(occupant_presence(&r, "bob", "b@meet.test/1", "none", "participant")));
-    e.at(ms(300), Inbox::Stanza(occupant_presence(&r, "carol", "c@meet.test/1", "none", "participant")));
-    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "alice")));
-    e.at(ms(2000), Inbox::Stanza(occupant_leave(&r, "bob")));
-    e.at(ms(3000), Inbox::Stanza(occupant_leave(&r, "carol")));
+    e.at(ms(100), Inbox::stanza(occupant_presence(&r, "alice", "a@meet.test/1", "none", "participant")));
+    e.at(ms(200), Inbox::stanza(occupant_presence(&r, "bob", "b@meet.test/1", "none", "participant")));
+    e.at(ms(300), Inbox::stanza(occupant_presence(&r, "carol", "c@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::stanza(occupant_leave(&r, "alice")));
+    e.at(ms(2000), Inbox::stanza(occupant_leave(&r, "bob")));
+    e.at(ms(3000), Inbox::stanza(occupant_leave(&r, "carol")));
     let mut c = conference(e, None);
     assert_eq!(c.run(), EndReason::RoomEmpty);
     assert_eq!(affiliation_grants(&c.env), vec!["a@meet.test", "b@meet.test", "c@meet.test"]);
@@ -112,8 +112,8 @@ fn an_existing_owner_is_remembered_not_replaced() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "alice", "a@meet.test/1", "owner", "moderator")));
-    e.at(ms(200), Inbox::Stanza(occupant_presence(&r, "bob", "b@meet.test/1", "none", "participant")));
+    e.at(ms(100), Inbox::stanza(occupant_presence(&r, "alice", "a@meet.test/1", "owner", "moderator")));
+    e.at(ms(200), Inbox::stanza(occupant_presence(&r, "bob", "b@meet.test/1", "none", "participant")));
     e.at(ms(300), Inbox::Shutdown);
     let mut c = conference(e, None);
     assert_eq!(c.run(), EndReason::Shutdown);
@@ -125,9 +125,9 @@ fn secure_domain_makes_every_authenticated_participant_owner() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "u1", "user1@meet.test/x", "none", "participant")));
-    e.at(ms(200), Inbox::Stanza(occupant_presence(&r, "g1", "anon@guest.meet.test/x", "none", "participant")));
-    e.at(ms(300), Inbox::Stanza(occupant_presence(&r, "u2", "user2@meet.test/y", "none", "participant")));
+    e.at(ms(100), Inbox::stanza(occupant_presence(&r, "u1", "user1@meet.test/x", "none", "participant")));
+    e.at(ms(200), Inbox::stanza(occupant_presence(&r, "g1", "anon@guest.meet.test/x", "none", "participant")));
+    e.at(ms(300), Inbox::stanza(occupant_presence(&r, "u2", "user2@meet.test/y", "none", "participant")));
     e.at(ms(400), Inbox::Shutdown);
     let mut c = conference(e, Some(Sessions::new("meet.test")));
     c.run();
@@ -149,12 +149,12 @@ fn jwt_authority_makes_only_live_session_holders_owners() {
         assert!(matches!(res, AuthResult::Authenticated { .. }), "{res:?}");
     }
     e.at(ms(0), request());
-    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "u1", "user1@meet.test/x", "none", "participant")));
+    e.at(ms(100), Inbox::stanza(occupant_presence(&r, "u1", "user1@meet.test/x", "none", "participant")));
     // On the token domain, but no session (it sent no conference request).
-    e.at(ms(200), Inbox::Stanza(occupant_presence(&r, "u2", "user2@meet.test/y", "none", "participant")));
+    e.at(ms(200), Inbox::stanza(occupant_presence(&r, "u2", "user2@meet.test/y", "none", "participant")));
     // Its session was made a minute ago and not used since: expired.
     let late = JWT_SESSION_LIFETIME + ms(1000);
-    e.at(late, Inbox::Stanza(occupant_presence(&r, "u3", "user3@meet.test/z", "none", "participant")));
+    e.at(late, Inbox::stanza(occupant_presence(&r, "u3", "user3@meet.test/z", "none", "participant")));
     e.at(late + ms(500), Inbox::Shutdown);
     let mut c = conference(e, Some(sessions));
     c.run();
@@ -162,7 +162,7 @@ fn jwt_authority_makes_only_live_session_holders_owners() {
 }
 
 fn mute_iq(from: &str, target: &str, value: &str) -> Inbox {
-    Inbox::Stanza(
+    Inbox::stanza(
         Element::new("iq", ns::CLIENT)
             .attr("type", "set")
             .attr("id", format!("m-{}-{}", from, value))
@@ -177,8 +177,8 @@ fn mute_rules() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "mod", "m@meet.test/1", "owner", "moderator")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "mod", "m@meet.test/1", "owner", "moderator")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "p", "p@meet.test/1", "none", "participant")));
     e.at(ms(30), mute_iq("p", "mod", "true")); // non-moderator mutes another: not-allowed (§2 row 4)
     e.at(ms(40), mute_iq("mod", "p", "true")); // moderator mutes: ok, forwarded with actor
     e.at(ms(50), mute_iq("mod", "p", "false")); // unmuting someone else: never
@@ -202,14 +202,14 @@ fn a_lost_connection_keeps_the_conference_and_rejoins() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
-    e.at(ms(20), Inbox::Stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Connection(false));
     // While down nothing ends the conference; after the reconnect the MUC replays occupants.
     // The MUC lists the occupants still there (only "a": "b" left meanwhile) before our own presence.
-    e.at(ms(30_000), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
+    e.at(ms(30_000), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
     e.at(ms(30_000), Inbox::Connection(true));
-    e.at(ms(31_000), Inbox::Stanza(occupant_leave(&r, "a")));
+    e.at(ms(31_000), Inbox::stanza(occupant_leave(&r, "a")));
     e.at(ms(32_000), Inbox::Shutdown);
     let mut c = conference(e, None);
     assert_eq!(c.run(), EndReason::RoomEmpty);
@@ -234,13 +234,13 @@ fn an_empty_room_waits_for_someone_who_asked_and_has_not_joined_yet() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "alice", "a@meet.test/1", "none", "participant")));
+    e.at(ms(100), Inbox::stanza(occupant_presence(&r, "alice", "a@meet.test/1", "none", "participant")));
     // Alice asks again (e.g. she is reloading) before her leave is seen...
     e.at(ms(150), request());
-    e.at(ms(200), Inbox::Stanza(occupant_leave(&r, "alice")));
+    e.at(ms(200), Inbox::stanza(occupant_leave(&r, "alice")));
     // ...and comes back.
-    e.at(ms(900), Inbox::Stanza(occupant_presence(&r, "alice", "a@meet.test/1", "none", "participant")));
-    e.at(ms(1000), Inbox::Stanza(occupant_leave(&r, "alice")));
+    e.at(ms(900), Inbox::stanza(occupant_presence(&r, "alice", "a@meet.test/1", "none", "participant")));
+    e.at(ms(1000), Inbox::stanza(occupant_leave(&r, "alice")));
     let mut c = conference(e, None);
     assert_eq!(c.run(), EndReason::RoomEmpty);
     assert_eq!(c.env.elapsed(), ms(1000), "ended when she left for good");
@@ -294,9 +294,9 @@ fn a_participant_lying_about_its_caps_cannot_poison_the_cache() {
     });
     let mut e = SimEnv::new(responder);
     e.at(ms(0), request());
-    e.at(ms(100), Inbox::Stanza(with_caps(occupant_presence(&r, "liar", "l@meet.test/1", "none", "participant"))));
-    e.at(ms(200), Inbox::Stanza(with_caps(occupant_presence(&r, "honest", "h@meet.test/1", "none", "participant"))));
-    e.at(ms(300), Inbox::Stanza(with_caps(occupant_presence(&r, "third", "t@meet.test/1", "none", "participant"))));
+    e.at(ms(100), Inbox::stanza(with_caps(occupant_presence(&r, "liar", "l@meet.test/1", "none", "participant"))));
+    e.at(ms(200), Inbox::stanza(with_caps(occupant_presence(&r, "honest", "h@meet.test/1", "none", "participant"))));
+    e.at(ms(300), Inbox::stanza(with_caps(occupant_presence(&r, "third", "t@meet.test/1", "none", "participant"))));
     e.at(ms(400), Inbox::Shutdown);
     let mut c = conference(e, None);
     c.run();
@@ -345,12 +345,12 @@ fn requests_waiting_for_the_focus_to_rejoin_are_bounded() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
     e.at(ms(100), Inbox::Connection(false));
     for i in 0..5 {
         e.at(ms(200 + i), request_from(&format!("w{}", i), &format!("u{}@meet.test/1", i)));
     }
-    e.at(ms(30_000), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
+    e.at(ms(30_000), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "owner", "moderator")));
     e.at(ms(30_000), Inbox::Connection(true));
     e.at(ms(31_000), Inbox::Shutdown);
     let mut c = limited(e, crate::config::limits::Limits { max_waiting_requests: 2, ..Default::default() });
@@ -376,13 +376,13 @@ fn the_map_of_expected_requesters_is_bounded() {
     let r = room();
     let mut e = env();
     e.at(ms(0), request());
-    e.at(ms(10), Inbox::Stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
+    e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
     // Requests from 1000 fresh JIDs that never join.
     for i in 0..1000 {
         e.at(ms(100 + i), request_from(&format!("x{}", i), &format!("anon{}@guest.meet.test/r", i)));
     }
     // The latest requester still counts as expected when the room empties.
-    e.at(ms(2000), Inbox::Stanza(occupant_leave(&r, "a")));
+    e.at(ms(2000), Inbox::stanza(occupant_leave(&r, "a")));
     let mut c = limited(e, crate::config::limits::Limits { max_participants: 5, ..Default::default() });
     assert_eq!(c.run(), EndReason::NobodyJoined);
     assert!(c.expected.len() <= 5, "{} requesters remembered", c.expected.len());

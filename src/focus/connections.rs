@@ -59,6 +59,7 @@ pub fn connection_specs(cfg: &Config) -> Vec<ConnSpec> {
         keepalive: KEEPALIVE,
         max_stanza: crate::xml::DEFAULT_MAX_STANZA,
         max_nodes: crate::xml::MAX_NODES,
+        typed: true,
     }];
     if let Some(secret) = &cfg.secret {
         specs.push(ConnSpec {
@@ -70,6 +71,7 @@ pub fn connection_specs(cfg: &Config) -> Vec<ConnSpec> {
             keepalive: KEEPALIVE,
             max_stanza: crate::xml::DEFAULT_MAX_STANZA,
             max_nodes: crate::xml::MAX_NODES,
+            typed: true,
         });
     }
     debug_assert_eq!(specs.len(), if cfg.secret.is_some() { 2 } else { 1 });

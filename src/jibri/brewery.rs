@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use crate::jid::Jid;
 use crate::xml::Element;
-use crate::xmpp::jibri::{JibriStatus, NS};
+use crate::xmpp::jibri::JibriStatus;
+use crate::xmpp::presence::Presence;
 
 /// An instance selected this recently is not selected again.
 pub const RESELECT_GUARD: Duration = Duration::from_millis(200);
@@ -78,12 +79,17 @@ impl JibriBrewery {
     /// A presence from the brewery room. Members without `<jibri-status>` (the focus,
     /// anyone else) are not instances; `own_nick`'s presences are ignored.
     pub fn on_presence(&mut self, p: &Element, own_nick: &str, now: Instant) -> BreweryChange {
-        let Some(from) = p.get_attr("from").and_then(|f| Jid::parse(f).ok()) else { return BreweryChange::None };
+        self.on_brewery_presence(&Presence::from_element(p), own_nick, now)
+    }
+
+    /// [`JibriBrewery::on_presence`] on a typed presence (as the router has it).
+    pub fn on_brewery_presence(&mut self, p: &Presence, own_nick: &str, now: Instant) -> BreweryChange {
+        let Some(from) = p.from_jid() else { return BreweryChange::None };
         if from.bare() != self.room || from.resource().is_none_or(|r| r == own_nick) {
             return BreweryChange::None;
         }
-        let status = p.get_child("jibri-status", NS).and_then(|s| JibriStatus::try_from(s).ok());
-        let gone = p.get_attr("type") == Some("unavailable");
+        let status = p.jibri_status.clone();
+        let gone = p.is_unavailable();
         match status {
             Some(status) if !gone => {
                 if let Some(i) = self.instances.get_mut(&from) {

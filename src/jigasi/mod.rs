@@ -16,8 +16,8 @@ use parking_lot::Mutex;
 
 use crate::jid::Jid;
 use crate::xml::Element;
-use crate::xmpp::ns;
 use crate::xmpp::jigasi::JigasiStats;
+use crate::xmpp::presence::Presence;
 
 /// Instances tracked.
 pub const MAX_INSTANCES: usize = 512;
@@ -45,13 +45,18 @@ impl JigasiBrewery {
     /// A presence from the brewery: instances publish colibri `<stats>`; others (the
     /// focus) are not instances.
     pub fn on_presence(&mut self, p: &Element, own_nick: &str) {
-        let Some(from) = p.get_attr("from").and_then(|f| Jid::parse(f).ok()) else { return };
+        self.on_brewery_presence(&Presence::from_element(p), own_nick)
+    }
+
+    /// [`JigasiBrewery::on_presence`] on a typed presence (as the router has it).
+    pub fn on_brewery_presence(&mut self, p: &Presence, own_nick: &str) {
+        let Some(from) = p.from_jid() else { return };
         if from.bare() != self.room || from.resource().is_none_or(|r| r == own_nick) {
             return;
         }
-        let stats = p.get_child("stats", ns::COLIBRI).and_then(|s| JigasiStats::try_from(s).ok());
+        let stats = p.stats.as_deref().map(JigasiStats::from_stats);
         match stats {
-            Some(s) if p.get_attr("type") != Some("unavailable") => {
+            Some(s) if !p.is_unavailable() => {
                 if self.instances.len() < MAX_INSTANCES || self.instances.contains_key(&from) {
                     self.instances.insert(from, s);
                 }
@@ -141,6 +146,7 @@ impl Jigasis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xmpp::ns;
 
     fn room() -> Jid {
         Jid::parse("JigasiBrewery@internal.auth.meet.test").unwrap()

@@ -31,7 +31,7 @@
 //! - a presence is never refused: the latest presence per occupant (full `from` JID) is
 //!   held, preceded by an `unavailable` one when the occupant left and came back meanwhile,
 //!   so no leave is lost; a held presence keeps only what the conference reads from it
-//!   (`xmpp::muc::slim_presence`: at most 12 KB, whatever was sent); held presences go to the
+//!   (`xmpp::presence::Presence::slim`: at most 12 KB, whatever was sent); held presences go to the
 //!   conference as soon as there is room, in the order occupants were first held (each
 //!   occupant's own presences stay in order).
 //!   The holding is bounded (max participants + [`HOLD_SLACK`] occupants); past it an
@@ -48,7 +48,8 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::ids::ConferenceId;
 use crate::messages::{ComponentMessage, Inbox, InboxLoad, INBOX_CAPACITY};
 use crate::log_throttle::LogThrottle;
-use crate::xml::Element;
+use crate::xmpp::incoming::Incoming;
+use crate::xmpp::presence::Presence;
 
 /// Occupants held beyond `--max_participants` (the focus, people leaving, nick changes).
 pub const HOLD_SLACK: usize = 64;
@@ -73,8 +74,8 @@ pub enum Held {
 
 #[derive(Debug, Default)]
 struct Pending {
-    leave: Option<Element>,
-    latest: Option<Element>,
+    leave: Option<Presence>,
+    latest: Option<Presence>,
 }
 
 impl Pending {
@@ -97,11 +98,12 @@ impl HeldPresences {
         HeldPresences { cap: cap.max(1), order: VecDeque::new(), by_from: HashMap::new() }
     }
 
-    /// Hold `p` (a presence), slimmed to what the conference reads from it.
-    pub fn hold(&mut self, p: Element) -> Held {
-        let p = crate::xmpp::muc::slim_presence(&p);
-        let from = p.get_attr("from").unwrap_or_default().to_string();
-        let leave = p.get_attr("type") == Some("unavailable");
+    /// Hold `p` (a presence), slimmed to what the conference reads from it
+    /// ([`Presence::slim`]).
+    pub fn hold(&mut self, p: impl Into<Presence>) -> Held {
+        let p = p.into().slim();
+        let from = p.from.clone().unwrap_or_default();
+        let leave = p.is_unavailable();
         if let Some(held) = self.by_from.get_mut(&from) {
             let before = held.count();
             if leave {
@@ -138,13 +140,13 @@ impl HeldPresences {
     }
 
     /// The next presence to deliver, left in place.
-    pub fn peek(&self) -> Option<&Element> {
+    pub fn peek(&self) -> Option<&Presence> {
         let held = self.by_from.get(self.order.front()?)?;
         held.leave.as_ref().or(held.latest.as_ref())
     }
 
     /// The next presence to deliver.
-    pub fn pop(&mut self) -> Option<Element> {
+    pub fn pop(&mut self) -> Option<Presence> {
         let from = self.order.front()?.clone();
         let held = self.by_from.get_mut(&from).expect("order and map agree");
         if let Some(l) = held.leave.take() {
@@ -170,7 +172,7 @@ impl HeldPresences {
     }
 
     /// Everything held, in delivery order.
-    pub fn drain(&mut self) -> Vec<Element> {
+    pub fn drain(&mut self) -> Vec<Presence> {
         std::iter::from_fn(|| self.pop()).collect()
     }
 }
@@ -247,6 +249,12 @@ fn made_moot(old: &ComponentMessage, new: &ComponentMessage) -> bool {
     }
 }
 
+/// The weight of a held presence once it is a message for the conference (what
+/// [`Inbox::weight`] says of it).
+fn held_weight(p: &Presence) -> usize {
+    std::mem::size_of::<Inbox>() + std::mem::size_of::<Incoming>() + p.weight()
+}
+
 /// The byte limits of an inbox (the constants above; tests use smaller ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Budget {
@@ -275,6 +283,21 @@ pub(crate) struct Route {
     /// Refusals for a full inbox, logged once per interval.
     pub busy_log: LogThrottle,
     pub budget: Budget,
+    /// The conference's thread, woken (unparked) after every message sent to it: it
+    /// waits for its inbox by parking (`conference::env::ThreadEnv`), which costs no
+    /// spinning while it is empty.
+    waker: Option<std::thread::Thread>,
+}
+
+impl Drop for Route {
+    /// The inbox closes (its sender is dropped here, before the thread is woken to see it).
+    fn drop(&mut self) {
+        let (closed, _) = crossbeam_channel::unbounded();
+        drop(std::mem::replace(&mut self.tx, closed));
+        if let Some(t) = &self.waker {
+            t.unpark();
+        }
+    }
 }
 
 /// What [`Route::offer`] did with a message.
@@ -290,7 +313,19 @@ pub(crate) enum Offered {
 
 impl Route {
     pub fn new(id: ConferenceId, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>, load: Arc<InboxLoad>, hold_cap: usize) -> Route {
-        Route { id, tx, rx, handle, load, held: HeldPresences::new(hold_cap), held_components: HeldComponents::default(), busy_log: LogThrottle::default(), budget: Budget::default() }
+        let waker = handle.as_ref().map(|h| h.thread().clone());
+        Route {
+            id,
+            tx,
+            rx,
+            handle,
+            load,
+            held: HeldPresences::new(hold_cap),
+            held_components: HeldComponents::default(),
+            busy_log: LogThrottle::default(),
+            budget: Budget::default(),
+            waker,
+        }
     }
 
     /// Messages sent to the conference and not processed yet.
@@ -318,18 +353,21 @@ impl Route {
         self.load.sent(w);
         if self.tx.try_send(m).is_err() {
             self.load.taken(w);
+        } else if let Some(t) = &self.waker {
+            t.unpark();
         }
     }
 
     /// Move held presences, then held component messages, to the conference while there
     /// is room; true when nothing is left.
     pub fn flush(&mut self) -> bool {
-        while let Some(w) = self.held.peek().map(Element::weight) {
+        while let Some(w) = self.held.peek().map(held_weight) {
             if !self.has_room(w) {
                 return false;
             }
             if let Some(p) = self.held.pop() {
-                self.push_weighed(w, Inbox::Stanza(p));
+                let m = Inbox::Stanza(Incoming::Presence(Box::new(p)));
+                self.push_weighed(m.weight(), m);
             }
         }
         while let Some(w) = self.held_components.peek().map(|m| Inbox::Component(m.clone()).weight()) {
@@ -353,7 +391,7 @@ impl Route {
             return Offered::Delivered;
         }
         match m {
-            Inbox::Stanza(p) if p.name == "presence" => Offered::Held(self.held.hold(p)),
+            Inbox::Stanza(Incoming::Presence(p)) => Offered::Held(self.held.hold(*p)),
             Inbox::Component(c) => Offered::HeldComponent(self.held_components.hold(c)),
             other => Offered::Refused(other),
         }
@@ -364,6 +402,7 @@ impl Route {
 mod tests {
     use super::*;
     use crate::xmpp::av_moderation::{AvModerationMessage, MediaType};
+    use crate::xml::Element;
     use crate::xmpp::ns;
     use crate::xmpp::room_metadata::RoomMetadata;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -376,7 +415,7 @@ mod tests {
         presence(nick, n).attr("type", "unavailable")
     }
 
-    fn ids(v: &[Element]) -> Vec<String> {
+    fn ids(v: &[Presence]) -> Vec<String> {
         v.iter().map(|e| format!("{}:{}", e.get_attr("from").unwrap().rsplit('/').next().unwrap(), e.get_attr("id").unwrap())).collect()
     }
 
@@ -434,12 +473,12 @@ mod tests {
     }
 
     fn iq_get(n: u32) -> Inbox {
-        Inbox::Stanza(Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", n.to_string()))
+        Inbox::stanza(Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", n.to_string()))
     }
 
     /// An IQ from `nick` with `n` empty child elements (parsed, it weighs ~160 bytes each).
     fn heavy_iq(nick: &str, n: usize) -> Inbox {
-        Inbox::Stanza(
+        Inbox::stanza(
             Element::new("iq", ns::CLIENT)
                 .attr("type", "set")
                 .attr("id", format!("{}-{}", nick, n))
@@ -474,12 +513,12 @@ mod tests {
         assert!(light > 0 && delivered + light < 200, "{light}");
         // Full by bytes counts as full: presences are held (slim), requests refused.
         let mut i = 0;
-        while matches!(r.offer(Inbox::Stanza(presence(&format!("p{i}"), i))), Offered::Delivered) {
+        while matches!(r.offer(Inbox::stanza(presence(&format!("p{i}"), i))), Offered::Delivered) {
             i += 1;
         }
         assert!(i < 100, "{i} presences still fitted");
         assert_eq!(r.held.len(), 1);
-        assert!(matches!(r.offer(Inbox::Stanza(presence("alice", 1))), Offered::Held(Held::New)));
+        assert!(matches!(r.offer(Inbox::stanza(presence("alice", 1))), Offered::Held(Held::New)));
         assert!(matches!(r.offer(iq_get(1)), Offered::Refused(_)));
         // The conference takes what is queued: room again, held presences first.
         for m in rx.try_iter().collect::<Vec<_>>() {
@@ -533,10 +572,10 @@ mod tests {
             .child(Element::new("stats-id", ns::CLIENT).text("Fat-1"))
             .child(Element::new("junk", "urn:junk").children((0..8000).map(|_| Element::new("a", "urn:junk"))));
         assert!(fat.weight() > 1 << 20);
-        assert!(matches!(r.offer(Inbox::Stanza(fat)), Offered::Held(Held::New)));
+        assert!(matches!(r.offer(Inbox::stanza(fat)), Offered::Held(Held::New)));
         let held = r.held.peek().unwrap();
         assert!(held.weight() < 2048, "{}", held.weight());
-        assert_eq!(held.get_child("stats-id", ns::CLIENT).unwrap().text_content(), "Fat-1");
+        assert_eq!(held.occupant.as_ref().unwrap().stats_id.as_deref(), Some("Fat-1"));
     }
 
     #[test]
@@ -544,10 +583,10 @@ mod tests {
         // The conference keeps INBOX_CAPACITY - 3 messages aside in a blocking wait.
         let (mut r, rx) = route(INBOX_CAPACITY - 3);
         for i in 0..3 {
-            assert!(matches!(r.offer(Inbox::Stanza(presence(&format!("p{}", i), i))), Offered::Delivered));
+            assert!(matches!(r.offer(Inbox::stanza(presence(&format!("p{}", i), i))), Offered::Delivered));
         }
         assert!(matches!(r.offer(iq_get(1)), Offered::Refused(_)), "full: IQ requests are refused");
-        assert!(matches!(r.offer(Inbox::Stanza(presence("late", 9))), Offered::Held(Held::New)), "presences are held");
+        assert!(matches!(r.offer(Inbox::stanza(presence("late", 9))), Offered::Held(Held::New)), "presences are held");
         assert_eq!(rx.len(), 3);
         // The conference catches up: the held presence goes first, then new traffic.
         r.load.report_backlog(0, 0);

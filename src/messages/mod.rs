@@ -2,7 +2,8 @@
 //! conference threads (`conference`) and the bridge registry (`bridge`) import them from
 //! here and never from each other:
 //!
-//! - [`Inbox`]: router → one conference thread (stanzas, conference requests,
+//! - [`Inbox`]: router → one conference thread (stanzas, typed where they were parsed:
+//!   `xmpp::incoming::Incoming`; conference requests,
 //!   connection and bridge changes, Jibri notices, Jitsi component messages, shutdown); bounded ([`INBOX_CAPACITY`] messages, and
 //!   in bytes through [`InboxLoad`], see `messages::inbox`).
 //! - [`Control`]: conference threads, the HTTP API and `main` → the router.
@@ -27,8 +28,9 @@ use crate::xmpp::conference_iq::{ConferenceReply, RequestFields};
 use crate::xmpp::jibri::JibriIq;
 use crate::xmpp::room_metadata::RoomMetadata;
 use crate::xmpp::ns;
-use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply};
 use crate::ids::ConferenceId;
+use crate::xmpp::incoming::Incoming;
+use crate::xmpp::stanza::{iq_error, iq_result, Envelope, ErrorCondition, ErrorReply};
 use crate::jid::Jid;
 use crate::net::ConnId;
 use crate::xml::Element;
@@ -36,8 +38,9 @@ use crate::xml::Element;
 /// A message for a conference thread.
 #[derive(Debug)]
 pub enum Inbox {
-    /// A stanza from the client connection about this room (presence, IQ, IQ answer).
-    Stanza(Element),
+    /// A stanza from the client connection about this room (presence, IQ, IQ answer),
+    /// classified once where it was parsed.
+    Stanza(Incoming),
     /// A conference request to answer once the focus is in the room.
     Request(PendingReply),
     /// The client connection went down (`false`) or came back (`true`).
@@ -84,12 +87,17 @@ impl ComponentMessage {
 }
 
 impl Inbox {
+    /// A stanza given as a tree (tests, tools), classified as the network layer would.
+    pub fn stanza(el: Element) -> Inbox {
+        Inbox::Stanza(Incoming::from_element(el))
+    }
+
     /// Estimated memory the message holds (see [`Element::weight`]), for the byte budget
     /// of conference inboxes (`messages::inbox`).
     pub fn weight(&self) -> usize {
         let base = std::mem::size_of::<Inbox>();
         match self {
-            Inbox::Stanza(el) => base + el.weight(),
+            Inbox::Stanza(st) => base + st.weight(),
             Inbox::Request(p) => base + p.iq.weight() + p.reply.weight(),
             Inbox::Component(m) => base + m.weight(),
             Inbox::Connection(_) | Inbox::Bridge(_) | Inbox::Shutdown => base,
@@ -111,7 +119,7 @@ impl ReplyTarget {
     /// Answer the request `iq` with `a`: sent typed over the channel (never blocking:
     /// the channel has room for the one answer), or, for XMPP, the connection and the
     /// answer stanza to send there.
-    pub fn answer(&self, iq: &Element, a: ConferenceAnswer) -> Option<(ConnId, Element)> {
+    pub fn answer<R: Envelope + ?Sized>(&self, iq: &R, a: ConferenceAnswer) -> Option<(ConnId, Element)> {
         match self {
             ReplyTarget::Xmpp(conn) => Some((*conn, a.to_iq(iq))),
             ReplyTarget::Channel(tx) => {
@@ -145,7 +153,7 @@ pub enum ConferenceAnswer {
 
 impl ConferenceAnswer {
     /// The answer stanza to the request `iq`.
-    pub fn to_iq(&self, iq: &Element) -> Element {
+    pub fn to_iq<R: Envelope + ?Sized>(&self, iq: &R) -> Element {
         match self {
             ConferenceAnswer::Reply(r) => iq_result(iq).child(r.to_element()),
             ConferenceAnswer::BadRequest(t) => iq_error(iq, ErrorCondition::BadRequest, Some(t)),
@@ -259,7 +267,7 @@ impl Refusal {
     }
 
     /// The answer to `iq`.
-    pub fn reply_to(self, iq: &crate::xml::Element) -> crate::xml::Element {
+    pub fn reply_to<R: Envelope + ?Sized>(self, iq: &R) -> crate::xml::Element {
         crate::xmpp::stanza::iq_error(iq, crate::xmpp::stanza::ErrorCondition::ResourceConstraint, Some(self.text()))
     }
 }

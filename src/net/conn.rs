@@ -12,7 +12,9 @@
 //! STARTTLS happens inside `Negotiating`: the plain socket is wrapped in a native-tls
 //! stream (its handshake runs over the same non-blocking socket) and the stream restarts.
 //!
-//! When `Ready`, a stanza the framer skipped (over the size cap or the depth limit) or
+//! When `Ready`, each stanza is parsed and classified in one go
+//! ([`crate::xmpp::incoming::parse`], or into a tree for a connection that is not
+//! `typed`) and handed to the router. A stanza the framer skipped (over the size cap or the depth limit) or
 //! that does not parse is not a stream failure: an IQ request among them is answered
 //! with an IQ error on this stream (`policy-violation` for a skipped one or one over
 //! the parser's node cap, `bad-request` when unparsable; `id` and addresses from its
@@ -36,11 +38,12 @@ use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector, TlsStream}
 use super::{tls, Backoff, ConnId, ConnSpec, LinkSecurity, Negotiation, Outbox, Router};
 use crate::log_throttle::LogThrottle;
 use crate::jid::Jid;
-use crate::xml::framer::{opening_tag, Frame, Framer};
+use crate::xml::framer::{opening_tag, Frame, Framer, StreamHeader};
 use crate::xml::{parse, Element};
 use crate::xmpp::ns;
 use crate::xmpp::c2s::ClientNegotiator;
 use crate::xmpp::component::ComponentNegotiator;
+use crate::xmpp::incoming::{self, Incoming};
 use crate::xmpp::stanza::{iq_error, refuse_unread, ErrorCondition, IqType};
 use crate::xmpp::Action;
 
@@ -529,9 +532,15 @@ impl Conn {
                     self.drop_unread(now, &s.name, &s.attrs, &reason, reply);
                 }
                 Frame::Stanza(text) => {
-                    let header = self.framer.header().cloned().unwrap_or_default();
-                    let el = match parse::parse_stanza_with(&text, &header, self.spec.max_nodes) {
-                        Ok(el) => el,
+                    let no_header = StreamHeader::default();
+                    let header = self.framer.header().unwrap_or(&no_header);
+                    let parsed = if self.state == State::Ready && self.spec.typed {
+                        incoming::parse(&text, header, self.spec.max_nodes)
+                    } else {
+                        parse::parse_stanza_with(&text, header, self.spec.max_nodes).map(Incoming::Other)
+                    };
+                    let st = match parsed {
+                        Ok(st) => st,
                         Err(e) if self.state == State::Negotiating => {
                             let t = crate::xmpp::stanza::stream_error("not-well-formed", None);
                             self.wbuf.extend_from_slice(t.as_bytes());
@@ -554,6 +563,7 @@ impl Conn {
                         }
                     };
                     if self.state == State::Negotiating {
+                        let Incoming::Other(el) = st else { continue };
                         debug!("{} <- <{}> (negotiation)", self.spec.name, el.name);
                         let res = match &mut self.neg {
                             Some(Negotiator::Client(n)) => n.on_element(&el).map_err(|e| e.to_string()),
@@ -569,7 +579,7 @@ impl Conn {
                     if log::log_enabled!(log::Level::Debug) {
                         debug!("{} <- {}", self.spec.name, text);
                     }
-                    if let Some(se) = crate::xmpp::stanza::parse_stream_error(&el) {
+                    if let Some(se) = st.element().and_then(crate::xmpp::stanza::parse_stream_error) {
                         let reason = format!(
                             "stream error from the server: {}{}",
                             se.condition,
@@ -577,10 +587,10 @@ impl Conn {
                         );
                         return self.fail(registry, now, reason, router, out);
                     }
-                    if self.is_keepalive_answer(&el) {
+                    if self.is_keepalive_answer(&st) {
                         continue; // any reply, result or error, proves the peer alive
                     }
-                    router.stanza(self.id, el, out);
+                    router.stanza(self.id, st, out);
                 }
             }
         }
@@ -589,14 +599,14 @@ impl Conn {
     /// An answer to one of our outstanding keepalive pings, from the address it was
     /// sent to (on a client stream a missing `from` is the server itself, RFC 6120
     /// §8.1.2.1). Consumes the id.
-    fn is_keepalive_answer(&mut self, el: &Element) -> bool {
-        if el.name != "iq" || !matches!(IqType::of(el), Some(IqType::Result | IqType::Error)) {
+    fn is_keepalive_answer(&mut self, st: &Incoming) -> bool {
+        if !matches!(st.iq_type(), Some(IqType::Result | IqType::Error)) {
             return false;
         }
-        let Some(pos) = el.get_attr("id").and_then(|id| self.pings.iter().position(|p| p == id)) else {
+        let Some(pos) = st.get_attr("id").and_then(|id| self.pings.iter().position(|p| p == id)) else {
             return false;
         };
-        let from_server = match el.get_attr("from") {
+        let from_server = match st.get_attr("from") {
             Some(f) => Jid::parse(f).ok().is_some_and(|j| Some(&j) == self.ping_to.as_ref()),
             None => self.stream_ns == ns::CLIENT,
         };
@@ -647,7 +657,8 @@ impl Conn {
                         err.remove_attr("to");
                     }
                 }
-                router.stanza(self.id, err, out);
+                let st = if self.spec.typed { Incoming::from_element(err) } else { Incoming::Other(err) };
+                router.stanza(self.id, st, out);
             } else {
                 debug!("{}: not connected, dropping <{}>", self.spec.name, el.name);
             }

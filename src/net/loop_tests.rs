@@ -42,7 +42,8 @@ impl Router for TestRouter {
     fn disconnected(&mut self, _conn: ConnId, reason: &str, _out: &mut Outbox) {
         let _ = self.0.send(Ev::Disconnected(reason.to_string()));
     }
-    fn stanza(&mut self, _conn: ConnId, el: Element, _out: &mut Outbox) {
+    fn stanza(&mut self, _conn: ConnId, st: crate::xmpp::incoming::Incoming, _out: &mut Outbox) {
+        let el = st.into_element();
         let _ = self.0.send(Ev::Stanza(el));
     }
 }
@@ -130,6 +131,7 @@ pub(crate) fn component_spec(port: u16, keepalive: Duration, max_stanza: usize) 
         keepalive,
         max_stanza,
         max_nodes: crate::xml::MAX_NODES,
+        typed: false,
     }
 }
 
@@ -387,6 +389,7 @@ fn a_client_connection_requiring_tls_fails_clearly_when_starttls_is_not_offered(
         keepalive: Duration::from_secs(30),
         max_stanza: 1 << 16,
         max_nodes: crate::xml::MAX_NODES,
+        typed: false,
     };
     let run = Running::start(vec![spec]);
     let mut p = Peer::accept(&listener);
@@ -465,6 +468,7 @@ fn a_client_connection_to_loopback_without_starttls_reports_that_it_is_plain() {
         keepalive: Duration::from_secs(30),
         max_stanza: 1 << 16,
         max_nodes: crate::xml::MAX_NODES,
+        typed: false,
     };
     let run = Running::start(vec![spec]);
     let mut p = Peer::accept(&listener);
@@ -511,7 +515,7 @@ impl Router for TurnCounter {
         let _ = self.connected.send(());
     }
     fn disconnected(&mut self, _conn: ConnId, _reason: &str, _out: &mut Outbox) {}
-    fn stanza(&mut self, _conn: ConnId, _el: Element, out: &mut Outbox) {
+    fn stanza(&mut self, _conn: ConnId, _st: crate::xmpp::incoming::Incoming, out: &mut Outbox) {
         // Every stanza costs an answer, as a hostile IQ does.
         out.send(ConnId(0), Element::new("message", ns::COMPONENT).attr("to", "x@meet.test"));
         let mut c = self.counts.lock();

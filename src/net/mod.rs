@@ -2,8 +2,9 @@
 //!
 //! One mio event loop thread ([`event_loop`]) owns every XMPP connection: it connects,
 //! negotiates (STARTTLS with native-tls, SASL, bind, or the XEP-0114 handshake),
-//! frames and parses incoming stanzas and hands each one to a [`Router`] on the loop
-//! thread. The router must never block: it answers by pushing stanzas into an
+//! frames and parses incoming stanzas, classifies each once as it parses it
+//! ([`crate::xmpp::incoming::Incoming`]: the hot kinds typed without a tree, the rest as a
+//! tree) and hands it to a [`Router`] on the loop thread. The router must never block: it answers by pushing stanzas into an
 //! [`Outbox`], and forwards work to other threads over bounded channels. Other
 //! threads send stanzas through a cloneable [`NetHandle`] (a channel of limited length + mio
 //! `Waker`). Lost connections come back on the [`Backoff`] schedule (every 0.5 s for
@@ -15,7 +16,7 @@
 //! ```text
 //!  conference threads ──NetHandle──▶ ┌────────────┐ ──bytes──▶ Prosody
 //!                                    │ event loop │
-//!  Router::stanza() ◀── Element ──── └────────────┘ ◀──bytes── Prosody
+//!  Router::stanza() ◀── Incoming ─── └────────────┘ ◀──bytes── Prosody
 //! ```
 
 mod conn;
@@ -35,6 +36,7 @@ use crossbeam_channel::Sender;
 use crate::jid::Jid;
 use crate::xml::Element;
 use crate::xmpp::c2s::ClientConfig;
+use crate::xmpp::incoming::Incoming;
 
 pub use event_loop::{spawn, EventLoop};
 
@@ -98,6 +100,11 @@ pub struct ConnSpec {
     /// ([`crate::xml::MAX_NODES`] for the focus); a stanza over it is refused like an
     /// unparsable one.
     pub max_nodes: usize,
+    /// Classify stanzas into typed values as they are parsed, the hot kinds without a
+    /// tree ([`crate::xmpp::incoming::parse`]; the focus). `false`: every stanza reaches
+    /// the router as [`Incoming::Other`] with its whole tree (test tools that read
+    /// everything).
+    pub typed: bool,
 }
 
 /// Stanzas the router wants sent, collected while it runs on the loop thread.
@@ -152,8 +159,8 @@ pub trait Router: Send {
     fn reconnected(&mut self, _conn: ConnId, _name: &str) {}
     /// `conn` was lost (or failed to come up); it will be retried.
     fn disconnected(&mut self, conn: ConnId, reason: &str, out: &mut Outbox);
-    /// A stanza arrived on `conn`.
-    fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox);
+    /// A stanza arrived on `conn`, classified as it was parsed.
+    fn stanza(&mut self, conn: ConnId, st: Incoming, out: &mut Outbox);
     /// Called once per loop turn (after a wake-up or a stanza): lets the router serve
     /// its own control channel, e.g. threads that ended. Never blocks.
     fn tick(&mut self, _now: std::time::Instant, _out: &mut Outbox) {}

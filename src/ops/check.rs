@@ -57,7 +57,8 @@ impl Router for CheckRouter {
     fn disconnected(&mut self, conn: ConnId, reason: &str, _out: &mut Outbox) {
         let _ = self.tx.try_send(Ev::Down(conn, reason.to_string()));
     }
-    fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox) {
+    fn stanza(&mut self, conn: ConnId, st: crate::xmpp::incoming::Incoming, out: &mut Outbox) {
+        let el = st.into_element();
         // A request the proxy forwarded to the check's own resource: the disco probe is
         // answered as the focus would; anything else (a participant's request that the
         // proxy happened to route here) gets service-unavailable, which clients retry.
@@ -311,6 +312,7 @@ fn anonymous_spec(cfg: &Config) -> ConnSpec {
         keepalive: KEEPALIVE,
         max_stanza: crate::xml::DEFAULT_MAX_STANZA,
         max_nodes: crate::xml::MAX_NODES,
+        typed: false,
     }
 }
 

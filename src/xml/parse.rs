@@ -5,10 +5,16 @@
 //! usually has no `xmlns` of its own and relies on the stream's declarations, so the
 //! text is read as the only child of a synthetic wrapper element that re-declares the
 //! stream header's default namespace and prefixes: the reader sees
-//! `<w xmlns='…' xmlns:stream='…'>` + stanza + `</w>` through a chained `Read`, and
+//! `<w xmlns='…' xmlns:stream='…'>` + stanza + `</w>` from one cursor, and
 //! the wrapper's single child becomes the result. Anything but exactly one element
 //! (other text than whitespace, a second element, markup closing the wrapper) is an
 //! error.
+//!
+//! Every rule is enforced in one place, [`Reader`], which gives a stanza's events
+//! checked: the tree ([`build`]) is made from them, and so are the typed values the focus
+//! reads straight from the events without a tree (`xmpp::incoming`), so both refuse
+//! exactly the same inputs. [`walk`] replays a tree as events, for typed parsers to read
+//! a tree the same way.
 //!
 //! [`parse_fragment`] parses a standalone element with no namespace in scope besides
 //! its own declarations. Comments *before* the root element are skipped (so the
@@ -122,26 +128,7 @@ pub fn parse_stanza(text: &str, header: &StreamHeader) -> Result<Element, ParseE
 /// [`parse_stanza`] with another node cap: a client of the focus (a test tool) receives
 /// offers for large rooms, far over the cap on what the focus itself accepts.
 pub fn parse_stanza_with(text: &str, header: &StreamHeader, max_nodes: usize) -> Result<Element, ParseError> {
-    let mut open = String::with_capacity(64);
-    open.push_str("<w");
-    if !header.default_ns.is_empty() {
-        open.push_str(" xmlns='");
-        escape_attr(&mut open, &header.default_ns);
-        open.push('\'');
-    }
-    for (prefix, ns) in &header.prefixes {
-        if prefix == "xml" || prefix == "xmlns" || ns.is_empty() {
-            continue;
-        }
-        open.push_str(" xmlns:");
-        open.push_str(prefix);
-        open.push_str("='");
-        escape_attr(&mut open, ns);
-        open.push('\'');
-    }
-    open.push('>');
-    let source = open.as_bytes().chain(text.as_bytes()).chain(&b"</w>"[..]);
-    build(config().create_reader(source), true, max_nodes)
+    build(&mut Reader::stanza(text, header, max_nodes))
 }
 
 /// Parse a standalone element (only its own namespace declarations are in scope).
@@ -149,113 +136,340 @@ pub fn parse_stanza_with(text: &str, header: &StreamHeader, max_nodes: usize) ->
 /// never sees network input, so it has the depth limit but no node cap (tests build
 /// trees far over it to check the typed parsers' own bounds).
 pub fn parse_fragment(text: &str) -> Result<Element, ParseError> {
-    build(config().create_reader(text.as_bytes()), false, usize::MAX)
+    build(&mut Reader::fragment(text))
 }
 
 fn syntax(e: xml::reader::Error) -> ParseError {
     ParseError::Syntax(e.to_string())
 }
 
-/// Drive the reader and build the tree, of at most `max_nodes` nodes. With `wrapped`,
-/// the document element is the synthetic wrapper and the result is its only child element.
-fn build<R: Read>(mut reader: EventReader<R>, wrapped: bool, max_nodes: usize) -> Result<Element, ParseError> {
-    let mut stack: Vec<Element> = Vec::new();
-    let mut result: Option<Element> = None;
-    let mut in_wrapper = false;
-    let mut wrapper_closed = false;
-    let mut nodes = 0usize;
-    let mut count = |n: usize| {
-        nodes = nodes.saturating_add(n);
-        if nodes > max_nodes {
+/// One event of a stanza as [`Reader`] gives it, in the tree's conventions: the resolved
+/// namespace, the local name, attributes in document order with prefixed ones as
+/// `prefix:local` and namespace declarations left out. Character data comes as it is
+/// (a text-only element's text exactly; whitespace between elements too, which the tree
+/// drops and typed parsers ignore).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An element opens (the stanza itself first).
+    Start { name: String, ns: String, attrs: Vec<(String, String)> },
+    /// Character data inside the open element.
+    Text(String),
+    /// The open element closes.
+    End,
+}
+
+/// The reader's source: the synthetic wrapper's opening tag (owned), the text, and the
+/// wrapper's end; for a standalone fragment just the text. The `xml` crate reads it one
+/// byte at a time, so this is a plain cursor rather than a chain of readers.
+struct Source<'a> {
+    open: Box<[u8]>,
+    text: &'a [u8],
+    tail: &'static [u8],
+    /// Which of the three is being read, and where in it.
+    part: u8,
+    pos: usize,
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let cur: &[u8] = match self.part {
+                0 => &self.open,
+                1 => self.text,
+                2 => self.tail,
+                _ => return Ok(0),
+            };
+            let rest = cur.get(self.pos..).unwrap_or_default();
+            if rest.is_empty() {
+                self.part += 1;
+                self.pos = 0;
+                continue;
+            }
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n;
+            return Ok(n);
+        }
+    }
+}
+
+/// A stanza's events, checked: every rule of the parser (well-formedness through the
+/// `xml` crate, no comments, processing instructions or DTDs, exactly one element,
+/// [`MAX_DEPTH`], the node cap) is enforced here, as the events are read. The tree
+/// ([`parse_stanza`]) and the typed parsers that read the events directly
+/// (`xmpp::incoming`) both read through it, so they refuse exactly the same inputs with
+/// exactly the same error: a stanza is only accepted once [`Reader::next`] has returned
+/// `Ok(None)`, after the end of the document was checked.
+pub struct Reader<'a> {
+    inner: EventReader<Source<'a>>,
+    wrapped: bool,
+    max_nodes: usize,
+    nodes: usize,
+    /// Elements open (the stanza is level 1).
+    depth: usize,
+    /// The last thing read in the open element was character data (a text node
+    /// continues: it is not counted again).
+    in_text: bool,
+    in_wrapper: bool,
+    wrapper_closed: bool,
+    /// The stanza element has closed.
+    done: bool,
+    /// The end of the document has been read and checked.
+    finished: bool,
+}
+
+impl<'a> Reader<'a> {
+    /// The events of a stanza framed from a stream whose header is `header`, with at most
+    /// `max_nodes` nodes. The stream's default namespace is always in scope; a prefix it
+    /// declares only when the text uses it (`prefix:` occurs), since declaring costs the
+    /// `xml` crate work on every element.
+    pub fn stanza(text: &'a str, header: &StreamHeader, max_nodes: usize) -> Reader<'a> {
+        let mut open = String::with_capacity(64);
+        open.push_str("<w");
+        if !header.default_ns.is_empty() {
+            open.push_str(" xmlns='");
+            escape_attr(&mut open, &header.default_ns);
+            open.push('\'');
+        }
+        for (prefix, ns) in &header.prefixes {
+            if prefix == "xml" || prefix == "xmlns" || ns.is_empty() || !uses_prefix(text, prefix) {
+                continue;
+            }
+            open.push_str(" xmlns:");
+            open.push_str(prefix);
+            open.push_str("='");
+            escape_attr(&mut open, ns);
+            open.push('\'');
+        }
+        open.push('>');
+        let source = Source { open: open.into_bytes().into_boxed_slice(), text: text.as_bytes(), tail: b"</w>", part: 0, pos: 0 };
+        Reader::new(config().create_reader(source), true, max_nodes)
+    }
+
+    /// The events of a standalone element (no node cap; see [`parse_fragment`]).
+    pub fn fragment(text: &'a str) -> Reader<'a> {
+        let source = Source { open: Box::default(), text: text.as_bytes(), tail: b"", part: 0, pos: 0 };
+        Reader::new(config().create_reader(source), false, usize::MAX)
+    }
+
+    fn new(inner: EventReader<Source<'a>>, wrapped: bool, max_nodes: usize) -> Reader<'a> {
+        Reader {
+            inner,
+            wrapped,
+            max_nodes,
+            nodes: 0,
+            depth: 0,
+            in_text: false,
+            in_wrapper: false,
+            wrapper_closed: false,
+            done: false,
+            finished: false,
+        }
+    }
+
+    fn count(&mut self, n: usize) -> Result<(), ParseError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > self.max_nodes {
             Err(ParseError::TooManyNodes)
         } else {
             Ok(())
         }
-    };
-    loop {
-        match reader.next().map_err(syntax)? {
-            XmlEvent::StartDocument { .. } => {}
-            XmlEvent::EndDocument => break,
-            XmlEvent::ProcessingInstruction { name, .. } => {
-                return Err(ParseError::Restricted(format!("processing instruction '{name}'")));
-            }
-            XmlEvent::Comment(_) => {
-                if in_wrapper || !stack.is_empty() || result.is_some() || wrapper_closed {
-                    return Err(ParseError::Restricted("comment".into()));
-                }
-            }
-            XmlEvent::Doctype { .. } => return Err(ParseError::Restricted("DTD".into())),
-            XmlEvent::StartElement { name, attributes, .. } => {
-                if wrapped && !in_wrapper {
-                    if wrapper_closed {
-                        return Err(ParseError::NotOneElement("markup after the stanza".into()));
+    }
+
+    /// The next event of the stanza; `Ok(None)` once the stanza has closed and the rest
+    /// of the input (the wrapper's end, the end of the document) has been checked.
+    pub fn next(&mut self) -> Result<Option<Event>, ParseError> {
+        if self.finished {
+            return Ok(None);
+        }
+        loop {
+            match self.inner.next().map_err(syntax)? {
+                XmlEvent::StartDocument { .. } => {}
+                XmlEvent::EndDocument => {
+                    if self.wrapped && !self.wrapper_closed {
+                        return Err(ParseError::Syntax("unexpected end of input".into()));
                     }
-                    in_wrapper = true;
-                    continue;
+                    if !self.done {
+                        return Err(ParseError::NotOneElement("no element".into()));
+                    }
+                    self.finished = true;
+                    return Ok(None);
                 }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(ParseError::TooDeep);
+                XmlEvent::ProcessingInstruction { name, .. } => {
+                    return Err(ParseError::Restricted(format!("processing instruction '{name}'")));
                 }
-                if stack.is_empty() && result.is_some() {
-                    return Err(ParseError::NotOneElement("more than one element".into()));
+                XmlEvent::Comment(_) => {
+                    if self.in_wrapper || self.depth > 0 || self.done || self.wrapper_closed {
+                        return Err(ParseError::Restricted("comment".into()));
+                    }
                 }
-                count(1 + attributes.len())?;
-                let mut el = Element {
-                    name: name.local_name,
-                    ns: name.namespace.unwrap_or_default(),
-                    attrs: Vec::with_capacity(attributes.len()),
-                    children: Vec::new(),
-                };
-                for a in attributes {
-                    let key = match a.name.prefix.as_deref() {
-                        Some("xmlns") => continue,
-                        Some(p) => format!("{p}:{}", a.name.local_name),
-                        None if a.name.local_name == "xmlns" => continue,
-                        None => a.name.local_name,
-                    };
-                    el.attrs.push((key, a.value));
+                XmlEvent::Doctype { .. } => return Err(ParseError::Restricted("DTD".into())),
+                XmlEvent::StartElement { name, attributes, .. } => {
+                    if self.wrapped && !self.in_wrapper {
+                        if self.wrapper_closed {
+                            return Err(ParseError::NotOneElement("markup after the stanza".into()));
+                        }
+                        self.in_wrapper = true;
+                        continue;
+                    }
+                    if self.depth >= MAX_DEPTH {
+                        return Err(ParseError::TooDeep);
+                    }
+                    if self.depth == 0 && self.done {
+                        return Err(ParseError::NotOneElement("more than one element".into()));
+                    }
+                    self.count(1 + attributes.len())?;
+                    let mut attrs = Vec::with_capacity(attributes.len());
+                    for a in attributes {
+                        let key = match a.name.prefix.as_deref() {
+                            Some("xmlns") => continue,
+                            Some(p) => format!("{p}:{}", a.name.local_name),
+                            None if a.name.local_name == "xmlns" => continue,
+                            None => a.name.local_name,
+                        };
+                        attrs.push((key, a.value));
+                    }
+                    self.depth += 1;
+                    self.in_text = false;
+                    return Ok(Some(Event::Start { name: name.local_name, ns: name.namespace.unwrap_or_default(), attrs }));
                 }
-                stack.push(el);
+                XmlEvent::EndElement { .. } => {
+                    if self.depth > 0 {
+                        self.depth -= 1;
+                        self.in_text = false;
+                        if self.depth == 0 {
+                            self.done = true;
+                        }
+                        return Ok(Some(Event::End));
+                    }
+                    // The wrapper itself closes.
+                    self.in_wrapper = false;
+                    self.wrapper_closed = true;
+                }
+                XmlEvent::Characters(t) | XmlEvent::Whitespace(t) | XmlEvent::CData(t) => {
+                    if self.depth == 0 {
+                        if !t.chars().all(char::is_whitespace) {
+                            return Err(ParseError::NotOneElement("text outside the element".into()));
+                        }
+                        continue;
+                    }
+                    if !self.in_text {
+                        self.count(1)?;
+                        self.in_text = true;
+                    }
+                    return Ok(Some(Event::Text(t)));
+                }
             }
-            XmlEvent::EndElement { .. } => match stack.pop() {
-                Some(mut el) => {
+        }
+    }
+
+    /// Read to the end without looking (the events still count and are checked).
+    pub fn finish(&mut self) -> Result<(), ParseError> {
+        while self.next()?.is_some() {}
+        Ok(())
+    }
+}
+
+/// Does `text` use namespace prefix `prefix` (does `prefix:` occur anywhere)? A prefix
+/// that does not occur cannot be used, so leaving its declaration out changes nothing.
+fn uses_prefix(text: &str, prefix: &str) -> bool {
+    let mut needle = Vec::with_capacity(prefix.len() + 1);
+    needle.extend_from_slice(prefix.as_bytes());
+    needle.push(b':');
+    memchr::memmem::find(text.as_bytes(), &needle).is_some()
+}
+
+/// Builds an [`Element`] from [`Event`]s (the tree's conventions: adjacent character
+/// data merged into one text node, whitespace-only text dropped from an element that
+/// has child elements).
+#[derive(Debug, Default)]
+pub struct TreeBuilder {
+    stack: Vec<Element>,
+    result: Option<Element>,
+}
+
+impl TreeBuilder {
+    pub fn new() -> TreeBuilder {
+        TreeBuilder::default()
+    }
+
+    /// Take one event.
+    pub fn event(&mut self, ev: Event) {
+        match ev {
+            Event::Start { name, ns, attrs } => self.stack.push(Element { name, ns, attrs, children: Vec::new() }),
+            Event::Text(t) => {
+                if let Some(el) = self.stack.last_mut() {
+                    match el.children.last_mut() {
+                        Some(Node::Text(prev)) => prev.push_str(&t),
+                        _ => el.children.push(Node::Text(t)),
+                    }
+                }
+            }
+            Event::End => {
+                if let Some(mut el) = self.stack.pop() {
                     if el.children.iter().any(|n| matches!(n, Node::Element(_))) {
                         el.children.retain(|n| match n {
                             Node::Text(t) => !t.chars().all(char::is_whitespace),
                             Node::Element(_) | Node::Raw(_) => true,
                         });
                     }
-                    match stack.last_mut() {
+                    match self.stack.last_mut() {
                         Some(parent) => parent.children.push(Node::Element(el)),
-                        None => result = Some(el),
+                        None => self.result = Some(el),
                     }
                 }
-                None => {
-                    // The wrapper itself closes.
-                    in_wrapper = false;
-                    wrapper_closed = true;
-                }
-            },
-            XmlEvent::Characters(t) | XmlEvent::Whitespace(t) | XmlEvent::CData(t) => match stack.last_mut() {
-                Some(el) => match el.children.last_mut() {
-                    Some(Node::Text(prev)) => prev.push_str(&t),
-                    _ => {
-                        count(1)?;
-                        el.children.push(Node::Text(t))
-                    }
-                },
-                None => {
-                    if !t.chars().all(char::is_whitespace) {
-                        return Err(ParseError::NotOneElement("text outside the element".into()));
-                    }
-                }
-            },
+            }
         }
     }
-    if wrapped && !wrapper_closed {
-        return Err(ParseError::Syntax("unexpected end of input".into()));
+
+    /// The element, once it has closed.
+    pub fn finish(self) -> Option<Element> {
+        self.result
     }
-    result.ok_or_else(|| ParseError::NotOneElement("no element".into()))
+}
+
+/// Read every event of `reader` into a tree.
+pub fn build(reader: &mut Reader<'_>) -> Result<Element, ParseError> {
+    build_from(reader, TreeBuilder::new())
+}
+
+/// Read the rest of `reader` into `tree` (which may hold the first events already).
+pub fn build_from(reader: &mut Reader<'_>, mut tree: TreeBuilder) -> Result<Element, ParseError> {
+    while let Some(ev) = reader.next()? {
+        tree.event(ev);
+    }
+    tree.finish().ok_or_else(|| ParseError::NotOneElement("no element".into()))
+}
+
+/// The events of a tree, as a [`Reader`] of its text would give them (modulo what the
+/// tree dropped: whitespace-only text between child elements), to `f` in document order.
+/// Typed parsers use it to read a tree the way they read a stanza's events. Raw XML
+/// ([`Node::Raw`]) only occurs in stanzas the focus writes, never in parsed ones; it is
+/// skipped here (reparse such a tree first: `Element::reparsed`).
+pub fn walk(el: &Element, f: &mut dyn FnMut(Event)) {
+    // Iterative, so no tree depth costs stack: (element, index of the next child).
+    let mut stack: Vec<(&Element, usize)> = Vec::new();
+    f(Event::Start { name: el.name.clone(), ns: el.ns.clone(), attrs: el.attrs.clone() });
+    stack.push((el, 0));
+    while let Some((e, i)) = stack.last_mut() {
+        match e.children.get(*i) {
+            None => {
+                stack.pop();
+                f(Event::End);
+            }
+            Some(child) => {
+                *i += 1;
+                match child {
+                    Node::Text(t) => f(Event::Text(t.clone())),
+                    Node::Raw(_) => {}
+                    Node::Element(c) => {
+                        f(Event::Start { name: c.name.clone(), ns: c.ns.clone(), attrs: c.attrs.clone() });
+                        stack.push((c, 0));
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

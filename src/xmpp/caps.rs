@@ -80,9 +80,15 @@ impl Caps {
         if !c.is("c", ns::CAPS) {
             return None;
         }
-        let node = c.get_attr("node").filter(|v| v.len() <= MAX_CAPS_NODE)?;
-        let ver = c.get_attr("ver").filter(|v| v.len() <= MAX_CAPS_VER)?;
-        let hash = match c.get_attr("hash") {
+        Caps::from_attrs(&c.attrs)
+    }
+
+    /// From the attributes of a `<c/>` element (bounded as [`Caps::parse`]).
+    pub fn from_attrs(attrs: &[(String, String)]) -> Option<Caps> {
+        let get = |k: &str| crate::xmpp::collect::attr(attrs, k);
+        let node = get("node").filter(|v| v.len() <= MAX_CAPS_NODE)?;
+        let ver = get("ver").filter(|v| v.len() <= MAX_CAPS_VER)?;
+        let hash = match get("hash") {
             Some(h) if h.len() > MAX_CAPS_HASH => return None,
             h => h.map(str::to_string),
         };

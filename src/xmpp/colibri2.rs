@@ -1,11 +1,16 @@
 //! Colibri2 as the focus speaks it (`jitsi:colibri2`): typed requests built into
-//! `conference-modify` IQs, `conference-modified` answers parsed into values, and the
-//! bridge's errors classified into the reaction the focus owes them (media.md §1).
+//! `conference-modify` IQs, `conference-modified` answers read into typed values
+//! ([`ModifiedReader`], from the parser's events without a tree, `xmpp::incoming`; or
+//! from a tree), and the bridge's errors classified into the reaction the focus owes
+//! them (media.md §1, [`answer_outcome`]).
 
 use crate::jid::Jid;
-use crate::xml::Element;
+use crate::xml::{Element, Event};
+use crate::xmpp::collect::{attr, take_attr, Depth, Step};
+use crate::xmpp::jingle::sources::{ColibriSources, ColibriSourcesReader};
+use crate::xmpp::jingle::transport::{IceTransport, TransportReader};
 use crate::xmpp::ns;
-use crate::xmpp::stanza::parse_error;
+use crate::xmpp::stanza::{parse_error, StanzaError};
 
 /// One endpoint in a `conference-modify`.
 #[derive(Clone, Debug, Default)]
@@ -118,22 +123,204 @@ impl ConferenceModify {
 pub struct EndpointAnswer {
     pub id: String,
     /// The inner ICE-UDP transport (ufrag, pwd, fingerprint, candidates, web-socket).
-    pub transport: Option<Element>,
+    pub transport: Option<IceTransport>,
     pub sctp_port: Option<u16>,
     pub expired: bool,
 }
 
-/// A parsed `conference-modified`.
+/// A parsed `conference-modified`, typed (no part kept as XML).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConferenceModified {
     pub endpoints: Vec<EndpointAnswer>,
-    /// The bridge's feedback `<sources>`, when present.
-    pub sources: Option<Element>,
+    /// The bridge's feedback `<sources>`, when present (checked when used:
+    /// [`ColibriSources::bridge_feedback`]).
+    pub sources: Option<ColibriSources>,
 }
 
 impl ConferenceModified {
     pub fn endpoint(&self, id: &str) -> Option<&EndpointAnswer> {
         self.endpoints.iter().find(|e| e.id == id)
+    }
+
+    /// Read from a `<conference-modified>` element (the same reader as for events).
+    pub fn from_element(el: &Element) -> ConferenceModified {
+        let mut r = ModifiedReader::default();
+        let mut first = true;
+        crate::xml::parse::walk(el, &mut |ev| {
+            if !std::mem::take(&mut first) {
+                r.event(ev);
+            }
+        });
+        r.finish()
+    }
+
+    /// Estimated heap memory held (see `Element::weight`).
+    pub fn weight(&self) -> usize {
+        self.endpoints.iter().map(|e| 96 + e.id.capacity() + e.transport.as_ref().map_or(0, IceTransport::weight)).sum::<usize>()
+            + self.sources.as_ref().map_or(0, ColibriSources::weight)
+    }
+
+    /// The element (for test tools and logs).
+    pub fn to_element(&self) -> Element {
+        let mut cm = Element::new("conference-modified", ns::COLIBRI2);
+        for e in &self.endpoints {
+            let mut ep = Element::new("endpoint", ns::COLIBRI2).attr("id", e.id.clone());
+            if e.expired {
+                ep.set_attr("expire", "true");
+            }
+            if e.transport.is_some() || e.sctp_port.is_some() {
+                let mut t = Element::new("transport", ns::COLIBRI2);
+                if let Some(i) = &e.transport {
+                    t = t.child(i.to_element());
+                }
+                if let Some(p) = e.sctp_port {
+                    t = t.child(Element::new("sctp", ns::COLIBRI2).attr("port", p.to_string()));
+                }
+                ep = ep.child(t);
+            }
+            cm = cm.child(ep);
+        }
+        if let Some(s) = &self.sources {
+            let mut el = Element::new("sources", ns::COLIBRI2);
+            for m in &s.media_sources {
+                let mut ms = Element::new("media-source", ns::COLIBRI2).attr_opt("type", m.media_type.clone());
+                for src in &m.sources {
+                    ms = ms.child(
+                        Element::new("source", ns::SSMA)
+                            .attr_opt("ssrc", src.ssrc.clone())
+                            .attr_opt("name", src.name.clone())
+                            .attr_opt("videoType", src.video_type.clone()),
+                    );
+                }
+                for g in &m.groups {
+                    ms = ms.child(
+                        Element::new("ssrc-group", ns::SSMA)
+                            .attr_opt("semantics", g.semantics.clone())
+                            .children(g.ssrcs.iter().map(|x| Element::new("source", ns::SSMA).attr_opt("ssrc", x.clone()))),
+                    );
+                }
+                el = el.child(ms);
+            }
+            cm = cm.child(el);
+        }
+        cm
+    }
+}
+
+/// The child being read below `<conference-modified>`.
+#[derive(Debug)]
+enum ModifiedChild {
+    Skip(Depth),
+    Sources(ColibriSourcesReader),
+    /// An `<endpoint>`, and inside it the part being read.
+    Endpoint(EndpointAnswer, Option<EndpointChild>, bool),
+}
+
+/// The part of an `<endpoint>` being read.
+#[derive(Debug)]
+enum EndpointChild {
+    Skip(Depth),
+    /// The first colibri2 `<transport>`: inside it the ICE transport being read.
+    Outer { ice: Option<TransportReader>, ice_seen: bool, sctp_seen: bool, depth: Depth },
+}
+
+/// Reads a [`ConferenceModified`] from the events below `<conference-modified>`: every
+/// `<endpoint>` (its first colibri2 `<transport>`'s first ICE transport and first
+/// `<sctp port>`), and the first `<sources>`.
+#[derive(Debug, Default)]
+pub struct ModifiedReader {
+    out: ConferenceModified,
+    sources_seen: bool,
+    child: Option<ModifiedChild>,
+}
+
+impl ModifiedReader {
+    /// The next event below `<conference-modified>`; [`Step::Closed`] at its end.
+    pub fn event(&mut self, ev: Event) -> Step {
+        let Some(child) = &mut self.child else {
+            match ev {
+                Event::Start { name, ns, mut attrs } => {
+                    self.child = Some(match (name.as_str(), ns.as_str()) {
+                        ("endpoint", ns::COLIBRI2) => {
+                            let expired = attr(&attrs, "expire") == Some("true");
+                            let id = take_attr(&mut attrs, "id").unwrap_or_default();
+                            ModifiedChild::Endpoint(EndpointAnswer { id, expired, ..Default::default() }, None, false)
+                        }
+                        ("sources", ns::COLIBRI2) if !self.sources_seen => {
+                            self.sources_seen = true;
+                            ModifiedChild::Sources(ColibriSourcesReader::default())
+                        }
+                        _ => ModifiedChild::Skip(Depth::default()),
+                    });
+                }
+                Event::Text(_) => {}
+                Event::End => return Step::Closed,
+            }
+            return Step::Inside;
+        };
+        let closed = match child {
+            ModifiedChild::Skip(d) => d.follow(&ev),
+            ModifiedChild::Sources(r) => r.event(ev),
+            ModifiedChild::Endpoint(ep, part, outer_seen) => match part {
+                None => match ev {
+                    Event::Start { name, ns, .. } => {
+                        *part = Some(if name == "transport" && ns == ns::COLIBRI2 && !*outer_seen {
+                            *outer_seen = true;
+                            EndpointChild::Outer { ice: None, ice_seen: false, sctp_seen: false, depth: Depth::default() }
+                        } else {
+                            EndpointChild::Skip(Depth::default())
+                        });
+                        Step::Inside
+                    }
+                    Event::Text(_) => Step::Inside,
+                    Event::End => Step::Closed,
+                },
+                Some(EndpointChild::Skip(d)) => {
+                    if d.follow(&ev) == Step::Closed {
+                        *part = None;
+                    }
+                    Step::Inside
+                }
+                Some(EndpointChild::Outer { ice, ice_seen, sctp_seen, depth }) => {
+                    if let Some(r) = ice {
+                        if r.event(ev) == Step::Closed {
+                            ep.transport = ice.take().map(TransportReader::finish);
+                        }
+                    } else {
+                        if let (Event::Start { name, ns, attrs }, 0) = (&ev, depth.0) {
+                            match (name.as_str(), ns.as_str()) {
+                                ("transport", ns::ICE_UDP) if !*ice_seen => {
+                                    *ice_seen = true;
+                                    *ice = Some(TransportReader::new(attrs.clone()));
+                                    return Step::Inside;
+                                }
+                                ("sctp", ns::COLIBRI2) if !*sctp_seen => {
+                                    *sctp_seen = true;
+                                    ep.sctp_port = attr(attrs, "port").and_then(|p| p.parse().ok());
+                                }
+                                _ => {}
+                            }
+                        }
+                        if depth.follow(&ev) == Step::Closed {
+                            *part = None;
+                        }
+                    }
+                    Step::Inside
+                }
+            },
+        };
+        if closed == Step::Closed {
+            match self.child.take() {
+                Some(ModifiedChild::Endpoint(ep, _, _)) => self.out.endpoints.push(ep),
+                Some(ModifiedChild::Sources(r)) => self.out.sources = Some(r.finish()),
+                _ => {}
+            }
+        }
+        Step::Inside
+    }
+
+    pub fn finish(self) -> ConferenceModified {
+        self.out
     }
 }
 
@@ -174,52 +361,59 @@ impl std::fmt::Display for ColibriError {
     }
 }
 
+/// A Colibri2 answer as the conference reads it (typed once where it was parsed:
+/// `xmpp::incoming`).
+#[derive(Clone, Copy, Debug)]
+pub enum Colibri2Answer<'a> {
+    /// A `result` carrying `<conference-modified>`.
+    Modified(&'a ConferenceModified),
+    /// A `result` without one.
+    Result,
+    /// An `error`, with its `<error/>` if it had one.
+    Error(Option<&'a StanzaError>),
+}
+
 /// Parse the answer to a request; `allocation` selects the allocation reaction table.
 pub fn parse_answer(iq: Option<&Element>, allocation: bool) -> Result<ConferenceModified, ColibriError> {
-    let Some(iq) = iq else {
-        return Err(ColibriError {
-            condition: "timeout".into(),
-            reason: None,
-            text: None,
-            reaction: if allocation { Reaction::BridgeFailed } else { Reaction::FailInvite },
-        });
-    };
+    let Some(iq) = iq else { return answer_outcome(None, allocation) };
     if iq.get_attr("type") == Some("result") {
-        let Some(cm) = iq.get_child("conference-modified", ns::COLIBRI2) else {
+        return match iq.get_child("conference-modified", ns::COLIBRI2) {
+            Some(cm) => answer_outcome(Some(Colibri2Answer::Modified(&ConferenceModified::from_element(cm))), allocation),
+            None => answer_outcome(Some(Colibri2Answer::Result), allocation),
+        };
+    }
+    let err = parse_error(iq);
+    answer_outcome(Some(Colibri2Answer::Error(err.as_ref())), allocation)
+}
+
+/// What an answer (`None`: none before the deadline) means: the allocation or update,
+/// or the failure and the focus's reaction to it (media.md §1.9).
+pub fn answer_outcome(answer: Option<Colibri2Answer<'_>>, allocation: bool) -> Result<ConferenceModified, ColibriError> {
+    let err = match answer {
+        None => {
+            return Err(ColibriError {
+                condition: "timeout".into(),
+                reason: None,
+                text: None,
+                reaction: if allocation { Reaction::BridgeFailed } else { Reaction::FailInvite },
+            })
+        }
+        Some(Colibri2Answer::Modified(cm)) => return Ok(cm.clone()),
+        Some(Colibri2Answer::Result) => {
             return Err(ColibriError {
                 condition: "not conference-modified".into(),
                 reason: None,
                 text: None,
                 reaction: if allocation { Reaction::FailInvite } else { Reaction::RemoveSession },
-            });
-        };
-        let endpoints = cm
-            .children_named("endpoint", ns::COLIBRI2)
-            .map(|e| {
-                let outer = e.get_child("transport", ns::COLIBRI2);
-                EndpointAnswer {
-                    id: e.get_attr("id").unwrap_or_default().to_string(),
-                    transport: outer.and_then(|t| t.get_child("transport", "urn:xmpp:jingle:transports:ice-udp:1")).cloned(),
-                    sctp_port: outer
-                        .and_then(|t| t.get_child("sctp", ns::COLIBRI2))
-                        .and_then(|s| s.get_attr("port"))
-                        .and_then(|p| p.parse().ok()),
-                    expired: e.get_attr("expire") == Some("true"),
-                }
             })
-            .collect();
-        return Ok(ConferenceModified { endpoints, sources: cm.get_child("sources", ns::COLIBRI2).cloned() });
-    }
-    let err = parse_error(iq);
-    let condition = err.as_ref().map(|e| e.condition_name.clone()).unwrap_or_else(|| "unknown".into());
-    let text = err.as_ref().and_then(|e| e.text.clone());
-    let c2 = err.as_ref().and_then(|e| e.extra.iter().find(|x| x.is("error", ns::COLIBRI2)).cloned());
-    let reason = c2.as_ref().and_then(|e| e.get_attr("reason")).map(|r| r.to_ascii_lowercase());
-    let unknown_ep = err
-        .as_ref()
-        .and_then(|e| e.extra.iter().find(|x| x.is("endpoint", ns::COLIBRI2)))
-        .and_then(|e| e.get_attr("id"))
-        .map(str::to_string);
+        }
+        Some(Colibri2Answer::Error(e)) => e,
+    };
+    let condition = err.map(|e| e.condition_name.clone()).unwrap_or_else(|| "unknown".into());
+    let text = err.and_then(|e| e.text.clone());
+    let c2 = err.and_then(|e| e.extra.iter().find(|x| x.is("error", ns::COLIBRI2)));
+    let reason = c2.and_then(|e| e.get_attr("reason")).map(|r| r.to_ascii_lowercase());
+    let unknown_ep = err.and_then(|e| e.extra.iter().find(|x| x.is("endpoint", ns::COLIBRI2))).and_then(|e| e.get_attr("id")).map(str::to_string);
     let reaction = if allocation {
         match (condition.as_str(), reason.as_deref()) {
             ("bad-request", _) => Reaction::FailInvite,

@@ -11,7 +11,8 @@
 use std::fmt;
 
 use crate::jid::Jid;
-use crate::xml::Element;
+use crate::xml::{Element, Event};
+use crate::xmpp::collect::{attr, take_attr, Depth, Step};
 use crate::xmpp::ns;
 
 /// A parsed `<conference>` request.
@@ -128,20 +129,21 @@ pub fn check_room_name(name: &str) -> Result<(), RequestError> {
 impl ConferenceRequest {
     /// Parse the `<conference>` child of a request IQ.
     pub fn parse(conf: &Element) -> Result<ConferenceRequest, RequestError> {
-        let room_text = match conf.get_attr("room") {
-            Some(r) if !r.trim().is_empty() => r.trim(),
-            _ => return Err(RequestError::NoRoom),
+        ConferenceRequest::from_fields(&RequestFields::from_element(conf))
+    }
+
+    /// Check the fields of a request as it came (XMPP or HTTP).
+    pub fn from_fields(f: &RequestFields) -> Result<ConferenceRequest, RequestError> {
+        let room_text = match f.room.trim() {
+            "" => return Err(RequestError::NoRoom),
+            r => r,
         };
         let room = parse_room(room_text)?;
-        let properties = conf
-            .children_named("property", ns::FOCUS)
-            .filter_map(|p| Some((p.get_attr("name")?.to_string(), p.get_attr("value").unwrap_or("").to_string())))
-            .collect();
         Ok(ConferenceRequest {
             room,
-            machine_uid: conf.get_attr("machine-uid").filter(|s| !s.is_empty()).map(str::to_string),
-            session_id: conf.get_attr("session-id").filter(|s| !s.is_empty()).map(str::to_string),
-            properties,
+            machine_uid: f.machine_uid.clone().filter(|s| !s.is_empty()),
+            session_id: f.session_id.clone().filter(|s| !s.is_empty()),
+            properties: f.properties.clone(),
         })
     }
 
@@ -198,7 +200,7 @@ pub fn parse_room(text: &str) -> Result<Jid, RequestError> {
 /// both paths share one check ([`ConferenceRequest::parse`]) and one set of limits.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestFields {
-    /// The room as given (not checked yet).
+    /// The room as given (not checked yet; "" when there was none).
     pub room: String,
     /// The authentication session id (`sessionId`), sent as `session-id`.
     pub session_id: Option<String>,
@@ -209,6 +211,41 @@ pub struct RequestFields {
 }
 
 impl RequestFields {
+    /// The fields of a `<conference>` element (the same reader as for the parser's events).
+    pub fn from_element(conf: &Element) -> RequestFields {
+        let mut r = ConferenceReader::new(conf.attrs.clone());
+        let mut first = true;
+        crate::xml::parse::walk(conf, &mut |ev| {
+            if !std::mem::take(&mut first) {
+                r.event(ev);
+            }
+        });
+        r.finish()
+    }
+
+    /// Estimated heap memory held (see `Element::weight`).
+    pub fn weight(&self) -> usize {
+        let s = |v: &Option<String>| v.as_ref().map_or(0, |v| v.capacity() + 16);
+        64 + self.room.capacity() + s(&self.session_id) + s(&self.machine_uid) + self.properties.iter().map(|(k, v)| k.capacity() + v.capacity() + 64).sum::<usize>()
+    }
+
+    /// The request IQ `head` carried these fields reduced to what answering and replaying
+    /// it need, as [`slim_request`] makes it from a tree.
+    pub fn slim_iq(&self, head: &crate::xmpp::stanza::IqHead) -> Element {
+        let mut conf = Element::new("conference", ns::FOCUS).attr("room", self.room.clone());
+        for name in READ_PROPERTIES {
+            if let Some((k, v)) = self.properties.iter().find(|(k, _)| k == name) {
+                conf = conf.child(Element::new("property", ns::FOCUS).attr("name", k.clone()).attr("value", v.clone()));
+            }
+        }
+        Element::new("iq", &head.ns)
+            .attr("type", head.typ.as_str())
+            .attr_opt("id", head.id.clone())
+            .attr_opt("from", head.from.clone())
+            .attr_opt("to", head.to.clone())
+            .child(conf)
+    }
+
     /// The `<conference>` element of these fields.
     pub fn to_element(&self) -> Element {
         let mut conf = Element::new("conference", ns::FOCUS).attr("room", self.room.clone());
@@ -227,6 +264,43 @@ impl RequestFields {
     /// The request IQ these fields stand for (no sender: it came over HTTP).
     pub fn to_iq(&self) -> Element {
         Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", "http").child(self.to_element())
+    }
+}
+
+/// Reads [`RequestFields`] from the events below `<conference>`: its `room`,
+/// `session-id`, `machine-uid` and every `<property name value>` with a name.
+#[derive(Debug)]
+pub struct ConferenceReader {
+    fields: RequestFields,
+    depth: Depth,
+}
+
+impl ConferenceReader {
+    /// A `<conference>` whose opening tag had `attrs`.
+    pub fn new(mut attrs: Vec<(String, String)>) -> ConferenceReader {
+        let fields = RequestFields {
+            room: take_attr(&mut attrs, "room").unwrap_or_default(),
+            session_id: take_attr(&mut attrs, "session-id"),
+            machine_uid: take_attr(&mut attrs, "machine-uid"),
+            properties: Vec::new(),
+        };
+        ConferenceReader { fields, depth: Depth::default() }
+    }
+
+    /// The next event below `<conference>`; [`Step::Closed`] at its end.
+    pub fn event(&mut self, ev: Event) -> Step {
+        if let (Event::Start { name, ns, attrs }, 0) = (&ev, self.depth.0) {
+            if name == "property" && ns == ns::FOCUS {
+                if let Some(n) = attr(attrs, "name") {
+                    self.fields.properties.push((n.to_string(), attr(attrs, "value").unwrap_or("").to_string()));
+                }
+            }
+        }
+        self.depth.follow(&ev)
+    }
+
+    pub fn finish(self) -> RequestFields {
+        self.fields
     }
 }
 

@@ -276,10 +276,14 @@ impl TryFrom<&Element> for JibriStatus {
         }
         let busy = el.get_child("busy-status", NS).ok_or(JibriError::IncompleteStatus)?;
         let health = el.get_child("health-status", NS_HEALTH).ok_or(JibriError::IncompleteStatus)?;
-        Ok(JibriStatus {
-            busy: !busy.get_attr("status").is_some_and(|s| lower_eq(s, "idle")),
-            healthy: health.get_attr("status").is_some_and(|s| lower_eq(s, "healthy")),
-        })
+        Ok(JibriStatus::from_statuses(busy.get_attr("status"), health.get_attr("status")))
+    }
+}
+
+impl JibriStatus {
+    /// From the `status` of `<busy-status>` and of `<health-status>` (both present).
+    pub fn from_statuses(busy: Option<&str>, health: Option<&str>) -> JibriStatus {
+        JibriStatus { busy: !busy.is_some_and(|s| lower_eq(s, "idle")), healthy: health.is_some_and(|s| lower_eq(s, "healthy")) }
     }
 }
 

@@ -9,6 +9,7 @@
 
 use crate::xml::Element;
 use crate::xmpp::ns;
+use crate::xmpp::presence::Stat;
 
 /// Feature of a Jibri member.
 pub const FEATURE_JIBRI: &str = "http://jitsi.org/protocol/jibri";
@@ -78,9 +79,21 @@ impl TryFrom<&Element> for JigasiStats {
         if !el.is("stats", ns::COLIBRI) {
             return Err(JigasiError::NoStats);
         }
+        let stats: Vec<Stat> = el
+            .children_named("stat", ns::COLIBRI)
+            .take(256)
+            .map(|st| Stat { name: st.get_attr("name").map(str::to_string), value: st.get_attr("value").map(str::to_string) })
+            .collect();
+        Ok(JigasiStats::from_stats(&stats))
+    }
+}
+
+impl JigasiStats {
+    /// From the `<stat>`s of a colibri `<stats>` (the first 256).
+    pub fn from_stats(stats: &[Stat]) -> JigasiStats {
         let mut s = JigasiStats::default();
-        for st in el.children_named("stat", ns::COLIBRI).take(256) {
-            let (Some(name), Some(value)) = (st.get_attr("name"), st.get_attr("value")) else { continue };
+        for st in stats.iter().take(256) {
+            let (Some(name), Some(value)) = (st.name.as_deref(), st.value.as_deref()) else { continue };
             let yes = value.trim().eq_ignore_ascii_case("true");
             match name {
                 "supports_sip" => s.supports_sip = yes,
@@ -91,7 +104,7 @@ impl TryFrom<&Element> for JigasiStats {
                 _ => {}
             }
         }
-        Ok(s)
+        s
     }
 }
 

@@ -20,6 +20,11 @@
 //! stanza's `Element` and written back to one (everything else imports them from here):
 //!
 //! * [`ns`]: the namespaces.
+//! * [`incoming`]: every stanza the focus receives, classified once where it is parsed
+//!   (`Incoming`): the hot kinds read into typed values straight from the parser's
+//!   events, without a tree (the readers of [`collect`], [`presence`], `jingle`,
+//!   [`colibri2`], [`conference_iq`], [`stanza`]), the rest as a tree.
+//! * [`presence`]: every presence, typed (occupants, bridge and Jigasi stats, Jibri status).
 //! * [`muc`]: MUC occupant presence, the focus's own presences, owner form, affiliation.
 //! * [`conference_iq`]: the focus conference request (`<conference>`), its reply, the
 //!   rooms the focus serves.
@@ -42,11 +47,13 @@ pub mod av_moderation;
 pub mod c2s;
 pub mod caps;
 pub mod colibri2;
+pub mod collect;
 pub mod component;
 pub mod components;
 pub mod conference_iq;
 pub mod disco;
 pub mod handshake;
+pub mod incoming;
 pub mod jibri;
 pub mod jigasi;
 pub mod jingle;
@@ -54,6 +61,7 @@ pub mod json_message;
 pub mod muc;
 pub mod mute;
 pub mod ns;
+pub mod presence;
 pub mod rayo;
 pub mod room_metadata;
 pub mod sasl;

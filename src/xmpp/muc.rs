@@ -1,6 +1,6 @@
-//! MUC stanzas a conference reads and writes: occupant presence (parsed into
-//! [`OccupantPresence`]), the focus's own join and update presence, the owner
-//! configuration form and the affiliation change.
+//! MUC stanzas a conference reads and writes: occupant presence (typed as
+//! [`OccupantPresence`], read with every presence by `xmpp::presence`), the focus's own
+//! join and update presence, the owner configuration form and the affiliation change.
 //!
 //! Values a participant puts in its presence are bounded before the focus keeps them:
 //! `stats-id` (copied into every Colibri2 request about the participant) and the region
@@ -92,76 +92,9 @@ pub struct OccupantPresence {
 
 impl OccupantPresence {
     /// Parse a presence from `room/nick`; `None` when it is not an occupant presence.
+    /// (The reader of every presence, `xmpp::presence::PresenceReader`, on the tree.)
     pub fn parse(p: &Element) -> Option<OccupantPresence> {
-        let from = Jid::parse(p.get_attr("from")?).ok()?;
-        let nick = from.resource()?.to_string();
-        let typ = p.get_attr("type");
-        if typ == Some("error") {
-            return None;
-        }
-        let available = typ != Some("unavailable");
-        let x = p.get_child("x", ns::MUC_USER);
-        let item = x.and_then(|x| x.get_child("item", ns::MUC_USER));
-        let statuses = x
-            .map(|x| x.children_named("status", ns::MUC_USER).filter_map(|s| s.get_attr("code")?.parse().ok()).collect())
-            .unwrap_or_default();
-        let bool_text = |e: &Element| match e.text_content().trim() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        };
-        let audio_muted = p
-            .get_child("audiomuted", ns::AUDIO_MUTE)
-            .or_else(|| p.get_child("audiomuted", ns::CLIENT))
-            .and_then(bool_text);
-        let video_muted = p
-            .get_child("videomuted", "http://jitsi.org/jitmeet/video")
-            .or_else(|| p.get_child("videomuted", ns::CLIENT))
-            .and_then(bool_text);
-        let mut oversized = Vec::new();
-        let mut bounded = |what: &'static str, v: Option<String>| match v {
-            Some(v) if v.len() > MAX_PRESENCE_VALUE => {
-                oversized.push(what);
-                None
-            }
-            v => v.filter(|v| !v.is_empty()),
-        };
-        let region = bounded(
-            "region",
-            p.get_child("jitsi_participant_region", ns::CLIENT)
-                .map(|e| e.text_content())
-                .or_else(|| p.get_child("region", "http://jitsi.org/jitsi-meet").and_then(|r| r.get_attr("id").map(str::to_string))),
-        );
-        let stats_id = bounded("stats-id", p.get_child("stats-id", ns::CLIENT).map(|e| e.text_content()));
-        let c = p.get_child("c", ns::CAPS);
-        let caps = c.and_then(Caps::parse);
-        if caps.is_none() && c.is_some_and(|c| c.get_attr("node").is_some() && c.get_attr("ver").is_some()) {
-            oversized.push("caps");
-        }
-        Some(OccupantPresence {
-            nick,
-            available,
-            real_jid: item.and_then(|i| i.get_attr("jid")).and_then(|j| Jid::parse(j).ok()),
-            affiliation: item.and_then(|i| i.get_attr("affiliation")).map(Affiliation::parse).unwrap_or(Affiliation::None),
-            role: item.and_then(|i| i.get_attr("role")).map(Role::parse).unwrap_or(Role::None),
-            statuses,
-            destroyed: x.is_some_and(|x| x.get_child("destroy", ns::MUC_USER).is_some()),
-            stats_id,
-            region,
-            audio_muted,
-            video_muted,
-            caps,
-            features: p
-                .get_child("features", ns::CLIENT)
-                .map(|f| {
-                    f.children_named("feature", ns::CLIENT)
-                        .filter_map(|x| x.get_attr("var").filter(|v| v.len() <= caps::MAX_FEATURE_LEN).map(str::to_string))
-                        .take(caps::MAX_FEATURES)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            oversized,
-        })
+        crate::xmpp::presence::Presence::from_element(p).occupant
     }
 
     /// True for the presence the MUC sends about ourselves (status 110).

@@ -1,6 +1,8 @@
-//! Small stanza helpers used by every layer above the network: IQ types, IQ
-//! result / error replies (RFC 6120 §8.3), parsing of stanza errors, and stream
-//! errors (RFC 6120 §4.9) for closing a stream.
+//! Small stanza helpers used by every layer above the network: IQ types, the typed IQ
+//! envelope ([`IqHead`]; replies are built from anything with an [`Envelope`]: a tree or
+//! a typed IQ), IQ result / error replies (RFC 6120 §8.3), parsing of stanza errors
+//! ([`parse_error`] on a tree, [`ErrorReader`] on a stanza's events), and stream errors
+//! (RFC 6120 §4.9) for closing a stream.
 //!
 //! Replies are built in the namespace of the request (`jabber:client` or
 //! `jabber:component:accept`), with `to`/`from` swapped from the request. Error
@@ -14,8 +16,8 @@
 
 use std::fmt;
 
-use crate::xml::Element;
-
+use crate::xml::{Element, Event};
+use crate::xmpp::collect::{Step, TextBuf};
 use crate::xmpp::ns;
 
 /// The `type` of an `<iq/>`.
@@ -236,27 +238,110 @@ pub fn clip(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// What a reply to a stanza needs from it: its namespace (the stream's) and its `id`,
+/// `from`, `to` and `type`. A parsed tree ([`Element`]) has them, and so has the typed
+/// envelope of an IQ read without a tree ([`IqHead`]).
+pub trait Envelope {
+    /// The stanza's namespace (`jabber:client`, `jabber:component:accept`).
+    fn stanza_ns(&self) -> &str;
+    /// One of the stanza's attributes (`id`, `from`, `to`, `type`).
+    fn envelope_attr(&self, name: &str) -> Option<&str>;
+}
+
+impl Envelope for Element {
+    fn stanza_ns(&self) -> &str {
+        &self.ns
+    }
+    fn envelope_attr(&self, name: &str) -> Option<&str> {
+        self.get_attr(name)
+    }
+}
+
+/// The envelope of an IQ, typed: what answering it, routing it and checking its sender
+/// need. Values as received (bounded by the stanza size only: answers never echo more
+/// than [`MAX_ECHOED_ID`] of an id, see [`is_answerable`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IqHead {
+    /// The stanza's namespace (the stream's default).
+    pub ns: String,
+    pub typ: IqType,
+    pub id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl IqHead {
+    /// The envelope of an IQ whose opening tag had `attrs` (moved out of them), in `ns`;
+    /// `None` when its `type` is absent or not one of the four.
+    pub fn take(ns: String, attrs: &mut [(String, String)]) -> Option<IqHead> {
+        use crate::xmpp::collect::{attr, take_attr};
+        let typ = attr(attrs, "type").and_then(IqType::parse)?;
+        Some(IqHead { ns, typ, id: take_attr(attrs, "id"), from: take_attr(attrs, "from"), to: take_attr(attrs, "to") })
+    }
+
+    /// The envelope of `iq` (`None` without a valid type).
+    pub fn of(iq: &Element) -> Option<IqHead> {
+        Some(IqHead {
+            ns: iq.ns.clone(),
+            typ: IqType::of(iq)?,
+            id: iq.get_attr("id").map(str::to_string),
+            from: iq.get_attr("from").map(str::to_string),
+            to: iq.get_attr("to").map(str::to_string),
+        })
+    }
+
+    /// The IQ as an element with no children (its attributes in the usual order).
+    pub fn to_element(&self) -> Element {
+        Element::new("iq", &self.ns)
+            .attr("type", self.typ.as_str())
+            .attr_opt("id", self.id.clone())
+            .attr_opt("from", self.from.clone())
+            .attr_opt("to", self.to.clone())
+    }
+
+    /// Estimated heap memory held (see `Element::weight`).
+    pub fn weight(&self) -> usize {
+        let s = |v: &Option<String>| v.as_ref().map_or(0, |v| v.capacity() + 16);
+        self.ns.capacity() + 16 + s(&self.id) + s(&self.from) + s(&self.to)
+    }
+}
+
+impl Envelope for IqHead {
+    fn stanza_ns(&self) -> &str {
+        &self.ns
+    }
+    fn envelope_attr(&self, name: &str) -> Option<&str> {
+        match name {
+            "id" => self.id.as_deref(),
+            "from" => self.from.as_deref(),
+            "to" => self.to.as_deref(),
+            "type" => Some(self.typ.as_str()),
+            _ => None,
+        }
+    }
+}
+
 /// Can a reply to `req` be sent? False when its `id` is longer than [`MAX_ECHOED_ID`]:
 /// such a request is dropped unanswered (its sender is the only one waiting).
-pub fn is_answerable(req: &Element) -> bool {
-    req.get_attr("id").is_none_or(|id| id.len() <= MAX_ECHOED_ID)
+pub fn is_answerable<R: Envelope + ?Sized>(req: &R) -> bool {
+    req.envelope_attr("id").is_none_or(|id| id.len() <= MAX_ECHOED_ID)
 }
 
 /// An IQ `result` answering `req`: same namespace and id, `to`/`from` swapped.
-pub fn iq_result(req: &Element) -> Element {
+pub fn iq_result<R: Envelope + ?Sized>(req: &R) -> Element {
     reply_iq(req, IqType::Result)
 }
 
-fn reply_iq(req: &Element, ty: IqType) -> Element {
-    Element::new("iq", &req.ns)
+fn reply_iq<R: Envelope + ?Sized>(req: &R, ty: IqType) -> Element {
+    Element::new("iq", req.stanza_ns())
         .attr("type", ty.as_str())
-        .attr("id", req.get_attr("id").unwrap_or(""))
-        .attr_opt("to", req.get_attr("from"))
-        .attr_opt("from", req.get_attr("to"))
+        .attr("id", req.envelope_attr("id").unwrap_or(""))
+        .attr_opt("to", req.envelope_attr("from"))
+        .attr_opt("from", req.envelope_attr("to"))
 }
 
 /// An IQ `error` answering `req` with `condition` (default type) and optional text.
-pub fn iq_error(req: &Element, condition: ErrorCondition, text: Option<&str>) -> Element {
+pub fn iq_error<R: Envelope + ?Sized>(req: &R, condition: ErrorCondition, text: Option<&str>) -> Element {
     let mut b = ErrorReply::new(condition);
     if let Some(t) = text {
         b = b.text(t);
@@ -310,8 +395,8 @@ impl ErrorReply {
     }
 
     /// An IQ error answering `req` (payload not echoed).
-    pub fn reply_to(&self, req: &Element) -> Element {
-        reply_iq(req, IqType::Error).child(self.to_element(&req.ns))
+    pub fn reply_to<R: Envelope + ?Sized>(&self, req: &R) -> Element {
+        reply_iq(req, IqType::Error).child(self.to_element(req.stanza_ns()))
     }
 }
 
@@ -356,8 +441,54 @@ pub struct StanzaError {
     /// The `<text/>`, if any.
     pub text: Option<String>,
     /// Other children of `<error/>` (application-specific conditions, e.g. a
-    /// colibri2 `<error reason=…/>`).
-    pub extra: Vec<Element>,
+    /// colibri2 `<error reason=…/>`), by name, namespace and attributes.
+    pub extra: Vec<AppCondition>,
+}
+
+impl StanzaError {
+    /// Estimated heap memory held (see `Element::weight`).
+    pub fn weight(&self) -> usize {
+        let extra: usize = self
+            .extra
+            .iter()
+            .map(|a| 64 + a.name.capacity() + a.ns.capacity() + a.attrs.iter().map(|(k, v)| k.capacity() + v.capacity() + 48).sum::<usize>())
+            .sum();
+        32 + self.condition_name.capacity() + self.error_type.capacity() + self.text.as_ref().map_or(0, String::capacity) + extra
+    }
+}
+
+/// A child of a stanza `<error/>` other than the condition and the text: an
+/// application-specific condition, kept by name, namespace and attributes (what is
+/// below it is not read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppCondition {
+    pub name: String,
+    pub ns: String,
+    pub attrs: Vec<(String, String)>,
+}
+
+impl AppCondition {
+    /// True when this is `name` in namespace `ns`.
+    pub fn is(&self, name: &str, ns: &str) -> bool {
+        self.name == name && self.ns == ns
+    }
+
+    /// The value of attribute `name`.
+    pub fn get_attr(&self, name: &str) -> Option<&str> {
+        crate::xmpp::collect::attr(&self.attrs, name)
+    }
+
+    /// As an element (no children).
+    pub fn to_element(&self) -> Element {
+        Element { name: self.name.clone(), ns: self.ns.clone(), attrs: self.attrs.clone(), children: Vec::new() }
+    }
+}
+
+impl PartialEq<Element> for AppCondition {
+    /// Equal to an element with the same name, namespace and attributes and no children.
+    fn eq(&self, el: &Element) -> bool {
+        el.children.is_empty() && self.name == el.name && self.ns == el.ns && self.attrs == el.attrs
+    }
 }
 
 impl fmt::Display for StanzaError {
@@ -374,6 +505,88 @@ impl fmt::Display for StanzaError {
     }
 }
 
+/// Reads a stanza `<error/>` from the events below it (given after its own start; it
+/// reports [`Step::Closed`] at its end): the first condition in the stanzas namespace,
+/// the first `<text/>`, every other child as an [`AppCondition`]. What [`parse_error`]
+/// reads from a tree, without one.
+#[derive(Debug)]
+pub struct ErrorReader {
+    error: StanzaError,
+    /// Open elements below `<error/>`.
+    depth: usize,
+    /// The `<text/>` being read (a direct child).
+    text: Option<TextBuf>,
+}
+
+impl ErrorReader {
+    /// An `<error/>` whose opening tag had `attrs`.
+    pub fn new(attrs: &[(String, String)]) -> ErrorReader {
+        let error = StanzaError {
+            condition: ErrorCondition::UndefinedCondition,
+            condition_name: String::new(),
+            error_type: crate::xmpp::collect::attr(attrs, "type").unwrap_or("").to_string(),
+            text: None,
+            extra: Vec::new(),
+        };
+        ErrorReader { error, depth: 0, text: None }
+    }
+
+    /// The next event below `<error/>`.
+    pub fn event(&mut self, ev: Event) -> Step {
+        match ev {
+            Event::Start { name, ns, attrs } => {
+                self.depth += 1;
+                if self.depth == 1 {
+                    if ns == ns::STANZAS {
+                        if name == "text" {
+                            if self.error.text.is_none() {
+                                self.text = Some(TextBuf::default());
+                            }
+                        } else if self.error.condition_name.is_empty() {
+                            self.error.condition_name = name;
+                        } else {
+                            self.error.extra.push(AppCondition { name, ns, attrs });
+                        }
+                    } else {
+                        self.error.extra.push(AppCondition { name, ns, attrs });
+                    }
+                } else if self.depth == 2 {
+                    if let Some(t) = &mut self.text {
+                        t.child();
+                    }
+                }
+            }
+            Event::Text(t) => {
+                if let (1, Some(buf)) = (self.depth, &mut self.text) {
+                    buf.text(t);
+                }
+            }
+            Event::End => {
+                if self.depth == 0 {
+                    return Step::Closed;
+                }
+                self.depth -= 1;
+                if self.depth == 0 {
+                    if let Some(t) = self.text.take() {
+                        self.error.text = Some(t.finish());
+                    }
+                } else if self.depth == 1 {
+                    if let Some(t) = &mut self.text {
+                        t.child();
+                    }
+                }
+            }
+        }
+        Step::Inside
+    }
+
+    /// The error read.
+    pub fn finish(mut self) -> StanzaError {
+        self.error.condition = ErrorCondition::from_str(&self.error.condition_name).unwrap_or(ErrorCondition::UndefinedCondition);
+        self.error
+    }
+}
+
 /// The `<error/>` of an error stanza (IQ, message or presence with
 /// `type='error'`); None when `stanza` is not of type error or has no `<error/>`.
 pub fn parse_error(stanza: &Element) -> Option<StanzaError> {
@@ -381,31 +594,14 @@ pub fn parse_error(stanza: &Element) -> Option<StanzaError> {
         return None;
     }
     let err = stanza.elements().find(|e| e.name == "error" && e.ns == stanza.ns)?;
-    let mut condition_name = String::new();
-    let mut text = None;
-    let mut extra = Vec::new();
-    for child in err.elements() {
-        if child.ns == ns::STANZAS {
-            if child.name == "text" {
-                if text.is_none() {
-                    text = Some(child.text_content());
-                }
-            } else if condition_name.is_empty() {
-                condition_name = child.name.clone();
-            } else {
-                extra.push(child.clone());
-            }
-        } else {
-            extra.push(child.clone());
+    let mut r = ErrorReader::new(&err.attrs);
+    let mut first = true;
+    crate::xml::parse::walk(err, &mut |ev| {
+        if !std::mem::take(&mut first) {
+            r.event(ev);
         }
-    }
-    Some(StanzaError {
-        condition: ErrorCondition::from_str(&condition_name).unwrap_or(ErrorCondition::UndefinedCondition),
-        condition_name,
-        error_type: err.get_attr("type").unwrap_or("").to_string(),
-        text,
-        extra,
-    })
+    });
+    Some(r.finish())
 }
 
 /// A stream error as received (`<stream:error/>`).

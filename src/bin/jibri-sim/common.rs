@@ -110,6 +110,7 @@ pub fn run(name: &str, login: Login, router: Box<dyn Router>) -> i32 {
         // A Jigasi in a large room is offered every participant's sources: no node cap of
         // the focus's size.
         max_nodes: 1 << 20,
+        typed: false,
     };
     let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]) {
         Ok(s) => s,

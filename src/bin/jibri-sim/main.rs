@@ -174,7 +174,8 @@ impl Router for Sim {
         self.online = false;
     }
 
-    fn stanza(&mut self, _conn: ConnId, el: Element, out: &mut Outbox) {
+    fn stanza(&mut self, _conn: ConnId, st: jicofo::xmpp::incoming::Incoming, out: &mut Outbox) {
+        let el = st.into_element();
         common::trace(self.s.trace, NAME, "<-", &el);
         if el.name == "iq" {
             self.on_iq(el, Instant::now(), out);

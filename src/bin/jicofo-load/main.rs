@@ -347,7 +347,8 @@ impl Router for LoadRouter {
         }
     }
 
-    fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox) {
+    fn stanza(&mut self, conn: ConnId, st: jicofo::xmpp::incoming::Incoming, out: &mut Outbox) {
+        let el = st.into_element();
         let now = Instant::now();
         let i = conn.0;
         if i >= self.parts.len() {
@@ -664,7 +665,8 @@ impl Router for ChurnRouter {
         }
     }
 
-    fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox) {
+    fn stanza(&mut self, conn: ConnId, st: jicofo::xmpp::incoming::Incoming, out: &mut Outbox) {
+        let el = st.into_element();
         let now = Instant::now();
         if conn.0 < self.parts.len() && el.name == "iq" {
             self.on_iq(conn.0, el, now, out);
@@ -845,7 +847,8 @@ impl Router for FloodRouter {
         }
     }
 
-    fn stanza(&mut self, conn: ConnId, el: Element, out: &mut Outbox) {
+    fn stanza(&mut self, conn: ConnId, st: jicofo::xmpp::incoming::Incoming, out: &mut Outbox) {
+        let el = st.into_element();
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let ty = el.get_attr("type").unwrap_or("");
         if el.name == "iq" {
@@ -1075,6 +1078,7 @@ fn run_churn(o: &Opts) -> Value {
         keepalive: Duration::from_secs(3600),
         max_stanza: MAX_STANZA,
         max_nodes: MAX_NODES,
+        typed: false,
     };
     let specs: Vec<ConnSpec> = (0..n).map(|i| spec(format!("p{}", i))).collect();
     let (to_main, from_loop) = unbounded();
@@ -1595,6 +1599,7 @@ fn run(o: &Opts) -> Value {
             keepalive: Duration::from_secs(3600),
             max_stanza: MAX_STANZA,
         max_nodes: MAX_NODES,
+        typed: false,
         })
         .collect();
     let (to_main, from_loop) = unbounded();

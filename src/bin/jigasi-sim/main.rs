@@ -303,7 +303,8 @@ impl Router for Sim {
         self.online = false;
     }
 
-    fn stanza(&mut self, _conn: ConnId, el: Element, out: &mut Outbox) {
+    fn stanza(&mut self, _conn: ConnId, st: jicofo::xmpp::incoming::Incoming, out: &mut Outbox) {
+        let el = st.into_element();
         common::trace(self.s.trace, NAME, "<-", &el);
         match el.name.as_str() {
             "iq" => self.on_iq(el, out),

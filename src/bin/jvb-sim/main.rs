@@ -166,6 +166,7 @@ fn run(a: Args) -> i32 {
         max_stanza: jicofo::xml::DEFAULT_MAX_STANZA,
         // JVB has no node cap of its own: the focus's requests for a large room are big.
         max_nodes: 1 << 20,
+        typed: false,
     };
     let signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]) {
         Ok(s) => s,

@@ -44,11 +44,12 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::ids::Nick;
-use crate::xml::Element;
-
+use crate::xml::{Element, Event};
+use crate::xmpp::collect::{attr, take_attr, Depth, Step};
 use crate::xmpp::ns;
 
 use super::encoded::Cached;
+use super::transport::{IceTransport, TransportReader};
 
 /// The bridge's name as a source owner on the wire (`<ssrc-info owner>`, the JSON key);
 /// reserved: a participant with this endpoint id may not have sources.
@@ -406,38 +407,477 @@ fn check_video_type(v: Option<&str>) -> Result<Option<String>, SourceError> {
     }
 }
 
-/// The `<parameter name='msid' value>` of a `<source>` (ssma or rtp namespace).
-fn source_msid_attr(src: &Element) -> Option<&str> {
-    src.elements()
-        .filter(|p| p.name == "parameter" && (p.ns == ns::SSMA || p.ns == ns::RTP))
-        .find(|p| p.get_attr("name") == Some("msid"))
-        .and_then(|p| p.get_attr("value"))
+/// An ssma `<source>` as read, before its values are checked: its `ssrc`, `name` and
+/// `videoType`, and the `value` of its first `<parameter name='msid'>` (ssma or rtp
+/// namespace). Read by [`SourceItem::reader`] from events or from a tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceItem {
+    pub ssrc: Option<String>,
+    pub name: Option<String>,
+    pub video_type: Option<String>,
+    pub msid: Option<String>,
 }
 
-/// Parse one `<source>` element (ssma) of media `media`.
-fn parse_source(src: &Element, media: MediaType) -> Result<Source, SourceError> {
+/// Reads a [`SourceItem`] from the events below `<source>`.
+#[derive(Debug)]
+pub struct SourceItemReader {
+    item: SourceItem,
+    msid_seen: bool,
+    depth: Depth,
+}
+
+impl SourceItem {
+    /// A reader for the `<source>` whose opening tag had `attrs`.
+    pub fn reader(mut attrs: Vec<(String, String)>) -> SourceItemReader {
+        let item = SourceItem {
+            ssrc: take_attr(&mut attrs, "ssrc"),
+            name: take_attr(&mut attrs, "name"),
+            video_type: take_attr(&mut attrs, "videoType"),
+            msid: None,
+        };
+        SourceItemReader { item, msid_seen: false, depth: Depth::default() }
+    }
+
+    /// Read from a `<source>` element.
+    pub fn from_element(el: &Element) -> SourceItem {
+        let mut r = SourceItem::reader(el.attrs.clone());
+        read_below(el, |ev| r.event(ev));
+        r.finish()
+    }
+
+    /// Estimated heap memory held.
+    pub fn weight(&self) -> usize {
+        let s = |v: &Option<String>| v.as_ref().map_or(0, |v| v.capacity() + 16);
+        96 + s(&self.ssrc) + s(&self.name) + s(&self.video_type) + s(&self.msid)
+    }
+}
+
+impl SourceItemReader {
+    /// The next event below `<source>`; [`Step::Closed`] at its end.
+    pub fn event(&mut self, ev: Event) -> Step {
+        if let (Event::Start { name, ns, attrs }, 0, false) = (&ev, self.depth.0, self.msid_seen) {
+            if name == "parameter" && (ns == ns::SSMA || ns == ns::RTP) && attr(attrs, "name") == Some("msid") {
+                self.msid_seen = true;
+                self.item.msid = attr(attrs, "value").map(str::to_string);
+            }
+        }
+        self.depth.follow(&ev)
+    }
+
+    pub fn finish(self) -> SourceItem {
+        self.item
+    }
+}
+
+/// An `<ssrc-group>` as read, before its values are checked: its `semantics` and the
+/// `ssrc` of each `<source>` child (any namespace), of at most [`MAX_GROUP_SSRCS`] + 1
+/// (one more is already too many).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupItem {
+    pub semantics: Option<String>,
+    pub ssrcs: Vec<Option<String>>,
+}
+
+/// Reads a [`GroupItem`] from the events below `<ssrc-group>`.
+#[derive(Debug)]
+pub struct GroupItemReader {
+    item: GroupItem,
+    depth: Depth,
+}
+
+impl GroupItem {
+    /// A reader for the group whose opening tag had `attrs`.
+    pub fn reader(mut attrs: Vec<(String, String)>) -> GroupItemReader {
+        GroupItemReader { item: GroupItem { semantics: take_attr(&mut attrs, "semantics"), ssrcs: Vec::new() }, depth: Depth::default() }
+    }
+
+    /// Read from an `<ssrc-group>` element.
+    pub fn from_element(el: &Element) -> GroupItem {
+        let mut r = GroupItem::reader(el.attrs.clone());
+        read_below(el, |ev| r.event(ev));
+        r.finish()
+    }
+
+    /// Estimated heap memory held.
+    pub fn weight(&self) -> usize {
+        64 + self.semantics.as_ref().map_or(0, String::capacity) + self.ssrcs.iter().map(|s| 32 + s.as_ref().map_or(0, String::capacity)).sum::<usize>()
+    }
+}
+
+impl GroupItemReader {
+    /// The next event below `<ssrc-group>`; [`Step::Closed`] at its end.
+    pub fn event(&mut self, ev: Event) -> Step {
+        if let (Event::Start { name, attrs, .. }, 0) = (&ev, self.depth.0) {
+            if name == "source" && self.item.ssrcs.len() <= MAX_GROUP_SSRCS {
+                self.item.ssrcs.push(attr(attrs, "ssrc").map(str::to_string));
+            }
+        }
+        self.depth.follow(&ev)
+    }
+
+    pub fn finish(self) -> GroupItem {
+        self.item
+    }
+}
+
+/// Give `f` the events below `el` (not its own start and end).
+fn read_below(el: &Element, mut f: impl FnMut(Event) -> Step) {
+    let mut first = true;
+    crate::xml::parse::walk(el, &mut |ev| {
+        if !std::mem::take(&mut first) {
+            f(ev);
+        }
+    });
+}
+
+/// Check one `<source>` (ssma) of media `media`.
+fn parse_source(src: &SourceItem, media: MediaType) -> Result<Source, SourceError> {
     Ok(Source {
-        ssrc: parse_ssrc(src.get_attr("ssrc"))?,
+        ssrc: parse_ssrc(src.ssrc.as_deref())?,
         media,
-        name: check_name(src.get_attr("name"))?,
-        msid: check_msid(source_msid_attr(src))?,
-        video_type: check_video_type(src.get_attr("videoType"))?,
+        name: check_name(src.name.as_deref())?,
+        msid: check_msid(src.msid.as_deref())?,
+        video_type: check_video_type(src.video_type.as_deref())?,
     })
 }
 
-/// Parse one `<ssrc-group>` element.
-fn parse_group(g: &Element, media: MediaType) -> Result<SsrcGroup, SourceError> {
-    let sem = g.get_attr("semantics").ok_or_else(|| SourceError::parse("Missing ssrc-group 'semantics'"))?;
+/// Check one `<ssrc-group>`.
+fn parse_group(g: &GroupItem, media: MediaType) -> Result<SsrcGroup, SourceError> {
+    let sem = g.semantics.as_deref().ok_or_else(|| SourceError::parse("Missing ssrc-group 'semantics'"))?;
     let semantics = Semantics::parse(sem)
         .ok_or_else(|| SourceError::parse(format!("Unsupported ssrc-group semantics: {}", shown(sem))))?;
     let mut ssrcs = Vec::new();
-    for s in g.elements().filter(|e| e.name == "source") {
+    for s in &g.ssrcs {
         if ssrcs.len() >= MAX_GROUP_SSRCS {
             return Err(group_too_large());
         }
-        ssrcs.push(parse_ssrc(s.get_attr("ssrc"))?);
+        ssrcs.push(parse_ssrc(s.as_deref())?);
     }
     Ok(SsrcGroup { semantics, media, ssrcs })
+}
+
+/// A `<media-source type>` of a colibri2 `<sources>`, as read: its ssma sources and groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MediaSourceItem {
+    pub media_type: Option<String>,
+    pub sources: Vec<SourceItem>,
+    pub groups: Vec<GroupItem>,
+}
+
+/// A colibri2 `<sources>` as read (the bridge's feedback sources in a
+/// `conference-modified`), before its values are checked: every `<media-source>` child
+/// (any namespace) in order. [`ColibriSources::endpoint_sources`] checks it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColibriSources {
+    pub media_sources: Vec<MediaSourceItem>,
+}
+
+/// The child of `<sources>` (or of a `<media-source>`) being read.
+#[derive(Debug)]
+enum ColibriChild {
+    Skip(Depth),
+    /// A `<media-source>` and, inside it, the source or group being read.
+    Media(MediaSourceItem, Option<MediaChild>),
+}
+
+#[derive(Debug)]
+enum MediaChild {
+    Skip(Depth),
+    Source(SourceItemReader),
+    Group(GroupItemReader),
+}
+
+/// Reads [`ColibriSources`] from the events below `<sources>`.
+#[derive(Debug, Default)]
+pub struct ColibriSourcesReader {
+    out: ColibriSources,
+    child: Option<ColibriChild>,
+}
+
+impl ColibriSources {
+    /// Read from a `<sources>` element.
+    pub fn from_element(el: &Element) -> ColibriSources {
+        let mut r = ColibriSourcesReader::default();
+        read_below(el, |ev| r.event(ev));
+        r.finish()
+    }
+
+    /// The sources, checked and bounded as [`EndpointSources::from_colibri2`] says.
+    pub fn endpoint_sources(&self) -> Result<EndpointSources, SourceError> {
+        let mut out = EndpointSources::new();
+        let (mut n_sources, mut n_groups) = (0usize, 0usize);
+        for ms in &self.media_sources {
+            let t = ms.media_type.as_deref().ok_or_else(|| SourceError::parse("Missing media-source 'type'"))?;
+            let media =
+                MediaType::parse(t).ok_or_else(|| SourceError::parse(format!("Unknown media type: {}", shown(t))))?;
+            n_sources += ms.sources.len();
+            n_groups += ms.groups.len();
+            if n_sources > MAX_PARSED_SOURCES {
+                return Err(too_many_sources());
+            }
+            if n_groups > MAX_PARSED_GROUPS {
+                return Err(too_many_groups());
+            }
+            for s in &ms.sources {
+                let s = parse_source(s, media)?;
+                if !out.sources.contains(&s) {
+                    out.sources.push(s);
+                }
+            }
+            for g in &ms.groups {
+                let g = parse_group(g, media)?;
+                if !out.groups.contains(&g) {
+                    out.groups.push(g);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The bridge's feedback sources with jicofo's fixed msids (§1.3); see
+    /// [`EndpointSources::bridge_feedback`].
+    pub fn bridge_feedback(&self) -> Result<EndpointSources, SourceError> {
+        let mut set = self.endpoint_sources()?;
+        for s in &mut set.sources {
+            s.msid = Some(
+                match s.media {
+                    MediaType::Audio => BRIDGE_AUDIO_MSID,
+                    MediaType::Video => BRIDGE_VIDEO_MSID,
+                }
+                .to_string(),
+            );
+        }
+        Ok(set)
+    }
+
+    /// Estimated heap memory held.
+    pub fn weight(&self) -> usize {
+        self.media_sources
+            .iter()
+            .map(|m| {
+                64 + m.media_type.as_ref().map_or(0, String::capacity)
+                    + m.sources.iter().map(SourceItem::weight).sum::<usize>()
+                    + m.groups.iter().map(GroupItem::weight).sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+impl ColibriSourcesReader {
+    /// The next event below `<sources>`; [`Step::Closed`] at its end.
+    pub fn event(&mut self, ev: Event) -> Step {
+        let Some(child) = &mut self.child else {
+            match ev {
+                Event::Start { name, mut attrs, .. } => {
+                    self.child = Some(if name == "media-source" {
+                        ColibriChild::Media(MediaSourceItem { media_type: take_attr(&mut attrs, "type"), ..Default::default() }, None)
+                    } else {
+                        ColibriChild::Skip(Depth::default())
+                    });
+                }
+                Event::Text(_) => {}
+                Event::End => return Step::Closed,
+            }
+            return Step::Inside;
+        };
+        let closed = match child {
+            ColibriChild::Skip(d) => d.follow(&ev),
+            ColibriChild::Media(item, inner) => match inner {
+                None => match ev {
+                    Event::Start { name, ns, attrs } => {
+                        *inner = Some(match (name.as_str(), ns.as_str()) {
+                            ("source", ns::SSMA) => MediaChild::Source(SourceItem::reader(attrs)),
+                            ("ssrc-group", ns::SSMA) => MediaChild::Group(GroupItem::reader(attrs)),
+                            _ => MediaChild::Skip(Depth::default()),
+                        });
+                        Step::Inside
+                    }
+                    Event::Text(_) => Step::Inside,
+                    Event::End => Step::Closed,
+                },
+                Some(m) => {
+                    let closed = match m {
+                        MediaChild::Skip(d) => d.follow(&ev),
+                        MediaChild::Source(r) => r.event(ev),
+                        MediaChild::Group(r) => r.event(ev),
+                    };
+                    if closed == Step::Closed {
+                        match inner.take() {
+                            Some(MediaChild::Source(r)) => item.sources.push(r.finish()),
+                            Some(MediaChild::Group(r)) => item.groups.push(r.finish()),
+                            _ => {}
+                        }
+                    }
+                    Step::Inside
+                }
+            },
+        };
+        if closed == Step::Closed {
+            if let Some(ColibriChild::Media(item, _)) = self.child.take() {
+                self.out.media_sources.push(item);
+            }
+        }
+        Step::Inside
+    }
+
+    pub fn finish(self) -> ColibriSources {
+        self.out
+    }
+}
+
+/// One `<content>` of a Jingle request, typed: what the focus reads from it (its
+/// sources, its first ICE transport, `initial-last-n`), before the sources are checked
+/// ([`EndpointSources::from_contents`]). Read by [`JingleContent::reader`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JingleContent {
+    /// The content's `name`.
+    pub name: Option<String>,
+    /// The first `<description xmlns='urn:xmpp:jingle:apps:rtp:1'>`: its `media`
+    /// (`Some(None)`: a description without one).
+    pub description_media: Option<Option<String>>,
+    /// The content's own ssma `<source>` children.
+    pub content_sources: Vec<SourceItem>,
+    /// The description's ssma `<source>` children.
+    pub description_sources: Vec<SourceItem>,
+    /// The description's ssma `<ssrc-group>` children.
+    pub groups: Vec<GroupItem>,
+    /// The first ICE-UDP `<transport>`.
+    pub transport: Option<IceTransport>,
+    /// The largest ICE-UDP transport as the focus would write it (bytes; 0 without one).
+    pub largest_transport: usize,
+    /// The first `<initial-last-n xmlns='jitsi:colibri2'>`: its `value`.
+    pub initial_last_n: Option<Option<String>>,
+}
+
+/// The child of `<content>` (or of its description) being read.
+#[derive(Debug)]
+enum ContentChild {
+    Skip(Depth),
+    Source(SourceItemReader),
+    Transport(TransportReader),
+    /// The first RTP description, and inside it the source or group being read.
+    Description(Option<DescriptionChild>),
+}
+
+#[derive(Debug)]
+enum DescriptionChild {
+    Skip(Depth),
+    Source(SourceItemReader),
+    Group(GroupItemReader),
+}
+
+/// Reads a [`JingleContent`] from the events below `<content>`.
+#[derive(Debug)]
+pub struct JingleContentReader {
+    c: JingleContent,
+    child: Option<ContentChild>,
+    description_seen: bool,
+}
+
+impl JingleContent {
+    /// A reader for the `<content>` whose opening tag had `attrs`.
+    pub fn reader(mut attrs: Vec<(String, String)>) -> JingleContentReader {
+        JingleContentReader { c: JingleContent { name: take_attr(&mut attrs, "name"), ..Default::default() }, child: None, description_seen: false }
+    }
+
+    /// Read from a `<content>` element.
+    pub fn from_element(el: &Element) -> JingleContent {
+        let mut r = JingleContent::reader(el.attrs.clone());
+        read_below(el, |ev| r.event(ev));
+        r.finish()
+    }
+
+    /// Estimated heap memory held.
+    pub fn weight(&self) -> usize {
+        let s = |v: &Option<String>| v.as_ref().map_or(0, |v| v.capacity() + 16);
+        128 + s(&self.name)
+            + self.description_media.as_ref().map_or(0, s)
+            + self.content_sources.iter().chain(&self.description_sources).map(SourceItem::weight).sum::<usize>()
+            + self.groups.iter().map(GroupItem::weight).sum::<usize>()
+            + self.transport.as_ref().map_or(0, IceTransport::weight)
+            + self.initial_last_n.as_ref().map_or(0, s)
+    }
+}
+
+impl JingleContentReader {
+    /// The next event below `<content>`; [`Step::Closed`] at its end.
+    pub fn event(&mut self, ev: Event) -> Step {
+        let Some(child) = &mut self.child else {
+            match ev {
+                Event::Start { name, ns, mut attrs } => {
+                    self.child = Some(match (name.as_str(), ns.as_str()) {
+                        ("source", ns::SSMA) => ContentChild::Source(SourceItem::reader(attrs)),
+                        ("transport", ns::ICE_UDP) => ContentChild::Transport(TransportReader::new(attrs)),
+                        ("description", ns::RTP) if !self.description_seen => {
+                            self.description_seen = true;
+                            self.c.description_media = Some(take_attr(&mut attrs, "media"));
+                            ContentChild::Description(None)
+                        }
+                        ("initial-last-n", ns::COLIBRI2) if self.c.initial_last_n.is_none() => {
+                            self.c.initial_last_n = Some(take_attr(&mut attrs, "value"));
+                            ContentChild::Skip(Depth::default())
+                        }
+                        _ => ContentChild::Skip(Depth::default()),
+                    });
+                }
+                Event::Text(_) => {}
+                Event::End => return Step::Closed,
+            }
+            return Step::Inside;
+        };
+        let closed = match child {
+            ContentChild::Skip(d) => d.follow(&ev),
+            ContentChild::Source(r) => r.event(ev),
+            ContentChild::Transport(r) => r.event(ev),
+            ContentChild::Description(inner) => match inner {
+                None => match ev {
+                    Event::Start { name, ns, attrs } => {
+                        *inner = Some(match (name.as_str(), ns.as_str()) {
+                            ("source", ns::SSMA) => DescriptionChild::Source(SourceItem::reader(attrs)),
+                            ("ssrc-group", ns::SSMA) => DescriptionChild::Group(GroupItem::reader(attrs)),
+                            _ => DescriptionChild::Skip(Depth::default()),
+                        });
+                        Step::Inside
+                    }
+                    Event::Text(_) => Step::Inside,
+                    Event::End => Step::Closed,
+                },
+                Some(d) => {
+                    let closed = match d {
+                        DescriptionChild::Skip(x) => x.follow(&ev),
+                        DescriptionChild::Source(r) => r.event(ev),
+                        DescriptionChild::Group(r) => r.event(ev),
+                    };
+                    if closed == Step::Closed {
+                        match inner.take() {
+                            Some(DescriptionChild::Source(r)) => self.c.description_sources.push(r.finish()),
+                            Some(DescriptionChild::Group(r)) => self.c.groups.push(r.finish()),
+                            _ => {}
+                        }
+                    }
+                    Step::Inside
+                }
+            },
+        };
+        if closed == Step::Closed {
+            match self.child.take() {
+                Some(ContentChild::Source(r)) => self.c.content_sources.push(r.finish()),
+                Some(ContentChild::Transport(r)) => {
+                    let t = r.finish();
+                    self.c.largest_transport = self.c.largest_transport.max(t.written_len());
+                    if self.c.transport.is_none() {
+                        self.c.transport = Some(t);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Step::Inside
+    }
+
+    pub fn finish(self) -> JingleContent {
+        self.c
+    }
 }
 
 fn too_many_sources() -> SourceError {
@@ -472,20 +912,21 @@ impl EndpointSources {
     /// At most [`MAX_PARSED_SOURCES`] `<source>`s and [`MAX_PARSED_GROUPS`] groups in
     /// all (duplicates counted), checked before anything is parsed.
     pub fn from_jingle_contents(contents: &[Element]) -> Result<EndpointSources, SourceError> {
+        let typed: Vec<JingleContent> = contents.iter().map(JingleContent::from_element).collect();
+        EndpointSources::from_contents(&typed)
+    }
+
+    /// [`EndpointSources::from_jingle_contents`] on typed contents.
+    pub fn from_contents(contents: &[JingleContent]) -> Result<EndpointSources, SourceError> {
         let mut out = EndpointSources::new();
         let (mut n_sources, mut n_groups) = (0usize, 0usize);
         for c in contents {
-            let desc = c.get_child("description", ns::RTP);
-            let mut srcs: Vec<&Element> = c.children_named("source", ns::SSMA).collect();
-            let mut groups: Vec<&Element> = Vec::new();
-            if let Some(d) = desc {
-                srcs.extend(d.children_named("source", ns::SSMA));
-                groups.extend(d.children_named("ssrc-group", ns::SSMA));
-            }
+            let srcs: Vec<&SourceItem> = c.content_sources.iter().chain(&c.description_sources).collect();
+            let groups = &c.groups;
             if srcs.is_empty() && groups.is_empty() {
                 continue;
             }
-            let media_name = desc.and_then(|d| d.get_attr("media")).or_else(|| c.get_attr("name")).unwrap_or("");
+            let media_name = c.description_media.as_ref().and_then(|m| m.as_deref()).or(c.name.as_deref()).unwrap_or("");
             if media_name == "data" || media_name == "application" {
                 continue;
             }
@@ -519,50 +960,13 @@ impl EndpointSources {
     /// ssma `<source>`s and `<ssrc-group>`s (no msids on this wire).
     /// Bounded like [`EndpointSources::from_jingle_contents`].
     pub fn from_colibri2(sources: &Element) -> Result<EndpointSources, SourceError> {
-        let mut out = EndpointSources::new();
-        let (mut n_sources, mut n_groups) = (0usize, 0usize);
-        for ms in sources.elements().filter(|e| e.name == "media-source") {
-            let t = ms.get_attr("type").ok_or_else(|| SourceError::parse("Missing media-source 'type'"))?;
-            let media =
-                MediaType::parse(t).ok_or_else(|| SourceError::parse(format!("Unknown media type: {}", shown(t))))?;
-            n_sources += ms.children_named("source", ns::SSMA).count();
-            n_groups += ms.children_named("ssrc-group", ns::SSMA).count();
-            if n_sources > MAX_PARSED_SOURCES {
-                return Err(too_many_sources());
-            }
-            if n_groups > MAX_PARSED_GROUPS {
-                return Err(too_many_groups());
-            }
-            for s in ms.children_named("source", ns::SSMA) {
-                let s = parse_source(s, media)?;
-                if !out.sources.contains(&s) {
-                    out.sources.push(s);
-                }
-            }
-            for g in ms.children_named("ssrc-group", ns::SSMA) {
-                let g = parse_group(g, media)?;
-                if !out.groups.contains(&g) {
-                    out.groups.push(g);
-                }
-            }
-        }
-        Ok(out)
+        ColibriSources::from_element(sources).endpoint_sources()
     }
 
     /// The bridge's feedback sources from a `conference-modified` `<sources>`, with
     /// jicofo's fixed msids (§1.3). Store them under [`SourceOwner::Bridge`].
     pub fn bridge_feedback(sources: &Element) -> Result<EndpointSources, SourceError> {
-        let mut set = EndpointSources::from_colibri2(sources)?;
-        for s in &mut set.sources {
-            s.msid = Some(
-                match s.media {
-                    MediaType::Audio => BRIDGE_AUDIO_MSID,
-                    MediaType::Video => BRIDGE_VIDEO_MSID,
-                }
-                .to_string(),
-            );
-        }
-        Ok(set)
+        ColibriSources::from_element(sources).bridge_feedback()
     }
 
     /// The source with SSRC `ssrc`.

@@ -18,12 +18,13 @@
 
 use std::fmt;
 
-use crate::xml::{Element, Node};
-
+use crate::xml::{Element, Event, Node};
+use crate::xmpp::collect::{Depth, Step, TextReader};
 use crate::xmpp::ns;
 
 use super::encoded::SourceView;
-use super::sources::{ConferenceSources, EndpointSources, MediaType, SourceError};
+use super::sources::{ConferenceSources, EndpointSources, JingleContent, JingleContentReader, MediaType, SourceError};
+use super::transport::IceTransport;
 
 /// Largest ICE `<transport>` accepted from a client, as the focus would write it.
 /// Browsers send ufrag, pwd, a fingerprint and some candidates: 1–4 KB.
@@ -111,15 +112,17 @@ pub struct BridgeSession {
     pub ice_restart: bool,
 }
 
-/// A Jingle IQ received from a client.
+/// A Jingle IQ received from a client, typed: no part of it is kept as XML. Read by
+/// [`JingleReader`] from the events below `<jingle>` (straight from the parser, or from a
+/// tree replayed as events: [`JingleRequest::from_jingle`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JingleRequest {
     pub action: JingleAction,
     pub sid: String,
     pub initiator: Option<String>,
     pub responder: Option<String>,
-    /// The `<content>` children, verbatim.
-    pub contents: Vec<Element>,
+    /// The `<content>` children, typed (their sources are checked by [`Self::sources`]).
+    pub contents: Vec<JingleContent>,
     /// The text of `<json-message xmlns='http://jitsi.org/jitmeet'>`.
     pub json_sources: Option<String>,
     pub bridge_session: Option<BridgeSession>,
@@ -142,39 +145,20 @@ impl JingleRequest {
 
     /// Parse the `<jingle>` element itself.
     pub fn from_jingle(jingle: &Element) -> Result<JingleRequest, JingleError> {
-        let action = jingle.get_attr("action").ok_or_else(|| JingleError("Missing 'action'".into()))?;
-        let sid = jingle.get_attr("sid").ok_or_else(|| JingleError("Missing 'sid'".into()))?;
-        for c in jingle.children_named("content", ns::JINGLE) {
-            if c.children_named("transport", ns::ICE_UDP).any(|t| t.to_xml().len() > MAX_TRANSPORT_BYTES) {
-                return Err(JingleError(format!("transport too large (more than {MAX_TRANSPORT_BYTES} bytes)")));
+        let mut r = JingleReader::new(jingle.attrs.clone());
+        let mut first = true;
+        crate::xml::parse::walk(jingle, &mut |ev| {
+            if !std::mem::take(&mut first) {
+                r.event(ev);
             }
-        }
-        let reason = jingle.get_child("reason", ns::JINGLE).map(|r| {
-            let cond = r.elements().find(|e| e.name != "text").map(|e| e.name.clone()).unwrap_or_default();
-            let text = r.elements().find(|e| e.name == "text").map(|t| t.text_content());
-            (cond, text)
         });
-        Ok(JingleRequest {
-            action: JingleAction::parse(action),
-            sid: sid.to_string(),
-            initiator: jingle.get_attr("initiator").map(str::to_string),
-            responder: jingle.get_attr("responder").map(str::to_string),
-            contents: jingle.children_named("content", ns::JINGLE).cloned().collect(),
-            json_sources: jingle.get_child("json-message", ns::JITMEET).map(|j| j.text_content()),
-            bridge_session: jingle.get_child("bridge-session", ns::FOCUS).map(|b| BridgeSession {
-                id: b.get_attr("id").map(str::to_string),
-                restart: is_true(b.get_attr("restart")),
-                ice_restart: is_true(b.get_attr("ice-restart")),
-            }),
-            reason,
-            ice_state: jingle.get_child("ice-state", ns::FOCUS).map(|e| e.text_content().trim().to_string()),
-        })
+        r.finish()
     }
 
     /// The sources the request carries: those in its contents, plus (if present) every
     /// owner's sources from a json-message merged in.
     pub fn sources(&self) -> Result<EndpointSources, SourceError> {
-        let mut set = EndpointSources::from_jingle_contents(&self.contents)?;
+        let mut set = EndpointSources::from_contents(&self.contents)?;
         if let Some(j) = &self.json_sources {
             let conf = ConferenceSources::from_json(j)?;
             for (_, s) in conf.iter() {
@@ -192,27 +176,181 @@ impl JingleRequest {
         }
         Ok(set)
     }
+
+    /// Estimated heap memory held (see `Element::weight`).
+    pub fn weight(&self) -> usize {
+        let s = |v: &Option<String>| v.as_ref().map_or(0, |v| v.capacity() + 16);
+        std::mem::size_of::<JingleRequest>()
+            + self.sid.capacity()
+            + s(&self.initiator)
+            + s(&self.responder)
+            + self.contents.iter().map(JingleContent::weight).sum::<usize>()
+            + s(&self.json_sources)
+            + self.bridge_session.as_ref().map_or(0, |b| 32 + s(&b.id))
+            + self.reason.as_ref().map_or(0, |(c, t)| c.capacity() + s(t) + 32)
+            + s(&self.ice_state)
+    }
 }
 
-/// The first ICE-UDP `<transport>` among `contents`, copied verbatim with
-/// `<rtcp-mux/>` added if it was missing (§1.5, §3.3).
-pub fn first_ice_transport(contents: &[Element]) -> Option<Element> {
-    let mut t = contents.iter().find_map(|c| c.get_child("transport", ns::ICE_UDP))?.clone();
-    if t.get_child("rtcp-mux", ns::ICE_UDP).is_none() {
-        t.children.push(Node::Element(Element::new("rtcp-mux", ns::ICE_UDP)));
+/// The child of `<jingle>` being read.
+#[derive(Debug)]
+enum JingleChild {
+    Skip(Depth),
+    Content(JingleContentReader),
+    Json(TextReader),
+    IceState(TextReader),
+    Reason(ReasonReader),
+}
+
+/// Reads `<reason>`: the name of its first child other than `<text>` and the text of
+/// its first `<text>` (any namespace, as the tree lookups did).
+#[derive(Debug, Default)]
+struct ReasonReader {
+    cond: Option<String>,
+    text: Option<String>,
+    text_seen: bool,
+    reading: Option<TextReader>,
+    depth: Depth,
+}
+
+impl ReasonReader {
+    fn event(&mut self, ev: Event) -> Step {
+        if let Some(r) = &mut self.reading {
+            if r.event(ev) == Step::Closed {
+                self.text = self.reading.take().map(TextReader::finish);
+            }
+            return Step::Inside;
+        }
+        if let (Event::Start { name, .. }, 0) = (&ev, self.depth.0) {
+            if name == "text" {
+                if !self.text_seen {
+                    self.text_seen = true;
+                    self.reading = Some(TextReader::default());
+                    return Step::Inside;
+                }
+            } else if self.cond.is_none() {
+                self.cond = Some(name.clone());
+            }
+        }
+        self.depth.follow(&ev)
     }
-    Some(t)
+}
+
+/// Reads a [`JingleRequest`] from the events below `<jingle>`: the first of each child a
+/// tree lookup would find, every `<content>`, and the bound on transports.
+#[derive(Debug)]
+pub struct JingleReader {
+    attrs: Vec<(String, String)>,
+    contents: Vec<JingleContent>,
+    json_sources: Option<String>,
+    bridge_session: Option<BridgeSession>,
+    reason: Option<(String, Option<String>)>,
+    ice_state: Option<String>,
+    seen: u8,
+    child: Option<JingleChild>,
+}
+
+const SEEN_JSON: u8 = 1;
+const SEEN_BRIDGE_SESSION: u8 = 2;
+const SEEN_REASON: u8 = 4;
+const SEEN_ICE_STATE: u8 = 8;
+
+impl JingleReader {
+    /// A `<jingle>` whose opening tag had `attrs`.
+    pub fn new(attrs: Vec<(String, String)>) -> JingleReader {
+        JingleReader { attrs, contents: Vec::new(), json_sources: None, bridge_session: None, reason: None, ice_state: None, seen: 0, child: None }
+    }
+
+    fn first(&mut self, bit: u8) -> bool {
+        let first = self.seen & bit == 0;
+        self.seen |= bit;
+        first
+    }
+
+    /// The next event below `<jingle>`; [`Step::Closed`] at its end.
+    pub fn event(&mut self, ev: Event) -> Step {
+        let Some(child) = &mut self.child else {
+            match ev {
+                Event::Start { name, ns, attrs } => {
+                    let c = match (name.as_str(), ns.as_str()) {
+                        ("content", ns::JINGLE) => JingleChild::Content(JingleContent::reader(attrs)),
+                        ("json-message", ns::JITMEET) if self.first(SEEN_JSON) => JingleChild::Json(TextReader::default()),
+                        ("ice-state", ns::FOCUS) if self.first(SEEN_ICE_STATE) => JingleChild::IceState(TextReader::default()),
+                        ("reason", ns::JINGLE) if self.first(SEEN_REASON) => JingleChild::Reason(ReasonReader::default()),
+                        ("bridge-session", ns::FOCUS) if self.first(SEEN_BRIDGE_SESSION) => {
+                            let a = |k: &str| crate::xmpp::collect::attr(&attrs, k);
+                            self.bridge_session = Some(BridgeSession {
+                                id: a("id").map(str::to_string),
+                                restart: is_true(a("restart")),
+                                ice_restart: is_true(a("ice-restart")),
+                            });
+                            JingleChild::Skip(Depth::default())
+                        }
+                        _ => JingleChild::Skip(Depth::default()),
+                    };
+                    self.child = Some(c);
+                }
+                Event::Text(_) => {}
+                Event::End => return Step::Closed,
+            }
+            return Step::Inside;
+        };
+        let closed = match child {
+            JingleChild::Skip(d) => d.follow(&ev),
+            JingleChild::Content(r) => r.event(ev),
+            JingleChild::Json(r) | JingleChild::IceState(r) => r.event(ev),
+            JingleChild::Reason(r) => r.event(ev),
+        };
+        if closed == Step::Closed {
+            match self.child.take() {
+                Some(JingleChild::Content(r)) => self.contents.push(r.finish()),
+                Some(JingleChild::Json(r)) => self.json_sources = Some(r.finish()),
+                Some(JingleChild::IceState(r)) => self.ice_state = Some(r.finish().trim().to_string()),
+                Some(JingleChild::Reason(r)) => self.reason = Some((r.cond.unwrap_or_default(), r.text)),
+                _ => {}
+            }
+        }
+        Step::Inside
+    }
+
+    /// The request read, or why it is malformed (`Missing 'action'`, `Missing 'sid'`, a
+    /// transport over [`MAX_TRANSPORT_BYTES`], in that order).
+    pub fn finish(mut self) -> Result<JingleRequest, JingleError> {
+        use crate::xmpp::collect::take_attr;
+        let action = take_attr(&mut self.attrs, "action").ok_or_else(|| JingleError("Missing 'action'".into()))?;
+        let sid = take_attr(&mut self.attrs, "sid").ok_or_else(|| JingleError("Missing 'sid'".into()))?;
+        if self.contents.iter().any(|c| c.largest_transport > MAX_TRANSPORT_BYTES) {
+            return Err(JingleError(format!("transport too large (more than {MAX_TRANSPORT_BYTES} bytes)")));
+        }
+        Ok(JingleRequest {
+            action: JingleAction::parse(&action),
+            sid,
+            initiator: take_attr(&mut self.attrs, "initiator"),
+            responder: take_attr(&mut self.attrs, "responder"),
+            contents: self.contents,
+            json_sources: self.json_sources,
+            bridge_session: self.bridge_session,
+            reason: self.reason,
+            ice_state: self.ice_state,
+        })
+    }
+}
+
+/// The first ICE-UDP `<transport>` among `contents`, with `<rtcp-mux/>` added if it was
+/// missing (§1.5, §3.3).
+pub fn first_ice_transport(contents: &[JingleContent]) -> Option<IceTransport> {
+    contents.iter().find_map(|c| c.transport.clone()).map(IceTransport::with_rtcp_mux)
 }
 
 /// `<initial-last-n xmlns='jitsi:colibri2' value>` from a content (the video one in
 /// practice); `None` if absent or not a number.
-pub fn initial_last_n(contents: &[Element]) -> Option<u32> {
-    let mut ordered: Vec<&Element> = contents.iter().filter(|c| c.get_attr("name") == Some("video")).collect();
-    ordered.extend(contents.iter().filter(|c| c.get_attr("name") != Some("video")));
+pub fn initial_last_n(contents: &[JingleContent]) -> Option<u32> {
+    let is_video = |c: &&JingleContent| c.name.as_deref() == Some("video");
+    let ordered = contents.iter().filter(is_video).chain(contents.iter().filter(|c| !is_video(c)));
     ordered
         .into_iter()
-        .find_map(|c| c.get_child("initial-last-n", ns::COLIBRI2))
-        .and_then(|e| e.get_attr("value"))
+        .find_map(|c| c.initial_last_n.as_ref())
+        .and_then(|v| v.as_deref())
         .and_then(|v| v.trim().parse::<u32>().ok())
 }
 

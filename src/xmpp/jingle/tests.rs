@@ -77,7 +77,7 @@ fn parse_captured_session_accept() {
     assert_eq!(s.groups.iter().filter(|g| g.semantics == Semantics::Fid).count(), 3);
     assert!(s.validate().is_ok());
 
-    let t = first_ice_transport(&r.contents).unwrap();
+    let t = first_ice_transport(&r.contents).unwrap().to_element();
     assert!(t.is("transport", ns::ICE_UDP));
     assert_eq!(t.get_attr("ufrag"), Some("WsNX"));
     assert_eq!(t.get_attr("pwd"), Some("5ygD0p/YdaNs63bzS8KdFDhG"));
@@ -95,7 +95,7 @@ fn parse_captured_session_accept_with_source_names() {
     assert_eq!(s.source(4263851834).unwrap().name.as_deref(), Some("d8c2803e-a0"));
     assert!(s.sources.iter().filter(|x| x.media == MediaType::Video).all(|x| x.name.as_deref() == Some("d8c2803e-v0")));
     assert_eq!(s.groups.len(), 4);
-    let t = first_ice_transport(&r.contents).unwrap();
+    let t = first_ice_transport(&r.contents).unwrap().to_element();
     assert_eq!(t.get_attr("ufrag"), Some("Gr7R"));
 }
 
@@ -104,13 +104,13 @@ fn parse_captured_transport_info() {
     let r = accept_request(TRANSPORT_INFO);
     assert_eq!(r.action, JingleAction::TransportInfo);
     assert!(r.sources().unwrap().is_empty(), "a content named '0' without sources is fine");
-    let t = first_ice_transport(&r.contents).unwrap();
+    let t = first_ice_transport(&r.contents).unwrap().to_element();
     assert_eq!(t.children_named("candidate", ns::ICE_UDP).count(), 4);
     assert_eq!(t.children_named("rtcp-mux", ns::ICE_UDP).count(), 1);
     // An existing rtcp-mux is not duplicated.
-    let again = first_ice_transport(&[Element::new("content", ns::JINGLE).child(t.clone())]).unwrap();
+    let again = first_ice_transport(&[JingleContent::from_element(&Element::new("content", ns::JINGLE).child(t.clone()))]).unwrap().to_element();
     assert_eq!(again.children_named("rtcp-mux", ns::ICE_UDP).count(), 1);
-    assert_eq!(first_ice_transport(&[Element::new("content", ns::JINGLE)]), None);
+    assert_eq!(first_ice_transport(&[JingleContent::from_element(&Element::new("content", ns::JINGLE))]), None);
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn parse_initial_last_n_and_session_info() {
         "<content xmlns='urn:xmpp:jingle:1' name='video'><initial-last-n xmlns='jitsi:colibri2' value='-3'/></content>",
     )
     .unwrap();
-    assert_eq!(initial_last_n(&[bad]), None);
+    assert_eq!(initial_last_n(&[JingleContent::from_element(&bad)]), None);
 
     let term = parse_fragment(
         "<iq xmlns='jabber:client' type='set'><jingle xmlns='urn:xmpp:jingle:1' action='session-terminate' sid='6rbn2k8ahd2ns'>\
@@ -590,7 +590,7 @@ fn oversized_transports_are_refused() {
     // The captured transports are far below the bound.
     for cap in [ACCEPT, ACCEPT_NAMES, TRANSPORT_INFO] {
         let r = accept_request(cap);
-        let t = first_ice_transport(&r.contents).unwrap();
+        let t = first_ice_transport(&r.contents).unwrap().to_element();
         assert!(t.to_xml().len() < MAX_TRANSPORT_BYTES / 4, "{}", t.to_xml().len());
     }
     // 3 KB of apostrophes in an attribute grow six-fold when the focus writes them.
@@ -1041,7 +1041,7 @@ fn session_terminate_and_transport_info_iqs() {
     let ti = transport_info(FOCUS, OCCUPANT, "s", "i", "audio", &bridge_transport());
     let r = JingleRequest::parse(&ti).unwrap();
     assert_eq!(r.action, JingleAction::TransportInfo);
-    assert_eq!(first_ice_transport(&r.contents).unwrap(), bridge_transport());
+    assert_eq!(first_ice_transport(&r.contents).unwrap().to_element(), bridge_transport());
 }
 
 #[test]

@@ -508,7 +508,8 @@ impl Router for SimRouter {
         self.next_presence = None;
     }
 
-    fn stanza(&mut self, _conn: ConnId, el: Element, out: &mut Outbox) {
+    fn stanza(&mut self, _conn: ConnId, st: jicofo::xmpp::incoming::Incoming, out: &mut Outbox) {
+        let el = st.into_element();
         let now = Instant::now();
         match el.name.as_str() {
             "iq" => self.on_iq(el, now, out),

@@ -7,6 +7,7 @@ use crossbeam_channel::bounded;
 use super::colibri::*;
 use super::*;
 use jicofo::xml::{parse_fragment, Element};
+use jicofo::xmpp::incoming::Incoming;
 use jicofo::xmpp::ns;
 use jicofo::xmpp::stanza::parse_error;
 
@@ -489,7 +490,7 @@ fn router_joins_with_stats_and_answers() {
            <x xmlns='http://jabber.org/protocol/muc#user'><status code='110'/><status code='201'/></x></presence>",
     )
     .unwrap();
-    r.stanza(CONN, own, &mut out);
+    r.stanza(CONN, Incoming::Other(own), &mut out);
     assert_eq!(erx.try_recv().unwrap(), Event::Joined("JvbBrewery@internal.auth.meet.test/jvb1".into()));
     let cfg = out.drain();
     assert_eq!(cfg.len(), 1);
@@ -497,7 +498,7 @@ fn router_joins_with_stats_and_answers() {
 
     // Unknown IQ.
     let ver = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", "u1").child(Element::new("foo", "urn:x"));
-    r.stanza(CONN, ver, &mut out);
+    r.stanza(CONN, Incoming::Other(ver), &mut out);
     let e = parse_error(&out.drain()[0].1).unwrap();
     assert_eq!(e.condition, ErrorCondition::ServiceUnavailable);
     assert_eq!(e.text.as_deref(), Some("Unsupported IQ request foo"));
@@ -518,7 +519,7 @@ fn router_joins_with_stats_and_answers() {
     ctx.send(Command::Delay(Duration::from_millis(300))).unwrap();
     r.tick(now, &mut out);
     out.drain();
-    r.stanza(CONN, iq("c1", &create_body("a1")), &mut out);
+    r.stanza(CONN, Incoming::Other(iq("c1", &create_body("a1"))), &mut out);
     assert!(out.drain().is_empty());
     let due = r.next_deadline().unwrap();
     assert!(due > now && due <= Instant::now() + Duration::from_millis(300));
@@ -532,7 +533,7 @@ fn router_joins_with_stats_and_answers() {
     r.tick(Instant::now(), &mut out);
     out.drain();
     let h = Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", "h").child(Element::new("healthcheck", ns::HEALTHCHECK));
-    r.stanza(CONN, h, &mut out);
+    r.stanza(CONN, Incoming::Other(h), &mut out);
     assert!(out.drain().is_empty());
 
     // Shutdown: unavailable presence.
