@@ -68,6 +68,7 @@ pub const TARGETS: &[&str] = &[
     "negotiation",
     "http",
     "conference",
+    "components",
 ];
 
 /// Run target `name` on `data`; false for an unknown name.
@@ -92,6 +93,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "negotiation" => negotiation(data),
         "http" => http(data),
         "conference" => conference(data),
+        "components" => components(data),
         _ => return false,
     }
     true
@@ -510,6 +512,39 @@ pub fn mute(data: &[u8]) {
     if let Some(Ok(m)) = MuteRequest::parse(&el) {
         assert!(m.from_nick.as_deref().is_none_or(|n| !n.is_empty()) || el.get_attr("from").is_some());
         assert!([ns::AUDIO_MUTE, ns::VIDEO_MUTE, ns::DESKTOP_MUTE].contains(&m.ns.as_str()));
+    }
+}
+
+/// The Jitsi component messages (moderation.md §0, §1, §4): each stanza's
+/// `<json-message>` read as AV moderation and as room metadata, and as a disco#info
+/// answer listing components. What parses writes back to JSON that parses to the same
+/// value and stays within its bounds; the parsed messages are held as a full inbox holds
+/// them, which stays within its cap.
+pub fn components(data: &[u8]) {
+    use crate::messages::inbox::{HeldComponents, HELD_COMPONENT_MESSAGES};
+    use crate::messages::ComponentMessage;
+    use crate::xmpp::av_moderation::{AvModerationMessage, MAX_WHITELIST};
+    use crate::xmpp::components::Components;
+    use crate::xmpp::room_metadata::RoomMetadata;
+    let mut held = HeldComponents::default();
+    for el in elements(data, 32) {
+        let c = Components::from_disco(&el);
+        for a in [&c.av_moderation, &c.breakout_rooms, &c.room_metadata].into_iter().flatten() {
+            assert!(a.is_bare() && a.local().is_none());
+        }
+        // As the router reads them (`TryFrom<&Element>`), then written back and read again.
+        if let Ok(m) = AvModerationMessage::try_from(&el) {
+            assert!(m.whitelists.iter().all(|(_, l)| l.len() <= MAX_WHITELIST));
+            let again = AvModerationMessage::try_from(&m.to_element("avmoderation.meet.test", "focus@auth.meet.test/focus"));
+            assert_eq!(again.as_ref(), Ok(&m), "written AV moderation parses back");
+            let _ = held.hold(ComponentMessage::AvModeration(m));
+        }
+        if let Ok(m) = RoomMetadata::try_from(&el) {
+            let again = RoomMetadata::try_from(&m.to_element("metadata.meet.test", "focus@auth.meet.test/focus"));
+            assert_eq!(again.as_ref(), Ok(&m), "written metadata parses back");
+            let _ = held.hold(ComponentMessage::RoomMetadata(m));
+        }
+        assert!(held.len() <= HELD_COMPONENT_MESSAGES);
     }
 }
 
@@ -1793,6 +1828,24 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "caps" => extra(&[
             ("xep0115", "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://code.google.com/p/exodus' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/></presence><iq type='result'><query xmlns='http://jabber.org/protocol/disco#info' node='http://code.google.com/p/exodus#QgayPKawpkPSDYmwT/WM94uAlu0='><identity category='client' name='Exodus 0.9.1' type='pc'/><feature var='http://jabber.org/protocol/caps'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/><feature var='http://jabber.org/protocol/muc'/></query></iq>"),
             ("form", "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc' xml:lang='en' name='P'/><feature var='a'/><x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field><field var='os'><value>Mac</value><value>x</value></field></x></query>"),
+        ]),
+        "components" => extra(&[
+            (
+                "av-enable",
+                "<message from='avmoderation.meet.test' to='focus@auth.meet.test/focus'><json-message xmlns='http://jitsi.org/jitmeet'>{\"type\":\"av_moderation\",\"room\":\"r@conference.meet.test\",\"enabled\":true,\"mediaType\":\"audio\",\"actor\":\"r@conference.meet.test/m\"}</json-message></message>",
+            ),
+            (
+                "av-whitelists",
+                "<message from='avmoderation.meet.test'><json-message xmlns='http://jitsi.org/jitmeet'>{\"type\":\"av_moderation\",\"room\":\"r@conference.meet.test\",\"whitelists\":{\"audio\":[\"r@conference.meet.test/a\"],\"video\":[]}}</json-message></message>",
+            ),
+            (
+                "metadata",
+                "<message from='metadata.meet.test'><json-message xmlns='http://jitsi.org/jitmeet' room='r@conference.meet.test'>{\"type\":\"room_metadata\",\"metadata\":{\"startMuted\":{\"audio\":true,\"video\":false},\"lobbyEnabled\":false,\"moderators\":[\"a@meet.test\"],\"participants\":[\"b@meet.test\"]}}</json-message></message>",
+            ),
+            (
+                "disco",
+                "<iq type='result' from='meet.test'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='component' type='av_moderation' name='avmoderation.meet.test'/><identity category='component' type='room_metadata' name='metadata.meet.test'/><identity category='component' type='breakout_rooms' name='breakout.meet.test'/></query></iq>",
+            ),
         ]),
         "gateways" => extra(&[
             (

@@ -28,7 +28,7 @@ const LAYERS: &[&[&str]] = &[
     &["xmpp"],
     // Sockets, TLS, the event loop, the generic HTTP server.
     &["net"],
-    // What crosses threads; secure-domain sessions; the process counters.
+    // What crosses threads; authentication sessions (secure domain, JWT authority); the process counters.
     &["messages", "auth", "metrics"],
     // The breweries (bridges: registry, selection, health checks; Jibri and Jigasi:
     // selection, the Jibri session state machine) and the moderation policies (pure

@@ -147,7 +147,8 @@ pub struct Shared {
     pub nick: String,
     /// Bare JID of the focus user (`focus@auth.meet.test`).
     pub focus_jid: String,
-    /// Secure-domain sessions, when `--auth_domain` is set.
+    /// Authentication sessions, when an authority is configured (`--auth_domain`,
+    /// `--jwt_auth_domain`).
     pub sessions: Option<Arc<Mutex<Sessions>>>,
     /// Verified disco#info features by XEP-0115 `ver` (bounded LRU).
     pub caps_cache: Mutex<CapsCache>,
@@ -1058,6 +1059,7 @@ impl<E: Env> Conference<E> {
     /// Keep the room's owners as §3.3 says ([`owners`]).
     fn update_owners(&mut self) {
         let sessions = self.shared.sessions.clone();
+        let now = self.env.now();
         let grants = {
             let s = sessions.as_ref().map(|s| s.lock());
             let candidates: Vec<owners::Candidate> = self
@@ -1069,7 +1071,7 @@ impl<E: Env> Conference<E> {
                     is_owner: o.affiliation == Affiliation::Owner,
                     eligible: !o.is_jibri_or_jigasi(),
                     authenticated: match (&s, &o.real_jid) {
-                        (Some(s), Some(j)) => s.is_authenticated(j),
+                        (Some(s), Some(j)) => s.is_authenticated(j, now),
                         _ => false,
                     },
                 })

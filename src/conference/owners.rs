@@ -3,8 +3,9 @@
 //! Without a secure domain the room has one owner: an occupant the MUC already lists as
 //! owner, else the first eligible participant with a known real JID (not Jibri or
 //! Jigasi), who gets the owner affiliation; when the owner leaves (or the grant fails),
-//! the next one is chosen. With a secure domain, every authenticated participant is made
-//! an owner. A participant is asked for at most once while a grant is outstanding or
+//! the next one is chosen. With an authentication authority (the secure domain or
+//! Jicofo's JWT authority, `crate::auth`), every authenticated participant is made an
+//! owner. A participant is asked for at most once while a grant is outstanding or
 //! done ([`Owners::grant_failed`] allows a new one).
 
 use std::collections::BTreeSet;

@@ -165,7 +165,7 @@ impl SimEnv {
             let inbox = self.inbox.as_mut().expect("inbox mode");
             match inbox.route.offer(m) {
                 Offered::Delivered => {}
-                Offered::Held(_) => inbox.held += 1,
+                Offered::Held(_) | Offered::HeldComponent(_) => inbox.held += 1,
                 Offered::Refused(m) => inbox.refused.push((at, m)),
             }
         }

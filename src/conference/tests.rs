@@ -134,6 +134,33 @@ fn secure_domain_makes_every_authenticated_participant_owner() {
     assert_eq!(affiliation_grants(&c.env), vec!["user1@meet.test", "user2@meet.test"]);
 }
 
+/// Token setup C (moderation.md §5 C): under Jicofo's JWT authority a participant is made
+/// owner only while its JID is bound to a live session (one minute idle); being on the
+/// token domain is not enough.
+#[test]
+fn jwt_authority_makes_only_live_session_holders_owners() {
+    use crate::auth::{AuthResult, Authority, AuthorityKind, JWT_SESSION_LIFETIME};
+    let r = room();
+    let mut e = env();
+    let t0 = e.now();
+    let mut sessions = Sessions::for_authority(&Authority { kind: AuthorityKind::ExternalJwt, domain: "meet.test".into() });
+    for who in ["user1@meet.test/x", "user3@meet.test/z"] {
+        let res = sessions.authenticate(&Jid::parse(who).unwrap(), None, Some("m"), &r, t0);
+        assert!(matches!(res, AuthResult::Authenticated { .. }), "{res:?}");
+    }
+    e.at(ms(0), request());
+    e.at(ms(100), Inbox::Stanza(occupant_presence(&r, "u1", "user1@meet.test/x", "none", "participant")));
+    // On the token domain, but no session (it sent no conference request).
+    e.at(ms(200), Inbox::Stanza(occupant_presence(&r, "u2", "user2@meet.test/y", "none", "participant")));
+    // Its session was made a minute ago and not used since: expired.
+    let late = JWT_SESSION_LIFETIME + ms(1000);
+    e.at(late, Inbox::Stanza(occupant_presence(&r, "u3", "user3@meet.test/z", "none", "participant")));
+    e.at(late + ms(500), Inbox::Shutdown);
+    let mut c = conference(e, Some(sessions));
+    c.run();
+    assert_eq!(affiliation_grants(&c.env), vec!["user1@meet.test"]);
+}
+
 fn mute_iq(from: &str, target: &str, value: &str) -> Inbox {
     Inbox::Stanza(
         Element::new("iq", ns::CLIENT)

@@ -34,12 +34,17 @@ pub struct Counters {
 /// The Jibri breweries and bindings, shared by the router and conferences.
 #[derive(Debug, Default)]
 pub struct Jibris {
+    /// The recorder brewery (`--jibri_muc`): file recording and live streaming; `None` when off.
     pub recorder: Option<Mutex<JibriBrewery>>,
+    /// The SIP Jibri brewery (`--jibri_sip_muc`): the SIP video gateway; `None` when off.
     pub sip: Option<Mutex<JibriBrewery>>,
     /// Jibri (occupant JID in its brewery) → the conference whose session it serves.
     bound: Mutex<HashMap<Jid, u64>>,
+    /// Pending timeout and retry budget of every session.
     pub session: SessionConfig,
+    /// Counters of recording and live streaming sessions.
     pub recording: Counters,
+    /// Counters of SIP gateway sessions.
     pub sip_calls: Counters,
 }
 

@@ -126,6 +126,7 @@ impl Metrics {
                 "forged_answers": self.forged_answers.load(Ordering::Relaxed),
                 "plugin_messages_ignored": self.component_messages_ignored.load(Ordering::Relaxed),
                 "plugin_messages_invalid": self.component_messages_invalid.load(Ordering::Relaxed),
+                "plugin_messages_dropped": self.component_messages_dropped.load(Ordering::Relaxed),
                 "requests_refused_locally": self.requests_refused_locally.load(Ordering::Relaxed),
                 "participants_over_limit": self.participants_over_limit.load(Ordering::Relaxed),
             },
@@ -235,6 +236,12 @@ impl Metrics {
             "Plugin messages refused as malformed or over their bounds.",
             "counter",
             self.component_messages_invalid.load(Ordering::Relaxed) as f64,
+        );
+        gauge(
+            "plugin_messages_dropped_total",
+            "Plugin messages dropped: a full conference inbox already held too many.",
+            "counter",
+            self.component_messages_dropped.load(Ordering::Relaxed) as f64,
         );
         gauge(
             "requests_refused_locally_total",
