@@ -37,7 +37,8 @@ use crate::messages::pending::{answer_is_from, Answer, Destination, IqId, Pendin
 use crate::xmpp::conference_iq::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
 use crate::ids::ConferenceId;
 use crate::jid::Jid;
-use crate::xmpp::jingle::stanzas::{first_ice_transport, initial_last_n, JingleRequest};
+use crate::xmpp::jingle::stanzas::{first_ice_transport, initial_last_n, source_add, tree, JingleRequest};
+use crate::xmpp::jingle::SourceView;
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, MediaType};
 use crate::net::ConnId;
 use crate::xml::framer::opening_tag;
@@ -389,7 +390,8 @@ pub fn muc_presence(data: &[u8]) {
 }
 
 /// Jingle requests and their sources: parsed, validated, added to a conference that
-/// already has sources, removed again; a valid set survives the JSON encoding.
+/// already has sources, removed again; a valid set survives the JSON encoding, and its
+/// cached encodings write the same source-add as the element trees.
 pub fn jingle(data: &[u8]) {
     let Some(el) = element(data) else { return };
     let req = match JingleRequest::parse(&el) {
@@ -415,6 +417,16 @@ pub fn jingle(data: &[u8]) {
         for m in [MediaType::Audio, MediaType::Video] {
             for e in conf.jingle_elements(m) {
                 assert_round_trip(&e, "jingle source element");
+            }
+        }
+        // The cached encodings write what the element trees write, and it parses.
+        for (audio, video) in [(true, true), (true, false), (false, true)] {
+            let view = SourceView::new(&conf).except("other").media(audio, video);
+            for json in [false, true] {
+                let cached = source_add("f@d/r", "r@m.d/p", "s", "i", view, json);
+                let tree = tree::source_add("f@d/r", "r@m.d/p", "s", "i", view, json);
+                assert_eq!(cached.to_xml(), tree.to_xml(), "cached and tree source-add differ");
+                assert!(cached.reparsed().is_ok(), "cached source-add does not parse: {}", cached.to_xml());
             }
         }
         let _ = conf.try_remove("p", &added);
