@@ -60,7 +60,7 @@ fn main() {
         let mut c = ConferenceSources::new();
         for i in 0..50u32 {
             let s = jicofo::xmpp::jingle::Source::new(10_000 + i, jicofo::xmpp::jingle::MediaType::Audio).with_msid(&format!("m{i}"));
-            c.insert(&format!("e{i}"), EndpointSources { sources: vec![s], groups: vec![] });
+            c.insert(format!("e{i}").as_str(), EndpointSources { sources: vec![s], groups: vec![] });
         }
         black_box(c.try_add("d8c2803e", named.clone()).unwrap());
     }));

@@ -25,6 +25,7 @@ pub mod properties;
 pub mod shell;
 
 use crate::jid::Jid;
+use features::{Authority, AuthorityKind};
 use limits::Limits;
 
 /// What the command line asked for.
@@ -82,8 +83,9 @@ pub struct Config {
     pub trusted_domains: Vec<String>,
     /// Jibri pending timeout and retries.
     pub jibri_session: features::JibriSessionSettings,
-    /// Secure domain: only users authenticated on it may create rooms.
-    pub auth_domain: Option<String>,
+    /// Jicofo's authentication authority (`--auth_domain`: the secure domain;
+    /// `--jwt_auth_domain`: the JWT authority of token setup C), if any.
+    pub authority: Option<Authority>,
     /// `--enable_auto_owner`, `--enable_ice_restart`.
     pub moderation: features::ModerationSettings,
     /// REST API port; 0 turns the API off.
@@ -128,7 +130,7 @@ impl fmt::Debug for Config {
             jigasi_muc,
             trusted_domains,
             jibri_session,
-            auth_domain,
+            authority,
             moderation,
             rest_port,
             rest_bind,
@@ -155,7 +157,7 @@ impl fmt::Debug for Config {
             .field("jigasi_muc", jigasi_muc)
             .field("trusted_domains", trusted_domains)
             .field("jibri_session", jibri_session)
-            .field("auth_domain", auth_domain)
+            .field("authority", authority)
             .field("moderation", moderation)
             .field("rest_port", rest_port)
             .field("rest_bind", rest_bind)
@@ -230,7 +232,8 @@ pub(crate) const FLAGS: &[(&str, &str, &str)] = &[
     ("trusted_domain", "DOMAIN", "domain whose members are recognised as Jibri/Jigasi by their presence features; repeatable (default recorder.<domain>)"),
     ("jibri_pending_timeout", "SECONDS", "a Jibri session not on this long after its start ends, 0: never (default 90)"),
     ("jibri_num_retries", "N", "other Jibris tried when one fails, -1: no limit (default 5)"),
-    ("auth_domain", "DOMAIN", "secure domain: only users authenticated on DOMAIN may create rooms"),
+    ("auth_domain", "DOMAIN", "secure domain: only users authenticated on DOMAIN may create rooms (also Jicofo's XMPP:DOMAIN and EXT_JWT:DOMAIN forms)"),
+    ("jwt_auth_domain", "DOMAIN", "Jicofo's JWT authority (token setup C): users of DOMAIN, where Prosody checks tokens, create rooms and are made owners"),
     ("enable_auto_owner", "BOOL", "make the first eligible participant owner, passed on when they leave (default true; false: Prosody decides owners, e.g. token deployments)"),
     ("enable_ice_restart", "BOOL", "serve clients' in-place ICE restart requests (default true)"),
     ("rest_port", "PORT", "HTTP API port, 0 turns it off (default 8888)"),
@@ -302,6 +305,49 @@ fn check_domain(name: &str, value: &str) -> Result<String, ConfigError> {
         Ok(j) if j.local().is_none() && j.resource().is_none() => Ok(j.domain().to_string()),
         _ => Err(ConfigError(format!("{}: '{}' is not a domain name", name, value))),
     }
+}
+
+/// The authentication authority from `--auth_domain` (a domain, or Jicofo's `XMPP:<domain>`
+/// / `EXT_JWT:<domain>` of `org.jitsi.jicofo.auth.URL`) and `--jwt_auth_domain`: at most
+/// one of them; a flag wins over a file's value of the other.
+fn authority(
+    get: &dyn Fn(&str) -> Option<String>,
+    label: &dyn Fn(&str) -> String,
+    flag_given: &dyn Fn(&str) -> bool,
+) -> Result<Option<Authority>, ConfigError> {
+    let xmpp = get("auth_domain");
+    let jwt = get("jwt_auth_domain");
+    let (name, text, kind) = match (xmpp, jwt) {
+        (None, None) => return Ok(None),
+        (Some(x), Some(j)) => match (flag_given("auth_domain"), flag_given("jwt_auth_domain")) {
+            (true, false) => ("auth_domain", x, AuthorityKind::XmppDomain),
+            (false, true) => ("jwt_auth_domain", j, AuthorityKind::ExternalJwt),
+            _ => {
+                return Err(ConfigError(format!(
+                    "{} and {}: one authentication authority at most (a secure domain or Jicofo's JWT authority)",
+                    label("auth_domain"),
+                    label("jwt_auth_domain")
+                )))
+            }
+        },
+        (Some(x), None) => ("auth_domain", x, AuthorityKind::XmppDomain),
+        (None, Some(j)) => ("jwt_auth_domain", j, AuthorityKind::ExternalJwt),
+    };
+    let (kind, domain) = match (kind, text.split_once(':')) {
+        (AuthorityKind::XmppDomain, Some(("XMPP", d))) => (AuthorityKind::XmppDomain, d),
+        (_, Some(("EXT_JWT", d))) => (AuthorityKind::ExternalJwt, d),
+        (_, Some((scheme, _))) => {
+            return Err(ConfigError(format!(
+                "{}: '{}': only a domain{} is supported ({}: is not)",
+                label(name),
+                text,
+                if kind == AuthorityKind::XmppDomain { ", XMPP:<domain> or EXT_JWT:<domain>" } else { "" },
+                scheme
+            )))
+        }
+        (k, None) => (k, text.as_str()),
+    };
+    Ok(Some(Authority { kind, domain: check_domain(&label(name), domain)? }))
 }
 
 /// Environment variables that stand for flags: the names of the 2020-era `config` file,
@@ -494,10 +540,7 @@ where
         pending_timeout: (pending_timeout > 0).then(|| std::time::Duration::from_secs(pending_timeout)),
         num_retries,
     };
-    let auth_domain = match get("auth_domain") {
-        Some(d) => Some(check_domain(&label("auth_domain"), d.trim_start_matches("XMPP:"))?),
-        None => None,
-    };
+    let authority = authority(&get, &label, &flag_given)?;
     let boolean = |name: &str, default: bool| match get(name) {
         None => Ok(default),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
@@ -552,7 +595,7 @@ where
         jigasi_muc,
         trusted_domains,
         jibri_session,
-        auth_domain,
+        authority,
         moderation,
         rest_port,
         rest_bind,
@@ -777,7 +820,7 @@ mod tests {
         assert_eq!(c.mode(), Mode::ClientOnly);
         assert_eq!((c.domain.as_str(), c.host.as_str()), ("meet.jitsi", "xmpp.meet.jitsi"));
         assert_eq!((c.conference_muc.as_str(), c.client_proxy.as_str()), ("muc.meet.jitsi", "focus.meet.jitsi"));
-        assert_eq!(c.auth_domain.as_deref(), Some("meet.jitsi"));
+        assert_eq!(c.authority, Some(Authority { kind: AuthorityKind::XmppDomain, domain: "meet.jitsi".into() }));
         assert!(c.tls_insecure);
         assert_eq!(c.bridge_muc.to_string(), "jvbbrewery@internal-muc.meet.jitsi");
         let ignored: Vec<&str> = c.sources.ignored.iter().map(|k| k.trim_start_matches("/config/jicofo.conf: ")).collect();
@@ -788,6 +831,37 @@ mod tests {
         assert!(!ignored.contains(&"jicofo.jibri.brewery-jid"), "{:?}", ignored);
         assert_eq!(c.jibri_muc.as_ref().map(|j| j.local().unwrap_or_default().to_string()).as_deref(), Some("jibribrewery"));
         assert!(!ignored.iter().any(|k| k.contains("password") || k.contains("client.enabled")), "{:?}", ignored);
+    }
+
+    #[test]
+    fn authentication_authorities_from_flags_and_files() {
+        let xmpp = |d: &str| Some(Authority { kind: AuthorityKind::XmppDomain, domain: d.into() });
+        let jwt = |d: &str| Some(Authority { kind: AuthorityKind::ExternalJwt, domain: d.into() });
+        assert_eq!(run(&["--domain=meet.test"], &[]).unwrap().authority, None);
+        assert_eq!(run(&["--domain=meet.test", "--auth_domain=auth.meet.test"], &[]).unwrap().authority, xmpp("auth.meet.test"));
+        assert_eq!(run(&["--domain=meet.test", "--auth_domain=XMPP:auth.meet.test"], &[]).unwrap().authority, xmpp("auth.meet.test"));
+        assert_eq!(run(&["--domain=meet.test", "--jwt_auth_domain=meet.test"], &[]).unwrap().authority, jwt("meet.test"));
+        // Jicofo's property form works in the flag too.
+        assert_eq!(run(&["--domain=meet.test", "--auth_domain=EXT_JWT:meet.test"], &[]).unwrap().authority, jwt("meet.test"));
+        for bad in [&["--auth_domain=a.test", "--jwt_auth_domain=b.test"][..], &["--auth_domain=shibboleth:x"], &["--jwt_auth_domain=a@b"]] {
+            let mut a = vec!["--domain=meet.test"];
+            a.extend_from_slice(bad);
+            let e = run(&a, &[]).unwrap_err();
+            assert!(e.0.starts_with("--auth_domain") || e.0.starts_with("--jwt_auth_domain"), "{}", e);
+            assert!(!e.0.contains('\n'));
+        }
+        // Files: jicofo.conf type = JWT, the 2020 property EXT_JWT:; a flag wins over a file.
+        let conf = [("/c/jicofo.conf", "jicofo.xmpp.client.xmpp-domain = meet.example\njicofo.authentication { enabled = true, type = JWT, login-url = \"meet.example\" }")];
+        assert_eq!(run_files(&["--config=/c/jicofo.conf"], &[], &conf).authority, jwt("meet.example"));
+        let props = [("/c/sip-communicator.properties", "org.jitsi.jicofo.auth.URL=EXT_JWT:meet.example\n")];
+        let c = run_files(&["--config=/c/sip-communicator.properties", "--domain=meet.example"], &[], &props);
+        assert_eq!(c.authority, jwt("meet.example"));
+        let c = run_files(&["--config=/c/jicofo.conf", "--auth_domain=auth.meet.example"], &[], &conf);
+        assert_eq!(c.authority, xmpp("auth.meet.example"));
+        // Two files naming different authorities: an error naming both keys.
+        let both = [conf[0], ("/c/x.properties", "org.jitsi.jicofo.auth.URL=XMPP:auth.meet.example\n")];
+        let e = with_files(&["--config=/c/x.properties", "--config=/c/jicofo.conf"], &[], &both).unwrap_err();
+        assert!(e.0.contains("org.jitsi.jicofo.auth.URL") && e.0.contains("login-url") && e.0.contains("one authentication authority"), "{}", e);
     }
 
     #[test]

@@ -30,11 +30,12 @@ use crate::messages::{BridgeEvent, Inbox, PendingReply, ReplyTarget};
 use crate::xmpp::colibri2::parse_answer;
 use crate::xmpp::muc::OccupantPresence;
 use crate::xmpp::mute::MuteRequest;
-use crate::conference::sim::{occupant_leave, occupant_presence, with_bridge, Responder};
+use crate::conference::sim::{occupant_leave, occupant_presence, FakeBridge, Responder};
 use crate::conference::{Conference, Env, Params};
 use crate::messages::inbox::HeldPresences;
 use crate::messages::pending::{answer_is_from, Answer, Destination, IqId, PendingTable};
 use crate::xmpp::conference_iq::{check_room_name, parse_room, ConferenceReply, ConferenceRequest, RoomServices};
+use crate::ids::ConferenceId;
 use crate::jid::Jid;
 use crate::xmpp::jingle::stanzas::{first_ice_transport, initial_last_n, JingleRequest};
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, MediaType};
@@ -68,6 +69,7 @@ pub const TARGETS: &[&str] = &[
     "negotiation",
     "http",
     "conference",
+    "components",
     "incoming",
 ];
 
@@ -93,6 +95,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "negotiation" => negotiation(data),
         "http" => http(data),
         "conference" => conference(data),
+        "components" => components(data),
         "incoming" => incoming(data),
         _ => return false,
     }
@@ -190,6 +193,7 @@ fn as_written(el: &Element) -> Element {
         .map(|c| match c {
             Node::Element(e) => Node::Element(as_written(e)),
             Node::Text(t) => Node::Text(fix(t)),
+            Node::Raw(r) => Node::Raw(r.clone()),
         })
         .collect();
     out
@@ -574,6 +578,39 @@ pub fn mute(data: &[u8]) {
     }
 }
 
+/// The Jitsi component messages (moderation.md §0, §1, §4): each stanza's
+/// `<json-message>` read as AV moderation and as room metadata, and as a disco#info
+/// answer listing components. What parses writes back to JSON that parses to the same
+/// value and stays within its bounds; the parsed messages are held as a full inbox holds
+/// them, which stays within its cap.
+pub fn components(data: &[u8]) {
+    use crate::messages::inbox::{HeldComponents, HELD_COMPONENT_MESSAGES};
+    use crate::messages::ComponentMessage;
+    use crate::xmpp::av_moderation::{AvModerationMessage, MAX_WHITELIST};
+    use crate::xmpp::components::Components;
+    use crate::xmpp::room_metadata::RoomMetadata;
+    let mut held = HeldComponents::default();
+    for el in elements(data, 32) {
+        let c = Components::from_disco(&el);
+        for a in [&c.av_moderation, &c.breakout_rooms, &c.room_metadata].into_iter().flatten() {
+            assert!(a.is_bare() && a.local().is_none());
+        }
+        // As the router reads them (`TryFrom<&Element>`), then written back and read again.
+        if let Ok(m) = AvModerationMessage::try_from(&el) {
+            assert!(m.whitelists.iter().all(|(_, l)| l.len() <= MAX_WHITELIST));
+            let again = AvModerationMessage::try_from(&m.to_element("avmoderation.meet.test", "focus@auth.meet.test/focus"));
+            assert_eq!(again.as_ref(), Ok(&m), "written AV moderation parses back");
+            let _ = held.hold(ComponentMessage::AvModeration(m));
+        }
+        if let Ok(m) = RoomMetadata::try_from(&el) {
+            let again = RoomMetadata::try_from(&m.to_element("metadata.meet.test", "focus@auth.meet.test/focus"));
+            assert_eq!(again.as_ref(), Ok(&m), "written metadata parses back");
+            let _ = held.hold(ComponentMessage::RoomMetadata(m));
+        }
+        assert!(held.len() <= HELD_COMPONENT_MESSAGES);
+    }
+}
+
 /// The Jibri/Jigasi typed parsers (`xmpp::jibri`, `xmpp::rayo`, `xmpp::jigasi`) on any
 /// element of a stanza: what parses writes back to an element that parses to the same
 /// value, values stay within their bounds; stanzas also go to a Jibri and a Jigasi
@@ -705,7 +742,7 @@ pub fn pending(data: &[u8]) {
         deadline: Instant,
     }
     let mut model: Vec<(IqId, Model)> = Vec::new();
-    let dest_of = |b: u8| if b % 5 == 4 { Destination::Bridges } else { Destination::Conference(u64::from(b % 5)) };
+    let dest_of = |b: u8| if b % 5 == 4 { Destination::Bridges } else { Destination::Conference(ConferenceId(u64::from(b % 5))) };
     for _ in 0..2048 {
         if inp.pos >= data.len() {
             break;
@@ -790,7 +827,7 @@ pub fn pending(data: &[u8]) {
         }
         assert_eq!(table.len(), model.len(), "table and model disagree");
         assert_eq!(table.next_deadline(), model.iter().map(|(_, m)| m.deadline).min());
-        for d in [Destination::Bridges, Destination::Conference(0), Destination::Conference(3)] {
+        for d in [Destination::Bridges, Destination::Conference(ConferenceId(0)), Destination::Conference(ConferenceId(3))] {
             assert_eq!(table.outstanding(d), model.iter().filter(|(_, m)| m.dest == d).count());
         }
     }
@@ -1504,7 +1541,12 @@ fn request(requester: Option<usize>) -> Inbox {
 
 impl Env for FuzzEnv {
     fn send(&mut self, _conn: ConnId, el: Element) {
-        let outstanding = self.shared.pending.lock().outstanding(Destination::Conference(1));
+        // Cached source encodings (raw XML) must parse: the checks below look into them.
+        let el = match el.contains_raw() {
+            true => el.reparsed().unwrap_or_else(|e| panic!("the conference wrote malformed XML ({e}): {}", el.to_xml())),
+            false => el,
+        };
+        let outstanding = self.shared.pending.lock().outstanding(Destination::Conference(ConferenceId(1)));
         assert!(outstanding <= crate::messages::pending::CONFERENCE_CAP, "{outstanding} requests pending");
         {
             let mut seen = self.seen.lock();
@@ -1705,13 +1747,8 @@ fn conference_on_this_thread(data: &[u8]) {
     let shared = crate::conference::sim::test_shared_with(bridges, None, limits);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let bridge: Responder = {
-        let mut b1 = with_bridge(Jid::parse(BRIDGES[0]).expect("valid"), Box::new(|_: &Element| Vec::new()));
-        let mut b2 = with_bridge(Jid::parse(BRIDGES[1]).expect("valid"), Box::new(|_: &Element| Vec::new()));
-        Box::new(move |el: &Element| {
-            let mut out = b1(el);
-            out.extend(b2(el));
-            out
-        })
+        let b2 = FakeBridge::new(Jid::parse(BRIDGES[1]).expect("valid")).around(Box::new(|_: &Element| Vec::new()));
+        FakeBridge::new(Jid::parse(BRIDGES[0]).expect("valid")).around(b2)
     };
     let mut env = FuzzEnv {
         input: rest.to_vec(),
@@ -1735,7 +1772,7 @@ fn conference_on_this_thread(data: &[u8]) {
     };
     env.queue.push_back(request(None));
     let params = Params {
-        id: 1,
+        id: ConferenceId(1),
         room: room(),
         shared: shared.clone(),
         start_audio_muted: (flags & 4 != 0).then_some(1),
@@ -1745,7 +1782,7 @@ fn conference_on_this_thread(data: &[u8]) {
     let _reason = conf.run();
     assert!(conf.occupants().len() <= PARTICIPANTS);
     // Nothing of the ended conference stays in the pending table.
-    assert_eq!(shared.pending.lock().outstanding(Destination::Conference(1)), 0, "requests of an ended conference still pending");
+    assert_eq!(shared.pending.lock().outstanding(Destination::Conference(ConferenceId(1))), 0, "requests of an ended conference still pending");
     let s = seen.lock();
     // Bounded work: a handful of stanzas per op at most.
     assert!(s.sent <= 16 + 24 * s.ops, "{} stanzas sent for {} ops", s.sent, s.ops);
@@ -1866,6 +1903,24 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "caps" => extra(&[
             ("xep0115", "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://code.google.com/p/exodus' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/></presence><iq type='result'><query xmlns='http://jabber.org/protocol/disco#info' node='http://code.google.com/p/exodus#QgayPKawpkPSDYmwT/WM94uAlu0='><identity category='client' name='Exodus 0.9.1' type='pc'/><feature var='http://jabber.org/protocol/caps'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/><feature var='http://jabber.org/protocol/muc'/></query></iq>"),
             ("form", "<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc' xml:lang='en' name='P'/><feature var='a'/><x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field><field var='os'><value>Mac</value><value>x</value></field></x></query>"),
+        ]),
+        "components" => extra(&[
+            (
+                "av-enable",
+                "<message from='avmoderation.meet.test' to='focus@auth.meet.test/focus'><json-message xmlns='http://jitsi.org/jitmeet'>{\"type\":\"av_moderation\",\"room\":\"r@conference.meet.test\",\"enabled\":true,\"mediaType\":\"audio\",\"actor\":\"r@conference.meet.test/m\"}</json-message></message>",
+            ),
+            (
+                "av-whitelists",
+                "<message from='avmoderation.meet.test'><json-message xmlns='http://jitsi.org/jitmeet'>{\"type\":\"av_moderation\",\"room\":\"r@conference.meet.test\",\"whitelists\":{\"audio\":[\"r@conference.meet.test/a\"],\"video\":[]}}</json-message></message>",
+            ),
+            (
+                "metadata",
+                "<message from='metadata.meet.test'><json-message xmlns='http://jitsi.org/jitmeet' room='r@conference.meet.test'>{\"type\":\"room_metadata\",\"metadata\":{\"startMuted\":{\"audio\":true,\"video\":false},\"lobbyEnabled\":false,\"moderators\":[\"a@meet.test\"],\"participants\":[\"b@meet.test\"]}}</json-message></message>",
+            ),
+            (
+                "disco",
+                "<iq type='result' from='meet.test'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='component' type='av_moderation' name='avmoderation.meet.test'/><identity category='component' type='room_metadata' name='metadata.meet.test'/><identity category='component' type='breakout_rooms' name='breakout.meet.test'/></query></iq>",
+            ),
         ]),
         "gateways" => extra(&[
             (

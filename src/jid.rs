@@ -12,11 +12,19 @@ use std::str::FromStr;
 /// Why a string is not a JID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JidError {
+    /// The string is empty.
     Empty,
+    /// Nothing before the `@` (`@domain`).
     EmptyLocal,
+    /// No domain, or only dots (`user@`, `.`).
     EmptyDomain,
+    /// Nothing after the `/` (`domain/`).
     EmptyResource,
+    /// A part is longer than 1023 bytes (RFC 7622 §3.1).
     TooLong,
+    /// A character the part may not hold: in the local part `"&'/:<>@`, whitespace or
+    /// control characters; in the domain `@/<>"'&`, whitespace or control characters;
+    /// in the resource control characters.
     BadChar(char),
 }
 

@@ -5,11 +5,11 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | 0 | `jid`, `log_throttle` | plain values and helpers |
+//! | 0 | `jid`, `ids`, `log_throttle` | plain values and helpers (JIDs; identifiers as types: conference id, nick, Jingle sid, meeting id, bridge-session id) |
 //! | 1 | `xml`, `config` | framing, parsing, writing (no I/O, no namespaces); flags, files and limits |
 //! | 2 | `xmpp` | stream negotiation, and every protocol's typed stanzas: stanza envelope and errors (`stanza`), namespaces (`ns`), MUC presence (`muc`), the focus conference IQ (`conference_iq`), disco and caps (`disco`, `caps`), Jingle and sources (`jingle`), Colibri2 (`colibri2`), mute (`mute`) |
 //! | 3 | `net` | the only module that touches sockets: one mio event loop, TLS, the generic HTTP server |
-//! | 4 | `messages`, `auth`, `metrics` | what crosses threads (inbox, control, reply targets, pending table); secure-domain sessions; counters |
+//! | 4 | `messages`, `auth`, `metrics` | what crosses threads (inbox, control, reply targets, pending table); authentication sessions (secure domain, JWT authority); counters |
 //! | 5 | `bridge`, `jibri`, `jigasi`, `moderation` | bridge registry, selection, health checks; the Jibri and Jigasi breweries and the Jibri session state machine (sans-IO; the conference side is `conference::recording` and `conference::dial`); moderation policies as pure functions and state (AV moderation, the mute IQ checks, ICE recovery, breakout rooms) |
 //! | 6 | `conference` | one room, on its own thread |
 //! | 7 | `focus` | the router: classifies stanzas, starts conferences, routes answers |
@@ -31,6 +31,7 @@ pub mod config;
 pub mod focus;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ids;
 pub mod jibri;
 pub mod jid;
 pub mod jigasi;

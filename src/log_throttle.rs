@@ -20,6 +20,7 @@ pub struct LogThrottle {
 }
 
 impl LogThrottle {
+    /// A throttle that lets one line through per `interval`.
     pub fn new(interval: Duration) -> LogThrottle {
         LogThrottle { interval, last: None, suppressed: 0 }
     }

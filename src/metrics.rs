@@ -9,6 +9,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use crate::ids::ConferenceId;
+
 /// What `/stats` lists about one running conference.
 #[derive(Debug, Default, Clone)]
 pub struct ConferenceInfo {
@@ -25,37 +27,56 @@ pub struct ConferenceInfo {
 pub struct Metrics {
     /// Client-only mode: there is no component connection (see [`crate::config::Mode`]).
     pub client_only: bool,
+    /// The component connection (`focus.<domain>`) is negotiated and up.
     pub component_up: AtomicBool,
+    /// The client connection (`focus@auth.<domain>`) is negotiated and up.
     pub client_up: AtomicBool,
+    /// Conferences started since the process started.
     pub conferences_created: AtomicU64,
+    /// Participants admitted to any conference since start (one over `--max_participants`
+    /// counts when it gets a seat).
     pub participants_total: AtomicU64,
+    /// Jingle IQs from participants answered with an error, and session-initiates a
+    /// participant answered with an error.
     pub jingle_errors: AtomicU64,
+    /// Colibri2 requests that failed: allocations the bridge answered with an error,
+    /// unusably or not in time, and updates it answered with an error or unusably.
     pub colibri_errors: AtomicU64,
+    /// Participants re-invited to a new bridge session because theirs failed (Jicofo's
+    /// `participants_moved`).
     pub participants_moved: AtomicU64,
+    /// Stanzas the focus sent, both connections together.
     pub stanzas_sent: AtomicU64,
     /// Established XMPP connections that were lost (Jicofo's `xmpp_disconnects`).
     pub xmpp_disconnects: AtomicU64,
-    /// Conference requests received (XMPP and HTTP), and those for a room with no conference.
+    /// Conference requests received (XMPP and HTTP).
     pub conference_requests: AtomicU64,
+    /// Conference requests received for a room that had no conference yet.
     pub conference_requests_new: AtomicU64,
-    /// Successful re-connections after a loss, per XMPP connection.
+    /// Successful re-connections of the component connection after a loss.
     pub component_reconnects: AtomicU64,
+    /// Successful re-connections of the client connection after a loss.
     pub client_reconnects: AtomicU64,
     /// Refusals and drops caused by the limits against hostile input.
     pub limits: LimitCounters,
     /// IQ answers dropped because they did not come from the request's addressee.
     pub forged_answers: AtomicU64,
-    /// Component messages (moderation.md §0) handed to a conference; ignored because
-    /// they did not come from a discovered component address; refused as malformed.
+    /// Component messages (moderation.md §0) handed to a conference.
     pub component_messages: AtomicU64,
+    /// Messages with a `<json-message>` ignored because they did not come from a
+    /// discovered component address.
     pub component_messages_ignored: AtomicU64,
+    /// Component messages from a discovered component refused as malformed.
     pub component_messages_invalid: AtomicU64,
+    /// Component messages dropped because a full conference inbox already held
+    /// as many component messages as it may (`messages::inbox::HELD_COMPONENT_MESSAGES`).
+    pub component_messages_dropped: AtomicU64,
     /// Requests a conference did not send because it had too many outstanding.
     pub requests_refused_locally: AtomicU64,
     /// Participants past `--max_participants` (made to wait for a seat or not tracked).
     pub participants_over_limit: AtomicU64,
     /// Participants per live conference (by conference id).
-    sizes: Mutex<HashMap<u64, ConferenceInfo>>,
+    sizes: Mutex<HashMap<ConferenceId, ConferenceInfo>>,
     /// Focus-added time of the latest invites: from the bridge's allocation answer to the
     /// session-initiate handed to the event loop.
     focus_added: Mutex<Samples>,
@@ -142,8 +163,10 @@ pub struct Samples {
 }
 
 impl Samples {
+    /// Samples kept; older ones are dropped first (the count goes on).
     pub const CAP: usize = 8192;
 
+    /// Record one duration (in µs, saturating at `u32::MAX`).
     pub fn record(&mut self, d: Duration) {
         if self.recent.len() == Self::CAP {
             self.recent.pop_front();
@@ -168,6 +191,7 @@ impl Samples {
 }
 
 impl Metrics {
+    /// All counters at zero, component-and-client mode.
     pub fn new() -> Metrics {
         Metrics::default()
     }
@@ -178,25 +202,25 @@ impl Metrics {
     }
 
     /// A conference started.
-    pub fn conference_started(&self, id: u64, room: &str) {
+    pub fn conference_started(&self, id: ConferenceId, room: &str) {
         self.conferences_created.fetch_add(1, Ordering::Relaxed);
         self.sizes.lock().insert(id, ConferenceInfo { room: room.to_string(), ..Default::default() });
     }
 
     /// A conference ended.
-    pub fn conference_ended(&self, id: u64) {
+    pub fn conference_ended(&self, id: ConferenceId) {
         self.sizes.lock().remove(&id);
     }
 
     /// The participant count of conference `id` changed.
-    pub fn set_size(&self, id: u64, n: usize) {
+    pub fn set_size(&self, id: ConferenceId, n: usize) {
         if let Some(s) = self.sizes.lock().get_mut(&id) {
             s.participants = n;
         }
     }
 
     /// The bridge conference `id` uses changed.
-    pub fn set_bridge(&self, id: u64, bridge: Option<String>) {
+    pub fn set_bridge(&self, id: ConferenceId, bridge: Option<String>) {
         if let Some(s) = self.sizes.lock().get_mut(&id) {
             s.bridge = bridge;
         }
@@ -212,6 +236,7 @@ impl Metrics {
         self.participants_total.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Add one to `counter` (relaxed: counters order nothing).
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -117,6 +117,14 @@ fn check_in_both_modes_names_what_the_layout_needs() {
     let (code, out) = check(&d, &secret, &[]);
     assert_eq!(code, 0, "{}", out);
     assert!(out.starts_with("ok    mode: component focus.meet.test + client focus@auth.meet.test"), "{}", out);
+    // Jicofo's JWT authority (token setup C): named, and its login domain must be served.
+    let (code, out) = check(&d, &secret, &["--jwt_auth_domain=auth.meet.test"]);
+    assert_eq!(code, 0, "{}", out);
+    assert!(out.contains("ok    authentication: Jicofo's JWT authority for auth.meet.test"), "{}", out);
+    assert!(out.contains("ok    login domain auth.meet.test answers disco"), "{}", out);
+    let (code, out) = check(&d, &secret, &["--jwt_auth_domain=tokens.nowhere.test"]);
+    assert_eq!(code, 1, "{}", out);
+    assert!(out.contains("FAIL  login domain tokens.nowhere.test") && out.contains("--jwt_auth_domain"), "{}", out);
     // The same host without the secret: client-only mode finds no client_proxy and says
     // what to do, naming the secret as the other way.
     let (code, out) = check(&d, "", &[]);

@@ -106,6 +106,7 @@ fn recording_start_and_stop_with_the_status_in_the_focus_presence() {
     assert_eq!((on.status, on.session_id.as_str()), (Status::On, sid.as_str()));
     assert_eq!(on.initiator.as_deref(), Some(format!("{}/mod", room).as_str()));
     // The Jibri got the start from the focus's brewery occupant with the room and mode.
+    assert!(jibri.wait_line(T, |l| l.contains(": <- ") && l.contains("action='start'")));
     let starts = jibri.received("action='start'");
     assert_eq!(starts.len(), 1, "{:?}", starts);
     assert!(starts[0].contains(&format!("room='{}'", room)) && starts[0].contains("recording_mode='file'") && starts[0].contains(&sid), "{}", starts[0]);
@@ -168,6 +169,7 @@ fn no_jibri_a_busy_jibri_and_a_pending_timeout() {
     wait_stats(&d, |s| s["jibri_detector"]["count"] == 1);
     let r = m.request(start());
     assert_eq!(cond(&r), "resource-constraint", "{}", r);
+    assert!(busy.wait_line(T, |l| l.contains(": <- ") && l.contains("action='start'")));
     assert_eq!(busy.received("action='start'").len(), 1);
     drop(busy);
     wait_stats(&d, |s| s["jibri_detector"]["count"] == 0);
@@ -210,6 +212,8 @@ fn hostile_jibri_input_is_refused_with_the_documented_errors() {
     }
     assert_eq!(answers.iter().filter(|a| *a == "result").count(), 1, "{:?}", answers);
     assert_eq!(answers.iter().filter(|a| *a == "unexpected-request").count(), 19, "{:?}", answers);
+    // The simulator's stdout is read by another thread: wait for its line before counting.
+    assert!(jibri.wait_line(T, |l| l.contains(": <- ") && l.contains("action='start'")), "the Jibri never got the start");
     assert_eq!(jibri.received("action='start'").len(), 1);
     // A forged status from a participant's JID straight to the focus user.
     let mut u = d.user("user1");

@@ -288,3 +288,67 @@ fn a_guest_enters_a_breakout_room_under_a_secure_domain_and_nobody_is_made_moder
     assert!(d.jicofo_log().contains(&format!("conference {}: a breakout room of {}", breakout, main)), "the main room read from the form");
     assert_eq!(d.stats()["conferences"], 2, "main and breakout conferences run");
 }
+
+/// Token setup C (moderation.md §5 C): Jicofo's JWT authority. Prosody would check the
+/// tokens on the login domain; here a password user of `auth.meet.test` stands for a token
+/// user (the focus never sees the token either way).
+#[test]
+fn jwt_authority_a_token_user_creates_the_room_and_owns_it_a_guest_joins() {
+    let mut d = Deployment::prepare("e2e-mod-jwt", &[("jvb1", &[])]);
+    d.start_jicofo(&["--jwt_auth_domain=auth.meet.test"]);
+    let r = room(&d, "tokens");
+    let conference = |c: &mut common::client::TestClient, uid: Option<&str>, sid: Option<&str>| {
+        let mut conf = Element::new("conference", ns::FOCUS).attr("room", r.clone());
+        if let Some(u) = uid {
+            conf.set_attr("machine-uid", u);
+        }
+        if let Some(s) = sid {
+            conf.set_attr("session-id", s);
+        }
+        c.iq(Element::new("iq", ns::CLIENT).attr("type", "set").attr("to", d.prosody.focus_component()).child(conf), T)
+    };
+    // A guest may not create the room.
+    let mut g = d.participant("g", FEATURES_2021);
+    let e = g.ask_conference(&r, T).expect("answered");
+    let pe = parse_error(&e).expect("refused");
+    assert_eq!((pe.condition_name.as_str(), pe.text.as_deref()), ("not-authorized", Some("not authorized user domain")), "{}", e);
+    // The token user must send machine-uid; with it the room is created for it.
+    let mut u = Participant { client: d.user("user1"), nick: "u1".into(), room: String::new(), focus: d.prosody.focus_component(), ssrc_base: 6_000_000 };
+    u.client.disco_features = Some(FEATURES_2021.iter().map(|s| s.to_string()).collect());
+    let e = conference(&mut u.client, None, None);
+    let pe = parse_error(&e).expect("refused");
+    assert_eq!((pe.condition_name.as_str(), pe.text.as_deref()), ("not-acceptable", Some("Missing mandatory attribute 'machine-uid'")), "{}", e);
+    let conf = u.request_conference(&r);
+    assert_eq!(conf.get_attr("identity"), Some("user1@auth.meet.test"), "{}", conf);
+    let sid = conf.get_attr("session-id").expect("a session id").to_string();
+    let prop = |name: &str| {
+        conf.children_named("property", ns::FOCUS).find(|p| p.get_attr("name") == Some(name)).and_then(|p| p.get_attr("value")).map(str::to_string)
+    };
+    assert_eq!((prop("authentication").as_deref(), prop("externalAuth").as_deref()), (Some("true"), Some("true")), "{}", conf);
+    u.join();
+    assert!(wait_affiliation(&mut u, "owner", T), "the token user is made owner");
+    // The guest joins the existing room and is not made owner.
+    g.request_conference(&r);
+    g.join();
+    invited(&mut u);
+    invited(&mut g);
+    assert!(!wait_affiliation(&mut g, "owner", Duration::from_secs(2)), "no owner grant for the guest");
+    // login-url is answered without a URL.
+    let lu = u.client.iq(
+        Element::new("iq", ns::CLIENT)
+            .attr("type", "get")
+            .attr("to", d.prosody.focus_component())
+            .child(Element::new("login-url", ns::FOCUS).attr("room", r.clone()).attr("machine-uid", "m-u1")),
+        T,
+    );
+    assert_eq!(lu.get_attr("type"), Some("result"), "{}", lu);
+    assert_eq!(lu.get_child("login-url", ns::FOCUS).and_then(|l| l.get_attr("url")), None, "{}", lu);
+    // Everyone leaves: the conference ends and its session with it (no auto-login).
+    u.leave();
+    g.leave();
+    assert!(d.wait_log(&format!("conference {}: ended; 1 authentication session(s) made for it dropped", r), T), "see {}", d.log.display());
+    let e = conference(&mut u.client, Some("m-u1"), Some(&sid));
+    let pe = parse_error(&e).expect("refused");
+    assert_eq!(pe.condition_name, "not-acceptable", "{}", e);
+    assert!(pe.extra.iter().any(|x| x.name == "session-invalid"), "{}", e);
+}

@@ -21,14 +21,14 @@ use std::path::{Path, PathBuf};
 /// Top-level modules of the library, bottom up. See README.md, "Architecture".
 const LAYERS: &[&[&str]] = &[
     // Plain values and helpers with no dependency inside the crate.
-    &["jid", "log_throttle"],
+    &["jid", "ids", "log_throttle"],
     // XML framing/parsing/writing; the configuration (flags, files, limits).
     &["xml", "config"],
     // XMPP: stream negotiation and every protocol's typed stanzas (parsers, writers).
     &["xmpp"],
     // Sockets, TLS, the event loop, the generic HTTP server.
     &["net"],
-    // What crosses threads; secure-domain sessions; the process counters.
+    // What crosses threads; authentication sessions (secure domain, JWT authority); the process counters.
     &["messages", "auth", "metrics"],
     // The breweries (bridges: registry, selection, health checks; Jibri and Jigasi:
     // selection, the Jibri session state machine) and the moderation policies (pure

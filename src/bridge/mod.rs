@@ -41,13 +41,24 @@ const RAMPUP: Duration = Duration::from_secs(20);
 pub struct Bridge {
     /// Its occupant JID in the brewery: colibri and health IQs go there.
     pub jid: Jid,
+    /// Reported load (`stress_level` stat; 0 idle, overloaded from [`STRESS_THRESHOLD`] on).
     pub stress: f64,
+    /// Stress each newly added endpoint is assumed to add until the bridge reports it
+    /// (`average_participant_stress` stat; 0.01 until a presence says otherwise).
     pub average_participant_stress: f64,
+    /// Where it runs (`region` stat); selection prefers the participant's region.
     pub region: Option<String>,
+    /// Octo relay id (`relay_id` stat): what a multi-bridge conference would need; read,
+    /// not used (Octo is not done).
     pub relay_id: Option<String>,
+    /// The bridge's version (`version` stat), shown in `/stats`.
     pub version: Option<String>,
+    /// Draining (`drain` stat): keeps its conferences, takes no new ones. True until a
+    /// stats presence says otherwise.
     pub drain: bool,
+    /// In graceful shutdown (`graceful_shutdown` stat): keeps its conferences, takes no new ones.
     pub graceful_shutdown: bool,
+    /// Shutting down (`shutting_down` stat): not operational; its conferences move away.
     pub shutting_down: bool,
     /// Out of selection until then (failed health check or colibri timeout).
     pub failed_until: Option<Instant>,
@@ -124,6 +135,7 @@ pub struct Bridges {
 }
 
 impl Bridges {
+    /// No bridges yet.
     pub fn new() -> Bridges {
         Bridges::default()
     }
@@ -138,10 +150,12 @@ impl Bridges {
         self.bridges.values()
     }
 
+    /// Bridges in the brewery, usable or not.
     pub fn len(&self) -> usize {
         self.bridges.len()
     }
 
+    /// No bridge is in the brewery.
     pub fn is_empty(&self) -> bool {
         self.bridges.is_empty()
     }

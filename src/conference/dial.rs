@@ -164,7 +164,7 @@ impl<E: Env> Conference<E> {
 
     /// Regions of the conference's bridges (for Jigasi selection).
     fn bridge_regions(&self) -> Vec<String> {
-        let Some(b) = self.media.last_bridge.as_ref() else { return Vec::new() };
+        let Some(b) = self.media.bridging.last_bridge.as_ref() else { return Vec::new() };
         self.shared.bridges.lock().get(b).and_then(|x| x.region.clone()).into_iter().collect()
     }
 }

@@ -23,6 +23,7 @@ use super::{Conference, Env, Params};
 use crate::xmpp::muc;
 use crate::xmpp::colibri2::ConferenceModify;
 use crate::messages::{Control, EndReason, Inbox, InboxLoad};
+use crate::ids::{MeetingId, Nick, Sid};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle};
 use crate::xml::Element;
@@ -32,9 +33,9 @@ use crate::xml::Element;
 #[derive(Debug, Default, Clone)]
 pub struct Cleanup {
     /// The bridge conference, `(bridge, meeting id)`, once its `create` was sent.
-    pub bridge: Option<(Jid, String)>,
+    pub bridge: Option<(Jid, MeetingId)>,
     /// Jingle sessions: participant nick → sid.
-    pub sessions: BTreeMap<String, String>,
+    pub sessions: BTreeMap<Nick, Sid>,
 }
 
 impl Cleanup {
@@ -43,13 +44,13 @@ impl Cleanup {
     pub fn stanzas(&self, room: &Jid, nick: &str, focus_full: &str, mut new_id: impl FnMut() -> String) -> Vec<Element> {
         let mut out = Vec::new();
         if let Some((bridge, meeting_id)) = &self.bridge {
-            let req = ConferenceModify { meeting_id: meeting_id.clone(), expire: true, ..Default::default() };
+            let req = ConferenceModify { meeting_id: meeting_id.to_string(), expire: true, ..Default::default() };
             out.push(req.to_iq(bridge, &new_id()));
         }
         for (participant, sid) in &self.sessions {
-            let to = room.with_resource(participant).to_string();
+            let to = room.with_resource(participant.as_str()).to_string();
             let text = Some("the conference ended after an internal error");
-            out.push(crate::xmpp::jingle::stanzas::session_terminate(focus_full, &to, sid, &new_id(), "general-error", text));
+            out.push(crate::xmpp::jingle::stanzas::session_terminate(focus_full, &to, sid.as_str(), &new_id(), "general-error", text));
         }
         out.push(muc::leave_presence(room, nick));
         out
@@ -97,6 +98,7 @@ pub struct ThreadEnv {
 }
 
 impl ThreadEnv {
+    /// Sending through `net`, reading `inbox`, reporting to `load`.
     pub fn new(net: NetHandle, inbox: Receiver<Inbox>, load: Arc<InboxLoad>) -> ThreadEnv {
         ThreadEnv { net, inbox, load }
     }
@@ -236,8 +238,9 @@ pub fn spawn_with<E: Env + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conference::sim::{muc_responder, occupant_presence, with_bridge, SimEnv};
+    use crate::conference::sim::{muc_responder, occupant_presence, FakeBridge, SimEnv};
     use crate::conference::Shared;
+    use crate::ids::ConferenceId;
     use crate::messages::{PendingReply, ReplyTarget};
     use crate::xmpp::conference_iq::ConferenceReply;
     use crate::jid::Jid;
@@ -261,7 +264,7 @@ mod tests {
     fn start(id: u64, room: &str, panic_on_mute: bool, sent: Arc<Mutex<Vec<Element>>>, control: Sender<Control>) -> JoinHandle<()> {
         let room = Jid::parse(room).unwrap();
         let mut inner =
-            with_bridge(Jid::parse(BRIDGE).unwrap(), muc_responder(room.clone(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+            FakeBridge::new(Jid::parse(BRIDGE).unwrap()).around(muc_responder(room.clone(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
         let mut env = SimEnv::new(Box::new(move |el: &Element| {
             if panic_on_mute && el.elements().any(|c| c.name == "mute") {
                 panic!("simulated bug");
@@ -287,7 +290,7 @@ mod tests {
             .child(Element::new("mute", ns::AUDIO_MUTE).attr("jid", room.with_resource("p").to_string()).text("true"));
         env.at(Duration::from_millis(3), Inbox::stanza(mute));
         env.at(Duration::from_millis(4), Inbox::Shutdown);
-        let params = Params { id, room, shared: shared(), start_audio_muted: None, start_video_muted: None };
+        let params = Params { id: ConferenceId(id), room, shared: shared(), start_audio_muted: None, start_video_muted: None };
         let s2 = sent.clone();
         let send: Box<dyn Fn(ConnId, Element) + Send> = Box::new(move |_, el| s2.lock().push(el));
         spawn_with(params, env, send, Box::new(|| {}), control, None).unwrap()
@@ -336,7 +339,7 @@ mod tests {
         let good = start(2, "good@conference.meet.test", false, sent_ok.clone(), tx);
         bad.join().expect("the panic does not escape the thread");
         good.join().unwrap();
-        let mut ended: Vec<(u64, EndReason)> = rx
+        let mut ended: Vec<(ConferenceId, EndReason)> = rx
             .try_iter()
             .filter_map(|c| match c {
                 Control::Ended { id, reason } => Some((id, reason)),
@@ -344,7 +347,7 @@ mod tests {
             })
             .collect();
         ended.sort_by_key(|(id, _)| *id);
-        assert_eq!(ended, vec![(1, EndReason::Panicked), (2, EndReason::Shutdown)]);
+        assert_eq!(ended, vec![(ConferenceId(1), EndReason::Panicked), (ConferenceId(2), EndReason::Shutdown)]);
         let undone = sent_bad.lock();
         // The bridge conference is expired, both participants' sessions end, the room is left.
         assert_eq!(undone.len(), 4, "{:?}", undone.iter().map(|e| e.to_xml()).collect::<Vec<_>>());

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 
-use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, SimEnv};
+use super::sim::{muc_responder, occupant_leave, occupant_presence, Behaviour, FakeBridge, Requests, Responder, SimEnv};
 use super::*;
 use crate::bridge::Bridges;
 use crate::messages::ReplyTarget;
@@ -34,8 +34,14 @@ pub(super) fn shared() -> Arc<Shared> {
     super::sim::test_shared(b, None)
 }
 
+/// The fake MUC of [`room`].
+pub(super) fn muc() -> Responder {
+    muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap())
+}
+
+/// The fake MUC and the fake bridge [`bridge`], answering everything.
 pub(super) fn env() -> SimEnv {
-    SimEnv::new(with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap())))
+    SimEnv::new(FakeBridge::new(bridge()).around(muc()))
 }
 
 pub(super) fn request() -> Inbox {
@@ -70,7 +76,7 @@ fn second_participant_triggers_allocation_and_offers_with_the_bridge_transport()
     e.at(ms(10), Inbox::stanza(occupant_presence(&r, "a", "a@meet.test/1", "none", "participant")));
     e.at(ms(500), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: Some(1), start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: Some(1), start_video_muted: None });
     c.run();
     let env = &c.env;
     let a = jingle_to(env, "a", "session-initiate");
@@ -103,7 +109,7 @@ fn a_lone_participant_session_ends_after_20_s() {
     e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::stanza(occupant_leave(&r, "b")));
     e.at(ms(60_000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let t = jingle_to(&c.env, "a", "session-terminate");
     assert_eq!(t.len(), 1, "one session-terminate to the lone participant");
@@ -140,23 +146,14 @@ pub(super) fn accept_for(si: &Element, ssrc: u32) -> Element {
 fn a_burst_of_joins_costs_one_source_add_per_receiver() {
     let r = room();
     // Every client accepts its offer at once.
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
-    let mut next_ssrc = 1000;
-    let mut e = SimEnv::new(Box::new(move |el: &Element| {
-        let mut out = inner(el);
-        if el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
-            next_ssrc += 1;
-            out.push(accept_for(el, next_ssrc));
-        }
-        out
-    }));
+    let mut e = accepting_env();
     e.at(ms(0), request());
     let nicks = ["a", "b", "c", "d", "e", "f"];
     for (i, n) in nicks.iter().enumerate() {
         e.at(ms(10 + i as u64), Inbox::stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
     }
     e.at(ms(2000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let accepted = c
         .env
@@ -191,21 +188,9 @@ fn a_burst_of_joins_costs_one_source_add_per_receiver() {
 fn a_bridge_that_stops_answering_is_failed_and_everyone_moves() {
     let r = room();
     let jvb2 = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb2").unwrap();
-    let muc = muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap());
-    let mut both = with_bridge(bridge(), with_bridge(jvb2.clone(), muc));
-    let jvb1 = bridge().to_string();
     // jvb1 never answers the allocation of "c".
-    let mut e = SimEnv::new(Box::new(move |el: &Element| {
-        let silent = el.get_attr("to") == Some(jvb1.as_str())
-            && el
-                .get_child("conference-modify", ns::COLIBRI2)
-                .is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_attr("id") == Some("c")));
-        if silent {
-            Vec::new()
-        } else {
-            both(el)
-        }
-    }));
+    let jvb1 = FakeBridge::new(bridge()).on(Requests::Endpoint("c".into()), Behaviour::Silent);
+    let mut e = SimEnv::new(jvb1.around(FakeBridge::new(jvb2.clone()).around(muc())));
     e.at(ms(0), request());
     for (i, n) in ["a", "b", "c"].iter().enumerate() {
         e.at(ms(10 + 100 * i as u64), Inbox::stanza(occupant_presence(&r, n, &format!("{}@meet.test/1", n), "none", "participant")));
@@ -215,7 +200,7 @@ fn a_bridge_that_stops_answering_is_failed_and_everyone_moves() {
     add_bridge(&mut b, &bridge(), "0.1");
     add_bridge(&mut b, &jvb2, "0.5");
     let sh = crate::conference::sim::test_shared(b, None);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let ufrag = |si: &Element| {
         let j = si.get_child("jingle", JINGLE).unwrap();
@@ -261,7 +246,7 @@ pub(super) fn accept_with(si: &Element, sources: &[(u32, &str)]) -> Element {
 #[test]
 fn hostile_session_accepts_cost_their_sender_an_error_and_nothing_else() {
     let r = room();
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut inner = FakeBridge::new(bridge()).around(muc());
     let mut e = SimEnv::new(Box::new(move |el: &Element| {
         let mut out = inner(el);
         if el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
@@ -286,7 +271,7 @@ fn hostile_session_accepts_cost_their_sender_an_error_and_nothing_else() {
         e.at(ms(10 + 10 * i as u64), Inbox::stanza(occupant_presence(&r, n, &format!("{n}@meet.test/1"), "none", "participant")));
     }
     e.at(ms(2000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let answer = |nick: &str| {
         let id = format!("acc-{nick}");
@@ -327,7 +312,7 @@ fn hostile_session_accepts_cost_their_sender_an_error_and_nothing_else() {
 fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_used() {
     let r = room();
     let mallory = r.with_resource("a").to_string();
-    let mut bridge_and_muc = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut bridge_and_muc = FakeBridge::new(bridge()).around(muc());
     // Before the bridge answers b's allocation, participant "a" answers it (right id,
     // from its own occupant JID) with its own ICE credentials.
     let mut e = SimEnv::new(Box::new(move |el: &Element| {
@@ -358,7 +343,7 @@ fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_u
     e.at(ms(500), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let b = jingle_to(&c.env, "b", "session-initiate");
     assert_eq!(b.len(), 1, "b was invited once");
@@ -386,14 +371,7 @@ fn a_forged_colibri_answer_from_a_participant_is_ignored_and_the_bridge_answer_u
 
 /// A bridge that never answers allocations; everything else answered as usual.
 pub(super) fn silent_bridge_env() -> SimEnv {
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
-    SimEnv::new(Box::new(move |el: &Element| {
-        if el.get_child("conference-modify", ns::COLIBRI2).is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).next().is_some()) {
-            Vec::new()
-        } else {
-            inner(el)
-        }
-    }))
+    SimEnv::new(FakeBridge::new(bridge()).on(Requests::AnyEndpoint, Behaviour::Silent).around(muc()))
 }
 
 fn wait_for_allocation_then(end: impl FnOnce(&mut SimEnv)) -> (Conference<SimEnv>, EndReason, Arc<Shared>) {
@@ -404,7 +382,7 @@ fn wait_for_allocation_then(end: impl FnOnce(&mut SimEnv)) -> (Conference<SimEnv
     e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     end(&mut e);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     let reason = c.run();
     (c, reason, sh)
 }
@@ -447,7 +425,7 @@ fn what_arrives_during_a_blocking_wait_is_reported_as_backlog_and_replayed_in_or
     }
     e.at(ms(40_000), Inbox::Shutdown);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh, start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh, start_audio_muted: None, start_video_muted: None });
     c.run();
     // 300 joins, 299 leaves and the answer to b's disco were kept aside and reported.
     assert_eq!(c.env.max_backlog, 600, "everything received during the wait was reported");
@@ -482,7 +460,7 @@ fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
     add_bridge(&mut b, &bridge(), "0.1");
     let limits = crate::config::limits::Limits { max_participants: 2, ..Default::default() };
     let sh = crate::conference::sim::test_shared_with(b, None, limits);
-    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let disco_to = |n: &str| {
         let to = r.with_resource(n).to_string();
@@ -511,7 +489,7 @@ fn participants_past_the_limit_get_nothing_until_a_seat_is_free() {
 fn a_forged_error_for_someone_elses_offer_does_not_end_their_session() {
     let r = room();
     let mallory = r.with_resource("a").to_string();
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut inner = FakeBridge::new(bridge()).around(muc());
     // When b is offered a session, a answers the offer with an error in b's place.
     let mut e = SimEnv::new(Box::new(move |el: &Element| {
         let mut out = inner(el);
@@ -528,11 +506,11 @@ fn a_forged_error_for_someone_elses_offer_does_not_end_their_session() {
     e.at(ms(20), Inbox::stanza(occupant_presence(&r, "b", "b@meet.test/1", "none", "participant")));
     e.at(ms(1000), Inbox::Shutdown);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     assert_eq!(jingle_to(&c.env, "b", "session-initiate").len(), 1);
     assert!(jingle_to(&c.env, "b", "session-terminate").is_empty(), "b's session survived the forgery");
-    assert!(!c.media.failed.contains("b"));
+    assert!(!c.participant("b").unwrap().is_failed());
     assert_eq!(sh.metrics.forged_answers.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(sh.metrics.jingle_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
@@ -562,7 +540,7 @@ fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
     e.at(ms(50), Inbox::stanza(mute));
     e.at(ms(1000), Inbox::Shutdown);
     let sh = shared();
-    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     c.run();
     let largest = c.env.sent.iter().map(|(_, _, e)| e.to_xml().len()).max().unwrap();
     assert!(largest < 8 * 1024, "the largest stanza the focus sent has {} bytes", largest);
@@ -581,7 +559,7 @@ fn presence_values_copied_into_outgoing_stanzas_are_bounded() {
 /// An env whose clients accept every offer at once, each with one audio source
 /// (SSRC 1001, 1002, … in the order offers go out).
 pub(super) fn accepting_env() -> SimEnv {
-    let mut inner = with_bridge(bridge(), muc_responder(room(), Jid::parse("focus@auth.meet.test/focus").unwrap()));
+    let mut inner = FakeBridge::new(bridge()).around(muc());
     let mut next_ssrc = 1000;
     SimEnv::new(Box::new(move |el: &Element| {
         let mut out = inner(el);
@@ -618,7 +596,7 @@ fn a_participant_gone_while_the_focus_was_away_leaves_no_ghost_session() {
     // c joins later: its offer must not carry b's sources.
     e.at(ms(31_000), Inbox::stanza(occupant_presence(&r, "c", "c@meet.test/1", "none", "participant")));
     e.at(ms(32_000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r.clone(), shared: shared(), start_audio_muted: None, start_video_muted: None });
     c.run();
     // Offers went to a then b: b's source is 1002.
     let b_init = jingle_to(&c.env, "b", "session-initiate");
@@ -647,7 +625,7 @@ fn a_participant_gone_while_the_focus_was_away_leaves_no_ghost_session() {
     let c_init = jingle_to(&c.env, "c", "session-initiate");
     assert_eq!(c_init.len(), 1);
     assert!(!ssrcs_in(&c_init[0].1).contains(&b_ssrc.to_string()), "{:?}", ssrcs_in(&c_init[0].1));
-    assert!(!c.media.sessions.contains_key("b") && c.media.sources.get("b").is_none());
+    assert!(c.participant("b").is_none() && c.media.sources.get("b").is_none());
     assert!(!c.cleanup.lock().sessions.contains_key("b"), "nothing left for the panic cleanup either");
     let nicks: Vec<&str> = c.occupants().iter().map(|o| o.nick.as_str()).collect();
     assert_eq!(nicks, vec!["a", "c"]);
@@ -663,7 +641,7 @@ fn when_everyone_vanished_while_the_focus_was_away_the_conference_ends() {
     e.at(ms(1000), Inbox::Connection(false));
     e.at(ms(30_000), Inbox::Connection(true));
     e.at(ms(60_000), Inbox::Shutdown);
-    let mut c = Conference::new(e, Params { id: 1, room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: r, shared: shared(), start_audio_muted: None, start_video_muted: None });
     assert_eq!(c.run(), EndReason::RoomEmpty);
     assert_eq!(c.env.elapsed(), ms(30_000));
     // The bridge conference went with them.

@@ -40,21 +40,35 @@
 //! The conference is split by concern, each part its own state with its own tests:
 //! - [`lifecycle`]: the room's life cycle (Joining, Running, Away, Ended; the state
 //!   diagram is there), the start timeout and the requesters expected to join;
-//! - [`owners`]: owners and roles (§3.3); [`mute`]: the mute rules and the bridge
-//!   force-mute state; [`signaling`]: the per-receiver source-signaling queues;
-//! - `media.rs`: the bridge session (Colibri2), the participants' Jingle sessions,
-//!   restarts and failover; the MUC stanzas are typed in [`crate::xmpp::muc`].
+//! - [`participant`]: one value per participant (Discovering, Ready, Allocating, Offered,
+//!   Active, Failed, Leaving; the state diagram is there) with its Jingle session, its
+//!   restart budgets and its bridge force-mute state;
+//! - [`owners`]: owners and roles (§3.3); [`mute`]: a participant's bridge force-mute
+//!   state; [`signaling`]: a receiver's source-signaling queue;
+//! - [`bridge_session`]: the Colibri2 session on the bridge (allocation, updates, expiry,
+//!   force-mute requests, the reactions to the bridge's errors, failover);
+//! - [`jingle`]: the participants' Jingle sessions (offers, their requests, restarts,
+//!   ICE); [`media`]: the coordinator (who is invited when, timers, leaving, the end);
+//! - the MUC stanzas are typed in [`crate::xmpp::muc`].
+//!
+//! Identifiers have types of their own ([`crate::ids`]): the conference's
+//! [`ConferenceId`], a participant's [`Nick`] (its endpoint id), Jingle [`Sid`]s, the
+//! [`MeetingId`] and the bridge session's id; sources are keyed by
+//! [`crate::xmpp::jingle::sources::SourceOwner`], so the bridge is never a nick.
 //!
 //! Time and randomness come only through the [`Env`] (clock, wall clock, random bits),
 //! so [`sim::SimEnv`] runs are deterministic for a seed (`sim_tests.rs` covers the rules
 //! end to end on simulated time).
 
+pub mod bridge_session;
 pub mod dial;
 pub mod env;
+pub mod jingle;
 pub mod lifecycle;
 pub mod media;
 pub mod mute;
 pub mod owners;
+pub mod participant;
 pub mod recording;
 pub mod signaling;
 pub mod sim;
@@ -81,6 +95,7 @@ use crate::config::limits::Limits;
 use crate::messages::{ComponentMessage, ConferenceAnswer, EndReason, Inbox, PendingReply, Refusal};
 use crate::log_throttle::{LogThrottle, LogThrottles};
 use crate::messages::pending::{answer_is_from, Destination, IqId, PendingTable};
+use crate::ids::{ConferenceId, MeetingId, Nick, Sid};
 use crate::jid::Jid;
 use crate::net::ConnId;
 use crate::xml::Element;
@@ -89,9 +104,10 @@ use crate::xmpp::caps::{Caps, CapsCache, DiscoInfo};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
 use crate::xmpp::incoming::Incoming;
-use crate::xmpp::muc::{self, Affiliation, OccupantPresence, Role};
+use crate::xmpp::muc::{self, Affiliation, OccupantPresence};
 use crate::xmpp::presence::Presence;
 use crate::xmpp::stanza::IqType;
+use participant::Participant;
 use crate::xmpp::mute::{MuteRequest, BAD_MUTE};
 
 /// No participant joined this long after creation: the conference ends.
@@ -132,8 +148,8 @@ pub trait Env: Send {
         env::uuid_text(self.random_u64(), self.random_u64())
     }
     /// A new Jingle session id: 64 random bits in lower-case base 32.
-    fn new_sid(&mut self) -> String {
-        env::sid_text(self.random_u64())
+    fn new_sid(&mut self) -> Sid {
+        Sid::from(env::sid_text(self.random_u64()))
     }
     /// The next message, or `None` once `deadline` has passed with nothing received.
     fn recv(&mut self, deadline: Option<Instant>) -> Option<Inbox>;
@@ -151,7 +167,8 @@ pub struct Shared {
     pub nick: String,
     /// Bare JID of the focus user (`focus@auth.meet.test`).
     pub focus_jid: String,
-    /// Secure-domain sessions, when `--auth_domain` is set.
+    /// Authentication sessions, when an authority is configured (`--auth_domain`,
+    /// `--jwt_auth_domain`).
     pub sessions: Option<Arc<Mutex<Sessions>>>,
     /// Verified disco#info features by XEP-0115 `ver` (bounded LRU).
     pub caps_cache: Mutex<CapsCache>,
@@ -194,58 +211,19 @@ enum Departure {
     Vanished,
 }
 
-/// A participant in the room (not the focus).
-#[derive(Debug, Clone)]
-pub struct Occupant {
-    pub nick: String,
-    pub real_jid: Option<Jid>,
-    pub affiliation: Affiliation,
-    pub role: Role,
-    pub stats_id: Option<String>,
-    pub region: Option<String>,
-    pub audio_muted: bool,
-    pub video_muted: bool,
-    pub features: Option<Vec<String>>,
-    /// Jibri, Jigasi or the transcriber: presence features from a trusted domain (§5.5).
-    pub robot: Option<crate::xmpp::jigasi::Robot>,
-    pub joined_at: Instant,
-    /// Not seen since the last rejoin (dropped when the rejoin completes).
-    stale: bool,
-}
-
-impl Occupant {
-    /// Owner or moderator rights (§3.3 mapping).
-    pub fn is_moderator(&self) -> bool {
-        matches!(self.affiliation, Affiliation::Owner | Affiliation::Admin) || self.role == Role::Moderator
-    }
-
-    /// Jibri and Jigasi (recognised by presence features from a trusted domain) are not
-    /// eligible for ownership and are muted only as [`crate::xmpp::jigasi::Robot::may_be_muted`] says.
-    pub fn is_jibri_or_jigasi(&self) -> bool {
-        self.robot.is_some()
-    }
-
-    /// Never muted, by anyone (moderation.md §1.3, §2 row 8): Jibri, and Jigasi without
-    /// the audio-mute feature (there are no visitors here).
-    /// Recognised only from a trusted domain (`robot`), never from features alone.
-    pub fn mute_exempt(&self) -> bool {
-        self.robot.is_some_and(|r| !matches!(r, crate::xmpp::jigasi::Robot::Jigasi { audio_mute: true }))
-    }
-}
-
 /// What a pending IQ of ours was for.
 #[derive(Debug, Clone)]
 enum PendingIq {
-    Disco { nick: String, caps: Option<Caps> },
-    Affiliation { nick: String },
-    Initiate { nick: String, sid: String },
-    ColibriUpdate { nick: String },
+    Disco { nick: Nick, caps: Option<Caps> },
+    Affiliation { nick: Nick },
+    Initiate { nick: Nick, sid: Sid },
+    ColibriUpdate { nick: Nick },
     /// A start IQ to a Jibri for this session.
     JibriStart { session: String },
     /// A dial forwarded to a Jigasi.
     Dial { key: u64 },
     /// An in-place ICE restart of `nick`'s endpoint (session `sid`).
-    IceRestart { nick: String, sid: String },
+    IceRestart { nick: Nick, sid: Sid },
 }
 
 /// A non-blocking request of ours waiting for its answer.
@@ -270,17 +248,22 @@ pub(crate) enum RequestError {
 
 /// Parameters of a new conference.
 pub struct Params {
-    pub id: u64,
+    /// The conference's number (the router's).
+    pub id: ConferenceId,
+    /// The room.
     pub room: Jid,
+    /// What all conferences share.
     pub shared: Arc<Shared>,
+    /// `startAudioMuted` of the request: joiners from this index on start with audio muted.
     pub start_audio_muted: Option<i64>,
+    /// `startVideoMuted` of the request: joiners from this index on start with video muted.
     pub start_video_muted: Option<i64>,
 }
 
 /// The conference state machine.
 pub struct Conference<E: Env> {
     env: E,
-    id: u64,
+    id: ConferenceId,
     room: Jid,
     shared: Arc<Shared>,
     deferred: VecDeque<Inbox>,
@@ -288,17 +271,21 @@ pub struct Conference<E: Env> {
     deferred_bytes: usize,
     /// Joining, running, away, ended (and whether a shutdown aborts waits).
     life: lifecycle::Lifecycle,
-    occupants: Vec<Occupant>,
+    /// The served participants, in join order, each with its own state.
+    occupants: Vec<Participant>,
     waiting: Vec<PendingReply>,
     /// The room's owner and the grants asked for.
     owners: owners::Owners,
     pending: BTreeMap<IqId, Tracked>,
     /// Forged answers (right id, wrong sender), logged once per interval.
     forged_log: LogThrottle,
-    meeting_id: String,
+    meeting_id: MeetingId,
     created_ms: u128,
+    /// Joiners from this index on start with audio muted (`startAudioMuted`).
     pub start_audio_muted: Option<i64>,
+    /// Joiners from this index on start with video muted (`startVideoMuted`).
     pub start_video_muted: Option<i64>,
+    /// The bridge side and the participants' sources.
     pub(crate) media: media::MediaState,
     /// Requests not yet followed by a join, per requester: someone is about to come.
     expected: lifecycle::Expected,
@@ -323,6 +310,7 @@ pub struct Conference<E: Env> {
 }
 
 impl<E: Env> Conference<E> {
+    /// A conference of `p.room` in `env`; [`Conference::run`] runs it.
     pub fn new(env: E, p: Params) -> Conference<E> {
         Conference::with_cleanup(env, p, Arc::default())
     }
@@ -331,7 +319,7 @@ impl<E: Env> Conference<E> {
     /// for its launcher to undo them after a panic.
     pub fn with_cleanup(mut env: E, p: Params, cleanup: Arc<Mutex<env::Cleanup>>) -> Conference<E> {
         let now = env.now();
-        let meeting_id = env.new_uuid();
+        let meeting_id = MeetingId::from(env.new_uuid());
         let created_ms = env.wall_clock().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         Conference {
             env,
@@ -371,12 +359,28 @@ impl<E: Env> Conference<E> {
     }
 
     /// Participants in join order.
-    pub fn occupants(&self) -> &[Occupant] {
+    pub fn occupants(&self) -> &[Participant] {
         &self.occupants
     }
 
+    /// The participant `nick`, if it is served.
+    pub fn participant(&self, nick: &str) -> Option<&Participant> {
+        self.occupants.iter().find(|o| o.nick == nick)
+    }
+
+    fn participant_mut(&mut self, nick: &str) -> Option<&mut Participant> {
+        self.occupants.iter_mut().find(|o| o.nick == nick)
+    }
+
+    /// Apply `f` to participant `nick`, if it is served.
+    fn with_participant(&mut self, nick: &Nick, f: impl FnOnce(&mut Participant)) {
+        if let Some(p) = self.participant_mut(nick.as_str()) {
+            f(p);
+        }
+    }
+
     /// The meeting id (from the room form, else a random UUID).
-    pub fn meeting_id(&self) -> &str {
+    pub fn meeting_id(&self) -> &MeetingId {
         &self.meeting_id
     }
 
@@ -568,7 +572,7 @@ impl<E: Env> Conference<E> {
             self.env.now().duration_since(self.started).as_secs(),
             self.joins,
             self.occupants.len(),
-            self.media.last_bridge.as_ref().map(|b| b.to_string()).unwrap_or_else(|| "none".into())
+            self.media.bridging.last_bridge.as_ref().map(|b| b.to_string()).unwrap_or_else(|| "none".into())
         );
     }
 
@@ -630,7 +634,7 @@ impl<E: Env> Conference<E> {
         if let Ok(form) = self.request(muc::owner_form_get(&self.room), REPLY_TIMEOUT) {
             if let Some(q) = form.element().and_then(|f| f.get_child("query", ns::MUC_OWNER)) {
                 if let Some(mid) = muc::form_value(q, "muc#roominfo_meetingId").filter(|m| !m.is_empty()) {
-                    self.meeting_id = mid;
+                    self.meeting_id = MeetingId::from(mid);
                 }
                 if self.breakout_main.is_none() {
                     if let Some(main) = crate::xmpp::components::breakout_main_room(q) {
@@ -737,9 +741,9 @@ impl<E: Env> Conference<E> {
                     }
                     if self.life.ended().is_none() {
                         // Whoever the MUC did not list again left while we were away.
-                        let gone: Vec<String> = self.occupants.iter().filter(|o| o.stale).map(|o| o.nick.clone()).collect();
+                        let gone: Vec<Nick> = self.occupants.iter().filter(|o| o.stale).map(|o| o.nick.clone()).collect();
                         for nick in gone {
-                            self.occupant_gone(&nick, Departure::Vanished);
+                            self.occupant_gone(nick.as_str(), Departure::Vanished);
                         }
                     }
                 }
@@ -896,20 +900,15 @@ impl<E: Env> Conference<E> {
     /// `p` becomes a served participant: disco, ownership, invitation.
     fn admit(&mut self, p: OccupantPresence) {
         let now = self.env.now();
-        let occupant = Occupant {
-            nick: p.nick.clone(),
-            real_jid: p.real_jid.clone(),
-            affiliation: p.affiliation,
-            role: p.role,
-            stats_id: p.stats_id.clone(),
-            region: p.region.clone(),
-            audio_muted: p.audio_muted.unwrap_or(false),
-            video_muted: p.video_muted.unwrap_or(false),
-            features: None,
-            robot: crate::xmpp::jigasi::Robot::recognise(&p.features, p.real_jid.as_ref().map(|j| j.domain()), &self.shared.trusted_domains),
-            joined_at: now,
-            stale: false,
-        };
+        let mut occupant = Participant::new(Nick::from(p.nick.as_str()), now);
+        occupant.real_jid = p.real_jid.clone();
+        occupant.affiliation = p.affiliation;
+        occupant.role = p.role;
+        occupant.stats_id = p.stats_id.clone();
+        occupant.region = p.region.clone();
+        occupant.audio_muted = p.audio_muted.unwrap_or(false);
+        occupant.video_muted = p.video_muted.unwrap_or(false);
+        occupant.robot = crate::xmpp::jigasi::Robot::recognise(&p.features, p.real_jid.as_ref().map(|j| j.domain()), &self.shared.trusted_domains);
         info!(
             "conference {}: {} joined ({})",
             self.room,
@@ -955,7 +954,8 @@ impl<E: Env> Conference<E> {
             return;
         }
         let Some(pos) = self.occupants.iter().position(|o| o.nick == nick) else { return };
-        let o = self.occupants.remove(pos);
+        let mut o = self.occupants.remove(pos);
+        let released = o.leave();
         self.shared.metrics.set_size(self.id, self.occupants.len());
         let what = match how {
             Departure::Left => "left",
@@ -964,8 +964,8 @@ impl<E: Env> Conference<E> {
             Departure::Vanished => "left while the focus was away",
         };
         info!("conference {}: {} {}", self.room, o.nick, what);
-        self.owners.left(&o.nick);
-        self.media_participant_left(&o.nick, how == Departure::Vanished);
+        self.owners.left(o.nick.as_str());
+        self.media_participant_left(&o.nick, released, how == Departure::Vanished);
         self.fill_seats();
         if self.occupants.is_empty() {
             // Someone who asked for the room after the last join is about to come:
@@ -990,9 +990,10 @@ impl<E: Env> Conference<E> {
     /// Disco the participant's features, from the caps cache when its verified `ver` is known.
     fn discover_features(&mut self, p: &OccupantPresence) {
         if let Some(caps) = &p.caps {
-            if let Some(f) = self.shared.caps_cache.lock().get(caps) {
-                if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == p.nick) {
-                    o.features = Some(f);
+            let cached = self.shared.caps_cache.lock().get(caps);
+            if let Some(f) = cached {
+                if let Some(o) = self.participant_mut(&p.nick) {
+                    o.discovered(f);
                 }
                 return;
             }
@@ -1000,11 +1001,11 @@ impl<E: Env> Conference<E> {
         let node = p.caps.as_ref().map(Caps::query_node);
         let to = self.room.with_resource(&p.nick);
         let deadline = self.env.now() + DISCO_TIMEOUT;
-        let what = PendingIq::Disco { nick: p.nick.clone(), caps: p.caps.clone() };
+        let what = PendingIq::Disco { nick: Nick::from(p.nick.as_str()), caps: p.caps.clone() };
         let Some(id) = self.track(what, to.clone(), deadline) else {
             // Not sent: the participant is taken to have the default features.
-            if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == p.nick) {
-                o.features = Some(DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect());
+            if let Some(o) = self.participant_mut(&p.nick) {
+                o.discovered(DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect());
             }
             return;
         };
@@ -1026,7 +1027,7 @@ impl<E: Env> Conference<E> {
                         // Bounded; cached only when it hashes to the advertised ver.
                         let info = DiscoInfo::parse(q);
                         if let Some(c) = &caps {
-                            let who = self.room.with_resource(&nick).to_string();
+                            let who = self.room.with_resource(nick.as_str()).to_string();
                             let now = self.env.now();
                             self.shared.caps_cache.lock().learn(c, &info, &who, now);
                         }
@@ -1037,16 +1038,14 @@ impl<E: Env> Conference<E> {
                         DEFAULT_FEATURES.iter().map(|s| s.to_string()).collect()
                     }
                 };
-                if let Some(o) = self.occupants.iter_mut().find(|o| o.nick == nick) {
-                    o.features = Some(features);
-                }
+                self.with_participant(&nick, |o| o.discovered(features));
                 self.update_owners();
                 self.maybe_invite();
             }
             PendingIq::Affiliation { nick } => {
                 if !ok {
                     warn!("conference {}: granting owner to {} failed", self.room, nick);
-                    self.owners.grant_failed(&nick);
+                    self.owners.grant_failed(nick.as_str());
                 }
             }
             PendingIq::Initiate { nick, sid } => self.on_initiate_answer(&nick, &sid, answer),
@@ -1060,6 +1059,7 @@ impl<E: Env> Conference<E> {
     /// Keep the room's owners as §3.3 says ([`owners`]).
     fn update_owners(&mut self) {
         let sessions = self.shared.sessions.clone();
+        let now = self.env.now();
         let grants = {
             let s = sessions.as_ref().map(|s| s.lock());
             let candidates: Vec<owners::Candidate> = self
@@ -1071,7 +1071,7 @@ impl<E: Env> Conference<E> {
                     is_owner: o.affiliation == Affiliation::Owner,
                     eligible: !o.is_jibri_or_jigasi(),
                     authenticated: match (&s, &o.real_jid) {
-                        (Some(s), Some(j)) => s.is_authenticated(j),
+                        (Some(s), Some(j)) => s.is_authenticated(j, now),
                         _ => false,
                     },
                 })
@@ -1084,11 +1084,11 @@ impl<E: Env> Conference<E> {
         }
     }
 
-    fn grant_owner(&mut self, nick: &str, jid: &Jid) {
+    fn grant_owner(&mut self, nick: &Nick, jid: &Jid) {
         info!("conference {}: granting owner to {} ({})", self.room, nick, jid.bare());
         let deadline = self.env.now() + REPLY_TIMEOUT;
-        let Some(id) = self.track(PendingIq::Affiliation { nick: nick.to_string() }, self.room.clone(), deadline) else {
-            self.pending_answered(PendingIq::Affiliation { nick: nick.to_string() }, None);
+        let Some(id) = self.track(PendingIq::Affiliation { nick: nick.clone() }, self.room.clone(), deadline) else {
+            self.pending_answered(PendingIq::Affiliation { nick: nick.clone() }, None);
             return;
         };
         let iq = muc::set_affiliation(&self.room, jid, "owner").attr("id", id);
@@ -1175,9 +1175,8 @@ impl<E: Env> Conference<E> {
     /// occupant the focus has invited or will invite now (the room has reached the
     /// participants needed), and whose invitation did not fail.
     fn is_participant(&self, nick: &str) -> bool {
-        self.occupants.iter().any(|o| o.nick == nick)
-            && !self.media.failed.contains(nick)
-            && (self.media.sessions.contains_key(nick) || self.occupants.len() >= media::MIN_PARTICIPANTS)
+        self.participant(nick)
+            .is_some_and(|o| !o.is_failed() && (o.session().is_some() || self.occupants.len() >= media::MIN_PARTICIPANTS))
     }
 
     /// `nick` as a party to a mute request, if it has a Participant object.
@@ -1185,7 +1184,7 @@ impl<E: Env> Conference<E> {
         if !self.is_participant(nick) {
             return None;
         }
-        let o = self.occupants.iter().find(|o| o.nick == nick)?;
+        let o = self.participant(nick)?;
         Some(crate::moderation::mute_rules::Member {
             occupant_jid: self.room.with_resource(nick).to_string(),
             moderator: o.is_moderator(),
@@ -1211,7 +1210,7 @@ impl<E: Env> Conference<E> {
                 return iq_error(iq, r.condition(), Some(r.text()));
             }
         };
-        let (Some(requester_nick), Some(target_nick)) = (m.from_nick.clone(), target_nick) else {
+        let (Some(requester_nick), Some(target_nick)) = (m.from_nick.clone(), target_nick.map(Nick::from)) else {
             return iq_error(iq, ErrorCondition::InternalServerError, None);
         };
         match outcome.bridge {
@@ -1221,7 +1220,7 @@ impl<E: Env> Conference<E> {
         if outcome.notify_target {
             info!("conference {}: {} mutes {} ({})", self.room, requester_nick, target_nick, media.as_str());
             let actor = self.room.with_resource(&requester_nick).to_string();
-            self.send_mute(&target_nick, media, Some(&actor));
+            self.send_mute(target_nick.as_str(), media, Some(&actor));
         }
         iq_result(iq)
     }
@@ -1261,21 +1260,21 @@ impl<E: Env> Conference<E> {
         use crate::xmpp::av_moderation::MediaType;
         let Some(on) = self.av.apply(m) else { return };
         info!("conference {}: AV moderation of {} enabled by {:?}", self.room, on.media.as_str(), on.actor);
-        let targets: Vec<String> = self
+        let targets: Vec<Nick> = self
             .occupants
             .iter()
             .filter(|o| !o.mute_exempt())
             .map(|o| o.nick.clone())
-            .filter(|n| self.is_participant(n))
-            .filter(|n| on.actor.as_deref() != Some(self.room.with_resource(n).to_string().as_str()))
+            .filter(|n| self.is_participant(n.as_str()))
+            .filter(|n| on.actor.as_deref() != Some(self.room.with_resource(n.as_str()).to_string().as_str()))
             .collect();
         for nick in targets {
-            let (a, v) = self.av.bridge_flags(&self.room.with_resource(&nick).to_string());
+            let (a, v) = self.av.bridge_flags(&self.room.with_resource(nick.as_str()).to_string());
             match on.media {
                 MediaType::Audio => self.bridge_force_mute(&nick, "audio", a),
                 MediaType::Video | MediaType::Desktop => self.bridge_force_mute(&nick, "video", v),
             }
-            self.send_mute(&nick, on.media, None);
+            self.send_mute(nick.as_str(), on.media, None);
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, Responder, SimEnv};
+use super::sim::{muc_responder, occupant_leave, occupant_presence, FakeBridge, Responder, SimEnv};
 use super::*;
 use crate::bridge::Bridges;
 use crate::messages::ReplyTarget;
@@ -43,32 +43,10 @@ fn focus() -> Jid {
     Jid::parse("focus@auth.meet.test/focus").unwrap()
 }
 
-/// The fake bridge, and for in-place ICE restarts a new transport of generation 1, 2, …
+/// The fake MUC of `room` and the fake bridge (which answers in-place ICE restarts with
+/// a new transport of generation 1, 2, …).
 fn responder(room: Jid) -> Responder {
-    let mut inner = with_bridge(bridge(), muc_responder(room, focus()));
-    let mut generation = 0;
-    Box::new(move |el: &Element| {
-        let restart = el.get_child("conference-modify", ns::COLIBRI2).and_then(|cm| {
-            cm.children_named("endpoint", ns::COLIBRI2)
-                .find(|e| e.get_child("transport", ns::COLIBRI2).is_some_and(|t| t.get_attr("ice-restart") == Some("true")))
-                .map(|e| e.get_attr("id").unwrap_or_default().to_string())
-        });
-        match restart {
-            Some(id) => {
-                generation += 1;
-                let ice = Element::new("transport", ns::ICE_UDP)
-                    .attr("ufrag", format!("new{}", generation))
-                    .attr("pwd", "newpwdnewpwdnewpwdnewpwd")
-                    .attr("ice-generation", generation.to_string());
-                let cm = Element::new("conference-modified", ns::COLIBRI2)
-                    .child(Element::new("endpoint", ns::COLIBRI2).attr("id", id).child(Element::new("transport", ns::COLIBRI2).child(ice)));
-                let mut r = crate::xmpp::stanza::iq_result(el).child(cm);
-                r.set_attr("from", bridge().to_string());
-                vec![r]
-            }
-            None => inner(el),
-        }
-    })
+    FakeBridge::new(bridge()).around(muc_responder(room, focus()))
 }
 
 fn env() -> SimEnv {
@@ -85,7 +63,7 @@ fn ms(n: u64) -> Duration {
 }
 
 fn conference(e: SimEnv, sh: Arc<Shared>) -> Conference<SimEnv> {
-    Conference::new(e, Params { id: 1, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
+    Conference::new(e, Params { id: ConferenceId(1), room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
 }
 
 fn occ(nick: &str) -> String {
@@ -342,7 +320,7 @@ fn a_breakout_room_has_no_auto_owner_and_keeps_its_main_conference_alive() {
     e.at(ms(10), Inbox::stanza(occupant_presence(&br, "g", "g@guest.meet.test/1", "none", "participant")));
     e.at(ms(20), Inbox::stanza(occupant_presence(&br, "h", "h@guest.meet.test/1", "none", "participant")));
     e.at(ms(500), Inbox::Shutdown);
-    let mut b = Conference::new(e, Params { id: 2, room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut b = Conference::new(e, Params { id: ConferenceId(2), room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     // The main conference, while a breakout conference of it is registered (as the
     // breakout conference does when it joins; see the next test).
     let mut e2 = env();
@@ -382,7 +360,7 @@ fn a_breakout_conference_registers_its_main_room_while_it_runs() {
     e.at(ms(0), request());
     e.at(ms(10), Inbox::stanza(occupant_presence(&br, "g", "g@guest.meet.test/1", "none", "participant")));
     e.at(ms(500), Inbox::Shutdown);
-    let mut b = Conference::new(e, Params { id: 2, room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
+    let mut b = Conference::new(e, Params { id: ConferenceId(2), room: br, shared: sh.clone(), start_audio_muted: None, start_video_muted: None });
     // Step: join only (run() would also end it).
     assert!(b.join());
     assert!(sh.breakouts.lock().has_breakouts(&main));
@@ -406,7 +384,8 @@ fn session_info(nick: &str, id: &str, sid: &str, child: Element) -> Inbox {
 fn until_invited(c: &mut Conference<SimEnv>) {
     assert!(c.join());
     for _ in 0..10 {
-        if c.media.sessions.contains_key("p") && c.media.sessions.contains_key("q") {
+        let has_session = |n: &str| c.participant(n).is_some_and(|p| p.session().is_some());
+        if has_session("p") && has_session("q") {
             return;
         }
         let m = c.next_message(Some(c.env.now() + ms(100))).expect("scripted");
@@ -439,8 +418,8 @@ fn an_in_place_ice_restart_is_answered_with_transport_info_and_the_refusals_of_s
     three(&mut e);
     let mut c = conference(e, shared());
     until_invited(&mut c);
-    let s = c.media.sessions.get("p").unwrap().clone();
-    let (sid, bs) = (s.sid.clone(), s.bridge_session_id.clone());
+    let s = c.participant("p").and_then(|p| p.session()).unwrap().clone();
+    let (sid, bs) = (s.sid.to_string(), s.bridge_session.to_string());
     c.env.at(ms(100), session_info("p", "ok", &sid, restart(&bs)));
     c.env.at(ms(200), session_info("p", "soon", &sid, restart(&bs)));
     c.env.at(ms(6_000), session_info("p", "other", &sid, restart("nope")));
@@ -481,8 +460,8 @@ fn an_in_place_ice_restart_is_answered_with_transport_info_and_the_refusals_of_s
     three(&mut e);
     let mut c = conference(e, shared_with(crate::moderation::breakout::Settings { auto_owner: true, ice_restart: false }));
     until_invited(&mut c);
-    let s = c.media.sessions.get("p").unwrap().clone();
-    c.env.at(ms(100), session_info("p", "off", &s.sid, restart(&s.bridge_session_id)));
+    let s = c.participant("p").and_then(|p| p.session()).unwrap().clone();
+    c.env.at(ms(100), session_info("p", "off", s.sid.as_str(), restart(s.bridge_session.as_str())));
     c.env.at(ms(200), Inbox::Shutdown);
     run_rest(&mut c);
     let off = answer(&c.env, "off");
@@ -499,12 +478,12 @@ fn legacy_ice_failed_reinvites_are_not_rate_limited() {
     until_invited(&mut c);
     // Three reports at once (each re-invite has a new sid; the bridge session stays).
     for i in 0..3 {
-        let s = c.media.sessions.get("p").expect("p has a session").clone();
+        let s = c.participant("p").and_then(|p| p.session()).expect("p has a session").clone();
         let jingle = Element::new("jingle", JINGLE)
             .attr("action", "session-info")
             .attr("sid", s.sid.as_str())
             .child(Element::new("ice-state", ns::FOCUS).text("failed"))
-            .child(Element::new("bridge-session", ns::FOCUS).attr("id", s.bridge_session_id.as_str()));
+            .child(Element::new("bridge-session", ns::FOCUS).attr("id", s.bridge_session.as_str()));
         let iq = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", format!("f{}", i)).attr("from", occ("p")).child(jingle);
         c.handle(Inbox::stanza(iq));
     }

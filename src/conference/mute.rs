@@ -1,37 +1,29 @@
-//! The bridge's force-mute state per participant ([`ForceMute`]), as the conference keeps
-//! it: every change states the endpoint's complete state (media.md §1.7) and nothing is
-//! sent when it does not change. Who may mute whom is `moderation::mute_rules`; the mute
-//! IQ itself is typed in `xmpp::mute`.
+//! The bridge's force-mute state of one participant ([`ForceMute`], kept in its
+//! [`super::participant::Participant`]): every change states the endpoint's complete state
+//! (media.md §1.7) and nothing is sent when it does not change. Who may mute whom is
+//! `moderation::mute_rules`; the mute IQ itself is typed in `xmpp::mute`.
 
-use std::collections::HashMap;
-
-/// The bridge force-mute state `(audio, video)` per participant.
-#[derive(Debug, Default)]
+/// The bridge force-mute state `(audio, video)` of one participant.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ForceMute {
-    state: HashMap<String, (bool, bool)>,
+    state: (bool, bool),
 }
 
 impl ForceMute {
-    /// Set `nick`'s force-mute of `media` ("audio"/"video"): its complete new state when
-    /// that changed, `None` when there is nothing to tell the bridge.
-    pub fn set(&mut self, nick: &str, media: &str, muted: bool) -> Option<(bool, bool)> {
-        let state = self.state.entry(nick.to_string()).or_default();
-        let before = *state;
+    /// Set the force-mute of `media` ("audio"/"video"): the complete new state when that
+    /// changed, `None` when there is nothing to tell the bridge.
+    pub fn set(&mut self, media: &str, muted: bool) -> Option<(bool, bool)> {
+        let before = self.state;
         match media {
-            "audio" => state.0 = muted,
-            _ => state.1 = muted,
+            "audio" => self.state.0 = muted,
+            _ => self.state.1 = muted,
         }
-        (*state != before).then_some(*state)
+        (self.state != before).then_some(self.state)
     }
 
-    /// `nick`'s state as sent in its endpoint's creation (AV moderation at allocation).
-    pub fn created(&mut self, nick: &str, state: (bool, bool)) {
-        self.state.insert(nick.to_string(), state);
-    }
-
-    /// `nick` left: its state goes with it.
-    pub fn forget(&mut self, nick: &str) {
-        self.state.remove(nick);
+    /// The state as sent in the endpoint's creation (AV moderation at allocation).
+    pub fn created(&mut self, state: (bool, bool)) {
+        self.state = state;
     }
 }
 
@@ -41,13 +33,19 @@ mod tests {
 
     #[test]
     fn force_mute_states_the_complete_state_and_only_changes() {
-        let mut f = ForceMute::default();
-        assert_eq!(f.set("p", "audio", true), Some((true, false)));
-        assert_eq!(f.set("p", "audio", true), None);
-        assert_eq!(f.set("p", "video", true), Some((true, true)));
-        assert_eq!(f.set("p", "audio", false), Some((false, true)));
-        assert_eq!(f.set("q", "video", false), None, "nothing forced, nothing to lift");
-        f.forget("p");
-        assert_eq!(f.set("p", "video", false), None);
+        let mut p = ForceMute::default();
+        assert_eq!(p.set("audio", true), Some((true, false)));
+        assert_eq!(p.set("audio", true), None);
+        assert_eq!(p.set("video", true), Some((true, true)));
+        assert_eq!(p.set("audio", false), Some((false, true)));
+        let mut q = ForceMute::default();
+        assert_eq!(q.set("video", false), None, "nothing forced, nothing to lift");
+        // A participant that leaves takes its state along: a new one starts unforced.
+        let mut again = ForceMute::default();
+        assert_eq!(again.set("video", false), None);
+        // Created force-muted (AV moderation on at allocation): lifting is a change.
+        let mut r = ForceMute::default();
+        r.created((true, true));
+        assert_eq!(r.set("audio", false), Some((false, true)));
     }
 }

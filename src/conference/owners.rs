@@ -3,18 +3,22 @@
 //! Without a secure domain the room has one owner: an occupant the MUC already lists as
 //! owner, else the first eligible participant with a known real JID (not Jibri or
 //! Jigasi), who gets the owner affiliation; when the owner leaves (or the grant fails),
-//! the next one is chosen. With a secure domain, every authenticated participant is made
-//! an owner. A participant is asked for at most once while a grant is outstanding or
+//! the next one is chosen. With an authentication authority (the secure domain or
+//! Jicofo's JWT authority, `crate::auth`), every authenticated participant is made an
+//! owner. A participant is asked for at most once while a grant is outstanding or
 //! done ([`Owners::grant_failed`] allows a new one).
 
 use std::collections::BTreeSet;
 
+use crate::ids::Nick;
 use crate::jid::Jid;
 
 /// What ownership needs to know of an occupant.
 #[derive(Debug, Clone)]
 pub struct Candidate<'a> {
-    pub nick: &'a str,
+    /// Its nick.
+    pub nick: &'a Nick,
+    /// Its real JID, when the room shows it.
     pub real_jid: Option<&'a Jid>,
     /// The MUC lists it as owner already.
     pub is_owner: bool,
@@ -27,26 +31,26 @@ pub struct Candidate<'a> {
 /// The room's owner as the focus sees it, and the grants it asked for.
 #[derive(Debug, Default)]
 pub struct Owners {
-    owner: Option<String>,
-    requested: BTreeSet<String>,
+    owner: Option<Nick>,
+    requested: BTreeSet<Nick>,
 }
 
 impl Owners {
     /// The owner chosen (without a secure domain).
     pub fn owner(&self) -> Option<&str> {
-        self.owner.as_deref()
+        self.owner.as_ref().map(Nick::as_str)
     }
 
     /// The grants to ask the MUC for now, given the occupants in join order (`secure`:
     /// with a secure domain; `auto_owner`: the focus picks an owner when the MUC lists
     /// none, off when Prosody decides owners (token setups, moderation.md §5) or roles come
     /// from the main room (breakout rooms, §3)). Each grant is remembered as asked.
-    pub fn decide(&mut self, secure: bool, auto_owner: bool, occupants: &[Candidate]) -> Vec<(String, Jid)> {
+    pub fn decide(&mut self, secure: bool, auto_owner: bool, occupants: &[Candidate]) -> Vec<(Nick, Jid)> {
         if secure {
-            let grants: Vec<(String, Jid)> = occupants
+            let grants: Vec<(Nick, Jid)> = occupants
                 .iter()
                 .filter(|o| !o.is_owner && !self.requested.contains(o.nick) && o.authenticated)
-                .filter_map(|o| o.real_jid.map(|j| (o.nick.to_string(), j.clone())))
+                .filter_map(|o| o.real_jid.map(|j| (o.nick.clone(), j.clone())))
                 .collect();
             for (nick, _) in &grants {
                 self.requested.insert(nick.clone());
@@ -57,14 +61,14 @@ impl Owners {
             return Vec::new();
         }
         if let Some(o) = occupants.iter().find(|o| o.is_owner && o.eligible) {
-            self.owner = Some(o.nick.to_string());
+            self.owner = Some(o.nick.clone());
             return Vec::new();
         }
         if !auto_owner {
             return Vec::new();
         }
         let Some((nick, jid)) =
-            occupants.iter().find_map(|o| o.real_jid.filter(|_| o.eligible).map(|j| (o.nick.to_string(), j.clone())))
+            occupants.iter().find_map(|o| o.real_jid.filter(|_| o.eligible).map(|j| (o.nick.clone(), j.clone())))
         else {
             return Vec::new();
         };
@@ -76,7 +80,7 @@ impl Owners {
     /// The MUC refused (or never got) the grant for `nick`.
     pub fn grant_failed(&mut self, nick: &str) {
         self.requested.remove(nick);
-        if self.owner.as_deref() == Some(nick) {
+        if self.owner.as_ref().is_some_and(|o| o == nick) {
             self.owner = None;
         }
     }
@@ -84,7 +88,7 @@ impl Owners {
     /// `nick` left the room.
     pub fn left(&mut self, nick: &str) {
         self.requested.remove(nick);
-        if self.owner.as_deref() == Some(nick) {
+        if self.owner.as_ref().is_some_and(|o| o == nick) {
             self.owner = None;
         }
     }
@@ -96,10 +100,11 @@ mod tests {
 
     fn c(nick: &'static str, jid: Option<&str>) -> Candidate<'static> {
         let real_jid = jid.map(|j| &*Box::leak(Box::new(Jid::parse(j).unwrap())));
+        let nick = &*Box::leak(Box::new(Nick::from(nick)));
         Candidate { nick, real_jid, is_owner: false, eligible: true, authenticated: false }
     }
 
-    fn nicks(g: &[(String, Jid)]) -> Vec<&str> {
+    fn nicks(g: &[(Nick, Jid)]) -> Vec<&str> {
         g.iter().map(|(n, _)| n.as_str()).collect()
     }
 

@@ -80,7 +80,7 @@ impl<E: Env> Conference<E> {
         if !occupant.is_moderator() {
             return Some(iq_error(iq, ErrorCondition::NotAllowed, None));
         }
-        let requester = self.room.with_resource(&occupant.nick).to_string();
+        let requester = self.room.with_resource(occupant.nick.as_str()).to_string();
         let Some(action) = j.action else {
             return Some(error(iq, ErrorCondition::BadRequest, "undefined action"));
         };

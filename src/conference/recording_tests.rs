@@ -118,7 +118,7 @@ fn conference(env: SimEnv, jibris: usize, jigasis: usize) -> Conference<SimEnv> 
             .child(s.to_element());
         shared.jigasi.brewery.as_ref().unwrap().lock().on_presence(&p, "focus");
     }
-    Conference::new(env, Params { id: 7, room: room(), shared, start_audio_muted: None, start_video_muted: None })
+    Conference::new(env, Params { id: ConferenceId(7), room: room(), shared, start_audio_muted: None, start_video_muted: None })
 }
 
 fn join(e: &mut SimEnv) {

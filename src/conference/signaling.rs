@@ -1,16 +1,23 @@
-//! Source signaling to the participants, as values: per receiver, the source changes not
-//! yet sent (adds netted against removes of the same SSRCs) and when they are due.
+//! Source signaling to the participants, as values: per receiver (in its Jingle
+//! session, [`super::participant::Session`]), the source changes not yet sent (adds netted
+//! against removes of the same SSRCs) and when they are due.
 //!
 //! A receiver's queue is due [`signaling_window`] after its first queued change while
 //! its session is active (a pending receiver's queue waits for its session-accept, then
 //! goes at once), so a burst of joins costs one source-add per receiver, not one per
-//! source. The conference sends what [`Signaling::take`] returns: a source-remove, then a
-//! source-add. The queues are bounded by the conference's sources: at most one entry per
-//! receiver with a session, holding at most the sources the conference accepted.
+//! source. The conference sends what [`PendingSignal::take`] returns: a source-remove, then a
+//! source-add. The queues are bounded by the conference's sources: one per session,
+//! holding at most the sources the conference accepted; a new session starts empty (its
+//! offer carries everything known).
+//!
+//! A change queued for many receivers is one shared entry (with its cached wire
+//! encodings, `xmpp::jingle::encoded`) in each queue that had nothing from that owner
+//! yet, so a join in a room of 500 is encoded once, not once per receiver.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::ids::Nick;
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources};
 
 /// The batching window of source signaling for a conference of `size` participants.
@@ -22,10 +29,12 @@ pub fn signaling_window(size: usize) -> Duration {
     }
 }
 
-/// Source changes waiting to be signaled to one receiver.
-#[derive(Debug, Default)]
+/// Source changes waiting to be signaled to one receiver, and when they are due.
+#[derive(Debug, Default, Clone)]
 pub struct PendingSignal {
+    /// Sources to announce (source-add).
     pub add: ConferenceSources,
+    /// Sources to retract (source-remove).
     pub remove: ConferenceSources,
     due: Option<Instant>,
 }
@@ -36,25 +45,53 @@ fn remove_ssrcs(set: &mut EndpointSources, ssrcs: &HashSet<u32>) {
 }
 
 impl PendingSignal {
-    fn queue_add(&mut self, owner: &str, delta: &EndpointSources) {
-        let ssrcs: HashSet<u32> = delta.sources.iter().map(|s| s.ssrc).collect();
-        // A removal of the same sources not yet signaled cancels out.
-        let mut rem = self.remove.get(owner).cloned().unwrap_or_default();
-        let before = rem.sources.len();
-        remove_ssrcs(&mut rem, &ssrcs);
-        let cancelled = before - rem.sources.len();
-        self.remove.insert(owner, rem);
-        if cancelled < ssrcs.len() {
-            self.add.merge(&ConferenceSources::single(owner, delta.clone()));
+    /// Queue `owner`'s change (`add` or remove `delta`; `shared`: the same change as a map
+    /// holding only it, one for all receivers so that it is encoded once), due `window`
+    /// after `now` when the receiver's session is `active` and nothing was due yet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue(&mut self, owner: &Nick, delta: &EndpointSources, shared: &ConferenceSources, add: bool, active: bool, now: Instant, window: Duration) {
+        if delta.sources.is_empty() {
+            return;
+        }
+        if add {
+            self.queue_add(owner, delta, shared);
+        } else {
+            self.queue_remove(owner, delta, shared);
+        }
+        if active && self.due.is_none() {
+            self.due = Some(now + window);
         }
     }
 
-    fn queue_remove(&mut self, owner: &str, removed: &EndpointSources) {
+    fn queue_add(&mut self, owner: &Nick, delta: &EndpointSources, shared: &ConferenceSources) {
+        let ssrcs: HashSet<u32> = delta.sources.iter().map(|s| s.ssrc).collect();
+        // A removal of the same sources not yet signaled cancels out.
+        let mut cancelled = 0;
+        if let Some(mut rem) = self.remove.get(owner).cloned() {
+            let before = rem.sources.len();
+            remove_ssrcs(&mut rem, &ssrcs);
+            cancelled = before - rem.sources.len();
+            self.remove.insert(owner, rem);
+        }
+        if cancelled < ssrcs.len() {
+            self.add.merge(shared);
+        }
+    }
+
+    fn queue_remove(&mut self, owner: &Nick, removed: &EndpointSources, shared: &ConferenceSources) {
         let ssrcs: HashSet<u32> = removed.sources.iter().map(|s| s.ssrc).collect();
-        let mut add = self.add.get(owner).cloned().unwrap_or_default();
-        let pending: HashSet<u32> = add.sources.iter().map(|s| s.ssrc).filter(|s| ssrcs.contains(s)).collect();
-        remove_ssrcs(&mut add, &pending);
-        self.add.insert(owner, add);
+        let mut pending: HashSet<u32> = HashSet::new();
+        if let Some(mut add) = self.add.get(owner).cloned() {
+            pending = add.sources.iter().map(|s| s.ssrc).filter(|s| ssrcs.contains(s)).collect();
+            if !pending.is_empty() {
+                remove_ssrcs(&mut add, &pending);
+                self.add.insert(owner, add);
+            }
+        }
+        if pending.is_empty() {
+            self.remove.merge(shared);
+            return;
+        }
         let mut rest = removed.clone();
         remove_ssrcs(&mut rest, &pending);
         if !rest.sources.is_empty() {
@@ -62,84 +99,30 @@ impl PendingSignal {
         }
     }
 
+    /// Nothing to signal.
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
     }
-}
 
-/// The queues of every receiver.
-#[derive(Debug, Default)]
-pub struct Signaling {
-    queues: BTreeMap<String, PendingSignal>,
-}
-
-impl Signaling {
-    /// Queue `owner`'s change (`add` or remove `delta`) for `receivers` (`(nick, active)`),
-    /// due `window` after `now` for active receivers whose queue was not due yet.
-    pub fn queue<'a>(
-        &mut self,
-        owner: &str,
-        delta: &EndpointSources,
-        add: bool,
-        receivers: impl Iterator<Item = (&'a str, bool)>,
-        now: Instant,
-        window: Duration,
-    ) {
-        if delta.sources.is_empty() {
-            return;
-        }
-        for (r, active) in receivers {
-            let sig = self.queues.entry(r.to_string()).or_default();
-            if add {
-                sig.queue_add(owner, delta);
-            } else {
-                sig.queue_remove(owner, delta);
-            }
-            if active && sig.due.is_none() {
-                sig.due = Some(now + window);
-            }
-        }
+    /// When the queue is due (`None`: nothing due, or the session is not active yet).
+    pub fn due(&self) -> Option<Instant> {
+        self.due
     }
 
-    /// The earliest time a queue is due.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.queues.values().filter_map(|s| s.due).min()
+    /// Is the queue due at `now`?
+    pub fn is_due(&self, now: Instant) -> bool {
+        self.due.is_some_and(|t| now >= t)
     }
 
-    /// Receivers whose queue is due at `now`, in nick order.
-    pub fn due(&self, now: Instant) -> Vec<String> {
-        self.queues.iter().filter(|(_, s)| s.due.is_some_and(|t| now >= t)).map(|(k, _)| k.clone()).collect()
+    /// Everything queued, to send now; the queue is left empty and not due.
+    pub fn take(&mut self) -> PendingSignal {
+        std::mem::take(self)
     }
 
-    /// `nick`'s queue is due at `now` (its session was just accepted).
-    pub fn due_now(&mut self, nick: &str, now: Instant) {
-        if let Some(s) = self.queues.get_mut(nick) {
-            s.due = Some(now);
-        }
-    }
-
-    /// `nick`'s session is not active: its queue waits (not due).
-    pub fn hold(&mut self, nick: &str) {
-        if let Some(s) = self.queues.get_mut(nick) {
-            s.due = None;
-        }
-    }
-
-    /// `nick`'s queue, to send now (or because its new offer carries everything).
-    pub fn take(&mut self, nick: &str) -> Option<PendingSignal> {
-        self.queues.remove(nick)
-    }
-
-    /// Forget `owner`'s sources in every queue (clients drop them on its leave).
-    pub fn forget_owner(&mut self, owner: &str) {
-        for sig in self.queues.values_mut() {
-            sig.add.remove_owner(owner);
-            sig.remove.remove_owner(owner);
-        }
-    }
-
-    pub fn clear(&mut self) {
-        self.queues.clear();
+    /// Forget `owner`'s sources (clients drop them on its leave).
+    pub fn forget_owner(&mut self, owner: &Nick) {
+        self.add.remove_owner(owner);
+        self.remove.remove_owner(owner);
     }
 }
 
@@ -158,47 +141,95 @@ mod tests {
         c.get(owner).map(|s| s.sources.iter().map(|x| x.ssrc).collect()).unwrap_or_default()
     }
 
+    fn n(s: &str) -> Nick {
+        Nick::from(s)
+    }
+
+    /// Queue a change as the conference does: one shared map per change.
+    fn queue(q: &mut PendingSignal, owner: &Nick, delta: &EndpointSources, add: bool, active: bool, now: Instant, w: Duration) {
+        q.queue(owner, delta, &ConferenceSources::single(owner, delta.clone()), add, active, now, w);
+    }
+
+    /// A change queued for many receivers is one entry in all their queues (encoded once
+    /// for all of them), unless a receiver's queue already had something of that owner.
+    #[test]
+    fn a_change_queued_for_many_receivers_is_one_shared_entry() {
+        let t0 = Instant::now();
+        let w = signaling_window(500);
+        let a = n("a");
+        let change = set(&[1, 2]);
+        let shared = ConferenceSources::single(&a, change.clone());
+        let mut queues: Vec<PendingSignal> = (0..500).map(|_| PendingSignal::default()).collect();
+        let mut y = PendingSignal::default();
+        queue(&mut y, &a, &set(&[7]), true, true, t0, w);
+        for q in queues.iter_mut().chain(std::iter::once(&mut y)) {
+            q.queue(&a, &change, &shared, true, true, t0, w);
+        }
+        let first = queues[0].take();
+        for q in &mut queues[1..] {
+            assert!(q.take().add.shares_entry(&first.add, &a));
+        }
+        // y had something of a's before: merged into an entry of its own.
+        let y = y.take();
+        assert_eq!(ssrcs(&y.add, "a"), vec![7, 1, 2]);
+        assert!(!y.add.shares_entry(&first.add, &a));
+        // A removal netted against a queued add is a receiver's own entry.
+        let (mut x, mut v) = (PendingSignal::default(), PendingSignal::default());
+        queue(&mut x, &a, &set(&[3]), true, true, t0, w);
+        queue(&mut x, &a, &set(&[3]), false, true, t0, w);
+        queue(&mut v, &a, &set(&[3]), false, true, t0, w);
+        assert!(x.take().is_empty());
+        assert_eq!(ssrcs(&v.take().remove, "a"), vec![3]);
+    }
+
     #[test]
     fn changes_are_batched_per_receiver_and_due_after_the_window() {
         let t0 = Instant::now();
         let w = signaling_window(3);
         assert_eq!(w, Duration::from_millis(20));
         assert_eq!((signaling_window(10), signaling_window(50)), (Duration::from_millis(100), Duration::from_millis(300)));
-        let mut s = Signaling::default();
-        s.queue("a", &set(&[1]), true, [("b", true), ("c", false)].into_iter(), t0, w);
-        s.queue("d", &set(&[4]), true, [("b", true), ("c", false)].into_iter(), t0 + w / 2, w);
-        assert_eq!(s.next_due(), Some(t0 + w), "the first change sets the time");
-        assert!(s.due(t0 + w / 2).is_empty());
-        assert_eq!(s.due(t0 + w), vec!["b"], "c is pending: not due");
-        let b = s.take("b").unwrap();
-        assert_eq!((ssrcs(&b.add, "a"), ssrcs(&b.add, "d")), (vec![1], vec![4]), "one batch");
-        // c's session is accepted: its queue goes at once.
-        s.due_now("c", t0 + w * 3);
-        assert_eq!(s.due(t0 + w * 3), vec!["c"]);
-        s.hold("c");
-        assert!(s.due(t0 + w * 4).is_empty());
+        // b's session is active, c's is offered (pending).
+        let (mut b, mut c) = (PendingSignal::default(), PendingSignal::default());
+        for (q, active) in [(&mut b, true), (&mut c, false)] {
+            queue(q, &n("a"), &set(&[1]), true, active, t0, w);
+            queue(q, &n("d"), &set(&[4]), true, active, t0 + w / 2, w);
+        }
+        assert_eq!(b.due(), Some(t0 + w), "the first change sets the time");
+        assert!(!b.is_due(t0 + w / 2));
+        assert!(b.is_due(t0 + w));
+        assert!(!c.is_due(t0 + w * 4), "c is pending: not due");
+        let sent = b.take();
+        assert_eq!((ssrcs(&sent.add, "a"), ssrcs(&sent.add, "d")), (vec![1], vec![4]), "one batch");
+        assert!(b.is_empty() && b.due().is_none());
+        // c's session is accepted: its queue goes at once, all of it.
+        let sent = c.take();
+        assert_eq!((ssrcs(&sent.add, "a"), ssrcs(&sent.add, "d")), (vec![1], vec![4]));
         // Nothing to signal, nothing queued.
-        s.queue("a", &EndpointSources::new(), true, [("e", true)].into_iter(), t0, w);
-        assert!(s.take("e").is_none());
+        let mut e = PendingSignal::default();
+        queue(&mut e, &n("a"), &EndpointSources::new(), true, true, t0, w);
+        assert!(e.is_empty() && e.due().is_none());
     }
 
     #[test]
     fn an_add_and_a_remove_of_the_same_sources_cancel_out() {
         let t0 = Instant::now();
         let w = signaling_window(2);
-        let mut s = Signaling::default();
-        s.queue("a", &set(&[1, 2]), true, [("b", true)].into_iter(), t0, w);
-        s.queue("a", &set(&[1]), false, [("b", true)].into_iter(), t0, w);
-        let b = s.take("b").unwrap();
-        assert_eq!(ssrcs(&b.add, "a"), vec![2]);
-        assert!(b.remove.is_empty(), "a source added and removed unseen is not signaled at all");
+        let mut b = PendingSignal::default();
+        queue(&mut b, &n("a"), &set(&[1, 2]), true, true, t0, w);
+        queue(&mut b, &n("a"), &set(&[1]), false, true, t0, w);
+        let sent = b.take();
+        assert_eq!(ssrcs(&sent.add, "a"), vec![2]);
+        assert!(sent.remove.is_empty(), "a source added and removed unseen is not signaled at all");
         // Remove then add back: the removal is cancelled.
-        s.queue("a", &set(&[3]), false, [("b", true)].into_iter(), t0, w);
-        s.queue("a", &set(&[3]), true, [("b", true)].into_iter(), t0, w);
-        assert!(s.take("b").unwrap().is_empty());
-        // An owner that left is forgotten in every queue.
-        s.queue("a", &set(&[5]), true, [("b", true), ("c", true)].into_iter(), t0, w);
-        s.forget_owner("a");
-        assert!(s.take("b").unwrap().is_empty() && s.take("c").unwrap().is_empty());
+        queue(&mut b, &n("a"), &set(&[3]), false, true, t0, w);
+        queue(&mut b, &n("a"), &set(&[3]), true, true, t0, w);
+        assert!(b.take().is_empty());
+        // An owner that left is forgotten.
+        let mut c = PendingSignal::default();
+        queue(&mut b, &n("a"), &set(&[5]), true, true, t0, w);
+        queue(&mut c, &n("a"), &set(&[5]), true, true, t0, w);
+        b.forget_owner(&n("a"));
+        c.forget_owner(&n("a"));
+        assert!(b.take().is_empty() && c.take().is_empty());
     }
 }

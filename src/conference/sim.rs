@@ -1,5 +1,7 @@
 //! A simulated [`Env`] for tests: scripted, timed inbox messages, a fake MUC service
-//! that answers the focus's requests, and a clock that jumps to the next event.
+//! that answers the focus's requests ([`muc_responder`]), the one fake bridge of the unit
+//! tests ([`FakeBridge`]: answers, silence, errors, graceful shutdown, per request kind),
+//! and a clock that jumps to the next event.
 //! No threads, sockets or sleeps: a conference runs to its end in microseconds.
 //! Randomness comes from a generator with a fixed seed ([`SimEnv::with_seed`]) and the
 //! wall clock starts at a fixed date, so the same script gives the same stanzas.
@@ -15,9 +17,9 @@ use crate::messages::inbox::{Offered, Route};
 use crate::messages::Inbox;
 use crate::jid::Jid;
 use crate::net::ConnId;
-use crate::xml::Element;
+use crate::xml::{Element, Node};
 use crate::xmpp::ns;
-use crate::xmpp::stanza::iq_result;
+use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
 
 /// Answers a stanza the conference sent; returns the stanzas to deliver back.
 pub type Responder = Box<dyn FnMut(&Element) -> Vec<Element> + Send>;
@@ -59,10 +61,13 @@ pub struct SimEnv {
     closed_at: Option<Instant>,
     /// `recv` calls after the close (a conference that keeps waiting would loop).
     after_close: u64,
-    /// The backlog the conference reports (messages, bytes), and the largest it was.
+    /// The backlog the conference reports: messages kept aside now…
     pub backlog: usize,
+    /// …the most it kept at once…
     pub max_backlog: usize,
+    /// …their weight in bytes now…
     pub backlog_bytes: usize,
+    /// …and the largest weight.
     pub max_backlog_bytes: usize,
     rng: StdRng,
     /// The router's inbox, when messages go through one (`SimEnv::through_inbox`, tests).
@@ -165,7 +170,7 @@ impl SimEnv {
             let inbox = self.inbox.as_mut().expect("inbox mode");
             match inbox.route.offer(m) {
                 Offered::Delivered => {}
-                Offered::Held(_) => inbox.held += 1,
+                Offered::Held(_) | Offered::HeldComponent(_) => inbox.held += 1,
                 Offered::Refused(m) => inbox.refused.push((at, m)),
             }
         }
@@ -194,6 +199,8 @@ impl Env for SimEnv {
     }
 
     fn send(&mut self, conn: ConnId, el: Element) {
+        // As the receiver sees it: cached source encodings (raw XML) parsed into elements.
+        let el = if el.contains_raw() { el.reparsed().expect("the focus writes well-formed XML") } else { el };
         self.sent.push((self.now - self.start, conn, el.clone()));
         for r in (self.responder)(&el) {
             self.replies.push_back(Inbox::stanza(r));
@@ -339,28 +346,153 @@ pub fn occupant_leave(room: &Jid, nick: &str) -> Element {
         .child(Element::new("x", ns::MUC_USER).child(Element::new("item", ns::MUC_USER).attr("affiliation", "none").attr("role", "none")))
 }
 
-/// A fake bridge `bridge` on top of `muc`: answers every `conference-modify` sent to it
-/// like a bridge would (a transport for each created endpoint, feedback sources on
-/// creates) and passes everything else to `muc` (which may be another fake bridge).
-pub fn with_bridge(bridge: Jid, mut muc: Responder) -> Responder {
-    let mut n = 0u32;
-    Box::new(move |el: &Element| {
-        let Some(cm) = el.get_child("conference-modify", ns::COLIBRI2) else { return muc(el) };
-        if el.get_attr("to") != Some(bridge.to_string().as_str()) {
-            return muc(el); // another bridge (or nobody) answers
+/// Which Colibri2 requests a [`FakeBridge`] rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requests {
+    /// Every request (the conference's expiry too).
+    All,
+    /// Every request that names an endpoint (allocations, updates, endpoint expiries).
+    AnyEndpoint,
+    /// Requests that name this endpoint.
+    Endpoint(String),
+    /// Requests that create this endpoint (its allocation).
+    Allocation(String),
+    /// Requests that update this endpoint (neither create nor expire it).
+    Update(String),
+}
+
+/// What a [`FakeBridge`] does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Answers as a bridge does: a transport (ICE, DTLS, SCTP when asked) for every
+    /// created endpoint, the bridge's feedback sources on a create, and a new transport of
+    /// the next ICE generation for an in-place ICE restart.
+    Answer,
+    /// Never answers.
+    Silent,
+    /// An error with this condition and, when given, a Colibri2 `reason`
+    /// (`<error xmlns='jitsi:colibri2' reason=…>`; with `unknown_endpoint`, the endpoint is named).
+    Error(ErrorCondition, Option<&'static str>),
+}
+
+impl Behaviour {
+    /// The error of a bridge in graceful shutdown (`service-unavailable`, `graceful_shutdown`).
+    pub fn graceful_shutdown() -> Behaviour {
+        Behaviour::Error(ErrorCondition::ServiceUnavailable, Some("graceful_shutdown"))
+    }
+}
+
+/// The one fake bridge of the unit tests: it answers the Colibri2 requests sent to its
+/// JID as a bridge does ([`Behaviour::Answer`]), except those a rule ([`FakeBridge::on`])
+/// gives another behaviour: silence, an error, a graceful shutdown. The first matching
+/// rule wins. Combined with the fake MUC (or another fake bridge) by [`FakeBridge::around`].
+/// The bridge simulator for the integration tests is a separate tool (`src/bin/jvb-sim`).
+#[derive(Debug, Clone)]
+pub struct FakeBridge {
+    jid: Jid,
+    /// (requests, behaviour, how many more times; `None`: always).
+    rules: Vec<(Requests, Behaviour, Option<u32>)>,
+    /// Endpoints created so far (their ICE ufrags are `<resource>-u<n>`).
+    created: u32,
+    /// The last ICE generation given in an in-place ICE restart.
+    ice_generation: u32,
+}
+
+impl FakeBridge {
+    /// A bridge at `jid` that answers everything.
+    pub fn new(jid: Jid) -> FakeBridge {
+        FakeBridge { jid, rules: Vec::new(), created: 0, ice_generation: 0 }
+    }
+
+    /// From now on, `requests` get `behaviour` (unless an earlier rule matches them).
+    pub fn on(mut self, requests: Requests, behaviour: Behaviour) -> FakeBridge {
+        self.rules.push((requests, behaviour, None));
+        self
+    }
+
+    /// The next `times` of `requests` get `behaviour` (unless an earlier rule matches them);
+    /// later ones are answered by the next rule that matches, or as a bridge does.
+    pub fn on_times(mut self, requests: Requests, behaviour: Behaviour, times: u32) -> FakeBridge {
+        self.rules.push((requests, behaviour, Some(times)));
+        self
+    }
+
+    /// This bridge in front of `next`: Colibri2 requests to this bridge are answered here,
+    /// everything else goes to `next` (the fake MUC, or another fake bridge).
+    pub fn around(mut self, mut next: Responder) -> Responder {
+        Box::new(move |el: &Element| self.answer(el).unwrap_or_else(|| next(el)))
+    }
+
+    /// The answer to `el` when it is a Colibri2 request to this bridge (possibly none at
+    /// all), `None` when it is not for this bridge.
+    pub fn answer(&mut self, el: &Element) -> Option<Vec<Element>> {
+        let cm = el.get_child("conference-modify", ns::COLIBRI2)?;
+        if el.get_attr("to") != Some(self.jid.to_string().as_str()) {
+            return None;
         }
+        let endpoints: Vec<&Element> = cm.children_named("endpoint", ns::COLIBRI2).collect();
+        let named: Vec<&str> = endpoints.iter().filter_map(|e| e.get_attr("id")).collect();
+        let names = |id: &str, create: bool| {
+            endpoints.iter().any(|e| {
+                let (c, x) = (e.get_attr("create") == Some("true"), e.get_attr("expire") == Some("true"));
+                e.get_attr("id") == Some(id) && if create { c } else { !c && !x }
+            })
+        };
+        let rule = self.rules.iter_mut().find(|(r, _, left)| {
+            *left != Some(0)
+                && match r {
+                    Requests::All => true,
+                    Requests::AnyEndpoint => !named.is_empty(),
+                    Requests::Endpoint(id) => named.contains(&id.as_str()),
+                    Requests::Allocation(id) => names(id, true),
+                    Requests::Update(id) => names(id, false),
+                }
+        });
+        let behaviour = match rule {
+            Some((_, b, left)) => {
+                if let Some(n) = left {
+                    *n -= 1;
+                }
+                b.clone()
+            }
+            None => Behaviour::Answer,
+        };
+        Some(match behaviour {
+            Behaviour::Answer => vec![self.modified(el, cm)],
+            Behaviour::Silent => Vec::new(),
+            Behaviour::Error(condition, reason) => {
+                let mut err = iq_error(el, condition, None);
+                err.set_attr("from", self.jid.to_string());
+                if let Some(x) = err.get_child_mut("error", ns::CLIENT) {
+                    if let Some(r) = reason {
+                        x.children.push(Node::Element(Element::new("error", ns::COLIBRI2).attr("reason", r)));
+                    }
+                    if reason == Some("unknown_endpoint") {
+                        if let Some(id) = named.first() {
+                            x.children.push(Node::Element(Element::new("endpoint", ns::COLIBRI2).attr("id", *id)));
+                        }
+                    }
+                }
+                vec![err]
+            }
+        })
+    }
+
+    /// The `conference-modified` answer to `cm`.
+    fn modified(&mut self, el: &Element, cm: &Element) -> Element {
         let mut out = Element::new("conference-modified", ns::COLIBRI2);
         let mut created = cm.get_attr("create") == Some("true");
         for ep in cm.children_named("endpoint", ns::COLIBRI2) {
             let id = ep.get_attr("id").unwrap_or_default().to_string();
             let mut e = Element::new("endpoint", ns::COLIBRI2).attr("id", id.clone());
+            let asked = ep.get_child("transport", ns::COLIBRI2);
             if ep.get_attr("create") == Some("true") {
                 created = true;
-                n += 1;
-                let ice = Element::new("transport", "urn:xmpp:jingle:transports:ice-udp:1")
-                    .attr("ufrag", format!("{}-u{}", bridge.resource().unwrap_or("jvb"), n))
+                self.created += 1;
+                let ice = Element::new("transport", ns::ICE_UDP)
+                    .attr("ufrag", format!("{}-u{}", self.jid.resource().unwrap_or("jvb"), self.created))
                     .attr("pwd", "pwdpwdpwdpwdpwdpwdpwdpwd")
-                    .child(Element::new("rtcp-mux", "urn:xmpp:jingle:transports:ice-udp:1"))
+                    .child(Element::new("rtcp-mux", ns::ICE_UDP))
                     .child(
                         Element::new("fingerprint", "urn:xmpp:jingle:apps:dtls:0")
                             .attr("hash", "sha-256")
@@ -368,10 +500,18 @@ pub fn with_bridge(bridge: Jid, mut muc: Responder) -> Responder {
                             .text("AA:BB"),
                     );
                 let mut t = Element::new("transport", ns::COLIBRI2).child(ice);
-                if ep.get_child("transport", ns::COLIBRI2).is_some_and(|t| t.get_child("sctp", ns::COLIBRI2).is_some()) {
+                if asked.is_some_and(|t| t.get_child("sctp", ns::COLIBRI2).is_some()) {
                     t = t.child(Element::new("sctp", ns::COLIBRI2).attr("port", "5000").attr("role", "server"));
                 }
                 e = e.child(t);
+            } else if asked.is_some_and(|t| t.get_attr("ice-restart") == Some("true")) {
+                self.ice_generation += 1;
+                let g = self.ice_generation;
+                let ice = Element::new("transport", ns::ICE_UDP)
+                    .attr("ufrag", format!("new{g}"))
+                    .attr("pwd", "newpwdnewpwdnewpwdnewpwd")
+                    .attr("ice-generation", g.to_string());
+                e = e.child(Element::new("transport", ns::COLIBRI2).child(ice));
             }
             out = out.child(e);
         }
@@ -391,7 +531,78 @@ pub fn with_bridge(bridge: Jid, mut muc: Responder) -> Responder {
             );
         }
         let mut r = iq_result(el).child(out);
-        r.set_attr("from", bridge.to_string());
-        vec![r]
-    })
+        r.set_attr("from", self.jid.to_string());
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xmpp::colibri2::{parse_answer, ConferenceModify, EndpointRequest, Reaction};
+
+    fn jvb() -> Jid {
+        Jid::parse("jvbbrewery@internal.auth.meet.test/jvb1").unwrap()
+    }
+
+    fn req(endpoint: &str, create: bool) -> Element {
+        let ep = EndpointRequest { id: endpoint.into(), create, ..Default::default() };
+        ConferenceModify { meeting_id: "m".into(), create, endpoints: vec![ep], ..Default::default() }.to_iq(&jvb(), "id1")
+    }
+
+    #[test]
+    fn the_fake_bridge_answers_allocations_restarts_and_only_its_own_requests() {
+        let mut b = FakeBridge::new(jvb());
+        let a = b.answer(&req("a", true)).unwrap();
+        let m = parse_answer(a.first(), true).unwrap();
+        assert_eq!(a[0].get_attr("from"), Some(jvb().to_string().as_str()));
+        assert_eq!(m.endpoint("a").and_then(|e| e.transport.as_ref()).and_then(|t| t.get_attr("ufrag")), Some("jvb1-u1"));
+        assert!(m.sources.is_some(), "feedback sources on a create");
+        let restart = EndpointRequest { id: "a".into(), ice_restart: true, ..Default::default() };
+        let r = ConferenceModify { meeting_id: "m".into(), endpoints: vec![restart], ..Default::default() }.to_iq(&jvb(), "id2");
+        let m = parse_answer(b.answer(&r).unwrap().first(), false).unwrap();
+        let t = m.endpoint("a").and_then(|e| e.transport.clone()).unwrap();
+        assert_eq!((t.get_attr("ufrag"), t.get_attr("ice-generation")), (Some("new1"), Some("1")));
+        let mut other = req("a", true);
+        other.set_attr("to", "jvbbrewery@internal.auth.meet.test/jvb2");
+        assert!(b.answer(&other).is_none(), "another bridge's request");
+        assert!(b.answer(&Element::new("iq", ns::CLIENT)).is_none(), "not Colibri2");
+    }
+
+    #[test]
+    fn the_fake_bridge_is_silent_errs_or_shuts_down_as_configured() {
+        let mut b = FakeBridge::new(jvb())
+            .on(Requests::Endpoint("quiet".into()), Behaviour::Silent)
+            .on(Requests::Endpoint("gone".into()), Behaviour::Error(ErrorCondition::ItemNotFound, Some("unknown_endpoint")))
+            .on(Requests::Endpoint("bad".into()), Behaviour::Error(ErrorCondition::BadRequest, None))
+            .on(Requests::AnyEndpoint, Behaviour::graceful_shutdown());
+        assert_eq!(b.answer(&req("quiet", true)), Some(Vec::new()));
+        let e = b.answer(&req("gone", false)).unwrap();
+        assert_eq!(parse_answer(e.first(), false).unwrap_err().reaction, Reaction::UnknownEndpoint("gone".into()));
+        assert_eq!(parse_answer(b.answer(&req("bad", true)).unwrap().first(), true).unwrap_err().reaction, Reaction::FailInvite);
+        let e = b.answer(&req("x", true)).unwrap();
+        assert_eq!(e[0].get_attr("from"), Some(jvb().to_string().as_str()));
+        assert_eq!(parse_answer(e.first(), true).unwrap_err().reaction, Reaction::GracefulShutdown);
+        // The conference's expiry names no endpoint: answered.
+        let expire = ConferenceModify { meeting_id: "m".into(), expire: true, ..Default::default() }.to_iq(&jvb(), "id3");
+        assert!(parse_answer(b.answer(&expire).unwrap().first(), false).is_ok());
+        let mut all = FakeBridge::new(jvb()).on(Requests::All, Behaviour::Silent);
+        assert_eq!(all.answer(&expire), Some(Vec::new()));
+    }
+
+    #[test]
+    fn the_fake_bridge_tells_allocations_from_updates_and_counts_limited_rules() {
+        let mut b = FakeBridge::new(jvb())
+            .on(Requests::Update("a".into()), Behaviour::Error(ErrorCondition::ItemNotFound, Some("unknown_endpoint")))
+            .on_times(Requests::Allocation("a".into()), Behaviour::Silent, 2);
+        assert_eq!(b.answer(&req("a", true)), Some(Vec::new()));
+        assert_eq!(b.answer(&req("a", true)), Some(Vec::new()));
+        assert!(parse_answer(b.answer(&req("a", true)).unwrap().first(), true).is_ok(), "twice only");
+        let e = b.answer(&req("a", false)).unwrap();
+        assert_eq!(parse_answer(e.first(), false).unwrap_err().reaction, Reaction::UnknownEndpoint("a".into()));
+        // An endpoint's expiry is neither.
+        let ep = EndpointRequest { id: "a".into(), expire: true, ..Default::default() };
+        let x = ConferenceModify { meeting_id: "m".into(), endpoints: vec![ep], ..Default::default() }.to_iq(&jvb(), "id4");
+        assert!(parse_answer(b.answer(&x).unwrap().first(), false).is_ok());
+    }
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::media_tests::{accept_for, accepting_env, add_bridge, bridge, jingle_to, ms, request, room, shared, ssrcs_in, JINGLE};
-use super::sim::{muc_responder, occupant_leave, occupant_presence, with_bridge, SimEnv, SIM_EPOCH_SECS};
+use super::sim::{muc_responder, occupant_leave, occupant_presence, Behaviour, FakeBridge, Requests, SimEnv, SIM_EPOCH_SECS};
 use super::*;
 use crate::bridge::Bridges;
 use crate::messages::ReplyTarget;
@@ -20,7 +20,7 @@ fn join(e: &mut SimEnv, at: u64, nick: &str) {
 }
 
 fn run_with(e: SimEnv, sh: Arc<Shared>) -> (Conference<SimEnv>, EndReason) {
-    let mut c = Conference::new(e, Params { id: 1, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None });
+    let mut c = Conference::new(e, Params { id: ConferenceId(1), room: room(), shared: sh, start_audio_muted: None, start_video_muted: None });
     let r = c.run();
     (c, r)
 }
@@ -33,19 +33,12 @@ fn transcript(e: &SimEnv) -> Vec<(Duration, String)> {
 /// A conference with bridge failover, source signaling and restarts, on seed `seed`.
 fn eventful(seed: u64) -> Vec<(Duration, String)> {
     let jvb2 = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb2").unwrap();
-    let mut both = with_bridge(bridge(), with_bridge(jvb2.clone(), muc_responder(room(), focus_real())));
-    let jvb1 = bridge().to_string();
+    // jvb1 never answers the allocation of "d": everyone moves to jvb2.
+    let jvb1 = FakeBridge::new(bridge()).on(Requests::Endpoint("d".into()), Behaviour::Silent);
+    let mut both = jvb1.around(FakeBridge::new(jvb2.clone()).around(muc_responder(room(), focus_real())));
     let mut next_ssrc = 1000;
     let mut e = SimEnv::with_seed(
         Box::new(move |el: &Element| {
-            // jvb1 never answers the allocation of "d": everyone moves to jvb2.
-            let silent = el.get_attr("to") == Some(jvb1.as_str())
-                && el
-                    .get_child("conference-modify", ns::COLIBRI2)
-                    .is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_attr("id") == Some("d")));
-            if silent {
-                return Vec::new();
-            }
             let mut out = both(el);
             if el.get_child("jingle", JINGLE).is_some_and(|j| j.get_attr("action") == Some("session-initiate")) {
                 next_ssrc += 1;
@@ -282,7 +275,7 @@ fn restarts_are_rate_limited_5_s_apart_and_5_a_minute() {
     assert_eq!(t, ms(31_000));
     assert_eq!(error_of(&refused), ("resource-constraint".into(), Some("rate-limited".into())));
     assert_eq!(offers_a.len(), 6, "no offer after the refused restart");
-    assert!(!c.media.sessions.contains_key("a"), "the terminated session stays ended");
+    assert!(c.participant("a").unwrap().session().is_none(), "the terminated session stays ended");
     assert_eq!(answer(&c.env, "rb1").1.get_attr("type"), Some("result"));
     assert_eq!(error_of(&answer(&c.env, "rb2").1), ("resource-constraint".into(), Some("rate-limited".into())));
     // b is offered again after its allowed restart, not after the refused one (only when
@@ -404,30 +397,15 @@ fn without_a_bridge_participants_wait_and_are_told_until_one_comes() {
 }
 
 fn env_with_muc_and_bridge() -> SimEnv {
-    SimEnv::new(with_bridge(bridge(), muc_responder(room(), focus_real())))
+    SimEnv::new(FakeBridge::new(bridge()).around(muc_responder(room(), focus_real())))
 }
 
 #[test]
 fn a_bridge_in_graceful_shutdown_takes_nothing_new_and_everyone_moves() {
     let jvb2 = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb2").unwrap();
-    let mut both = with_bridge(bridge(), with_bridge(jvb2.clone(), muc_responder(room(), focus_real())));
-    let jvb1 = bridge().to_string();
     // jvb1 refuses c's endpoint: it is shutting down.
-    let mut e = SimEnv::new(Box::new(move |el: &Element| {
-        let for_c = el.get_attr("to") == Some(jvb1.as_str())
-            && el
-                .get_child("conference-modify", ns::COLIBRI2)
-                .is_some_and(|cm| cm.children_named("endpoint", ns::COLIBRI2).any(|e| e.get_attr("id") == Some("c")));
-        if for_c {
-            let mut err = crate::xmpp::stanza::iq_error(el, crate::xmpp::stanza::ErrorCondition::ServiceUnavailable, None);
-            err.set_attr("from", jvb1.clone());
-            if let Some(x) = err.get_child_mut("error", ns::CLIENT) {
-                x.children.push(crate::xml::Node::Element(Element::new("error", ns::COLIBRI2).attr("reason", "graceful_shutdown")));
-            }
-            return vec![err];
-        }
-        both(el)
-    }));
+    let jvb1 = FakeBridge::new(bridge()).on(Requests::Endpoint("c".into()), Behaviour::graceful_shutdown());
+    let mut e = SimEnv::new(jvb1.around(FakeBridge::new(jvb2.clone()).around(muc_responder(room(), focus_real()))));
     e.at(ms(0), request());
     for (i, n) in ["a", "b", "c"].iter().enumerate() {
         join(&mut e, 10 + 10 * i as u64, n);
@@ -512,7 +490,7 @@ fn a_full_inbox_during_a_blocking_wait_refuses_requests_and_holds_presences_for_
     // An inbox of 20 presences' weight (the real one: 4096 messages, 8 MiB).
     let one = Inbox::stanza(occupant_presence(&r, "p10", "p10@meet.test/1", "none", "participant")).weight();
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut route = Route::new(1, tx, rx, None, Arc::new(InboxLoad::new(Arc::default())), 1000 + crate::messages::inbox::HOLD_SLACK);
+    let mut route = Route::new(ConferenceId(1), tx, rx, None, Arc::new(InboxLoad::new(Arc::default())), 1000 + crate::messages::inbox::HOLD_SLACK);
     route.budget.per_conference = 20 * one;
     route.budget.floor = 0;
     let load = route.load.clone();

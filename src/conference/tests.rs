@@ -23,7 +23,7 @@ fn shared(sessions: Option<Sessions>) -> Arc<Shared> {
 fn conference(env: SimEnv, sessions: Option<Sessions>) -> Conference<SimEnv> {
     Conference::new(
         env,
-        Params { id: 7, room: room(), shared: shared(sessions), start_audio_muted: None, start_video_muted: None },
+        Params { id: ConferenceId(7), room: room(), shared: shared(sessions), start_audio_muted: None, start_video_muted: None },
     )
 }
 
@@ -132,6 +132,33 @@ fn secure_domain_makes_every_authenticated_participant_owner() {
     let mut c = conference(e, Some(Sessions::new("meet.test")));
     c.run();
     assert_eq!(affiliation_grants(&c.env), vec!["user1@meet.test", "user2@meet.test"]);
+}
+
+/// Token setup C (moderation.md §5 C): under Jicofo's JWT authority a participant is made
+/// owner only while its JID is bound to a live session (one minute idle); being on the
+/// token domain is not enough.
+#[test]
+fn jwt_authority_makes_only_live_session_holders_owners() {
+    use crate::auth::{AuthResult, Authority, AuthorityKind, JWT_SESSION_LIFETIME};
+    let r = room();
+    let mut e = env();
+    let t0 = e.now();
+    let mut sessions = Sessions::for_authority(&Authority { kind: AuthorityKind::ExternalJwt, domain: "meet.test".into() });
+    for who in ["user1@meet.test/x", "user3@meet.test/z"] {
+        let res = sessions.authenticate(&Jid::parse(who).unwrap(), None, Some("m"), &r, t0);
+        assert!(matches!(res, AuthResult::Authenticated { .. }), "{res:?}");
+    }
+    e.at(ms(0), request());
+    e.at(ms(100), Inbox::stanza(occupant_presence(&r, "u1", "user1@meet.test/x", "none", "participant")));
+    // On the token domain, but no session (it sent no conference request).
+    e.at(ms(200), Inbox::stanza(occupant_presence(&r, "u2", "user2@meet.test/y", "none", "participant")));
+    // Its session was made a minute ago and not used since: expired.
+    let late = JWT_SESSION_LIFETIME + ms(1000);
+    e.at(late, Inbox::stanza(occupant_presence(&r, "u3", "user3@meet.test/z", "none", "participant")));
+    e.at(late + ms(500), Inbox::Shutdown);
+    let mut c = conference(e, Some(sessions));
+    c.run();
+    assert_eq!(affiliation_grants(&c.env), vec!["user1@meet.test"]);
 }
 
 fn mute_iq(from: &str, target: &str, value: &str) -> Inbox {
@@ -283,13 +310,13 @@ fn a_participant_lying_about_its_caps_cannot_poison_the_cache() {
     // …and its truthful answer was, so the third one was not asked.
     assert_eq!(discos_to("third"), 0);
     let occ = |nick: &str| c.occupants().iter().find(|o| o.nick == nick).unwrap().clone();
-    let says_jibri = |nick: &str| occ(nick).features.unwrap().iter().any(|f| f == "http://jitsi.org/protocol/jibri");
+    let says_jibri = |nick: &str| occ(nick).features().unwrap().iter().any(|f| f == "http://jitsi.org/protocol/jibri");
     assert!(says_jibri("liar"), "the lie applies to the liar only");
     assert!(!says_jibri("honest"));
     assert!(!says_jibri("third"));
     // Features alone (disco or presence) never make a Jibri: only from a trusted domain (issue #13).
     assert!(!occ("liar").is_jibri_or_jigasi());
-    assert_eq!(occ("third").features.unwrap().len(), LJM_FEATURES.len());
+    assert_eq!(occ("third").features().unwrap().len(), LJM_FEATURES.len());
     assert!(c.shared.caps_cache.lock().contains("/LxjVAUjW56LWSj9lRquSYt35Ho="));
 }
 
@@ -310,7 +337,7 @@ fn request_from(id: &str, from: &str) -> Inbox {
 
 fn limited(env: SimEnv, limits: crate::config::limits::Limits) -> Conference<SimEnv> {
     let sh = super::sim::test_shared_with(crate::bridge::Bridges::new(), None, limits);
-    Conference::new(env, Params { id: 7, room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
+    Conference::new(env, Params { id: ConferenceId(7), room: room(), shared: sh, start_audio_muted: None, start_video_muted: None })
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! Settings of the Jibri sessions and of the moderation features as configured (flags
-//! and their defaults). The code that follows them is in `jibri::session` and
-//! `moderation`, which re-export these types under their own names.
+//! Settings of the Jibri sessions, of the moderation features and of the authentication
+//! authority as configured (flags and their defaults). The code that follows them is in
+//! `jibri::session`, `moderation` and `auth`, which re-export these types.
 
+use std::fmt;
 use std::time::Duration;
 
 /// Jibri session settings (`--jibri_pending_timeout`, `--jibri_num_retries`).
@@ -32,5 +33,40 @@ pub struct ModerationSettings {
 impl Default for ModerationSettings {
     fn default() -> ModerationSettings {
         ModerationSettings { auto_owner: true, ice_restart: true }
+    }
+}
+
+/// Which of Jicofo's authentication authorities the focus plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthorityKind {
+    /// `--auth_domain` (Jicofo `type = XMPP`, `org.jitsi.jicofo.auth.URL=XMPP:<domain>`).
+    XmppDomain,
+    /// `--jwt_auth_domain` (Jicofo `type = JWT`, `org.jitsi.jicofo.auth.URL=EXT_JWT:<domain>`).
+    ExternalJwt,
+}
+
+/// The authentication authority the focus runs: its kind and the domain users log in on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authority {
+    /// Which authority.
+    pub kind: AuthorityKind,
+    /// The domain its users log in on (Jicofo's `login-url`).
+    pub domain: String,
+}
+
+impl fmt::Display for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            AuthorityKind::XmppDomain => write!(
+                f,
+                "secure domain {} (its users create rooms and are made owners; sessions 24 h, kept after the conference)",
+                self.domain
+            ),
+            AuthorityKind::ExternalJwt => write!(
+                f,
+                "Jicofo's JWT authority for {} (Prosody checks the tokens; senders of that domain get a session of 1 min, dropped when its conference ends, create rooms and are made owners)",
+                self.domain
+            ),
+        }
     }
 }

@@ -46,12 +46,14 @@ impl Kind {
 pub struct Setting {
     /// Flag name without dashes (`user_port`); switches get "true" or "false".
     pub flag: &'static str,
+    /// The value as the flag would take it.
     pub value: String,
     /// The key as written in the file (`jicofo.xmpp.client.port`), for messages.
     pub key: String,
 }
 
 impl Setting {
+    /// `flag` set to `value` by the file key `key`.
     pub fn new(flag: &'static str, value: impl Into<String>, key: impl Into<String>) -> Setting {
         Setting { flag, value: value.into(), key: key.into() }
     }
@@ -60,6 +62,7 @@ impl Setting {
 /// What a parser makes of one file.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Parsed {
+    /// The understood keys, in file order.
     pub settings: Vec<Setting>,
     /// Keys no flag stands for, by name.
     pub ignored: Vec<String>,
@@ -69,12 +72,16 @@ pub struct Parsed {
 /// column count from 1; 0 when unknown.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileError {
+    /// Line of the error, from 1 (0: unknown).
     pub line: usize,
+    /// Column of the error, from 1 (0: unknown).
     pub col: usize,
+    /// What is wrong, for the operator.
     pub message: String,
 }
 
 impl FileError {
+    /// An error at `line`, `col` (0, 0 when unknown).
     pub fn at(line: usize, col: usize, message: impl Into<String>) -> FileError {
         FileError { line, col, message: message.into() }
     }
@@ -98,6 +105,7 @@ impl fmt::Display for FileError {
 /// A file value with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileValue {
+    /// The value as the flag would take it.
     pub value: String,
     /// `FILE: KEY`, for messages about a bad value.
     pub origin: String,

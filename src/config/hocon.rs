@@ -11,7 +11,7 @@
 //! an HTTP client for URL includes.
 //!
 //! Substitutions resolve against the file itself only, not the environment (jicofo's
-//! environment variables are read as such, see the README). A guard ([`guard`]) refuses
+//! environment variables are read as such, see the README). A guard (`guard`) refuses
 //! first what the crate handles badly (long dotted paths, self-growing substitutions) and
 //! `include`, whose file would escape that guard.
 
@@ -226,24 +226,30 @@ pub fn parse(input: &str, dir: Option<&Path>) -> Result<Parsed, FileError> {
     if bool_of("jicofo.rest.enabled")? == Some(false) {
         out.settings.push(Setting::new("rest_port", "0", "jicofo.rest.enabled"));
     }
-    // Authentication: Jicofo's enabled=false is type NONE; XMPP is the secure domain.
+    // Authentication: Jicofo's enabled=false is type NONE; XMPP is the secure domain, JWT
+    // Jicofo's JWT authority (token setup C); login-url is the domain either way.
     if bool_of("jicofo.authentication.enabled")? == Some(true) {
         let typ = value_of("jicofo.authentication.type").and_then(text).unwrap_or_else(|| "NONE".into());
-        match typ.to_ascii_uppercase().as_str() {
-            "XMPP" => {
-                let url = value_of("jicofo.authentication.login-url").and_then(text).ok_or_else(|| {
-                    FileError::at(0, 0, "jicofo.authentication.type = XMPP needs login-url (the domain users authenticate on)")
-                })?;
-                out.settings.push(Setting::new("auth_domain", url, "jicofo.authentication.login-url"));
-            }
-            "NONE" => {}
+        let flag = match typ.to_ascii_uppercase().as_str() {
+            "XMPP" => Some("auth_domain"),
+            "JWT" => Some("jwt_auth_domain"),
+            "NONE" => None,
             other => {
                 return Err(FileError::at(
                     0,
                     0,
-                    format!("jicofo.authentication.type = {}: only XMPP (a secure domain) is supported by this focus", other),
+                    format!(
+                        "jicofo.authentication.type = {}: only XMPP (a secure domain) and JWT (Jicofo's JWT authority) are supported by this focus",
+                        other
+                    ),
                 ))
             }
+        };
+        if let Some(flag) = flag {
+            let url = value_of("jicofo.authentication.login-url").and_then(text).ok_or_else(|| {
+                FileError::at(0, 0, format!("jicofo.authentication.type = {} needs login-url (the domain users log in on)", typ))
+            })?;
+            out.settings.push(Setting::new(flag, url, "jicofo.authentication.login-url"));
         }
     } else {
         for k in ["jicofo.authentication.type", "jicofo.authentication.login-url"] {
@@ -360,8 +366,10 @@ jicofo.rest.port = 8889
 
     #[test]
     fn unsupported_values_are_refused_with_the_key() {
-        let e = parse("jicofo.authentication { enabled = true, type = JWT, login-url = x.test }", None).unwrap_err();
-        assert!(e.message.contains("JWT"), "{:?}", e);
+        let e = parse("jicofo.authentication { enabled = true, type = SHIBBOLETH, login-url = x.test }", None).unwrap_err();
+        assert!(e.message.contains("SHIBBOLETH") && e.message.contains("JWT"), "{:?}", e);
+        let e = parse("jicofo.authentication { enabled = true, type = JWT }", None).unwrap_err();
+        assert!(e.message.contains("login-url"), "{:?}", e);
         let e = parse("jicofo.xmpp.client.enabled = false", None).unwrap_err();
         assert!(e.message.starts_with("jicofo.xmpp.client.enabled"), "{:?}", e);
         let e = parse("jicofo.xmpp.client.port = [1, 2]", None).unwrap_err();
@@ -369,6 +377,14 @@ jicofo.rest.port = 8889
         let p = parse("jicofo.rest.enabled = false\njicofo.authentication.type = XMPP", None).unwrap();
         assert_eq!(flags(&p), vec![("rest_port", "0")]);
         assert_eq!(p.ignored, vec!["jicofo.authentication.type (authentication is not enabled)"]);
+    }
+
+    #[test]
+    fn jwt_authentication_is_jicofos_jwt_authority() {
+        let p = parse("jicofo.authentication {\n  enabled = true\n  type = JWT\n  login-url = \"meet.example\"\n}", None).unwrap();
+        assert_eq!(flags(&p), vec![("jwt_auth_domain", "meet.example")]);
+        let p = parse("jicofo.authentication { enabled = true, type = xmpp, login-url = meet.example }", None).unwrap();
+        assert_eq!(flags(&p), vec![("auth_domain", "meet.example")]);
     }
 
     #[test]

@@ -132,16 +132,21 @@ pub fn parse(input: &str) -> Result<Parsed, FileError> {
         let value = value.trim().to_string();
         match KEYS.iter().find(|(k, _)| *k == key) {
             Some((_, "auth_domain")) => {
-                // XMPP:<domain> is the secure domain; Shibboleth and JWT are not supported.
-                match value.strip_prefix("XMPP:") {
-                    Some(d) => out.settings.push(Setting::new("auth_domain", d, key)),
-                    None => {
-                        return Err(FileError::at(
-                            line,
-                            1,
-                            format!("{} = {}: only XMPP:<domain> (a secure domain) is supported by this focus", key, value),
-                        ))
-                    }
+                // XMPP:<domain> is the secure domain, EXT_JWT:<domain> Jicofo's JWT
+                // authority; Shibboleth is not supported.
+                if let Some(d) = value.strip_prefix("XMPP:") {
+                    out.settings.push(Setting::new("auth_domain", d, key));
+                } else if let Some(d) = value.strip_prefix("EXT_JWT:") {
+                    out.settings.push(Setting::new("jwt_auth_domain", d, key));
+                } else {
+                    return Err(FileError::at(
+                        line,
+                        1,
+                        format!(
+                            "{} = {}: only XMPP:<domain> (a secure domain) and EXT_JWT:<domain> (Jicofo's JWT authority) are supported by this focus",
+                            key, value
+                        ),
+                    ));
                 }
             }
             Some((_, "tls_insecure")) => {
@@ -195,7 +200,11 @@ mod tests {
         let err = entries("a=1\nb=\\u00g1\n").unwrap_err();
         assert_eq!((err.line, err.col), (2, 3));
         let err = parse("org.jitsi.jicofo.auth.URL=shibboleth:default\n").unwrap_err();
-        assert!(err.message.contains("only XMPP"), "{:?}", err);
+        assert!(err.message.contains("only XMPP") && err.message.contains("EXT_JWT"), "{:?}", err);
+        // EXT_JWT:<domain> is Jicofo's JWT authority.
+        let p = parse("org.jitsi.jicofo.auth.URL=EXT_JWT:meet.example\n").unwrap();
+        let f: Vec<(&str, &str)> = p.settings.iter().map(|s| (s.flag, s.value.as_str())).collect();
+        assert_eq!(f, vec![("jwt_auth_domain", "meet.example")]);
         // A trailing backslash on the last line ends nothing.
         assert_eq!(entries("a=1\\").unwrap()[0].1, "1");
     }

@@ -8,6 +8,7 @@ use crate::messages::ComponentMessage;
 use super::tests::router;
 
 fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
+    let id = ConferenceId(id);
     let room = Jid::parse(room).unwrap();
     let (tx, rx) = unbounded();
     let load = Arc::new(crate::messages::InboxLoad::new(r.inbox_total.clone()));

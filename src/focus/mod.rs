@@ -18,7 +18,10 @@
 //!   reported to that session's conference; a `<jibri>` status IQ is answered and passed
 //!   to the conference whose session the sending Jibri serves, anything else gets
 //!   `item-not-found`;
-//! - an IQ request nobody handles gets `service-unavailable`.
+//! - conference requests are authenticated by the configured authority ([`auth`]: the
+//!   secure domain or Jicofo's JWT authority), which also answers login-url and logout;
+//!   when a conference ends without a successor, the JWT authority's sessions made for
+//!   its room are dropped;
 //! - an IQ request nobody handles gets `service-unavailable`;
 //! - after every connect the domain is asked (disco#info) for the Jitsi components
 //!   (moderation.md §0); their `<json-message>`s go to the conference they name, only from
@@ -56,6 +59,7 @@ use crate::conference::env::spawn as spawn_conference;
 use crate::conference::{Params, Shared};
 use crate::messages::{BridgeEvent, ConferenceAnswer, Control, Inbox, PendingReply, Refusal, ReplyTarget};
 use crate::config::{Config, Mode};
+use crate::ids::ConferenceId;
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle, Outbox, Router};
 use crate::xml::Element;
@@ -90,7 +94,7 @@ pub struct FocusRouter {
     client_jid: Option<Jid>,
     client_up: bool,
     rooms: HashMap<Jid, Route>,
-    by_id: HashMap<u64, Jid>,
+    by_id: HashMap<ConferenceId, Jid>,
     next_id: u64,
     control_rx: Receiver<Control>,
     control_tx: Sender<Control>,
@@ -161,7 +165,7 @@ impl FocusRouter {
         // thread (one request at a time) and shutdown. (A bounded crossbeam channel
         // allocates and touches its whole capacity up front.)
         let (control_tx, control_rx) = unbounded();
-        let sessions = cfg.auth_domain.as_deref().map(|d| Arc::new(Mutex::new(Sessions::new(d))));
+        let sessions = cfg.authority.as_ref().map(|a| Arc::new(Mutex::new(Sessions::for_authority(a))));
         let shared = Arc::new(Shared {
             client: CLIENT,
             nick: cfg.user_name.clone(),
@@ -401,15 +405,16 @@ impl FocusRouter {
         // Breakout rooms, and main rooms people return to from them, need no
         // authentication (moderation.md §3).
         let auth_exempt = self.is_breakout_room(&req.room) || self.shared.breakouts.lock().has_breakouts(&req.room);
+        let external = self.shared.sessions.as_ref().is_some_and(|s| s.lock().kind().is_external());
         if let (Some(_), true) = (&self.shared.sessions, auth_exempt) {
             reply.properties.push(("authentication".into(), "true".into()));
-            reply.properties.push(("externalAuth".into(), "false".into()));
+            reply.properties.push(("externalAuth".into(), external.to_string()));
         } else if let Some(sessions) = &self.shared.sessions {
             let Some(sender) = sender.clone() else {
                 send_reply(&target, out, iq, ConferenceAnswer::BadRequest("no sender".into()));
                 return;
             };
-            let res = sessions.lock().authenticate(&sender, req.session_id.as_deref(), req.machine_uid.as_deref(), now);
+            let res = sessions.lock().authenticate(&sender, req.session_id.as_deref(), req.machine_uid.as_deref(), &req.room, now);
             match res {
                 AuthResult::InvalidSession => {
                     send_reply(&target, out, iq, ConferenceAnswer::SessionInvalid);
@@ -436,7 +441,7 @@ impl FocusRouter {
                 }
             }
             reply.properties.push(("authentication".into(), "true".into()));
-            reply.properties.push(("externalAuth".into(), "false".into()));
+            reply.properties.push(("externalAuth".into(), external.to_string()));
         } else {
             reply.properties.push(("authentication".into(), "false".into()));
         }
@@ -490,7 +495,7 @@ impl FocusRouter {
             return Err(StartError::TooManyConferences(self.rooms.len()));
         }
         self.next_id += 1;
-        let id = self.next_id;
+        let id = ConferenceId(self.next_id);
         // Unbounded, so that memory follows what is queued; INBOX_CAPACITY is enforced in
         // `forward`. A bounded crossbeam channel allocates and initialises every slot up
         // front: 4096 × 248 bytes = 1 MB of RSS per conference, 200 MB for 200 rooms.
@@ -539,6 +544,15 @@ impl FocusRouter {
                     }
                 }
             }
+            Offered::HeldComponent(h) => {
+                self.holding.insert(room.clone());
+                if h == Held::Dropped {
+                    Metrics::inc(&self.shared.metrics.component_messages_dropped);
+                    if let Some(n) = route.busy_log.hit(Instant::now()) {
+                        warn!("conference {}: inbox and held component messages full; the oldest was dropped ({} more events)", room, n);
+                    }
+                }
+            }
             Offered::Refused(m) => {
                 Metrics::inc(&limits.inbox_full);
                 if let Some(n) = route.busy_log.hit(Instant::now()) {
@@ -564,10 +578,10 @@ impl FocusRouter {
     }
 
     fn on_login_url(&mut self, conn: ConnId, iq: &Element, el: &Element, out: &mut Outbox) {
-        if self.shared.sessions.is_none() {
+        let Some(kind) = self.shared.sessions.as_ref().map(|s| s.lock().kind()) else {
             out.send(conn, iq_error(iq, ErrorCondition::ServiceUnavailable, None));
             return;
-        }
+        };
         let Some(room) = el.get_attr("room").and_then(|r| request::parse_room(r).ok()) else {
             out.send(conn, iq_error(iq, ErrorCondition::NotAcceptable, Some("missing or invalid 'room'")));
             return;
@@ -578,6 +592,11 @@ impl FocusRouter {
         }
         if el.get_attr("machine-uid").is_none_or(|m| m.trim().is_empty()) {
             out.send(conn, iq_error(iq, ErrorCondition::BadRequest, Some("missing mandatory attribute 'machineUID'")));
+            return;
+        }
+        // Under the JWT authority the client makes its login URL itself (moderation.md §5 C).
+        if kind.is_external() {
+            out.send(conn, iq_result(iq).child(Element::new("login-url", ns::FOCUS)));
             return;
         }
         let url = format!("./{}?login=true", room.local().unwrap_or_default());
@@ -723,6 +742,16 @@ impl FocusRouter {
                 }
                 if let Some(h) = previous {
                     self.finished.push(h);
+                }
+                // Without auto-login (the JWT authority) the sessions made for this room end
+                // with its conference, unless a request that raced the end started it again.
+                if !self.rooms.contains_key(&room) {
+                    if let Some(sessions) = &self.shared.sessions {
+                        let n = sessions.lock().conference_ended(&room);
+                        if n > 0 {
+                            info!("conference {}: ended; {} authentication session(s) made for it dropped", room, n);
+                        }
+                    }
                 }
             }
             Control::BridgeEvents(events) => self.broadcast_bridge_events(events),
@@ -1228,6 +1257,7 @@ mod tests {
 
     /// A route for conference `id` of `room` with no thread behind it: the test reads its inbox.
     fn fake_route(r: &mut FocusRouter, id: u64, room: &str) -> Receiver<Inbox> {
+        let id = ConferenceId(id);
         let room = Jid::parse(room).unwrap();
         let (tx, rx) = unbounded();
         let load = Arc::new(crate::messages::InboxLoad::new(r.inbox_total.clone()));
@@ -1252,7 +1282,7 @@ mod tests {
         connected(&mut r);
         let inbox = fake_route(&mut r, 5, "room1@conference.meet.test");
         let deadline = Instant::now() + std::time::Duration::from_secs(15);
-        let id = r.shared.pending.lock().insert(Destination::Conference(5), CLIENT, Some(Jid::parse(JVB1).unwrap()), deadline).unwrap();
+        let id = r.shared.pending.lock().insert(Destination::Conference(ConferenceId(5)), CLIENT, Some(Jid::parse(JVB1).unwrap()), deadline).unwrap();
         let mut out = Outbox::default();
         // A participant forges the bridge's answer: dropped, counted, entry kept.
         r.stanza(CLIENT, Incoming::from(answer(&id.to_string(), MALLORY, true)), &mut out);
@@ -1260,7 +1290,7 @@ mod tests {
         r.stanza(COMPONENT, Incoming::from(answer(&id.to_string(), JVB1, true)), &mut out);
         assert!(inbox.is_empty());
         assert_eq!(r.shared.metrics.forged_answers.load(Ordering::Relaxed), 2);
-        assert_eq!(r.shared.pending.lock().outstanding(Destination::Conference(5)), 1);
+        assert_eq!(r.shared.pending.lock().outstanding(Destination::Conference(ConferenceId(5))), 1);
         // The bridge's answer reaches the conference.
         r.stanza(CLIENT, Incoming::from(answer(&id.to_string(), JVB1, true)), &mut out);
         match inbox.try_recv() {
@@ -1377,9 +1407,9 @@ mod tests {
         let inbox = fake_route(&mut r, 9, "room9@conference.meet.test");
         let to = Jid::parse("room9@conference.meet.test").unwrap();
         let deadline = Instant::now() + std::time::Duration::from_secs(15);
-        let id = r.shared.pending.lock().insert(Destination::Conference(9), CLIENT, Some(to), deadline).unwrap();
+        let id = r.shared.pending.lock().insert(Destination::Conference(ConferenceId(9)), CLIENT, Some(to), deadline).unwrap();
         let mut out = Outbox::default();
-        r.on_control(Control::Ended { id: 9, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: ConferenceId(9), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert!(r.shared.pending.lock().is_empty(), "the conference's entries left with it");
         r.stanza(CLIENT, Incoming::from(answer(&id.to_string(), "room9@conference.meet.test", true)), &mut out);
         assert!(inbox.is_empty() && out.drain().is_empty());
@@ -1450,6 +1480,89 @@ mod tests {
         r.stanza(COMPONENT, Incoming::from(lu("r@conference.meet.test")), &mut out);
         let ok = out.drain().remove(0).1;
         assert_eq!(ok.get_attr("type"), Some("result"));
+    }
+
+    /// Token setup C (moderation.md §5 C): the answers of Jicofo's JWT authority, and its
+    /// sessions ending with the conference of their room.
+    #[test]
+    fn jwt_authority_answers_and_sessions_end_with_their_conference() {
+        let mut r = router(&["--jwt_auth_domain=meet.test"]);
+        let mut out = Outbox::default();
+        let ask = |r: &mut FocusRouter, from: &str, room: &str, uid: Option<&str>, sid: Option<&str>, out: &mut Outbox| {
+            let mut iq = request(from, "focus.meet.test", room);
+            let conf = iq.get_child_mut("conference", ns::FOCUS).unwrap();
+            conf.remove_attr("machine-uid");
+            if let Some(u) = uid {
+                conf.set_attr("machine-uid", u);
+            }
+            if let Some(s) = sid {
+                conf.set_attr("session-id", s);
+            }
+            r.stanza(COMPONENT, Incoming::from(iq), out);
+            out.drain().into_iter().next().map(|(_, e)| e)
+        };
+        // A sender without a session may not create a room.
+        let e = ask(&mut r, "anon@guest.meet.test/x", "r1@conference.meet.test", Some("g"), None, &mut out).unwrap();
+        let pe = parse_error(&e).unwrap();
+        assert_eq!((pe.condition_name.as_str(), pe.text.as_deref()), ("not-authorized", Some("not authorized user domain")));
+        // A sender of the token domain must send machine-uid.
+        let e = ask(&mut r, "user1@meet.test/r", "r1@conference.meet.test", None, None, &mut out).unwrap();
+        let pe = parse_error(&e).unwrap();
+        assert_eq!((pe.condition_name.as_str(), pe.text.as_deref()), ("not-acceptable", Some("Missing mandatory attribute 'machine-uid'")));
+        assert_eq!(r.conference_count(), 0);
+        // With it: a session, and the room is created.
+        assert!(ask(&mut r, "user1@meet.test/r", "r1@conference.meet.test", Some("m1"), None, &mut out).is_none());
+        assert_eq!(r.conference_count(), 1);
+        // The answer (for a room with a conference, read from its inbox): authentication and
+        // externalAuth true, the identity and the session id.
+        let inbox = fake_route(&mut r, 5, "r2@conference.meet.test");
+        assert!(ask(&mut r, "user2@meet.test/r", "r2@conference.meet.test", Some("m2"), None, &mut out).is_none());
+        let Ok(Inbox::Request(p)) = inbox.try_recv() else { panic!("the request reached the conference") };
+        let props: Vec<(&str, &str)> = p.reply.properties.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert!(props.contains(&("authentication", "true")) && props.contains(&("externalAuth", "true")), "{props:?}");
+        assert_eq!(p.reply.identity.as_deref(), Some("user2@meet.test"));
+        let sid = p.reply.session_id.clone().expect("a session id");
+        // A guest presenting the session (same machine-uid) is authenticated by it.
+        assert!(ask(&mut r, "anon@guest.meet.test/y", "r2@conference.meet.test", Some("m2"), Some(&sid), &mut out).is_none());
+        let Ok(Inbox::Request(p)) = inbox.try_recv() else { panic!() };
+        assert_eq!(p.reply.identity.as_deref(), Some("user2@meet.test"));
+        let sessions = r.shared.sessions.clone().unwrap();
+        assert!(sessions.lock().is_authenticated(&Jid::parse("anon@guest.meet.test/y").unwrap(), Instant::now()));
+        // login-url is answered without a URL (the client makes it).
+        let lu = Element::new("iq", ns::COMPONENT)
+            .attr("type", "get")
+            .attr("id", "l")
+            .attr("from", "u@meet.test/r")
+            .attr("to", "focus.meet.test")
+            .child(Element::new("login-url", ns::FOCUS).attr("room", "r2@conference.meet.test").attr("machine-uid", "m"));
+        r.stanza(COMPONENT, Incoming::from(lu), &mut out);
+        let a = out.drain().remove(0).1;
+        assert_eq!(a.get_attr("type"), Some("result"));
+        let el = a.get_child("login-url", ns::FOCUS).expect("login-url");
+        assert_eq!(el.get_attr("url"), None, "{}", a);
+        // The conference of r2 ends: no auto-login, its sessions go; r1's stays.
+        r.on_control(Control::Ended { id: ConferenceId(5), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        assert!(!sessions.lock().is_authenticated(&Jid::parse("anon@guest.meet.test/y").unwrap(), Instant::now()));
+        assert!(!sessions.lock().is_authenticated(&Jid::parse("user2@meet.test/r").unwrap(), Instant::now()));
+        assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/r").unwrap(), Instant::now()));
+        let e = ask(&mut r, "user2@meet.test/r", "r1@conference.meet.test", Some("m2"), Some(&sid), &mut out).unwrap();
+        let pe = parse_error(&e).unwrap();
+        assert_eq!(pe.condition_name, "not-acceptable");
+        assert!(pe.extra.iter().any(|x| x.name == "session-invalid"), "{}", e);
+    }
+
+    #[test]
+    fn secure_domain_sessions_outlive_their_conference() {
+        let mut r = router(&["--auth_domain=meet.test"]);
+        let mut out = Outbox::default();
+        let inbox = fake_route(&mut r, 6, "r2@conference.meet.test");
+        r.stanza(COMPONENT, Incoming::from(request("user2@meet.test/r", "focus.meet.test", "r2@conference.meet.test")), &mut out);
+        let Ok(Inbox::Request(p)) = inbox.try_recv() else { panic!() };
+        assert!(p.reply.properties.contains(&("externalAuth".to_string(), "false".to_string())));
+        let sid = p.reply.session_id.clone().unwrap();
+        r.on_control(Control::Ended { id: ConferenceId(6), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        let sessions = r.shared.sessions.clone().unwrap();
+        assert!(sessions.lock().logout(&sid), "the session is still there");
     }
 
     #[test]
@@ -1585,7 +1698,7 @@ mod tests {
         assert!(load.bytes() <= inbox::INBOX_BYTES);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), load.bytes());
         // When the conference ends, what it did not take leaves the total.
-        r.on_control(Control::Ended { id: 3, reason: crate::messages::EndReason::RoomEmpty }, &mut out);
+        r.on_control(Control::Ended { id: ConferenceId(3), reason: crate::messages::EndReason::RoomEmpty }, &mut out);
         assert_eq!(r.inbox_total.load(Ordering::Relaxed), 0);
     }
 
@@ -1633,7 +1746,7 @@ mod tests {
         assert!(out.drain().is_empty(), "handed to the new conference, no error");
         assert_eq!(r.conference_count(), 1);
         let sessions = r.shared.sessions.clone().unwrap();
-        assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/xyz").unwrap()));
+        assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/xyz").unwrap(), Instant::now()));
     }
 
     #[test]
@@ -1747,7 +1860,7 @@ mod tests {
         assert!(out.drain().is_empty());
         assert_eq!(r.conference_count(), 1);
         let sessions = r.shared.sessions.clone().unwrap();
-        assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/web").unwrap()));
+        assert!(sessions.lock().is_authenticated(&Jid::parse("user1@meet.test/web").unwrap(), Instant::now()));
         assert_eq!(r.shared.metrics.conference_requests.load(Ordering::Relaxed), 1);
         assert_eq!(r.shared.metrics.conference_requests_new.load(Ordering::Relaxed), 1);
         // A client cannot pass itself off as the proxy's sender from another JID.

@@ -47,6 +47,8 @@ struct Instance {
 /// What a presence changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BreweryChange {
+    /// Nothing changed: not from this brewery, the focus's own presence, or a member that
+    /// is not (and was not) a Jibri instance.
     None,
     /// A new instance or a new status.
     Updated(Jid),
@@ -64,6 +66,7 @@ pub struct JibriBrewery {
 }
 
 impl JibriBrewery {
+    /// An empty brewery for the MUC room `room` (instances arrive with presences).
     pub fn new(room: Jid) -> JibriBrewery {
         JibriBrewery { room, instances: BTreeMap::new() }
     }

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use crate::ids::ConferenceId;
 use crate::jid::Jid;
 use brewery::{JibriBrewery, NoJibri};
 pub use session::SessionConfig;
@@ -34,12 +35,17 @@ pub struct Counters {
 /// The Jibri breweries and bindings, shared by the router and conferences.
 #[derive(Debug, Default)]
 pub struct Jibris {
+    /// The recorder brewery (`--jibri_muc`): file recording and live streaming; `None` when off.
     pub recorder: Option<Mutex<JibriBrewery>>,
+    /// The SIP Jibri brewery (`--jibri_sip_muc`): the SIP video gateway; `None` when off.
     pub sip: Option<Mutex<JibriBrewery>>,
     /// Jibri (occupant JID in its brewery) → the conference whose session it serves.
-    bound: Mutex<HashMap<Jid, u64>>,
+    bound: Mutex<HashMap<Jid, ConferenceId>>,
+    /// Pending timeout and retry budget of every session.
     pub session: SessionConfig,
+    /// Counters of recording and live streaming sessions.
     pub recording: Counters,
+    /// Counters of SIP gateway sessions.
     pub sip_calls: Counters,
 }
 
@@ -86,12 +92,12 @@ impl Jibris {
     }
 
     /// The conference `jibri` serves.
-    pub fn bound_to(&self, jibri: &Jid) -> Option<u64> {
+    pub fn bound_to(&self, jibri: &Jid) -> Option<ConferenceId> {
         self.bound.lock().get(jibri).copied()
     }
 
     /// Forget every binding of conference `conf` (it ended).
-    pub fn unbind_conference(&self, conf: u64) {
+    pub fn unbind_conference(&self, conf: ConferenceId) {
         self.bound.lock().retain(|_, c| *c != conf);
     }
 
@@ -105,7 +111,7 @@ impl Jibris {
     }
 
     /// A [`session::Pool`] over one brewery for conference `conf`.
-    pub fn pool(&self, sip: bool, conf: u64) -> ConferencePool<'_> {
+    pub fn pool(&self, sip: bool, conf: ConferenceId) -> ConferencePool<'_> {
         ConferencePool { jibris: self, sip, conf }
     }
 }
@@ -115,7 +121,7 @@ impl Jibris {
 pub struct ConferencePool<'a> {
     jibris: &'a Jibris,
     sip: bool,
-    conf: u64,
+    conf: ConferenceId,
 }
 
 impl session::Pool for ConferencePool<'_> {

@@ -45,9 +45,23 @@ pub trait Pool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     /// File recording or live stream.
-    Recorder { mode: RecordingMode, stream_id: Option<String>, youtube_broadcast_id: Option<String>, app_data: Option<String> },
+    Recorder {
+        /// File recording or live stream (`stream` exactly when there is a stream id).
+        mode: RecordingMode,
+        /// The RTMP URL or YouTube key of a live stream (`streamid`).
+        stream_id: Option<String>,
+        /// The YouTube broadcast of a live stream (`you_tube_broadcast_id`).
+        youtube_broadcast_id: Option<String>,
+        /// The client's JSON `app_data`, passed on to the Jibri.
+        app_data: Option<String>,
+    },
     /// The SIP video gateway.
-    Sip { address: String, display_name: Option<String> },
+    Sip {
+        /// The SIP URI to call (`sipaddress`); one session per address.
+        address: String,
+        /// The name the call shows in the room (`displayname`).
+        display_name: Option<String>,
+    },
 }
 
 /// Settings (`--jibri_pending_timeout`, `--jibri_num_retries`), configured in `config`.
@@ -60,7 +74,9 @@ pub enum State {
     Starting,
     /// The Jibri accepted; waiting for `on`.
     Pending,
+    /// The Jibri reported `on`: recording, streaming or in the call.
     On,
+    /// Over (stopped, finished, failed or never started); nothing more happens.
     Ended,
 }
 
@@ -69,11 +85,28 @@ pub enum State {
 pub enum Effect {
     /// Send this start to `to` and report its answer (or [`START_TIMEOUT`]) to
     /// [`Session::on_start_answer`].
-    SendStart { to: Jid, jibri: JibriIq },
+    SendStart {
+        /// The Jibri's occupant JID in its brewery.
+        to: Jid,
+        /// The `<jibri action='start'>` payload.
+        jibri: JibriIq,
+    },
     /// Send a stop to `to` (fire-and-forget).
-    SendStop { to: Jid, jibri: JibriIq },
+    SendStop {
+        /// The Jibri's occupant JID in its brewery.
+        to: Jid,
+        /// The `<jibri action='stop'>` payload, with the session id.
+        jibri: JibriIq,
+    },
     /// Publish this status in the focus presence.
-    Publish { status: Status, failure: Option<FailureReason>, initiator: Option<String> },
+    Publish {
+        /// `on` or `off`.
+        status: Status,
+        /// Why an `off` is a failure; `None` for a normal end.
+        failure: Option<FailureReason>,
+        /// Occupant JID of who started (on) or stopped (off) it; `None` when Jibri or a timeout ended it.
+        initiator: Option<String>,
+    },
     /// Answer the moderator's start: a result with the session id, or an error.
     Answer(Result<(), (ErrorCondition, &'static str)>),
     /// The session is over: forget it.
@@ -87,18 +120,25 @@ pub enum StartAnswer {
     Result(JibriIq),
     /// An error IQ, a result that is no Jibri answer, or nothing before the deadline
     /// (`timed_out`).
-    Failed { timed_out: bool },
+    Failed {
+        /// No answer came within [`START_TIMEOUT`] (the Jibri is then sent a stop).
+        timed_out: bool,
+    },
 }
 
 /// One Jibri session.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// The session id (a UUID from the conference's `Env`), the `session_id` of every
+    /// `<jibri>` sent and published; kept across retries on other Jibris.
     pub id: String,
+    /// Recording/streaming or SIP gateway, with its parameters.
     pub kind: Kind,
     /// The bare room JID, sent to the Jibri.
     pub room: String,
     /// Occupant JID of the starter.
     pub initiator: String,
+    /// Where the session is in its life (see the module diagram).
     pub state: State,
     /// The Jibri serving (or asked to serve) the session.
     pub jibri: Option<Jid>,

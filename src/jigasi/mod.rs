@@ -32,10 +32,12 @@ pub struct JigasiBrewery {
 }
 
 impl JigasiBrewery {
+    /// An empty brewery for the MUC room `room` (instances arrive with presences).
     pub fn new(room: Jid) -> JigasiBrewery {
         JigasiBrewery { room, instances: BTreeMap::new() }
     }
 
+    /// The brewery's room JID.
     pub fn room(&self) -> &Jid {
         &self.room
     }
@@ -94,10 +96,13 @@ impl JigasiBrewery {
         self.instances.values().any(|s| !s.graceful_shutdown && if transcriber { s.supports_transcription } else { s.supports_sip })
     }
 
+    /// Instances tracked now (any capability, including those shutting down).
     pub fn count(&self) -> usize {
         self.instances.len()
     }
 
+    /// Forget every instance (the client connection dropped; they are listed again by the
+    /// presences of the rejoin).
     pub fn clear(&mut self) {
         self.instances.clear();
     }
@@ -107,6 +112,7 @@ impl JigasiBrewery {
 /// conferences.
 #[derive(Debug, Default)]
 pub struct Jigasis {
+    /// The Jigasi brewery (`--jigasi_muc`); `None` when dial-out and transcription are off.
     pub brewery: Option<Mutex<JigasiBrewery>>,
     /// The local region for selection (Jicofo's `jicofo.local-region`; no flag sets it yet).
     pub local_region: Option<String>,
@@ -119,6 +125,7 @@ pub struct Jigasis {
 }
 
 impl Jigasis {
+    /// The brewery as configured (`None`: off), counters at zero.
     pub fn new(brewery: Option<Jid>) -> Jigasis {
         Jigasis { brewery: brewery.map(|b| Mutex::new(JigasiBrewery::new(b))), ..Default::default() }
     }

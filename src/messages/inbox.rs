@@ -45,7 +45,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::messages::{Inbox, InboxLoad, INBOX_CAPACITY};
+use crate::ids::ConferenceId;
+use crate::messages::{ComponentMessage, Inbox, InboxLoad, INBOX_CAPACITY};
 use crate::log_throttle::LogThrottle;
 use crate::xmpp::incoming::Incoming;
 use crate::xmpp::presence::Presence;
@@ -176,6 +177,78 @@ impl HeldPresences {
     }
 }
 
+/// Component messages held at most per conference (after coalescing there are at most
+/// a handful: one enable/disable per media type, the whitelists, the metadata).
+pub const HELD_COMPONENT_MESSAGES: usize = 16;
+
+/// Jitsi component messages (AV moderation, room metadata) held back while an inbox is
+/// full, in order. Each states complete values, so a later one makes earlier ones moot:
+/// an enable/disable of a media type replaces an earlier one of that type that said
+/// nothing else, whitelists replace earlier whitelist-only messages of the same types,
+/// room metadata replaces earlier metadata. Nothing that still matters is dropped unless
+/// [`HELD_COMPONENT_MESSAGES`] distinct messages wait.
+#[derive(Debug, Default)]
+pub struct HeldComponents {
+    msgs: VecDeque<ComponentMessage>,
+}
+
+impl HeldComponents {
+    /// Hold `m`.
+    pub fn hold(&mut self, m: ComponentMessage) -> Held {
+        let before = self.msgs.len();
+        self.msgs.retain(|old| !made_moot(old, &m));
+        let coalesced = before - self.msgs.len();
+        let dropped = self.msgs.len() >= HELD_COMPONENT_MESSAGES;
+        if dropped {
+            self.msgs.pop_front();
+        }
+        self.msgs.push_back(m);
+        match (dropped, coalesced) {
+            (true, _) => Held::Dropped,
+            (false, 0) => Held::New,
+            (false, n) => Held::Coalesced(n),
+        }
+    }
+
+    /// The next message to deliver, left in place.
+    pub fn peek(&self) -> Option<&ComponentMessage> {
+        self.msgs.front()
+    }
+
+    /// The next message to deliver.
+    pub fn pop(&mut self) -> Option<ComponentMessage> {
+        self.msgs.pop_front()
+    }
+
+    /// Messages held.
+    pub fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// Nothing held.
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+}
+
+/// Does `new` make `old` moot (everything `old` says, `new` says again)?
+fn made_moot(old: &ComponentMessage, new: &ComponentMessage) -> bool {
+    match (old, new) {
+        // Metadata is complete each time, except that an absent startMuted keeps the
+        // value before.
+        (ComponentMessage::RoomMetadata(o), ComponentMessage::RoomMetadata(n)) => {
+            (o.start_muted_audio.is_none() || n.start_muted_audio.is_some()) && (o.start_muted_video.is_none() || n.start_muted_video.is_some())
+        }
+        (ComponentMessage::AvModeration(o), ComponentMessage::AvModeration(n)) => {
+            let enable_only = |m: &crate::xmpp::av_moderation::AvModerationMessage| m.whitelists.is_empty() && m.enabled.is_some();
+            let lists_only = |m: &crate::xmpp::av_moderation::AvModerationMessage| m.enabled.is_none() && !m.whitelists.is_empty();
+            (enable_only(o) && n.enabled.is_some() && o.media_type == n.media_type)
+                || (lists_only(o) && o.whitelists.iter().all(|(t, _)| n.whitelists.iter().any(|(u, _)| u == t)))
+        }
+        _ => false,
+    }
+}
+
 /// The weight of a held presence once it is a message for the conference (what
 /// [`Inbox::weight`] says of it).
 fn held_weight(p: &Presence) -> usize {
@@ -198,13 +271,15 @@ impl Default for Budget {
 
 /// The router's side of one conference thread.
 pub(crate) struct Route {
-    pub id: u64,
+    pub id: ConferenceId,
     pub tx: Sender<Inbox>,
     pub rx: Receiver<Inbox>,
     pub handle: Option<JoinHandle<()>>,
     /// What waits for the conference, in messages kept aside and in bytes.
     pub load: Arc<InboxLoad>,
     pub held: HeldPresences,
+    /// Component messages held while the inbox is full.
+    pub held_components: HeldComponents,
     /// Refusals for a full inbox, logged once per interval.
     pub busy_log: LogThrottle,
     pub budget: Budget,
@@ -230,14 +305,27 @@ impl Drop for Route {
 pub(crate) enum Offered {
     Delivered,
     Held(Held),
+    /// A component message held (see [`HeldComponents`]).
+    HeldComponent(Held),
     /// Refused: the inbox is full (the caller answers the sender).
     Refused(Inbox),
 }
 
 impl Route {
-    pub fn new(id: u64, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>, load: Arc<InboxLoad>, hold_cap: usize) -> Route {
+    pub fn new(id: ConferenceId, tx: Sender<Inbox>, rx: Receiver<Inbox>, handle: Option<JoinHandle<()>>, load: Arc<InboxLoad>, hold_cap: usize) -> Route {
         let waker = handle.as_ref().map(|h| h.thread().clone());
-        Route { id, tx, rx, handle, load, held: HeldPresences::new(hold_cap), busy_log: LogThrottle::default(), budget: Budget::default(), waker }
+        Route {
+            id,
+            tx,
+            rx,
+            handle,
+            load,
+            held: HeldPresences::new(hold_cap),
+            held_components: HeldComponents::default(),
+            busy_log: LogThrottle::default(),
+            budget: Budget::default(),
+            waker,
+        }
     }
 
     /// Messages sent to the conference and not processed yet.
@@ -270,22 +358,31 @@ impl Route {
         }
     }
 
-    /// Move held presences to the conference while there is room; true when none is left.
+    /// Move held presences, then held component messages, to the conference while there
+    /// is room; true when nothing is left.
     pub fn flush(&mut self) -> bool {
         while let Some(w) = self.held.peek().map(held_weight) {
             if !self.has_room(w) {
-                break;
+                return false;
             }
             if let Some(p) = self.held.pop() {
                 let m = Inbox::Stanza(Incoming::Presence(Box::new(p)));
                 self.push_weighed(m.weight(), m);
             }
         }
-        self.held.is_empty()
+        while let Some(w) = self.held_components.peek().map(|m| Inbox::Component(m.clone()).weight()) {
+            if !self.has_room(w) {
+                return false;
+            }
+            if let Some(m) = self.held_components.pop() {
+                self.push_weighed(w, Inbox::Component(m));
+            }
+        }
+        true
     }
 
-    /// Send `m` within the limits: presences are held when it is full, anything else
-    /// is refused.
+    /// Send `m` within the limits: presences and component messages are held when it is
+    /// full, anything else is refused.
     pub fn offer(&mut self, m: Inbox) -> Offered {
         let w = m.weight();
         // Held presences go first, so each occupant's presences stay in order.
@@ -295,6 +392,7 @@ impl Route {
         }
         match m {
             Inbox::Stanza(Incoming::Presence(p)) => Offered::Held(self.held.hold(*p)),
+            Inbox::Component(c) => Offered::HeldComponent(self.held_components.hold(c)),
             other => Offered::Refused(other),
         }
     }
@@ -303,8 +401,10 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xmpp::av_moderation::{AvModerationMessage, MediaType};
     use crate::xml::Element;
     use crate::xmpp::ns;
+    use crate::xmpp::room_metadata::RoomMetadata;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn presence(nick: &str, n: u32) -> Element {
@@ -368,7 +468,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded();
         let load = Arc::new(InboxLoad::new(Arc::default()));
         load.report_backlog(backlog, 0);
-        let r = Route::new(1, tx, rx.clone(), None, load, 100);
+        let r = Route::new(ConferenceId(1), tx, rx.clone(), None, load, 100);
         (r, rx)
     }
 
@@ -439,7 +539,7 @@ mod tests {
         let budget = Budget { per_conference: 8 << 20, total: 4 << 20, floor: 64 << 10 };
         let mk = |id: u64| {
             let (tx, rx) = crossbeam_channel::unbounded();
-            let mut r = Route::new(id, tx, rx.clone(), None, Arc::new(InboxLoad::new(total.clone())), 100);
+            let mut r = Route::new(ConferenceId(id), tx, rx.clone(), None, Arc::new(InboxLoad::new(total.clone())), 100);
             r.budget = budget;
             (r, rx)
         };
@@ -503,5 +603,84 @@ mod tests {
         r.load.report_backlog(INBOX_CAPACITY, 0);
         r.push(iq_get(3));
         assert_eq!(r.queued(), INBOX_CAPACITY + 1);
+    }
+
+    fn av(media: MediaType, enabled: Option<bool>, lists: &[MediaType]) -> ComponentMessage {
+        ComponentMessage::AvModeration(AvModerationMessage {
+            room: crate::jid::Jid::parse("r@conference.meet.test").unwrap(),
+            enabled,
+            media_type: enabled.map(|_| media),
+            actor: None,
+            whitelists: lists.iter().map(|t| (*t, vec!["x@meet.test".to_string()])).collect(),
+        })
+    }
+
+    fn metadata(start_audio: Option<bool>) -> ComponentMessage {
+        ComponentMessage::RoomMetadata(RoomMetadata { start_muted_audio: start_audio, ..Default::default() })
+    }
+
+    #[test]
+    fn held_component_messages_keep_what_still_matters_in_order() {
+        use MediaType::{Audio, Video};
+        let mut h = HeldComponents::default();
+        assert_eq!(h.hold(av(Audio, Some(true), &[])), Held::New);
+        assert_eq!(h.hold(av(Video, Some(true), &[])), Held::New);
+        assert_eq!(h.hold(av(Audio, None, &[Audio])), Held::New);
+        // Disabling audio makes the earlier audio enable moot, not the video one or the list.
+        assert_eq!(h.hold(av(Audio, Some(false), &[])), Held::Coalesced(1));
+        // New lists for audio and video replace the earlier audio list.
+        assert_eq!(h.hold(av(Audio, None, &[Audio, Video])), Held::Coalesced(1));
+        // Metadata: startMuted set, then metadata without it: both are kept; with it, replaced.
+        assert_eq!(h.hold(metadata(Some(true))), Held::New);
+        assert_eq!(h.hold(metadata(None)), Held::New);
+        assert_eq!(h.hold(metadata(Some(false))), Held::Coalesced(2));
+        let kinds: Vec<String> = std::iter::from_fn(|| h.pop())
+            .map(|m| match m {
+                ComponentMessage::AvModeration(a) => format!("{:?}/{:?}/{}", a.media_type, a.enabled, a.whitelists.len()),
+                ComponentMessage::RoomMetadata(md) => format!("md/{:?}", md.start_muted_audio),
+            })
+            .collect();
+        assert_eq!(kinds, vec!["Some(Video)/Some(true)/0", "Some(Audio)/Some(false)/0", "None/None/2", "md/Some(false)"]);
+    }
+
+    #[test]
+    fn held_component_messages_are_bounded() {
+        // Messages that both switch a type and carry lists never make each other moot:
+        // past the cap the oldest goes.
+        let mut h = HeldComponents::default();
+        for _ in 0..HELD_COMPONENT_MESSAGES {
+            assert_eq!(h.hold(av(MediaType::Audio, Some(true), &[MediaType::Audio])), Held::New);
+        }
+        for _ in 0..100 {
+            assert_eq!(h.hold(av(MediaType::Audio, Some(true), &[MediaType::Audio])), Held::Dropped);
+        }
+        assert_eq!(h.len(), HELD_COMPONENT_MESSAGES);
+        // Messages of the usual kinds coalesce to a handful.
+        let mut h = HeldComponents::default();
+        for i in 0..1000 {
+            let t = MediaType::ALL[i % 3];
+            let _ = h.hold(av(t, Some(i % 2 == 0), &[]));
+            let _ = h.hold(av(t, None, &[t]));
+            let _ = h.hold(metadata(if i % 2 == 0 { Some(true) } else { None }));
+        }
+        assert!(h.len() <= 8, "{}", h.len());
+    }
+
+    #[test]
+    fn a_full_inbox_holds_component_messages_and_delivers_them_when_there_is_room() {
+        let (mut r, rx) = route(INBOX_CAPACITY);
+        assert!(matches!(r.offer(Inbox::Component(av(MediaType::Audio, Some(true), &[]))), Offered::HeldComponent(Held::New)));
+        assert!(matches!(r.offer(Inbox::Component(av(MediaType::Audio, Some(false), &[]))), Offered::HeldComponent(Held::Coalesced(1))));
+        assert!(!r.flush(), "still full");
+        r.load.report_backlog(0, 0);
+        assert!(r.flush());
+        let got: Vec<Option<bool>> = rx
+            .try_iter()
+            .map(|m| match m {
+                Inbox::Component(ComponentMessage::AvModeration(a)) => a.enabled,
+                other => panic!("{:?}", other),
+            })
+            .collect();
+        assert_eq!(got, vec![Some(false)]);
     }
 }

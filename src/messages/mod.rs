@@ -28,6 +28,7 @@ use crate::xmpp::conference_iq::{ConferenceReply, RequestFields};
 use crate::xmpp::jibri::JibriIq;
 use crate::xmpp::room_metadata::RoomMetadata;
 use crate::xmpp::ns;
+use crate::ids::ConferenceId;
 use crate::xmpp::incoming::Incoming;
 use crate::xmpp::stanza::{iq_error, iq_result, Envelope, ErrorCondition, ErrorReply};
 use crate::jid::Jid;
@@ -206,7 +207,7 @@ pub const INBOX_CAPACITY: usize = 4096;
 #[derive(Debug)]
 pub enum Control {
     /// The conference thread `id` is about to return (its last message).
-    Ended { id: u64, reason: EndReason },
+    Ended { id: ConferenceId, reason: EndReason },
     /// Stop taking conferences and end every running one (graceful shutdown).
     Shutdown,
     /// A conference found a bridge failed: tell every conference.

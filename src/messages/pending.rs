@@ -29,6 +29,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
+use crate::ids::ConferenceId;
 use crate::jid::Jid;
 use crate::net::ConnId;
 
@@ -72,7 +73,7 @@ impl fmt::Debug for IqId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Destination {
     /// The conference with this id (its thread).
-    Conference(u64),
+    Conference(ConferenceId),
     /// The bridge registry (health checks).
     Bridges,
     /// The router itself (component discovery).
@@ -303,8 +304,8 @@ mod tests {
         let mut t = PendingTable::seeded(1);
         let now = Instant::now();
         // Two requests entered one after the other:
-        let a = t.insert(Destination::Conference(1), CLIENT, Some(j("b@x/y")), now).unwrap();
-        let b = t.insert(Destination::Conference(1), CLIENT, Some(j("b@x/y")), now).unwrap();
+        let a = t.insert(Destination::Conference(ConferenceId(1)), CLIENT, Some(j("b@x/y")), now).unwrap();
+        let b = t.insert(Destination::Conference(ConferenceId(1)), CLIENT, Some(j("b@x/y")), now).unwrap();
         assert!(a.0.abs_diff(b.0) > 1 << 32, "{} then {}", a, b);
         let ids: Vec<IqId> = (0..2000).map(|_| t.fresh_id()).collect();
         let unique: HashSet<IqId> = ids.iter().copied().collect();
@@ -343,22 +344,22 @@ mod tests {
         let mut t = PendingTable::seeded(3);
         let now = Instant::now();
         let bridge = j("jvbbrewery@internal.auth.meet.test/jvb1");
-        let id = t.insert(Destination::Conference(7), CLIENT, Some(bridge.clone()), now).unwrap();
+        let id = t.insert(Destination::Conference(ConferenceId(7)), CLIENT, Some(bridge.clone()), now).unwrap();
         let sid = id.to_string();
         // A participant of the room, our own server, nobody, the bridge's bare room JID:
         let forgers = [Some(j("room1@conference.meet.test/mallory")), Some(j("auth.meet.test")), None, Some(bridge.bare())];
         for f in &forgers {
             assert_eq!(
                 t.answer(CLIENT, &sid, f.as_ref(), Some(&own())),
-                Answer::Forged { dest: Destination::Conference(7), expected: Some(bridge.clone()) },
+                Answer::Forged { dest: Destination::Conference(ConferenceId(7)), expected: Some(bridge.clone()) },
                 "{:?}",
                 f
             );
         }
         // The right sender on the wrong connection is not it either.
         assert!(matches!(t.answer(ConnId(0), &sid, Some(&bridge), Some(&own())), Answer::Forged { .. }));
-        assert_eq!(t.outstanding(Destination::Conference(7)), 1);
-        assert_eq!(t.answer(CLIENT, &sid, Some(&bridge), Some(&own())), Answer::Deliver(Destination::Conference(7)));
+        assert_eq!(t.outstanding(Destination::Conference(ConferenceId(7))), 1);
+        assert_eq!(t.answer(CLIENT, &sid, Some(&bridge), Some(&own())), Answer::Deliver(Destination::Conference(ConferenceId(7))));
         assert_eq!(t.answer(CLIENT, &sid, Some(&bridge), Some(&own())), Answer::Unknown, "answered once");
         assert!(t.is_empty());
     }
@@ -392,25 +393,25 @@ mod tests {
         let mut t = PendingTable::seeded(4);
         let t0 = Instant::now();
         let to = Some(j("r@conference.meet.test"));
-        let a = t.insert(Destination::Conference(1), CLIENT, to.clone(), t0 + Duration::from_secs(1)).unwrap();
-        let b = t.insert(Destination::Conference(1), CLIENT, to.clone(), t0 + Duration::from_secs(5)).unwrap();
-        let c = t.insert(Destination::Conference(2), CLIENT, to.clone(), t0 + Duration::from_secs(2)).unwrap();
+        let a = t.insert(Destination::Conference(ConferenceId(1)), CLIENT, to.clone(), t0 + Duration::from_secs(1)).unwrap();
+        let b = t.insert(Destination::Conference(ConferenceId(1)), CLIENT, to.clone(), t0 + Duration::from_secs(5)).unwrap();
+        let c = t.insert(Destination::Conference(ConferenceId(2)), CLIENT, to.clone(), t0 + Duration::from_secs(2)).unwrap();
         assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(1)));
         assert!(t.cancel(a));
         assert!(!t.cancel(a));
-        assert_eq!(t.expire(t0 + Duration::from_secs(2)), vec![(c, Destination::Conference(2))]);
-        assert_eq!(t.remove_destination(Destination::Conference(1)), 1);
+        assert_eq!(t.expire(t0 + Duration::from_secs(2)), vec![(c, Destination::Conference(ConferenceId(2)))]);
+        assert_eq!(t.remove_destination(Destination::Conference(ConferenceId(1))), 1);
         assert!(!t.contains(b) && t.is_empty() && t.next_deadline().is_none());
         assert_eq!(t.answer(CLIENT, &b.to_string(), to.as_ref(), None), Answer::Unknown, "its conference ended");
         // The cap: the conference's own request fails; other destinations are unaffected.
         for _ in 0..CONFERENCE_CAP {
-            t.insert(Destination::Conference(3), CLIENT, to.clone(), t0).unwrap();
+            t.insert(Destination::Conference(ConferenceId(3)), CLIENT, to.clone(), t0).unwrap();
         }
         assert_eq!(
-            t.insert(Destination::Conference(3), CLIENT, to.clone(), t0),
-            Err(PendingError::Full { dest: Destination::Conference(3), cap: CONFERENCE_CAP })
+            t.insert(Destination::Conference(ConferenceId(3)), CLIENT, to.clone(), t0),
+            Err(PendingError::Full { dest: Destination::Conference(ConferenceId(3)), cap: CONFERENCE_CAP })
         );
-        assert!(t.insert(Destination::Conference(4), CLIENT, to.clone(), t0).is_ok());
+        assert!(t.insert(Destination::Conference(ConferenceId(4)), CLIENT, to.clone(), t0).is_ok());
         assert_eq!(t.len(), CONFERENCE_CAP + 1);
         assert_eq!(t.expire(t0).len(), CONFERENCE_CAP + 1);
         assert!(t.is_empty());

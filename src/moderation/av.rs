@@ -10,7 +10,9 @@ use crate::xmpp::av_moderation::{AvModerationMessage, MediaType};
 /// Moderation of `media` was just turned on by `actor` (an occupant JID, if given).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Enabled {
+    /// The media type now moderated.
     pub media: MediaType,
+    /// The moderator who turned it on (the message's `actor`), if given.
     pub actor: Option<String>,
 }
 

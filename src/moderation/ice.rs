@@ -27,14 +27,22 @@ pub const MAX_PER_MINUTE: usize = 5;
 /// What a `session-info` carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionInfo {
-    /// An in-place ICE restart request for bridge session `id`.
-    IceRestart { bridge_session: Option<String> },
-    /// A legacy client's ICE failure report.
-    IceFailed { bridge_session: Option<String> },
+    /// An in-place ICE restart request (`<bridge-session ice-restart='true'>`).
+    IceRestart {
+        /// The `<bridge-session id>` the client means, if given.
+        bridge_session: Option<String>,
+    },
+    /// A legacy client's ICE failure report (`<ice-state>failed</ice-state>`).
+    IceFailed {
+        /// The `<bridge-session id>` it came with, if any.
+        bridge_session: Option<String>,
+    },
+    /// Any other `session-info`: answered `result`, ignored.
     Other,
 }
 
 impl SessionInfo {
+    /// Classify a parsed `session-info` (an ICE restart request wins over an `ice-state`).
     pub fn of(req: &JingleRequest) -> SessionInfo {
         let id = req.bridge_session.as_ref().and_then(|b| b.id.clone());
         if req.bridge_session.as_ref().is_some_and(|b| b.ice_restart) {

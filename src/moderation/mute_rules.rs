@@ -47,19 +47,28 @@ pub struct MuteAsk<'a> {
     pub target: Option<&'a Member>,
     /// `jid` equals `from`.
     pub own: bool,
+    /// Mute (`true`) or unmute (`false`).
     pub mute: bool,
+    /// Which media, from the `<mute>` namespace.
     pub media: MediaType,
 }
 
 /// Why a mute request is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MuteRefusal {
+    /// Row 2: the room has no conference (`item-not-found`).
     NoConference,
+    /// Row 3: the requester has not been invited yet (`internal-server-error`).
     RequesterNotParticipant,
+    /// Row 4: muting someone else needs owner or moderator rights (`not-allowed`).
     NotModerator,
+    /// Row 5: the target has not been invited (`internal-server-error`).
     TargetNotParticipant,
+    /// Row 6: an unmute of someone else, which nobody may do (`not-allowed`).
     UnmuteOther,
+    /// Row 7: a self-unmute by a non-moderator that AV moderation does not allow (`not-allowed`).
     NotAllowedToUnmute,
+    /// Row 8: the target is Jibri, a Jigasi without audio-mute, or a visitor (`not-allowed`).
     Exempt,
 }
 
@@ -105,7 +114,11 @@ impl MuteRefusal {
 /// The bridge force-mute flag to set for the target after an accepted request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BridgeFlag {
+    /// The Colibri2 `<force-mute audio>` of the target's endpoint: `true` makes the bridge
+    /// drop the target's audio.
     Audio(bool),
+    /// The Colibri2 `<force-mute video>` of the target's endpoint (camera and screen share
+    /// share it): `true` makes the bridge drop the target's video.
     Video(bool),
 }
 

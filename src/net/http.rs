@@ -93,9 +93,11 @@ impl Default for Limits {
 /// A complete request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// The request method as sent, e.g. `GET`, `POST`.
     pub method: String,
     /// The target without its query string.
     pub path: String,
+    /// The body (its `Content-Length` bytes, at most [`MAX_BODY`]; empty without one).
     pub body: Vec<u8>,
 }
 
@@ -104,25 +106,34 @@ pub struct Request {
 pub enum Parsed {
     /// More bytes are needed; `expects_continue` once the head is complete and asks
     /// for `100 Continue` before sending the body.
-    Incomplete { expects_continue: bool },
+    Incomplete {
+        /// The client sent `Expect: 100-continue` and waits for `100 Continue`.
+        expects_continue: bool,
+    },
+    /// The whole request (head and body) is there.
     Complete(Request),
 }
 
 /// A response; every one closes its connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// The `Content-Type` header.
     pub content_type: &'static str,
+    /// The body, sent with its `Content-Length`.
     pub body: Vec<u8>,
     /// `Retry-After` in seconds (with a `503` for a limit).
     pub retry_after: Option<u64>,
 }
 
 impl Response {
+    /// `v` as `application/json` with `status`.
     pub fn json(status: u16, v: &Value) -> Response {
         Response { status, content_type: "application/json", body: v.to_string().into_bytes(), retry_after: None }
     }
 
+    /// `text` as a body of `content_type` with `status`.
     pub fn text(status: u16, text: &str, content_type: &'static str) -> Response {
         Response { status, content_type, body: text.as_bytes().to_vec(), retry_after: None }
     }
@@ -328,6 +339,7 @@ pub struct RestServer {
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     threads: Vec<JoinHandle<()>>,
+    /// The address it listens on (with the actual port when bound to port 0).
     pub addr: SocketAddr,
 }
 

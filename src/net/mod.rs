@@ -48,7 +48,12 @@ pub struct ConnId(pub usize);
 #[derive(Clone)]
 pub enum Negotiation {
     /// XEP-0114 external component.
-    Component { jid: String, secret: String },
+    Component {
+        /// The component's JID, `focus.<domain>` (`--subdomain`, `--domain`).
+        jid: String,
+        /// The shared secret Prosody's `component_secret` holds (`--secret`).
+        secret: String,
+    },
     /// RFC 6120 client.
     Client(ClientConfig),
 }
@@ -78,9 +83,13 @@ pub struct TlsOptions {
 pub struct ConnSpec {
     /// Name in log lines (`component`, `client`).
     pub name: String,
+    /// Host name or address of the XMPP server (`--host`).
     pub host: String,
+    /// TCP port: the client port (`--user_port`, 5222) or the component port (`--port`, 5347).
     pub port: u16,
+    /// How the stream is negotiated and authenticated.
     pub negotiation: Negotiation,
+    /// Certificate verification for STARTTLS (used only by client streams).
     pub tls: TlsOptions,
     /// Interval of keepalive pings; the peer is dead after three silent intervals.
     pub keepalive: Duration,
@@ -245,13 +254,18 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// Delay between attempts while the server is unreachable, right after a loss.
     pub const FAST: Duration = Duration::from_millis(500);
+    /// How long after a loss the [`Backoff::FAST`] delay is used.
     pub const FAST_FOR: Duration = Duration::from_secs(30);
+    /// The first slow delay (before jitter); it doubles after each further failure.
     pub const SLOW_START: Duration = Duration::from_secs(1);
+    /// The longest delay, jitter included.
     pub const MAX: Duration = Duration::from_secs(30);
     /// Relative jitter of slow delays (±).
     pub const JITTER: f64 = 0.2;
 
+    /// A fresh schedule with random jitter.
     pub fn new() -> Backoff {
         Backoff::with_seed(rand::random())
     }

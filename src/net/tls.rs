@@ -12,7 +12,13 @@ pub enum TlsError {
     /// The connector could not be built.
     Setup(String),
     /// The handshake failed; `untrusted` when the peer's certificate was not accepted.
-    Handshake { message: String, untrusted: bool },
+    Handshake {
+        /// native-tls's (OpenSSL's) description of the failure.
+        message: String,
+        /// The server's certificate was not trusted (self-signed, unknown issuer, wrong host
+        /// name, expired); the message then points to `--tls_ca_file` and `--tls_insecure`.
+        untrusted: bool,
+    },
 }
 
 impl fmt::Display for TlsError {

@@ -41,8 +41,11 @@ pub struct Api {
 /// The operations endpoints answered by the worker pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ops {
+    /// `GET /about/health`: 200 `{"healthy": true}`, or 500 with the problems.
     Health,
+    /// `GET /stats`: the JSON statistics.
     Stats,
+    /// `GET /metrics`: the Prometheus text format.
     Metrics,
 }
 

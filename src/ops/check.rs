@@ -10,7 +10,8 @@
 //! `target_address` is the focus user does) and forwards requests to it (a disco#info
 //! round trip from an anonymous user of the domain, answered by a running focus or,
 //! when none runs, by the check itself; skipped when the domain has no anonymous
-//! login); the conference MUC service answers disco; the brewery can be joined and how
+//! login); the authentication authority's login domain, when one is configured, answers
+//! disco; the conference MUC service answers disco; the brewery can be joined and how
 //! many bridges are in it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -191,6 +192,9 @@ pub fn run(cfg: &Config) -> i32 {
     if !cfg.sources.ignored.is_empty() {
         r.note(&format!("ignored (no flag of this focus stands for them): {}", cfg.sources.ignored.join(", ")));
     }
+    if let Some(a) = &cfg.authority {
+        r.ok(&format!("authentication: {}", a));
+    }
     match crate::net::resolve(&cfg.host, cfg.user_port) {
         Ok(a) => r.ok(&format!("host {} resolves to {}", cfg.host, a.ip())),
         Err(_) => {
@@ -274,6 +278,9 @@ pub fn run(cfg: &Config) -> i32 {
     if let Some(own) = client {
         if let Some(anon) = anon {
             check_client_proxy(cfg, &net, &mut ev, &own, anon, &answered, &mut r);
+        }
+        if let Some(a) = &cfg.authority {
+            check_login_domain(a, &net, &mut ev, &mut r);
         }
         check_muc_and_brewery(cfg, &net, &mut ev, &mut r);
     }
@@ -391,6 +398,45 @@ fn check_client_proxy(cfg: &Config, net: &NetHandle, ev: &mut Events, own: &Jid,
         let _ = net.send(CLIENT, Element::new("presence", ns::CLIENT).attr("to", proxy.clone()).attr("type", "unavailable"));
     }
 }
+/// Note a brewery member's presence in `bridges` (name, stress): a bridge sends a new
+/// presence with each stats update, so the latest one counts, and one that leaves is gone.
+fn note_bridge(bridges: &mut Vec<(String, String)>, from: &Jid, p: &Element) {
+    let name = from.resource().unwrap_or_default().to_string();
+    bridges.retain(|(n, _)| *n != name);
+    if p.get_attr("type") == Some("unavailable") {
+        return;
+    }
+    if let Some(stats) = p.get_child("stats", ns::COLIBRI) {
+        let stress = stats
+            .children_named("stat", ns::COLIBRI)
+            .find(|s| s.get_attr("name") == Some("stress_level"))
+            .and_then(|s| s.get_attr("value"))
+            .unwrap_or("?")
+            .to_string();
+        bridges.push((name, stress));
+    }
+}
+
+
+/// The authentication authority's domain is served by Prosody (a disco#info to it is
+/// answered): users must be able to log in there (with a token under the JWT authority).
+fn check_login_domain(a: &crate::auth::Authority, net: &NetHandle, ev: &mut Events, r: &mut Report) {
+    let disco = Element::new("iq", ns::CLIENT)
+        .attr("type", "get")
+        .attr("id", random_id("check-auth"))
+        .attr("to", a.domain.clone())
+        .child(Element::new("query", ns::DISCO_INFO));
+    let fix = if a.kind.is_external() {
+        "check --jwt_auth_domain (login-url): it must be the VirtualHost where Prosody checks tokens"
+    } else {
+        "check --auth_domain (login-url): it must be a VirtualHost of Prosody where users log in"
+    };
+    match ev.request(net, CLIENT, disco, Duration::from_secs(3)) {
+        Some(ans) if ans.get_attr("type") == Some("result") => r.ok(&format!("login domain {} answers disco", a.domain)),
+        Some(_) => r.fail(&format!("login domain {} refused disco", a.domain), fix),
+        None => r.fail(&format!("login domain {} does not answer", a.domain), fix),
+    }
+}
 
 /// The conference MUC service answers disco; the brewery can be joined; its bridges.
 fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut Report) {
@@ -438,15 +484,7 @@ fn check_muc_and_brewery(cfg: &Config, net: &NetHandle, ev: &mut Events, r: &mut
             joined = true;
             continue;
         }
-        if let Some(stats) = p.get_child("stats", ns::COLIBRI) {
-            let stress = stats
-                .children_named("stat", ns::COLIBRI)
-                .find(|s| s.get_attr("name") == Some("stress_level"))
-                .and_then(|s| s.get_attr("value"))
-                .unwrap_or("?")
-                .to_string();
-            bridges.push((from.resource().unwrap_or_default().to_string(), stress));
-        }
+        note_bridge(&mut bridges, &from, &p);
     }
     if joined {
         let list: Vec<String> = bridges.iter().map(|(n, s)| format!("{} (stress {})", n, s)).collect();
@@ -488,5 +526,21 @@ mod tests {
         }
         let plain = l(LinkSecurity::Plain, "meet.example.com");
         assert!(plain.contains("no TLS") && plain.contains("--tls_insecure"), "{plain}");
+    }
+
+    #[test]
+    fn a_bridge_counts_once_with_its_latest_stats_and_not_after_it_left() {
+        let jid = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb1").unwrap();
+        let presence = |stress: &str| {
+            Element::new("presence", ns::CLIENT).attr("from", jid.to_string()).child(
+                Element::new("stats", ns::COLIBRI).child(Element::new("stat", ns::COLIBRI).attr("name", "stress_level").attr("value", stress)),
+            )
+        };
+        let mut bridges = Vec::new();
+        note_bridge(&mut bridges, &jid, &presence("0.1"));
+        note_bridge(&mut bridges, &jid, &presence("0.3"));
+        assert_eq!(bridges, vec![("jvb1".to_string(), "0.3".to_string())]);
+        note_bridge(&mut bridges, &jid, &Element::new("presence", ns::CLIENT).attr("type", "unavailable"));
+        assert!(bridges.is_empty());
     }
 }

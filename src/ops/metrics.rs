@@ -126,6 +126,7 @@ impl Metrics {
                 "forged_answers": self.forged_answers.load(Ordering::Relaxed),
                 "plugin_messages_ignored": self.component_messages_ignored.load(Ordering::Relaxed),
                 "plugin_messages_invalid": self.component_messages_invalid.load(Ordering::Relaxed),
+                "plugin_messages_dropped": self.component_messages_dropped.load(Ordering::Relaxed),
                 "requests_refused_locally": self.requests_refused_locally.load(Ordering::Relaxed),
                 "participants_over_limit": self.participants_over_limit.load(Ordering::Relaxed),
             },
@@ -237,6 +238,12 @@ impl Metrics {
             self.component_messages_invalid.load(Ordering::Relaxed) as f64,
         );
         gauge(
+            "plugin_messages_dropped_total",
+            "Plugin messages dropped: a full conference inbox already held too many.",
+            "counter",
+            self.component_messages_dropped.load(Ordering::Relaxed) as f64,
+        );
+        gauge(
             "requests_refused_locally_total",
             "Requests a conference did not send: too many outstanding.",
             "counter",
@@ -311,6 +318,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::ConferenceId;
 
     #[test]
     fn limit_counters_show_in_stats_and_metrics() {
@@ -361,10 +369,10 @@ mod tests {
     #[test]
     fn every_jicofo_name_is_exported_with_its_type() {
         let m = Metrics::new();
-        m.conference_started(1, "a@c.test");
-        m.set_size(1, 3);
-        m.conference_started(2, "b@c.test");
-        m.set_size(2, 2);
+        m.conference_started(ConferenceId(1), "a@c.test");
+        m.set_size(ConferenceId(1), 3);
+        m.conference_started(ConferenceId(2), "b@c.test");
+        m.set_size(ConferenceId(2), 2);
         Metrics::inc(&m.xmpp_disconnects);
         let text = m.prometheus(&Bridges::new(), Instant::now());
         let names = exported(&text);

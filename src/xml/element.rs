@@ -9,14 +9,23 @@
 //! [`Element::weight`] estimates the memory a tree holds, for budgets of queued input
 //! (`messages::inbox`): a parsed stanza costs far more than its text, since every element
 //! is a struct with two owned strings and two vectors.
+//!
+//! A child may also be [`Node::Raw`]: XML our own writer serialised earlier ([`RawXml`],
+//! e.g. an endpoint's cached sources), written out verbatim. The parser never makes one,
+//! and the tree accessors (`elements`, `get_child`, `text_content`) do not look into it:
+//! to inspect a stanza holding one, serialise and parse it again ([`Element::reparsed`]).
 
 use std::fmt;
 
-/// A child of an element: another element or character data (unescaped).
+use super::write::RawXml;
+
+/// A child of an element: another element, character data (unescaped), or XML written
+/// earlier by our writer ([`RawXml`]; never from the parser).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
     Element(Element),
     Text(String),
+    Raw(RawXml),
 }
 
 /// An owned XML element with its namespace resolved.
@@ -58,6 +67,8 @@ impl Element {
                 match c {
                     Node::Element(x) => todo.push(x),
                     Node::Text(t) => total += block(t.capacity()),
+                    // Counted whole even when the bytes are shared with a cache.
+                    Node::Raw(r) => total += r.weight(),
                 }
             }
         }
@@ -101,6 +112,12 @@ impl Element {
         self
     }
 
+    /// Builder: append XML our writer serialised earlier, to be written verbatim.
+    pub fn raw(mut self, raw: RawXml) -> Element {
+        self.children.push(Node::Raw(raw));
+        self
+    }
+
     /// The value of attribute `name`, if present.
     pub fn get_attr(&self, name: &str) -> Option<&str> {
         self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -131,7 +148,7 @@ impl Element {
     pub fn elements(&self) -> impl Iterator<Item = &Element> {
         self.children.iter().filter_map(|n| match n {
             Node::Element(e) => Some(e),
-            Node::Text(_) => None,
+            Node::Text(_) | Node::Raw(_) => None,
         })
     }
 
@@ -139,7 +156,7 @@ impl Element {
     pub fn elements_mut(&mut self) -> impl Iterator<Item = &mut Element> {
         self.children.iter_mut().filter_map(|n| match n {
             Node::Element(e) => Some(e),
-            Node::Text(_) => None,
+            Node::Text(_) | Node::Raw(_) => None,
         })
     }
 
@@ -170,7 +187,30 @@ impl Element {
         before - self.children.len()
     }
 
-    /// The concatenated character data directly inside this element.
+    /// True when a [`Node::Raw`] is anywhere in this tree.
+    pub fn contains_raw(&self) -> bool {
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            for c in &e.children {
+                match c {
+                    Node::Element(x) => todo.push(x),
+                    Node::Raw(_) => return true,
+                    Node::Text(_) => {}
+                }
+            }
+        }
+        false
+    }
+
+    /// This tree as a receiver sees it: serialised and parsed again, so every
+    /// [`Node::Raw`] becomes the elements and text it holds. For tests and checks that look
+    /// into what the focus sends; an error means the writer produced malformed XML.
+    pub fn reparsed(&self) -> Result<Element, super::ParseError> {
+        super::parse_fragment(&self.to_xml())
+    }
+
+    /// The concatenated character data directly inside this element (not what a
+    /// [`Node::Raw`] child holds: see [`Element::reparsed`]).
     pub fn text_content(&self) -> String {
         let mut s = String::new();
         for n in &self.children {

@@ -410,7 +410,7 @@ impl TreeBuilder {
                     if el.children.iter().any(|n| matches!(n, Node::Element(_))) {
                         el.children.retain(|n| match n {
                             Node::Text(t) => !t.chars().all(char::is_whitespace),
-                            Node::Element(_) => true,
+                            Node::Element(_) | Node::Raw(_) => true,
                         });
                     }
                     match self.stack.last_mut() {
@@ -443,7 +443,9 @@ pub fn build_from(reader: &mut Reader<'_>, mut tree: TreeBuilder) -> Result<Elem
 
 /// The events of a tree, as a [`Reader`] of its text would give them (modulo what the
 /// tree dropped: whitespace-only text between child elements), to `f` in document order.
-/// Typed parsers use it to read a tree the way they read a stanza's events.
+/// Typed parsers use it to read a tree the way they read a stanza's events. Raw XML
+/// ([`Node::Raw`]) only occurs in stanzas the focus writes, never in parsed ones; it is
+/// skipped here (reparse such a tree first: `Element::reparsed`).
 pub fn walk(el: &Element, f: &mut dyn FnMut(Event)) {
     // Iterative, so no tree depth costs stack: (element, index of the next child).
     let mut stack: Vec<(&Element, usize)> = Vec::new();
@@ -459,6 +461,7 @@ pub fn walk(el: &Element, f: &mut dyn FnMut(Event)) {
                 *i += 1;
                 match child {
                     Node::Text(t) => f(Event::Text(t.clone())),
+                    Node::Raw(_) => {}
                     Node::Element(c) => {
                         f(Event::Start { name: c.name.clone(), ns: c.ns.clone(), attrs: c.attrs.clone() });
                         stack.push((c, 0));

@@ -8,6 +8,21 @@
 //! even as references; they are written as U+FFFD, so that whatever a value holds (a
 //! participant's JSON-encoded source name, say) the output is well-formed and the
 //! server does not close our stream over it.
+//!
+//! [`RawWriter`] writes into a [`RawXml`]: pre-serialised XML that an [`Element`] can
+//! carry as a child ([`Node::Raw`]) and that is then copied into the output verbatim.
+//! The focus caches each endpoint's encoded sources this way, so an offer in a room of
+//! 500 is a copy of cached bytes rather than a tree of 20 000 elements
+//! (`xmpp::jingle::encoded`).
+//!
+//! **The raw invariant.** A `RawXml` holds only what this module's writer produced:
+//! complete elements, each declaring its own namespace (so the text means the same under
+//! any parent), and escaped character data, in sequence. It has no constructor from a
+//! string; the only way in is [`RawWriter`], whose methods take an [`Element`], text to
+//! escape, or another `RawXml`. So a participant's input can never become raw XML: it
+//! reaches one only as the values of typed sources written through the escaping above.
+
+use std::sync::Arc;
 
 use super::element::{Element, Node};
 
@@ -37,11 +52,154 @@ pub fn write_element(out: &mut String, el: &Element, parent_ns: &str) {
         match child {
             Node::Element(c) => write_element(out, c, &el.ns),
             Node::Text(t) => escape_text(out, t),
+            Node::Raw(r) => r.write_to(out),
         }
     }
     out.push_str("</");
     out.push_str(&el.name);
     out.push('>');
+}
+
+/// Pre-serialised XML written by [`RawWriter`] (see the raw invariant in the module
+/// doc), written out verbatim as a child of an [`Element`]: one shared text, or a
+/// sequence of them ([`RawXml::concat`]: cached pieces spliced without copying them).
+/// Cheap to clone.
+#[derive(Clone, Default)]
+pub struct RawXml(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    One(Arc<str>),
+    Many(Arc<[Arc<str>]>),
+}
+
+impl Default for Repr {
+    fn default() -> Repr {
+        Repr::Many(Arc::new([]))
+    }
+}
+
+impl RawXml {
+    /// The pieces, in order.
+    fn pieces(&self) -> &[Arc<str>] {
+        match &self.0 {
+            Repr::One(t) => std::slice::from_ref(t),
+            Repr::Many(v) => v,
+        }
+    }
+
+    /// `parts` one after the other, sharing their text (no copy).
+    pub fn concat<'a>(parts: impl IntoIterator<Item = &'a RawXml>) -> RawXml {
+        let pieces: Vec<Arc<str>> = parts.into_iter().flat_map(|p| p.pieces()).filter(|t| !t.is_empty()).cloned().collect();
+        match <[Arc<str>; 1]>::try_from(pieces) {
+            Ok([one]) => RawXml(Repr::One(one)),
+            Err(many) => RawXml(Repr::Many(many.into())),
+        }
+    }
+
+    /// Append the XML text to `out`.
+    pub fn write_to(&self, out: &mut String) {
+        for t in self.pieces() {
+            out.push_str(t);
+        }
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.pieces().iter().map(|t| t.len()).sum()
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.pieces().iter().all(|t| t.is_empty())
+    }
+
+    /// Memory it holds, as [`Element::weight`] counts it: every shared block (two
+    /// reference counts and the bytes), counted whole even when a cache shares it, and
+    /// the list of pieces, with allocator overhead.
+    pub fn weight(&self) -> usize {
+        let block = |size: usize| ((size + 8 + 15) & !15).max(32);
+        let counts = 2 * std::mem::size_of::<usize>();
+        let texts: usize = self.pieces().iter().map(|t| block(t.len() + counts)).sum();
+        match &self.0 {
+            Repr::One(_) => texts,
+            Repr::Many(v) => texts + block(counts + v.len() * std::mem::size_of::<Arc<str>>()),
+        }
+    }
+}
+
+impl PartialEq for RawXml {
+    /// The same text, however it is split.
+    fn eq(&self, other: &RawXml) -> bool {
+        let (mut a, mut b) = (String::new(), String::new());
+        self.write_to(&mut a);
+        other.write_to(&mut b);
+        a == b
+    }
+}
+
+impl Eq for RawXml {}
+
+impl std::fmt::Debug for RawXml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = String::new();
+        self.write_to(&mut text);
+        write!(f, "Raw({text:?})")
+    }
+}
+
+/// Writes elements, escaped text and earlier [`RawXml`] into a new `RawXml`: with
+/// [`RawXml::concat`], the only way to make one.
+///
+/// ```compile_fail
+/// // Raw XML cannot be made from a string: no conversion, no public field.
+/// let raw: jicofo::xml::RawXml = String::from("<x/>").into();
+/// ```
+#[derive(Debug, Default)]
+pub struct RawWriter {
+    out: String,
+}
+
+impl RawWriter {
+    /// An empty writer.
+    pub fn new() -> RawWriter {
+        RawWriter::default()
+    }
+
+    /// An empty writer with room for `bytes`.
+    pub fn with_capacity(bytes: usize) -> RawWriter {
+        RawWriter { out: String::with_capacity(bytes) }
+    }
+
+    /// Append `el` as a standalone element (declaring its namespace).
+    pub fn element(&mut self, el: &Element) {
+        write_element(&mut self.out, el, "");
+    }
+
+    /// Append character data, escaped.
+    pub fn text(&mut self, text: &str) {
+        escape_text(&mut self.out, text);
+    }
+
+    /// Append XML written earlier (a copy).
+    pub fn raw(&mut self, raw: &RawXml) {
+        raw.write_to(&mut self.out);
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// What was written.
+    pub fn finish(self) -> RawXml {
+        RawXml(Repr::One(Arc::from(self.out)))
+    }
 }
 
 /// Escape an attribute value (quoted with `'`).
@@ -85,6 +243,47 @@ pub fn escape_text(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Raw XML is written verbatim, means the same under any parent (its elements declare
+    /// their namespace), escapes what it was given, and counts in the tree's weight.
+    #[test]
+    fn raw_xml_is_written_verbatim_and_parses_back_to_the_tree_it_replaces() {
+        let hostile = "a'b\"c<d>&e]]>\u{1}f";
+        let inner = Element::new("source", "urn:x:ssma").attr("name", hostile).child(Element::new("p", "urn:x:rtp").attr("v", "1"));
+        let mut w = RawWriter::new();
+        w.element(&inner);
+        w.text(hostile);
+        let raw = w.finish();
+        let text = format!("{raw:?}");
+        assert!(text.starts_with("Raw(\"<source xmlns='urn:x:ssma' name='a&apos;b&quot;c&lt;d&gt;&amp;e]]&gt;"), "{text}");
+        assert!(!text.contains("]]>") && !text.contains("<d>"), "{text}");
+        // Under a parent of any namespace, the same tree as without the cache.
+        for parent_ns in ["urn:x:rtp", "urn:x:ssma", "jabber:client"] {
+            let tree = Element::new("description", parent_ns).child(inner.clone()).text(hostile);
+            let spliced = Element::new("description", parent_ns).raw(raw.clone());
+            assert!(spliced.contains_raw() && !tree.contains_raw());
+            assert_eq!(spliced.reparsed().unwrap(), tree.reparsed().unwrap(), "under {parent_ns}");
+            assert!(spliced.elements().next().is_none() && spliced.text_content().is_empty(), "accessors do not look into raw XML");
+        }
+        // Concatenation of raw pieces is raw XML too, copied or shared.
+        let mut w = RawWriter::with_capacity(2 * raw.len());
+        w.raw(&raw);
+        w.raw(&raw);
+        let twice = w.finish();
+        assert_eq!(twice.len(), 2 * raw.len());
+        let shared = RawXml::concat([&raw, &RawXml::default(), &raw]);
+        assert_eq!(shared, twice);
+        assert_eq!(RawXml::concat([&shared, &raw]).len(), 3 * raw.len());
+        assert!(shared.weight() >= 2 * raw.len());
+        let back = Element::new("d", "urn:y").raw(twice).reparsed().unwrap();
+        assert_eq!(back.elements().count(), 2);
+        assert_eq!(back.elements().next().unwrap().get_attr("name"), Some("a'b\"c<d>&e]]>\u{fffd}f"));
+        // The weight counts the raw bytes.
+        let small = Element::new("d", "urn:y");
+        let big = Element::new("d", "urn:y").raw(raw.clone());
+        assert!(big.weight() >= small.weight() + raw.len(), "{} vs {}", big.weight(), small.weight());
+        assert!(RawXml::default().is_empty() && RawWriter::new().is_empty());
+    }
 
     #[test]
     fn escapes_and_namespaces() {

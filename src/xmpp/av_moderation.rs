@@ -21,12 +21,16 @@ pub const MAX_WHITELIST_JID: usize = 3071;
 /// A moderated media type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MediaType {
+    /// Microphone audio (`audio`; mute namespace `http://jitsi.org/jitmeet/audio`).
     Audio,
+    /// Camera video (`video`; mute namespace `http://jitsi.org/jitmeet/video`).
     Video,
+    /// Screen sharing (`desktop`; mute namespace `http://jitsi.org/jitmeet/desktop`).
     Desktop,
 }
 
 impl MediaType {
+    /// Every media type, in [`MediaType::index`] order.
     pub const ALL: [MediaType; 3] = [MediaType::Audio, MediaType::Video, MediaType::Desktop];
 
     /// Case-insensitive `audio|video|desktop`.
@@ -42,6 +46,7 @@ impl MediaType {
         }
     }
 
+    /// The name used in AV moderation JSON (`mediaType`, whitelist keys): `audio`, `video`, `desktop`.
     pub fn as_str(self) -> &'static str {
         match self {
             MediaType::Audio => "audio",
@@ -69,6 +74,7 @@ impl MediaType {
         }
     }
 
+    /// A dense index (audio 0, video 1, desktop 2) for per-type arrays.
     pub fn index(self) -> usize {
         match self {
             MediaType::Audio => 0,

@@ -58,6 +58,7 @@ pub struct ClientConfig {
     pub password: Option<String>,
     /// The resource to bind (`focus`).
     pub resource: String,
+    /// Whether STARTTLS is required, used when offered, or never used.
     pub tls: TlsPolicy,
 }
 
@@ -122,6 +123,7 @@ pub struct ClientNegotiator {
 }
 
 impl ClientNegotiator {
+    /// A negotiator for `cfg`, not started yet: call [`ClientNegotiator::start`].
     pub fn new(cfg: ClientConfig) -> Self {
         ClientNegotiator {
             cfg,

@@ -65,7 +65,9 @@ pub const SHA1: &str = "sha-1";
 /// A presence's `<c xmlns='http://jabber.org/protocol/caps' hash node ver/>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caps {
+    /// The `node` attribute: a URI naming the client software, e.g. `https://jitsi.org/jitsi-meet`.
     pub node: String,
+    /// The `ver` attribute: the base64 verification hash of the client's disco#info (XEP-0115 §5).
     pub ver: String,
     /// The `hash` attribute; `None` for legacy (pre-1.5) caps.
     pub hash: Option<String>,
@@ -112,15 +114,20 @@ impl Caps {
 /// A disco#info `<identity category type xml:lang name/>`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Identity {
+    /// The `category` attribute, e.g. `client`.
     pub category: String,
+    /// The `type` attribute, e.g. `pc` (`type` is a Rust keyword).
     pub kind: String,
+    /// The `xml:lang` attribute; empty when absent.
     pub lang: String,
+    /// The `name` attribute; empty when absent.
     pub name: String,
 }
 
 /// An extended information form (XEP-0128): its `FORM_TYPE` and the other fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InfoForm {
+    /// The value of the hidden `FORM_TYPE` field, which names the form.
     pub form_type: String,
     /// `(var, values)` of every field but `FORM_TYPE`.
     pub fields: Vec<(String, Vec<String>)>,
@@ -129,6 +136,7 @@ pub struct InfoForm {
 /// A disco#info answer, parsed within the bounds of this module.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiscoInfo {
+    /// The identities, at most [`MAX_IDENTITIES`].
     pub identities: Vec<Identity>,
     /// The features, in document order, at most [`MAX_FEATURES`].
     pub features: Vec<String>,
@@ -294,7 +302,10 @@ pub enum Verdict {
     /// The answer hashes to the advertised `ver`: cacheable.
     Verified,
     /// The answer hashes to something else (`computed`): a lie or a bug.
-    Mismatch { computed: String },
+    Mismatch {
+        /// The base64 SHA-1 verification string the answer actually hashes to.
+        computed: String,
+    },
     /// Not `hash='sha-1'` (another algorithm, or legacy caps without `hash`).
     UnsupportedHash,
     /// The answer was over a bound of this module; not checked.

@@ -11,15 +11,23 @@ use crate::xmpp::ns;
 /// Addresses of the discovered components (`None`: that feature is off).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Components {
+    /// Prosody's `av_moderation_component` (identity type `av_moderation`, e.g.
+    /// `avmoderation.<domain>`): sends AV moderation state as JSON messages.
     pub av_moderation: Option<Jid>,
+    /// The breakout rooms MUC (identity type `breakout_rooms`, e.g. `breakout.<domain>`):
+    /// conference requests for rooms there need no authentication.
     pub breakout_rooms: Option<Jid>,
+    /// Prosody's `room_metadata_component` (identity type `room_metadata`, e.g.
+    /// `metadata.<domain>`): sends each room's metadata as JSON messages.
     pub room_metadata: Option<Jid>,
 }
 
 /// Which component a message came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ComponentKind {
+    /// From the discovered AV moderation component.
     AvModeration,
+    /// From the discovered room metadata component.
     RoomMetadata,
 }
 

@@ -20,7 +20,10 @@ use crate::xmpp::ns;
 pub struct ConferenceRequest {
     /// The room's bare JID.
     pub room: Jid,
+    /// The `machine-uid` attribute: the client's stable per-browser id, which an
+    /// authentication session is bound to (focus.md §2.6).
     pub machine_uid: Option<String>,
+    /// The `session-id` attribute: an authentication session id the focus gave out earlier.
     pub session_id: Option<String>,
     /// `<property name value>` pairs in order.
     pub properties: Vec<(String, String)>,
@@ -33,12 +36,19 @@ pub const MAX_ROOM_NAME: usize = 256;
 /// Why a request is refused before it reaches a conference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RequestError {
+    /// The `<conference>` has no `room` attribute (`bad-request` "No 'room' specified.").
     NoRoom,
+    /// The `room` (given here as sent) is not a bare JID with a local part.
     BadRoom(String),
     /// The room name is empty, too long or has a prohibited character.
     BadRoomName(String),
     /// The room is on a service conferences are not created on.
-    ForeignService { room: String, services: Vec<String> },
+    ForeignService {
+        /// The room JID as sent.
+        room: String,
+        /// The MUC services conferences are created on.
+        services: Vec<String>,
+    },
 }
 
 impl fmt::Display for RequestError {
@@ -192,7 +202,9 @@ pub fn parse_room(text: &str) -> Result<Jid, RequestError> {
 pub struct RequestFields {
     /// The room as given (not checked yet; "" when there was none).
     pub room: String,
+    /// The authentication session id (`sessionId`), sent as `session-id`.
     pub session_id: Option<String>,
+    /// The client's per-browser id (`machineUid`), sent as `machine-uid`.
     pub machine_uid: Option<String>,
     /// `name → value` in the order given.
     pub properties: Vec<(String, String)>,
@@ -295,11 +307,18 @@ impl ConferenceReader {
 /// The `<conference>` payload of a reply.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConferenceReply {
+    /// The room's bare JID (`room`).
     pub room: String,
+    /// `ready`: the focus is in the room and the client may join; `false`: ask again later.
     pub ready: bool,
+    /// `focusjid`: the focus user's bare JID, by which clients recognise the focus occupant.
     pub focus_jid: String,
+    /// `session-id`: the sender's authentication session, when it is authenticated.
     pub session_id: Option<String>,
+    /// `identity`: the sender's authenticated identity (its bare JID for XMPP authentication).
     pub identity: Option<String>,
+    /// `<property name value>` children in order: `authentication`, `externalAuth`,
+    /// `sipGatewayEnabled` (focus.md §2.4).
     pub properties: Vec<(String, String)>,
 }
 

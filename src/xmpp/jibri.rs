@@ -48,19 +48,25 @@ impl std::error::Error for JibriError {}
 /// `action`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// `start`: begin a recording, live stream or SIP call (moderator → focus, focus → Jibri).
     Start,
+    /// `stop`: end it.
     Stop,
 }
 
 /// `status` (of a session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// `on`: the Jibri is recording, streaming or in the SIP call.
     On,
+    /// `off`: the session ended (finished, stopped or failed).
     Off,
+    /// `pending`: the Jibri accepted the start and is still joining; Jibri answers a start with it.
     Pending,
 }
 
 impl Status {
+    /// The attribute value: `on`, `off` or `pending`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::On => "on",
@@ -73,11 +79,14 @@ impl Status {
 /// `recording_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordingMode {
+    /// `file`: record to a file (also what the focus sends for a SIP gateway start).
     File,
+    /// `stream`: live stream to the RTMP URL or YouTube key in `streamid`.
     Stream,
 }
 
 impl RecordingMode {
+    /// The attribute value: `file` or `stream`.
     pub fn as_str(self) -> &'static str {
         match self {
             RecordingMode::File => "file",
@@ -89,11 +98,14 @@ impl RecordingMode {
 /// `failure_reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureReason {
+    /// `busy`: the Jibri refused the start because it is already busy.
     Busy,
+    /// `error`: the session failed (or its Jibri left the brewery).
     Error,
 }
 
 impl FailureReason {
+    /// The attribute value: `busy` or `error`.
     pub fn as_str(self) -> &'static str {
         match self {
             FailureReason::Busy => "busy",
@@ -134,18 +146,32 @@ fn parse_reason(s: &str) -> Option<FailureReason> {
 /// The `<jibri>` IQ element (always empty), every attribute optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JibriIq {
+    /// `action`: start or stop (requests); unknown values are `None`.
     pub action: Option<Action>,
+    /// `status`: the session's state (Jibri's answers and status updates).
     pub status: Option<Status>,
+    /// `recording_mode`: file or stream.
     pub recording_mode: Option<RecordingMode>,
+    /// `room`: the conference's bare room JID (focus → Jibri start).
     pub room: Option<String>,
+    /// `streamid`: the RTMP URL or YouTube stream key of a live stream.
     pub stream_id: Option<String>,
+    /// `you_tube_broadcast_id`: the YouTube broadcast a live stream goes to.
     pub youtube_broadcast_id: Option<String>,
+    /// `displayname`: the name a SIP gateway call shows in the room.
     pub display_name: Option<String>,
+    /// `sipaddress`: the SIP URI a SIP gateway session calls; it also keys SIP sessions.
     pub sip_address: Option<String>,
+    /// `session_id`: the focus's id of the recording or SIP session.
     pub session_id: Option<String>,
+    /// `failure_reason`: why a session went `off` (busy or error).
     pub failure_reason: Option<FailureReason>,
+    /// `should_retry`: after a failure, whether another Jibri may be tried (absent: false).
     pub should_retry: Option<bool>,
+    /// `app_data`: a JSON string the client passes to Jibri (e.g. file recording metadata).
     pub app_data: Option<String>,
+    /// `rtcstats_enabled`: whether Jibri's browser reports rtcstats (conference property
+    /// `rtcstatsEnabled`, default true).
     pub rtcstats_enabled: Option<bool>,
 }
 
@@ -219,7 +245,9 @@ impl JibriIq {
 /// A Jibri's availability from its brewery presence (`<jibri-status>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JibriStatus {
+    /// `<busy-status status>` is not `idle`: the Jibri has a session.
     pub busy: bool,
+    /// `<health-status status>` is `healthy`.
     pub healthy: bool,
 }
 
@@ -262,14 +290,21 @@ impl JibriStatus {
 /// `<jibri-recording-status>` in the focus presence (§3.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordingStatus {
+    /// `status`: only `on` and `off` are published.
     pub status: Status,
+    /// `recording_mode`: file recording or live stream.
     pub mode: RecordingMode,
+    /// `session_id`: the session this status is about.
     pub session_id: String,
+    /// `initiator`: the occupant JID of who started it (on) or stopped it (off); absent
+    /// when Jibri or a timeout ended it.
     pub initiator: Option<String>,
+    /// `failure_reason`: set on an `off` that is a failure.
     pub failure_reason: Option<FailureReason>,
 }
 
 impl RecordingStatus {
+    /// The `<jibri-recording-status>` element.
     pub fn to_element(&self) -> Element {
         Element::new("jibri-recording-status", NS)
             .attr("status", self.status.as_str())
@@ -301,13 +336,18 @@ impl TryFrom<&Element> for RecordingStatus {
 /// `<jibri-sip-call-state>` in the focus presence (§4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipCallState {
+    /// `state`: `on` or `off`.
     pub state: Status,
+    /// `sipaddress`: the SIP URI of the call.
     pub sip_address: String,
+    /// `session_id`: the SIP session this state is about.
     pub session_id: String,
+    /// `failure_reason`: set on an `off` that is a failure.
     pub failure_reason: Option<FailureReason>,
 }
 
 impl SipCallState {
+    /// The `<jibri-sip-call-state>` element.
     pub fn to_element(&self) -> Element {
         Element::new("jibri-sip-call-state", NS_CALL_STATE)
             .attr("state", self.state.as_str())

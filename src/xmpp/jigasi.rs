@@ -42,10 +42,15 @@ impl std::error::Error for JigasiError {}
 /// What the focus reads from a Jigasi's brewery presence.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JigasiStats {
+    /// `supports_sip`: it can dial out to a phone number (SIP gateway).
     pub supports_sip: bool,
+    /// `supports_transcription`: it can join as the transcriber.
     pub supports_transcription: bool,
+    /// `graceful_shutdown`: it is shutting down and takes no new calls.
     pub graceful_shutdown: bool,
+    /// `participants`: calls it serves now (unparsable: 0); selection picks the fewest.
     pub participants: u32,
+    /// `region`: where it runs, matched against the regions of the conference's bridges.
     pub region: Option<String>,
 }
 
@@ -107,9 +112,13 @@ impl JigasiStats {
 /// features **and** a real JID on a trusted domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Robot {
+    /// Jibri's browser (feature `http://jitsi.org/protocol/jibri`): recording or streaming.
     Jibri,
     /// Jigasi; `audio_mute`: it advertises that moderators may mute it.
-    Jigasi { audio_mute: bool },
+    Jigasi {
+        /// It has feature `http://jitsi.org/protocol/audio-mute`.
+        audio_mute: bool,
+    },
     /// Jigasi as the transcriber.
     Transcriber,
 }

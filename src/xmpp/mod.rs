@@ -78,41 +78,107 @@ pub enum Action {
     ResetStream,
     /// Negotiation is complete; the stream carries stanzas as `jid`. Anything
     /// that had to be sent first (initial presence) was queued before this.
-    Ready { jid: Jid },
+    Ready {
+        /// The JID the stream now stands for: the bound full JID of the focus user, or the component JID.
+        jid: Jid,
+    },
 }
 
 /// Why stream negotiation failed. `Display` is meant for an operator's log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NegotiationError {
     /// The server's stream header is unusable (wrong namespace, no XMPP 1.0, no id).
-    BadStreamHeader { peer: String, reason: String },
+    BadStreamHeader {
+        /// The server's name as we address it: the XMPP domain (client stream) or the component JID.
+        peer: String,
+        /// What is wrong with the header.
+        reason: String,
+    },
     /// The server closed the stream with `<stream:error/>`.
-    StreamError { peer: String, condition: String, text: Option<String> },
+    StreamError {
+        /// The server's name as we address it: the XMPP domain (client stream) or the component JID.
+        peer: String,
+        /// The RFC 6120 stream error condition, e.g. `host-unknown`.
+        condition: String,
+        /// The error's `<text>`, if the server sent one.
+        text: Option<String>,
+    },
     /// TLS policy is `Required` but the server did not offer STARTTLS.
-    TlsNotOffered { domain: String },
+    TlsNotOffered {
+        /// The XMPP domain of the client stream.
+        domain: String,
+    },
     /// The server requires STARTTLS but TLS policy is `Disabled`.
-    TlsRequiredByServer { domain: String },
+    TlsRequiredByServer {
+        /// The XMPP domain of the client stream.
+        domain: String,
+    },
     /// The server answered `<starttls/>` with `<failure/>`.
-    TlsFailed { domain: String },
+    TlsFailed {
+        /// The XMPP domain of the client stream.
+        domain: String,
+    },
     /// No offered SASL mechanism fits our credentials and transport.
-    NoUsableMechanism { domain: String, reason: String },
+    NoUsableMechanism {
+        /// The XMPP domain of the client stream.
+        domain: String,
+        /// Which mechanisms were offered and why none fits.
+        reason: String,
+    },
     /// The server rejected our credentials (SASL `<failure/>`).
-    AuthFailed { jid: String, mechanism: sasl::Mechanism, condition: String, text: Option<String> },
+    AuthFailed {
+        /// The account we tried to log in as (`user@domain`; the bare domain for SASL ANONYMOUS).
+        jid: String,
+        /// The SASL mechanism that was refused.
+        mechanism: sasl::Mechanism,
+        /// The RFC 6120 SASL failure condition, e.g. `not-authorized`.
+        condition: String,
+        /// The failure's `<text>`, if the server sent one.
+        text: Option<String>,
+    },
     /// The SASL exchange broke on the server's side (bad SCRAM message, server
     /// signature mismatch: the server could not prove it knows the password).
-    SaslProtocol { domain: String, error: sasl::SaslError },
+    SaslProtocol {
+        /// The XMPP domain of the client stream.
+        domain: String,
+        /// What broke in the exchange.
+        error: sasl::SaslError,
+    },
     /// Resource binding failed.
-    BindFailed { jid: String, reason: String },
+    BindFailed {
+        /// The account that was binding a resource (`user@domain`; the bare domain for SASL ANONYMOUS).
+        jid: String,
+        /// The server's error, or what was missing in its answer.
+        reason: String,
+    },
     /// The legacy session IQ failed.
-    SessionFailed { jid: String, reason: String },
+    SessionFailed {
+        /// The account whose session IQ failed (`user@domain`; the bare domain for SASL ANONYMOUS).
+        jid: String,
+        /// The server's error, or what was wrong with its answer.
+        reason: String,
+    },
     /// The component handshake was refused: wrong shared secret.
-    ComponentSecretRejected { jid: String },
+    ComponentSecretRejected {
+        /// The component JID (`focus.<domain>`).
+        jid: String,
+    },
     /// Prosody has no component by this name.
-    ComponentUnknown { jid: String },
+    ComponentUnknown {
+        /// The component JID Prosody does not know (`focus.<domain>`).
+        jid: String,
+    },
     /// A local setting is unusable (e.g. the component JID does not parse).
     Config(String),
     /// The server sent something that does not fit the current step.
-    Unexpected { peer: String, expected: String, got: String },
+    Unexpected {
+        /// The server's name as we address it: the XMPP domain (client stream) or the component JID.
+        peer: String,
+        /// What the current step waits for.
+        expected: String,
+        /// A short description of what arrived instead.
+        got: String,
+    },
     /// A call that does not fit the negotiator's state (already failed or done).
     InvalidState(String),
 }

@@ -16,6 +16,7 @@ pub struct MuteRequest {
     pub from_nick: Option<String>,
     /// The target (the `jid` attribute), when it is a JID.
     pub target: Option<Jid>,
+    /// The element's text: `true` (any case) asks to mute, anything else to unmute.
     pub mute: bool,
     /// The namespace of the `<mute>` child: audio, video or desktop.
     pub ns: String,

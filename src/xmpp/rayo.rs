@@ -27,12 +27,16 @@ pub const MAX_VALUE: usize = 256;
 /// Why a Rayo element was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RayoError {
+    /// Not the expected element (`<dial>`, `<ref>`) in the Rayo namespace.
     NotRayo,
-    /// `<dial>` without `to`.
+    /// `<dial>` without `to` (or `<ref>` without `uri`).
     NoDestination,
     /// `to` is neither a phone number, a `sip:` URI nor the transcriber.
     MalformedDestination,
+    /// More than [`MAX_HEADERS`] `<header>` children.
     TooManyHeaders,
+    /// The named value (`to`, `from`, `header`, `uri`) is longer than [`MAX_VALUE`] bytes
+    /// (a `uri` may have 8 more, for its `xmpp:` prefix).
     TooLong(&'static str),
     /// A `<header>` without a name.
     BadHeader,
@@ -94,9 +98,13 @@ impl DialTarget {
 /// `<dial to=… from=…><header name=… value=…/>…</dial>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dial {
+    /// `to` as sent (trimmed): the number, SIP URI or transcriber name to dial.
     pub to: String,
+    /// What `to` is.
     pub target: DialTarget,
+    /// `from`: the caller id the client asks Jigasi to present.
     pub from: Option<String>,
+    /// `<header name value>` children in order (e.g. [`ROOM_NAME_HEADER`]); the others are passed on to SIP.
     pub headers: Vec<(String, String)>,
 }
 
@@ -146,10 +154,12 @@ impl TryFrom<&Element> for Dial {
 /// `<ref uri=…/>`: Jigasi's answer to a dial (`xmpp:<its occupant JID>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ref {
+    /// `uri`: `xmpp:` and Jigasi's occupant JID in the conference.
     pub uri: String,
 }
 
 impl Ref {
+    /// The `<ref>` element.
     pub fn to_element(&self) -> Element {
         Element::new("ref", NS).attr("uri", self.uri.clone())
     }

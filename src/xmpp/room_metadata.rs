@@ -17,9 +17,11 @@ pub const MAX_IDS: usize = 1024;
 /// The metadata of one room, as far as the focus uses it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoomMetadata {
+    /// The room the metadata is about (the `<json-message>`'s `room` attribute; `None` when absent).
     pub room: Option<Jid>,
-    /// `startMuted.audio` / `.video`, only when present.
+    /// `startMuted.audio`, only when present: new joiners start with audio muted.
     pub start_muted_audio: Option<bool>,
+    /// `startMuted.video`, only when present: new joiners start with video muted.
     pub start_muted_video: Option<bool>,
     /// `lobbyEnabled` (absent → false).
     pub lobby_enabled: bool,

@@ -32,8 +32,12 @@ pub const MAX_ITERATIONS: u32 = 1_000_000;
 /// A SASL mechanism this client implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mechanism {
+    /// SCRAM-SHA-1 (RFC 5802): salted challenge-response; the password never crosses the wire
+    /// and the server proves it knows it too. Chosen whenever a password is set and it is offered.
     ScramSha1,
+    /// PLAIN (RFC 4616): user name and password in clear, so chosen only over TLS.
     Plain,
+    /// ANONYMOUS (RFC 4505): no credentials; the server assigns a random local part.
     Anonymous,
 }
 
@@ -374,8 +378,16 @@ impl ScramSha1 {
 /// `Debug` never shows the password.
 #[derive(Clone)]
 pub enum SaslClient {
+    /// A SCRAM-SHA-1 exchange in progress.
     Scram(ScramSha1),
-    Plain { username: String, password: String },
+    /// PLAIN: one initial response carrying both credentials.
+    Plain {
+        /// The authentication identity (the account's local part).
+        username: String,
+        /// The account's password.
+        password: String,
+    },
+    /// ANONYMOUS: no initial response.
     Anonymous,
 }
 
@@ -403,6 +415,7 @@ impl SaslClient {
         }
     }
 
+    /// Which mechanism this exchange runs.
     pub fn mechanism(&self) -> Mechanism {
         match self {
             SaslClient::Scram(_) => Mechanism::ScramSha1,

@@ -19,6 +19,11 @@
 // join one room and the runner checks, each as one PASS/FAIL line:
 //   * each reaches CONFERENCE_JOINED and sees the two others (and not the focus) as participants;
 //     exactly one, the first, ends up moderator;
+//   * the moderator turns on AV moderation of audio (enableAVModeration): everyone sees
+//     AV_MODERATION_CHANGED, the two others are muted by the focus (mute IQ, local track muted)
+//     and force-muted at the bridge, the moderator is not; an approved participant's unmute lifts
+//     its force-mute, the other stays force-muted; after disableAVModeration the other's unmute
+//     lifts its own (moderation.md §1, §2);
 //   * each receives a session-initiate from the focus and answers with session-accept, which the
 //     focus acknowledges (iq result) and forwards to the bridge: the simulator's record holds a
 //     conference-modify for that endpoint with the DTLS fingerprint and the SSRCs of the accept;
@@ -331,6 +336,36 @@ function colibriEndpoints(record, ep) {
     return out;
 }
 
+/** `{audio, video}` of each <force-mute> the simulator received for endpoint ep, in order. */
+function forceMutes(record, ep) {
+    return colibriEndpoints(record, ep).flatMap(e => {
+        const m = /<force-mute\b[^>]*>/.exec(e);
+
+        return m ? [ { audio: attr(m[0], 'audio') === 'true', video: attr(m[0], 'video') === 'true' } ] : [];
+    });
+}
+
+/** The latest force-mute of endpoint ep for audio (false when it never had one). */
+function audioForceMuted(record, ep) {
+    const all = forceMutes(record, ep);
+
+    return all.length > 0 && all[all.length - 1].audio;
+}
+
+/** Mute IQs (`set`, namespace jitmeet/<type>) in a participant's stanzas, with their answer. */
+function muteIqs(T, dir, type) {
+    const iqs = jingleOf(T.stanzas);
+
+    return iqs.filter(x => x.dir === dir && x.type === 'set'
+        && new RegExp(`<mute\\b[^>]*xmlns=["']http://jitsi.org/jitmeet/${type}["']`).test(x.xml))
+        .map(x => {
+            const m = /<mute\b[^>]*>([^<]*)<\/mute>/.exec(x.xml);
+            const answer = iqs.find(y => y.dir !== dir && y.id === x.id && (y.type === 'result' || y.type === 'error'));
+
+            return { ...x, value: m ? m[1] : undefined, answer: answer && answer.type };
+        });
+}
+
 // ---------------------------------------------------------------------------------------------
 // participants
 
@@ -520,6 +555,96 @@ async function runRound(port, dep, sourceNames) {
                 check(`${tag} stopRecording from p1: everyone sees the recording off (${Date.now() - t1} ms)`, off,
                     JSON.stringify(await ps[2].state().then(s => s.recorder)));
             }
+        }
+
+        // AV moderation (issue #14; moderation.md §1, §2): the moderator's enableAVModeration('audio')
+        // goes to the AV moderation component (the project's test stand-in for Jitsi's plugin), which
+        // tells every occupant; the focus force-mutes the others at the bridge and sends them a mute IQ
+        // (not the moderator who turned it on). An approved participant's unmute is accepted and lifts
+        // its force-mute; disabling is state only, the force-mute is lifted by the participant's own
+        // unmute (Jicofo's rule).
+        {
+            const [ mod, p2, p3 ] = ps;
+            const focusJid = `${room}@${dep.muc}/focus`;
+            const supported = [];
+            for (const p of ps) {
+                supported.push(await p.page.evaluate(() => window.avModerationSupported()).catch(() => false));
+            }
+            check(`${tag} everyone's library finds the AV moderation component (isAVModerationSupported)`,
+                supported.every(Boolean), JSON.stringify(supported));
+            const changed = on => async () => {
+                for (const p of ps) {
+                    const a = (await p.state()).avModeration;
+                    if (!a.some(x => x.name === 'AV_MODERATION_CHANGED' && x.mediaType === 'audio' && x.enabled === on)) {
+                        return null;
+                    }
+                }
+
+                return true;
+            };
+            const t0 = Date.now();
+            await mod.page.evaluate(() => window.setAVModeration(true, 'audio'));
+            const on = await waitFor('AV moderation on', changed(true), 10_000);
+            check(`${tag} enableAVModeration('audio') from p1: everyone sees AV_MODERATION_CHANGED on (${Date.now() - t0} ms)`,
+                on, JSON.stringify(await p2.state().then(s => s.avModeration)));
+            const actor = (await p2.state()).avModeration.find(x => x.name === 'AV_MODERATION_CHANGED' && x.enabled);
+            check(`${tag} the AV moderation actor is p1`, actor && actor.actor === ids.p1, JSON.stringify(actor));
+            for (const p of [ p2, p3 ]) {
+                const muted = await waitFor(`${p.nick} muted by the focus`, async () => {
+                    const s = await p.state();
+                    const iq = muteIqs(s, 'in', 'audio').find(x => x.from === focusJid && x.value === 'true');
+                    const local = await p.page.evaluate(() => window.localMuted('audio'));
+
+                    return iq && local && s.localMutes.some(m => m.type === 'audio' && m.muted) ? iq : null;
+                }, 10_000);
+                check(`${tag} ${p.nick} muted by the focus (mute IQ from ${room}/focus, local audio track muted, TRACK_MUTE_CHANGED)`,
+                    muted, JSON.stringify(muteIqs(await p.state(), 'in', 'audio').map(x => x.xml)));
+                const enforced = await waitFor(`${p.nick} force-muted`, () => audioForceMuted(dep.record, ids[p.nick]), 5_000);
+                check(`${tag} the bridge has ${p.nick} (${ids[p.nick]}) force-muted for audio`, enforced,
+                    JSON.stringify(forceMutes(dep.record, ids[p.nick])));
+            }
+            {
+                const s = await mod.state();
+                const local = await mod.page.evaluate(() => window.localMuted('audio'));
+                check(`${tag} p1, the moderator who turned it on, is neither force-muted nor sent a mute IQ`,
+                    !forceMutes(dep.record, ids.p1).some(f => f.audio) && muteIqs(s, 'in', 'audio').length === 0 && !local,
+                    `force-mutes ${JSON.stringify(forceMutes(dep.record, ids.p1))}; mute IQs ${muteIqs(s, 'in', 'audio').length}; muted ${local}`);
+            }
+
+            // p3 asks, the moderator approves (avModerationApprove), p3 unmutes: the focus accepts its
+            // unmute and lifts the force-mute; p2 stays force-muted.
+            await mod.page.evaluate(id => window.avModerationApprove('audio', id), ids.p3);
+            const approved = await waitFor('p3 approved', async () => (await p3.state()).avModeration
+                .some(x => x.name === 'AV_MODERATION_APPROVED' && x.mediaType === 'audio'), 10_000);
+            check(`${tag} p3 approved by p1 sees AV_MODERATION_APPROVED`, approved,
+                JSON.stringify((await p3.state()).avModeration));
+            const unmute = async (p, what) => {
+                await p.page.evaluate(() => window.unmuteLocal('audio')).catch(e => check(`${tag} ${p.nick} unmute`, false, String(e)));
+                const iq = await waitFor(`${p.nick} unmute answered`, async () => muteIqs(await p.state(), 'out', 'audio')
+                    .find(x => x.value === 'false' && x.answer), 10_000);
+                check(`${tag} ${p.nick}'s unmute (${what}): its mute IQ false to the focus is accepted`,
+                    iq && iq.answer === 'result', JSON.stringify(muteIqs(await p.state(), 'out', 'audio').map(x => [ x.value, x.answer ])));
+                const lifted = await waitFor(`${p.nick} force-mute lifted`, () => forceMutes(dep.record, ids[p.nick]).length > 0
+                    && !audioForceMuted(dep.record, ids[p.nick]), 5_000);
+                check(`${tag} the bridge lifts ${p.nick}'s audio force-mute (${what})`, lifted,
+                    JSON.stringify(forceMutes(dep.record, ids[p.nick])));
+            };
+            if (approved) {
+                await unmute(p3, 'approved');
+            }
+            check(`${tag} p2, not approved, is still force-muted at the bridge`, audioForceMuted(dep.record, ids.p2),
+                JSON.stringify(forceMutes(dep.record, ids.p2)));
+
+            // The moderator turns it off: everyone sees it; the bridge keeps p2's force-mute until p2 unmutes.
+            const t1 = Date.now();
+            await mod.page.evaluate(() => window.setAVModeration(false, 'audio'));
+            const off = await waitFor('AV moderation off', changed(false), 10_000);
+            check(`${tag} disableAVModeration('audio') from p1: everyone sees AV_MODERATION_CHANGED off (${Date.now() - t1} ms)`,
+                off, JSON.stringify(await p2.state().then(s => s.avModeration)));
+            await sleep(300);
+            check(`${tag} disabling is state only: p2 stays force-muted until it unmutes`, audioForceMuted(dep.record, ids.p2),
+                JSON.stringify(forceMutes(dep.record, ids.p2)));
+            await unmute(p2, 'after disable');
         }
 
         // Jingle: session-initiate from the focus, session-accept acknowledged, forwarded to the bridge.

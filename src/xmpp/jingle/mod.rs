@@ -1,8 +1,9 @@
 //! Jingle and sources (was `media`): participant features and the codecs offered
 //! (`codecs`), sources, their validation and their encodings in Jingle, JSON and
-//! Colibri2 (`sources`), and the Jingle stanzas themselves (`stanzas`: session-initiate,
-//! session-accept, transport-info, source-add/remove, session-terminate), and the ICE
-//! transport the focus relays between participants and the bridge (`transport`).
+//! Colibri2 (`sources`), each owner's encodings cached for the wire and the per-receiver
+//! view that writes them (`encoded`), the Jingle stanzas themselves (`stanzas`:
+//! session-initiate, session-accept, transport-info, source-add/remove, session-terminate),
+//! and the ICE transport the focus relays between participants and the bridge (`transport`).
 //! What clients send is read into typed values (`JingleRequest`, `JingleContent`,
 //! `IceTransport`) from the parser's events, without a tree (`xmpp::incoming`).
 //!
@@ -10,6 +11,7 @@
 //! conference logic feeds parsed stanzas in and sends the returned elements out.
 
 pub mod codecs;
+pub mod encoded;
 pub mod stanzas;
 pub mod sources;
 pub mod transport;
@@ -19,8 +21,9 @@ pub use stanzas::{
     first_ice_transport, initial_last_n, new_sid, session_terminate, source_add, source_remove, transport_info, BridgeSession,
     JingleAction, JingleError, JingleReader, JingleRequest, Offer,
 };
+pub use encoded::SourceView;
 pub use sources::{
-    ColibriSources, ConferenceSources, EndpointSources, JingleContent, MediaType, Semantics, Source, SourceError, SourceLimits, SsrcGroup,
+    ColibriSources, ConferenceSources, EndpointSources, JingleContent, MediaType, Semantics, Source, SourceError, SourceLimits, SourceOwner, SsrcGroup,
     BRIDGE_OWNER,
 };
 pub use transport::{IceTransport, TransportChild};

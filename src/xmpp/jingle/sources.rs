@@ -8,7 +8,9 @@
 //! - Filtering: [`ConferenceSources::filtered`] drops media types a receiver lacks and
 //!   strips simulcast (§2.4).
 //! - Encoding: Jingle ssma elements for descriptions, the JSON object, and colibri2
-//!   `<sources>` with one `<media-source>` per source name.
+//!   `<sources>` with one `<media-source>` per source name. Each owner's set in a
+//!   [`ConferenceSources`] keeps its Jingle and JSON encodings for receivers once they are
+//!   built (`super::encoded`): offers and source signaling copy those.
 //!
 //! Nothing here panics on hostile input: malformed SSRCs, unknown media or semantics
 //! and missing attributes become [`SourceError`]s.
@@ -26,23 +28,107 @@
 //! | SSRCs in one group | ≤ [`MAX_GROUP_SSRCS`] (32), none repeated | SIM has 3, FID 2 |
 //! | JSON sources text | ≤ [`MAX_JSON_BYTES`] (64 KiB), nesting ≤ [`MAX_JSON_DEPTH`] (8) | the encoding nests 5 deep |
 //!
+//! The conference map is keyed by [`SourceOwner`]: a participant (by its endpoint id) or
+//! the bridge (its feedback sources), two key spaces, so no nick can stand for the bridge.
+//! Only the wire encodings name the bridge [`BRIDGE_OWNER`] (`jvb`).
+//!
 //! Beyond §3.5, [`ConferenceSources::try_add`] refuses a source name another endpoint
 //! already uses ("Source name is already used: …"), one name for both audio and video,
 //! and a group listing one SSRC twice.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::cmp::Ordering;
+use std::collections::{btree_map, BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use crate::ids::Nick;
 use crate::xml::{Element, Event};
 use crate::xmpp::collect::{attr, take_attr, Depth, Step};
 use crate::xmpp::ns;
 
+use super::encoded::Cached;
 use super::transport::{IceTransport, TransportReader};
 
-/// The owner under which the bridge's feedback sources are stored.
+/// The bridge's name as a source owner on the wire (`<ssrc-info owner>`, the JSON key);
+/// reserved: a participant with this endpoint id may not have sources.
 pub const BRIDGE_OWNER: &str = "jvb";
+
+/// Whose sources a set is: a participant's (by its nick, which is its endpoint id) or the
+/// bridge's feedback sources. The two never share a key: a participant whose nick is
+/// `jvb` is still a participant (and [`ConferenceSources::try_add`] refuses its sources,
+/// since clients could not tell them from the bridge's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SourceOwner {
+    /// A participant, by its endpoint id.
+    Participant(Nick),
+    /// The bridge (its feedback sources).
+    Bridge,
+}
+
+impl SourceOwner {
+    /// The owner's name on the wire: the endpoint id, or [`BRIDGE_OWNER`] for the bridge.
+    pub fn wire_name(&self) -> &str {
+        match self {
+            SourceOwner::Participant(n) => n.as_str(),
+            SourceOwner::Bridge => BRIDGE_OWNER,
+        }
+    }
+
+    /// The owner of a wire name: [`BRIDGE_OWNER`] is the bridge, anything else a participant
+    /// (for decoding what the focus or a bridge wrote; a participant's own sources are
+    /// keyed by its nick, never by what it wrote).
+    pub fn from_wire(name: &str) -> SourceOwner {
+        if name == BRIDGE_OWNER {
+            SourceOwner::Bridge
+        } else {
+            SourceOwner::Participant(Nick::from(name))
+        }
+    }
+}
+
+/// Owners sort by their wire names (so encodings list them as before the two key spaces
+/// were split), the bridge first on a tie.
+impl Ord for SourceOwner {
+    fn cmp(&self, other: &SourceOwner) -> Ordering {
+        let rank = |o: &SourceOwner| matches!(o, SourceOwner::Participant(_));
+        self.wire_name().cmp(other.wire_name()).then_with(|| rank(self).cmp(&rank(other)))
+    }
+}
+
+impl PartialOrd for SourceOwner {
+    fn partial_cmp(&self, other: &SourceOwner) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for SourceOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wire_name())
+    }
+}
+
+/// A participant.
+impl From<Nick> for SourceOwner {
+    fn from(n: Nick) -> SourceOwner {
+        SourceOwner::Participant(n)
+    }
+}
+
+/// A participant.
+impl From<&Nick> for SourceOwner {
+    fn from(n: &Nick) -> SourceOwner {
+        SourceOwner::Participant(n.clone())
+    }
+}
+
+/// A participant, whatever the text (the bridge is only ever [`SourceOwner::Bridge`]).
+impl From<&str> for SourceOwner {
+    fn from(n: &str) -> SourceOwner {
+        SourceOwner::Participant(Nick::from(n))
+    }
+}
 /// The msid jicofo gives the bridge's audio feedback source.
 pub const BRIDGE_AUDIO_MSID: &str = "mixedmslabel mixedlabelaudio0";
 /// The msid jicofo gives the bridge's video feedback source.
@@ -878,7 +964,7 @@ impl EndpointSources {
     }
 
     /// The bridge's feedback sources from a `conference-modified` `<sources>`, with
-    /// jicofo's fixed msids (§1.3). Store them under [`BRIDGE_OWNER`].
+    /// jicofo's fixed msids (§1.3). Store them under [`SourceOwner::Bridge`].
     pub fn bridge_feedback(sources: &Element) -> Result<EndpointSources, SourceError> {
         ColibriSources::from_element(sources).bridge_feedback()
     }
@@ -1196,11 +1282,15 @@ impl Default for SourceLimits {
     }
 }
 
-/// The conference's sources: owner (endpoint id or [`BRIDGE_OWNER`]) → its set.
+/// The conference's sources: owner (a participant or the bridge) → its set.
 /// Owners with an empty set are not kept.
+///
+/// Each set is stored with its wire encodings, built on first use
+/// ([`super::encoded::SourceView`] writes them); a set is never changed in place, so a
+/// change makes a new entry with nothing encoded. Clones share the entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConferenceSources {
-    owners: BTreeMap<String, EndpointSources>,
+    owners: BTreeMap<SourceOwner, Arc<Cached>>,
     limits: SourceLimits,
 }
 
@@ -1216,29 +1306,53 @@ impl ConferenceSources {
     }
 
     /// A map holding exactly one owner's set (no validation).
-    pub fn single(owner: &str, set: EndpointSources) -> ConferenceSources {
+    pub fn single(owner: impl Into<SourceOwner>, set: EndpointSources) -> ConferenceSources {
         let mut m = ConferenceSources::new();
         m.insert(owner, set);
         m
     }
 
     /// Replace `owner`'s set without validation (bridge feedback sources, deltas).
-    pub fn insert(&mut self, owner: &str, set: EndpointSources) {
+    pub fn insert(&mut self, owner: impl Into<SourceOwner>, set: EndpointSources) {
+        let owner = owner.into();
         if set.is_empty() {
-            self.owners.remove(owner);
+            self.owners.remove(&owner);
         } else {
-            self.owners.insert(owner.to_string(), set);
+            self.owners.insert(owner, Cached::new(set));
         }
     }
 
     /// `owner`'s set.
-    pub fn get(&self, owner: &str) -> Option<&EndpointSources> {
-        self.owners.get(owner)
+    pub fn get(&self, owner: impl Into<SourceOwner>) -> Option<&EndpointSources> {
+        self.owners.get(&owner.into()).map(|c| &c.set)
+    }
+
+    /// Owners (by their wire names) and sets, ordered by owner.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &EndpointSources)> {
+        self.owners.iter().map(|(k, v)| (k.wire_name(), &v.set))
     }
 
     /// Owners and sets, ordered by owner.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &EndpointSources)> {
-        self.owners.iter().map(|(k, v)| (k.as_str(), v))
+    pub fn owners(&self) -> impl Iterator<Item = (&SourceOwner, &EndpointSources)> {
+        self.owners.iter().map(|(k, v)| (k, &v.set))
+    }
+
+    /// Owners and their entries (set and encodings), ordered by owner.
+    pub(crate) fn entries(&self) -> btree_map::Iter<'_, SourceOwner, Arc<Cached>> {
+        self.owners.iter()
+    }
+
+    /// True when `owner`'s entry is the very one `other` holds (shared, not a copy).
+    #[cfg(test)]
+    pub(crate) fn shares_entry(&self, other: &ConferenceSources, owner: impl Into<SourceOwner>) -> bool {
+        let owner = owner.into();
+        matches!((self.owners.get(&owner), other.owners.get(&owner)), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+    }
+
+    /// How many encodings `owner`'s entry has built (tests).
+    #[cfg(test)]
+    pub(crate) fn encoded_count(&self, owner: impl Into<SourceOwner>) -> usize {
+        self.owners.get(&owner.into()).map_or(0, |c| c.encoded_count())
     }
 
     /// True when no owner has sources.
@@ -1247,45 +1361,55 @@ impl ConferenceSources {
     }
 
     /// Remove an owner entirely, returning its set (no validation).
-    pub fn remove_owner(&mut self, owner: &str) -> Option<EndpointSources> {
-        self.owners.remove(owner)
+    pub fn remove_owner(&mut self, owner: impl Into<SourceOwner>) -> Option<EndpointSources> {
+        let c = self.owners.remove(&owner.into())?;
+        Some(Arc::try_unwrap(c).map_or_else(|c| c.set.clone(), |c| c.set))
     }
 
     /// A copy without `owner` (a receiver never gets its own sources).
-    pub fn without(&self, owner: &str) -> ConferenceSources {
+    pub fn without(&self, owner: impl Into<SourceOwner>) -> ConferenceSources {
         let mut c = self.clone();
-        c.owners.remove(owner);
+        c.owners.remove(&owner.into());
         c
     }
 
-    /// Merge `other` into this map without validation (set union per owner).
+    /// Merge `other` into this map without validation (set union per owner). An owner
+    /// this map does not have yet gets `other`'s entry itself (shared with its encodings).
     pub fn merge(&mut self, other: &ConferenceSources) {
-        for (owner, set) in &other.owners {
-            let e = self.owners.entry(owner.clone()).or_default();
-            for s in &set.sources {
+        for (owner, theirs) in &other.owners {
+            let Some(mine) = self.owners.get(owner) else {
+                if !theirs.set.is_empty() {
+                    self.owners.insert(owner.clone(), theirs.clone());
+                }
+                continue;
+            };
+            let mut e = mine.set.clone();
+            for s in &theirs.set.sources {
                 if !e.sources.contains(s) {
                     e.sources.push(s.clone());
                 }
             }
-            for g in &set.groups {
+            for g in &theirs.set.groups {
                 if !e.groups.contains(g) {
                     e.groups.push(g.clone());
                 }
             }
+            if e != mine.set {
+                self.insert(owner.clone(), e);
+            }
         }
-        self.owners.retain(|_, v| !v.is_empty());
     }
 
     /// Filtered for a receiver (§2.4): only the media types it supports, simulcast
     /// stripped when `strip_simulcast`; owners left empty are dropped.
     pub fn filtered(&self, audio: bool, video: bool, strip_simulcast: bool) -> ConferenceSources {
         let mut out = ConferenceSources::with_limits(self.limits);
-        for (owner, set) in &self.owners {
+        for (owner, set) in self.owners() {
             let mut s = set.filter_media(audio, video);
             if strip_simulcast {
                 s = s.strip_simulcast();
             }
-            out.insert(owner, s);
+            out.insert(owner.clone(), s);
         }
         out
     }
@@ -1293,18 +1417,22 @@ impl ConferenceSources {
     /// Validate and add `add` for `owner` (§3.5), all-or-nothing. Returns the
     /// accepted delta (sources plus the groups that were not empty or duplicates).
     ///
-    /// Besides §3.5: `owner` may not be [`BRIDGE_OWNER`]; a source name must start with
+    /// Only a participant adds sources this way (the bridge's are [`Self::insert`]ed).
+    /// Besides §3.5: its endpoint id may not be [`BRIDGE_OWNER`]; a source name must start with
     /// `<owner>-` (as lib-jitsi-meet's `<endpoint>-a0` / `-v0` do, so one endpoint cannot
     /// take the names another will use), may not be used by another owner, and one
     /// name may not cover both audio and video.
-    pub fn try_add(&mut self, owner: &str, add: EndpointSources) -> Result<EndpointSources, SourceError> {
+    pub fn try_add(&mut self, participant: impl Into<Nick>, add: EndpointSources) -> Result<EndpointSources, SourceError> {
+        let participant = participant.into();
+        let owner = participant.as_str();
         if owner == BRIDGE_OWNER {
             return Err(SourceError::invalid(format!("Endpoint id '{BRIDGE_OWNER}' is reserved for the bridge")));
         }
+        let key = SourceOwner::Participant(participant.clone());
         let limits = self.limits;
-        let existing = self.owners.get(owner).cloned().unwrap_or_default();
-        let mut used: HashSet<u32> = self.owners.values().flat_map(|e| e.sources.iter().map(|s| s.ssrc)).collect();
-        let others = || self.owners.iter().filter(|(o, _)| o.as_str() != owner).flat_map(|(_, e)| e.sources.iter());
+        let existing = self.owners.get(&key).map(|c| c.set.clone()).unwrap_or_default();
+        let mut used: HashSet<u32> = self.owners.values().flat_map(|c| c.set.sources.iter().map(|s| s.ssrc)).collect();
+        let others = || self.owners.iter().filter(|(o, _)| **o != key).flat_map(|(_, c)| c.set.sources.iter());
         let foreign_msids: HashSet<&str> = others().filter_map(|s| s.msid.as_deref()).collect();
         let foreign_names: HashSet<&str> = others().filter_map(|s| s.name.as_deref()).collect();
         let mut name_media: HashMap<&str, MediaType> =
@@ -1365,20 +1493,24 @@ impl ConferenceSources {
         result.sources.extend(accepted.sources.iter().cloned());
         result.groups.extend(accepted.groups.iter().cloned());
         result.validate()?;
-        self.insert(owner, result);
+        self.insert(key, result);
         Ok(accepted)
     }
 
     /// Validate and remove `remove` from `owner` (§3.5), all-or-nothing. Sources are
     /// matched by SSRC only; groups touching a removed SSRC go too. Returns what was
     /// actually removed (the stored sources and every removed group).
-    pub fn try_remove(&mut self, owner: &str, remove: &EndpointSources) -> Result<EndpointSources, SourceError> {
+    pub fn try_remove(&mut self, participant: impl Into<Nick>, remove: &EndpointSources) -> Result<EndpointSources, SourceError> {
         if remove.is_empty() {
             return Ok(EndpointSources::new());
         }
+        let participant = participant.into();
+        let owner = participant.as_str();
+        let key = SourceOwner::Participant(participant.clone());
         let existing = self
             .owners
-            .get(owner)
+            .get(&key)
+            .map(|c| &c.set)
             .ok_or_else(|| SourceError::invalid(format!("No sources exist for endpoint {}", shown(owner))))?;
         let mut removed = EndpointSources::new();
         let mut gone: BTreeSet<u32> = BTreeSet::new();
@@ -1413,15 +1545,16 @@ impl ConferenceSources {
             }
         }
         remaining.validate()?;
-        self.insert(owner, remaining);
+        self.insert(key, remaining);
         Ok(removed)
     }
 
     /// The JSON encoding `{"sources":{owner:[…]}}` (§2.4).
     pub fn to_json(&self) -> String {
         let mut m = Map::new();
-        for (owner, set) in &self.owners {
-            m.insert(owner.clone(), set.to_json_value());
+        for (owner, c) in &self.owners {
+            let set = &c.set;
+            m.insert(owner.wire_name().to_string(), set.to_json_value());
         }
         let mut top = Map::new();
         top.insert("sources".into(), Value::Object(m));
@@ -1446,7 +1579,7 @@ impl ConferenceSources {
         let mut out = ConferenceSources::new();
         let mut budget = JsonBudget { sources: MAX_PARSED_SOURCES, groups: MAX_PARSED_GROUPS };
         for (owner, arr) in sources {
-            out.insert(owner, EndpointSources::from_json_bounded(arr, &mut budget)?);
+            out.insert(SourceOwner::from_wire(owner), EndpointSources::from_json_bounded(arr, &mut budget)?);
         }
         Ok(out)
     }
@@ -1456,10 +1589,11 @@ impl ConferenceSources {
     /// All owners' sources come first, then all groups.
     pub fn jingle_elements(&self, media: MediaType) -> Vec<Element> {
         let mut out: Vec<Element> = Vec::new();
-        for (owner, set) in &self.owners {
-            out.extend(set.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner)));
+        for (owner, c) in &self.owners {
+            let set = &c.set;
+            out.extend(set.sources.iter().filter(|s| s.media == media).map(|s| s.to_jingle(owner.wire_name())));
         }
-        for set in self.owners.values() {
+        for (_, set) in self.iter() {
             out.extend(set.groups.iter().filter(|g| g.media == media).map(SsrcGroup::to_element));
         }
         out
@@ -1467,6 +1601,6 @@ impl ConferenceSources {
 
     /// True when some owner has sources or groups of `media`.
     pub fn has_media(&self, media: MediaType) -> bool {
-        self.owners.values().any(|e| e.sources.iter().any(|s| s.media == media) || e.groups.iter().any(|g| g.media == media))
+        self.iter().any(|(_, e)| e.sources.iter().any(|s| s.media == media) || e.groups.iter().any(|g| g.media == media))
     }
 }

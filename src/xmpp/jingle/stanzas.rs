@@ -3,7 +3,12 @@
 //! source-remove (§3.7), transport-info (§3.6) and session-terminate (§4.2, §4.3).
 //!
 //! Builders return complete `<iq type='set'>` elements in `jabber:client`; callers
-//! serialize them with `to_xml_in(ns::CLIENT)`.
+//! serialize them with `to_xml_in(ns::CLIENT)`. The sources in offers and source-add /
+//! source-remove are not element trees: they are each owner's cached encodings
+//! (`super::encoded`), copied into one [`crate::xml::Node::Raw`] per description or
+//! `<json-message>`, so an offer in a room of 500 costs a copy, not 20 000 elements.
+//! The [`tree`] module builds the same stanzas as trees (the reference the tests and
+//! `benches/xml.rs` compare with; the focus does not use it).
 //!
 //! What a client sends that the focus forwards is bounded here: an ICE `<transport>`
 //! (copied into the Colibri2 request to the bridge) may serialize to at most
@@ -17,6 +22,7 @@ use crate::xml::{Element, Event, Node};
 use crate::xmpp::collect::{Depth, Step, TextReader};
 use crate::xmpp::ns;
 
+use super::encoded::SourceView;
 use super::sources::{ConferenceSources, EndpointSources, JingleContent, JingleContentReader, MediaType, SourceError};
 use super::transport::IceTransport;
 
@@ -374,16 +380,16 @@ fn iq_set(from: &str, to: &str, id: &str, jingle: Element) -> Element {
 }
 
 /// The offer for one participant, assembled after the colibri2 allocation (§2.1).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Offer {
+#[derive(Clone, Debug)]
+pub struct Offer<'a> {
     /// The contents from [`super::codecs::offer_contents`] (no transport).
     pub contents: Vec<Element>,
     /// The ICE `<transport>` from the bridge's colibri2 answer.
     pub bridge_transport: Element,
     /// The bridge's SCTP port (the data content's sctpmap number).
     pub sctp_port: Option<u16>,
-    /// The sources to announce, already filtered for this receiver.
-    pub sources: ConferenceSources,
+    /// The sources to announce, filtered for this receiver as they are written.
+    pub sources: SourceView<'a>,
     /// The receiver takes JSON-encoded sources.
     pub json: bool,
     /// Start muted (audio, video).
@@ -394,10 +400,47 @@ pub struct Offer {
     pub region: Option<String>,
 }
 
-impl Offer {
+/// How sources go into a stanza: each owner's cached encoding copied into one raw node
+/// (what the focus sends), or element trees built from a filtered copy ([`tree`]).
+enum Put<'a> {
+    Cached(SourceView<'a>),
+    Tree(ConferenceSources),
+}
+
+impl Put<'_> {
+    /// The description children for `media`: its sources, then its groups.
+    fn media(&self, media: MediaType) -> Vec<Node> {
+        match self {
+            Put::Cached(v) => v.jingle(media).map(Node::Raw).into_iter().collect(),
+            Put::Tree(c) => c.jingle_elements(media).into_iter().map(Node::Element).collect(),
+        }
+    }
+
+    fn has_media(&self, media: MediaType) -> bool {
+        match self {
+            Put::Cached(v) => v.has_media(media),
+            Put::Tree(c) => c.has_media(media),
+        }
+    }
+
+    /// `<json-message xmlns='http://jitsi.org/jitmeet'>` with the JSON encoding.
+    fn json_message(&self) -> Element {
+        let j = Element::new("json-message", ns::JITMEET);
+        match self {
+            Put::Cached(v) => j.raw(v.json()),
+            Put::Tree(c) => j.text(c.to_json()),
+        }
+    }
+}
+
+impl Offer<'_> {
     /// The contents with transport, rtcp-mux and (non-JSON) sources. Non-JSON
     /// receivers get only the audio and video contents (the §2.4 quirk).
     pub fn jingle_contents(&self) -> Vec<Element> {
+        self.contents_with(&Put::Cached(self.sources))
+    }
+
+    fn contents_with(&self, put: &Put) -> Vec<Element> {
         let mut out = Vec::new();
         for c in &self.contents {
             let name = c.get_attr("name").unwrap_or("").to_string();
@@ -412,7 +455,7 @@ impl Offer {
                 if !self.json {
                     let media = d.get_attr("media").and_then(MediaType::parse).or_else(|| MediaType::parse(&name));
                     if let Some(m) = media {
-                        d.children.extend(self.sources.jingle_elements(m).into_iter().map(Node::Element));
+                        d.children.extend(put.media(m));
                     }
                 }
             }
@@ -439,8 +482,8 @@ impl Offer {
     }
 
     /// The `<jingle>` element for `action` (session-initiate or transport-replace).
-    fn jingle(&self, action: &str, initiator: &str, sid: &str) -> Element {
-        let contents = self.jingle_contents();
+    fn jingle(&self, action: &str, initiator: &str, sid: &str, put: &Put) -> Element {
+        let contents = self.contents_with(put);
         let group = Element::new("group", ns::GROUPING).attr("semantics", "BUNDLE").children(
             contents
                 .iter()
@@ -467,7 +510,7 @@ impl Offer {
                 .attr_opt("region", self.region.as_deref()),
         );
         if self.json {
-            j = j.child(Element::new("json-message", ns::JITMEET).text(self.sources.to_json()));
+            j = j.child(put.json_message());
         }
         j
     }
@@ -475,41 +518,71 @@ impl Offer {
     /// The session-initiate IQ (§2.2). `from` is jicofo's full JID (also the
     /// `initiator`), `to` the participant's occupant JID.
     pub fn session_initiate(&self, from: &str, to: &str, sid: &str, id: &str) -> Element {
-        iq_set(from, to, id, self.jingle("session-initiate", from, sid))
+        iq_set(from, to, id, self.jingle("session-initiate", from, sid, &Put::Cached(self.sources)))
     }
 
     /// The transport-replace IQ (§4.2, ReplaceTransport): the same offer.
     pub fn transport_replace(&self, from: &str, to: &str, sid: &str, id: &str) -> Element {
-        iq_set(from, to, id, self.jingle("transport-replace", from, sid))
+        iq_set(from, to, id, self.jingle("transport-replace", from, sid, &Put::Cached(self.sources)))
     }
 }
 
 /// source-add / source-remove body: `action` and `sid` only; JSON receivers get a
 /// json-message, others one content per media type with a description (§3.7).
-fn source_iq(action: &str, from: &str, to: &str, sid: &str, id: &str, sources: &ConferenceSources, json: bool) -> Element {
+fn source_iq(action: &str, from: &str, to: &str, sid: &str, id: &str, put: &Put, json: bool) -> Element {
     let mut j = Element::new("jingle", ns::JINGLE).attr("action", action).attr("sid", sid);
     if json {
-        j = j.child(Element::new("json-message", ns::JITMEET).text(sources.to_json()));
+        j = j.child(put.json_message());
     } else {
         for m in [MediaType::Audio, MediaType::Video] {
-            if !sources.has_media(m) {
+            if !put.has_media(m) {
                 continue;
             }
-            let d = Element::new("description", ns::RTP).attr("media", m.as_str()).children(sources.jingle_elements(m));
+            let mut d = Element::new("description", ns::RTP).attr("media", m.as_str());
+            d.children.extend(put.media(m));
             j = j.child(Element::new("content", ns::JINGLE).attr("name", m.as_str()).child(d));
         }
     }
     iq_set(from, to, id, j)
 }
 
-/// A source-add IQ to a receiver.
-pub fn source_add(from: &str, to: &str, sid: &str, id: &str, sources: &ConferenceSources, json: bool) -> Element {
-    source_iq("source-add", from, to, sid, id, sources, json)
+/// A source-add IQ to a receiver: `sources` as the receiver is to get them (a whole map
+/// converts: every owner, audio and video, simulcast stripped).
+pub fn source_add<'a>(from: &str, to: &str, sid: &str, id: &str, sources: impl Into<SourceView<'a>>, json: bool) -> Element {
+    source_iq("source-add", from, to, sid, id, &Put::Cached(sources.into()), json)
 }
 
-/// A source-remove IQ to a receiver.
-pub fn source_remove(from: &str, to: &str, sid: &str, id: &str, sources: &ConferenceSources, json: bool) -> Element {
-    source_iq("source-remove", from, to, sid, id, sources, json)
+/// A source-remove IQ to a receiver (see [`source_add`]).
+pub fn source_remove<'a>(from: &str, to: &str, sid: &str, id: &str, sources: impl Into<SourceView<'a>>, json: bool) -> Element {
+    source_iq("source-remove", from, to, sid, id, &Put::Cached(sources.into()), json)
+}
+
+/// The same stanzas built as element trees from a filtered copy of the sources, as the
+/// focus built them before the per-owner cache: the reference the equivalence tests
+/// compare the cached stanzas with, and the "tree" rows of `benches/xml.rs`. The focus
+/// itself does not use these.
+pub mod tree {
+    use super::*;
+
+    /// [`Offer::session_initiate`], built as a tree.
+    pub fn session_initiate(offer: &Offer, from: &str, to: &str, sid: &str, id: &str) -> Element {
+        iq_set(from, to, id, offer.jingle("session-initiate", from, sid, &Put::Tree(offer.sources.to_sources())))
+    }
+
+    /// [`Offer::transport_replace`], built as a tree.
+    pub fn transport_replace(offer: &Offer, from: &str, to: &str, sid: &str, id: &str) -> Element {
+        iq_set(from, to, id, offer.jingle("transport-replace", from, sid, &Put::Tree(offer.sources.to_sources())))
+    }
+
+    /// [`super::source_add`], built as a tree.
+    pub fn source_add(from: &str, to: &str, sid: &str, id: &str, sources: SourceView, json: bool) -> Element {
+        source_iq("source-add", from, to, sid, id, &Put::Tree(sources.to_sources()), json)
+    }
+
+    /// [`super::source_remove`], built as a tree.
+    pub fn source_remove(from: &str, to: &str, sid: &str, id: &str, sources: SourceView, json: bool) -> Element {
+        source_iq("source-remove", from, to, sid, id, &Put::Tree(sources.to_sources()), json)
+    }
 }
 
 /// A transport-info IQ carrying a new bridge transport (in-place ICE restart, §3.6).

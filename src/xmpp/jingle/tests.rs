@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::codecs::{offer_contents, Features};
+use super::encoded::SourceView;
 use super::stanzas::*;
 use super::sources::*;
 use crate::xml::{parse_fragment, Element};
@@ -502,6 +503,29 @@ fn source_names_belong_to_one_endpoint() {
     add_fails(&mut c, BRIDGE_OWNER, set(vec![audio(9, "j")], vec![]), "Endpoint id 'jvb' is reserved");
 }
 
+#[test]
+fn the_bridge_and_the_participants_are_separate_owners() {
+    let mut c = ConferenceSources::new();
+    c.insert(SourceOwner::Bridge, set(vec![audio(9, BRIDGE_AUDIO_MSID)], vec![]));
+    // A participant whose nick is the bridge's wire name is still a participant…
+    assert_eq!(SourceOwner::from(BRIDGE_OWNER), SourceOwner::Participant(crate::ids::Nick::from("jvb")));
+    assert!(c.get(BRIDGE_OWNER).is_none(), "the bridge's sources are not a participant's");
+    assert!(c.remove_owner(BRIDGE_OWNER).is_none());
+    assert_eq!(c.get(SourceOwner::Bridge).unwrap().sources[0].ssrc, 9);
+    // …whose sources are refused, since clients could not tell them from the bridge's.
+    add_fails(&mut c, BRIDGE_OWNER, set(vec![audio(10, "j")], vec![]), "Endpoint id 'jvb' is reserved");
+    // On the wire the bridge is "jvb", and "jvb" read back is the bridge.
+    assert_eq!(SourceOwner::Bridge.wire_name(), BRIDGE_OWNER);
+    assert_eq!(SourceOwner::from_wire(BRIDGE_OWNER), SourceOwner::Bridge);
+    assert_eq!(SourceOwner::from_wire("a"), SourceOwner::from("a"));
+    // Owners are listed by wire name, as the encodings always listed them.
+    c.try_add("zed", set(vec![audio(11, "z")], vec![])).unwrap();
+    c.try_add("abe", set(vec![audio(12, "a")], vec![])).unwrap();
+    let owners: Vec<&str> = c.iter().map(|(o, _)| o).collect();
+    assert_eq!(owners, ["abe", "jvb", "zed"]);
+    assert_eq!(c.owners().nth(1).map(|(o, _)| o.clone()), Some(SourceOwner::Bridge));
+}
+
 /// JSON can carry characters XML cannot: a source name or msid with a control
 /// character would be forwarded, as an attribute of a source-add, to every other
 /// participant (and such a stanza, not well-formed, makes the server close the focus's
@@ -657,7 +681,7 @@ fn strip_simulcast_on_capture() {
 
     let mut c = ConferenceSources::new();
     c.try_add("a", captured_set()).unwrap();
-    c.insert(BRIDGE_OWNER, set(vec![audio(9, BRIDGE_AUDIO_MSID), video(8, BRIDGE_VIDEO_MSID)], vec![]));
+    c.insert(SourceOwner::Bridge, set(vec![audio(9, BRIDGE_AUDIO_MSID), video(8, BRIDGE_VIDEO_MSID)], vec![]));
     let f = c.filtered(false, true, true);
     assert_eq!(f.get("a").unwrap().sources.len(), 2);
     assert!(!f.has_media(MediaType::Audio));
@@ -674,7 +698,7 @@ fn strip_simulcast_on_capture() {
 
 fn sample_conference() -> ConferenceSources {
     let mut c = ConferenceSources::new();
-    c.insert(BRIDGE_OWNER, set(vec![audio(2849270913, BRIDGE_AUDIO_MSID).with_name("jvb-a0"), video(1205367291, BRIDGE_VIDEO_MSID).with_name("jvb-v0")], vec![]));
+    c.insert(SourceOwner::Bridge, set(vec![audio(2849270913, BRIDGE_AUDIO_MSID).with_name("jvb-a0"), video(1205367291, BRIDGE_VIDEO_MSID).with_name("jvb-v0")], vec![]));
     c.try_add(
         "a1b2c3d4",
         set(
@@ -731,7 +755,7 @@ fn json_encoding_shape() {
         v
     };
     let back = ConferenceSources::from_json(&c.to_json()).unwrap();
-    assert_eq!(back.get("jvb").unwrap().sources[0].video_type.as_deref(), Some("camera"));
+    assert_eq!(back.get(SourceOwner::Bridge).unwrap().sources[0].video_type.as_deref(), Some("camera"));
     for (owner, set) in c.iter().filter(|(o, _)| *o != "jvb") {
         assert_eq!(sorted(back.get(owner).unwrap()), sorted(set), "{owner}");
         assert_eq!(back.get(owner).unwrap().groups, set.groups);
@@ -839,13 +863,14 @@ fn json_features() -> Features {
     Features { rtx: true, tcc: true, json_sources: true, source_names: true, ..Features::default_set() }
 }
 
-fn offer(json: bool) -> Offer {
+fn offer(json: bool) -> Offer<'static> {
+    static SAMPLE: std::sync::OnceLock<ConferenceSources> = std::sync::OnceLock::new();
     let f = Features { json_sources: json, ..json_features() };
     Offer {
         contents: offer_contents(&f),
         bridge_transport: bridge_transport(),
         sctp_port: Some(5000),
-        sources: sample_conference().filtered(f.audio, f.video, true),
+        sources: SourceView::new(SAMPLE.get_or_init(sample_conference)).media(f.audio, f.video),
         json,
         start_muted: (true, false),
         bridge_session_id: "0c9f3b1e-6d2a-4e7f-8b5c-1a2b3c4d5e6f".into(),
@@ -914,7 +939,7 @@ fn offer_for_json_client() {
     assert_eq!(bs.get_attr("region"), Some("eu-west-1"));
     let json = j.get_child("json-message", ns::JITMEET).unwrap().text_content();
     let back = ConferenceSources::from_json(&json).unwrap();
-    assert_eq!(back.get("jvb").unwrap().sources.len(), 2);
+    assert_eq!(back.get(SourceOwner::Bridge).unwrap().sources.len(), 2);
     assert_eq!(back.get("a1b2c3d4").unwrap().groups, vec![fid(2595344399, 2874594781)]);
 
     // Element order under <jingle>: contents, group, startmuted, bridge-session, json-message.
@@ -972,7 +997,8 @@ fn source_add_and_remove_iqs() {
             vec![fid(3735928559, 3735928560)],
         ),
     );
-    let iq = source_add(FOCUS, OCCUPANT, "sid", "sa-9", &delta, true);
+    // Reparsed: the sources are cached encodings (raw XML) until written.
+    let iq = source_add(FOCUS, OCCUPANT, "sid", "sa-9", &delta, true).reparsed().unwrap();
     let j = iq.get_child("jingle", ns::JINGLE).unwrap();
     let attrs: Vec<_> = j.attrs.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(attrs, ["action", "sid"]);

@@ -31,6 +31,8 @@
         usersJoined: [],
         usersLeft: [],
         recorder: [],        // {t, id, status, mode, error} from RECORDER_STATE_CHANGED
+        avModeration: [],    // {t, name, enabled, mediaType, actor} from AV_MODERATION_* events
+        localMutes: [],      // {t, type, muted} from TRACK_MUTE_CHANGED of the local tracks
         stanzas: [],         // {t, dir: 'in'|'out', xml}
         done: false
     };
@@ -161,6 +163,28 @@
             T.recorder.push(info);
             ev('RECORDER_STATE_CHANGED', info);
         });
+        // AV moderation (the component's messages, as the library reports them).
+        conference.on(E.conference.AV_MODERATION_CHANGED, ({ enabled, mediaType, actor }) => {
+            const info = { t: Date.now(), name: 'AV_MODERATION_CHANGED', enabled, mediaType,
+                actor: actor && actor.getId ? actor.getId() : null };
+            T.avModeration.push(info);
+            ev('AV_MODERATION_CHANGED', info);
+        });
+        for (const name of [ 'AV_MODERATION_APPROVED', 'AV_MODERATION_REJECTED' ]) {
+            conference.on(E.conference[name], ({ mediaType }) => {
+                const info = { t: Date.now(), name, mediaType };
+                T.avModeration.push(info);
+                ev(name, info);
+            });
+        }
+        conference.on(E.conference.TRACK_MUTE_CHANGED, track => {
+            if (!track.isLocal()) {
+                return;
+            }
+            const info = { t: Date.now(), type: track.getType(), muted: track.isMuted() };
+            T.localMutes.push(info);
+            ev('LOCAL_TRACK_MUTE_CHANGED', info);
+        });
         conference.on(E.conference._MEDIA_SESSION_STARTED, session => ev('MEDIA_SESSION_STARTED', { p2p: session.isP2P }));
         conference.on(E.conference.P2P_STATUS, (_, p2p) => ev('P2P_STATUS', { p2p }));
         conference.on(E.conference.CONNECTION_INTERRUPTED, () => ev('CONNECTION_INTERRUPTED'));
@@ -182,6 +206,16 @@
         return session.getID();
     };
     window.stopRecording = id => conference.stopRecording(id).then(() => true);
+
+    // lib-jitsi-meet's AV moderation API, as jitsi-meet's "moderate audio" menu calls it.
+    window.avModerationSupported = () => conference.isAVModerationSupported();
+    window.setAVModeration = (on, mediaType) => on
+        ? conference.enableAVModeration(mediaType) : conference.disableAVModeration(mediaType);
+    window.avModerationApprove = (mediaType, id) => conference.avModerationApprove(mediaType, id);
+    const localTrack = type => localTracks.find(t => t.getType() === type);
+    window.localMuted = type => localTrack(type).isMuted();
+    // The user's unmute button (the library tells the focus when the focus had muted it).
+    window.unmuteLocal = type => localTrack(type).unmute().then(() => true);
 
     // The SSRCs in the remote description of the bridge session (what the browser was told of).
     window.remoteSsrcs = () => {
