@@ -4,8 +4,19 @@
 //! (tests/fixtures/captures, leading comment stripped), then measures, taking the
 //! median of 5 runs each:
 //!  (a) the framer alone, fed 16 KiB chunks: MB/s and stanzas/s;
-//!  (b) framer + `parse_stanza` on every stanza: MB/s and stanzas/s.
-//! Prints a small table. Then the offers of a room of 500 (`offer_rows`): each
+//!  (b) framer + `parse_stanza` on every stanza: MB/s and stanzas/s;
+//!  (c) framer + `xmpp::incoming::parse` (what the focus does: classify, the hot kinds
+//!      typed without a tree).
+//! Then per hot kind (the stanzas the focus receives most), three ways of getting the
+//! typed value from the stanza's text, each timed in CPU time of the thread (so other
+//! load on the machine does not count), median of 9 rounds of about 0.2 s, the three
+//! interleaved:
+//!  - `tree`: `parse_stanza` only (the tree, no typed value yet);
+//!  - `tree + typed`: the tree, then the typed value read from it
+//!    (`Incoming::from_element`, as the focus did before the typed fast path);
+//!  - `typed`: `incoming::parse`, the typed value straight from the parser's events.
+//! Prints a small table: MB/s and stanzas/s per kind and way.
+//! Then the offers of a room of 500 (`offer_rows`): each
 //! participant with the captured session-accept's sources, session-initiates for 100
 //! receivers written to text, as element trees built from a filtered copy (the focus
 //! before the per-owner cache) and from the cached encodings (the focus now): MB/s of
@@ -15,7 +26,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use jicofo::xml::{parse_stanza, Frame, Framer, DEFAULT_MAX_STANZA};
+use jicofo::xml::{parse_stanza, Frame, Framer, StreamHeader, DEFAULT_MAX_STANZA, MAX_NODES};
+use jicofo::xmpp::incoming::{self, Incoming};
 
 const TARGET_BYTES: usize = 50 * 1000 * 1000;
 const CHUNK: usize = 16 * 1024;
@@ -92,6 +104,119 @@ fn frame_and_parse(data: &[u8]) -> usize {
     n
 }
 
+/// Frame, parse and classify every stanza as the focus does; returns the number of stanzas.
+fn frame_and_classify(data: &[u8]) -> usize {
+    let mut f = Framer::new(DEFAULT_MAX_STANZA);
+    let mut n = 0;
+    for chunk in data.chunks(CHUNK) {
+        f.feed(chunk);
+        while let Some(fr) = f.next_frame().expect("framing") {
+            if let Frame::Stanza(s) = fr {
+                let st = incoming::parse(&s, f.header().expect("header"), MAX_NODES).expect("parse");
+                black_box(st);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// CPU time of this thread so far (Linux: /proc/thread-self/schedstat, in ns); the
+/// wall clock elsewhere.
+fn cpu_now() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// Median seconds of CPU time per pass over `stanzas`, for each of `ways`: rounds of
+/// about 0.2 s per way, the ways interleaved (so drift in the machine's load hits all
+/// alike), 9 rounds.
+fn per_pass(stanzas: &[String], ways: &[&dyn Fn(&str)]) -> Vec<f64> {
+    const ROUNDS: usize = 9;
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); ways.len()];
+    for _ in 0..ROUNDS {
+        for (i, f) in ways.iter().enumerate() {
+            let (wall, cpu) = (Instant::now(), cpu_now());
+            let mut passes = 0u64;
+            while wall.elapsed().as_secs_f64() < 0.2 {
+                for s in stanzas {
+                    f(s);
+                }
+                passes += 1;
+            }
+            let secs = match (cpu, cpu_now()) {
+                (Some(a), Some(b)) => (b - a) as f64 / 1e9,
+                _ => wall.elapsed().as_secs_f64(),
+            };
+            per[i].push(secs / passes as f64);
+        }
+    }
+    per.into_iter()
+        .map(|mut v| {
+            v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+            v[ROUNDS / 2]
+        })
+        .collect()
+}
+
+/// The hot kinds, as the focus receives them (from captures, with the MUC's additions
+/// for presences; Colibri2 answers and brewery presences as jvb-sim and JVB send them).
+fn hot_kinds(caps: &[String]) -> Vec<(&'static str, Vec<String>)> {
+    let find = |what: &str| caps.iter().filter(|s| s.contains(what)).cloned().collect::<Vec<_>>();
+    let muc = "<x xmlns='http://jabber.org/protocol/muc#user'><item jid='abc@meet.test/xyz' affiliation='none' role='participant'/></x>";
+    let presences: Vec<String> = find("<presence")
+        .into_iter()
+        .map(|p| {
+            let p = p.replacen("<presence", "<presence from='room1@conference.meet.test/19c373a4'", 1);
+            match p.rfind("</presence>") {
+                Some(i) => format!("{}{muc}{}", &p[..i], &p[i..]),
+                None => p,
+            }
+        })
+        .collect();
+    let accepts = find("session-accept");
+    let source_add: Vec<String> = accepts.iter().map(|a| a.replace("session-accept", "source-add")).collect();
+    let source_remove: Vec<String> = accepts.iter().map(|a| a.replace("session-accept", "source-remove")).collect();
+    let results: Vec<String> = (0..8)
+        .map(|i| format!("<iq type='result' id='{:016x}' from='room1@conference.meet.test/{:08x}' to='focus@auth.meet.test/focus'/>", 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i + 1), i * 7919))
+        .collect();
+    let colibri2 = vec![format!(
+        "<iq type='result' id='a1b2c3d4e5f60718' from='jvbbrewery@internal.auth.meet.test/jvb1' to='focus@auth.meet.test/focus'>\
+         <conference-modified xmlns='jitsi:colibri2' meeting-id='4e8b3c1a-2f3d-4c5e-9a7b-1c2d3e4f5a6b'><endpoint id='19c373a4'><transport>\
+         <transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='4hc3m1fq0i4ct6' pwd='2v4d5vl8l5t9tbbmrs1o2v7ad'><rtcp-mux/>\
+         <fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='actpass' cryptex='false'>8E:2C:4A:19:7B:12:34:56:78:9A:BC:DE:F0:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33</fingerprint>\
+         <web-socket xmlns='http://jitsi.org/protocol/colibri' url='wss://meet.example/colibri-ws/jvb1/1d2c/19c373a4?pwd=2v4d5vl8l5t9tbbmrs1o2v7ad'/>\
+         {}</transport><sctp port='5000'/></transport></endpoint><sources>\
+         <media-source type='audio' id='jvb-a0'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='411312308' name='jvb-a0'/></media-source>\
+         <media-source type='video' id='jvb-v0'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='3303440564' name='jvb-v0'/></media-source>\
+         </sources></conference-modified></iq>",
+        (0..2)
+            .map(|i| format!("<candidate component='1' foundation='{i}' generation='0' id='53a7{i}' network='0' priority='2130706431' protocol='udp' type='host' ip='10.0.0.1{i}' port='10000'/>"))
+            .collect::<String>()
+    )];
+    let stats = [
+        ("stress_level", "0.04"), ("average_participant_stress", "0.01"), ("version", "2.3.65"), ("region", "eu-west-1"),
+        ("relay_id", "jvb1"), ("drain", "false"), ("graceful_shutdown", "false"), ("shutting_down", "false"),
+        ("conferences", "42"), ("participants", "210"), ("largest_conference", "25"), ("endpoints_sending_audio", "61"),
+        ("endpoints_sending_video", "120"), ("bit_rate_download", "52311"), ("bit_rate_upload", "211334"), ("packet_rate_download", "4100"),
+        ("packet_rate_upload", "17000"), ("rtt_aggregate", "31.2"), ("threads", "180"), ("healthy", "true"),
+    ];
+    let bridge = vec![format!(
+        "<presence from='jvbbrewery@internal.auth.meet.test/jvb1' to='focus@auth.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'>\
+         <item affiliation='none' role='participant'/></x><stats xmlns='http://jitsi.org/protocol/colibri'>{}</stats></presence>",
+        stats.iter().map(|(n, v)| format!("<stat name='{n}' value='{v}'/>")).collect::<String>()
+    )];
+    vec![
+        ("presence (participant)", presences),
+        ("IQ result, no payload", results),
+        ("session-accept", accepts),
+        ("source-add", source_add),
+        ("source-remove", source_remove),
+        ("transport-info", find("transport-info")),
+        ("Colibri2 answer", colibri2),
+        ("bridge stats presence", bridge),
+    ]
+}
+
 fn median_secs(mut run: impl FnMut() -> usize, expect: usize) -> f64 {
     let mut times: Vec<f64> = (0..RUNS)
         .map(|_| {
@@ -121,9 +246,53 @@ fn main() {
     );
     let t_frame = median_secs(|| frame_only(&data), n);
     let t_parse = median_secs(|| frame_and_parse(&data), n);
-    println!("{:<24} {:>10} {:>12} {:>10}", "benchmark", "MB/s", "stanzas/s", "time (s)");
-    for (name, t) in [("framer", t_frame), ("framer + parse_stanza", t_parse)] {
-        println!("{:<24} {:>10.1} {:>12.0} {:>10.3}", name, mb / t, n as f64 / t, t);
+    let t_classify = median_secs(|| frame_and_classify(&data), n);
+    println!("{:<34} {:>10} {:>12} {:>10}", "benchmark", "MB/s", "stanzas/s", "time (s)");
+    for (name, t) in [("framer", t_frame), ("framer + parse_stanza (tree)", t_parse), ("framer + incoming::parse (typed)", t_classify)] {
+        println!("{:<34} {:>10.1} {:>12.0} {:>10.3}", name, mb / t, n as f64 / t, t);
+    }
+
+    let header = StreamHeader {
+        attrs: vec![("id".into(), "abc".into())],
+        default_ns: "jabber:client".into(),
+        prefixes: vec![("stream".into(), "http://etherx.jabber.org/streams".into())],
+    };
+    println!();
+    println!("per hot kind, CPU time of the thread (median of 9 interleaved rounds):");
+    println!("{:<24} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}", "kind", "bytes", "tree MB/s", "st/s", "+typed MB/s", "st/s", "typed MB/s", "st/s", "speedup");
+    for (kind, stanzas) in hot_kinds(&stanzas) {
+        assert!(!stanzas.is_empty(), "{kind}: no stanzas");
+        for s in &stanzas {
+            let fast = incoming::parse(s, &header, MAX_NODES).expect("parses");
+            assert!(!matches!(fast, Incoming::Other(_)), "{kind}: not typed: {s}");
+            assert_eq!(fast, Incoming::from_element(parse_stanza(s, &header).expect("parses")), "{kind}: the paths differ");
+        }
+        let bytes: usize = stanzas.iter().map(String::len).sum();
+        let tree = |s: &str| {
+            black_box(parse_stanza(s, &header).expect("parses"));
+        };
+        let tree_typed = |s: &str| {
+            black_box(Incoming::from_element(parse_stanza(s, &header).expect("parses")));
+        };
+        let typed = |s: &str| {
+            black_box(incoming::parse(s, &header, MAX_NODES).expect("parses"));
+        };
+        let t = per_pass(&stanzas, &[&tree, &tree_typed, &typed]);
+        let (tree, tree_typed, typed) = (t[0], t[1], t[2]);
+        let k = stanzas.len() as f64;
+        let mbs = |t: f64| bytes as f64 / t / 1e6;
+        println!(
+            "{:<24} {:>7} {:>10.1} {:>10.0} {:>10.1} {:>10.0} {:>10.1} {:>10.0} {:>7.2}x",
+            kind,
+            bytes / stanzas.len(),
+            mbs(tree),
+            k / tree,
+            mbs(tree_typed),
+            k / tree_typed,
+            mbs(typed),
+            k / typed,
+            tree_typed / typed
+        );
     }
     offer_rows();
 }
