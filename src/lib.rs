@@ -22,6 +22,7 @@
 //! (`src/bin/`) that use this library's public API only.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod auth;

@@ -36,7 +36,12 @@ pub enum Phase {
     /// The client connection is down; the conference is kept and rejoins when it is back.
     Away,
     /// Over; `in_room`: the focus is still in the room (it leaves as the thread ends).
-    Ended { reason: EndReason, in_room: bool },
+    Ended {
+        /// Why it ended (the first reason given stays).
+        reason: EndReason,
+        /// The focus is still in the room.
+        in_room: bool,
+    },
 }
 
 /// The life-cycle state of one conference.
@@ -57,6 +62,7 @@ impl Lifecycle {
         Lifecycle { phase: Phase::Joining, aborted: false, start_deadline: Some(now + START_TIMEOUT), anyone_came: false }
     }
 
+    /// Where the conference is in its life.
     pub fn phase(&self) -> Phase {
         self.phase
     }
@@ -76,6 +82,7 @@ impl Lifecycle {
         self.phase != Phase::Away
     }
 
+    /// Why the conference ended; `None` while it has not.
     pub fn ended(&self) -> Option<EndReason> {
         match self.phase {
             Phase::Ended { reason, .. } => Some(reason),
@@ -214,10 +221,12 @@ impl Expected {
         self.map.values().map(|(_, t)| *t + START_TIMEOUT).max()
     }
 
+    /// How many requesters are expected.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// True when nobody is expected.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -30,6 +30,7 @@ pub struct RateWindow {
 }
 
 impl RateWindow {
+    /// Empty: allows `limit` events in any `window`.
     pub fn new(limit: usize, window: Duration) -> RateWindow {
         RateWindow { limit, window, events: VecDeque::new() }
     }
@@ -87,6 +88,8 @@ pub struct NewRoomLimiter {
 const MINUTE: Duration = Duration::from_secs(60);
 
 impl NewRoomLimiter {
+    /// No rooms created yet; quotas from `--max_new_rooms_per_minute` and
+    /// `--max_new_rooms_total_per_minute`.
     pub fn new(limits: &Limits) -> NewRoomLimiter {
         NewRoomLimiter {
             per_requester: limits.new_rooms_per_minute,
@@ -200,6 +203,8 @@ pub struct IqRateLimiter {
 }
 
 impl IqRateLimiter {
+    /// No sender tracked yet; each sender's rate is `--max_iq_per_second` (bursts of five
+    /// times that), the global budgets start full at `now`.
     pub fn new(limits: &Limits, now: Instant) -> IqRateLimiter {
         let rate = limits.iq_per_second as f64;
         let burst = rate * 5.0;

@@ -167,6 +167,7 @@ impl HeldPresences {
         self.by_from.values().map(Pending::count).sum()
     }
 
+    /// True when no presence is held.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }

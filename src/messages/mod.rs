@@ -60,7 +60,12 @@ pub enum Inbox {
 #[derive(Debug, Clone)]
 pub enum JibriNotice {
     /// A status update (IQ set, already answered) from this Jibri.
-    Status { from: Jid, jibri: JibriIq },
+    Status {
+        /// The Jibri's full JID (the sender of the IQ).
+        from: Jid,
+        /// The `<jibri/>` status IQ it sent.
+        jibri: JibriIq,
+    },
     /// This Jibri left its brewery.
     Left(Jid),
 }
@@ -68,7 +73,9 @@ pub enum JibriNotice {
 /// A component message for a conference (moderation.md §1, §4).
 #[derive(Debug, Clone)]
 pub enum ComponentMessage {
+    /// From the AV moderation component: enabled media types, whitelists (moderation.md §1).
     AvModeration(AvModerationMessage),
+    /// From the room metadata component: the room's metadata JSON (moderation.md §4).
     RoomMetadata(RoomMetadata),
 }
 
@@ -188,11 +195,17 @@ pub struct PendingReply {
 /// Why a conference ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
+    /// Nobody joined within the start timeout (15 s) after creation.
     NobodyJoined,
+    /// The last participant left the room (and no breakout room keeps it).
     RoomEmpty,
+    /// The MUC room was destroyed (`<destroy/>` in the focus's unavailable presence).
     RoomDestroyed,
+    /// The focus is not (or no longer) owner of the room, or was removed from it.
     NotOwner,
+    /// The focus could not join the room (at start or on rejoining after a reconnect).
     JoinFailed,
+    /// The process is shutting down (or the thread was told to end).
     Shutdown,
     /// An internal error (a panic) ended it; the room was left.
     Panicked,
@@ -207,13 +220,23 @@ pub const INBOX_CAPACITY: usize = 4096;
 #[derive(Debug)]
 pub enum Control {
     /// The conference thread `id` is about to return (its last message).
-    Ended { id: ConferenceId, reason: EndReason },
+    Ended {
+        /// The conference that ends.
+        id: ConferenceId,
+        /// Why it ends.
+        reason: EndReason,
+    },
     /// Stop taking conferences and end every running one (graceful shutdown).
     Shutdown,
     /// A conference found a bridge failed: tell every conference.
     BridgeEvents(Vec<BridgeEvent>),
     /// A conference request from the HTTP API; the answer goes to `reply`.
-    Http { request: RequestFields, reply: Sender<ConferenceAnswer> },
+    Http {
+        /// The request's fields (room, properties), as the HTTP API read them.
+        request: RequestFields,
+        /// Where the answer goes (the HTTP connection waiting for it).
+        reply: Sender<ConferenceAnswer>,
+    },
 }
 
 /// What changed, for the conferences.
@@ -243,6 +266,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal, in declaration order.
     pub const ALL: [Refusal; 5] =
         [Refusal::TooManyConferences, Refusal::TooManyNewRooms, Refusal::ConferenceBusy, Refusal::TooManyWaiting, Refusal::CannotStart];
 

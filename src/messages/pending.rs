@@ -95,7 +95,12 @@ impl Destination {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PendingError {
     /// `dest` already has `cap` requests outstanding.
-    Full { dest: Destination, cap: usize },
+    Full {
+        /// Who would have waited for the answer.
+        dest: Destination,
+        /// Its limit of outstanding requests.
+        cap: usize,
+    },
 }
 
 impl fmt::Display for PendingError {
@@ -114,7 +119,12 @@ pub enum Answer {
     /// Ours, from the right sender: hand it to `Destination` (the entry is gone).
     Deliver(Destination),
     /// Our id but the wrong sender or connection: drop it (the entry stays).
-    Forged { dest: Destination, expected: Option<Jid> },
+    Forged {
+        /// Who waits for the genuine answer.
+        dest: Destination,
+        /// The JID the request was sent to (`None`: our own server or account).
+        expected: Option<Jid>,
+    },
     /// No such request (never ours, already answered, expired, or its conference ended).
     Unknown,
 }
@@ -257,6 +267,7 @@ impl PendingTable {
         self.entries.len()
     }
 
+    /// True when no request is outstanding.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -23,17 +23,24 @@ use super::write::RawXml;
 /// earlier by our writer ([`RawXml`]; never from the parser).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
+    /// A child element.
     Element(Element),
+    /// Character data, unescaped.
     Text(String),
+    /// Already serialised XML from our writer, emitted as is.
     Raw(RawXml),
 }
 
 /// An owned XML element with its namespace resolved.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Element {
+    /// The local name (without prefix).
     pub name: String,
+    /// The resolved namespace URI (`""` when none is in scope).
     pub ns: String,
+    /// Attributes as (name, unescaped value) in document order (`prefix:local` when prefixed; namespace declarations excluded).
     pub attrs: Vec<(String, String)>,
+    /// Child nodes in document order.
     pub children: Vec<Node>,
 }
 

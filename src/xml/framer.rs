@@ -65,9 +65,15 @@ impl StreamHeader {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SkipReason {
     /// Longer than the size cap (`max` bytes).
-    TooLarge { max: usize },
+    TooLarge {
+        /// The size cap, in bytes.
+        max: usize,
+    },
     /// Elements nested deeper than `max` levels (the stanza element is level 1).
-    TooDeep { max: usize },
+    TooDeep {
+        /// The depth limit, in element levels.
+        max: usize,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -87,6 +93,7 @@ pub struct Skipped {
     /// `from`, `to`, `id` and `type` of the opening tag, in document order: those that
     /// were complete within the first cap bytes (values decoded).
     pub attrs: Vec<(String, String)>,
+    /// Which limit it exceeded.
     pub reason: SkipReason,
     /// The stanza's whole length in bytes.
     pub len: usize,
@@ -102,11 +109,13 @@ impl Skipped {
 /// One unit of the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
+    /// The `<stream:stream>` opening tag (first frame of a stream, and after a restart).
     StreamHeader(StreamHeader),
     /// One complete top-level element, exactly as received (valid UTF-8).
     Stanza(String),
     /// A stanza over the size cap or the depth limit, scanned to its end and dropped.
     Skipped(Skipped),
+    /// The `</stream:stream>` closing tag: the peer ended the stream.
     StreamEnd,
 }
 
@@ -118,6 +127,7 @@ pub enum FramerError {
     PolicyViolation(String),
     /// Comment, DTD, processing instruction (other than the XML declaration) or entity declaration.
     RestrictedXml(String),
+    /// Markup that is not well-formed XML or not a valid stream (bad syntax, text outside a stanza, a bad stream header).
     NotWellFormed(String),
     /// Bytes that are not UTF-8.
     UnsupportedEncoding,

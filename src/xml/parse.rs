@@ -151,7 +151,14 @@ fn syntax(e: xml::reader::Error) -> ParseError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// An element opens (the stanza itself first).
-    Start { name: String, ns: String, attrs: Vec<(String, String)> },
+    Start {
+        /// The local name.
+        name: String,
+        /// The resolved namespace URI.
+        ns: String,
+        /// Attributes as (name, unescaped value) in document order (`prefix:local` when prefixed).
+        attrs: Vec<(String, String)>,
+    },
     /// Character data inside the open element.
     Text(String),
     /// The open element closes.
@@ -389,6 +396,7 @@ pub struct TreeBuilder {
 }
 
 impl TreeBuilder {
+    /// A builder with no element open yet.
     pub fn new() -> TreeBuilder {
         TreeBuilder::default()
     }

@@ -15,9 +15,13 @@ use crate::xmpp::stanza::{parse_error, StanzaError};
 /// One endpoint in a `conference-modify`.
 #[derive(Clone, Debug, Default)]
 pub struct EndpointRequest {
+    /// The endpoint id (`<endpoint id>`): the participant's MUC nick.
     pub id: String,
+    /// `create='true'`: allocate the endpoint (first request for it).
     pub create: bool,
+    /// `expire='true'`: remove the endpoint from the bridge (nothing else is sent with it).
     pub expire: bool,
+    /// The `stats-id` attribute, from the occupant's `<stats-id>` presence element.
     pub stats_id: Option<String>,
     /// `<media>` elements (create only).
     pub media: Vec<Element>,
@@ -29,7 +33,9 @@ pub struct EndpointRequest {
     pub sources: Option<Element>,
     /// `(audio, video)` force-mute state, when it changes.
     pub force_mute: Option<(bool, bool)>,
+    /// `<capability name>` children (e.g. `source-names`, `ssrc-rewriting`).
     pub capabilities: Vec<String>,
+    /// `<initial-last-n value>`: how many video streams to forward at first (never on create).
     pub initial_last_n: Option<u32>,
     /// Ask for an in-place ICE restart (`<transport ice-restart='true'/>`, media.md §1.10).
     pub ice_restart: bool,
@@ -88,12 +94,17 @@ impl EndpointRequest {
 /// A `conference-modify` request.
 #[derive(Clone, Debug, Default)]
 pub struct ConferenceModify {
+    /// The `meeting-id` attribute: the conference's UUID, the same on every bridge.
     pub meeting_id: String,
     /// Room JID; sent only with `create`.
     pub name: Option<String>,
+    /// `create='true'`: create the conference (first request to this bridge only).
     pub create: bool,
+    /// `expire='true'`: end the conference on this bridge.
     pub expire: bool,
+    /// `Some(false)` sends `rtcstats-enabled='false'` on create (the room's `rtcstatsEnabled` property).
     pub rtcstats_enabled: Option<bool>,
+    /// The `<endpoint>` children, in order.
     pub endpoints: Vec<EndpointRequest>,
 }
 
@@ -121,16 +132,20 @@ impl ConferenceModify {
 /// One endpoint of a `conference-modified` answer.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EndpointAnswer {
+    /// The `<endpoint id>` (the participant's nick).
     pub id: String,
     /// The inner ICE-UDP transport (ufrag, pwd, fingerprint, candidates, web-socket).
     pub transport: Option<IceTransport>,
+    /// The `<sctp port>` the bridge allocated (when an SCTP association was asked for).
     pub sctp_port: Option<u16>,
+    /// `expire='true'` on the answer: the bridge removed the endpoint.
     pub expired: bool,
 }
 
 /// A parsed `conference-modified`, typed (no part kept as XML).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConferenceModified {
+    /// The `<endpoint>` children, in answer order.
     pub endpoints: Vec<EndpointAnswer>,
     /// The bridge's feedback `<sources>`, when present (checked when used:
     /// [`ColibriSources::bridge_feedback`]).
@@ -138,6 +153,7 @@ pub struct ConferenceModified {
 }
 
 impl ConferenceModified {
+    /// The answer for endpoint `id`, if the bridge sent one.
     pub fn endpoint(&self, id: &str) -> Option<&EndpointAnswer> {
         self.endpoints.iter().find(|e| e.id == id)
     }
@@ -319,6 +335,7 @@ impl ModifiedReader {
         Step::Inside
     }
 
+    /// The `<conference-modified>` as read.
     pub fn finish(self) -> ConferenceModified {
         self.out
     }
@@ -342,9 +359,13 @@ pub enum Reaction {
 /// A colibri failure: the error condition, the colibri2 reason, and the reaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ColibriError {
+    /// The stanza error's condition name (RFC 6120, e.g. `item-not-found`), `unknown` when absent.
     pub condition: String,
+    /// The colibri2 `<error reason>` (lower-cased, e.g. `conference_not_found`), when sent.
     pub reason: Option<String>,
+    /// The error's `<text/>`, when sent.
     pub text: Option<String>,
+    /// What the focus does about it.
     pub reaction: Reaction,
 }
 

@@ -299,6 +299,7 @@ impl ConferenceReader {
         self.depth.follow(&ev)
     }
 
+    /// The `<conference>` request's fields as read.
     pub fn finish(self) -> RequestFields {
         self.fields
     }

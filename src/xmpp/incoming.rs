@@ -39,6 +39,7 @@ use crate::xmpp::stanza::{Envelope, ErrorReader, IqHead, IqType, StanzaError};
 /// An IQ `result` without payload, or an IQ `error`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IqAnswer {
+    /// The IQ's envelope (`type`, `id`, `from`, `to`).
     pub head: IqHead,
     /// The `<error/>` of an error (`None` for a result, or an error without one).
     pub error: Option<StanzaError>,
@@ -47,33 +48,46 @@ pub struct IqAnswer {
 /// A Colibri2 `conference-modified` answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Colibri2Iq {
+    /// The IQ's envelope (`type`, `id`, `from`: the bridge).
     pub head: IqHead,
+    /// The `<conference-modified>` payload, typed.
     pub modified: ConferenceModified,
 }
 
 /// A Jingle request (malformed ones are answered `bad-request` with the error's text).
 #[derive(Clone, Debug, PartialEq)]
 pub struct JingleIq {
+    /// The IQ's envelope (`type` set, `id`, `from`: the participant's full JID).
     pub head: IqHead,
+    /// The `<jingle>` payload, typed, or why it is malformed.
     pub request: Result<JingleRequest, JingleError>,
 }
 
 /// A conference request, as it came.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConferenceIq {
+    /// The IQ's envelope (`type` set, `id`, `from`: the requester).
     pub head: IqHead,
+    /// The `<conference>` payload's fields (room, session id, machine uid, properties).
     pub fields: RequestFields,
 }
 
 /// A stanza, classified (see the module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Incoming {
+    /// An IQ `result` without payload, or any IQ `error` (an answer to a request of ours).
     Answer(Box<IqAnswer>),
+    /// An IQ `result` carrying a Colibri2 `<conference-modified>` (a bridge's answer).
     Colibri2(Box<Colibri2Iq>),
+    /// An IQ `set` whose only child is `<jingle>` (from a participant).
     Jingle(Box<JingleIq>),
+    /// An IQ `set` whose only child is the focus `<conference>` request.
     Conference(Box<ConferenceIq>),
+    /// An IQ `get` whose only child is XEP-0199 `<ping>` (answered with an empty result).
     Ping(IqHead),
+    /// Any presence (occupants, bridge and Jigasi stats, Jibri status, presence errors).
     Presence(Box<Presence>),
+    /// Everything else, as an element tree (disco, forms, mute, Jibri, Rayo, messages, stream errors, …).
     Other(Element),
 }
 

@@ -27,14 +27,20 @@ pub const MAX_NICK_LEN: usize = 64;
 /// Affiliation of an occupant (XEP-0045).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Affiliation {
+    /// `owner`: full control of the room (may configure and destroy it).
     Owner,
+    /// `admin`: may ban and grant membership and moderator roles.
     Admin,
+    /// `member`: on the room's member list.
     Member,
+    /// `outcast`: banned from the room.
     Outcast,
+    /// `none`: no affiliation (also any value not known).
     None,
 }
 
 impl Affiliation {
+    /// Parse the `affiliation` attribute; an unknown value reads as [`Affiliation::None`].
     pub fn parse(s: &str) -> Affiliation {
         match s {
             "owner" => Affiliation::Owner,
@@ -49,13 +55,18 @@ impl Affiliation {
 /// Role of an occupant (XEP-0045).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// `moderator`: may kick, mute and grant voice; Jitsi moderators.
     Moderator,
+    /// `participant`: an ordinary occupant with voice.
     Participant,
+    /// `visitor`: present without voice.
     Visitor,
+    /// `none`: no role (the occupant left; also any value not known).
     None,
 }
 
 impl Role {
+    /// Parse the `role` attribute; an unknown value reads as [`Role::None`].
     pub fn parse(s: &str) -> Role {
         match s {
             "moderator" => Role::Moderator,
@@ -69,17 +80,27 @@ impl Role {
 /// What an occupant's presence says.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OccupantPresence {
+    /// The occupant's nick: the resource of `room/nick`, the endpoint id.
     pub nick: String,
+    /// False for `type='unavailable'` (the occupant left).
     pub available: bool,
+    /// The occupant's real JID (muc#user `<item jid>`), when the room discloses it.
     pub real_jid: Option<Jid>,
+    /// The muc#user `<item affiliation>`.
     pub affiliation: Affiliation,
+    /// The muc#user `<item role>`.
     pub role: Role,
+    /// The muc#user `<status code>` values (e.g. 110 self-presence, 307 kicked).
     pub statuses: Vec<u16>,
     /// `<destroy/>` inside the muc#user element (room destroyed).
     pub destroyed: bool,
+    /// The `<stats-id>` text (at most [`MAX_PRESENCE_VALUE`] bytes).
     pub stats_id: Option<String>,
+    /// The `<region id>` attribute (at most [`MAX_PRESENCE_VALUE`] bytes).
     pub region: Option<String>,
+    /// The `<audiomuted>` text: `Some(true)` when the client says it is muted.
     pub audio_muted: Option<bool>,
+    /// The `<videomuted>` text: `Some(true)` when the client says it is muted.
     pub video_muted: Option<bool>,
     /// The XEP-0115 caps (`node`, `ver`, `hash`).
     pub caps: Option<Caps>,

@@ -25,7 +25,9 @@ const NS_REGION: &str = "http://jitsi.org/jitsi-meet";
 /// One `<stat name value>` of a colibri `<stats>` (either attribute may be missing).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stat {
+    /// The `name` attribute (e.g. `stress_level`, `region`).
     pub name: Option<String>,
+    /// The `value` attribute, unparsed.
     pub value: Option<String>,
 }
 

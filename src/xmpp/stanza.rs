@@ -23,9 +23,13 @@ use crate::xmpp::ns;
 /// The `type` of an `<iq/>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IqType {
+    /// `get`: a request for information; must be answered with `result` or `error`.
     Get,
+    /// `set`: a request that provides data or changes state; must be answered.
     Set,
+    /// `result`: the successful answer to a `get` or `set`.
     Result,
+    /// `error`: the failed answer to a `get` or `set` (carries an `<error/>`).
     Error,
 }
 
@@ -46,6 +50,7 @@ impl IqType {
         iq.get_attr("type").and_then(IqType::parse)
     }
 
+    /// The attribute value as written on the wire (lower case).
     pub fn as_str(self) -> &'static str {
         match self {
             IqType::Get => "get",
@@ -70,14 +75,20 @@ impl fmt::Display for IqType {
 /// The `type` attribute of a stanza `<error/>` (RFC 6120 §8.3.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorType {
+    /// `auth`: retry after providing credentials.
     Auth,
+    /// `cancel`: do not retry (the error is unrecoverable).
     Cancel,
+    /// `continue`: proceed (the condition was only a warning).
     Continue,
+    /// `modify`: retry after changing the data sent.
     Modify,
+    /// `wait`: retry after waiting (the error is temporary).
     Wait,
 }
 
 impl ErrorType {
+    /// Parse the attribute value (exact, lower case); `None` for anything else.
     pub fn parse(s: &str) -> Option<ErrorType> {
         match s {
             "auth" => Some(ErrorType::Auth),
@@ -89,6 +100,7 @@ impl ErrorType {
         }
     }
 
+    /// The attribute value as written on the wire (lower case).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorType::Auth => "auth",
@@ -109,27 +121,49 @@ impl fmt::Display for ErrorType {
 /// The defined stanza error conditions of RFC 6120 §8.3.3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCondition {
+    /// `<bad-request/>`: the sender sent a malformed or unprocessable request.
     BadRequest,
+    /// `<conflict/>`: access denied because a resource or session with that name or address exists already.
     Conflict,
+    /// `<feature-not-implemented/>`: the feature requested is not implemented by the recipient.
     FeatureNotImplemented,
+    /// `<forbidden/>`: the requesting entity lacks the permissions for the action.
     Forbidden,
+    /// `<gone/>`: the recipient is no longer at this address.
     Gone,
+    /// `<internal-server-error/>`: the server or recipient failed internally.
     InternalServerError,
+    /// `<item-not-found/>`: the addressed JID or item cannot be found.
     ItemNotFound,
+    /// `<jid-malformed/>`: a JID supplied in the request violates the address format.
     JidMalformed,
+    /// `<not-acceptable/>`: the request does not meet the recipient's criteria (e.g. a required field is missing).
     NotAcceptable,
+    /// `<not-allowed/>`: the recipient allows nobody to perform the action.
     NotAllowed,
+    /// `<not-authorized/>`: the sender must authenticate before performing the action.
     NotAuthorized,
+    /// `<policy-violation/>`: the request violates a local service policy (e.g. a size or rate limit).
     PolicyViolation,
+    /// `<recipient-unavailable/>`: the intended recipient is temporarily unavailable.
     RecipientUnavailable,
+    /// `<redirect/>`: the recipient redirects requests for this address to another entity.
     Redirect,
+    /// `<registration-required/>`: the sender must register before performing the action.
     RegistrationRequired,
+    /// `<remote-server-not-found/>`: the remote domain of the recipient does not exist or cannot be resolved.
     RemoteServerNotFound,
+    /// `<remote-server-timeout/>`: the remote server could not be reached in time.
     RemoteServerTimeout,
+    /// `<resource-constraint/>`: the recipient lacks the resources (memory, capacity) to serve the request.
     ResourceConstraint,
+    /// `<service-unavailable/>`: the recipient does not provide the requested service.
     ServiceUnavailable,
+    /// `<subscription-required/>`: the sender must be subscribed before performing the action.
     SubscriptionRequired,
+    /// `<undefined-condition/>`: none of the other conditions applies (usually with an application-specific one).
     UndefinedCondition,
+    /// `<unexpected-request/>`: the request was understood but is not expected now (e.g. out of order).
     UnexpectedRequest,
 }
 
@@ -264,9 +298,13 @@ impl Envelope for Element {
 pub struct IqHead {
     /// The stanza's namespace (the stream's default).
     pub ns: String,
+    /// The `type` attribute.
     pub typ: IqType,
+    /// The `id` attribute (matches a result to its request).
     pub id: Option<String>,
+    /// The `from` attribute: the sender's full JID as stamped by the server.
     pub from: Option<String>,
+    /// The `to` attribute: the addressee's JID.
     pub to: Option<String>,
 }
 
@@ -462,8 +500,11 @@ impl StanzaError {
 /// below it is not read).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppCondition {
+    /// The element's local name.
     pub name: String,
+    /// The element's namespace.
     pub ns: String,
+    /// Its attributes, as (name, value) pairs in document order.
     pub attrs: Vec<(String, String)>,
 }
 
@@ -609,6 +650,7 @@ pub fn parse_error(stanza: &Element) -> Option<StanzaError> {
 pub struct StreamErrorInfo {
     /// The condition element's name ("undefined-condition" when there was none).
     pub condition: String,
+    /// Its `<text/>` child's content, if any.
     pub text: Option<String>,
 }
 

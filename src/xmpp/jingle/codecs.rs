@@ -52,15 +52,25 @@ pub const LIB_JITSI_MEET_2021_FEATURES: &[&str] = &[
 /// The media-relevant features a participant advertises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Features {
+    /// Receives audio ([`FEATURE_AUDIO`], `urn:xmpp:jingle:apps:rtp:audio`).
     pub audio: bool,
+    /// Receives video ([`FEATURE_VIDEO`], `urn:xmpp:jingle:apps:rtp:video`).
     pub video: bool,
+    /// Supports an SCTP data channel over DTLS ([`FEATURE_SCTP`]).
     pub sctp: bool,
+    /// Supports RTX retransmission, RFC 4588 ([`FEATURE_RTX`]): offered with `rtx` payload types.
     pub rtx: bool,
+    /// Supports transport-wide congestion control ([`FEATURE_TCC`]): offered with the TCC header extension and `transport-cc` feedback.
     pub tcc: bool,
+    /// Supports REMB bandwidth estimation ([`FEATURE_REMB`]): `goog-remb` feedback is offered when TCC is not.
     pub remb: bool,
+    /// Supports Opus RED redundancy ([`FEATURE_OPUS_RED`]); offered only when also enabled in [`CodecConfig`].
     pub opus_red: bool,
+    /// Accepts sources as compact JSON (`<json-message>`) instead of ssma XML ([`FEATURE_JSON_SOURCES`]).
     pub json_sources: bool,
+    /// Supports the bridge rewriting SSRCs to a fixed set ([`FEATURE_SSRC_REWRITING`]).
     pub ssrc_rewriting: bool,
+    /// Uses source names ([`FEATURE_SOURCE_NAMES`]), one name per source.
     pub source_names: bool,
 }
 

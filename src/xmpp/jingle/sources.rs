@@ -169,7 +169,9 @@ fn shown(v: &str) -> String {
 /// The media type of a source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MediaType {
+    /// An `m=audio` source (Jingle content / colibri2 media-source `type='audio'`).
     Audio,
+    /// An `m=video` source (camera or screen share; `type='video'`).
     Video,
 }
 
@@ -205,9 +207,13 @@ impl MediaType {
 /// One RTP source (SSRC) with the attributes jicofo keeps.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Source {
+    /// The RTP SSRC (ssma `<source ssrc>`), 32 bits.
     pub ssrc: u32,
+    /// Whether the SSRC belongs to the audio or the video content.
     pub media: MediaType,
+    /// The source name (`<source name>`, e.g. `<endpoint>-v0`), when sent.
     pub name: Option<String>,
+    /// The WebRTC msid (`<stream id> <track id>`), from `<parameter name='msid' value>`.
     pub msid: Option<String>,
     /// `camera` or `desktop` when known.
     pub video_type: Option<String>,
@@ -299,8 +305,11 @@ impl Semantics {
 /// An ssrc-group (SIM or FID) of one media type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SsrcGroup {
+    /// `SIM` (simulcast layers) or `FID` (a primary SSRC and its RTX SSRC).
     pub semantics: Semantics,
+    /// The media type of the content the group is in.
     pub media: MediaType,
+    /// The member SSRCs in wire order (for FID: primary first, then RTX).
     pub ssrcs: Vec<u32>,
 }
 
@@ -354,7 +363,9 @@ impl std::error::Error for SourceError {}
 /// The sources and groups of one endpoint (or of the bridge).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointSources {
+    /// Its RTP sources, one per SSRC.
     pub sources: Vec<Source>,
+    /// Its ssrc-groups (SIM / FID) over those SSRCs.
     pub groups: Vec<SsrcGroup>,
 }
 
@@ -412,9 +423,13 @@ fn check_video_type(v: Option<&str>) -> Result<Option<String>, SourceError> {
 /// namespace). Read by [`SourceItem::reader`] from events or from a tree.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceItem {
+    /// The `ssrc` attribute, unparsed.
     pub ssrc: Option<String>,
+    /// The `name` attribute (the source name).
     pub name: Option<String>,
+    /// The `videoType` attribute (`camera` / `desktop`, any case).
     pub video_type: Option<String>,
+    /// The `value` of the first `<parameter name='msid'>` child.
     pub msid: Option<String>,
 }
 
@@ -464,6 +479,7 @@ impl SourceItemReader {
         self.depth.follow(&ev)
     }
 
+    /// The `<source>` as read.
     pub fn finish(self) -> SourceItem {
         self.item
     }
@@ -474,7 +490,9 @@ impl SourceItemReader {
 /// (one more is already too many).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GroupItem {
+    /// The `semantics` attribute, unparsed (`SIM` / `FID` expected).
     pub semantics: Option<String>,
+    /// The `ssrc` of each `<source>` child in order (`None` where it was absent).
     pub ssrcs: Vec<Option<String>>,
 }
 
@@ -515,6 +533,7 @@ impl GroupItemReader {
         self.depth.follow(&ev)
     }
 
+    /// The `<ssrc-group>` as read.
     pub fn finish(self) -> GroupItem {
         self.item
     }
@@ -559,8 +578,11 @@ fn parse_group(g: &GroupItem, media: MediaType) -> Result<SsrcGroup, SourceError
 /// A `<media-source type>` of a colibri2 `<sources>`, as read: its ssma sources and groups.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MediaSourceItem {
+    /// The `type` attribute (`audio` / `video` expected).
     pub media_type: Option<String>,
+    /// Its ssma `<source>` children, in order.
     pub sources: Vec<SourceItem>,
+    /// Its `<ssrc-group>` children, in order.
     pub groups: Vec<GroupItem>,
 }
 
@@ -569,6 +591,7 @@ pub struct MediaSourceItem {
 /// (any namespace) in order. [`ColibriSources::endpoint_sources`] checks it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ColibriSources {
+    /// Every `<media-source>` child, in order.
     pub media_sources: Vec<MediaSourceItem>,
 }
 
@@ -720,6 +743,7 @@ impl ColibriSourcesReader {
         Step::Inside
     }
 
+    /// The `<sources>` as read.
     pub fn finish(self) -> ColibriSources {
         self.out
     }
@@ -875,6 +899,7 @@ impl JingleContentReader {
         Step::Inside
     }
 
+    /// The `<content>` as read.
     pub fn finish(self) -> JingleContent {
         self.c
     }
@@ -1272,7 +1297,9 @@ struct JsonBudget {
 /// Per-endpoint limits of the validating map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SourceLimits {
+    /// Most SSRCs one endpoint may own (`max-ssrcs-per-user`, default [`DEFAULT_MAX_SSRCS`]); a source-add past it is rejected.
     pub max_ssrcs: usize,
+    /// Most ssrc-groups one endpoint may own (`max-ssrc-groups-per-user`, default [`DEFAULT_MAX_GROUPS`]).
     pub max_groups: usize,
 }
 

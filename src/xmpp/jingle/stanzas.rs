@@ -33,13 +33,21 @@ pub const MAX_TRANSPORT_BYTES: usize = 16 * 1024;
 /// A Jingle action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JingleAction {
+    /// `session-initiate`: the focus offers a session (sent by the focus, never accepted from a client).
     SessionInitiate,
+    /// `session-accept`: the client answers the offer with its transport and sources.
     SessionAccept,
+    /// `session-info`: in-session information (e.g. `<ice-state>failed</ice-state>`).
     SessionInfo,
+    /// `session-terminate`: either side ends the session (a client may ask for a restart).
     SessionTerminate,
+    /// `transport-info`: ICE candidates or transport updates for the session.
     TransportInfo,
+    /// `transport-accept`: the client accepts a `transport-replace`.
     TransportAccept,
+    /// `transport-reject`: the client rejects a `transport-replace`.
     TransportReject,
+    /// `transport-replace`: a new transport for the session (the focus sends it on an ICE restart).
     TransportReplace,
     /// `source-add` (also the legacy `addsource`).
     SourceAdd,
@@ -107,8 +115,11 @@ impl std::error::Error for JingleError {}
 /// `<bridge-session xmlns='http://jitsi.org/protocol/focus' id restart ice-restart>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeSession {
+    /// The `id` attribute: the bridge session the client speaks of; must be its current one.
     pub id: Option<String>,
+    /// `restart='true'` (in `session-terminate`): the client asks to be re-invited.
     pub restart: bool,
+    /// `ice-restart='true'` (in `session-info`): the client asks for an in-place ICE restart.
     pub ice_restart: bool,
 }
 
@@ -117,14 +128,19 @@ pub struct BridgeSession {
 /// tree replayed as events: [`JingleRequest::from_jingle`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JingleRequest {
+    /// The `action` attribute.
     pub action: JingleAction,
+    /// The `sid` attribute: the Jingle session id.
     pub sid: String,
+    /// The `initiator` attribute (a full JID), when sent.
     pub initiator: Option<String>,
+    /// The `responder` attribute (a full JID), when sent.
     pub responder: Option<String>,
     /// The `<content>` children, typed (their sources are checked by [`Self::sources`]).
     pub contents: Vec<JingleContent>,
     /// The text of `<json-message xmlns='http://jitsi.org/jitmeet'>`.
     pub json_sources: Option<String>,
+    /// The focus-namespace `<bridge-session>` child (`session-terminate`, `session-info`).
     pub bridge_session: Option<BridgeSession>,
     /// `<reason>`: the condition element's name and the optional `<text>`.
     pub reason: Option<(String, Option<String>)>,

@@ -22,7 +22,12 @@ pub enum TransportChild {
     Candidate(Vec<(String, String)>),
     /// `<fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0'>`: attributes (`hash`, `setup`,
     /// `required`) and the fingerprint itself.
-    Fingerprint { attrs: Vec<(String, String)>, value: String },
+    Fingerprint {
+        /// Its attributes (`hash`, `setup`, `required`) in document order.
+        attrs: Vec<(String, String)>,
+        /// The fingerprint (the element's text: colon-separated hex bytes).
+        value: String,
+    },
     /// `<web-socket xmlns='http://jitsi.org/protocol/colibri' url>`: its attributes.
     WebSocket(Vec<(String, String)>),
     /// `<rtcp-mux/>` (ICE-UDP namespace).
