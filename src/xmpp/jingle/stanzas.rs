@@ -47,7 +47,7 @@ pub enum JingleAction {
     TransportAccept,
     /// `transport-reject`: the client rejects a `transport-replace`.
     TransportReject,
-    /// `transport-replace`: a new transport for the session (the focus sends it on an ICE restart).
+    /// `transport-replace`: the focus gives the session a new transport (the session is kept).
     TransportReplace,
     /// `source-add` (also the legacy `addsource`).
     SourceAdd,
