@@ -18,7 +18,7 @@ pub mod transport;
 
 pub use codecs::{colibri_media, has_data_content, offer_contents, offer_contents_with, CodecConfig, Features};
 pub use stanzas::{
-    first_ice_transport, initial_last_n, new_sid, session_terminate, source_add, source_remove, transport_info, BridgeSession,
+    first_ice_transport, initial_last_n, session_terminate, source_add, source_remove, transport_info, BridgeSession,
     JingleAction, JingleError, JingleReader, JingleRequest, Offer,
 };
 pub use encoded::SourceView;

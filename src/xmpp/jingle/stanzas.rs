@@ -370,22 +370,6 @@ pub fn initial_last_n(contents: &[JingleContent]) -> Option<u32> {
         .and_then(|v| v.trim().parse::<u32>().ok())
 }
 
-/// A new Jingle session id: a random 64-bit number in lower-case base 32.
-pub fn new_sid() -> String {
-    let mut n: u64 = rand::random();
-    if n == 0 {
-        return "0".into();
-    }
-    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuv";
-    let mut out = Vec::new();
-    while n > 0 {
-        out.push(DIGITS[(n % 32) as usize]);
-        n /= 32;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
-}
-
 fn iq_set(from: &str, to: &str, id: &str, jingle: Element) -> Element {
     Element::new("iq", ns::CLIENT)
         .attr("type", "set")
