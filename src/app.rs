@@ -33,6 +33,12 @@ pub fn main() -> i32 {
         }
     };
     init_logging(matches!(cmd, Command::Check(_)));
+    if let Command::Run(cfg) | Command::Check(cfg) = &cmd {
+        // Still one thread: the environment may be changed safely.
+        if let Some(ca) = &cfg.tls_ca_file {
+            crate::net::tls::use_only_ca_file(ca);
+        }
+    }
     match cmd {
         Command::Print(text) => {
             println!("{}", text);

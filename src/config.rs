@@ -222,7 +222,7 @@ pub(crate) const FLAGS: &[(&str, &str, &str)] = &[
     ("user_name", "NAME", "focus user name, also its MUC nick (default focus)"),
     ("user_password", "PASSWORD", "focus user password (prefer JICOFO_AUTH_PASSWORD; absent: SASL ANONYMOUS)"),
     ("user_port", "PORT", "client-to-server port (default 5222)"),
-    ("tls_ca_file", "PEM", "certificate or CA to trust for STARTTLS, besides the system store"),
+    ("tls_ca_file", "PEM", "certificate or CA to trust for STARTTLS, instead of the system store"),
     ("tls_insecure", "", "do not verify Prosody's certificate, and allow a client connection without TLS to a non-loopback host (logged as a warning)"),
     ("bridge_muc", "JID", "bridge brewery room (default JvbBrewery@internal.auth.<domain>)"),
     ("conference_muc", "DOMAIN", "MUC service of conference rooms; requests for other services are refused (default conference.<domain>)"),

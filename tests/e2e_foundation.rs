@@ -98,6 +98,28 @@ fn a_wrong_secret_and_a_wrong_password_name_the_flag_to_fix() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(text.contains("--tls_ca_file"), "{}", text);
+    // --tls_ca_file is the only trust: with Prosody's CA as the process's system store
+    // (SSL_CERT_FILE), the certificate is trusted without the flag, and not trusted when
+    // the flag names another CA.
+    let check = |ca_flag: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo"));
+        cmd.arg(format!("--domain={}", p.domain))
+            .arg("--host=127.0.0.1")
+            .arg(format!("--port={}", p.component_port))
+            .arg(format!("--user_port={}", p.c2s_port))
+            .arg("--check")
+            .env("SSL_CERT_FILE", &p.ca_file)
+            .env("JICOFO_SECRET", &p.focus_secret)
+            .env("JICOFO_AUTH_PASSWORD", &p.focus_password);
+        if let Some(f) = ca_flag {
+            cmd.arg(format!("--tls_ca_file={}", f));
+        }
+        String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
+    };
+    let system = check(None);
+    assert!(!system.contains("not trusted"), "{}", system);
+    let unrelated = check(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/unrelated-ca.pem")));
+    assert!(unrelated.contains("not trusted") && unrelated.contains("--tls_ca_file"), "{}", unrelated);
 }
 
 #[test]
