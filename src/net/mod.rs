@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::jid::Jid;
-use crate::xml::Element;
+use crate::xml::{Element, Outgoing};
 use crate::xmpp::c2s::ClientConfig;
 use crate::xmpp::incoming::Incoming;
 
@@ -176,7 +176,8 @@ pub trait Router: Send {
 }
 
 pub(crate) enum Cmd {
-    Send(ConnId, Element),
+    /// A stanza for a connection: a tree, or written ahead (the loop only copies it).
+    Send(ConnId, Outgoing),
     Shutdown,
 }
 
@@ -195,9 +196,11 @@ pub struct NetHandle {
 }
 
 impl NetHandle {
-    /// Queue `el` for `conn`; blocks only while the loop's command queue is full
-    /// ([`event_loop::COMMAND_QUEUE`] commands).
-    pub fn send(&self, conn: ConnId, el: Element) -> Result<(), SendError> {
+    /// Queue `el` (a tree or a [`crate::xml::RawElement`] written ahead) for `conn`;
+    /// blocks only while the loop's command queue is full ([`event_loop::COMMAND_QUEUE`]
+    /// commands).
+    pub fn send(&self, conn: ConnId, el: impl Into<Outgoing>) -> Result<(), SendError> {
+        let el = el.into();
         // The channel is unbounded (a bounded one allocates and touches all its slots up
         // front: 1.8 MB); past the limit the sender waits for the loop to catch up. When
         // the loop is gone the queue is discarded, so this cannot wait forever.

@@ -12,6 +12,6 @@ pub mod write;
 
 pub use element::{Element, Node};
 pub use framer::{Frame, Framer, FramerError, StreamHeader, DEFAULT_MAX_STANZA};
-pub use write::{RawWriter, RawXml};
+pub use write::{Outgoing, RawElement, RawOpen, RawWriter, RawXml};
 pub use parse::{parse_fragment, parse_stanza, parse_stanza_with, Event, ParseError, Reader, TreeBuilder, MAX_DEPTH, MAX_NODES};
 
