@@ -32,6 +32,7 @@ use std::iter::Peekable;
 use std::sync::{Arc, OnceLock};
 
 use crate::xml::{RawWriter, RawXml};
+use crate::xmpp::ns;
 
 use super::sources::{ConferenceSources, EndpointSources, MediaType, SourceOwner};
 
@@ -122,14 +123,40 @@ struct Encoded {
 impl Encoded {
     fn new(owner: &str, set: &EndpointSources, audio: bool, video: bool) -> Encoded {
         let s = set.filter_media(audio, video).strip_simulcast();
+        // Written directly: what `Source::to_jingle` and `SsrcGroup::to_element` build
+        // as trees (the tests compare the two), without the trees.
         let per_media = |m: MediaType| {
             let mut sources = RawWriter::new();
             for x in s.sources.iter().filter(|x| x.media == m) {
-                sources.element(&x.to_jingle(owner));
+                sources.start("source", ns::SSMA);
+                sources.attr("ssrc", &x.ssrc.to_string());
+                if let Some(n) = &x.name {
+                    sources.attr("name", n);
+                }
+                if let Some(v) = &x.video_type {
+                    sources.attr("videoType", v);
+                }
+                sources.start("ssrc-info", ns::JITMEET);
+                sources.attr("owner", owner);
+                sources.end();
+                if let Some(msid) = &x.msid {
+                    sources.start("parameter", ns::RTP);
+                    sources.attr("name", "msid");
+                    sources.attr("value", msid);
+                    sources.end();
+                }
+                sources.end();
             }
             let mut groups = RawWriter::new();
             for g in s.groups.iter().filter(|g| g.media == m) {
-                groups.element(&g.to_element());
+                groups.start("ssrc-group", ns::SSMA);
+                groups.attr("semantics", g.semantics.as_str());
+                for ssrc in &g.ssrcs {
+                    groups.start("source", ns::SSMA);
+                    groups.attr("ssrc", &ssrc.to_string());
+                    groups.end();
+                }
+                groups.end();
             }
             (sources.finish(), groups.finish())
         };
