@@ -7,7 +7,8 @@
 //! tree) and hands it to a [`Router`] on the loop thread. The router must never block: it answers by pushing stanzas into an
 //! [`Outbox`], and forwards work to other threads over bounded channels. Other
 //! threads send stanzas through a cloneable [`NetHandle`] (a channel of limited length + mio
-//! `Waker`). Lost connections come back on the [`Backoff`] schedule (every 0.5 s for
+//! `Waker`): element trees, which the loop serializes, or stanzas written ahead
+//! ([`crate::xml::RawElement`], e.g. a conference's offers), which it only copies. Lost connections come back on the [`Backoff`] schedule (every 0.5 s for
 //! 30 s, then doubling with jitter to 30 s); keepalive pings, with random ids and
 //! answers accepted only from the pinged address, notice a dead peer. A stanza the
 //! framer skips (over the size cap or the depth limit) or that does not parse costs its

@@ -324,7 +324,10 @@ impl OfferMedia {
 /// booleans; past this the oldest entry goes).
 pub const OFFER_MEDIA_CACHE: usize = 32;
 
-static OFFER_MEDIA: parking_lot::Mutex<Vec<((Features, CodecConfig), Arc<OfferMedia>)>> = parking_lot::const_mutex(Vec::new());
+/// The cache behind [`offer_media_with`]: a kind of participant and its offer media.
+type OfferMediaCache = Vec<((Features, CodecConfig), Arc<OfferMedia>)>;
+
+static OFFER_MEDIA: parking_lot::Mutex<OfferMediaCache> = parking_lot::const_mutex(Vec::new());
 
 /// [`offer_media_with`] the default configuration.
 pub fn offer_media(f: &Features) -> Arc<OfferMedia> {
