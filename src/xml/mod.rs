@@ -3,7 +3,9 @@
 //! `framer` splits raw stream bytes into the stream header, complete stanzas and the
 //! stream end; `parse` turns one complete stanza (with the stream's namespaces in
 //! scope) into an owned [`Element`]; `write` turns an `Element` back into text, and
-//! makes [`RawXml`]: pre-serialised XML an `Element` carries and the writer copies.
+//! makes [`RawXml`]: pre-serialised XML an `Element` carries and the writer copies,
+//! written from trees or piece by piece without one ([`RawWriter`]); a [`RawElement`] is
+//! a whole stanza written ahead, which the event loop only copies ([`Outgoing`]).
 
 pub mod element;
 pub mod framer;
