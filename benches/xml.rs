@@ -21,7 +21,9 @@
 //! receivers written to text, as element trees built from a filtered copy (the focus
 //! before the per-owner cache) and from the cached encodings (the focus now): MB/s of
 //! text, offers/s, and the time to build one (without writing it: the conference
-//! thread's share).
+//! thread's share). Then a storm-like room of 5 (`small_room_rows`): per invitation the
+//! offer and the Colibri2 allocation, as trees and written directly, µs per stanza.
+//! `XML_BENCH=offers` runs only the offer rows.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -232,6 +234,11 @@ fn median_secs(mut run: impl FnMut() -> usize, expect: usize) -> f64 {
 }
 
 fn main() {
+    // `XML_BENCH=offers`: only the offer rows (what the focus writes).
+    if std::env::var("XML_BENCH").as_deref() == Ok("offers") {
+        offer_rows();
+        return;
+    }
     let stanzas = load_stanzas();
     let (data, n) = build_stream(&stanzas);
     let mb = data.len() as f64 / 1e6;
@@ -306,7 +313,7 @@ const RECEIVERS: usize = 100;
 /// output and offers/s. Also the cost of encoding every owner once (a cold cache).
 fn offer_rows() {
     use jicofo::xml::{parse_fragment, Element};
-    use jicofo::xmpp::jingle::codecs::{offer_contents, Features};
+    use jicofo::xmpp::jingle::codecs::{offer_media, Features};
     use jicofo::xmpp::jingle::stanzas::{tree, JingleRequest, Offer};
     use jicofo::xmpp::jingle::{ConferenceSources, SourceView};
     use jicofo::xmpp::ns;
@@ -343,7 +350,7 @@ fn offer_rows() {
         let mut bytes = 0;
         for nick in &nicks {
             let o = Offer {
-                contents: offer_contents(&f),
+                contents: offer_media(&f),
                 bridge_transport: transport.clone(),
                 sctp_port: Some(5000),
                 sources: SourceView::new(conference).except(nick).plus(&bridge).media(f.audio, f.video),
@@ -352,7 +359,8 @@ fn offer_rows() {
                 bridge_session_id: "0c9f3b1e".into(),
                 region: None,
             };
-            let iq = if cached { o.session_initiate("focus@auth.meet.test/focus", nick, "sid", "id") } else { tree::session_initiate(&o, "focus@auth.meet.test/focus", nick, "sid", "id") };
+            let iq: jicofo::xml::Outgoing =
+                if cached { o.session_initiate("focus@auth.meet.test/focus", nick, "sid", "id").into() } else { tree::session_initiate(&o, "focus@auth.meet.test/focus", nick, "sid", "id").into() };
             if write {
                 bytes += black_box(iq.to_xml_in(ns::CLIENT)).len();
             } else {
@@ -403,4 +411,139 @@ fn offer_rows() {
     }
     cold.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     println!("{:<30} {:>10} {:>10} {:>10} {:>10.3}", "cache fill: encode 500 owners", "", "", "", cold[RUNS / 2] * 1e3);
+    small_room_rows(&room(5), &bridge, &transport);
+}
+
+/// Seconds of CPU time per call of each of `ways` (median of 9 interleaved rounds of
+/// about 0.2 s each, like [`per_pass`]).
+fn per_op(ways: &[&dyn Fn() -> usize]) -> Vec<f64> {
+    const ROUNDS: usize = 9;
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); ways.len()];
+    for _ in 0..ROUNDS {
+        for (i, f) in ways.iter().enumerate() {
+            let (wall, cpu) = (Instant::now(), cpu_now());
+            let mut n = 0u64;
+            while wall.elapsed().as_secs_f64() < 0.2 {
+                black_box(f());
+                n += 1;
+            }
+            let secs = match (cpu, cpu_now()) {
+                (Some(a), Some(b)) => (b - a) as f64 / 1e9,
+                _ => wall.elapsed().as_secs_f64(),
+            };
+            per[i].push(secs / n as f64);
+        }
+    }
+    per.into_iter()
+        .map(|mut v| {
+            v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+            v[ROUNDS / 2]
+        })
+        .collect()
+}
+
+/// A storm-like room of 5 (`conference`: five participants with the captured sources):
+/// per invitation, the offer to one participant and its Colibri2 allocation, built as
+/// trees (the contents built per invitation, as the focus did before: `offer_contents`,
+/// `colibri_media`; sources as trees) and written directly (contents and media written
+/// once per kind of participant, sources cached), each without and with writing it to
+/// the bytes the event loop sends. µs of CPU time per stanza.
+fn small_room_rows(conference: &jicofo::xmpp::jingle::ConferenceSources, bridge: &jicofo::xmpp::jingle::ConferenceSources, transport: &jicofo::xml::Element) {
+    use jicofo::jid::Jid;
+    use jicofo::xml::Outgoing;
+    use jicofo::xmpp::colibri2::{ConferenceModify, EndpointRequest};
+    use jicofo::xmpp::jingle::codecs::{colibri_media, has_data_content, offer_contents, offer_media, Features};
+    use jicofo::xmpp::jingle::stanzas::{tree, Offer};
+    use jicofo::xmpp::jingle::SourceView;
+    use jicofo::xmpp::ns;
+
+    let focus = "focus@auth.meet.test/focus";
+    let jvb = Jid::parse("jvbbrewery@internal.auth.meet.test/jvb1").expect("jid");
+    let out = std::cell::RefCell::new((Vec::<u8>::with_capacity(64 * 1024), String::new()));
+    // What the event loop does with it: serialize or copy into its write buffer.
+    let write = |st: Outgoing| {
+        let (buf, scratch) = &mut *out.borrow_mut();
+        buf.clear();
+        st.write_bytes(buf, ns::CLIENT, scratch);
+        buf.len()
+    };
+    println!();
+    println!("a room of 5 (storm): per invitation, µs of CPU time per stanza (median of 9 rounds)");
+    println!("{:<40} {:>10} {:>10} {:>10}", "stanza", "bytes", "build µs", "+write µs");
+    for json in [false, true] {
+        let f = Features { json_sources: json, rtx: true, tcc: true, ..Features::default_set() };
+        let offer = |direct: bool, nick: &str| -> Outgoing {
+            if !direct {
+                black_box(offer_contents(&f));
+            }
+            let o = Offer {
+                contents: offer_media(&f),
+                bridge_transport: transport.clone(),
+                sctp_port: Some(5000),
+                sources: SourceView::new(conference).except(nick).plus(bridge).media(f.audio, f.video),
+                json,
+                start_muted: (false, false),
+                bridge_session_id: "0c9f3b1e-6d2a-4e7f-8b5c-1a2b3c4d5e6f".into(),
+                region: Some("eu-west-1".into()),
+            };
+            let to = format!("room1@conference.meet.test/{nick}");
+            if direct {
+                o.session_initiate(focus, &to, "6rbn2k8ahd2ns", "a1b2c3d4e5f60718").into()
+            } else {
+                tree::session_initiate(&o, focus, &to, "6rbn2k8ahd2ns", "a1b2c3d4e5f60718").into()
+            }
+        };
+        for direct in [false, true] {
+            let bytes = write(offer(direct, "p002"));
+            let t = per_op(&[&|| match offer(direct, "p002") {
+                Outgoing::Tree(e) => e.children.len(),
+                Outgoing::Raw(r) => r.body().len(),
+            }, &|| write(offer(direct, "p002"))]);
+            let name = format!("offer, {} sources, {}", if json { "JSON" } else { "XML" }, if direct { "direct" } else { "tree" });
+            println!("{:<40} {:>10} {:>10.2} {:>10.2}", name, bytes, t[0] * 1e6, t[1] * 1e6);
+        }
+    }
+    let f = Features { rtx: true, tcc: true, ..Features::default_set() };
+    let alloc = |direct: bool| -> Outgoing {
+        let (media, trees, sctp) = if direct {
+            let m = offer_media(&f);
+            (Some(m.colibri.clone()), Vec::new(), m.sctp)
+        } else {
+            let c = offer_contents(&f);
+            (None, colibri_media(&c), has_data_content(&c))
+        };
+        let mut req = ConferenceModify {
+            meeting_id: "4e8b3c1a-2f3d-4c5e-9a7b-1c2d3e4f5a6b".into(),
+            name: Some("room1@conference.meet.test".into()),
+            create: false,
+            endpoints: vec![EndpointRequest {
+                id: "19c373a4".into(),
+                create: true,
+                stats_id: Some("Alice-Xyz".into()),
+                sctp,
+                capabilities: vec!["source-names".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        if direct {
+            req.endpoints[0].media = media.unwrap_or_default();
+            req.to_stanza(&jvb, "a1b2c3d4e5f60718").into()
+        } else {
+            // The media elements `colibri_media` gave, first in the endpoint as the tree had them.
+            let mut iq = req.to_iq(&jvb, "a1b2c3d4e5f60718");
+            if let Some(ep) = iq.elements_mut().next().and_then(|cm| cm.elements_mut().next()) {
+                for (i, m) in trees.into_iter().enumerate() {
+                    ep.children.insert(i, jicofo::xml::Node::Element(m));
+                }
+            }
+            iq.into()
+        }
+    };
+    for direct in [false, true] {
+        let bytes = write(alloc(direct));
+        let t = per_op(&[&|| alloc(direct).name().len(), &|| write(alloc(direct))]);
+        let name = format!("Colibri2 allocation, {}", if direct { "direct" } else { "tree" });
+        println!("{:<40} {:>10} {:>10.2} {:>10.2}", name, bytes, t[0] * 1e6, t[1] * 1e6);
+    }
 }

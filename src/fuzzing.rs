@@ -1552,11 +1552,14 @@ fn request(requester: Option<usize>) -> Inbox {
 }
 
 impl Env for FuzzEnv {
-    fn send(&mut self, _conn: ConnId, el: Element) {
-        // Cached source encodings (raw XML) must parse: the checks below look into them.
-        let el = match el.contains_raw() {
-            true => el.reparsed().unwrap_or_else(|e| panic!("the conference wrote malformed XML ({e}): {}", el.to_xml())),
-            false => el,
+    fn send(&mut self, _conn: ConnId, el: crate::xml::Outgoing) {
+        // What was written ahead (raw XML) must parse: the checks below look into it.
+        let el = match el {
+            crate::xml::Outgoing::Tree(e) if !e.contains_raw() => e,
+            other => {
+                let text = other.to_xml_in("");
+                other.into_tree().unwrap_or_else(|e| panic!("the conference wrote malformed XML ({e}): {text}"))
+            }
         };
         let outstanding = self.shared.pending.lock().outstanding(Destination::Conference(ConferenceId(1)));
         assert!(outstanding <= crate::messages::pending::CONFERENCE_CAP, "{outstanding} requests pending");

@@ -229,6 +229,16 @@ pub(super) struct Allocated {
     pub answered: Instant,
 }
 
+/// The Colibri2 request `req` to `bridge`, written directly (no tree). In tests every
+/// request is also built as the reference tree ([`ConferenceModify::to_iq`]) and must
+/// parse to the same stanza, so the simulated conferences check it all the time.
+fn colibri_stanza(req: &ConferenceModify, bridge: &Jid, id: &str) -> crate::xml::RawElement {
+    let st = req.to_stanza(bridge, id);
+    #[cfg(test)]
+    assert_eq!(st.reparsed().expect("well-formed"), req.to_iq(bridge, id).reparsed().expect("well-formed"), "direct vs tree");
+    st
+}
+
 impl<E: Env> Conference<E> {
     /// Record (or forget) the bridge conference `(bridge, meeting id)` for the panic cleanup.
     pub(super) fn note_bridge(&self, bridge: Option<(Jid, MeetingId)>) {
@@ -290,7 +300,7 @@ impl<E: Env> Conference<E> {
             self.note_bridge(Some((bridge.clone(), meeting.clone())));
         }
         // The id is set by `request`.
-        let answer = match self.request(req.to_iq(&bridge, ""), super::REPLY_TIMEOUT) {
+        let answer = match self.request(colibri_stanza(&req, &bridge, ""), super::REPLY_TIMEOUT) {
             Ok(a) => Some(a),
             Err(RequestError::Timeout) => None,
             // Ending: no reaction (the bridge did nothing wrong).
@@ -359,7 +369,7 @@ impl<E: Env> Conference<E> {
             self.shared.metrics.set_bridge(self.id, None);
             if let Some(req) = c.expire(&self.meeting_id) {
                 let id = self.new_id();
-                self.send(req.to_iq(&c.bridge, &id));
+                self.send(colibri_stanza(&req, &c.bridge, &id));
             }
         }
     }
@@ -400,7 +410,7 @@ impl<E: Env> Conference<E> {
             EndpointExpiry::Endpoint(req) => {
                 let bridge = c.bridge.clone();
                 let id = self.new_id();
-                self.send(req.to_iq(&bridge, &id));
+                self.send(colibri_stanza(&req, &bridge, &id));
             }
         }
     }
@@ -418,7 +428,7 @@ impl<E: Env> Conference<E> {
         let Some(id) = self.track(PendingIq::ColibriUpdate { nick: nick.clone() }, bridge.clone(), deadline) else {
             return;
         };
-        self.send(req.to_iq(&bridge, &id));
+        self.send(colibri_stanza(&req, &bridge, &id));
     }
 
     /// The answer to a fire-and-forget colibri update.
@@ -479,7 +489,7 @@ impl<E: Env> Conference<E> {
         let deadline = self.env.now() + super::REPLY_TIMEOUT;
         let Some(id) = self.track(PendingIq::IceRestart { nick: nick.clone(), sid }, bridge.clone(), deadline) else { return };
         info!("conference {}: in-place ICE restart of {}", self.room, nick);
-        self.send(req.to_iq(&bridge, &id));
+        self.send(colibri_stanza(&req, &bridge, &id));
     }
 
     /// Bridge force-mute of `nick` for `media` ("audio"/"video"): on for a moderator
@@ -494,7 +504,7 @@ impl<E: Env> Conference<E> {
         let Some(st) = self.participant_mut(nick.as_str()).and_then(|p| p.force_mute().set(media, muted)) else { return };
         let Some(req) = self.media.bridging.session.as_ref().and_then(|c| c.force_mute(nick, &self.meeting_id, st)) else { return };
         let id = self.new_id();
-        self.send(req.to_iq(&bridge, &id));
+        self.send(colibri_stanza(&req, &bridge, &id));
     }
 
     /// The `<bridgeNotAvailable/>` extension when it applies.

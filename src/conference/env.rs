@@ -26,7 +26,7 @@ use crate::messages::{Control, EndReason, Inbox, InboxLoad};
 use crate::ids::{MeetingId, Nick, Sid};
 use crate::jid::Jid;
 use crate::net::{ConnId, NetHandle};
-use crate::xml::Element;
+use crate::xml::{Element, Outgoing};
 
 /// What a conference thread must undo if it panics, kept outside the conference's own
 /// state (which a panic may leave half-updated).
@@ -110,7 +110,7 @@ impl ThreadEnv {
 }
 
 impl Env for ThreadEnv {
-    fn send(&mut self, conn: ConnId, el: Element) {
+    fn send(&mut self, conn: ConnId, el: Outgoing) {
         if self.net.send(conn, el).is_err() {
             log::debug!("event loop gone; stanza dropped");
         }

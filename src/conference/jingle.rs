@@ -15,11 +15,18 @@ use crate::jid::Jid;
 use crate::metrics::Metrics;
 use crate::xml::Element;
 use crate::xmpp::incoming::{colibri2_outcome, Incoming, JingleIq};
-use crate::xmpp::jingle::codecs::{offer_contents, Features};
+use crate::xmpp::jingle::codecs::{offer_media, Features, OfferMedia};
 use crate::xmpp::jingle::sources::{ConferenceSources, EndpointSources, SourceOwner};
 use crate::xmpp::jingle::stanzas::{self as jingle, JingleAction, JingleError, JingleRequest, Offer};
 use crate::xmpp::jingle::SourceView;
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition, ErrorReply, IqHead};
+
+/// A stanza written directly parses to the one its reference tree builder makes (the
+/// simulated conferences check every offer and source-add / source-remove this way).
+#[cfg(test)]
+fn same_as_tree(direct: &crate::xml::RawElement, tree: Element) {
+    assert_eq!(direct.reparsed().expect("well-formed"), tree.reparsed().expect("well-formed"), "direct vs tree");
+}
 
 impl<E: Env> Conference<E> {
     /// Record (or forget) `nick`'s Jingle session for the panic cleanup.
@@ -46,7 +53,7 @@ impl<E: Env> Conference<E> {
     /// Send `nick` (`Allocating`, its endpoint `allocated` on the bridge) its offer: the
     /// bridge's transport, everyone's sources, start-muted; it becomes `Offered`.
     /// `av_join`: AV moderation force-mutes it at the start (audio, video).
-    pub(super) fn offer(&mut self, nick: &Nick, allocated: Allocated, features: Features, contents: Vec<Element>, av_join: (bool, bool)) {
+    pub(super) fn offer(&mut self, nick: &Nick, allocated: Allocated, features: Features, contents: std::sync::Arc<OfferMedia>, av_join: (bool, bool)) {
         let Some(c) = self.media.bridging.session.as_ref() else {
             self.with_participant(nick, |p| p.allocation_failed(true));
             return;
@@ -82,7 +89,11 @@ impl<E: Env> Conference<E> {
             bridge_session_id: bridge_session.to_string(),
             region,
         };
-        let si = offer.session_initiate(&self.focus_full(), &self.occupant_jid(nick.as_str()), sid.as_str(), &id);
+        let (from, to) = (self.focus_full(), self.occupant_jid(nick.as_str()));
+        let si = offer.session_initiate(&from, &to, sid.as_str(), &id);
+        // In tests every offer is also built as the reference tree and must parse the same.
+        #[cfg(test)]
+        same_as_tree(&si, jingle::tree::session_initiate(&offer, &from, &to, sid.as_str(), &id));
         self.send(si);
         let work = self.env.stopwatch().saturating_duration_since(allocated.answered);
         self.shared.metrics.focus_added(work);
@@ -152,12 +163,18 @@ impl<E: Env> Conference<E> {
         let remove = SourceView::new(&sig.remove).media(f.audio, f.video);
         if !remove.is_empty() {
             let id = self.new_id();
-            self.send(jingle::source_remove(&from, &to, sid.as_str(), &id, remove, f.json_sources));
+            let st = jingle::source_remove(&from, &to, sid.as_str(), &id, remove, f.json_sources);
+            #[cfg(test)]
+            same_as_tree(&st, jingle::tree::source_remove(&from, &to, sid.as_str(), &id, remove, f.json_sources));
+            self.send(st);
         }
         let add = SourceView::new(&sig.add).media(f.audio, f.video);
         if !add.is_empty() {
             let id = self.new_id();
-            self.send(jingle::source_add(&from, &to, sid.as_str(), &id, add, f.json_sources));
+            let st = jingle::source_add(&from, &to, sid.as_str(), &id, add, f.json_sources);
+            #[cfg(test)]
+            same_as_tree(&st, jingle::tree::source_add(&from, &to, sid.as_str(), &id, add, f.json_sources));
+            self.send(st);
         }
     }
 
@@ -346,7 +363,7 @@ impl<E: Env> Conference<E> {
         match on_restart_answer(ice.as_ref(), last_generation) {
             RestartAnswer::Relay(t, generation) => {
                 self.with_participant(nick, |p| p.relayed_ice_generation(generation));
-                let content = offer_contents(&features).first().and_then(|c| c.get_attr("name").map(str::to_string));
+                let content = offer_media(&features).contents.first().map(|c| c.name.clone());
                 let id = self.new_id();
                 let to = self.occupant_jid(nick.as_str());
                 let ti = jingle::transport_info(&self.focus_full(), &to, sid.as_str(), &id, content.as_deref().unwrap_or("audio"), &t);

@@ -23,7 +23,7 @@ use super::participant::Released;
 use super::{Conference, Env};
 use crate::ids::Nick;
 use crate::xmpp::colibri2::EndpointRequest;
-use crate::xmpp::jingle::codecs::{colibri_media, has_data_content, offer_contents, Features};
+use crate::xmpp::jingle::codecs::{offer_media, Features};
 use crate::xmpp::jingle::sources::ConferenceSources;
 
 /// Participants needed before anyone is invited.
@@ -98,7 +98,8 @@ impl<E: Env> Conference<E> {
         if self.choose_bridge(region.as_deref()).is_none() {
             return false;
         }
-        let contents = offer_contents(&features);
+        // Written ahead once per kind of participant (shared by every conference).
+        let contents = offer_media(&features);
         let mut caps = vec!["source-names".to_string()];
         if features.ssrc_rewriting {
             caps.push("ssrc-rewriting".to_string());
@@ -107,8 +108,8 @@ impl<E: Env> Conference<E> {
             id: nick.to_string(),
             create: true,
             stats_id,
-            media: colibri_media(&contents),
-            sctp: has_data_content(&contents),
+            media: contents.colibri.clone(),
+            sctp: contents.sctp,
             capabilities: caps,
             force_mute: (av_join.0 || av_join.1).then_some(av_join),
             ..Default::default()
@@ -120,7 +121,7 @@ impl<E: Env> Conference<E> {
         if !started {
             return false;
         }
-        match self.allocate(nick, endpoint, has_data_content(&contents)) {
+        match self.allocate(nick, endpoint, contents.sctp) {
             Ok(allocated) => {
                 self.offer(nick, allocated, features, contents, av_join);
                 true

@@ -98,7 +98,7 @@ use crate::messages::pending::{answer_is_from, Destination, IqId, PendingTable};
 use crate::ids::{ConferenceId, MeetingId, Nick, Sid};
 use crate::jid::Jid;
 use crate::net::ConnId;
-use crate::xml::Element;
+use crate::xml::{Element, Outgoing};
 use crate::xmpp::ns;
 use crate::xmpp::caps::{Caps, CapsCache, DiscoInfo};
 use crate::xmpp::stanza::{iq_error, iq_result, ErrorCondition};
@@ -130,8 +130,8 @@ fn is_answer(st: &Incoming, id: &str) -> bool {
 /// a simulated run ([`sim::SimEnv`]) is deterministic: the same script and seed give the
 /// same stanzas at the same times.
 pub trait Env: Send {
-    /// Send a stanza on `conn`.
-    fn send(&mut self, conn: ConnId, el: Element);
+    /// Send a stanza on `conn` (a tree, or written ahead: [`crate::xml::RawElement`]).
+    fn send(&mut self, conn: ConnId, el: Outgoing);
     /// The current time (deadlines, rate limits, timers).
     fn now(&self) -> Instant;
     /// Wall-clock time, for values clients show (`created-ms`).
@@ -389,9 +389,9 @@ impl<E: Env> Conference<E> {
         self.shared.pending.lock().fresh_id().to_string()
     }
 
-    fn send(&mut self, el: Element) {
+    fn send(&mut self, el: impl Into<Outgoing>) {
         let c = self.shared.client;
-        self.env.send(c, el);
+        self.env.send(c, el.into());
     }
 
     /// Enter a request to `to` in the pending table; its id, or `None` (logged) when
@@ -458,7 +458,8 @@ impl<E: Env> Conference<E> {
 
     /// Send an IQ and wait for its answer until `timeout`; other messages are kept.
     /// Only an answer from the IQ's addressee counts. A shutdown ends the wait at once.
-    pub(crate) fn request(&mut self, mut iq: Element, timeout: Duration) -> Result<Incoming, RequestError> {
+    pub(crate) fn request(&mut self, iq: impl Into<Outgoing>, timeout: Duration) -> Result<Incoming, RequestError> {
+        let mut iq = iq.into();
         if self.life.is_aborted() {
             return Err(RequestError::Aborted);
         }
@@ -579,7 +580,7 @@ impl<E: Env> Conference<E> {
     /// Answer a conference request with `resource-constraint` (type wait).
     fn refuse(&mut self, w: PendingReply, why: Refusal) {
         if let Some((conn, iq)) = w.target.answer(&w.iq, ConferenceAnswer::Refused(why)) {
-            self.env.send(conn, iq);
+            self.env.send(conn, iq.into());
         }
     }
 
@@ -587,7 +588,7 @@ impl<E: Env> Conference<E> {
         let mut reply = w.reply.clone();
         reply.ready = ready;
         if let Some((conn, iq)) = w.target.answer(&w.iq, ConferenceAnswer::Reply(reply)) {
-            self.env.send(conn, iq);
+            self.env.send(conn, iq.into());
         }
     }
 

@@ -198,9 +198,9 @@ impl Env for SimEnv {
         self.max_backlog_bytes = self.max_backlog_bytes.max(bytes);
     }
 
-    fn send(&mut self, conn: ConnId, el: Element) {
-        // As the receiver sees it: cached source encodings (raw XML) parsed into elements.
-        let el = if el.contains_raw() { el.reparsed().expect("the focus writes well-formed XML") } else { el };
+    fn send(&mut self, conn: ConnId, el: crate::xml::Outgoing) {
+        // As the receiver sees it: what was written ahead (raw XML) parsed into elements.
+        let el = el.into_tree().expect("the focus writes well-formed XML");
         self.sent.push((self.now - self.start, conn, el.clone()));
         for r in (self.responder)(&el) {
             self.replies.push_back(Inbox::stanza(r));

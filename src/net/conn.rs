@@ -39,7 +39,7 @@ use super::{tls, Backoff, ConnId, ConnSpec, LinkSecurity, Negotiation, Outbox, R
 use crate::log_throttle::LogThrottle;
 use crate::jid::Jid;
 use crate::xml::framer::{opening_tag, Frame, Framer, StreamHeader};
-use crate::xml::{parse, Element};
+use crate::xml::{parse, Element, Outgoing};
 use crate::xmpp::ns;
 use crate::xmpp::c2s::ClientNegotiator;
 use crate::xmpp::component::ComponentNegotiator;
@@ -49,6 +49,8 @@ use crate::xmpp::Action;
 
 /// Past this many unsent bytes the peer is not reading: the connection is dropped.
 const MAX_WRITE_QUEUE: usize = 64 * 1024 * 1024;
+/// A serialization buffer larger than this is not kept for the next stanza.
+const SCRATCH_KEEP: usize = 64 * 1024;
 /// Keepalive pings awaiting an answer that are remembered (the peer is dead after three
 /// silent intervals anyway); the oldest is forgotten past this.
 const MAX_PINGS_OUTSTANDING: usize = 4;
@@ -123,6 +125,8 @@ pub(crate) struct Conn {
     neg: Option<Negotiator>,
     stream_ns: &'static str,
     wbuf: Vec<u8>,
+    /// Reused for serializing a stanza's tree or start tag.
+    scratch: String,
     wpos: usize,
     backoff: Backoff,
     /// The next failure is the server refusing us (credentials, TLS, configuration),
@@ -173,6 +177,7 @@ impl Conn {
             neg: None,
             stream_ns,
             wbuf: Vec::new(),
+            scratch: String::new(),
             wpos: 0,
             backoff: Backoff::new(),
             slow_retry: false,
@@ -644,9 +649,9 @@ impl Conn {
 
     /// Queue a stanza from above. While the connection is not ready, an IQ request is
     /// answered locally with an error so that its sender does not wait for nothing.
-    pub fn send_stanza(&mut self, el: Element, router: &mut dyn Router, out: &mut Outbox) {
+    pub fn send_stanza(&mut self, el: Outgoing, router: &mut dyn Router, out: &mut Outbox) {
         if self.state != State::Ready || self.closing {
-            if el.name == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) {
+            if el.name() == "iq" && matches!(el.get_attr("type"), Some("get") | Some("set")) {
                 debug!("{}: not connected, failing IQ {:?}", self.spec.name, el.get_attr("id"));
                 let mut err = iq_error(&el, ErrorCondition::ServiceUnavailable, Some("the focus is not connected to the XMPP server"));
                 // The error comes "from" the addressee, back to the sender.
@@ -660,25 +665,31 @@ impl Conn {
                 let st = if self.spec.typed { Incoming::from_element(err) } else { Incoming::Other(err) };
                 router.stanza(self.id, st, out);
             } else {
-                debug!("{}: not connected, dropping <{}>", self.spec.name, el.name);
+                debug!("{}: not connected, dropping <{}>", self.spec.name, el.name());
             }
             return;
         }
         self.queue_element(el);
     }
 
-    fn queue_element(&mut self, mut el: Element) {
+    /// Serialize a stanza into the write queue: a tree is written, a stanza written
+    /// ahead ([`crate::xml::RawElement`]) copied (its start tag and the cached body).
+    fn queue_element(&mut self, el: impl Into<Outgoing>) {
+        let mut el = el.into();
         if self.stream_ns == ns::COMPONENT && el.get_attr("from").is_none() {
             if let Some(j) = &self.jid {
                 el.set_attr("from", j.to_string());
             }
         }
-        let text = el.to_xml_in(self.stream_ns);
+        let start = self.wbuf.len();
+        el.write_bytes(&mut self.wbuf, self.stream_ns, &mut self.scratch);
+        if self.scratch.capacity() > SCRATCH_KEEP {
+            self.scratch = String::new();
+        }
         self.sent += 1;
         if log::log_enabled!(log::Level::Debug) {
-            debug!("{} -> {}", self.spec.name, text);
+            debug!("{} -> {}", self.spec.name, String::from_utf8_lossy(&self.wbuf[start..]));
         }
-        self.wbuf.extend_from_slice(text.as_bytes());
     }
 
     /// Write as much of the queue as the socket takes.

@@ -198,7 +198,7 @@ fn deliver(conns: &mut [Conn], out: &mut Outbox, router: &mut dyn Router) {
     let items = std::mem::take(&mut out.items);
     for (id, el) in items {
         if let Some(c) = conns.get_mut(id.0) {
-            c.send_stanza(el, router, out);
+            c.send_stanza(el.into(), router, out);
         }
     }
 }

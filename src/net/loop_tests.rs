@@ -12,7 +12,7 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use super::{spawn, ConnId, ConnSpec, LinkSecurity, NetHandle, Negotiation, Outbox, Router, TlsOptions};
 use crate::jid::Jid;
 use crate::xml::framer::{Frame, Framer};
-use crate::xml::{parse_stanza, Element};
+use crate::xml::{parse_stanza, Element, RawElement, RawWriter};
 use crate::xmpp::ns;
 use crate::xmpp::stanza::parse_error;
 
@@ -427,9 +427,22 @@ fn a_burst_of_large_stanzas_to_a_slow_reader_is_held_back_not_dropped() {
     let mut p = Peer::accept_component(&listener);
     connected(&run);
     let body = "x".repeat(256 * 1024);
+    let body_len = body.len();
     let sender = run.handle.clone();
+    // Every other one written ahead (raw): both kinds count against the same limits.
+    let raw_body = {
+        let mut w = crate::xml::RawWriter::new();
+        w.start("body", ns::COMPONENT);
+        w.text(&body);
+        w.finish()
+    };
     let burst = std::thread::spawn(move || {
         for i in 0..300 {
+            if i % 2 == 1 {
+                let m = RawElement::new("message", ns::COMPONENT, raw_body.clone()).attr("to", "a@meet.test").attr("id", format!("b{i}"));
+                sender.send(ConnId(0), m).unwrap();
+                continue;
+            }
             let m = Element::new("message", ns::COMPONENT).attr("to", "a@meet.test").attr("id", format!("b{i}")).child(
                 Element::new("body", ns::COMPONENT).text(body.clone()),
             );
@@ -441,6 +454,7 @@ fn a_burst_of_large_stanzas_to_a_slow_reader_is_held_back_not_dropped() {
     while got < 300 {
         let el = p.next_non_ping(Duration::from_secs(20)).unwrap_or_else(|| panic!("only {got} of 300 arrived"));
         assert_eq!(el.get_attr("id"), Some(format!("b{got}").as_str()), "in order");
+        assert_eq!(el.get_child("body", ns::COMPONENT).map(|b| b.text_content().len()), Some(body_len), "whole");
         got += 1;
     }
     burst.join().unwrap();
@@ -560,4 +574,55 @@ fn a_flood_from_the_server_is_read_a_megabyte_per_loop_turn() {
     assert!(max_per_turn <= per_turn as u64, "{} stanzas in one turn (at most {} expected)", max_per_turn, per_turn);
     handle.shutdown();
     let _ = join.join();
+}
+
+/// A stanza written ahead ([`RawElement`]) is copied onto the stream as the same tree
+/// would be written: the namespace declared as the stream needs, `from` added on a
+/// component stream when missing, counted like any other; while the connection is not
+/// ready an IQ request of that kind is answered locally with `service-unavailable`, from
+/// its addressee, as a tree would be.
+#[test]
+fn stanzas_written_ahead_are_sent_like_trees() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let run = Running::start(vec![component_spec(listener.local_addr().unwrap().port(), Duration::from_secs(30), 1 << 20)]);
+    let body = |hostile: &str| {
+        let mut w = RawWriter::new();
+        w.start("query", "urn:x:test");
+        w.attr("v", hostile);
+        w.text(hostile);
+        w.finish()
+    };
+    let hostile = "a'b\"c<d>&e]]>";
+    // Not connected yet (the server has not accepted): answered locally.
+    let early = RawElement::new("iq", ns::CLIENT, body(hostile)).attr("type", "get").attr("id", "r1").attr("from", "focus@x/f").attr("to", "jvb@x/j");
+    run.handle.send(ConnId(0), early).unwrap();
+    let err = run.stanza(T).expect("a local error");
+    assert_eq!((err.get_attr("type"), err.get_attr("id")), (Some("error"), Some("r1")));
+    assert_eq!((err.get_attr("from"), err.get_attr("to")), (Some("jvb@x/j"), Some("focus@x/f")));
+    assert_eq!(parse_error(&err).map(|e| e.condition_name), Some("service-unavailable".into()));
+
+    let mut p = Peer::accept_component(&listener);
+    connected(&run);
+    for (i, raw) in [true, false].into_iter().enumerate() {
+        let id = format!("q{i}");
+        if raw {
+            let st = RawElement::new("iq", ns::CLIENT, body(hostile)).attr("type", "set").attr("id", id.as_str()).attr("to", "jvb@x/j");
+            run.handle.send(ConnId(0), st).unwrap();
+        } else {
+            let tree = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", id.as_str()).attr("to", "jvb@x/j").child(
+                Element::new("query", "urn:x:test").attr("v", hostile).text(hostile),
+            );
+            run.handle.send(ConnId(0), tree).unwrap();
+        }
+        let got = p.next_non_ping(T).expect("sent");
+        assert_eq!(got.ns, ns::CLIENT, "the namespace is declared on the component stream");
+        assert_eq!(got.get_attr("from"), Some(COMPONENT_JID), "from added");
+        assert_eq!(got.get_attr("id"), Some(id.as_str()));
+        let q = got.get_child("query", "urn:x:test").expect("body");
+        assert_eq!((q.get_attr("v"), q.text_content().as_str()), (Some(hostile), hostile));
+    }
+    // An empty body is an empty element.
+    run.handle.send(ConnId(0), RawElement::new("presence", ns::COMPONENT, crate::xml::RawXml::default()).attr("to", "r@x")).unwrap();
+    let got = p.next_non_ping(T).expect("sent");
+    assert_eq!((got.name.as_str(), got.elements().count(), got.get_attr("to")), ("presence", 0, Some("r@x")));
 }

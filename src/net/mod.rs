@@ -7,7 +7,8 @@
 //! tree) and hands it to a [`Router`] on the loop thread. The router must never block: it answers by pushing stanzas into an
 //! [`Outbox`], and forwards work to other threads over bounded channels. Other
 //! threads send stanzas through a cloneable [`NetHandle`] (a channel of limited length + mio
-//! `Waker`). Lost connections come back on the [`Backoff`] schedule (every 0.5 s for
+//! `Waker`): element trees, which the loop serializes, or stanzas written ahead
+//! ([`crate::xml::RawElement`], e.g. a conference's offers), which it only copies. Lost connections come back on the [`Backoff`] schedule (every 0.5 s for
 //! 30 s, then doubling with jitter to 30 s); keepalive pings, with random ids and
 //! answers accepted only from the pinged address, notice a dead peer. A stanza the
 //! framer skips (over the size cap or the depth limit) or that does not parse costs its
@@ -34,7 +35,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::jid::Jid;
-use crate::xml::Element;
+use crate::xml::{Element, Outgoing};
 use crate::xmpp::c2s::ClientConfig;
 use crate::xmpp::incoming::Incoming;
 
@@ -176,7 +177,8 @@ pub trait Router: Send {
 }
 
 pub(crate) enum Cmd {
-    Send(ConnId, Element),
+    /// A stanza for a connection: a tree, or written ahead (the loop only copies it).
+    Send(ConnId, Outgoing),
     Shutdown,
 }
 
@@ -195,9 +197,11 @@ pub struct NetHandle {
 }
 
 impl NetHandle {
-    /// Queue `el` for `conn`; blocks only while the loop's command queue is full
-    /// ([`event_loop::COMMAND_QUEUE`] commands).
-    pub fn send(&self, conn: ConnId, el: Element) -> Result<(), SendError> {
+    /// Queue `el` (a tree or a [`crate::xml::RawElement`] written ahead) for `conn`;
+    /// blocks only while the loop's command queue is full ([`event_loop::COMMAND_QUEUE`]
+    /// commands).
+    pub fn send(&self, conn: ConnId, el: impl Into<Outgoing>) -> Result<(), SendError> {
+        let el = el.into();
         // The channel is unbounded (a bounded one allocates and touches all its slots up
         // front: 1.8 MB); past the limit the sender waits for the loop to catch up. When
         // the loop is gone the queue is discarded, so this cannot wait forever.

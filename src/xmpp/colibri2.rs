@@ -5,7 +5,7 @@
 //! them (media.md §1, [`answer_outcome`]).
 
 use crate::jid::Jid;
-use crate::xml::{Element, Event};
+use crate::xml::{Element, Event, RawElement, RawWriter, RawXml};
 use crate::xmpp::collect::{attr, take_attr, Depth, Step};
 use crate::xmpp::jingle::sources::{ColibriSources, ColibriSourcesReader};
 use crate::xmpp::jingle::transport::{IceTransport, TransportReader};
@@ -23,8 +23,9 @@ pub struct EndpointRequest {
     pub expire: bool,
     /// The `stats-id` attribute, from the occupant's `<stats-id>` presence element.
     pub stats_id: Option<String>,
-    /// `<media>` elements (create only).
-    pub media: Vec<Element>,
+    /// `<media>` elements (create only), written ahead
+    /// ([`crate::xmpp::jingle::codecs::OfferMedia::colibri`]).
+    pub media: RawXml,
     /// Ask for an SCTP association (create only).
     pub sctp: bool,
     /// The participant's ICE transport (updates) — the inner ice-udp `<transport>`.
@@ -54,7 +55,9 @@ impl EndpointRequest {
         if let Some(s) = &self.stats_id {
             e.set_attr("stats-id", s.clone());
         }
-        e = e.children(self.media.iter().cloned());
+        if !self.media.is_empty() {
+            e = e.raw(self.media.clone());
+        }
         if self.create {
             let mut t = Element::new("transport", ns::COLIBRI2).attr("ice-controlling", "true");
             if self.sctp {
@@ -88,6 +91,70 @@ impl EndpointRequest {
             e = e.child(Element::new("initial-last-n", ns::COLIBRI2).attr("value", n.to_string()));
         }
         e
+    }
+
+    /// [`Self::to_element`] written straight into `w` (no tree of its own: the media are
+    /// shared, a transport or sources given as trees are written as they are).
+    fn write(&self, w: &mut RawWriter) {
+        let colibri = |w: &mut RawWriter, name: &'static str| w.start(name, ns::COLIBRI2);
+        colibri(w, "endpoint");
+        w.attr("id", &self.id);
+        if self.create {
+            w.attr("create", "true");
+        }
+        if self.expire {
+            w.attr("expire", "true");
+            w.end();
+            return;
+        }
+        if let Some(s) = &self.stats_id {
+            w.attr("stats-id", s);
+        }
+        w.share(&self.media);
+        if self.create {
+            colibri(w, "transport");
+            w.attr("ice-controlling", "true");
+            if self.sctp {
+                colibri(w, "sctp");
+                w.end();
+            }
+            w.end();
+        } else if let Some(t) = &self.transport {
+            colibri(w, "transport");
+            w.element(t);
+            w.end();
+        } else if self.ice_restart {
+            colibri(w, "transport");
+            w.attr("ice-restart", "true");
+            w.end();
+        }
+        if let Some(s) = &self.sources {
+            w.element(s);
+        } else if self.create {
+            colibri(w, "sources");
+            w.end();
+        }
+        if let Some((a, v)) = self.force_mute {
+            colibri(w, "force-mute");
+            if a {
+                w.attr("audio", "true");
+            }
+            if v {
+                w.attr("video", "true");
+            }
+            w.end();
+        }
+        for c in &self.capabilities {
+            colibri(w, "capability");
+            w.attr("name", c);
+            w.end();
+        }
+        if let Some(n) = self.initial_last_n {
+            colibri(w, "initial-last-n");
+            w.attr("value", &n.to_string());
+            w.end();
+        }
+        w.end();
     }
 }
 
@@ -126,6 +193,31 @@ impl ConferenceModify {
         }
         cm = cm.children(self.endpoints.iter().map(EndpointRequest::to_element));
         Element::new("iq", ns::CLIENT).attr("type", "get").attr("id", id).attr("to", bridge.to_string()).child(cm)
+    }
+
+    /// [`Self::to_iq`] written straight into raw XML, without a tree: what the focus
+    /// sends.
+    pub fn to_stanza(&self, bridge: &Jid, id: &str) -> RawElement {
+        let mut w = RawWriter::with_capacity(512);
+        w.start("conference-modify", ns::COLIBRI2);
+        w.attr("meeting-id", &self.meeting_id);
+        if self.create {
+            if let Some(n) = &self.name {
+                w.attr("name", n);
+            }
+            w.attr("create", "true");
+            if self.rtcstats_enabled == Some(false) {
+                w.attr("rtcstats-enabled", "false");
+            }
+        }
+        if self.expire {
+            w.attr("expire", "true");
+        }
+        for e in &self.endpoints {
+            e.write(&mut w);
+        }
+        w.end();
+        RawElement::new("iq", ns::CLIENT, w.finish()).attr("type", "get").attr("id", id).attr("to", bridge.to_string())
     }
 }
 
@@ -460,6 +552,78 @@ mod tests {
 
     fn bridge() -> Jid {
         Jid::parse("jvbbrewery@internal.auth.meet.test/jvb1").unwrap()
+    }
+
+    /// Every shape of request the focus sends, with participant-controlled values at
+    /// their most hostile (nicks as endpoint ids, stats ids, a relayed transport, source
+    /// names and msids), written straight ([`ConferenceModify::to_stanza`]) is the tree
+    /// [`ConferenceModify::to_iq`] builds, byte for byte, and parses back to the values.
+    #[test]
+    fn requests_written_directly_equal_the_trees() {
+        use crate::xmpp::jingle::codecs::{offer_media, Features};
+        use crate::xmpp::jingle::sources::{EndpointSources, MediaType, Source};
+        let hostile = ["a1", "n'i\"c<k>&]]>", "\u{1}x\u{fffe}", "\u{e9}t\u{e9} \u{1f600}"];
+        let media = offer_media(&Features { rtx: true, tcc: true, ..Features::default_set() }).colibri.clone();
+        let mut n = 0;
+        for h in hostile {
+            let transport = Element::new("transport", ns::ICE_UDP)
+                .attr("ufrag", h)
+                .attr("pwd", h)
+                .child(Element::new("fingerprint", ns::DTLS).attr("hash", "sha-256").text(h))
+                .child(Element::new("candidate", ns::ICE_UDP).attr("ip", h));
+            let sources = EndpointSources {
+                sources: vec![Source::new(1, MediaType::Audio).with_name(h).with_msid(h), Source::new(2, MediaType::Video).with_name(h)],
+                groups: vec![],
+            };
+            let endpoints = [
+                EndpointRequest {
+                    id: h.into(),
+                    create: true,
+                    stats_id: Some(h.into()),
+                    media: media.clone(),
+                    sctp: true,
+                    capabilities: vec!["source-names".into(), "ssrc-rewriting".into()],
+                    force_mute: Some((true, false)),
+                    ..Default::default()
+                },
+                EndpointRequest { id: h.into(), create: true, ..Default::default() },
+                EndpointRequest { id: h.into(), expire: true, stats_id: Some(h.into()), ..Default::default() },
+                EndpointRequest {
+                    id: h.into(),
+                    stats_id: Some(h.into()),
+                    transport: Some(transport.clone()),
+                    sources: Some(sources.to_colibri2(h)),
+                    initial_last_n: Some(7),
+                    ..Default::default()
+                },
+                EndpointRequest { id: h.into(), ice_restart: true, force_mute: Some((false, true)), ..Default::default() },
+                EndpointRequest { id: h.into(), force_mute: Some((false, false)), ..Default::default() },
+            ];
+            for create in [false, true] {
+                for expire in [false, true] {
+                    for k in 0..=endpoints.len() {
+                        let req = ConferenceModify {
+                            meeting_id: h.into(),
+                            name: Some(format!("{h}@conference.meet.test")),
+                            create,
+                            expire,
+                            rtcstats_enabled: Some(!create),
+                            endpoints: endpoints.iter().skip(k).take(2).cloned().collect(),
+                        };
+                        let (direct, tree) = (req.to_stanza(&bridge(), h), req.to_iq(&bridge(), h));
+                        assert_eq!(direct.to_xml_in(ns::CLIENT), tree.to_xml_in(ns::CLIENT), "{req:?}");
+                        let back = direct.reparsed().expect("well-formed");
+                        assert_eq!(back, tree.reparsed().unwrap());
+                        let cm = back.get_child("conference-modify", ns::COLIBRI2).unwrap();
+                        let want = h.replace(['\u{1}', '\u{fffe}'], "\u{fffd}");
+                        assert_eq!(cm.get_attr("meeting-id"), Some(want.as_str()));
+                        assert!(cm.children_named("endpoint", ns::COLIBRI2).all(|e| e.get_attr("id") == Some(want.as_str())));
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 4 * 4 * 7);
     }
 
     #[test]

@@ -291,6 +291,15 @@ impl Envelope for Element {
     }
 }
 
+impl Envelope for crate::xml::Outgoing {
+    fn stanza_ns(&self) -> &str {
+        self.ns()
+    }
+    fn envelope_attr(&self, name: &str) -> Option<&str> {
+        self.get_attr(name)
+    }
+}
+
 /// The envelope of an IQ, typed: what answering it, routing it and checking its sender
 /// need. Values as received (bounded by the stanza size only: answers never echo more
 /// than [`MAX_ECHOED_ID`] of an id, see [`is_answerable`]).

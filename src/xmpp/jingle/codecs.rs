@@ -6,10 +6,19 @@
 //! [`colibri_media`] turns the audio/video contents into the colibri2 `<media>`
 //! elements of an endpoint allocation (§1.2). Everything here is a pure function of
 //! its inputs with the default jicofo codec configuration.
+//!
+//! The focus itself does not build those trees per invitation: [`offer_media`] gives the
+//! same contents and Colibri2 media written ahead ([`OfferMedia`]), built once per kind
+//! of participant (the features that shape the offer, and the codec configuration) and
+//! kept in a small bounded cache shared by every conference.
 
-use crate::xml::Element;
+use std::sync::Arc;
+
+use crate::xml::{Element, RawOpen, RawWriter, RawXml};
 
 use crate::xmpp::ns;
+
+use super::sources::MediaType;
 
 /// Disco feature: the participant can receive/send audio.
 pub const FEATURE_AUDIO: &str = "urn:xmpp:jingle:apps:rtp:audio";
@@ -224,6 +233,133 @@ pub fn offer_contents_with(f: &Features, cfg: &CodecConfig) -> Vec<Element> {
     out
 }
 
+/// One content of an offer written ahead: `<content><description>` with the codecs and
+/// `<rtcp-mux/>`, left open for each offer's sources and transport.
+#[derive(Clone, Debug)]
+pub struct EncodedContent {
+    /// The content's name (`audio`, `video`, `data`).
+    pub name: String,
+    /// The media type whose sources go into its description (none for `data`).
+    pub source_media: Option<MediaType>,
+    /// The description is open inside the content (it always is for our contents).
+    pub described: bool,
+    /// The content (and its description) open.
+    pub open: RawOpen,
+}
+
+/// What an offer and the Colibri2 allocation take from a participant's features and the
+/// codec configuration, built once ([`offer_media`]) and shared: the contents as trees
+/// (the reference for the tree builders and tests) and written ahead.
+#[derive(Debug)]
+pub struct OfferMedia {
+    /// [`offer_contents_with`]: the contents as element trees.
+    pub trees: Vec<Element>,
+    /// The same contents written ahead, in order.
+    pub contents: Vec<EncodedContent>,
+    /// [`colibri_media`] of the contents, written (`<media>` elements).
+    pub colibri: RawXml,
+    /// A `data` content is offered (Colibri2 `<sctp/>` wanted).
+    pub sctp: bool,
+    /// The BUNDLE `<group>` over every content (JSON receivers) …
+    group_all: RawXml,
+    /// … and over the audio and video contents only (the others, §2.4).
+    group_av: RawXml,
+}
+
+impl OfferMedia {
+    fn new(f: &Features, cfg: &CodecConfig) -> OfferMedia {
+        let trees = offer_contents_with(f, cfg);
+        let mut contents = Vec::new();
+        for c in &trees {
+            let name = c.get_attr("name").unwrap_or("").to_string();
+            let mut w = RawWriter::new();
+            w.start_element(c);
+            let mut source_media = None;
+            let d = c.get_child("description", ns::RTP);
+            if let Some(d) = d {
+                w.start_element(d);
+                for e in d.elements() {
+                    w.element(e);
+                }
+                if d.get_child("rtcp-mux", ns::RTP).is_none() {
+                    w.start("rtcp-mux", ns::RTP);
+                    w.end();
+                }
+                source_media = d.get_attr("media").and_then(MediaType::parse).or_else(|| MediaType::parse(&name));
+            }
+            let Some(open) = w.finish_open() else { continue };
+            contents.push(EncodedContent { name, source_media, described: d.is_some(), open });
+        }
+        let group = |all: bool| {
+            let mut w = RawWriter::new();
+            w.start("group", ns::GROUPING);
+            w.attr("semantics", "BUNDLE");
+            for c in contents.iter().filter(|c| all || c.name == "audio" || c.name == "video") {
+                w.start("content", ns::GROUPING);
+                w.attr("name", &c.name);
+                w.end();
+            }
+            w.finish()
+        };
+        let (group_all, group_av) = (group(true), group(false));
+        let mut colibri = RawWriter::new();
+        for m in colibri_media(&trees) {
+            colibri.element(&m);
+        }
+        OfferMedia { sctp: has_data_content(&trees), trees, colibri: colibri.finish(), group_all, group_av, contents }
+    }
+
+    /// The BUNDLE group of the contents a receiver gets (all for JSON receivers, else
+    /// audio and video).
+    pub fn group(&self, json: bool) -> &RawXml {
+        if json {
+            &self.group_all
+        } else {
+            &self.group_av
+        }
+    }
+}
+
+/// Kinds of participant whose [`OfferMedia`] the cache keeps (the key is a handful of
+/// booleans; past this the oldest entry goes).
+pub const OFFER_MEDIA_CACHE: usize = 32;
+
+/// The cache behind [`offer_media_with`]: a kind of participant and its offer media.
+type OfferMediaCache = Vec<((Features, CodecConfig), Arc<OfferMedia>)>;
+
+static OFFER_MEDIA: parking_lot::Mutex<OfferMediaCache> = parking_lot::const_mutex(Vec::new());
+
+/// [`offer_media_with`] the default configuration.
+pub fn offer_media(f: &Features) -> Arc<OfferMedia> {
+    offer_media_with(f, &CodecConfig::default())
+}
+
+/// The offer's contents and Colibri2 media for a participant with `f` under `cfg`,
+/// from the cache (built on the first use of such a participant).
+pub fn offer_media_with(f: &Features, cfg: &CodecConfig) -> Arc<OfferMedia> {
+    // Features that do not shape the contents are not part of the key.
+    let key = (Features { json_sources: false, ssrc_rewriting: false, source_names: false, ..*f }, *cfg);
+    if let Some((_, m)) = OFFER_MEDIA.lock().iter().find(|(k, _)| *k == key) {
+        return m.clone();
+    }
+    let built = Arc::new(OfferMedia::new(&key.0, cfg));
+    let mut cache = OFFER_MEDIA.lock();
+    if let Some((_, m)) = cache.iter().find(|(k, _)| *k == key) {
+        return m.clone();
+    }
+    if cache.len() >= OFFER_MEDIA_CACHE {
+        cache.remove(0);
+    }
+    cache.push((key, built.clone()));
+    built
+}
+
+/// Entries in the cache (tests).
+#[cfg(test)]
+pub(crate) fn offer_media_cached() -> usize {
+    OFFER_MEDIA.lock().len()
+}
+
 /// True when the offer contents include a `data` content (colibri2 `<sctp/>` wanted).
 pub fn has_data_content(contents: &[Element]) -> bool {
     contents.iter().any(|c| c.get_attr("name") == Some("data"))
@@ -355,6 +491,31 @@ mod tests {
         assert_eq!(offer_contents(&Features { sctp: true, ..Features::default() }).len(), 1);
         let no_sctp = offer_contents_with(&f, &CodecConfig { opus_red: false, sctp: false });
         assert!(!has_data_content(&no_sctp));
+    }
+
+    /// The contents and Colibri2 media written ahead are the trees, for every kind of
+    /// participant and configuration; one entry per kind, shared, and the cache stays
+    /// within its bound however many kinds come.
+    #[test]
+    fn offer_media_written_ahead_equals_the_trees_and_the_cache_is_bounded() {
+        for bits in 0..(1u32 << 9) {
+            let b = |i: u32| bits & (1 << i) != 0;
+            let f = Features { audio: b(0), video: b(1), sctp: b(2), rtx: b(3), tcc: b(4), remb: b(5), opus_red: b(6), ..Features::default() };
+            let cfg = CodecConfig { opus_red: b(7), sctp: b(8) };
+            let m = offer_media_with(&f, &cfg);
+            assert_eq!(m.trees, offer_contents_with(&f, &cfg));
+            assert_eq!(m.sctp, has_data_content(&m.trees));
+            let media = crate::xml::Element::new("endpoint", ns::COLIBRI2).raw(m.colibri.clone()).reparsed().unwrap();
+            assert_eq!(media.elements().cloned().collect::<Vec<_>>(), colibri_media(&m.trees));
+            let names: Vec<&str> = m.contents.iter().map(|c| c.name.as_str()).collect();
+            let tree_names: Vec<&str> = m.trees.iter().map(|c| c.get_attr("name").unwrap()).collect();
+            assert_eq!(names, tree_names);
+            assert!(m.contents.iter().all(|c| c.described));
+            // Shared while cached; the features that do not shape the offer are no key.
+            let again = offer_media_with(&Features { json_sources: true, source_names: true, ssrc_rewriting: true, ..f }, &cfg);
+            assert!(Arc::ptr_eq(&m, &again));
+            assert!(offer_media_cached() <= OFFER_MEDIA_CACHE);
+        }
     }
 
     #[test]

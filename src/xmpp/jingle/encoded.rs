@@ -32,6 +32,7 @@ use std::iter::Peekable;
 use std::sync::{Arc, OnceLock};
 
 use crate::xml::{RawWriter, RawXml};
+use crate::xmpp::ns;
 
 use super::sources::{ConferenceSources, EndpointSources, MediaType, SourceOwner};
 
@@ -122,14 +123,40 @@ struct Encoded {
 impl Encoded {
     fn new(owner: &str, set: &EndpointSources, audio: bool, video: bool) -> Encoded {
         let s = set.filter_media(audio, video).strip_simulcast();
+        // Written directly: what `Source::to_jingle` and `SsrcGroup::to_element` build
+        // as trees (the tests compare the two), without the trees.
         let per_media = |m: MediaType| {
             let mut sources = RawWriter::new();
             for x in s.sources.iter().filter(|x| x.media == m) {
-                sources.element(&x.to_jingle(owner));
+                sources.start("source", ns::SSMA);
+                sources.attr("ssrc", &x.ssrc.to_string());
+                if let Some(n) = &x.name {
+                    sources.attr("name", n);
+                }
+                if let Some(v) = &x.video_type {
+                    sources.attr("videoType", v);
+                }
+                sources.start("ssrc-info", ns::JITMEET);
+                sources.attr("owner", owner);
+                sources.end();
+                if let Some(msid) = &x.msid {
+                    sources.start("parameter", ns::RTP);
+                    sources.attr("name", "msid");
+                    sources.attr("value", msid);
+                    sources.end();
+                }
+                sources.end();
             }
             let mut groups = RawWriter::new();
             for g in s.groups.iter().filter(|g| g.media == m) {
-                groups.element(&g.to_element());
+                groups.start("ssrc-group", ns::SSMA);
+                groups.attr("semantics", g.semantics.as_str());
+                for ssrc in &g.ssrcs {
+                    groups.start("source", ns::SSMA);
+                    groups.attr("ssrc", &ssrc.to_string());
+                    groups.end();
+                }
+                groups.end();
             }
             (sources.finish(), groups.finish())
         };
@@ -316,7 +343,7 @@ mod tests {
 
     use super::*;
     use crate::xml::Element;
-    use crate::xmpp::jingle::codecs::{offer_contents, Features};
+    use crate::xmpp::jingle::codecs::{offer_media_with, CodecConfig, Features};
     use crate::xmpp::jingle::sources::{Semantics, Source, SsrcGroup, BRIDGE_OWNER};
     use crate::xmpp::jingle::stanzas::{self, tree, JingleRequest, Offer};
     use crate::xmpp::ns;
@@ -346,7 +373,7 @@ mod tests {
     }
 
     fn add_iq(view: SourceView, json: bool) -> Element {
-        stanzas::source_add(FOCUS, TO, "sid", "id", view, json)
+        stanzas::source_add(FOCUS, TO, "sid", "id", view, json).reparsed().expect("well-formed")
     }
 
     /// An owner's encoding is built when first used, reused after, and gone with the set
@@ -429,6 +456,63 @@ mod tests {
         assert_eq!(text, c.to_json(), "the same text the tree path writes");
     }
 
+    /// What participants (and bridges) choose and the focus writes into an offer: the
+    /// nick in the occupant JID and in `owner`, source names and msids, the bridge's
+    /// region and transport values. Written straight into the stanza they are escaped:
+    /// the receiver parses back exactly those values and no element of an attacker's.
+    #[test]
+    fn hostile_values_in_offers_written_directly_are_escaped() {
+        let nick = "m'a\"l<evil a='1'/>&amp;]]>";
+        let msid = "</description><evil/>' \" & ]]>";
+        let name = "m'a\"l<evil a='1'/>&amp;]]>-v0";
+        let mut c = ConferenceSources::new();
+        let sources = vec![
+            Source::new(10, MediaType::Video).with_name(name).with_msid(msid).with_video_type("desktop"),
+            Source::new(11, MediaType::Audio).with_name("x-a0").with_msid(msid),
+        ];
+        c.insert(nick, set(sources.clone(), vec![]));
+        let to = format!("room@conference.meet.example/{nick}");
+        for json in [false, true] {
+            let f = Features { json_sources: json, ..Features::default_set() };
+            let offer = Offer {
+                contents: crate::xmpp::jingle::codecs::offer_media(&f),
+                bridge_transport: Element::new("transport", ns::ICE_UDP).attr("ufrag", msid).attr("pwd", nick),
+                sctp_port: Some(5000),
+                sources: SourceView::new(&c).except("someone else"),
+                json,
+                start_muted: (true, true),
+                bridge_session_id: msid.into(),
+                region: Some(nick.into()),
+            };
+            for iq in [offer.session_initiate(FOCUS, &to, msid, nick), stanzas::source_add(FOCUS, &to, msid, nick, SourceView::new(&c), json)] {
+                let back = iq.reparsed().expect("well-formed");
+                assert_eq!((back.get_attr("to"), back.get_attr("id")), (Some(to.as_str()), Some(nick)));
+                let mut todo = vec![&back];
+                while let Some(e) = todo.pop() {
+                    assert_ne!(e.name, "evil", "an element of the attacker's");
+                    todo.extend(e.elements());
+                }
+                let j = back.get_child("jingle", ns::JINGLE).unwrap();
+                assert_eq!(j.get_attr("sid"), Some(msid));
+                let r = JingleRequest::from_jingle(j).unwrap();
+                let mut got = r.sources().unwrap();
+                got.sources.sort_by_key(|s| s.ssrc);
+                assert_eq!(got.sources, sources, "json: {json}");
+                if let Some(bs) = j.get_child("bridge-session", ns::FOCUS) {
+                    assert_eq!((bs.get_attr("id"), bs.get_attr("region")), (Some(msid), Some(nick)));
+                    let t = j.get_child("content", ns::JINGLE).unwrap().get_child("transport", ns::ICE_UDP).unwrap();
+                    assert_eq!((t.get_attr("ufrag"), t.get_attr("pwd")), (Some(msid), Some(nick)));
+                }
+                if !json {
+                    let owners: Vec<&str> = j.elements().flat_map(|c| c.elements()).flat_map(|d| d.children_named("source", ns::SSMA))
+                        .map(|s| s.get_child("ssrc-info", ns::JITMEET).unwrap().get_attr("owner").unwrap())
+                        .collect();
+                    assert_eq!(owners, [nick, nick]);
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------ equivalence with the trees
 
     const NAMES: &[&str] = &["a", "b", "jvb", "p<&>", "p'\"q", "z9", "\u{e9}t\u{e9}", "ab", "a-b"];
@@ -473,10 +557,13 @@ mod tests {
     }
 
     /// For random source maps (unvalidated: any names, msids, groups, media mixes), random
-    /// receivers (left-out owner, bridge sources, media filter, JSON or not), the offers
-    /// (session-initiate, transport-replace) and source-add / source-remove written from
-    /// the cache are byte for byte the stanzas built as element trees, and those parse;
-    /// the view's copy is what the conference computed before the cache.
+    /// receivers (left-out owner, bridge sources, media filter, JSON or not, any codec
+    /// features and configuration, SCTP or not, start-muted, region, hostile JIDs, sids
+    /// and bridge-session ids, transports with and without candidates), the offers
+    /// (session-initiate, transport-replace) and source-add / source-remove written
+    /// straight from the parts written ahead are byte for byte the stanzas built as
+    /// element trees, and those parse; the view's copy is what the conference computed
+    /// before the cache.
     #[test]
     fn cached_stanzas_equal_the_trees_for_random_source_sets() {
         let mut rng = StdRng::seed_from_u64(12);
@@ -508,22 +595,48 @@ mod tests {
                 assert!(old.iter().eq(got.iter()), "case {case}: {old:?} vs {got:?}");
             }
 
-            let f = Features { audio, video, json_sources: json, ..Features::default_set() };
+            let mut b = || rng.gen_bool(0.5);
+            let f = Features {
+                audio,
+                video,
+                json_sources: json,
+                sctp: b(),
+                rtx: b(),
+                tcc: b(),
+                remb: b(),
+                opus_red: b(),
+                ssrc_rewriting: b(),
+                source_names: b(),
+            };
+            let cfg = CodecConfig { opus_red: b(), sctp: b() };
+            let hostile = TEXTS[rng.gen_range(0..TEXTS.len())];
+            let mut transport = Element::new("transport", ns::ICE_UDP).attr("ufrag", "u").attr("pwd", hostile);
+            for _ in 0..rng.gen_range(0..3) {
+                transport = transport.child(Element::new("fingerprint", ns::DTLS).attr("hash", "sha-256").text(hostile));
+            }
+            for i in 0..rng.gen_range(0..3) {
+                transport = transport.child(Element::new("candidate", ns::ICE_UDP).attr("id", format!("c{i}")).attr("ip", hostile));
+            }
+            if rng.gen_bool(0.3) {
+                transport = transport.child(Element::new("rtcp-mux", ns::ICE_UDP));
+            }
             let offer = Offer {
-                contents: offer_contents(&f),
-                bridge_transport: Element::new("transport", ns::ICE_UDP).attr("ufrag", "u").attr("pwd", "p"),
-                sctp_port: Some(5000),
+                contents: offer_media_with(&f, &cfg),
+                bridge_transport: transport,
+                sctp_port: rng.gen_bool(0.8).then(|| rng.gen_range(0..=u16::MAX)),
                 sources: view,
                 json,
-                start_muted: (rng.gen_bool(0.5), false),
-                bridge_session_id: "bs".into(),
-                region: None,
+                start_muted: (rng.gen_bool(0.5), rng.gen_bool(0.5)),
+                bridge_session_id: TEXTS[rng.gen_range(0..TEXTS.len())].into(),
+                region: rng.gen_bool(0.5).then(|| TEXTS[rng.gen_range(0..TEXTS.len())].to_string()),
             };
+            let (from, to) = if rng.gen_bool(0.5) { (FOCUS, TO) } else { ("f'oc\"us@a<u>th/f&x", "r@c.m/n'i\"c<k>&\u{1}") };
+            let (sid, id) = (TEXTS[rng.gen_range(0..TEXTS.len())], TEXTS[rng.gen_range(0..TEXTS.len())]);
             let pairs = [
-                (offer.session_initiate(FOCUS, TO, "s", "i"), tree::session_initiate(&offer, FOCUS, TO, "s", "i")),
-                (offer.transport_replace(FOCUS, TO, "s", "i"), tree::transport_replace(&offer, FOCUS, TO, "s", "i")),
-                (stanzas::source_add(FOCUS, TO, "s", "i", view, json), tree::source_add(FOCUS, TO, "s", "i", view, json)),
-                (stanzas::source_remove(FOCUS, TO, "s", "i", view, json), tree::source_remove(FOCUS, TO, "s", "i", view, json)),
+                (offer.session_initiate(from, to, sid, id), tree::session_initiate(&offer, from, to, sid, id)),
+                (offer.transport_replace(from, to, sid, id), tree::transport_replace(&offer, from, to, sid, id)),
+                (stanzas::source_add(from, to, sid, id, view, json), tree::source_add(from, to, sid, id, view, json)),
+                (stanzas::source_remove(from, to, sid, id, view, json), tree::source_remove(from, to, sid, id, view, json)),
             ];
             for (cached, tree) in pairs {
                 let (a, b) = (cached.to_xml_in(ns::CLIENT), tree.to_xml_in(ns::CLIENT));

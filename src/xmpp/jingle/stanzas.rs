@@ -2,13 +2,16 @@
 //! sends: the offer (session-initiate / transport-replace, §2.1–§2.4), source-add /
 //! source-remove (§3.7), transport-info (§3.6) and session-terminate (§4.2, §4.3).
 //!
-//! Builders return complete `<iq type='set'>` elements in `jabber:client`; callers
-//! serialize them with `to_xml_in(ns::CLIENT)`. The sources in offers and source-add /
-//! source-remove are not element trees: they are each owner's cached encodings
-//! (`super::encoded`), copied into one [`crate::xml::Node::Raw`] per description or
-//! `<json-message>`, so an offer in a room of 500 costs a copy, not 20 000 elements.
-//! The [`tree`] module builds the same stanzas as trees (the reference the tests and
-//! `benches/xml.rs` compare with; the focus does not use it).
+//! Builders return complete `<iq type='set'>` stanzas in `jabber:client`. The offers
+//! (session-initiate, transport-replace) and source-add / source-remove are not element
+//! trees: they are written straight into a [`RawWriter`] ([`RawElement`]: the IQ's
+//! attributes, and its `<jingle>` as raw XML), from the parts written ahead: the codec
+//! contents per kind of participant (`super::codecs::offer_media`) and each owner's
+//! cached sources (`super::encoded`), shared rather than copied; the event loop copies
+//! the result into its write buffer. An offer in a room of 500 costs a copy, not 20 000
+//! elements, and one in a room of 5 no tree at all. The [`tree`] module builds the same
+//! stanzas as trees (the reference the tests and `benches/xml.rs` compare with; the
+//! focus does not use it).
 //!
 //! What a client sends that the focus forwards is bounded here: an ICE `<transport>`
 //! (copied into the Colibri2 request to the bridge) may serialize to at most
@@ -18,10 +21,13 @@
 
 use std::fmt;
 
-use crate::xml::{Element, Event, Node};
+use std::sync::Arc;
+
+use crate::xml::{Element, Event, Node, RawElement, RawWriter, RawXml};
 use crate::xmpp::collect::{Depth, Step, TextReader};
 use crate::xmpp::ns;
 
+use super::codecs::OfferMedia;
 use super::encoded::SourceView;
 use super::sources::{ConferenceSources, EndpointSources, JingleContent, JingleContentReader, MediaType, SourceError};
 use super::transport::IceTransport;
@@ -370,6 +376,11 @@ pub fn initial_last_n(contents: &[JingleContent]) -> Option<u32> {
         .and_then(|v| v.trim().parse::<u32>().ok())
 }
 
+/// An `<iq type='set'>` whose `<jingle>` was written ahead.
+fn raw_iq_set(from: &str, to: &str, id: &str, jingle: RawXml) -> RawElement {
+    RawElement::new("iq", ns::CLIENT, jingle).attr("type", "set").attr("id", id).attr("from", from).attr("to", to)
+}
+
 fn iq_set(from: &str, to: &str, id: &str, jingle: Element) -> Element {
     Element::new("iq", ns::CLIENT)
         .attr("type", "set")
@@ -382,8 +393,9 @@ fn iq_set(from: &str, to: &str, id: &str, jingle: Element) -> Element {
 /// The offer for one participant, assembled after the colibri2 allocation (§2.1).
 #[derive(Clone, Debug)]
 pub struct Offer<'a> {
-    /// The contents from [`super::codecs::offer_contents`] (no transport).
-    pub contents: Vec<Element>,
+    /// The contents for the receiver's features ([`super::codecs::offer_media`]: trees
+    /// and written ahead; no transport, no sources).
+    pub contents: Arc<OfferMedia>,
     /// The ICE `<transport>` from the bridge's colibri2 answer.
     pub bridge_transport: Element,
     /// The bridge's SCTP port (the data content's sctpmap number).
@@ -400,49 +412,31 @@ pub struct Offer<'a> {
     pub region: Option<String>,
 }
 
-/// How sources go into a stanza: each owner's cached encoding copied into one raw node
-/// (what the focus sends), or element trees built from a filtered copy ([`tree`]).
-enum Put<'a> {
-    Cached(SourceView<'a>),
-    Tree(ConferenceSources),
-}
+/// The sources of a stanza built as a tree ([`tree`]): a filtered copy of the sources.
+struct Put(ConferenceSources);
 
-impl Put<'_> {
+impl Put {
     /// The description children for `media`: its sources, then its groups.
     fn media(&self, media: MediaType) -> Vec<Node> {
-        match self {
-            Put::Cached(v) => v.jingle(media).map(Node::Raw).into_iter().collect(),
-            Put::Tree(c) => c.jingle_elements(media).into_iter().map(Node::Element).collect(),
-        }
+        self.0.jingle_elements(media).into_iter().map(Node::Element).collect()
     }
 
     fn has_media(&self, media: MediaType) -> bool {
-        match self {
-            Put::Cached(v) => v.has_media(media),
-            Put::Tree(c) => c.has_media(media),
-        }
+        self.0.has_media(media)
     }
 
     /// `<json-message xmlns='http://jitsi.org/jitmeet'>` with the JSON encoding.
     fn json_message(&self) -> Element {
-        let j = Element::new("json-message", ns::JITMEET);
-        match self {
-            Put::Cached(v) => j.raw(v.json()),
-            Put::Tree(c) => j.text(c.to_json()),
-        }
+        Element::new("json-message", ns::JITMEET).text(self.0.to_json())
     }
 }
 
 impl Offer<'_> {
-    /// The contents with transport, rtcp-mux and (non-JSON) sources. Non-JSON
+    /// The contents with transport, rtcp-mux and (non-JSON) sources, as trees. Non-JSON
     /// receivers get only the audio and video contents (the §2.4 quirk).
-    pub fn jingle_contents(&self) -> Vec<Element> {
-        self.contents_with(&Put::Cached(self.sources))
-    }
-
     fn contents_with(&self, put: &Put) -> Vec<Element> {
         let mut out = Vec::new();
-        for c in &self.contents {
+        for c in &self.contents.trees {
             let name = c.get_attr("name").unwrap_or("").to_string();
             if !self.json && name != "audio" && name != "video" {
                 continue;
@@ -515,16 +509,125 @@ impl Offer<'_> {
         j
     }
 
+    /// The `<jingle>` for `action`, written straight from the parts written ahead: what
+    /// [`Self::jingle`] builds as a tree, element for element.
+    fn write_jingle(&self, action: &'static str, initiator: &str, sid: &str) -> RawXml {
+        let mut w = RawWriter::with_capacity(1024);
+        w.start("jingle", ns::JINGLE);
+        w.attr("action", action);
+        w.attr("initiator", initiator);
+        w.attr("sid", sid);
+        let mut transport = None;
+        for c in self.contents.contents.iter().filter(|c| self.json || c.name == "audio" || c.name == "video") {
+            w.resume(&c.open);
+            if c.described {
+                if let (false, Some(m)) = (self.json, c.source_media) {
+                    if let Some(sources) = self.sources.jingle(m) {
+                        w.share(&sources);
+                    }
+                }
+                w.end();
+            }
+            match (c.name == "data", self.sctp_port) {
+                (true, Some(port)) => write_transport_with_sctpmap(&mut w, &self.bridge_transport, port),
+                _ => {
+                    // Written once, shared by every content.
+                    let t = transport.get_or_insert_with(|| {
+                        let mut t = RawWriter::new();
+                        t.element(&self.bridge_transport);
+                        t.finish()
+                    });
+                    w.share(t);
+                }
+            }
+            w.end();
+        }
+        w.share(self.contents.group(self.json));
+        let (audio, video) = self.start_muted;
+        if audio || video {
+            w.start("startmuted", ns::START_MUTED);
+            w.attr("audio", if audio { "true" } else { "false" });
+            w.attr("video", if video { "true" } else { "false" });
+            w.end();
+        }
+        w.start("bridge-session", ns::FOCUS);
+        w.attr("id", &self.bridge_session_id);
+        if let Some(r) = &self.region {
+            w.attr("region", r);
+        }
+        w.end();
+        if self.json {
+            w.start("json-message", ns::JITMEET);
+            w.share(&self.sources.json());
+            w.end();
+        }
+        w.finish()
+    }
+
     /// The session-initiate IQ (§2.2). `from` is jicofo's full JID (also the
     /// `initiator`), `to` the participant's occupant JID.
-    pub fn session_initiate(&self, from: &str, to: &str, sid: &str, id: &str) -> Element {
-        iq_set(from, to, id, self.jingle("session-initiate", from, sid, &Put::Cached(self.sources)))
+    pub fn session_initiate(&self, from: &str, to: &str, sid: &str, id: &str) -> RawElement {
+        raw_iq_set(from, to, id, self.write_jingle("session-initiate", from, sid))
     }
 
     /// The transport-replace IQ (§4.2, ReplaceTransport): the same offer.
-    pub fn transport_replace(&self, from: &str, to: &str, sid: &str, id: &str) -> Element {
-        iq_set(from, to, id, self.jingle("transport-replace", from, sid, &Put::Cached(self.sources)))
+    pub fn transport_replace(&self, from: &str, to: &str, sid: &str, id: &str) -> RawElement {
+        raw_iq_set(from, to, id, self.write_jingle("transport-replace", from, sid))
     }
+}
+
+/// The bridge's transport with `<sctpmap>` for `port` before its first candidate (the
+/// data content), as [`Offer::jingle`] inserts it into a copy of the tree.
+fn write_transport_with_sctpmap(w: &mut RawWriter, t: &Element, port: u16) {
+    let sctpmap = |w: &mut RawWriter| {
+        w.start("sctpmap", ns::DTLS_SCTP);
+        w.attr("number", &port.to_string());
+        w.attr("protocol", "webrtc-datachannel");
+        w.attr("streams", "1024");
+        w.end();
+    };
+    w.start_element(t);
+    let at = t.children.iter().position(|n| matches!(n, Node::Element(e) if e.name == "candidate")).unwrap_or(t.children.len());
+    for (i, n) in t.children.iter().enumerate() {
+        if i == at {
+            sctpmap(w);
+        }
+        match n {
+            Node::Element(e) => w.element(e),
+            Node::Text(x) => w.text(x),
+            Node::Raw(r) => w.share(r),
+        }
+    }
+    if at == t.children.len() {
+        sctpmap(w);
+    }
+    w.end();
+}
+
+/// source-add / source-remove written straight from the owners' cached encodings (what
+/// [`source_iq`] builds as a tree).
+fn write_source_iq(action: &'static str, from: &str, to: &str, sid: &str, id: &str, view: SourceView, json: bool) -> RawElement {
+    let mut w = RawWriter::with_capacity(256);
+    w.start("jingle", ns::JINGLE);
+    w.attr("action", action);
+    w.attr("sid", sid);
+    if json {
+        w.start("json-message", ns::JITMEET);
+        w.share(&view.json());
+        w.end();
+    } else {
+        for m in [MediaType::Audio, MediaType::Video] {
+            let Some(sources) = view.jingle(m) else { continue };
+            w.start("content", ns::JINGLE);
+            w.attr("name", m.as_str());
+            w.start("description", ns::RTP);
+            w.attr("media", m.as_str());
+            w.share(&sources);
+            w.end();
+            w.end();
+        }
+    }
+    raw_iq_set(from, to, id, w.finish())
 }
 
 /// source-add / source-remove body: `action` and `sid` only; JSON receivers get a
@@ -548,13 +651,13 @@ fn source_iq(action: &str, from: &str, to: &str, sid: &str, id: &str, put: &Put,
 
 /// A source-add IQ to a receiver: `sources` as the receiver is to get them (a whole map
 /// converts: every owner, audio and video, simulcast stripped).
-pub fn source_add<'a>(from: &str, to: &str, sid: &str, id: &str, sources: impl Into<SourceView<'a>>, json: bool) -> Element {
-    source_iq("source-add", from, to, sid, id, &Put::Cached(sources.into()), json)
+pub fn source_add<'a>(from: &str, to: &str, sid: &str, id: &str, sources: impl Into<SourceView<'a>>, json: bool) -> RawElement {
+    write_source_iq("source-add", from, to, sid, id, sources.into(), json)
 }
 
 /// A source-remove IQ to a receiver (see [`source_add`]).
-pub fn source_remove<'a>(from: &str, to: &str, sid: &str, id: &str, sources: impl Into<SourceView<'a>>, json: bool) -> Element {
-    source_iq("source-remove", from, to, sid, id, &Put::Cached(sources.into()), json)
+pub fn source_remove<'a>(from: &str, to: &str, sid: &str, id: &str, sources: impl Into<SourceView<'a>>, json: bool) -> RawElement {
+    write_source_iq("source-remove", from, to, sid, id, sources.into(), json)
 }
 
 /// The same stanzas built as element trees from a filtered copy of the sources, as the
@@ -566,22 +669,22 @@ pub mod tree {
 
     /// [`Offer::session_initiate`], built as a tree.
     pub fn session_initiate(offer: &Offer, from: &str, to: &str, sid: &str, id: &str) -> Element {
-        iq_set(from, to, id, offer.jingle("session-initiate", from, sid, &Put::Tree(offer.sources.to_sources())))
+        iq_set(from, to, id, offer.jingle("session-initiate", from, sid, &Put(offer.sources.to_sources())))
     }
 
     /// [`Offer::transport_replace`], built as a tree.
     pub fn transport_replace(offer: &Offer, from: &str, to: &str, sid: &str, id: &str) -> Element {
-        iq_set(from, to, id, offer.jingle("transport-replace", from, sid, &Put::Tree(offer.sources.to_sources())))
+        iq_set(from, to, id, offer.jingle("transport-replace", from, sid, &Put(offer.sources.to_sources())))
     }
 
     /// [`super::source_add`], built as a tree.
     pub fn source_add(from: &str, to: &str, sid: &str, id: &str, sources: SourceView, json: bool) -> Element {
-        source_iq("source-add", from, to, sid, id, &Put::Tree(sources.to_sources()), json)
+        source_iq("source-add", from, to, sid, id, &Put(sources.to_sources()), json)
     }
 
     /// [`super::source_remove`], built as a tree.
     pub fn source_remove(from: &str, to: &str, sid: &str, id: &str, sources: SourceView, json: bool) -> Element {
-        source_iq("source-remove", from, to, sid, id, &Put::Tree(sources.to_sources()), json)
+        source_iq("source-remove", from, to, sid, id, &Put(sources.to_sources()), json)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::codecs::{offer_contents, Features};
+use super::codecs::{offer_media, Features};
 use super::encoded::SourceView;
 use super::stanzas::*;
 use super::sources::*;
@@ -867,7 +867,7 @@ fn offer(json: bool) -> Offer<'static> {
     static SAMPLE: std::sync::OnceLock<ConferenceSources> = std::sync::OnceLock::new();
     let f = Features { json_sources: json, ..json_features() };
     Offer {
-        contents: offer_contents(&f),
+        contents: offer_media(&f),
         bridge_transport: bridge_transport(),
         sctp_port: Some(5000),
         sources: SourceView::new(SAMPLE.get_or_init(sample_conference)).media(f.audio, f.video),
@@ -950,11 +950,11 @@ fn offer_for_json_client() {
     let mut o = offer(true);
     o.start_muted = (false, false);
     o.region = None;
-    let j = o.session_initiate(FOCUS, OCCUPANT, "s", "i").get_child("jingle", ns::JINGLE).unwrap().clone();
+    let j = o.session_initiate(FOCUS, OCCUPANT, "s", "i").reparsed().unwrap().get_child("jingle", ns::JINGLE).unwrap().clone();
     assert!(j.get_child("startmuted", ns::START_MUTED).is_none());
     assert_eq!(j.get_child("bridge-session", ns::FOCUS).unwrap().get_attr("region"), None);
     let tr = o.transport_replace(FOCUS, OCCUPANT, "s", "i");
-    assert_eq!(tr.get_child("jingle", ns::JINGLE).unwrap().get_attr("action"), Some("transport-replace"));
+    assert_eq!(tr.reparsed().unwrap().get_child("jingle", ns::JINGLE).unwrap().get_attr("action"), Some("transport-replace"));
 }
 
 #[test]
