@@ -82,43 +82,37 @@ fn a_wrong_secret_and_a_wrong_password_name_the_flag_to_fix() {
         d.jicofo_log()
     );
     assert!(d.wait_log("--user_password / JICOFO_AUTH_PASSWORD", T), "no password hint:\n{}", d.jicofo_log());
-    // An untrusted certificate names --tls_ca_file.
+    // An untrusted certificate names --tls_ca_file. And --tls_ca_file is the only trust:
+    // with Prosody's CA as the process's system store (SSL_CERT_FILE), the certificate is
+    // trusted without the flag, and not trusted when the flag names another CA.
     let _ = d.stop_jicofo(Duration::from_secs(5));
     let p = &d.prosody;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo"))
-        .arg(format!("--domain={}", p.domain))
-        .arg("--host=127.0.0.1")
-        .arg(format!("--port={}", p.component_port))
-        .arg(format!("--user_port={}", p.c2s_port))
-        .arg("--check")
-        .env("JICOFO_SECRET", &p.focus_secret)
-        .env("JICOFO_AUTH_PASSWORD", &p.focus_password)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text.contains("--tls_ca_file"), "{}", text);
-    // --tls_ca_file is the only trust: with Prosody's CA as the process's system store
-    // (SSL_CERT_FILE), the certificate is trusted without the flag, and not trusted when
-    // the flag names another CA.
-    let check = |ca_flag: Option<&str>| {
+    let check = |system_store: Option<&std::path::Path>, ca_flag: Option<&str>| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo"));
         cmd.arg(format!("--domain={}", p.domain))
             .arg("--host=127.0.0.1")
             .arg(format!("--port={}", p.component_port))
             .arg(format!("--user_port={}", p.c2s_port))
             .arg("--check")
-            .env("SSL_CERT_FILE", &p.ca_file)
             .env("JICOFO_SECRET", &p.focus_secret)
             .env("JICOFO_AUTH_PASSWORD", &p.focus_password);
+        match system_store {
+            Some(f) => cmd.env("SSL_CERT_FILE", f),
+            None => cmd.env_remove("SSL_CERT_FILE"),
+        };
         if let Some(f) = ca_flag {
             cmd.arg(format!("--tls_ca_file={}", f));
         }
-        String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
+        cmd.output().unwrap()
     };
-    let system = check(None);
+    let out = check(None, None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("--tls_ca_file"), "{}", text);
+    let system = String::from_utf8_lossy(&check(Some(&p.ca_file), None).stdout).into_owned();
     assert!(!system.contains("not trusted"), "{}", system);
-    let unrelated = check(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/unrelated-ca.pem")));
+    let unrelated = check(Some(&p.ca_file), Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/unrelated-ca.pem")));
+    let unrelated = String::from_utf8_lossy(&unrelated.stdout);
     assert!(unrelated.contains("not trusted") && unrelated.contains("--tls_ca_file"), "{}", unrelated);
 }
 
