@@ -129,35 +129,22 @@ fn cpu_now() -> Option<u64> {
     std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
 }
 
-/// Median seconds of CPU time per pass over `stanzas`, for each of `ways`: rounds of
-/// about 0.2 s per way, the ways interleaved (so drift in the machine's load hits all
-/// alike), 9 rounds.
+/// Median seconds of CPU time per pass over `stanzas`, for each of `ways`: [`per_op`]
+/// with one pass as the operation.
 fn per_pass(stanzas: &[String], ways: &[&dyn Fn(&str)]) -> Vec<f64> {
-    const ROUNDS: usize = 9;
-    let mut per: Vec<Vec<f64>> = vec![Vec::new(); ways.len()];
-    for _ in 0..ROUNDS {
-        for (i, f) in ways.iter().enumerate() {
-            let (wall, cpu) = (Instant::now(), cpu_now());
-            let mut passes = 0u64;
-            while wall.elapsed().as_secs_f64() < 0.2 {
+    let passes: Vec<Box<dyn Fn() -> usize + '_>> = ways
+        .iter()
+        .map(|f| {
+            Box::new(move || {
                 for s in stanzas {
                     f(s);
                 }
-                passes += 1;
-            }
-            let secs = match (cpu, cpu_now()) {
-                (Some(a), Some(b)) => (b - a) as f64 / 1e9,
-                _ => wall.elapsed().as_secs_f64(),
-            };
-            per[i].push(secs / passes as f64);
-        }
-    }
-    per.into_iter()
-        .map(|mut v| {
-            v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-            v[ROUNDS / 2]
+                stanzas.len()
+            }) as Box<dyn Fn() -> usize + '_>
         })
-        .collect()
+        .collect();
+    let refs: Vec<&dyn Fn() -> usize> = passes.iter().map(|f| f.as_ref()).collect();
+    per_op(&refs)
 }
 
 /// The hot kinds, as the focus receives them (from captures, with the MUC's additions
@@ -414,8 +401,8 @@ fn offer_rows() {
     small_room_rows(&room(5), &bridge, &transport);
 }
 
-/// Seconds of CPU time per call of each of `ways` (median of 9 interleaved rounds of
-/// about 0.2 s each, like [`per_pass`]).
+/// Median seconds of CPU time per call of each of `ways`: rounds of about 0.2 s per
+/// way, the ways interleaved (so drift in the machine's load hits all alike), 9 rounds.
 fn per_op(ways: &[&dyn Fn() -> usize]) -> Vec<f64> {
     const ROUNDS: usize = 9;
     let mut per: Vec<Vec<f64>> = vec![Vec::new(); ways.len()];

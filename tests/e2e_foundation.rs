@@ -88,13 +88,8 @@ fn a_wrong_secret_and_a_wrong_password_name_the_flag_to_fix() {
     let _ = d.stop_jicofo(Duration::from_secs(5));
     let p = &d.prosody;
     let check = |system_store: Option<&std::path::Path>, ca_flag: Option<&str>| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo"));
-        cmd.arg(format!("--domain={}", p.domain))
-            .arg("--host=127.0.0.1")
-            .arg(format!("--port={}", p.component_port))
-            .arg(format!("--user_port={}", p.c2s_port))
-            .arg("--check")
-            .env("JICOFO_SECRET", &p.focus_secret)
+        let mut cmd = d.check_command();
+        cmd.env("JICOFO_SECRET", &p.focus_secret)
             .env("JICOFO_AUTH_PASSWORD", &p.focus_password);
         match system_store {
             Some(f) => cmd.env("SSL_CERT_FILE", f),

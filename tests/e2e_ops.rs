@@ -83,13 +83,8 @@ fn health_fails_without_a_bridge() {
 
 fn check(d: &Deployment, secret: &str, password: &str, ca: bool) -> (i32, String) {
     let p = &d.prosody;
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo"));
-    cmd.arg(format!("--domain={}", p.domain))
-        .arg("--host=127.0.0.1")
-        .arg(format!("--port={}", p.component_port))
-        .arg(format!("--user_port={}", p.c2s_port))
-        .arg("--check")
-        .env("JICOFO_SECRET", secret)
+    let mut cmd = d.check_command();
+    cmd.env("JICOFO_SECRET", secret)
         .env("JICOFO_AUTH_PASSWORD", password);
     if ca {
         cmd.arg(format!("--tls_ca_file={}", p.ca_file.display()));

@@ -114,6 +114,19 @@ impl Deployment {
     }
 
     /// Wait until both connections are up and every simulator is in the brewery.
+    /// `jicofo --check` against this deployment's Prosody (domain, host, both ports);
+    /// the caller adds the secrets and any further flags.
+    pub fn check_command(&self) -> std::process::Command {
+        let p = &self.prosody;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jicofo"));
+        cmd.arg(format!("--domain={}", p.domain))
+            .arg("--host=127.0.0.1")
+            .arg(format!("--port={}", p.component_port))
+            .arg(format!("--user_port={}", p.c2s_port))
+            .arg("--check");
+        cmd
+    }
+
     pub fn wait_up(&self, timeout: Duration) {
         assert!(self.try_wait_up(timeout), "jicofo did not come up; see {}", self.log.display());
     }
